@@ -1,0 +1,35 @@
+"""The Celery app, and the base for tasks that work inside one organization's schema."""
+
+import os
+from typing import Any, Protocol
+
+from celery import Celery, Task
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "saas.settings")
+
+app = Celery("saas")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+class _HasSchema(Protocol):
+    schema_name: str
+
+
+class TenantTask(Task):
+    """A task that runs in an organization's schema. It carries the schema name (never a model
+    instance) and takes ids; enqueue it with `delay_for(organization, *ids)`."""
+
+    abstract = True
+    # The schema travels as a keyword the task function does not declare.
+    typing = False
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        from django_tenants.utils import schema_context
+
+        schema_name = kwargs.pop("schema_name")
+        with schema_context(schema_name):
+            return super().__call__(*args, **kwargs)
+
+    def delay_for(self, organization: _HasSchema, *args: Any, **kwargs: Any) -> Any:
+        return self.apply_async(args=args, kwargs={**kwargs, "schema_name": organization.schema_name})

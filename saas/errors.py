@@ -1,0 +1,27 @@
+"""Errors raised by service functions; the API turns them into HTTP answers (saas.api.errors)."""
+
+
+class ServiceError(Exception):
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class InvalidInput(ServiceError):
+    """HTTP 400. `errors` maps a field to its messages, as a serializer would."""
+
+    def __init__(self, errors: dict[str, list[str]] | None = None, detail: str = "Invalid input.") -> None:
+        super().__init__(detail)
+        self.errors = errors or {}
+
+    @classmethod
+    def field(cls, name: str, message: str) -> "InvalidInput":
+        return cls({name: [message]}, detail=message)
+
+
+class Forbidden(ServiceError):
+    """HTTP 403."""
+
+
+class NotFound(ServiceError):
+    """HTTP 404."""

@@ -1,0 +1,254 @@
+"""Starts the control plane as one foreground process group.
+
+    python -m saas.launcher run            # `make run`: services, migrations, web, worker, beat
+    python -m saas.launcher exec -- CMD    # `make test`: services, then CMD with their URLs
+
+Embedded PostgreSQL and Redis start in the data folder unless DATABASE_URL / REDIS_URL are set.
+Ctrl-C (or SIGTERM) stops the web server and Celery first, then Redis and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+
+from .services import EmbeddedPostgres, EmbeddedRedis, free_port
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+class ProcessGroup:
+    """Children started in sessions of their own, so a terminal Ctrl-C reaches only us and we
+    stop them in order."""
+
+    def __init__(self) -> None:
+        self.apps: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.services: list[tuple[str, subprocess.Popen[bytes], int]] = []
+        self.stopping = False
+
+    def start_app(self, name: str, argv: Sequence[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(list(argv), env=env, cwd=ROOT, start_new_session=True)
+        self.apps.append((name, process))
+        return process
+
+    def add_service(self, name: str, process: subprocess.Popen[bytes], stop_signal: int) -> None:
+        self.services.append((name, process, stop_signal))
+
+    def first_exited(self) -> tuple[str, int] | None:
+        for name, process in self.apps + [(n, p) for n, p, _ in self.services]:
+            code = process.poll()
+            if code is not None:
+                return name, code
+        return None
+
+    def stop(self) -> None:
+        if self.stopping:
+            return
+        self.stopping = True
+        for group in ([(n, p, signal.SIGTERM) for n, p in self.apps], self.services):
+            for _, process, stop_signal in group:
+                if process.poll() is None:
+                    process.send_signal(stop_signal)
+            for name, process, _ in group:
+                try:
+                    process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    print(f"[launcher] {name} did not stop in 20 s; killing it", flush=True)
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait()
+
+
+def _start_services(group: ProcessGroup, data_dir: Path, pg_port: int, redis_port: int) -> dict[str, str]:
+    env = dict(os.environ)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    logs = data_dir / "logs"
+    logs.mkdir(exist_ok=True)
+    if not env.get("DATABASE_URL"):
+        postgres = EmbeddedPostgres(data_dir / "postgres", pg_port)
+        print(
+            f"[launcher] starting embedded PostgreSQL on 127.0.0.1:{pg_port} ({postgres.data_dir})",
+            flush=True,
+        )
+        # SIGINT is PostgreSQL's "fast shutdown": roll back open transactions, exit cleanly.
+        group.add_service("postgres", postgres.start(logs / "postgres.log"), signal.SIGINT)
+        env["DATABASE_URL"] = postgres.url
+    if not env.get("REDIS_URL"):
+        redis = EmbeddedRedis(data_dir / "redis", redis_port)
+        print(f"[launcher] starting embedded Redis on 127.0.0.1:{redis_port}", flush=True)
+        group.add_service("redis", redis.start(logs / "redis.log"), signal.SIGTERM)
+        env["REDIS_URL"] = redis.url
+    return env
+
+
+def _manage(env: dict[str, str], *args: str) -> None:
+    subprocess.run([sys.executable, "manage.py", *args], env=env, cwd=ROOT, check=True)
+
+
+def _wait_http(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (our own loopback URL)
+                if response.status == 200:
+                    return True
+        except OSError:
+            time.sleep(0.2)
+    return False
+
+
+def _install_stop_handlers(group: ProcessGroup) -> None:
+    def handle(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handle)
+    signal.signal(signal.SIGTERM, handle)
+
+
+def run(args: argparse.Namespace) -> int:
+    group = ProcessGroup()
+    _install_stop_handlers(group)
+    try:
+        env = _start_services(group, args.data_dir, args.pg_port, args.redis_port)
+        print("[launcher] applying migrations", flush=True)
+        _manage(env, "migrate_schemas", "--noinput", "-v", "0")
+        _manage(env, "ensure_template_schema")
+        bind = f"{args.host}:{args.port}"
+        web = group.start_app(
+            "web",
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "saas.asgi:application",
+                "--host",
+                args.host,
+                "--port",
+                str(args.port),
+                "--workers",
+                str(args.web_workers),
+                "--no-access-log",
+            ],
+            env,
+        )
+        group.start_app(
+            "worker",
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "saas",
+                "worker",
+                "--loglevel",
+                "INFO",
+                "--concurrency",
+                str(args.worker_concurrency),
+                "--hostname",
+                "worker@%h",
+            ],
+            env,
+        )
+        group.start_app(
+            "beat",
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "saas",
+                "beat",
+                "--loglevel",
+                "INFO",
+                "--schedule",
+                str(args.data_dir / "celerybeat-schedule"),
+            ],
+            env,
+        )
+        base = f"http://{bind}"
+        if _wait_http(f"{base}/readyz", web):
+            print(
+                f"\n  Control plane ready at {base}/\n"
+                f"  API docs:  {base}/api/docs/\n"
+                f"  Sign up:   curl -c cookies.txt -H 'Content-Type: application/json' \\\n"
+                f'               -d \'{{"email": "you@example.com", "password": "a long passphrase", '
+                f'"organization_name": "Acme"}}\' \\\n'
+                f"               {base}/api/v1/auth/signup/\n"
+                f"  Data:      {args.data_dir}\n"
+                f"  Press Ctrl-C to stop.\n",
+                flush=True,
+            )
+        while (exited := group.first_exited()) is None:
+            time.sleep(0.5)
+        print(f"[launcher] {exited[0]} exited with status {exited[1]}; stopping", flush=True)
+        return 1
+    except KeyboardInterrupt:
+        print("\n[launcher] stopping", flush=True)
+        return 0
+    except subprocess.CalledProcessError as exc:
+        print(f"[launcher] {' '.join(map(str, exc.cmd))} failed with status {exc.returncode}", flush=True)
+        return 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        group.stop()
+        print("[launcher] stopped", flush=True)
+
+
+def exec_command(args: argparse.Namespace) -> int:
+    group = ProcessGroup()
+    _install_stop_handlers(group)
+    try:
+        env = _start_services(group, args.data_dir, args.pg_port, args.redis_port)
+        command = args.command[1:] if args.command[:1] == ["--"] else args.command
+        return subprocess.run(command, env=env, cwd=ROOT).returncode
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        group.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m saas.launcher",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="mode", required=True)
+
+    run_parser = sub.add_parser("run", help="run the whole control plane in the foreground")
+    run_parser.add_argument("--host", default=os.environ.get("SAAS_HOST", "127.0.0.1"))
+    run_parser.add_argument("--port", type=int, default=int(os.environ.get("SAAS_PORT", "8000")))
+    run_parser.add_argument(
+        "--data-dir", type=Path, default=Path(os.environ.get("SAAS_DATA_DIR", ROOT / ".run" / "data"))
+    )
+    run_parser.add_argument("--pg-port", type=int, default=int(os.environ.get("SAAS_PG_PORT", "54329")))
+    run_parser.add_argument("--redis-port", type=int, default=int(os.environ.get("SAAS_REDIS_PORT", "63799")))
+    run_parser.add_argument("--web-workers", type=int, default=int(os.environ.get("SAAS_WEB_WORKERS", "1")))
+    run_parser.add_argument(
+        "--worker-concurrency", type=int, default=int(os.environ.get("SAAS_WORKER_CONCURRENCY", "2"))
+    )
+
+    exec_parser = sub.add_parser("exec", help="start the services, run a command with their URLs, stop")
+    exec_parser.add_argument(
+        "--data-dir", type=Path, default=Path(os.environ.get("SAAS_TEST_DATA_DIR", ROOT / ".run" / "test"))
+    )
+    exec_parser.add_argument("--pg-port", type=int, default=0, help="0 picks a free port")
+    exec_parser.add_argument("--redis-port", type=int, default=0, help="0 picks a free port")
+    exec_parser.add_argument("command", nargs=argparse.REMAINDER)
+
+    args = parser.parse_args(argv)
+    args.data_dir = args.data_dir.resolve()
+    args.pg_port = args.pg_port or free_port()
+    args.redis_port = args.redis_port or free_port()
+    return run(args) if args.mode == "run" else exec_command(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""The one base every organization endpoint uses: /api/v1/orgs/<org_slug>/...
+
+It resolves the organization from the path (never the body), checks the caller's membership,
+works out the caller's scopes (role, limited by an API token's ceiling), enforces the scope the
+action needs, and switches the database connection to the organization's schema. A caller who is
+not a member gets 404, so the existence of other organizations is not revealed."""
+
+from typing import Any, ClassVar
+
+from rest_framework import exceptions, viewsets
+from rest_framework.request import Request
+
+from saas.api.client import client_ip
+from tenants.audit import Actor
+from tenants.authentication import token_auth_of
+from tenants.models import Membership, Organization, User
+from tenants.roles import scopes_for
+from tenants.schemas import activate_organization_schema
+
+
+class OrganizationScopedViewSet(viewsets.GenericViewSet):
+    # action name -> the scope it requires. An action missing here is refused.
+    scope_map: ClassVar[dict[str, str]] = {}
+    # Actions a person must do themselves, logged in, not through an API token.
+    session_only_actions: ClassVar[frozenset[str]] = frozenset()
+
+    organization: Organization
+    membership: Membership
+    scopes: frozenset[str]
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)  # authentication, IsAuthenticated, throttles
+        slug = kwargs.get("org_slug", "")
+        token_auth = token_auth_of(request)
+        user = request.user
+        assert isinstance(user, User)  # IsAuthenticated ran in super().initial
+        membership = (
+            Membership.objects.select_related("organization", "user")
+            .filter(user=user, organization__slug=slug, organization__is_template=False)
+            .first()
+        )
+        if membership is None or (
+            token_auth and token_auth.token.organization_id != membership.organization_id
+        ):
+            raise exceptions.NotFound("Organization not found.")
+        self.membership = membership
+        self.organization = membership.organization
+        self.scopes = scopes_for(membership.role, token_auth.token.role_ceiling if token_auth else None)
+        action = self.action
+        if action is None:
+            return  # a method this endpoint does not have: DRF answers 405
+        required = self.scope_map.get(action)
+        if required is None or required not in self.scopes:
+            raise exceptions.PermissionDenied("Your role does not allow this.")
+        if token_auth and action in self.session_only_actions:
+            raise exceptions.PermissionDenied("This cannot be done with an API token; log in to do it.")
+        activate_organization_schema(self.organization)
+
+    @property
+    def actor(self) -> Actor:
+        token_auth = token_auth_of(self.request)
+        return Actor(
+            user=self.membership.user,
+            api_token=token_auth.token if token_auth else None,
+            ip_address=client_ip(self.request),
+        )

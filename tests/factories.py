@@ -1,0 +1,69 @@
+"""Reusable builders for tests: people and organizations made through the real services."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+from rest_framework.test import APIClient
+
+from tenants import services
+from tenants.audit import Actor
+from tenants.models import Membership, Organization, User
+from tenants.roles import Role
+
+PASSWORD = "correct horse battery staple"
+_counter = itertools.count(1)
+
+
+def make_user(email: str | None = None, name: str = "") -> User:
+    return User.objects.create_user(
+        email=email or f"user{next(_counter)}@example.com", password=PASSWORD, name=name
+    )
+
+
+def make_org(owner: User | None = None, name: str | None = None, slug: str | None = None) -> Organization:
+    owner = owner or make_user()
+    return services.create_organization(Actor(user=owner), name=name or f"Org {next(_counter)}", slug=slug)
+
+
+def add_member(organization: Organization, role: str, user: User | None = None) -> Membership:
+    user = user or make_user(f"{role}{next(_counter)}@example.com")
+    return Membership.objects.create(organization=organization, user=user, role=role)
+
+
+def client_for(user: User) -> APIClient:
+    client = APIClient()
+    client.force_login(user)
+    return client
+
+
+@dataclass
+class OrgSide:
+    org: Organization
+    members: dict[str, Membership] = field(default_factory=dict)
+
+    def user(self, role: str) -> User:
+        return self.members[role].user
+
+    def client(self, role: str) -> APIClient:
+        return client_for(self.user(role))
+
+
+@dataclass
+class OrgWorld:
+    a: OrgSide
+    b: OrgSide
+
+
+def build_side(label: str) -> OrgSide:
+    owner = make_user(f"owner-{label}-{next(_counter)}@example.com")
+    org = make_org(owner, name=f"Org {label}", slug=f"org-{label}-{next(_counter)}")
+    side = OrgSide(org=org, members={Role.OWNER: Membership.objects.get(organization=org, user=owner)})
+    for role in (Role.ADMIN, Role.DEVELOPER, Role.VIEWER, Role.BILLING):
+        side.members[role] = add_member(org, role)
+    return side
+
+
+def build_org_world() -> OrgWorld:
+    return OrgWorld(a=build_side("a"), b=build_side("b"))
