@@ -7,6 +7,7 @@ not a member gets 404, so the existence of other organizations is not revealed."
 
 from typing import Any, ClassVar
 
+from django.db.models import QuerySet
 from rest_framework import exceptions, viewsets
 from rest_framework.request import Request
 
@@ -55,6 +56,17 @@ class OrganizationScopedViewSet(viewsets.GenericViewSet):
         if token_auth and action in self.session_only_actions:
             raise exceptions.PermissionDenied("This cannot be done with an API token; log in to do it.")
         activate_organization_schema(self.organization)
+
+    def get_queryset(self) -> QuerySet[Any]:
+        """The viewset's `queryset`, limited to this organization. Models in the organization's
+        own schema are isolated by the schema; public-schema models by their organization."""
+        queryset = super().get_queryset()
+        if getattr(self, "swagger_fake_view", False):  # OpenAPI generation: no request
+            return queryset.none()
+        field_names = {field.name for field in queryset.model._meta.get_fields()}
+        if "organization" in field_names:
+            queryset = queryset.filter(organization=self.organization)
+        return queryset
 
     @property
     def actor(self) -> Actor:
