@@ -48,18 +48,12 @@ def _wait_ready(port: int, process: subprocess.Popen[bytes]) -> dict[str, object
 
 
 def _signup(port: int, email: str) -> int:
-    request = urllib.request.Request(
+    response = httpx.post(
         f"http://127.0.0.1:{port}/api/v1/auth/signup/",
-        data=json.dumps(
-            {"email": email, "password": "a long passphrase", "organization_name": "Acme"}
-        ).encode(),
-        headers={"Content-Type": "application/json"},
+        json={"email": email, "password": "a long passphrase", "organization_name": "Acme"},
+        timeout=10,
     )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as error:
-        return int(error.code)
+    return response.status_code
 
 
 def _stop(process: subprocess.Popen[bytes], signum: int = signal.SIGINT) -> str:
