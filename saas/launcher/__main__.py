@@ -117,7 +117,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         env = _start_services(group, args.data_dir, args.pg_port, args.redis_port)
         print("[launcher] applying migrations", flush=True)
-        _manage(env, "migrate_schemas", "--noinput", "-v", "0")
+        executor = env.get("SAAS_MIGRATION_EXECUTOR", "standard")
+        _manage(env, "migrate_schemas", "--noinput", "-v", "0", f"--executor={executor}")
         _manage(env, "ensure_template_schema")
         bind = f"{args.host}:{args.port}"
         web = group.start_app(

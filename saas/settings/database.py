@@ -37,3 +37,6 @@ TENANT_DOMAIN_MODEL = "tenants.Domain"
 # running every migration, so signup stays fast however many organizations exist.
 TENANT_BASE_SCHEMA = "tenant_template"
 TENANT_CREATION_FAKES_MIGRATIONS = True
+# `migrate_schemas --executor=multiprocessing` (SAAS_MIGRATION_EXECUTOR for `make run`) migrates
+# many organizations in a pool of this many processes.
+TENANT_MULTIPROCESSING_MAX_PROCESSES = env_int("TENANT_MULTIPROCESSING_MAX_PROCESSES", 4)
