@@ -6,6 +6,12 @@ from saas import health
 
 urlpatterns = [
     path("", TemplateView.as_view(template_name="home.html"), name="home"),
+    # The link in invitation emails; the page itself talks to the API.
+    path(
+        "invitations/<str:secret>",
+        TemplateView.as_view(template_name="accept_invitation.html"),
+        name="accept-invitation-page",
+    ),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("api/schema/", SpectacularAPIView.as_view(), name="openapi-schema"),

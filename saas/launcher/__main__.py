@@ -121,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
         _manage(env, "migrate_schemas", "--noinput", "-v", "0", f"--executor={executor}")
         _manage(env, "ensure_template_schema")
         bind = f"{args.host}:{args.port}"
+        env.setdefault("SAAS_PUBLIC_URL", f"http://{bind}")  # links in emails point here
         web = group.start_app(
             "web",
             [

@@ -18,5 +18,7 @@ def test_migrate_schemas_across_organizations(executor):
     connection.close()
     with connection.cursor() as cursor:
         for org in orgs:
-            cursor.execute(f'SELECT count(*) FROM "{org.schema_name}".django_migrations WHERE app = %s', ["sessions"])
+            cursor.execute(
+                f'SELECT count(*) FROM "{org.schema_name}".django_migrations WHERE app = %s', ["sessions"]
+            )
             assert cursor.fetchone()[0] == 1  # re-recorded: the executor visited every schema

@@ -99,3 +99,11 @@ def test_production_refuses_to_start_without_secrets():
     )
     assert result.returncode != 0
     assert "DJANGO_SECRET_KEY" in result.stderr
+
+
+def test_the_emailed_link_opens_a_page_that_uses_the_api(client, db):
+    response = client.get("/invitations/some-secret")
+    assert response.status_code == 200
+    assert b"/api/v1/invitations/accept/" in response.content
+    # The secret in the URL must not leak to other sites through the Referer header.
+    assert b'name="referrer" content="no-referrer"' in response.content
