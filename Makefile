@@ -7,10 +7,10 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test lint typecheck format install bench-provision clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml gateway_agent/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e ./gateway_agent -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)

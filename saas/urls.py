@@ -17,6 +17,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="openapi-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="openapi-schema"), name="api-docs"),
     path("api/v1/", include("tenants.api.urls")),
+    path("api/v1/", include("saas.catalog.api.urls")),
 ]
 
 handler404 = "saas.api.errors.not_found"

@@ -10,6 +10,10 @@ from django.db import connection
 from .models import Organization
 
 
+def current_schema_name() -> str:
+    return str(cast(Any, connection).schema_name)
+
+
 def activate_public_schema() -> None:
     cast(Any, connection).set_schema_to_public()
 

@@ -46,6 +46,8 @@ SHARED_APPS = [
 # Apps whose tables live in each organization's own schema (the catalog and gateways, later).
 TENANT_APPS = [
     "django.contrib.contenttypes",
+    "saas.gateways",
+    "saas.catalog",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 

@@ -1,0 +1,165 @@
+"""The wire contract between the control plane and gateway agents: the config snapshot.
+
+A snapshot is the whole configuration of one gateway cluster. The control plane compiles its
+catalog into this document, validates it against these models, and stores it with a version and
+the SHA-256 of its canonical JSON (`canonical_json`). Every list is sorted by id, so the same
+catalog always yields the same bytes. Secrets appear only as hashes (key-auth keys, basic-auth
+passwords) or as ciphertext only the control plane can open for the cluster's agents (JWT HMAC
+secrets, TLS private keys)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Plugin(_Model):
+    name: str
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class Target(_Model):
+    host: str
+    port: Annotated[int, Field(ge=1, le=65535)]
+    weight: Annotated[int, Field(ge=0, le=256)] = 100
+
+
+class ActiveHealthCheck(_Model):
+    path: str = "/"
+    interval_s: Annotated[float, Field(gt=0)] = 5
+    healthy_threshold: Annotated[int, Field(ge=1)] = 2
+    unhealthy_threshold: Annotated[int, Field(ge=1)] = 3
+
+
+class PassiveHealthCheck(_Model):
+    max_fails: Annotated[int, Field(ge=1)] = 3
+    fail_timeout_s: Annotated[float, Field(gt=0)] = 10
+
+
+class Timeouts(_Model):
+    connect_s: Annotated[float, Field(gt=0)] = 5
+    send_s: Annotated[float, Field(gt=0)] = 60
+    read_s: Annotated[float, Field(gt=0)] = 60
+
+
+LoadBalancing = Literal["roundrobin", "leastconn", "hash_header", "hash_client_ip", "hash_uri"]
+
+
+class Upstream(_Model):
+    id: int
+    name: str
+    targets: list[Target]
+    load_balancing: LoadBalancing = "roundrobin"
+    hash_header: str | None = None
+    scheme: Literal["http", "https"] = "http"
+    tls_sni: str | None = None
+    tls_verify: bool = False
+    tls_ca_pem: str | None = None
+    timeouts: Timeouts = Timeouts()
+    retries: Annotated[int, Field(ge=0, le=10)] = 1
+    active_health_check: ActiveHealthCheck | None = None
+    passive_health_check: PassiveHealthCheck | None = None
+
+
+class Service(_Model):
+    id: int
+    name: str
+    upstream_id: int
+    plugins: list[Plugin] = Field(default_factory=list)
+
+
+class PathMatch(_Model):
+    type: Literal["prefix", "exact", "regex"]
+    value: str
+
+
+class HeaderMatch(_Model):
+    name: str
+    value: str
+    type: Literal["exact", "regex"] = "exact"
+
+
+class Route(_Model):
+    id: int
+    name: str
+    service_id: int
+    hosts: list[str] = Field(default_factory=list)
+    paths: list[PathMatch] = Field(default_factory=list)
+    methods: list[str] = Field(default_factory=list)
+    headers: list[HeaderMatch] = Field(default_factory=list)
+    priority: int = 0
+    strip_path_prefix: str | None = None
+    plugins: list[Plugin] = Field(default_factory=list)
+
+
+class KeyAuthCredential(_Model):
+    type: Literal["key-auth"] = "key-auth"
+    id: int
+    key_sha256: str
+
+
+class JwtAuthCredential(_Model):
+    type: Literal["jwt-auth"] = "jwt-auth"
+    id: int
+    key: str  # the value of the token's `key` claim that names this consumer
+    algorithm: Literal["HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384"]
+    secret_ciphertext: str | None = None  # HS*: encrypted for the cluster's agents
+    public_key_pem: str | None = None  # RS*/ES*
+
+
+class BasicAuthCredential(_Model):
+    type: Literal["basic-auth"] = "basic-auth"
+    id: int
+    username: str
+    password_crypt: str  # crypt(3) SHA-512, as HAProxy userlists verify
+
+
+Credential = Annotated[
+    KeyAuthCredential | JwtAuthCredential | BasicAuthCredential, Field(discriminator="type")
+]
+
+
+class Consumer(_Model):
+    id: int
+    username: str
+    labels: dict[str, str] = Field(default_factory=dict)
+    plugins: list[Plugin] = Field(default_factory=list)
+    credentials: list[Credential] = Field(default_factory=list)
+
+
+class Certificate(_Model):
+    id: int
+    name: str
+    snis: list[str]
+    certificate_pem: str
+    private_key_ciphertext: str
+    not_after: str  # ISO 8601, UTC
+
+
+class Snapshot(_Model):
+    schema_version: Literal[1] = 1
+    cluster_id: int
+    global_plugins: list[Plugin] = Field(default_factory=list)
+    upstreams: list[Upstream] = Field(default_factory=list)
+    services: list[Service] = Field(default_factory=list)
+    routes: list[Route] = Field(default_factory=list)
+    consumers: list[Consumer] = Field(default_factory=list)
+    certificates: list[Certificate] = Field(default_factory=list)
+
+
+def canonical_json(document: dict[str, Any]) -> bytes:
+    """Sorted keys, no whitespace, UTF-8: one byte string per document."""
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def document_sha256(document: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(document)).hexdigest()

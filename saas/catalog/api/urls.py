@@ -1,0 +1,28 @@
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from saas.gateways.api.views import ClusterTokenViewSet, ClusterViewSet
+
+from . import views
+
+ORG = r"orgs/(?P<org_slug>[^/]+)"
+CLUSTER = rf"{ORG}/clusters/(?P<cluster_id>[^/]+)"
+
+router = SimpleRouter()
+router.register(rf"{ORG}/clusters", ClusterViewSet, basename="cluster")
+router.register(rf"{CLUSTER}/tokens", ClusterTokenViewSet, basename="cluster-token")
+router.register(rf"{CLUSTER}/snapshots", views.SnapshotViewSet, basename="snapshot")
+router.register(rf"{CLUSTER}/upstreams", views.UpstreamViewSet, basename="upstream")
+router.register(rf"{CLUSTER}/services", views.ServiceViewSet, basename="service")
+router.register(rf"{CLUSTER}/routes", views.RouteViewSet, basename="route")
+router.register(rf"{CLUSTER}/consumers", views.ConsumerViewSet, basename="consumer")
+router.register(
+    rf"{CLUSTER}/consumers/(?P<consumer_id>[^/]+)/credentials", views.CredentialViewSet, basename="credential"
+)
+router.register(rf"{CLUSTER}/certificates", views.CertificateViewSet, basename="certificate")
+router.register(rf"{CLUSTER}/plugins", views.GlobalPluginViewSet, basename="global-plugin")
+
+urlpatterns = [
+    path("plugins/", views.PluginListView.as_view(), name="plugin-list"),
+    *router.urls,
+]

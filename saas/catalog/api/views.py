@@ -1,0 +1,320 @@
+"""The catalog's REST API: one viewset pattern for every entity, under
+/api/v1/orgs/<slug>/clusters/<cluster_id>/. Views parse nothing themselves: the request body goes
+to a service, which validates it against the entity's spec (the same rules as declarative
+files) and publishes a snapshot."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import permissions, serializers, status
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from saas.catalog import rollback, services, specs
+from saas.catalog.models import Certificate, Consumer, Credential, GlobalPlugin, Route, Service, Upstream
+from saas.catalog.plugins import PLUGINS, PRECEDENCE
+from saas.errors import InvalidInput
+from saas.gateways.api.scoping import ClusterScopedViewSet
+from saas.gateways.models import ConfigSnapshot
+from saas.gateways.snapshots import diff_documents, redact
+from tenants.roles import Scope
+
+READ_WRITE_SCOPES = {
+    "list": Scope.CATALOG_READ,
+    "retrieve": Scope.CATALOG_READ,
+    "create": Scope.CATALOG_WRITE,
+    "update": Scope.CATALOG_WRITE,
+    "partial_update": Scope.CATALOG_WRITE,
+    "destroy": Scope.CATALOG_WRITE,
+}
+
+
+class CatalogEntityViewSet(ClusterScopedViewSet):
+    """List, read, create, replace (PUT), change (PATCH: merged onto the current spec) and
+    delete one kind of catalog entity."""
+
+    scope_map = READ_WRITE_SCOPES
+    # Set by each subclass to the entity's service functions (staticmethods).
+    spec: Any  # entity -> its spec as a dict
+    save: Any  # (author, cluster, data, instance=None) -> entity
+    remove: Any  # (author, entity) -> None
+
+    def output(self, entity: Any) -> dict[str, Any]:
+        return {
+            "id": entity.id,
+            **type(self).spec(entity),
+            "created_at": entity.created_at,
+            "updated_at": entity.updated_at,
+        }
+
+    def list(self, request: Request, org_slug: str, cluster_id: str) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response([self.output(entity) for entity in page or []])
+
+    def retrieve(self, request: Request, org_slug: str, cluster_id: str, pk: str) -> Response:
+        return Response(self.output(self.get_object()))
+
+    def create(self, request: Request, org_slug: str, cluster_id: str) -> Response:
+        entity = type(self).save(self.author, self.cluster, request.data)
+        return Response(self.output(entity), status=status.HTTP_201_CREATED)
+
+    def update(self, request: Request, org_slug: str, cluster_id: str, pk: str) -> Response:
+        entity = self.get_object()
+        return Response(self.output(type(self).save(self.author, self.cluster, request.data, entity)))
+
+    def partial_update(self, request: Request, org_slug: str, cluster_id: str, pk: str) -> Response:
+        entity = self.get_object()
+        if not isinstance(request.data, dict):
+            raise InvalidInput.field("non_field_errors", "Expected a JSON object.")
+        merged = {**type(self).spec(entity), **request.data}
+        merged = {key: value for key, value in merged.items() if value is not None or key in request.data}
+        return Response(self.output(type(self).save(self.author, self.cluster, merged, entity)))
+
+    def destroy(self, request: Request, org_slug: str, cluster_id: str, pk: str) -> Response:
+        type(self).remove(self.author, self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _documented(spec_model: type[specs.Spec]) -> Any:
+    """OpenAPI for an entity viewset: its spec in, its spec (with id and times) out."""
+    return extend_schema_view(
+        list=extend_schema(
+            responses={200: OpenApiTypes.OBJECT},
+            operation_id=f"{spec_model.__name__.removesuffix('Spec').lower()}s_list",
+        ),
+        retrieve=extend_schema(responses=spec_model),
+        create=extend_schema(request=spec_model, responses={201: spec_model}),
+        update=extend_schema(request=spec_model, responses=spec_model),
+        partial_update=extend_schema(request=spec_model, responses=spec_model),
+        destroy=extend_schema(responses={204: None}),
+    )
+
+
+@_documented(specs.UpstreamSpec)
+class UpstreamViewSet(CatalogEntityViewSet):
+    queryset = Upstream.objects.all()
+    spec = staticmethod(services.upstream_spec)
+    save = staticmethod(services.save_upstream)
+    remove = staticmethod(services.delete_upstream)
+
+
+@_documented(specs.ServiceSpec)
+class ServiceViewSet(CatalogEntityViewSet):
+    queryset = Service.objects.select_related("upstream")
+    spec = staticmethod(services.service_spec)
+    save = staticmethod(services.save_service)
+    remove = staticmethod(services.delete_service)
+
+
+@_documented(specs.RouteSpec)
+class RouteViewSet(CatalogEntityViewSet):
+    queryset = Route.objects.select_related("service")
+    spec = staticmethod(services.route_spec)
+    save = staticmethod(services.save_route)
+    remove = staticmethod(services.delete_route)
+
+
+@_documented(specs.ConsumerSpec)
+class ConsumerViewSet(CatalogEntityViewSet):
+    queryset = Consumer.objects.prefetch_related("credentials")
+    spec = staticmethod(services.consumer_spec)
+    save = staticmethod(services.save_consumer)
+    remove = staticmethod(services.delete_consumer)
+
+    def output(self, entity: Any) -> dict[str, Any]:
+        credentials = [{"id": c.id, **services.credential_view(c)} for c in entity.credentials.all()]
+        return {**super().output(entity), "credentials": credentials}
+
+
+@_documented(specs.CertificateSpec)
+class CertificateViewSet(CatalogEntityViewSet):
+    queryset = Certificate.objects.all()
+    spec = staticmethod(services.certificate_view)
+    save = staticmethod(services.save_certificate)
+    remove = staticmethod(services.delete_certificate)
+
+    def partial_update(self, request: Request, org_slug: str, cluster_id: str, pk: str) -> Response:
+        # The stored key is encrypted and never shown: a change supplies certificate and key again.
+        return self.update(request, org_slug, cluster_id, pk)
+
+
+class CredentialOutput(serializers.Serializer[Credential]):
+    """How a credential is shown after creation: never its key, secret or password."""
+
+    id = serializers.IntegerField()
+    type = serializers.ChoiceField(choices=["key-auth", "jwt-auth", "basic-auth"])
+    key_prefix = serializers.CharField(required=False, help_text="key-auth: the key's first characters")
+    key = serializers.CharField(required=False, help_text="jwt-auth: the `key` claim naming the consumer")
+    algorithm = serializers.CharField(required=False)
+    public_key = serializers.CharField(required=False, allow_null=True)
+    username = serializers.CharField(required=False, help_text="basic-auth")
+
+
+class CredentialViewSet(ClusterScopedViewSet):
+    queryset = Credential.objects.all()
+    serializer_class = CredentialOutput
+    scope_map = {"list": Scope.CATALOG_READ, "create": Scope.CATALOG_WRITE, "destroy": Scope.CATALOG_WRITE}
+
+    def _consumer(self) -> Consumer:
+        consumer_id = self.kwargs.get("consumer_id", "")
+        consumer = (
+            Consumer.objects.filter(cluster=self.cluster, id=int(consumer_id)).first()
+            if consumer_id.isdigit()
+            else None
+        )
+        if consumer is None:
+            raise NotFound("Consumer not found.")
+        return consumer
+
+    def get_queryset(self) -> Any:
+        queryset = super().get_queryset()
+        return (
+            queryset
+            if getattr(self, "swagger_fake_view", False)
+            else queryset.filter(consumer=self._consumer())
+        )
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT}, operation_id="credentials_list")
+    def list(self, request: Request, org_slug: str, cluster_id: str, consumer_id: str) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response([{"id": c.id, **services.credential_view(c)} for c in page or []])
+
+    @extend_schema(
+        request=OpenApiTypes.OBJECT,
+        responses={201: OpenApiTypes.OBJECT},
+        summary="Add a key-auth, jwt-auth or basic-auth credential",
+        description="Body: {type: key-auth, key?} | {type: jwt-auth, key, algorithm, secret? | public_key} | "
+        "{type: basic-auth, username, password}. Generated keys and secrets are returned once.",
+    )
+    def create(self, request: Request, org_slug: str, cluster_id: str, consumer_id: str) -> Response:
+        credential, shown = services.add_credential(self.author, self._consumer(), request.data)
+        return Response(
+            {"id": credential.id, **services.credential_view(credential), **shown},
+            status=status.HTTP_201_CREATED,
+        )
+
+    def destroy(
+        self, request: Request, org_slug: str, cluster_id: str, consumer_id: str, pk: str
+    ) -> Response:
+        services.delete_credential(self.author, self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class GlobalPluginViewSet(ClusterScopedViewSet):
+    """Plugins attached to the whole cluster: PUT /plugins/<name>/ with the config as body."""
+
+    queryset = GlobalPlugin.objects.all()
+    lookup_field = "name"
+    lookup_value_regex = "[a-z0-9-]+"
+    scope_map = {"list": Scope.CATALOG_READ, "update": Scope.CATALOG_WRITE, "destroy": Scope.CATALOG_WRITE}
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="Cluster-wide plugins, name -> config")
+    def list(self, request: Request, org_slug: str, cluster_id: str) -> Response:
+        return Response({p.name: p.config for p in self.get_queryset()})
+
+    @extend_schema(
+        request=OpenApiTypes.OBJECT,
+        responses=OpenApiTypes.OBJECT,
+        summary="Attach or change a cluster-wide plugin",
+    )
+    def update(self, request: Request, org_slug: str, cluster_id: str, name: str) -> Response:
+        plugin = services.set_global_plugin(self.author, self.cluster, name, request.data)
+        return Response({"name": plugin.name, "config": plugin.config})
+
+    @extend_schema(responses={204: None})
+    def destroy(self, request: Request, org_slug: str, cluster_id: str, name: str) -> Response:
+        services.delete_global_plugin(self.author, self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _snapshot_summary(snapshot: ConfigSnapshot) -> dict[str, Any]:
+    return {
+        "version": snapshot.version,
+        "sha256": snapshot.sha256,
+        "author": snapshot.author,
+        "reason": snapshot.reason,
+        "created_at": snapshot.created_at,
+    }
+
+
+class SnapshotViewSet(ClusterScopedViewSet):
+    queryset = ConfigSnapshot.objects.all()
+    lookup_field = "version"
+    lookup_value_regex = "[0-9]+"
+    scope_map = {
+        "list": Scope.CATALOG_READ,
+        "retrieve": Scope.CATALOG_READ,
+        "diff": Scope.CATALOG_READ,
+        "rollback": Scope.CATALOG_WRITE,
+    }
+
+    def _version(self, value: Any, field: str) -> ConfigSnapshot:
+        if not str(value).isdigit():
+            raise InvalidInput.field(field, "Give a snapshot version number.")
+        snapshot = ConfigSnapshot.objects.filter(cluster=self.cluster, version=int(value)).first()
+        if snapshot is None:
+            raise InvalidInput.field(field, f"This cluster has no version {value}.")
+        return snapshot
+
+    @extend_schema(
+        responses={200: OpenApiTypes.OBJECT}, operation_id="snapshots_list", summary="Version history"
+    )
+    def list(self, request: Request, org_slug: str, cluster_id: str) -> Response:
+        page = self.paginate_queryset(self.get_queryset().defer("document"))
+        return self.get_paginated_response([_snapshot_summary(s) for s in page or []])
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="One version, with its document")
+    def retrieve(self, request: Request, org_slug: str, cluster_id: str, version: str) -> Response:
+        snapshot = self.get_object()
+        return Response({**_snapshot_summary(snapshot), "document": redact(snapshot.document)})
+
+    @extend_schema(
+        parameters=[OpenApiParameter("from", int, required=True), OpenApiParameter("to", int, required=True)],
+        responses={200: OpenApiTypes.OBJECT},
+        summary="Structured diff between two versions",
+    )
+    @action(detail=False, methods=["get"])
+    def diff(self, request: Request, org_slug: str, cluster_id: str) -> Response:
+        old = self._version(request.query_params.get("from"), "from")
+        new = self._version(request.query_params.get("to"), "to")
+        changes = diff_documents(redact(old.document), redact(new.document))
+        return Response({"from": old.version, "to": new.version, "changes": changes})
+
+    @extend_schema(
+        request=None,
+        responses={201: OpenApiTypes.OBJECT},
+        summary="Restore the catalog as it was at this version",
+    )
+    @action(detail=True, methods=["post"])
+    def rollback(self, request: Request, org_slug: str, cluster_id: str, version: str) -> Response:
+        snapshot = rollback.roll_back(self.author, self.cluster, self.get_object())
+        return Response(_snapshot_summary(snapshot), status=status.HTTP_201_CREATED)
+
+
+class PluginListView(APIView):
+    """Every plugin with the JSON Schema of its config and where it can be attached."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="Plugins and their config schemas")
+    def get(self, request: Request) -> Response:
+        return Response(
+            {
+                "precedence": list(PRECEDENCE),
+                "plugins": [
+                    {
+                        "name": p.name,
+                        "description": p.description,
+                        "scopes": list(p.scopes),
+                        "schema": p.schema,
+                    }
+                    for p in PLUGINS.values()
+                ],
+            }
+        )

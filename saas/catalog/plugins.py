@@ -1,0 +1,295 @@
+"""The plugins a gateway can run, each with the JSON Schema of its config (served at
+/api/v1/plugins/ so the console can render forms) and the scopes it may be attached at.
+
+Precedence, when the same plugin is set at several scopes, is APISIX's: consumer over route over
+service over global (cluster). The most specific configuration wins whole; configs are not
+merged field by field."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+SCOPES = ("global", "service", "route", "consumer")
+PRECEDENCE = ("consumer", "route", "service", "global")
+
+_HEADER_NAME = {"type": "string", "pattern": "^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,256}$"}
+_HEADER_MAP = {
+    "type": "object",
+    "propertyNames": _HEADER_NAME,
+    "additionalProperties": {"type": "string", "maxLength": 4096},
+}
+_METHODS = {
+    "type": "array",
+    "items": {"enum": ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "CONNECT", "TRACE"]},
+    "uniqueItems": True,
+}
+_LIMIT_KEY = {"enum": ["consumer", "route", "client_ip"], "default": "client_ip"}
+
+
+def _schema(properties: dict[str, Any], required: list[str] | None = None, **extra: Any) -> dict[str, Any]:
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "properties": properties,
+        "required": required or [],
+        "additionalProperties": False,
+        **extra,
+    }
+
+
+@dataclass(frozen=True)
+class PluginDefinition:
+    name: str
+    description: str
+    scopes: tuple[str, ...]
+    schema: dict[str, Any]
+
+    @property
+    def validator(self) -> Draft202012Validator:
+        return Draft202012Validator(self.schema)
+
+
+_AUTH_SCOPES = ("global", "service", "route")
+_ALL = SCOPES
+
+PLUGINS: dict[str, PluginDefinition] = {
+    p.name: p
+    for p in [
+        PluginDefinition(
+            "key-auth",
+            "Authenticate consumers by an API key in a header or query parameter.",
+            _AUTH_SCOPES,
+            _schema(
+                {
+                    "header": {**_HEADER_NAME, "default": "apikey"},
+                    "query": {"type": "string", "minLength": 1, "maxLength": 100, "default": "apikey"},
+                    "hide_credentials": {"type": "boolean", "default": False},
+                }
+            ),
+        ),
+        PluginDefinition(
+            "jwt-auth",
+            "Authenticate consumers by a signed JWT; the consumer is found by its `key` claim.",
+            _AUTH_SCOPES,
+            _schema(
+                {
+                    "header": {**_HEADER_NAME, "default": "Authorization"},
+                    "query": {"type": "string", "minLength": 1, "maxLength": 100, "default": "jwt"},
+                    "cookie": {"type": "string", "minLength": 1, "maxLength": 100, "default": "jwt"},
+                    "clock_skew_s": {"type": "integer", "minimum": 0, "maximum": 3600, "default": 0},
+                    "hide_credentials": {"type": "boolean", "default": False},
+                }
+            ),
+        ),
+        PluginDefinition(
+            "basic-auth",
+            "Authenticate consumers by HTTP Basic username and password.",
+            _AUTH_SCOPES,
+            _schema({"hide_credentials": {"type": "boolean", "default": False}}),
+        ),
+        PluginDefinition(
+            "limit-count",
+            "At most `count` requests per `time_window` seconds per key; 429 beyond.",
+            _ALL,
+            _schema(
+                {
+                    "count": {"type": "integer", "minimum": 1, "maximum": 10**9},
+                    "time_window": {"type": "integer", "enum": [1, 60, 3600, 86400]},
+                    "key": _LIMIT_KEY,
+                    "rejected_code": {"type": "integer", "minimum": 400, "maximum": 599, "default": 429},
+                },
+                ["count", "time_window"],
+            ),
+        ),
+        PluginDefinition(
+            "limit-req",
+            "A request rate per second with a burst, per key (leaky bucket); 429 beyond.",
+            _ALL,
+            _schema(
+                {
+                    "rate": {"type": "number", "exclusiveMinimum": 0, "maximum": 10**6},
+                    "burst": {"type": "integer", "minimum": 0, "maximum": 10**6},
+                    "key": _LIMIT_KEY,
+                    "rejected_code": {"type": "integer", "minimum": 400, "maximum": 599, "default": 429},
+                },
+                ["rate", "burst"],
+            ),
+        ),
+        PluginDefinition(
+            "ip-restriction",
+            "Allow or deny client addresses (IPv4, IPv6, CIDR); 403 when refused.",
+            _ALL,
+            _schema(
+                {
+                    "allowlist": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "minItems": 1,
+                        "maxItems": 1000,
+                    },
+                    "denylist": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "minItems": 1,
+                        "maxItems": 1000,
+                    },
+                },
+                oneOf=[{"required": ["allowlist"]}, {"required": ["denylist"]}],
+            ),
+        ),
+        PluginDefinition(
+            "cors",
+            "Cross-origin resource sharing, preflight answered at the gateway.",
+            ("global", "service", "route"),
+            _schema(
+                {
+                    "allow_origins": {
+                        "type": "array",
+                        "items": {"type": "string", "maxLength": 500},
+                        "minItems": 1,
+                    },
+                    "allow_methods": _METHODS,
+                    "allow_headers": {"type": "array", "items": _HEADER_NAME},
+                    "expose_headers": {"type": "array", "items": _HEADER_NAME},
+                    "max_age": {"type": "integer", "minimum": 0, "maximum": 86400, "default": 5},
+                    "allow_credentials": {"type": "boolean", "default": False},
+                },
+                ["allow_origins"],
+            ),
+        ),
+        PluginDefinition(
+            "proxy-rewrite",
+            "Rewrite the path, host and headers sent upstream.",
+            ("global", "service", "route"),
+            _schema(
+                {
+                    "uri": {"type": "string", "pattern": "^/", "maxLength": 4096},
+                    "host": {"type": "string", "minLength": 1, "maxLength": 253},
+                    "headers": {
+                        "type": "object",
+                        "properties": {
+                            "set": _HEADER_MAP,
+                            "add": _HEADER_MAP,
+                            "remove": {"type": "array", "items": _HEADER_NAME},
+                        },
+                        "additionalProperties": False,
+                    },
+                }
+            ),
+        ),
+        PluginDefinition(
+            "response-rewrite",
+            "Set, add or remove response headers; optionally override the status code.",
+            _ALL,
+            _schema(
+                {
+                    "status_code": {"type": "integer", "minimum": 200, "maximum": 599},
+                    "headers": {
+                        "type": "object",
+                        "properties": {
+                            "set": _HEADER_MAP,
+                            "add": _HEADER_MAP,
+                            "remove": {"type": "array", "items": _HEADER_NAME},
+                        },
+                        "additionalProperties": False,
+                    },
+                }
+            ),
+        ),
+        PluginDefinition(
+            "traffic-split",
+            "Weighted split between upstreams, and rules sending matching requests to an upstream.",
+            ("service", "route"),
+            _schema(
+                {
+                    "weighted_upstreams": {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": _schema(
+                            {
+                                "upstream": {"type": "string", "minLength": 1},
+                                "weight": {"type": "integer", "minimum": 0, "maximum": 100},
+                            },
+                            ["upstream", "weight"],
+                        ),
+                    },
+                    "rules": {
+                        "type": "array",
+                        "items": _schema(
+                            {
+                                "match": _schema(
+                                    {
+                                        "header": _HEADER_MAP,
+                                        "query": {
+                                            "type": "object",
+                                            "additionalProperties": {"type": "string"},
+                                        },
+                                        "cookie": {
+                                            "type": "object",
+                                            "additionalProperties": {"type": "string"},
+                                        },
+                                    }
+                                ),
+                                "upstream": {"type": "string", "minLength": 1},
+                            },
+                            ["match", "upstream"],
+                        ),
+                    },
+                }
+            ),
+        ),
+        PluginDefinition(
+            "request-size-limit",
+            "Refuse request bodies larger than `max_body_bytes` with 413.",
+            _ALL,
+            _schema(
+                {"max_body_bytes": {"type": "integer", "minimum": 1, "maximum": 10**10}}, ["max_body_bytes"]
+            ),
+        ),
+        PluginDefinition(
+            "redirect",
+            "Redirect to a URI or to HTTPS.",
+            ("global", "service", "route"),
+            _schema(
+                {
+                    "uri": {"type": "string", "minLength": 1, "maxLength": 4096},
+                    "http_to_https": {"type": "boolean"},
+                    "status_code": {"enum": [301, 302, 307, 308], "default": 302},
+                },
+                oneOf=[{"required": ["uri"]}, {"required": ["http_to_https"]}],
+            ),
+        ),
+        PluginDefinition(
+            "mocking",
+            "Answer with a fixed status, headers and body, without calling the upstream.",
+            ("service", "route"),
+            _schema(
+                {
+                    "status_code": {"type": "integer", "minimum": 100, "maximum": 599, "default": 200},
+                    "content_type": {"type": "string", "maxLength": 200, "default": "application/json"},
+                    "headers": _HEADER_MAP,
+                    "body": {"type": "string", "maxLength": 65536, "default": ""},
+                }
+            ),
+        ),
+    ]
+}
+
+
+def plugin_config_errors(name: str, config: Any, scope: str) -> list[str]:
+    """Messages for a plugin config that is not acceptable at `scope`; empty when it is."""
+    definition = PLUGINS.get(name)
+    if definition is None:
+        return [f"Unknown plugin {name!r}. Known plugins: {', '.join(sorted(PLUGINS))}."]
+    if scope not in definition.scopes:
+        return [
+            f"{name} cannot be attached to a {scope}; it can be attached to: {', '.join(definition.scopes)}."
+        ]
+    messages = []
+    for error in sorted(definition.validator.iter_errors(config), key=lambda e: list(e.absolute_path)):
+        where = "/".join(str(p) for p in error.absolute_path)
+        messages.append(f"{name}{'.' + where if where else ''}: {error.message}")
+    return messages

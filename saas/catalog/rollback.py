@@ -1,0 +1,154 @@
+"""Rolling a cluster back to an earlier snapshot: the catalog is restored to what that snapshot
+holds (same ids, same hashed and encrypted secrets), then published, so the new version's
+document and hash equal the old one's. Fields a snapshot does not carry (descriptions) keep
+their current values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Model
+
+from saas.errors import InvalidInput
+from saas.gateways.models import ConfigSnapshot, GatewayCluster
+from saas.gateways.services import Author
+from tenants.audit import record_audit
+
+from .key_material import certificate_fingerprint
+from .models import Certificate, Consumer, Credential, GlobalPlugin, Route, Service, Upstream
+from .publishing import publish
+
+
+def _plugins(items: list[dict[str, Any]]) -> dict[str, Any]:
+    return {item["name"]: item["config"] for item in items}
+
+
+def _sync(model: type[Model], cluster: GatewayCluster, rows: dict[int, dict[str, Any]]) -> None:
+    """Make the cluster's rows of `model` exactly `rows` (id -> field values)."""
+    manager = model._default_manager
+    manager.filter(cluster=cluster).exclude(pk__in=list(rows)).delete()
+    existing = {obj.pk: obj for obj in manager.filter(cluster=cluster, pk__in=list(rows))}
+    for pk, fields in rows.items():
+        obj = existing.get(pk) or model(pk=pk, cluster=cluster)
+        for name, value in fields.items():
+            setattr(obj, name, value)
+        obj.save()
+
+
+@transaction.atomic
+def roll_back(author: Author, cluster: GatewayCluster, snapshot: ConfigSnapshot) -> ConfigSnapshot:
+    document = snapshot.document
+    if document.get("cluster_id") != cluster.id:
+        raise InvalidInput.field("version", "That snapshot belongs to another cluster.")
+    # Children first where rows go away, parents first where they come back.
+    routes = {r["id"]: r for r in document["routes"]}
+    services = {s["id"]: s for s in document["services"]}
+    consumers = {c["id"]: c for c in document["consumers"]}
+    Route.objects.filter(cluster=cluster).exclude(pk__in=list(routes)).delete()
+    Service.objects.filter(cluster=cluster).exclude(pk__in=list(services)).delete()
+    Credential.objects.filter(cluster=cluster).exclude(
+        pk__in=[cred["id"] for c in consumers.values() for cred in c["credentials"]]
+    ).delete()
+    GlobalPlugin.objects.filter(cluster=cluster).exclude(
+        name__in=[p["name"] for p in document["global_plugins"]]
+    ).delete()
+    for plugin in document["global_plugins"]:
+        GlobalPlugin.objects.update_or_create(
+            cluster=cluster, name=plugin["name"], defaults={"config": plugin["config"]}
+        )
+    _sync(
+        Upstream,
+        cluster,
+        {
+            u["id"]: {
+                "name": u["name"],
+                "targets": u["targets"],
+                "load_balancing": u["load_balancing"],
+                "hash_header": u["hash_header"] or "",
+                "scheme": u["scheme"],
+                "tls_sni": u["tls_sni"] or "",
+                "tls_verify": u["tls_verify"],
+                "tls_ca_pem": u["tls_ca_pem"] or "",
+                "timeouts": u["timeouts"],
+                "retries": u["retries"],
+                "active_health_check": u["active_health_check"],
+                "passive_health_check": u["passive_health_check"],
+            }
+            for u in document["upstreams"]
+        },
+    )
+    _sync(
+        Service,
+        cluster,
+        {
+            pk: {"name": s["name"], "upstream_id": s["upstream_id"], "plugins": _plugins(s["plugins"])}
+            for pk, s in services.items()
+        },
+    )
+    _sync(
+        Route,
+        cluster,
+        {
+            pk: {
+                "name": r["name"],
+                "service_id": r["service_id"],
+                "hosts": r["hosts"],
+                "paths": r["paths"],
+                "methods": r["methods"],
+                "headers": r["headers"],
+                "priority": r["priority"],
+                "strip_path_prefix": r["strip_path_prefix"] or "",
+                "plugins": _plugins(r["plugins"]),
+            }
+            for pk, r in routes.items()
+        },
+    )
+    _sync(
+        Consumer,
+        cluster,
+        {
+            pk: {"username": c["username"], "labels": c["labels"], "plugins": _plugins(c["plugins"])}
+            for pk, c in consumers.items()
+        },
+    )
+    credentials: dict[int, dict[str, Any]] = {}
+    for consumer in consumers.values():
+        for cred in consumer["credentials"]:
+            fields: dict[str, Any] = {"consumer_id": consumer["id"], "type": cred["type"]}
+            if cred["type"] == "key-auth":
+                fields |= {"key_sha256": cred["key_sha256"]}
+            elif cred["type"] == "jwt-auth":
+                fields |= {
+                    "jwt_key": cred["key"],
+                    "jwt_algorithm": cred["algorithm"],
+                    "jwt_secret_ciphertext": cred["secret_ciphertext"] or "",
+                    "jwt_public_key_pem": cred["public_key_pem"] or "",
+                }
+            else:
+                fields |= {"basic_username": cred["username"], "basic_password_crypt": cred["password_crypt"]}
+            credentials[cred["id"]] = fields
+    _sync(Credential, cluster, credentials)
+    _sync(
+        Certificate,
+        cluster,
+        {
+            c["id"]: {
+                "name": c["name"],
+                "snis": c["snis"],
+                "certificate_pem": c["certificate_pem"],
+                "private_key_ciphertext": c["private_key_ciphertext"],
+                "not_after": c["not_after"],
+                "fingerprint_sha256": certificate_fingerprint(c["certificate_pem"]),
+            }
+            for c in document["certificates"]
+        },
+    )
+    record_audit(
+        author.actor,
+        author.organization,
+        "snapshot.rollback",
+        snapshot,
+        after={"to_version": snapshot.version},
+    )
+    return publish(cluster, author=author.label, reason=f"rollback to version {snapshot.version}")

@@ -1,0 +1,495 @@
+"""Business rules of the catalog. Every write validates (saas.catalog.specs plus the rules that
+span entities), records an audit entry and publishes the cluster's next snapshot, all in one
+transaction: no snapshot for a rolled-back write, no write without its snapshot."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Model
+
+from saas.encryption import encrypt_secret
+from saas.errors import InvalidInput
+from saas.gateways.models import ConfigSnapshot, GatewayCluster
+from saas.gateways.services import Author
+from tenants.audit import record_audit
+
+from . import specs
+from .key_material import check_jwt_public_key, crypt_password, new_api_key, parse_certificate, sha256_hex
+from .models import Certificate, Consumer, Credential, GlobalPlugin, Route, Service, Upstream
+from .plugins import plugin_config_errors
+from .publishing import publish
+
+# --- entities as specs (the API's output and the declarative export) -------------------------
+
+
+def upstream_spec(upstream: Upstream) -> dict[str, Any]:
+    return {
+        "name": upstream.name,
+        "targets": upstream.targets,
+        "load_balancing": upstream.load_balancing,
+        "hash_header": upstream.hash_header or None,
+        "scheme": upstream.scheme,
+        "tls_sni": upstream.tls_sni or None,
+        "tls_verify": upstream.tls_verify,
+        "tls_ca_pem": upstream.tls_ca_pem or None,
+        "timeouts": upstream.timeouts,
+        "retries": upstream.retries,
+        "active_health_check": upstream.active_health_check,
+        "passive_health_check": upstream.passive_health_check,
+    }
+
+
+def service_spec(service: Service) -> dict[str, Any]:
+    return {
+        "name": service.name,
+        "description": service.description,
+        "upstream": service.upstream.name,
+        "plugins": service.plugins,
+    }
+
+
+def route_spec(route: Route) -> dict[str, Any]:
+    return {
+        "name": route.name,
+        "service": route.service.name,
+        "hosts": route.hosts,
+        "paths": route.paths,
+        "methods": route.methods,
+        "headers": route.headers,
+        "priority": route.priority,
+        "strip_path_prefix": route.strip_path_prefix or None,
+        "plugins": route.plugins,
+    }
+
+
+def consumer_spec(consumer: Consumer) -> dict[str, Any]:
+    return {"username": consumer.username, "labels": consumer.labels, "plugins": consumer.plugins}
+
+
+def credential_view(credential: Credential) -> dict[str, Any]:
+    """A credential as people may see it again: never a key, secret or password."""
+    if credential.type == Credential.KEY_AUTH:
+        return {"type": credential.type, "key_prefix": credential.key_prefix}
+    if credential.type == Credential.JWT_AUTH:
+        return {
+            "type": credential.type,
+            "key": credential.jwt_key,
+            "algorithm": credential.jwt_algorithm,
+            "public_key": credential.jwt_public_key_pem or None,
+        }
+    return {"type": credential.type, "username": credential.basic_username}
+
+
+def certificate_view(certificate: Certificate) -> dict[str, Any]:
+    return {
+        "name": certificate.name,
+        "certificate": certificate.certificate_pem,
+        "snis": certificate.snis,
+        "not_after": certificate.not_after.isoformat(),
+        "fingerprint_sha256": certificate.fingerprint_sha256,
+    }
+
+
+# --- shared rules ----------------------------------------------------------------------------
+
+
+def _commit(
+    author: Author, cluster: GatewayCluster, action: str, target: Model, **changes: Any
+) -> ConfigSnapshot:
+    record_audit(author.actor, author.organization, action, target, **changes)
+    return publish(cluster, author=author.label, reason=f"{action} {target}")
+
+
+def _check_name(
+    model: type[Model], cluster: GatewayCluster, field: str, value: str, exclude: Model | None
+) -> None:
+    clash = model._default_manager.filter(cluster=cluster, **{field: value})
+    if exclude is not None:
+        clash = clash.exclude(pk=exclude.pk)
+    if clash.exists():
+        raise InvalidInput.field(
+            field, f"{str(model._meta.verbose_name).capitalize()} {value!r} already exists in this cluster."
+        )
+
+
+def _check_plugins(
+    cluster: GatewayCluster, plugins: dict[str, Any], scope: str, field: str = "plugins"
+) -> None:
+    errors: dict[str, list[str]] = {}
+    for name, config in plugins.items():
+        messages = plugin_config_errors(name, config, scope)
+        if not messages and name == "traffic-split":
+            wanted = {item["upstream"] for item in config.get("weighted_upstreams", [])}
+            wanted |= {rule["upstream"] for rule in config.get("rules", [])}
+            known = set(
+                Upstream.objects.filter(cluster=cluster, name__in=wanted).values_list("name", flat=True)
+            )
+            messages = [
+                f"traffic-split: no upstream named {name!r} in this cluster."
+                for name in sorted(wanted - known)
+            ]
+        if messages:
+            errors[f"{field}.{name}"] = messages
+    if errors:
+        first = next(iter(errors.values()))[0]
+        raise InvalidInput(errors, detail=first)
+
+
+def _find(model: type[Model], cluster: GatewayCluster, field: str, name: str, what: str) -> Any:
+    found = model._default_manager.filter(cluster=cluster, name=name).first()
+    if found is None:
+        raise InvalidInput.field(field, f"No {what} named {name!r} in this cluster.")
+    return found
+
+
+def _hosts_overlap(a: list[str], b: list[str]) -> bool:
+    if not a or not b:
+        return True  # a route without hosts matches every host
+
+    def covers(pattern: str, host: str) -> bool:
+        if pattern == host:
+            return True
+        if pattern.startswith("*."):
+            suffix = pattern[1:]
+            return host.endswith(suffix) or (host.startswith("*.") and host[1:].endswith(suffix))
+        return False
+
+    return any(covers(x, y) or covers(y, x) for x in a for y in b)
+
+
+def _conflicting_route(cluster: GatewayCluster, spec: specs.RouteSpec, exclude: Route | None) -> Route | None:
+    """Another route of the same priority that would match the same requests: overlapping
+    hosts and methods, the same header conditions, and one identical path."""
+    paths = {(p.type, p.value) for p in spec.paths}
+    headers = sorted((h.name.lower(), h.type, h.value) for h in spec.headers)
+    candidates = Route.objects.filter(cluster=cluster, priority=spec.priority)
+    if exclude is not None:
+        candidates = candidates.exclude(pk=exclude.pk)
+    for other in candidates.only("id", "name", "hosts", "paths", "methods", "headers"):
+        if not paths & {(p["type"], p["value"]) for p in other.paths}:
+            continue
+        if spec.methods and other.methods and not set(spec.methods) & set(other.methods):
+            continue
+        if headers != sorted((h["name"].lower(), h["type"], h["value"]) for h in other.headers):
+            continue
+        if _hosts_overlap(spec.hosts, other.hosts):
+            return other
+    return None
+
+
+# --- upstreams -------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def save_upstream(
+    author: Author, cluster: GatewayCluster, data: Any, instance: Upstream | None = None
+) -> Upstream:
+    spec = specs.parse_spec(specs.UpstreamSpec, data)
+    _check_name(Upstream, cluster, "name", spec.name, instance)
+    before = upstream_spec(instance) if instance else None
+    upstream = instance or Upstream(cluster=cluster)
+    upstream.name = spec.name
+    upstream.targets = [t.model_dump() for t in spec.targets]
+    upstream.load_balancing = spec.load_balancing
+    upstream.hash_header = spec.hash_header or ""
+    upstream.scheme = spec.scheme
+    upstream.tls_sni = spec.tls_sni or ""
+    upstream.tls_verify = spec.tls_verify
+    upstream.tls_ca_pem = spec.tls_ca_pem or ""
+    upstream.timeouts = spec.timeouts.model_dump()
+    upstream.retries = spec.retries
+    upstream.active_health_check = spec.active_health_check.model_dump() if spec.active_health_check else None
+    upstream.passive_health_check = (
+        spec.passive_health_check.model_dump() if spec.passive_health_check else None
+    )
+    upstream.save()
+    _commit(
+        author,
+        cluster,
+        "upstream.update" if instance else "upstream.create",
+        upstream,
+        before=before,
+        after=upstream_spec(upstream),
+    )
+    return upstream
+
+
+@transaction.atomic
+def delete_upstream(author: Author, upstream: Upstream) -> None:
+    users = sorted(upstream.services.values_list("name", flat=True))
+    if users:
+        raise InvalidInput.field(
+            "upstream", f"Upstream {upstream.name!r} is used by services: {', '.join(users)}."
+        )
+    splitting = [
+        owner.name
+        for model in (Service, Route)
+        for owner in model.objects.filter(cluster=upstream.cluster, plugins__has_key="traffic-split")
+        if upstream.name in str(owner.plugins["traffic-split"])
+    ]
+    if splitting:
+        raise InvalidInput.field(
+            "upstream", f"Upstream {upstream.name!r} is used by traffic-split in: {', '.join(splitting)}."
+        )
+    record_audit(
+        author.actor, author.organization, "upstream.delete", upstream, before=upstream_spec(upstream)
+    )
+    cluster = upstream.cluster
+    upstream.delete()
+    publish(cluster, author=author.label, reason=f"upstream.delete {upstream.name}")
+
+
+# --- services --------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def save_service(
+    author: Author, cluster: GatewayCluster, data: Any, instance: Service | None = None
+) -> Service:
+    spec = specs.parse_spec(specs.ServiceSpec, data)
+    _check_name(Service, cluster, "name", spec.name, instance)
+    upstream = _find(Upstream, cluster, "upstream", spec.upstream, "upstream")
+    _check_plugins(cluster, spec.plugins, "service")
+    before = service_spec(instance) if instance else None
+    service = instance or Service(cluster=cluster)
+    service.name, service.description, service.upstream, service.plugins = (
+        spec.name,
+        spec.description,
+        upstream,
+        spec.plugins,
+    )
+    service.save()
+    _commit(
+        author,
+        cluster,
+        "service.update" if instance else "service.create",
+        service,
+        before=before,
+        after=service_spec(service),
+    )
+    return service
+
+
+@transaction.atomic
+def delete_service(author: Author, service: Service) -> None:
+    """Deletes the service and its routes."""
+    before = service_spec(service) | {"routes": sorted(service.routes.values_list("name", flat=True))}
+    record_audit(author.actor, author.organization, "service.delete", service, before=before)
+    cluster = service.cluster
+    service.delete()
+    publish(cluster, author=author.label, reason=f"service.delete {before['name']}")
+
+
+# --- routes ----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def save_route(author: Author, cluster: GatewayCluster, data: Any, instance: Route | None = None) -> Route:
+    spec = specs.parse_spec(specs.RouteSpec, data)
+    _check_name(Route, cluster, "name", spec.name, instance)
+    service = _find(Service, cluster, "service", spec.service, "service")
+    _check_plugins(cluster, spec.plugins, "route")
+    other = _conflicting_route(cluster, spec, instance)
+    if other is not None:
+        raise InvalidInput.field(
+            "paths",
+            f"Route {other.name!r} (id {other.id}) already matches the same requests "
+            f"at priority {spec.priority}; "
+            "change the hosts, methods, headers or paths, or give one a different priority.",
+        )
+    before = route_spec(instance) if instance else None
+    route = instance or Route(cluster=cluster)
+    route.name = spec.name
+    route.service = service
+    route.hosts = spec.hosts
+    route.paths = [p.model_dump() for p in spec.paths]
+    route.methods = list(spec.methods)
+    route.headers = [h.model_dump() for h in spec.headers]
+    route.priority = spec.priority
+    route.strip_path_prefix = spec.strip_path_prefix or ""
+    route.plugins = spec.plugins
+    route.save()
+    _commit(
+        author,
+        cluster,
+        "route.update" if instance else "route.create",
+        route,
+        before=before,
+        after=route_spec(route),
+    )
+    return route
+
+
+@transaction.atomic
+def delete_route(author: Author, route: Route) -> None:
+    before = route_spec(route)
+    record_audit(author.actor, author.organization, "route.delete", route, before=before)
+    cluster = route.cluster
+    route.delete()
+    publish(cluster, author=author.label, reason=f"route.delete {before['name']}")
+
+
+# --- consumers and credentials ---------------------------------------------------------------
+
+
+@transaction.atomic
+def save_consumer(
+    author: Author, cluster: GatewayCluster, data: Any, instance: Consumer | None = None
+) -> Consumer:
+    spec = specs.parse_spec(specs.ConsumerSpec, data)
+    _check_name(Consumer, cluster, "username", spec.username, instance)
+    _check_plugins(cluster, spec.plugins, "consumer")
+    before = consumer_spec(instance) if instance else None
+    consumer = instance or Consumer(cluster=cluster)
+    consumer.username, consumer.labels, consumer.plugins = spec.username, spec.labels, spec.plugins
+    consumer.save()
+    _commit(
+        author,
+        cluster,
+        "consumer.update" if instance else "consumer.create",
+        consumer,
+        before=before,
+        after=consumer_spec(consumer),
+    )
+    return consumer
+
+
+@transaction.atomic
+def delete_consumer(author: Author, consumer: Consumer) -> None:
+    before = consumer_spec(consumer)
+    record_audit(author.actor, author.organization, "consumer.delete", consumer, before=before)
+    cluster = consumer.cluster
+    consumer.delete()
+    publish(cluster, author=author.label, reason=f"consumer.delete {before['username']}")
+
+
+@transaction.atomic
+def add_credential(author: Author, consumer: Consumer, data: Any) -> tuple[Credential, dict[str, str]]:
+    """Returns the credential and the secrets to show once (a generated key-auth key or JWT
+    HMAC secret); supplied secrets are not echoed back."""
+    spec = specs.parse_credential(data)
+    cluster = consumer.cluster
+    credential = Credential(cluster=cluster, consumer=consumer, type=spec.type)
+    shown: dict[str, str] = {}
+    same_cluster = Credential.objects.filter(cluster=cluster, type=spec.type)
+    if isinstance(spec, specs.KeyAuthSpec):
+        key = spec.key or new_api_key()
+        if spec.key is None:
+            shown["key"] = key
+        credential.key_sha256, credential.key_prefix = sha256_hex(key), key[:6]
+        if same_cluster.filter(key_sha256=credential.key_sha256).exists():
+            raise InvalidInput.field("key", "This key is already in use in this cluster.")
+    elif isinstance(spec, specs.JwtAuthSpec):
+        if same_cluster.filter(jwt_key=spec.key).exists():
+            raise InvalidInput.field(
+                "key", f"A consumer with JWT key {spec.key!r} already exists in this cluster."
+            )
+        credential.jwt_key, credential.jwt_algorithm = spec.key, spec.algorithm
+        if spec.algorithm.startswith("HS"):
+            secret = spec.secret or new_api_key() + new_api_key()
+            if spec.secret is None:
+                shown["secret"] = secret
+            credential.jwt_secret_ciphertext = encrypt_secret(secret)
+        else:
+            assert spec.public_key is not None
+            check_jwt_public_key(spec.public_key, spec.algorithm)
+            credential.jwt_public_key_pem = spec.public_key
+    else:
+        if same_cluster.filter(basic_username=spec.username).exists():
+            raise InvalidInput.field(
+                "username", f"Basic-auth user {spec.username!r} already exists in this cluster."
+            )
+        credential.basic_username, credential.basic_password_crypt = (
+            spec.username,
+            crypt_password(spec.password),
+        )
+    credential.save()
+    _commit(author, cluster, "credential.create", consumer, after={"credential": credential_view(credential)})
+    return credential, shown
+
+
+@transaction.atomic
+def delete_credential(author: Author, credential: Credential) -> None:
+    record_audit(
+        author.actor,
+        author.organization,
+        "credential.delete",
+        credential.consumer,
+        before={"credential": credential_view(credential)},
+    )
+    cluster = credential.cluster
+    credential.delete()
+    publish(cluster, author=author.label, reason="credential.delete")
+
+
+# --- certificates ----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def save_certificate(
+    author: Author, cluster: GatewayCluster, data: Any, instance: Certificate | None = None
+) -> Certificate:
+    spec = specs.parse_spec(specs.CertificateSpec, data)
+    _check_name(Certificate, cluster, "name", spec.name, instance)
+    parsed = parse_certificate(spec.certificate, spec.private_key)
+    before = certificate_view(instance) if instance else None
+    certificate = instance or Certificate(cluster=cluster)
+    certificate.name = spec.name
+    certificate.certificate_pem = parsed.certificate_pem
+    certificate.private_key_ciphertext = encrypt_secret(parsed.private_key_pem)
+    certificate.snis = parsed.snis
+    certificate.not_after = parsed.not_after
+    certificate.fingerprint_sha256 = parsed.fingerprint_sha256
+    certificate.save()
+    after = {k: v for k, v in certificate_view(certificate).items() if k != "certificate"}
+    _commit(
+        author,
+        cluster,
+        "certificate.update" if instance else "certificate.create",
+        certificate,
+        before={k: v for k, v in before.items() if k != "certificate"} if before else None,
+        after=after,
+    )
+    return certificate
+
+
+@transaction.atomic
+def delete_certificate(author: Author, certificate: Certificate) -> None:
+    record_audit(
+        author.actor,
+        author.organization,
+        "certificate.delete",
+        certificate,
+        before={"name": certificate.name, "snis": certificate.snis},
+    )
+    cluster = certificate.cluster
+    certificate.delete()
+    publish(cluster, author=author.label, reason=f"certificate.delete {certificate.name}")
+
+
+# --- global plugins --------------------------------------------------------------------------
+
+
+@transaction.atomic
+def set_global_plugin(author: Author, cluster: GatewayCluster, name: str, config: Any) -> GlobalPlugin:
+    _check_plugins(cluster, {name: config}, "global", field="config")
+    plugin, created = GlobalPlugin.objects.get_or_create(
+        cluster=cluster, name=name, defaults={"config": config}
+    )
+    before = None if created else {"config": plugin.config}
+    plugin.config = config
+    plugin.save()
+    _commit(author, cluster, "global_plugin.set", plugin, before=before, after={"config": config})
+    return plugin
+
+
+@transaction.atomic
+def delete_global_plugin(author: Author, plugin: GlobalPlugin) -> None:
+    record_audit(
+        author.actor, author.organization, "global_plugin.delete", plugin, before={"config": plugin.config}
+    )
+    cluster = plugin.cluster
+    plugin.delete()
+    publish(cluster, author=author.label, reason=f"global_plugin.delete {plugin.name}")

@@ -1,0 +1,127 @@
+"""Clusters and their agent tokens."""
+
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from saas.api.validation import InputValidator, StrictCharField
+from saas.gateways import services
+from saas.gateways.models import ClusterToken, GatewayCluster
+from saas.gateways.specs import ClusterSpec
+from saas.specs import parse_spec
+from tenants.api.scoping import OrganizationScopedViewSet
+from tenants.roles import Scope
+
+from .scoping import ClusterScopedViewSet
+
+
+def cluster_output(cluster: GatewayCluster) -> dict[str, Any]:
+    latest = cluster.snapshots.order_by("-version").values_list("version", flat=True).first()
+    return {
+        "id": cluster.id,
+        "name": cluster.name,
+        "description": cluster.description,
+        "labels": cluster.labels,
+        "latest_version": latest,
+        "created_at": cluster.created_at,
+        "updated_at": cluster.updated_at,
+    }
+
+
+class ClusterViewSet(OrganizationScopedViewSet):
+    queryset = GatewayCluster.objects.all()
+    scope_map = {
+        "list": Scope.CATALOG_READ,
+        "retrieve": Scope.CATALOG_READ,
+        "create": Scope.CLUSTER_WRITE,
+        "partial_update": Scope.CLUSTER_WRITE,
+        "destroy": Scope.CLUSTER_WRITE,
+    }
+
+    def _author(self) -> services.Author:
+        return services.Author(actor=self.actor, organization=self.organization)
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT}, operation_id="clusters_list")
+    def list(self, request: Request, org_slug: str) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response([cluster_output(c) for c in page or []])
+
+    @extend_schema(responses=ClusterSpec)
+    def retrieve(self, request: Request, org_slug: str, pk: str) -> Response:
+        return Response(cluster_output(self.get_object()))
+
+    @extend_schema(request=ClusterSpec, responses={201: ClusterSpec})
+    def create(self, request: Request, org_slug: str) -> Response:
+        spec = parse_spec(ClusterSpec, request.data)
+        cluster = services.create_cluster(
+            self._author(), name=spec.name, description=spec.description, labels=spec.labels
+        )
+        return Response(cluster_output(cluster), status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=ClusterSpec, responses=ClusterSpec)
+    def partial_update(self, request: Request, org_slug: str, pk: str) -> Response:
+        cluster = self.get_object()
+        current = {"name": cluster.name, "description": cluster.description, "labels": cluster.labels}
+        spec = parse_spec(
+            ClusterSpec, {**current, **request.data} if isinstance(request.data, dict) else request.data
+        )
+        cluster = services.update_cluster(
+            self._author(), cluster, name=spec.name, description=spec.description, labels=spec.labels
+        )
+        return Response(cluster_output(cluster))
+
+    @extend_schema(responses={204: None})
+    def destroy(self, request: Request, org_slug: str, pk: str) -> Response:
+        services.delete_cluster(self._author(), self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ClusterTokenInput(InputValidator):
+    name = StrictCharField(max_length=100)
+
+
+class ClusterTokenOutput(serializers.ModelSerializer[ClusterToken]):
+    class Meta:
+        model = ClusterToken
+        fields = ["id", "name", "prefix", "created_by", "created_at", "last_used_at", "revoked_at"]
+
+
+class ClusterTokenViewSet(ClusterScopedViewSet):
+    queryset = ClusterToken.objects.all()
+    serializer_class = ClusterTokenOutput
+    scope_map = {
+        "list": Scope.CLUSTER_WRITE,
+        "create": Scope.CLUSTER_WRITE,
+        "destroy": Scope.CLUSTER_WRITE,
+        "rotate": Scope.CLUSTER_WRITE,
+    }
+
+    def _created(self, token: ClusterToken, secret: str) -> Response:
+        return Response({**ClusterTokenOutput(token).data, "token": secret}, status=status.HTTP_201_CREATED)
+
+    def list(self, request: Request, org_slug: str, cluster_id: str) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(ClusterTokenOutput(page, many=True).data)
+
+    @extend_schema(request=ClusterTokenInput, responses={201: ClusterTokenOutput})
+    def create(self, request: Request, org_slug: str, cluster_id: str) -> Response:
+        validator = ClusterTokenInput(data=request.data)
+        validator.is_valid(raise_exception=True)
+        return self._created(
+            *services.create_cluster_token(self.author, self.cluster, name=validator.validated_data["name"])
+        )
+
+    @extend_schema(responses={204: None})
+    def destroy(self, request: Request, org_slug: str, cluster_id: str, pk: str) -> Response:
+        services.revoke_cluster_token(self.author, self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=None, responses={201: ClusterTokenOutput}, summary="New secret, old one revoked")
+    @action(detail=True, methods=["post"])
+    def rotate(self, request: Request, org_slug: str, cluster_id: str, pk: str) -> Response:
+        return self._created(*services.rotate_cluster_token(self.author, self.get_object()))

@@ -1,0 +1,58 @@
+"""Gateway clusters, their agent tokens and their config snapshots. These tables live in each
+organization's own schema."""
+
+from django.db import models
+
+
+class GatewayCluster(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    description = models.CharField(max_length=500, blank=True)
+    labels = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ClusterToken(models.Model):
+    """What a cluster's gateway agents authenticate with. The secret embeds the organization's
+    id so the agent API finds the right schema, then the SHA-256 of the secret."""
+
+    cluster = models.ForeignKey(GatewayCluster, on_delete=models.CASCADE, related_name="tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=32)
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_by = models.CharField(max_length=254, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}...)"
+
+
+class ConfigSnapshot(models.Model):
+    """An immutable, versioned compile of a cluster's whole catalog
+    (`gateway_agent.protocol.Snapshot`)."""
+
+    cluster = models.ForeignKey(GatewayCluster, on_delete=models.CASCADE, related_name="snapshots")
+    version = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    document = models.JSONField()
+    author = models.CharField(max_length=254, blank=True)
+    reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-version"]
+        constraints = [models.UniqueConstraint(fields=["cluster", "version"], name="snapshot_version_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.cluster_id} v{self.version}"
