@@ -31,10 +31,11 @@ def invalid_input_from(exc: ValidationError, prefix: str = "", strip_first: bool
         # Discriminated unions add the variant's tag to the path; users never wrote it.
         location = [part for part in location if not (isinstance(part, str) and part.endswith("-auth"))]
         message = str(error["msg"]).removeprefix("Value error, ")
-        field = ".".join(str(part) for part in location)
         # A model-level check names its field first ("field: message").
-        if not field and ": " in message and " " not in message.split(": ", 1)[0]:
-            field, message = message.split(": ", 1)
+        if error["type"] == "value_error" and ": " in message and " " not in message.split(": ", 1)[0]:
+            named, message = message.split(": ", 1)
+            location.append(named)
+        field = ".".join(str(part) for part in location)
         if error["type"] == "extra_forbidden":
             message = "Unknown field."
         key = prefix + field if field else (prefix.rstrip(".") or "non_field_errors")
