@@ -1,6 +1,5 @@
 """Snapshots: deterministic, diffable, and a rollback publishes a version equal to the old one."""
 
-import hashlib
 
 from django_tenants.utils import schema_context
 
