@@ -5,6 +5,9 @@ linear in the size of the catalog."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from saas.gateways.models import ConfigSnapshot, GatewayCluster
@@ -171,6 +174,27 @@ def compile_snapshot(cluster: GatewayCluster) -> dict[str, Any]:
     }
 
 
-def publish(cluster: GatewayCluster, *, author: str, reason: str) -> ConfigSnapshot:
+# Inside `one_snapshot(...)`, publishing is deferred to its end: a declarative apply of many
+# changes publishes one snapshot, not one per entity.
+_deferred: ContextVar[set[int] | None] = ContextVar("deferred_publishing", default=None)
+
+
+def publish(cluster: GatewayCluster, *, author: str, reason: str) -> ConfigSnapshot | None:
     """Compile and store the cluster's next snapshot, in the caller's transaction."""
+    deferred = _deferred.get()
+    if deferred is not None:
+        deferred.add(cluster.id)
+        return None
     return store_snapshot(cluster, compile_snapshot(cluster), author=author, reason=reason)
+
+
+@contextmanager
+def one_snapshot(cluster: GatewayCluster, *, author: str, reason: str) -> Iterator[list[ConfigSnapshot]]:
+    """Run many catalog writes and publish once at the end; the list receives the snapshot."""
+    published: list[ConfigSnapshot] = []
+    token = _deferred.set(set())
+    try:
+        yield published
+    finally:
+        _deferred.reset(token)
+    published.append(store_snapshot(cluster, compile_snapshot(cluster), author=author, reason=reason))

@@ -151,4 +151,6 @@ def roll_back(author: Author, cluster: GatewayCluster, snapshot: ConfigSnapshot)
         snapshot,
         after={"to_version": snapshot.version},
     )
-    return publish(cluster, author=author.label, reason=f"rollback to version {snapshot.version}")
+    published = publish(cluster, author=author.label, reason=f"rollback to version {snapshot.version}")
+    assert published is not None
+    return published

@@ -97,7 +97,7 @@ def certificate_view(certificate: Certificate) -> dict[str, Any]:
 
 def _commit(
     author: Author, cluster: GatewayCluster, action: str, target: Model, **changes: Any
-) -> ConfigSnapshot:
+) -> ConfigSnapshot | None:
     record_audit(author.actor, author.organization, action, target, **changes)
     return publish(cluster, author=author.label, reason=f"{action} {target}")
 

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import path, re_path
 from rest_framework.routers import SimpleRouter
 
 from saas.gateways.api.views import ClusterTokenViewSet, ClusterViewSet
@@ -22,7 +22,19 @@ router.register(
 router.register(rf"{CLUSTER}/certificates", views.CertificateViewSet, basename="certificate")
 router.register(rf"{CLUSTER}/plugins", views.GlobalPluginViewSet, basename="global-plugin")
 
+declarative = views.DeclarativeConfigViewSet
+
 urlpatterns = [
     path("plugins/", views.PluginListView.as_view(), name="plugin-list"),
+    re_path(
+        rf"^{CLUSTER}/config/$",
+        declarative.as_view({"get": "export", "post": "apply"}),
+        name="cluster-config",
+    ),
+    re_path(
+        rf"^{CLUSTER}/openapi-import/$",
+        declarative.as_view({"post": "import_openapi"}),
+        name="openapi-import",
+    ),
     *router.urls,
 ]

@@ -7,16 +7,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import permissions, serializers, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
+from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from saas.catalog import rollback, services, specs
+from saas.api.parsers import YAMLParser
+from saas.catalog import declarative, openapi_import, rollback, services, specs
 from saas.catalog.models import Certificate, Consumer, Credential, GlobalPlugin, Route, Service, Upstream
 from saas.catalog.plugins import PLUGINS, PRECEDENCE
 from saas.errors import InvalidInput
@@ -318,3 +321,53 @@ class PluginListView(APIView):
                 ],
             }
         )
+
+
+class DeclarativeConfigViewSet(ClusterScopedViewSet):
+    """GET: the cluster's catalog as YAML (secrets left out). POST: apply a document
+    (?dry_run=true for the plan only)."""
+
+    parser_classes = [JSONParser, YAMLParser]
+    scope_map = {
+        "export": Scope.CATALOG_READ,
+        "apply": Scope.CATALOG_WRITE,
+        "import_openapi": Scope.CATALOG_WRITE,
+    }
+
+    @extend_schema(
+        parameters=[OpenApiParameter("format", str, enum=["yaml", "json"])],
+        responses={200: OpenApiTypes.OBJECT},
+        summary="Export the cluster's catalog",
+    )
+    def export(self, request: Request, org_slug: str, cluster_id: str) -> Any:
+        if request.query_params.get("format") == "json":
+            return Response(declarative.export_config(self.cluster))
+        return HttpResponse(
+            declarative.export_yaml(self.cluster), content_type="application/yaml; charset=utf-8"
+        )
+
+    @extend_schema(
+        request=OpenApiTypes.OBJECT,
+        parameters=[OpenApiParameter("dry_run", bool)],
+        responses={200: OpenApiTypes.OBJECT},
+        summary="Make the cluster match a declarative document",
+    )
+    def apply(self, request: Request, org_slug: str, cluster_id: str) -> Response:
+        dry_run = request.query_params.get("dry_run", "").lower() in ("1", "true", "yes")
+        return Response(declarative.apply_config(self.author, self.cluster, request.data, dry_run=dry_run))
+
+    @extend_schema(
+        request=OpenApiTypes.OBJECT,
+        parameters=[OpenApiParameter("service", str), OpenApiParameter("upstream", str)],
+        responses={201: OpenApiTypes.OBJECT},
+        summary="Import an OpenAPI 3 document as a service with one route per operation",
+    )
+    def import_openapi(self, request: Request, org_slug: str, cluster_id: str) -> Response:
+        result = openapi_import.import_openapi(
+            self.author,
+            self.cluster,
+            request.data,
+            service_name=request.query_params.get("service") or None,
+            upstream_name=request.query_params.get("upstream") or None,
+        )
+        return Response(result, status=status.HTTP_201_CREATED)

@@ -1,6 +1,5 @@
 """Snapshots: deterministic, diffable, and a rollback publishes a version equal to the old one."""
 
-
 from django_tenants.utils import schema_context
 
 from gateway_agent.protocol import Snapshot, canonical_json, document_sha256
