@@ -247,8 +247,13 @@ def _add_key_hash(author: Author, consumer: Consumer, key_sha256: str) -> None:
         key_sha256=key_sha256,
         key_prefix="",
     )
-    record_audit(author.actor, author.organization, "credential.create", consumer,
-                 after={"credential": services.credential_view(credential)})  # fmt: skip
+    record_audit(
+        author.actor,
+        author.organization,
+        "credential.create",
+        consumer,
+        after={"credential": services.credential_view(credential)},
+    )
 
 
 def _apply(author: Author, cluster: GatewayCluster, document: dict[str, Any]) -> list[dict[str, Any]]:
@@ -265,21 +270,57 @@ def _apply(author: Author, cluster: GatewayCluster, document: dict[str, Any]) ->
     # Routes and services that go away first, so upstreams they used can change or go.
     _delete_missing(plan, "routes", routes, current_routes, services.delete_route, author)
     _delete_missing(plan, "services", services_, current_services, services.delete_service, author)
-    _sync_kind(plan, author, cluster, "upstreams", upstreams, current_upstreams, specs.UpstreamSpec,
-               services.upstream_spec, services.save_upstream)  # fmt: skip
+    _sync_kind(
+        plan,
+        author,
+        cluster,
+        "upstreams",
+        upstreams,
+        current_upstreams,
+        specs.UpstreamSpec,
+        services.upstream_spec,
+        services.save_upstream,
+    )
     current_services = {s.name: s for s in Service.objects.filter(cluster=cluster).select_related("upstream")}
-    _sync_kind(plan, author, cluster, "services", services_, current_services, specs.ServiceSpec,
-               services.service_spec, services.save_service)  # fmt: skip
+    _sync_kind(
+        plan,
+        author,
+        cluster,
+        "services",
+        services_,
+        current_services,
+        specs.ServiceSpec,
+        services.service_spec,
+        services.save_service,
+    )
     current_routes = {r.name: r for r in Route.objects.filter(cluster=cluster).select_related("service")}
-    _sync_kind(plan, author, cluster, "routes", routes, current_routes, specs.RouteSpec,
-               services.route_spec, services.save_route)  # fmt: skip
+    _sync_kind(
+        plan,
+        author,
+        cluster,
+        "routes",
+        routes,
+        current_routes,
+        specs.RouteSpec,
+        services.route_spec,
+        services.save_route,
+    )
     current_upstreams = {u.name: u for u in Upstream.objects.filter(cluster=cluster)}
     _delete_missing(plan, "upstreams", upstreams, current_upstreams, services.delete_upstream, author)
 
     current_consumers = {c.username: c for c in Consumer.objects.filter(cluster=cluster)}
     _delete_missing(plan, "consumers", consumers, current_consumers, services.delete_consumer, author)
-    _sync_kind(plan, author, cluster, "consumers", consumers, current_consumers, specs.ConsumerSpec,
-               services.consumer_spec, services.save_consumer)  # fmt: skip
+    _sync_kind(
+        plan,
+        author,
+        cluster,
+        "consumers",
+        consumers,
+        current_consumers,
+        specs.ConsumerSpec,
+        services.consumer_spec,
+        services.save_consumer,
+    )
     for username, wanted in consumers.items():
         consumer = Consumer.objects.get(cluster=cluster, username=username)
         credentials = wanted.get("credentials", [])
@@ -334,8 +375,13 @@ def apply_config(
             with one_snapshot(cluster, author=author.label, reason="declarative apply") as published:
                 plan = _apply(author, cluster, document)
                 if plan:
-                    record_audit(author.actor, author.organization, "config.apply", cluster,
-                                 after={"changes": len(plan), "dry_run": dry_run})  # fmt: skip
+                    record_audit(
+                        author.actor,
+                        author.organization,
+                        "config.apply",
+                        cluster,
+                        after={"changes": len(plan), "dry_run": dry_run},
+                    )
             result = {"dry_run": dry_run, "plan": plan, "version": published[0].version}
             if dry_run:
                 raise _Rollback

@@ -23,8 +23,11 @@ def _latest(cw, side="a"):
 
 def _full_catalog(client, cw):
     build_catalog(client, cw.url)
-    consumer = client.post(cw.url("consumers/"), {"username": "app", "plugins": {"limit-count": {"count": 5, "time_window": 60}}},
-                           format="json").json()  # fmt: skip
+    consumer = client.post(
+        cw.url("consumers/"),
+        {"username": "app", "plugins": {"limit-count": {"count": 5, "time_window": 60}}},
+        format="json",
+    ).json()
     creds = cw.url(f"consumers/{consumer['id']}/credentials/")
     client.post(creds, {"type": "key-auth"}, format="json")
     client.post(creds, {"type": "jwt-auth", "key": "app-jwt"}, format="json")
