@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck format install bench-provision clean
+.PHONY: run test lint typecheck format install bench-provision bench-catalog clean
 
 $(STAMP): pyproject.toml gateway_agent/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,3 +37,6 @@ bench-provision: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .run .mypy_cache .ruff_cache .pytest_cache
+
+bench-catalog: $(STAMP)
+	$(PY) -m saas.launcher exec -- $(PY) tests/perf/bench_catalog.py

@@ -5,11 +5,12 @@ linear in the size of the catalog."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
+from gateway_agent.protocol import SCHEMA_VERSION
 from saas.gateways.models import ConfigSnapshot, GatewayCluster
 from saas.gateways.snapshots import store_snapshot
 
@@ -61,117 +62,100 @@ def _credential(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def compile_snapshot(cluster: GatewayCluster) -> dict[str, Any]:
-    """The whole configuration of `cluster`, as a snapshot document. Deterministic: the same
-    catalog gives the same document (every list sorted by id or name)."""
-    upstream_fields = [
-        "id",
-        "name",
-        "targets",
-        "load_balancing",
-        "hash_header",
-        "scheme",
-        "tls_sni",
-        "tls_verify",
-        "tls_ca_pem",
-        "timeouts",
-        "retries",
-        "active_health_check",
-        "passive_health_check",
+_UPSTREAM_FIELDS = (
+    "id", "name", "targets", "load_balancing", "hash_header", "scheme", "tls_sni", "tls_verify",
+    "tls_ca_pem", "timeouts", "retries", "active_health_check", "passive_health_check",
+)  # fmt: skip
+_CREDENTIAL_FIELDS = (
+    "id", "consumer_id", "type", "key_sha256", "jwt_key", "jwt_algorithm", "jwt_secret_ciphertext",
+    "jwt_public_key_pem", "basic_username", "basic_password_crypt",
+)  # fmt: skip
+_ROUTE_FIELDS = (
+    "id", "name", "service_id", "hosts", "paths", "methods", "headers", "priority",
+    "strip_path_prefix", "plugins",
+)  # fmt: skip
+
+
+def _global_plugins(cluster: GatewayCluster) -> list[dict[str, Any]]:
+    rows = GlobalPlugin.objects.filter(cluster=cluster).order_by("name").values_list("name", "config")
+    return [{"name": name, "config": config} for name, config in rows]
+
+
+def _upstreams(cluster: GatewayCluster) -> list[dict[str, Any]]:
+    return [
+        _upstream(row)
+        for row in Upstream.objects.filter(cluster=cluster).order_by("id").values(*_UPSTREAM_FIELDS)
     ]
+
+
+def _services(cluster: GatewayCluster) -> list[dict[str, Any]]:
+    rows = (
+        Service.objects.filter(cluster=cluster).order_by("id").values("id", "name", "upstream_id", "plugins")
+    )
+    return [
+        {
+            "id": row["id"],
+            "name": row["name"],
+            "upstream_id": row["upstream_id"],
+            "plugins": _plugins(row["plugins"]),
+        }
+        for row in rows
+    ]
+
+
+def _routes(cluster: GatewayCluster) -> list[dict[str, Any]]:
+    return [
+        {**row, "strip_path_prefix": row["strip_path_prefix"] or None, "plugins": _plugins(row["plugins"])}
+        for row in Route.objects.filter(cluster=cluster).order_by("id").values(*_ROUTE_FIELDS)
+    ]
+
+
+def _consumers(cluster: GatewayCluster) -> list[dict[str, Any]]:
     credentials: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    credential_fields = [
-        "id",
-        "consumer_id",
-        "type",
-        "key_sha256",
-        "jwt_key",
-        "jwt_algorithm",
-        "jwt_secret_ciphertext",
-        "jwt_public_key_pem",
-        "basic_username",
-        "basic_password_crypt",
-    ]
-    for row in Credential.objects.filter(cluster=cluster).order_by("id").values(*credential_fields):
+    for row in Credential.objects.filter(cluster=cluster).order_by("id").values(*_CREDENTIAL_FIELDS):
         credentials[row["consumer_id"]].append(_credential(row))
-    return {
-        "schema_version": 1,
-        "cluster_id": cluster.id,
-        "global_plugins": [
-            {"name": name, "config": config}
-            for name, config in GlobalPlugin.objects.filter(cluster=cluster)
-            .order_by("name")
-            .values_list("name", "config")
-        ],
-        "upstreams": [
-            _upstream(row)
-            for row in Upstream.objects.filter(cluster=cluster).order_by("id").values(*upstream_fields)
-        ],
-        "services": [
-            {
-                "id": row["id"],
-                "name": row["name"],
-                "upstream_id": row["upstream_id"],
-                "plugins": _plugins(row["plugins"]),
-            }
-            for row in Service.objects.filter(cluster=cluster)
-            .order_by("id")
-            .values("id", "name", "upstream_id", "plugins")
-        ],
-        "routes": [
-            {
-                "id": row["id"],
-                "name": row["name"],
-                "service_id": row["service_id"],
-                "hosts": row["hosts"],
-                "paths": row["paths"],
-                "methods": row["methods"],
-                "headers": row["headers"],
-                "priority": row["priority"],
-                "strip_path_prefix": row["strip_path_prefix"] or None,
-                "plugins": _plugins(row["plugins"]),
-            }
-            for row in Route.objects.filter(cluster=cluster)
-            .order_by("id")
-            .values(
-                "id",
-                "name",
-                "service_id",
-                "hosts",
-                "paths",
-                "methods",
-                "headers",
-                "priority",
-                "strip_path_prefix",
-                "plugins",
-            )
-        ],
-        "consumers": [
-            {
-                "id": row["id"],
-                "username": row["username"],
-                "labels": row["labels"],
-                "plugins": _plugins(row["plugins"]),
-                "credentials": credentials.get(row["id"], []),
-            }
-            for row in Consumer.objects.filter(cluster=cluster)
-            .order_by("id")
-            .values("id", "username", "labels", "plugins")
-        ],
-        "certificates": [
-            {
-                "id": row["id"],
-                "name": row["name"],
-                "snis": row["snis"],
-                "certificate_pem": row["certificate_pem"],
-                "private_key_ciphertext": row["private_key_ciphertext"],
-                "not_after": row["not_after"].isoformat(),
-            }
-            for row in Certificate.objects.filter(cluster=cluster)
-            .order_by("id")
-            .values("id", "name", "snis", "certificate_pem", "private_key_ciphertext", "not_after")
-        ],
-    }
+    rows = (
+        Consumer.objects.filter(cluster=cluster).order_by("id").values("id", "username", "labels", "plugins")
+    )
+    return [
+        {
+            "id": row["id"],
+            "username": row["username"],
+            "labels": row["labels"],
+            "plugins": _plugins(row["plugins"]),
+            "credentials": credentials.get(row["id"], []),
+        }
+        for row in rows
+    ]
+
+
+def _certificates(cluster: GatewayCluster) -> list[dict[str, Any]]:
+    rows = (
+        Certificate.objects.filter(cluster=cluster)
+        .order_by("id")
+        .values("id", "name", "snis", "certificate_pem", "private_key_ciphertext", "not_after")
+    )
+    return [{**row, "not_after": row["not_after"].isoformat()} for row in rows]
+
+
+# Each top-level key of the document and how to compile it.
+SECTION_COMPILERS: dict[str, Callable[[GatewayCluster], Any]] = {
+    "schema_version": lambda cluster: SCHEMA_VERSION,
+    "cluster_id": lambda cluster: cluster.id,
+    "global_plugins": _global_plugins,
+    "upstreams": _upstreams,
+    "services": _services,
+    "routes": _routes,
+    "consumers": _consumers,
+    "certificates": _certificates,
+}
+
+
+def compile_snapshot(cluster: GatewayCluster, sections: Iterable[str] | None = None) -> dict[str, Any]:
+    """The configuration of `cluster` as a snapshot document, or just the named sections of it.
+    Deterministic: the same catalog gives the same document (every list sorted by id or name)."""
+    keys = SECTION_COMPILERS.keys() if sections is None else sections
+    return {key: SECTION_COMPILERS[key](cluster) for key in keys}
 
 
 # Inside `one_snapshot(...)`, publishing is deferred to its end: a declarative apply of many
@@ -179,13 +163,18 @@ def compile_snapshot(cluster: GatewayCluster) -> dict[str, Any]:
 _deferred: ContextVar[set[int] | None] = ContextVar("deferred_publishing", default=None)
 
 
-def publish(cluster: GatewayCluster, *, author: str, reason: str) -> ConfigSnapshot | None:
-    """Compile and store the cluster's next snapshot, in the caller's transaction."""
+def publish(
+    cluster: GatewayCluster, *, author: str, reason: str, sections: Iterable[str] | None = None
+) -> ConfigSnapshot | None:
+    """Compile and store the cluster's next snapshot, in the caller's transaction. A writer that
+    names the `sections` it touched has only those recompiled; the rest is reused."""
     deferred = _deferred.get()
     if deferred is not None:
         deferred.add(cluster.id)
         return None
-    return store_snapshot(cluster, compile_snapshot(cluster), author=author, reason=reason)
+    if sections is not None and not ConfigSnapshot.objects.filter(cluster=cluster).exists():
+        sections = None  # the first version is compiled whole
+    return store_snapshot(cluster, compile_snapshot(cluster, sections), author=author, reason=reason)
 
 
 @contextmanager

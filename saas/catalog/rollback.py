@@ -13,6 +13,7 @@ from django.db.models import Model
 from saas.errors import InvalidInput
 from saas.gateways.models import ConfigSnapshot, GatewayCluster
 from saas.gateways.services import Author
+from saas.gateways.snapshots import snapshot_document
 from tenants.audit import record_audit
 
 from .key_material import certificate_fingerprint
@@ -38,7 +39,7 @@ def _sync(model: type[Model], cluster: GatewayCluster, rows: dict[int, dict[str,
 
 @transaction.atomic
 def roll_back(author: Author, cluster: GatewayCluster, snapshot: ConfigSnapshot) -> ConfigSnapshot:
-    document = snapshot.document
+    document = snapshot_document(snapshot)
     if document.get("cluster_id") != cluster.id:
         raise InvalidInput.field("version", "That snapshot belongs to another cluster.")
     # Children first where rows go away, parents first where they come back.

@@ -96,10 +96,11 @@ def certificate_view(certificate: Certificate) -> dict[str, Any]:
 
 
 def _commit(
-    author: Author, cluster: GatewayCluster, action: str, target: Model, **changes: Any
+    author: Author, cluster: GatewayCluster, action: str, target: Model, section: str, **changes: Any
 ) -> ConfigSnapshot | None:
+    """Audit the write and publish the snapshot with the one section it changed recompiled."""
     record_audit(author.actor, author.organization, action, target, **changes)
-    return publish(cluster, author=author.label, reason=f"{action} {target}")
+    return publish(cluster, author=author.label, reason=f"{action} {target}", sections=[section])
 
 
 def _check_name(
@@ -210,6 +211,7 @@ def save_upstream(
         cluster,
         "upstream.update" if instance else "upstream.create",
         upstream,
+        "upstreams",
         before=before,
         after=upstream_spec(upstream),
     )
@@ -238,7 +240,7 @@ def delete_upstream(author: Author, upstream: Upstream) -> None:
     )
     cluster = upstream.cluster
     upstream.delete()
-    publish(cluster, author=author.label, reason=f"upstream.delete {upstream.name}")
+    publish(cluster, author=author.label, reason=f"upstream.delete {upstream.name}", sections=["upstreams"])
 
 
 # --- services --------------------------------------------------------------------------------
@@ -266,6 +268,7 @@ def save_service(
         cluster,
         "service.update" if instance else "service.create",
         service,
+        "services",
         before=before,
         after=service_spec(service),
     )
@@ -279,7 +282,12 @@ def delete_service(author: Author, service: Service) -> None:
     record_audit(author.actor, author.organization, "service.delete", service, before=before)
     cluster = service.cluster
     service.delete()
-    publish(cluster, author=author.label, reason=f"service.delete {before['name']}")
+    publish(
+        cluster,
+        author=author.label,
+        reason=f"service.delete {before['name']}",
+        sections=["services", "routes"],
+    )
 
 
 # --- routes ----------------------------------------------------------------------------------
@@ -316,6 +324,7 @@ def save_route(author: Author, cluster: GatewayCluster, data: Any, instance: Rou
         cluster,
         "route.update" if instance else "route.create",
         route,
+        "routes",
         before=before,
         after=route_spec(route),
     )
@@ -328,7 +337,7 @@ def delete_route(author: Author, route: Route) -> None:
     record_audit(author.actor, author.organization, "route.delete", route, before=before)
     cluster = route.cluster
     route.delete()
-    publish(cluster, author=author.label, reason=f"route.delete {before['name']}")
+    publish(cluster, author=author.label, reason=f"route.delete {before['name']}", sections=["routes"])
 
 
 # --- consumers and credentials ---------------------------------------------------------------
@@ -350,6 +359,7 @@ def save_consumer(
         cluster,
         "consumer.update" if instance else "consumer.create",
         consumer,
+        "consumers",
         before=before,
         after=consumer_spec(consumer),
     )
@@ -362,7 +372,9 @@ def delete_consumer(author: Author, consumer: Consumer) -> None:
     record_audit(author.actor, author.organization, "consumer.delete", consumer, before=before)
     cluster = consumer.cluster
     consumer.delete()
-    publish(cluster, author=author.label, reason=f"consumer.delete {before['username']}")
+    publish(
+        cluster, author=author.label, reason=f"consumer.delete {before['username']}", sections=["consumers"]
+    )
 
 
 @transaction.atomic
@@ -406,7 +418,14 @@ def add_credential(author: Author, consumer: Consumer, data: Any) -> tuple[Crede
             crypt_password(spec.password),
         )
     credential.save()
-    _commit(author, cluster, "credential.create", consumer, after={"credential": credential_view(credential)})
+    _commit(
+        author,
+        cluster,
+        "credential.create",
+        consumer,
+        "consumers",
+        after={"credential": credential_view(credential)},
+    )
     return credential, shown
 
 
@@ -421,7 +440,7 @@ def delete_credential(author: Author, credential: Credential) -> None:
     )
     cluster = credential.cluster
     credential.delete()
-    publish(cluster, author=author.label, reason="credential.delete")
+    publish(cluster, author=author.label, reason="credential.delete", sections=["consumers"])
 
 
 # --- certificates ----------------------------------------------------------------------------
@@ -449,6 +468,7 @@ def save_certificate(
         cluster,
         "certificate.update" if instance else "certificate.create",
         certificate,
+        "certificates",
         before={k: v for k, v in before.items() if k != "certificate"} if before else None,
         after=after,
     )
@@ -466,7 +486,12 @@ def delete_certificate(author: Author, certificate: Certificate) -> None:
     )
     cluster = certificate.cluster
     certificate.delete()
-    publish(cluster, author=author.label, reason=f"certificate.delete {certificate.name}")
+    publish(
+        cluster,
+        author=author.label,
+        reason=f"certificate.delete {certificate.name}",
+        sections=["certificates"],
+    )
 
 
 # --- global plugins --------------------------------------------------------------------------
@@ -481,7 +506,15 @@ def set_global_plugin(author: Author, cluster: GatewayCluster, name: str, config
     before = None if created else {"config": plugin.config}
     plugin.config = config
     plugin.save()
-    _commit(author, cluster, "global_plugin.set", plugin, before=before, after={"config": config})
+    _commit(
+        author,
+        cluster,
+        "global_plugin.set",
+        plugin,
+        "global_plugins",
+        before=before,
+        after={"config": config},
+    )
     return plugin
 
 
@@ -492,4 +525,9 @@ def delete_global_plugin(author: Author, plugin: GlobalPlugin) -> None:
     )
     cluster = plugin.cluster
     plugin.delete()
-    publish(cluster, author=author.label, reason=f"global_plugin.delete {plugin.name}")
+    publish(
+        cluster,
+        author=author.label,
+        reason=f"global_plugin.delete {plugin.name}",
+        sections=["global_plugins"],
+    )

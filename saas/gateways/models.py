@@ -38,14 +38,26 @@ class ClusterToken(models.Model):
         return f"{self.name} ({self.prefix}...)"
 
 
+class SnapshotSection(models.Model):
+    """One top-level part of a snapshot document (the routes, the consumers...), stored once by
+    the SHA-256 of its canonical JSON. A change to one route stores a new routes section and
+    reuses every other section, so history costs little even with 10,000 consumers."""
+
+    sha256 = models.CharField(max_length=64, primary_key=True)
+    content = models.TextField()  # canonical JSON, kept as text so its bytes are hashed as stored
+
+    def __str__(self) -> str:
+        return self.sha256
+
+
 class ConfigSnapshot(models.Model):
     """An immutable, versioned compile of a cluster's whole catalog
-    (`gateway_agent.protocol.Snapshot`)."""
+    (`gateway_agent.protocol.Snapshot`): its document is the sections, assembled."""
 
     cluster = models.ForeignKey(GatewayCluster, on_delete=models.CASCADE, related_name="snapshots")
     version = models.PositiveIntegerField()
-    sha256 = models.CharField(max_length=64)
-    document = models.JSONField()
+    sha256 = models.CharField(max_length=64)  # of the whole document's canonical JSON
+    sections = models.JSONField()  # top-level key -> SnapshotSection sha256
     author = models.CharField(max_length=254, blank=True)
     reason = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

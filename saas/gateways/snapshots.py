@@ -1,19 +1,30 @@
-"""Storing, listing and comparing config snapshots. Compiling a catalog into a snapshot is the
-catalog's job (saas.catalog.publishing); this module keeps the history."""
+"""Storing, reading and comparing config snapshots. Compiling a catalog into a snapshot is the
+catalog's job (saas.catalog.publishing); this module keeps the history.
+
+A snapshot's document is stored as sections (one per top-level key) addressed by the SHA-256 of
+their canonical JSON. Publishing a change recompiles only the sections it touched; the
+document's hash is computed over the assembled canonical bytes, so it equals
+`gateway_agent.protocol.document_sha256` of the whole document."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable
+from functools import cache
 from typing import Any
 
 from django.db import transaction
 from django_redis import get_redis_connection
+from pydantic import TypeAdapter
 
-from gateway_agent.protocol import Snapshot, document_sha256
+from gateway_agent.protocol import Snapshot, canonical_json
 from tenants.schemas import current_schema_name
 
-from .models import ConfigSnapshot, GatewayCluster
+from .models import ConfigSnapshot, GatewayCluster, SnapshotSection
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +37,66 @@ SECTIONS = {
     "consumers": "id",
     "certificates": "id",
 }
+DOCUMENT_KEYS = tuple(sorted(Snapshot.model_fields))
+
+
+class _SectionCache:
+    """Recently used section texts, so publishing a route change does not re-read the
+    consumers section from PostgreSQL each time. Bounded by total size."""
+
+    def __init__(self, max_bytes: int = 64 * 1024 * 1024) -> None:
+        self._items: OrderedDict[str, str] = OrderedDict()
+        self._bytes = 0
+        self._max = max_bytes
+        self._lock = threading.Lock()
+
+    def get(self, sha256: str) -> str | None:
+        with self._lock:
+            text = self._items.get(sha256)
+            if text is not None:
+                self._items.move_to_end(sha256)
+            return text
+
+    def put(self, sha256: str, text: str) -> None:
+        with self._lock:
+            if sha256 in self._items:
+                return
+            self._items[sha256] = text
+            self._bytes += len(text)
+            while self._bytes > self._max and self._items:
+                _, dropped = self._items.popitem(last=False)
+                self._bytes -= len(dropped)
+
+
+_cache = _SectionCache()
+
+
+@cache
+def _validator(key: str) -> TypeAdapter[Any]:
+    annotation = Snapshot.model_fields[key].annotation
+    assert annotation is not None
+    return TypeAdapter(annotation)
+
+
+def section_texts(shas: Iterable[str]) -> dict[str, str]:
+    wanted = set(shas)
+    found = {sha: text for sha in wanted if (text := _cache.get(sha)) is not None}
+    missing = wanted - set(found)
+    if missing:
+        for sha, text in SnapshotSection.objects.filter(sha256__in=missing).values_list("sha256", "content"):
+            _cache.put(sha, text)
+            found[sha] = text
+    return found
+
+
+def _assemble(sections: dict[str, str], texts: dict[str, str]) -> bytes:
+    parts = [json.dumps(key) + ":" + texts[sections[key]] for key in sorted(sections)]
+    return ("{" + ",".join(parts) + "}").encode()
+
+
+def snapshot_document(snapshot: ConfigSnapshot) -> dict[str, Any]:
+    texts = section_texts(snapshot.sections.values())
+    return {key: json.loads(texts[sha]) for key, sha in snapshot.sections.items()}
 
 
 def snapshot_channel(schema_name: str, cluster_id: int) -> str:
@@ -34,22 +105,40 @@ def snapshot_channel(schema_name: str, cluster_id: int) -> str:
 
 
 def store_snapshot(
-    cluster: GatewayCluster, document: dict[str, Any], *, author: str, reason: str
+    cluster: GatewayCluster, changed: dict[str, Any], *, author: str, reason: str
 ) -> ConfigSnapshot:
-    """Store `document` as the cluster's next version, unless it equals the latest one. Must run
-    inside the transaction of the change it publishes: no snapshot for a rolled-back write."""
-    Snapshot.model_validate(document)  # the contract, checked before anything is stored
-    sha256 = document_sha256(document)
+    """Store the cluster's next version: the latest one with the `changed` sections replaced
+    (the first version needs them all), unless the result equals the latest. Each changed
+    section is checked against the protocol first. Must run inside the transaction of the
+    change it publishes: no snapshot for a rolled-back write."""
     # Locking the cluster row makes versions strictly monotonic under concurrent writes.
     GatewayCluster.objects.select_for_update().filter(id=cluster.id).first()
     latest = ConfigSnapshot.objects.filter(cluster=cluster).order_by("-version").first()
+    sections: dict[str, str] = dict(latest.sections) if latest else {}
+    new_texts: dict[str, str] = {}
+    for key, value in changed.items():
+        _validator(key).validate_python(value)  # the contract, before anything is stored
+        text = canonical_json(value).decode()
+        sha = hashlib.sha256(text.encode()).hexdigest()
+        sections[key] = sha
+        new_texts[sha] = text
+    missing = set(DOCUMENT_KEYS) - set(sections)
+    if missing:
+        raise ValueError(f"A snapshot needs every section; missing {sorted(missing)}")
+    texts = {**section_texts(sha for sha in sections.values() if sha not in new_texts), **new_texts}
+    sha256 = hashlib.sha256(_assemble(sections, texts)).hexdigest()
     if latest is not None and latest.sha256 == sha256:
         return latest
+    SnapshotSection.objects.bulk_create(
+        [SnapshotSection(sha256=sha, content=text) for sha, text in new_texts.items()], ignore_conflicts=True
+    )
+    for sha, text in new_texts.items():
+        _cache.put(sha, text)
     snapshot = ConfigSnapshot.objects.create(
         cluster=cluster,
         version=(latest.version + 1) if latest else 1,
         sha256=sha256,
-        document=document,
+        sections=sections,
         author=author,
         reason=reason[:200],
     )

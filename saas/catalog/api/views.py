@@ -25,7 +25,7 @@ from saas.catalog.plugins import PLUGINS, PRECEDENCE
 from saas.errors import InvalidInput
 from saas.gateways.api.scoping import ClusterScopedViewSet
 from saas.gateways.models import ConfigSnapshot
-from saas.gateways.snapshots import diff_documents, redact
+from saas.gateways.snapshots import diff_documents, redact, snapshot_document
 from tenants.roles import Scope
 
 READ_WRITE_SCOPES = {
@@ -269,13 +269,13 @@ class SnapshotViewSet(ClusterScopedViewSet):
         responses={200: OpenApiTypes.OBJECT}, operation_id="snapshots_list", summary="Version history"
     )
     def list(self, request: Request, org_slug: str, cluster_id: str) -> Response:
-        page = self.paginate_queryset(self.get_queryset().defer("document"))
+        page = self.paginate_queryset(self.get_queryset().defer("sections"))
         return self.get_paginated_response([_snapshot_summary(s) for s in page or []])
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="One version, with its document")
     def retrieve(self, request: Request, org_slug: str, cluster_id: str, version: str) -> Response:
         snapshot = self.get_object()
-        return Response({**_snapshot_summary(snapshot), "document": redact(snapshot.document)})
+        return Response({**_snapshot_summary(snapshot), "document": redact(snapshot_document(snapshot))})
 
     @extend_schema(
         parameters=[OpenApiParameter("from", int, required=True), OpenApiParameter("to", int, required=True)],
@@ -286,7 +286,7 @@ class SnapshotViewSet(ClusterScopedViewSet):
     def diff(self, request: Request, org_slug: str, cluster_id: str) -> Response:
         old = self._version(request.query_params.get("from"), "from")
         new = self._version(request.query_params.get("to"), "to")
-        changes = diff_documents(redact(old.document), redact(new.document))
+        changes = diff_documents(redact(snapshot_document(old)), redact(snapshot_document(new)))
         return Response({"from": old.version, "to": new.version, "changes": changes})
 
     @extend_schema(

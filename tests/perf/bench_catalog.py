@@ -1,0 +1,149 @@
+"""make bench-catalog: a cluster of 1,000 routes, 200 services and 10,000 consumers (each with a
+key-auth credential). Measures, in one run against the real database:
+
+- list_routes_p95_ms: GET a page of 100 routes through the API (in-process client);
+- create_route_p95_ms: POST a route through the API, including compiling and storing the
+  cluster's next snapshot in the same transaction;
+- compile_snapshot_ms: compiling the whole cluster into a snapshot document (median).
+
+The last line is one JSON object."""
+
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+ROUTES, SERVICES, CONSUMERS, UPSTREAMS = 1000, 200, 10_000, 20
+SAMPLES = 30
+
+
+def _fresh_database() -> None:
+    url = urlparse(os.environ["DATABASE_URL"])
+    with psycopg.connect(urlunparse(url._replace(path="/postgres")), autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS bench_catalog WITH (FORCE)")
+        conn.execute("CREATE DATABASE bench_catalog")
+    os.environ["DATABASE_URL"] = urlunparse(url._replace(path="/bench_catalog"))
+
+
+def p95(values: list[float]) -> float:
+    return sorted(values)[max(0, int(len(values) * 0.95) - 1)]
+
+
+def main() -> None:
+    _fresh_database()
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "saas.settings")
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+
+    settings.ALLOWED_HOSTS = ["testserver"]
+    call_command("migrate_schemas", "--noinput", verbosity=0)
+    call_command("ensure_template_schema", verbosity=0)
+
+    from django.db import transaction
+    from django_tenants.utils import schema_context
+    from rest_framework.test import APIClient
+
+    from saas.catalog.key_material import sha256_hex
+    from saas.catalog.models import Consumer, Credential, Route, Service, Upstream
+    from saas.catalog.publishing import compile_snapshot, publish
+    from saas.gateways.models import GatewayCluster
+    from tenants import services as tenant_services
+    from tenants.audit import Actor
+    from tenants.models import User
+
+    user = User.objects.create_user(email="bench@example.com", password="a long passphrase")
+    org = tenant_services.create_organization(Actor(user=user), name="Bench", slug="bench")
+    with schema_context(org.schema_name):
+        cluster = GatewayCluster.objects.create(name="production")
+        upstreams = Upstream.objects.bulk_create(
+            Upstream(
+                cluster=cluster, name=f"u{i}", targets=[{"host": f"10.0.{i}.1", "port": 8080, "weight": 100}]
+            )
+            for i in range(UPSTREAMS)
+        )
+        services = Service.objects.bulk_create(
+            Service(
+                cluster=cluster, name=f"s{i}", upstream=upstreams[i % UPSTREAMS], plugins={"key-auth": {}}
+            )
+            for i in range(SERVICES)
+        )
+        Route.objects.bulk_create(
+            Route(
+                cluster=cluster,
+                name=f"r{i}",
+                service=services[i % SERVICES],
+                paths=[{"type": "prefix", "value": f"/api/r{i}"}],
+                methods=["GET"],
+            )
+            for i in range(ROUTES)
+        )
+        consumers = Consumer.objects.bulk_create(
+            Consumer(cluster=cluster, username=f"c{i}", labels={"tier": "free"}) for i in range(CONSUMERS)
+        )
+        Credential.objects.bulk_create(
+            Credential(
+                cluster=cluster,
+                consumer=c,
+                type="key-auth",
+                key_sha256=sha256_hex(f"key-{c.id}"),
+                key_prefix="key-",
+            )
+            for c in consumers
+        )
+        with transaction.atomic():
+            publish(cluster, author="bench", reason="seed")
+
+        compile_times = []
+        for _ in range(7):
+            start = time.perf_counter()
+            compile_snapshot(cluster)
+            compile_times.append((time.perf_counter() - start) * 1000)
+
+    client = APIClient()
+    client.force_login(user)
+    base = f"/api/v1/orgs/{org.slug}/clusters/{cluster.id}"
+    list_times = []
+    for i in range(SAMPLES):
+        start = time.perf_counter()
+        response = client.get(f"{base}/routes/?page_size=100&page={i % 10 + 1}")
+        list_times.append((time.perf_counter() - start) * 1000)
+        assert response.status_code == 200 and len(response.json()["results"]) == 100
+    create_times = []
+    for i in range(SAMPLES):
+        body = {
+            "name": f"new{i}",
+            "service": f"s{i % SERVICES}",
+            "paths": [{"value": f"/new/{i}"}],
+            "methods": ["GET"],
+        }
+        start = time.perf_counter()
+        response = client.post(f"{base}/routes/", body, format="json")
+        create_times.append((time.perf_counter() - start) * 1000)
+        assert response.status_code == 201, response.content
+
+    figures = {
+        "list_routes_p95_ms": round(p95(list_times), 1),
+        "create_route_p95_ms": round(p95(create_times), 1),
+        "compile_snapshot_ms": round(statistics.median(compile_times), 1),
+        "list_routes_p50_ms": round(statistics.median(list_times), 1),
+        "create_route_p50_ms": round(statistics.median(create_times), 1),
+        "routes": ROUTES + SAMPLES,
+        "services": SERVICES,
+        "consumers": CONSUMERS,
+    }
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
