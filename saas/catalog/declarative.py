@@ -81,9 +81,11 @@ def export_yaml(cluster: GatewayCluster) -> str:
     return str(yaml.safe_dump(export_config(cluster), sort_keys=False, allow_unicode=True))
 
 
-def parse_document(text: str | bytes | dict[str, Any]) -> dict[str, Any]:
+def parse_document(text: Any) -> dict[str, Any]:
     if isinstance(text, dict):
         document = text
+    elif not isinstance(text, str | bytes):
+        document = None  # a JSON body that is not an object
     else:
         try:
             document = yaml.safe_load(text)
@@ -363,9 +365,7 @@ def _apply(author: Author, cluster: GatewayCluster, document: dict[str, Any]) ->
     return plan
 
 
-def apply_config(
-    author: Author, cluster: GatewayCluster, text: str | bytes | dict[str, Any], *, dry_run: bool
-) -> dict[str, Any]:
+def apply_config(author: Author, cluster: GatewayCluster, text: Any, *, dry_run: bool) -> dict[str, Any]:
     """Make the cluster match the document. With `dry_run`, the same work runs and is rolled
     back, so the plan shows exactly what would change and nothing does."""
     document = parse_document(text)

@@ -27,9 +27,11 @@ from .publishing import one_snapshot
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 
-def _load(text: str | bytes | dict[str, Any]) -> dict[str, Any]:
+def _load(text: Any) -> dict[str, Any]:
     if isinstance(text, dict):
         document = text
+    elif not isinstance(text, str | bytes):
+        document = None  # a JSON body that is not an object
     else:
         try:
             document = yaml.safe_load(text)
@@ -61,7 +63,7 @@ def _route_name(method: str, path: str, operation: dict[str, Any]) -> str:
 def import_openapi(
     author: Author,
     cluster: GatewayCluster,
-    text: str | bytes | dict[str, Any],
+    text: Any,
     *,
     service_name: str | None,
     upstream_name: str | None,
