@@ -81,17 +81,23 @@ def export_yaml(cluster: GatewayCluster) -> str:
     return str(yaml.safe_dump(export_config(cluster), sort_keys=False, allow_unicode=True))
 
 
+def load_mapping(body: Any) -> dict[str, Any] | None:
+    """A request body as a mapping: already parsed (JSON or YAML content types) or YAML text.
+    None when it is something else (a list, a number)."""
+    if isinstance(body, dict):
+        return body
+    if not isinstance(body, str | bytes):
+        return None
+    try:
+        loaded = yaml.safe_load(body)
+    except yaml.YAMLError as exc:
+        raise InvalidInput.field("document", f"Not valid YAML or JSON: {exc}") from exc
+    return loaded if isinstance(loaded, dict) else None
+
+
 def parse_document(text: Any) -> dict[str, Any]:
-    if isinstance(text, dict):
-        document = text
-    elif not isinstance(text, str | bytes):
-        document = None  # a JSON body that is not an object
-    else:
-        try:
-            document = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise InvalidInput.field("document", f"Not valid YAML: {exc}") from exc
-    if not isinstance(document, dict):
+    document = load_mapping(text)
+    if document is None:
         raise InvalidInput.field("document", "Expected a mapping with upstreams, services, routes, ...")
     unknown = sorted(set(document) - TOP_LEVEL)
     if unknown:

@@ -12,7 +12,6 @@ import re
 from typing import Any
 from urllib.parse import urlparse
 
-import yaml
 from django.db import transaction
 from django.utils.text import slugify
 
@@ -21,6 +20,7 @@ from saas.gateways.models import GatewayCluster
 from saas.gateways.services import Author
 
 from . import services
+from .declarative import load_mapping
 from .models import Upstream
 from .publishing import one_snapshot
 
@@ -28,16 +28,8 @@ METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 
 def _load(text: Any) -> dict[str, Any]:
-    if isinstance(text, dict):
-        document = text
-    elif not isinstance(text, str | bytes):
-        document = None  # a JSON body that is not an object
-    else:
-        try:
-            document = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise InvalidInput.field("document", f"Not valid YAML or JSON: {exc}") from exc
-    if not isinstance(document, dict) or not str(document.get("openapi", "")).startswith("3."):
+    document = load_mapping(text)
+    if document is None or not str(document.get("openapi", "")).startswith("3."):
         raise InvalidInput.field("document", "Expected an OpenAPI 3 document (an `openapi: 3.x` field).")
     if not isinstance(document.get("paths"), dict) or not document["paths"]:
         raise InvalidInput.field("document", "The document has no paths.")

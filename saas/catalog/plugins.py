@@ -21,6 +21,15 @@ _HEADER_MAP = {
     "propertyNames": _HEADER_NAME,
     "additionalProperties": {"type": "string", "maxLength": 4096},
 }
+_HEADER_OPERATIONS = {
+    "type": "object",
+    "properties": {
+        "set": _HEADER_MAP,
+        "add": _HEADER_MAP,
+        "remove": {"type": "array", "items": _HEADER_NAME},
+    },
+    "additionalProperties": False,
+}
 _METHODS = {
     "type": "array",
     "items": {"enum": ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "CONNECT", "TRACE"]},
@@ -168,15 +177,7 @@ PLUGINS: dict[str, PluginDefinition] = {
                 {
                     "uri": {"type": "string", "pattern": "^/", "maxLength": 4096},
                     "host": {"type": "string", "minLength": 1, "maxLength": 253},
-                    "headers": {
-                        "type": "object",
-                        "properties": {
-                            "set": _HEADER_MAP,
-                            "add": _HEADER_MAP,
-                            "remove": {"type": "array", "items": _HEADER_NAME},
-                        },
-                        "additionalProperties": False,
-                    },
+                    "headers": _HEADER_OPERATIONS,
                 }
             ),
         ),
@@ -187,15 +188,7 @@ PLUGINS: dict[str, PluginDefinition] = {
             _schema(
                 {
                     "status_code": {"type": "integer", "minimum": 200, "maximum": 599},
-                    "headers": {
-                        "type": "object",
-                        "properties": {
-                            "set": _HEADER_MAP,
-                            "add": _HEADER_MAP,
-                            "remove": {"type": "array", "items": _HEADER_NAME},
-                        },
-                        "additionalProperties": False,
-                    },
+                    "headers": _HEADER_OPERATIONS,
                 }
             ),
         ),
