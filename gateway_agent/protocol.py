@@ -112,7 +112,8 @@ class JwtAuthCredential(_Model):
     id: int
     key: str  # the value of the token's `key` claim that names this consumer
     algorithm: Literal["HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384"]
-    secret_ciphertext: str | None = None  # HS*: encrypted for the cluster's agents
+    secret_ciphertext: str | None = None  # HS*: encrypted at rest in the control plane
+    secret: str | None = None  # HS*: only in the document served to the cluster's agents
     public_key_pem: str | None = None  # RS*/ES*
 
 
@@ -141,7 +142,8 @@ class Certificate(_Model):
     name: str
     snis: list[str]
     certificate_pem: str
-    private_key_ciphertext: str
+    private_key_ciphertext: str | None = None  # stored documents
+    private_key_pem: str | None = None  # only in the document served to the cluster's agents
     not_after: str  # ISO 8601, UTC
 
 
@@ -163,3 +165,37 @@ def canonical_json(document: dict[str, Any]) -> bytes:
 
 def document_sha256(document: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json(document)).hexdigest()
+
+
+# --- the agent API (/agent/v1/) ------------------------------------------------------------
+
+
+class RegisterRequest(_Model):
+    hostname: Annotated[str, Field(min_length=1, max_length=253)]
+    agent_version: Annotated[str, Field(min_length=1, max_length=50)]
+    haproxy_version: Annotated[str, Field(max_length=50)] = ""
+    labels: dict[Annotated[str, Field(max_length=63)], Annotated[str, Field(max_length=253)]] = Field(
+        default_factory=dict, max_length=50
+    )
+    # Re-registering with the id it had keeps an instance's identity across restarts.
+    instance_id: str | None = None
+
+
+class RegisterResponse(_Model):
+    instance_id: str
+    cluster_id: int
+    heartbeat_interval_s: float
+
+
+class Heartbeat(_Model):
+    instance_id: str
+    applied_version: Annotated[int, Field(ge=0)] | None = None
+    last_error: Annotated[str, Field(max_length=4000)] | None = None
+
+
+class ServedSnapshot(_Model):
+    """The answer to GET /agent/v1/config: a version and its document with secrets usable."""
+
+    version: int
+    sha256: str
+    document: Snapshot

@@ -18,6 +18,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="openapi-schema"), name="api-docs"),
     path("api/v1/", include("tenants.api.urls")),
     path("api/v1/", include("saas.catalog.api.urls")),
+    path("agent/v1/", include("saas.gateways.api.agent_urls")),
 ]
 
 handler404 = "saas.api.errors.not_found"

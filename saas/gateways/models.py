@@ -68,3 +68,23 @@ class ConfigSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.cluster_id} v{self.version}"
+
+
+class GatewayInstance(models.Model):
+    """A gateway (agent and HAProxy) that registered with a cluster token. Its live status
+    (heartbeats, applied version, last error) is in Redis with a TTL, not here."""
+
+    cluster = models.ForeignKey(GatewayCluster, on_delete=models.CASCADE, related_name="instances")
+    instance_id = models.UUIDField(unique=True)
+    hostname = models.CharField(max_length=253)
+    agent_version = models.CharField(max_length=50)
+    haproxy_version = models.CharField(max_length=50, blank=True)
+    labels = models.JSONField(default=dict, blank=True)
+    token = models.ForeignKey(ClusterToken, on_delete=models.SET_NULL, null=True, related_name="+")
+    registered_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.hostname} ({self.instance_id})"

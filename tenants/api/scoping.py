@@ -16,7 +16,7 @@ from tenants.audit import Actor
 from tenants.authentication import token_auth_of
 from tenants.models import Membership, Organization, User
 from tenants.roles import scopes_for
-from tenants.schemas import activate_organization_schema
+from tenants.schemas import activate_organization_schema, activate_public_schema
 
 
 class OrganizationScopedViewSet(viewsets.GenericViewSet):
@@ -28,6 +28,13 @@ class OrganizationScopedViewSet(viewsets.GenericViewSet):
     organization: Organization
     membership: Membership
     scopes: frozenset[str]
+
+    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        # The organization's schema is this request's only: the thread serves other requests next.
+        try:
+            return super().dispatch(request, *args, **kwargs)
+        finally:
+            activate_public_schema()
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # authentication, IsAuthenticated, throttles

@@ -10,7 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from saas.api.validation import InputValidator, StrictCharField
-from saas.gateways import services
+from saas.gateways import agents, services
 from saas.gateways.models import ClusterToken, GatewayCluster
 from saas.gateways.specs import ClusterSpec
 from saas.specs import parse_spec
@@ -125,3 +125,18 @@ class ClusterTokenViewSet(ClusterScopedViewSet):
     @action(detail=True, methods=["post"])
     def rotate(self, request: Request, org_slug: str, cluster_id: str, pk: str) -> Response:
         return self._created(*services.rotate_cluster_token(self.author, self.get_object()))
+
+
+class InstanceViewSet(ClusterScopedViewSet):
+    """The cluster's gateways: online, lost (no heartbeat for 30 s) or offline (2 h), with the
+    snapshot version each applied against the latest, and its last error."""
+
+    queryset = GatewayCluster.objects.none()
+    scope_map = {"list": Scope.CATALOG_READ}
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT}, operation_id="instances_list")
+    def list(self, request: Request, org_slug: str, cluster_id: str) -> Response:
+        statuses = agents.instance_statuses(
+            self.organization.schema_name, self.cluster.id, self.organization.id
+        )
+        return Response({"count": len(statuses), "results": statuses})

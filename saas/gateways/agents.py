@@ -1,0 +1,191 @@
+"""What gateway agents do with the control plane: authenticate with a cluster token, register,
+send heartbeats, and fetch config snapshots with the secrets they need.
+
+Live status lives in Redis with a TTL: a heartbeat every 10 s; an instance is online while its
+last heartbeat is at most 30 s old, lost up to 2 h, then offline (the key expires)."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+from django_redis import get_redis_connection
+from django_tenants.utils import schema_context
+
+from gateway_agent.protocol import Heartbeat, RegisterRequest
+from saas.encryption import decrypt_secret
+from tenants.credentials import hash_secret
+from tenants.models import Organization
+
+from .models import ClusterToken, ConfigSnapshot, GatewayInstance
+from .services import CLUSTER_TOKEN_PREFIX
+from .snapshots import section_texts
+
+HEARTBEAT_INTERVAL_S = 10
+ONLINE_WITHIN_S = 30
+OFFLINE_AFTER_S = 2 * 3600
+TOKEN_LAST_USED_RESOLUTION_S = 60
+
+
+@dataclass(frozen=True)
+class AgentContext:
+    """Who is calling the agent API: a cluster of an organization, through one token."""
+
+    organization_id: int
+    schema_name: str
+    cluster_id: int
+    token_id: int
+
+
+def authenticate_agent(secret: str) -> AgentContext | None:
+    """The cluster behind a token, or None when the token is unknown or revoked. The token
+    names its organization, so one indexed lookup in that organization's schema suffices."""
+    if not secret.startswith(CLUSTER_TOKEN_PREFIX):
+        return None
+    org_part, _, rest = secret[len(CLUSTER_TOKEN_PREFIX) :].partition("_")
+    if not org_part.isdigit() or not rest:
+        return None
+    organization = (
+        Organization.objects.filter(id=int(org_part), is_template=False).only("schema_name").first()
+    )
+    if organization is None:
+        return None
+    with schema_context(organization.schema_name):
+        token = ClusterToken.objects.filter(token_hash=hash_secret(secret), revoked_at__isnull=True).first()
+        if token is None:
+            return None
+        now = timezone.now()
+        if (
+            token.last_used_at is None
+            or (now - token.last_used_at).total_seconds() > TOKEN_LAST_USED_RESOLUTION_S
+        ):
+            ClusterToken.objects.filter(id=token.id).update(last_used_at=now)
+        return AgentContext(organization.id, organization.schema_name, token.cluster_id, token.id)
+
+
+def _status_key(ctx: AgentContext, instance_id: str) -> str:
+    return f"gw:status:{ctx.schema_name}:{ctx.cluster_id}:{instance_id}"
+
+
+def _members_key(ctx: AgentContext) -> str:
+    return f"gw:instances:{ctx.schema_name}:{ctx.cluster_id}"
+
+
+def register_instance(ctx: AgentContext, request: RegisterRequest) -> GatewayInstance:
+    with schema_context(ctx.schema_name), transaction.atomic():
+        instance = None
+        if request.instance_id:
+            instance = GatewayInstance.objects.filter(
+                cluster_id=ctx.cluster_id, instance_id=request.instance_id
+            ).first()
+        if instance is None:
+            instance = GatewayInstance(cluster_id=ctx.cluster_id, instance_id=uuid.uuid4())
+        instance.hostname = request.hostname
+        instance.agent_version = request.agent_version
+        instance.haproxy_version = request.haproxy_version
+        instance.labels = request.labels
+        instance.token_id = ctx.token_id
+        instance.save()
+    get_redis_connection("default").sadd(_members_key(ctx), str(instance.instance_id))
+    return instance
+
+
+def record_heartbeat(ctx: AgentContext, heartbeat: Heartbeat) -> bool:
+    """False when the instance is not registered with this cluster."""
+    redis = get_redis_connection("default")
+    if not redis.sismember(_members_key(ctx), heartbeat.instance_id):
+        return False
+    status = {
+        "at": time.time(),
+        "applied_version": heartbeat.applied_version,
+        "last_error": heartbeat.last_error,
+    }
+    redis.set(_status_key(ctx, heartbeat.instance_id), json.dumps(status), ex=OFFLINE_AFTER_S)
+    return True
+
+
+def instance_statuses(schema_name: str, cluster_id: int, organization_id: int) -> list[dict[str, Any]]:
+    """Every registered instance with its live status: one query, one Redis MGET."""
+    ctx = AgentContext(organization_id, schema_name, cluster_id, 0)
+    instances = list(GatewayInstance.objects.filter(cluster_id=cluster_id).order_by("id"))
+    latest = (
+        ConfigSnapshot.objects.filter(cluster_id=cluster_id)
+        .order_by("-version")
+        .values_list("version", flat=True)
+        .first()
+    )
+    raw = (
+        get_redis_connection("default").mget([_status_key(ctx, str(i.instance_id)) for i in instances])
+        if instances
+        else []
+    )
+    now = time.time()
+    result = []
+    for instance, value in zip(instances, raw, strict=True):
+        status = json.loads(value) if value else None
+        age = now - status["at"] if status else None
+        state = (
+            "offline"
+            if age is None or age > OFFLINE_AFTER_S
+            else ("online" if age <= ONLINE_WITHIN_S else "lost")
+        )
+        result.append(
+            {
+                "instance_id": str(instance.instance_id),
+                "hostname": instance.hostname,
+                "agent_version": instance.agent_version,
+                "haproxy_version": instance.haproxy_version,
+                "labels": instance.labels,
+                "registered_at": instance.registered_at,
+                "status": state,
+                "last_heartbeat_at": datetime.fromtimestamp(status["at"], tz=UTC) if status else None,
+                "applied_version": status["applied_version"] if status else None,
+                "latest_version": latest,
+                "last_error": status["last_error"] if status else None,
+            }
+        )
+    return result
+
+
+def latest_snapshot(ctx: AgentContext) -> tuple[int, str] | None:
+    with schema_context(ctx.schema_name):
+        row = (
+            ConfigSnapshot.objects.filter(cluster_id=ctx.cluster_id)
+            .order_by("-version")
+            .values_list("version", "sha256")
+            .first()
+        )
+    return (int(row[0]), str(row[1])) if row else None
+
+
+def _with_usable_secrets(key: str, value: Any) -> Any:
+    """Decrypt what the agent must hold: JWT HMAC secrets and TLS private keys."""
+    if key == "consumers":
+        for consumer in value:
+            for credential in consumer["credentials"]:
+                if credential.get("secret_ciphertext"):
+                    credential["secret"] = decrypt_secret(credential.pop("secret_ciphertext"))
+    elif key == "certificates":
+        for certificate in value:
+            if certificate.get("private_key_ciphertext"):
+                certificate["private_key_pem"] = decrypt_secret(certificate.pop("private_key_ciphertext"))
+    return value
+
+
+def served_snapshot(ctx: AgentContext) -> dict[str, Any] | None:
+    """The latest snapshot as its cluster's agents receive it."""
+    with schema_context(ctx.schema_name):
+        snapshot = ConfigSnapshot.objects.filter(cluster_id=ctx.cluster_id).order_by("-version").first()
+        if snapshot is None:
+            return None
+        texts = section_texts(snapshot.sections.values())
+    document = {
+        key: _with_usable_secrets(key, json.loads(texts[sha])) for key, sha in snapshot.sections.items()
+    }
+    return {"version": snapshot.version, "sha256": snapshot.sha256, "document": document}

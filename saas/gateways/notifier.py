@@ -1,0 +1,90 @@
+"""Waiting for new snapshots without holding a thread: one Redis pattern subscription per web
+process fans notifications out to every waiting long-poll as asyncio events. A thousand waiting
+agents cost a thousand small coroutines and one Redis connection."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+
+import redis.asyncio as redis_asyncio
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+
+class SnapshotWaiters:
+    def __init__(self) -> None:
+        self._waiters: dict[str, set[asyncio.Event]] = defaultdict(set)
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._ready: asyncio.Event | None = None
+
+    async def _ensure_listener(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._task is not None and not self._task.done() and self._loop is loop:
+            assert self._ready is not None
+            await self._ready.wait()
+            return
+        self._loop = loop
+        self._ready = asyncio.Event()
+        self._task = loop.create_task(self._listen(self._ready))
+        await asyncio.wait_for(self._ready.wait(), timeout=5)
+
+    async def _listen(self, ready: asyncio.Event) -> None:
+        while True:
+            client = redis_asyncio.from_url(settings.REDIS_URL)
+            try:
+                async with client.pubsub() as pubsub:
+                    await pubsub.psubscribe("snapshots:*")
+                    ready.set()
+                    async for message in pubsub.listen():
+                        if message.get("type") != "pmessage":
+                            continue
+                        channel = message["channel"].decode()
+                        for event in list(self._waiters.get(channel, ())):
+                            event.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # Redis restarted or the connection dropped: wake everyone (they re-check the
+                # database), then subscribe again.
+                logger.exception("Snapshot notifications interrupted; resubscribing")
+                for events in self._waiters.values():
+                    for event in events:
+                        event.set()
+                await asyncio.sleep(1)
+            finally:
+                await client.aclose()  # type: ignore[attr-defined]  # redis>=5; the stubs lag
+
+    async def wait(self, channel: str, timeout: float) -> bool:
+        """Wait until `channel` is notified; False when `timeout` passes first."""
+        event = await self.subscribe(channel)
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            self.unsubscribe(channel, event)
+
+    async def subscribe(self, channel: str) -> asyncio.Event:
+        await self._ensure_listener()
+        event = asyncio.Event()
+        self._waiters[channel].add(event)
+        return event
+
+    def unsubscribe(self, channel: str, event: asyncio.Event) -> None:
+        waiters = self._waiters.get(channel)
+        if waiters is not None:
+            waiters.discard(event)
+            if not waiters:
+                self._waiters.pop(channel, None)
+
+    @property
+    def waiting(self) -> int:
+        return sum(len(events) for events in self._waiters.values())
+
+
+snapshot_waiters = SnapshotWaiters()

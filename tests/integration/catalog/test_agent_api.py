@@ -1,0 +1,157 @@
+"""The agent API: gateways register with a cluster token, send heartbeats, and long-poll for
+snapshots, which arrive with the secrets they need."""
+
+import asyncio
+import json
+import threading
+import time
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.db import connections
+from django.test import AsyncClient, Client
+from django_redis import get_redis_connection
+from django_tenants.utils import schema_context
+
+from saas.gateways.models import GatewayCluster
+from tenants.roles import Role
+
+from .conftest import build_catalog
+
+
+def _token(cw) -> str:
+    return cw.client(Role.ADMIN).post(cw.url("tokens/"), {"name": "gw"}, format="json").json()["token"]
+
+
+def _agent(token: str) -> Client:
+    return Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+
+
+def _register(agent: Client, **extra) -> dict:
+    body = {"hostname": "gw-1", "agent_version": "0.1.0", "haproxy_version": "2.6.12", **extra}
+    response = agent.post("/agent/v1/register", json.dumps(body), content_type="application/json")
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+def test_register_heartbeat_and_status(cw):
+    agent = _agent(_token(cw))
+    registered = _register(agent, labels={"zone": "a"})
+    assert registered["cluster_id"] == cw.cluster_id and registered["heartbeat_interval_s"] == 10
+    instance_id = registered["instance_id"]
+    # Re-registering with its id keeps the identity.
+    assert _register(agent, instance_id=instance_id)["instance_id"] == instance_id
+
+    beat = agent.post(
+        "/agent/v1/heartbeat",
+        json.dumps({"instance_id": instance_id, "applied_version": 3, "last_error": None}),
+        content_type="application/json",
+    )
+    assert beat.status_code == 204
+    [status] = cw.client(Role.VIEWER).get(cw.url("instances/")).json()["results"]
+    assert status["status"] == "online" and status["applied_version"] == 3 and status["hostname"] == "gw-1"
+
+    key = f"gw:status:{cw.world.a.org.schema_name}:{cw.cluster_id}:{instance_id}"
+    redis = get_redis_connection("default")
+    stale = json.loads(redis.get(key)) | {"at": time.time() - 45, "last_error": "haproxy -c: parse error"}
+    redis.set(key, json.dumps(stale))
+    [status] = cw.client().get(cw.url("instances/")).json()["results"]
+    assert status["status"] == "lost" and status["last_error"] == "haproxy -c: parse error"
+    redis.delete(key)
+    assert cw.client().get(cw.url("instances/")).json()["results"][0]["status"] == "offline"
+
+    unknown = agent.post(
+        "/agent/v1/heartbeat", json.dumps({"instance_id": "nope"}), content_type="application/json"
+    )
+    assert unknown.status_code == 404
+
+
+def test_bad_and_revoked_tokens_and_bad_bodies(cw):
+    assert (
+        _agent("gct_1_made-up").post("/agent/v1/register", "{}", content_type="application/json").status_code
+        == 401
+    )
+    assert Client().get("/agent/v1/config").status_code == 401
+    token = _token(cw)
+    agent = _agent(token)
+    bad = agent.post("/agent/v1/register", json.dumps({"hostname": ""}), content_type="application/json")
+    assert bad.status_code == 400 and "hostname" in bad.json()["errors"]
+    assert agent.post("/agent/v1/register", "not json", content_type="application/json").status_code == 400
+    token_id = cw.client(Role.ADMIN).get(cw.url("tokens/")).json()["results"][0]["id"]
+    cw.client(Role.ADMIN).delete(cw.url(f"tokens/{token_id}/"))
+    assert agent.get("/agent/v1/config?wait=0").status_code == 401
+    # A token of organization B does not open A's cluster even with A's id in it.
+    b_token = (
+        cw.world.b.client(Role.OWNER)
+        .post(cw.url("tokens/", side="b"), {"name": "b"}, format="json")
+        .json()["token"]
+    )
+    forged = f"gct_{cw.world.a.org.id}_" + b_token.split("_", 2)[2]
+    assert _agent(forged).get("/agent/v1/config?wait=0").status_code == 401
+
+
+def test_config_served_with_etag_and_usable_secrets(cw):
+    agent = _agent(_token(cw))
+    assert agent.get("/agent/v1/config?wait=0").status_code == 304  # nothing published yet
+    client = cw.client()
+    build_catalog(client, cw.url)
+    consumer = client.post(cw.url("consumers/"), {"username": "app"}, format="json").json()
+    jwt = client.post(
+        cw.url(f"consumers/{consumer['id']}/credentials/"), {"type": "jwt-auth", "key": "app"}, format="json"
+    ).json()
+
+    response = agent.get("/agent/v1/config?wait=0")
+    assert response.status_code == 200
+    served = response.json()
+    assert response["ETag"] == f'"{served["sha256"]}"'
+    [credential] = served["document"]["consumers"][0]["credentials"]
+    assert credential["secret"] == jwt["secret"] and "secret_ciphertext" not in credential
+    assert [r["name"] for r in served["document"]["routes"]] == ["list-orders"]
+
+    version = served["version"]
+    assert agent.get(f"/agent/v1/config?version={version}&wait=0").status_code == 304
+    assert agent.get("/agent/v1/config?wait=0", HTTP_IF_NONE_MATCH=response["ETag"]).status_code == 304
+    assert agent.get("/agent/v1/config?wait=soon").status_code == 400
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_waiting_long_poll_wakes_when_a_snapshot_is_published():
+    from saas.catalog import services as catalog_services
+    from saas.gateways.services import Author, create_cluster_token
+    from tenants.audit import Actor
+    from tests.factories import make_org, make_user
+
+    user = make_user()
+    org = make_org(user)
+    author = Author(actor=Actor(user=user), organization=org)
+    with schema_context(org.schema_name):
+        cluster = GatewayCluster.objects.create(name="prod")
+        catalog_services.save_upstream(
+            author, cluster, {"name": "u", "targets": [{"host": "10.0.0.1", "port": 80}]}
+        )
+        _, token = create_cluster_token(author, cluster, name="gw")
+
+    def publish_later() -> None:
+        time.sleep(0.5)
+        with schema_context(org.schema_name):
+            catalog_services.save_upstream(
+                author, cluster, {"name": "v", "targets": [{"host": "10.0.0.2", "port": 80}]}
+            )
+
+    async def poll() -> tuple[int, float, dict]:
+        client = AsyncClient()
+        auth = {"Authorization": f"Bearer {token}"}
+        first = await client.get("/agent/v1/config?wait=0", headers=auth)
+        assert first.status_code == 200, (first.status_code, first.content)
+        version = first.json()["version"]
+        threading.Thread(target=publish_later).start()
+        start = time.monotonic()
+        response = await client.get(f"/agent/v1/config?version={version}&wait=20", headers=auth)
+        waited = time.monotonic() - start
+        await sync_to_async(connections.close_all)()  # the view's thread's connection, before teardown
+        return response.status_code, waited, response.json()
+
+    status, waited, body = asyncio.run(poll())
+    assert status == 200
+    assert 0.4 < waited < 5  # woken by the publish, not by the 20 s timeout
+    assert sorted(u["name"] for u in body["document"]["upstreams"]) == ["u", "v"]
