@@ -16,6 +16,9 @@ def pytest_configure() -> None:
 
     # Argon2 is deliberately slow; tests only need passwords to round-trip.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Connections opened by async views on the shared thread pool close after each call, so
+    # none outlives the test database.
+    settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
 
 
 @pytest.fixture(scope="session")

@@ -6,10 +6,11 @@ import json
 import threading
 import time
 
+import httpx
 import pytest
 from asgiref.sync import sync_to_async
 from django.db import connections
-from django.test import AsyncClient, Client
+from django.test import Client
 from django_redis import get_redis_connection
 from django_tenants.utils import schema_context
 
@@ -18,6 +19,10 @@ from tenants.roles import Role
 
 from .conftest import build_catalog
 
+# The config long-poll reads the database from a shared thread pool, on connections of its own:
+# what the tests write must be committed for it to see.
+pytestmark = pytest.mark.django_db(transaction=True)
+
 
 def _token(cw) -> str:
     return cw.client(Role.ADMIN).post(cw.url("tokens/"), {"name": "gw"}, format="json").json()["token"]
@@ -25,6 +30,21 @@ def _token(cw) -> str:
 
 def _agent(token: str) -> Client:
     return Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+
+
+def _config(token: str | None, query: str = "wait=0", **headers: str) -> httpx.Response:
+    """GET /agent/v1/config through the ASGI application, as uvicorn would call it."""
+    from saas.asgi import application
+
+    async def get() -> httpx.Response:
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            auth = {"Authorization": f"Bearer {token}"} if token else {}
+            response = await client.get(f"/agent/v1/config?{query}", headers={**auth, **headers})
+            await sync_to_async(connections.close_all)()
+            return response
+
+    return asyncio.run(get())
 
 
 def _register(agent: Client, **extra) -> dict:
@@ -71,7 +91,7 @@ def test_bad_and_revoked_tokens_and_bad_bodies(cw):
         _agent("gct_1_made-up").post("/agent/v1/register", "{}", content_type="application/json").status_code
         == 401
     )
-    assert Client().get("/agent/v1/config").status_code == 401
+    assert _config(None).status_code == 401
     token = _token(cw)
     agent = _agent(token)
     bad = agent.post("/agent/v1/register", json.dumps({"hostname": ""}), content_type="application/json")
@@ -79,7 +99,7 @@ def test_bad_and_revoked_tokens_and_bad_bodies(cw):
     assert agent.post("/agent/v1/register", "not json", content_type="application/json").status_code == 400
     token_id = cw.client(Role.ADMIN).get(cw.url("tokens/")).json()["results"][0]["id"]
     cw.client(Role.ADMIN).delete(cw.url(f"tokens/{token_id}/"))
-    assert agent.get("/agent/v1/config?wait=0").status_code == 401
+    assert _config(token).status_code == 401
     # A token of organization B does not open A's cluster even with A's id in it.
     b_token = (
         cw.world.b.client(Role.OWNER)
@@ -87,12 +107,12 @@ def test_bad_and_revoked_tokens_and_bad_bodies(cw):
         .json()["token"]
     )
     forged = f"gct_{cw.world.a.org.id}_" + b_token.split("_", 2)[2]
-    assert _agent(forged).get("/agent/v1/config?wait=0").status_code == 401
+    assert _config(forged).status_code == 401
 
 
 def test_config_served_with_etag_and_usable_secrets(cw):
-    agent = _agent(_token(cw))
-    assert agent.get("/agent/v1/config?wait=0").status_code == 304  # nothing published yet
+    token = _token(cw)
+    assert _config(token).status_code == 304  # nothing published yet
     client = cw.client()
     build_catalog(client, cw.url)
     consumer = client.post(cw.url("consumers/"), {"username": "app"}, format="json").json()
@@ -100,18 +120,18 @@ def test_config_served_with_etag_and_usable_secrets(cw):
         cw.url(f"consumers/{consumer['id']}/credentials/"), {"type": "jwt-auth", "key": "app"}, format="json"
     ).json()
 
-    response = agent.get("/agent/v1/config?wait=0")
+    response = _config(token)
     assert response.status_code == 200
     served = response.json()
-    assert response["ETag"] == f'"{served["sha256"]}"'
+    assert response.headers["ETag"] == f'"{served["sha256"]}"'
     [credential] = served["document"]["consumers"][0]["credentials"]
     assert credential["secret"] == jwt["secret"] and "secret_ciphertext" not in credential
     assert [r["name"] for r in served["document"]["routes"]] == ["list-orders"]
 
     version = served["version"]
-    assert agent.get(f"/agent/v1/config?version={version}&wait=0").status_code == 304
-    assert agent.get("/agent/v1/config?wait=0", HTTP_IF_NONE_MATCH=response["ETag"]).status_code == 304
-    assert agent.get("/agent/v1/config?wait=soon").status_code == 400
+    assert _config(token, f"version={version}&wait=0").status_code == 304
+    assert _config(token, "wait=0", **{"If-None-Match": response.headers["ETag"]}).status_code == 304
+    assert _config(token, "wait=soon").status_code == 400
 
 
 @pytest.mark.django_db(transaction=True)
@@ -139,7 +159,11 @@ def test_a_waiting_long_poll_wakes_when_a_snapshot_is_published():
             )
 
     async def poll() -> tuple[int, float, dict]:
-        client = AsyncClient()
+        from saas.asgi import application
+
+        client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=application), base_url="http://testserver"
+        )
         auth = {"Authorization": f"Bearer {token}"}
         first = await client.get("/agent/v1/config?wait=0", headers=auth)
         assert first.status_code == 200, (first.status_code, first.content)

@@ -1,0 +1,105 @@
+"""A thousand agents long-polling one web process: no thread each, and all woken by a publish."""
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+from django.conf import settings
+from django.db import connections
+from django_tenants.utils import schema_context
+
+from saas.launcher.services import free_port
+
+ROOT = Path(__file__).resolve().parents[3]
+AGENTS = 1000
+
+
+def _database_url() -> str:
+    db = settings.DATABASES["default"]
+    return f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_thousand_waiting_agents_on_one_web_process():
+    from saas.catalog import services as catalog_services
+    from saas.gateways.models import GatewayCluster
+    from saas.gateways.services import Author, create_cluster_token
+    from tenants.audit import Actor
+    from tests.factories import make_org, make_user
+
+    user = make_user()
+    org = make_org(user)
+    author = Author(actor=Actor(user=user), organization=org)
+    with schema_context(org.schema_name):
+        cluster = GatewayCluster.objects.create(name="prod")
+        catalog_services.save_upstream(
+            author, cluster, {"name": "u", "targets": [{"host": "10.0.0.1", "port": 80}]}
+        )
+        _, token = create_cluster_token(author, cluster, name="gw")
+
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": _database_url(), "DATABASE_CONN_MAX_AGE": "0"}
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "saas.asgi:application",
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+
+        def publish() -> None:
+            with schema_context(org.schema_name):
+                catalog_services.save_upstream(
+                    author, cluster, {"name": "v", "targets": [{"host": "10.0.0.2", "port": 80}]}
+                )
+            connections.close_all()  # this thread's connection, before the test database goes
+
+        async def run() -> tuple[list[int], float, int]:
+            limits = httpx.Limits(max_connections=AGENTS + 10, max_keepalive_connections=AGENTS + 10)
+            async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as client:
+                headers = {"Authorization": f"Bearer {token}"}
+                polls = [
+                    asyncio.create_task(client.get("/agent/v1/config?version=1&wait=45", headers=headers))
+                    for _ in range(AGENTS)
+                ]
+                await asyncio.sleep(8)  # every poll is in and waiting
+                assert not any(p.done() for p in polls), [p.result().status_code for p in polls if p.done()][
+                    :5
+                ]
+                threads = psutil.Process(server.pid).num_threads()
+                start = time.monotonic()
+                await asyncio.to_thread(publish)
+                responses = await asyncio.gather(*polls)
+                return [r.status_code for r in responses], time.monotonic() - start, threads
+
+        statuses, woken_in, threads = asyncio.run(run())
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+    assert statuses == [200] * AGENTS
+    assert threads < 60, f"{threads} threads for {AGENTS} waiting polls"
+    assert woken_in < 20
