@@ -1,0 +1,88 @@
+"""The renderer: a pure function from snapshot to files, which `haproxy -c` accepts."""
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from gateway_agent.protocol import Snapshot
+from gateway_agent.renderer import RenderError, RenderOptions, render
+from tests.factories import self_signed_certificate
+
+HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
+
+
+def snapshot_document(**overrides) -> dict:
+    cert, key = self_signed_certificate("api.example.com")
+    document = {
+        "schema_version": 1,
+        "cluster_id": 1,
+        "global_plugins": [],
+        "upstreams": [
+            {"id": 1, "name": "orders", "targets": [{"host": "127.0.0.1", "port": 9001, "weight": 100}],
+             "active_health_check": {"path": "/healthz", "interval_s": 1, "healthy_threshold": 1, "unhealthy_threshold": 2}},
+            {"id": 2, "name": "secure", "targets": [{"host": "example.org", "port": 443, "weight": 10}], "scheme": "https",
+             "load_balancing": "hash_header", "hash_header": "X-User", "passive_health_check": {"max_fails": 3}},
+        ],
+        "services": [
+            {"id": 1, "name": "orders-api", "upstream_id": 1, "plugins": [{"name": "key-auth", "config": {}}]},
+            {"id": 2, "name": "public", "upstream_id": 2, "plugins": []},
+        ],
+        "routes": [
+            {"id": 1, "name": "orders", "service_id": 1, "paths": [{"type": "prefix", "value": "/orders"}],
+             "methods": ["GET", "POST"], "hosts": ["api.example.com", "*.example.net"], "priority": 0,
+             "plugins": [{"name": "limit-count", "config": {"count": 5, "time_window": 60, "key": "consumer"}},
+                         {"name": "proxy-rewrite", "config": {"headers": {"set": {"X-Gateway": "yes"}}}}],
+             "strip_path_prefix": "/orders"},
+            {"id": 2, "name": "beta", "service_id": 2, "paths": [{"type": "regex", "value": "^/v[0-9]+/items$"},
+                                                                 {"type": "exact", "value": "/items"}],
+             "headers": [{"name": "X-Beta", "value": "1"}], "priority": 10},
+        ],
+        "consumers": [
+            {"id": 1, "username": "app", "credentials": [{"type": "key-auth", "id": 1, "key_sha256": "ab" * 32}]}
+        ],
+        "certificates": [
+            {"id": 1, "name": "api", "snis": ["api.example.com"], "certificate_pem": cert, "private_key_pem": key,
+             "not_after": "2030-01-01T00:00:00+00:00"}
+        ],
+    }  # fmt: skip
+    document.update(overrides)
+    return document
+
+
+def write(files: dict[str, str], folder: Path) -> Path:
+    for name, content in files.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content)
+    return folder / "haproxy.cfg"
+
+
+def haproxy_check(config: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([HAPROXY, "-c", "-f", str(config)], capture_output=True, text=True)
+
+
+def test_rendered_config_passes_haproxy_check(tmp_path):
+    options = RenderOptions(config_dir=str(tmp_path), runtime_socket=str(tmp_path / "haproxy.sock"))
+    files = render(Snapshot.model_validate(snapshot_document()), options)
+    result = haproxy_check(write(files, tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert files["maps/keys.map"] == f"{'ab' * 32} app\n"
+    assert "api.example.com" in files["certs/crt-list.txt"]
+
+
+def test_rendering_is_deterministic_and_keys_never_appear(tmp_path):
+    options = RenderOptions(config_dir=str(tmp_path))
+    snapshot = Snapshot.model_validate(snapshot_document())
+    assert render(snapshot, options) == render(snapshot, options)
+    config = render(snapshot, options)["haproxy.cfg"]
+    # Higher priority first: the beta route (10) is tried before orders (0).
+    assert config.index("int(2)") < config.index("int(1)")
+
+
+def test_a_certificate_without_its_key_cannot_render(tmp_path):
+    document = snapshot_document()
+    document["certificates"][0]["private_key_pem"] = None
+    with pytest.raises(RenderError):
+        render(Snapshot.model_validate(document), RenderOptions(config_dir=str(tmp_path)))
