@@ -20,33 +20,81 @@ def snapshot_document(**overrides) -> dict:
         "cluster_id": 1,
         "global_plugins": [],
         "upstreams": [
-            {"id": 1, "name": "orders", "targets": [{"host": "127.0.0.1", "port": 9001, "weight": 100}],
-             "active_health_check": {"path": "/healthz", "interval_s": 1, "healthy_threshold": 1, "unhealthy_threshold": 2}},
-            {"id": 2, "name": "secure", "targets": [{"host": "example.org", "port": 443, "weight": 10}], "scheme": "https",
-             "load_balancing": "hash_header", "hash_header": "X-User", "passive_health_check": {"max_fails": 3}},
+            {
+                "id": 1,
+                "name": "orders",
+                "targets": [{"host": "127.0.0.1", "port": 9001, "weight": 100}],
+                "active_health_check": {
+                    "path": "/healthz",
+                    "interval_s": 1,
+                    "healthy_threshold": 1,
+                    "unhealthy_threshold": 2,
+                },
+            },
+            {
+                "id": 2,
+                "name": "secure",
+                "targets": [{"host": "example.org", "port": 443, "weight": 10}],
+                "scheme": "https",
+                "load_balancing": "hash_header",
+                "hash_header": "X-User",
+                "passive_health_check": {"max_fails": 3},
+            },
         ],
         "services": [
-            {"id": 1, "name": "orders-api", "upstream_id": 1, "plugins": [{"name": "key-auth", "config": {}}]},
+            {
+                "id": 1,
+                "name": "orders-api",
+                "upstream_id": 1,
+                "plugins": [{"name": "key-auth", "config": {}}],
+            },
             {"id": 2, "name": "public", "upstream_id": 2, "plugins": []},
         ],
         "routes": [
-            {"id": 1, "name": "orders", "service_id": 1, "paths": [{"type": "prefix", "value": "/orders"}],
-             "methods": ["GET", "POST"], "hosts": ["api.example.com", "*.example.net"], "priority": 0,
-             "plugins": [{"name": "limit-count", "config": {"count": 5, "time_window": 60, "key": "consumer"}},
-                         {"name": "proxy-rewrite", "config": {"headers": {"set": {"X-Gateway": "yes"}}}}],
-             "strip_path_prefix": "/orders"},
-            {"id": 2, "name": "beta", "service_id": 2, "paths": [{"type": "regex", "value": "^/v[0-9]+/items$"},
-                                                                 {"type": "exact", "value": "/items"}],
-             "headers": [{"name": "X-Beta", "value": "1"}], "priority": 10},
+            {
+                "id": 1,
+                "name": "orders",
+                "service_id": 1,
+                "paths": [{"type": "prefix", "value": "/orders"}],
+                "methods": ["GET", "POST"],
+                "hosts": ["api.example.com", "*.example.net"],
+                "priority": 0,
+                "plugins": [
+                    {"name": "limit-count", "config": {"count": 5, "time_window": 60, "key": "consumer"}},
+                    {"name": "proxy-rewrite", "config": {"headers": {"set": {"X-Gateway": "yes"}}}},
+                ],
+                "strip_path_prefix": "/orders",
+            },
+            {
+                "id": 2,
+                "name": "beta",
+                "service_id": 2,
+                "paths": [
+                    {"type": "regex", "value": "^/v[0-9]+/items$"},
+                    {"type": "exact", "value": "/items"},
+                ],
+                "headers": [{"name": "X-Beta", "value": "1"}],
+                "priority": 10,
+            },
         ],
         "consumers": [
-            {"id": 1, "username": "app", "credentials": [{"type": "key-auth", "id": 1, "key_sha256": "ab" * 32}]}
+            {
+                "id": 1,
+                "username": "app",
+                "credentials": [{"type": "key-auth", "id": 1, "key_sha256": "ab" * 32}],
+            }
         ],
         "certificates": [
-            {"id": 1, "name": "api", "snis": ["api.example.com"], "certificate_pem": cert, "private_key_pem": key,
-             "not_after": "2030-01-01T00:00:00+00:00"}
+            {
+                "id": 1,
+                "name": "api",
+                "snis": ["api.example.com"],
+                "certificate_pem": cert,
+                "private_key_pem": key,
+                "not_after": "2030-01-01T00:00:00+00:00",
+            }
         ],
-    }  # fmt: skip
+    }
     document.update(overrides)
     return document
 
