@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck format install bench-provision bench-catalog clean
+.PHONY: run test system-deps lint typecheck format install bench-provision bench-catalog clean
 
 $(STAMP): pyproject.toml gateway_agent/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,8 +19,16 @@ install: $(STAMP)
 run: $(STAMP)
 	$(PY) -m saas.launcher run
 
-## Lint, type-check and run every test against real PostgreSQL and Redis.
-test: $(STAMP) lint
+## HAProxy for the gateway tests, from the distribution when it is not installed.
+system-deps:
+	@command -v haproxy >/dev/null 2>&1 || { \
+	  echo "Installing HAProxy (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null; }
+	@# The distribution starts a default HAProxy service; the tests run their own.
+	@-pkill -x -f '/usr/sbin/haproxy -Ws -f /etc/haproxy/haproxy.cfg -p /run/haproxy.pid -S /run/haproxy-master.sock' 2>/dev/null || true
+
+## Lint, type-check and run every test against real PostgreSQL, Redis and HAProxy.
+test: $(STAMP) system-deps lint
 	$(PY) -m saas.launcher exec -- $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)

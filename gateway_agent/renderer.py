@@ -37,7 +37,8 @@ class RenderOptions:
     # Absolute folder the files are written to: HAProxy reads maps and certificates from it.
     config_dir: str = "/var/lib/gateway-agent/current"
     runtime_socket: str = "/run/gateway-agent/haproxy.sock"
-    maxconn: int = 20000
+    # None lets HAProxy size it from the file-descriptor limit it runs under.
+    maxconn: int | None = None
 
 
 class RenderError(ValueError):
@@ -328,7 +329,7 @@ def render(snapshot: Snapshot, options: RenderOptions) -> dict[str, str]:
 
     sections = [
         "global",
-        f"    maxconn {options.maxconn}",
+        *([f"    maxconn {options.maxconn}"] if options.maxconn else []),
         f"    stats socket {options.runtime_socket} mode 600 level admin expose-fd listeners",
         "    tune.ssl.default-dh-param 2048",
         "",

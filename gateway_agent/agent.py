@@ -1,0 +1,256 @@
+"""The agent's work: keep HAProxy serving the cluster's latest snapshot, safely.
+
+- At start, the last good snapshot on disk is served at once, so a gateway restarted while the
+  control plane is away still serves.
+- It registers, sends a heartbeat every 10 s (applied version, last error), and long-polls for
+  snapshots; when the control plane is unreachable it retries with backoff and jitter.
+- A new snapshot is rendered into a fresh folder, checked with `haproxy -c`, then the `current`
+  link is swapped atomically and HAProxy reloaded without dropping connections. A snapshot that
+  fails anywhere on the way changes nothing: the last good one keeps serving, and the error is
+  reported with the next heartbeat."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import shutil
+import socket
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .client import ControlPlane, ControlPlaneError
+from .haproxy import HAProxyError, HAProxyProcess, check_config, haproxy_version
+from .protocol import Heartbeat, RegisterRequest, Snapshot
+from .renderer import RenderError, RenderOptions, render
+
+logger = logging.getLogger("gateway_agent")
+KEEP_VERSIONS = 5
+
+
+@dataclass
+class AgentSettings:
+    control_plane_url: str
+    token: str
+    data_dir: Path
+    haproxy_bin: str = "haproxy"
+    http_port: int = 8080
+    https_port: int | None = 8443
+    metrics_port: int | None = 9101
+    bind_address: str = "*"
+    poll_wait_s: float = 30
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+def _write_atomically(path: Path, data: bytes, mode: int = 0o600) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def write_files(files: dict[str, str], folder: Path) -> None:
+    for name, content in files.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Certificates hold private keys: readable by the agent's user only.
+        path.write_text(content)
+        path.chmod(0o600 if name.startswith("certs/") else 0o644)
+
+
+class Agent:
+    def __init__(self, settings: AgentSettings, control_plane: ControlPlane | None = None) -> None:
+        self.settings = settings
+        self.data = settings.data_dir.resolve()
+        self.versions = self.data / "versions"
+        self.current = self.data / "current"
+        self.run_dir = self.data / "run"
+        for folder in (self.data, self.versions, self.run_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+        self.control_plane = control_plane or ControlPlane(settings.control_plane_url, settings.token)
+        self.haproxy = HAProxyProcess(settings.haproxy_bin, self.current / "haproxy.cfg", self.run_dir)
+        self.applied_version: int | None = None
+        self.applied_sha: str | None = None
+        self.last_error: str | None = None
+        self.instance_id: str | None = self._load_instance_id()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+
+    # --- state on disk ---------------------------------------------------------------------
+
+    def _load_instance_id(self) -> str | None:
+        try:
+            return str(json.loads((self.data / "instance.json").read_text())["instance_id"])
+        except (OSError, ValueError, KeyError):
+            return None
+
+    def _last_good(self) -> dict[str, Any] | None:
+        try:
+            return dict(json.loads((self.data / "last_good.json").read_text()))
+        except (OSError, ValueError):
+            return None
+
+    # --- applying a snapshot ---------------------------------------------------------------
+
+    def options_for(self, folder: Path) -> RenderOptions:
+        return RenderOptions(
+            http_port=self.settings.http_port,
+            https_port=self.settings.https_port,
+            metrics_port=self.settings.metrics_port,
+            bind_address=self.settings.bind_address,
+            config_dir=str(folder),
+            runtime_socket=str(self.run_dir / "haproxy.sock"),
+        )
+
+    def apply(self, served: dict[str, Any], *, persist: bool = True) -> None:
+        """Render, check, swap, reload. Raises (and changes nothing) when any step fails."""
+        version, sha = int(served["version"]), str(served["sha256"])
+        snapshot = Snapshot.model_validate(served["document"])
+        folder = self.versions / f"v{version}-{sha[:12]}"
+        staging = folder.with_name(folder.name + ".staging")
+        shutil.rmtree(staging, ignore_errors=True)
+        try:
+            # Paths inside the configuration name the final folder; HAProxy checks the staged one
+            # after it is moved there.
+            write_files(render(snapshot, self.options_for(folder)), staging)
+            shutil.rmtree(folder, ignore_errors=True)
+            os.replace(staging, folder)
+            check_config(self.settings.haproxy_bin, folder / "haproxy.cfg")
+        except (RenderError, HAProxyError, OSError, ValueError) as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            if not self._points_to(folder):
+                shutil.rmtree(folder, ignore_errors=True)
+            raise ApplyError(f"version {version}: {exc}") from exc
+        previous = self.current.resolve() if self.current.is_symlink() else None
+        self._point_current_to(folder)
+        try:
+            self.haproxy.reload()
+        except (HAProxyError, OSError) as exc:
+            if previous is not None:
+                self._point_current_to(previous)
+            raise ApplyError(f"version {version}: {exc}") from exc
+        if persist:
+            _write_atomically(self.data / "last_good.json", json.dumps(served).encode())
+        with self._lock:
+            self.applied_version, self.applied_sha, self.last_error = version, sha, None
+        self._prune(keep=folder)
+        logger.info("applied snapshot version %s (%s)", version, sha[:12])
+
+    def _point_current_to(self, folder: Path) -> None:
+        link = self.data / "current.new"
+        link.unlink(missing_ok=True)
+        link.symlink_to(folder)
+        os.replace(link, self.current)  # atomic: HAProxy never sees a half-made configuration
+
+    def _points_to(self, folder: Path) -> bool:
+        try:
+            return self.current.resolve() == folder.resolve()
+        except OSError:
+            return False
+
+    def _prune(self, keep: Path) -> None:
+        folders = sorted((p for p in self.versions.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
+        for old in folders[:-KEEP_VERSIONS]:
+            if old != keep:
+                shutil.rmtree(old, ignore_errors=True)
+
+    # --- talking to the control plane ------------------------------------------------------
+
+    def register(self) -> None:
+        answer = self.control_plane.register(
+            RegisterRequest(
+                hostname=socket.gethostname(),
+                agent_version=__version__,
+                haproxy_version=haproxy_version(self.settings.haproxy_bin),
+                labels=self.settings.labels,
+                instance_id=self.instance_id,
+            )
+        )
+        self.instance_id = answer.instance_id
+        _write_atomically(
+            self.data / "instance.json", json.dumps({"instance_id": answer.instance_id}).encode(), 0o644
+        )
+
+    def heartbeat_once(self) -> None:
+        if self.instance_id is None:
+            self.register()
+        with self._lock:
+            beat = Heartbeat(
+                instance_id=str(self.instance_id),
+                applied_version=self.applied_version,
+                last_error=self.last_error,
+            )
+        if not self.control_plane.heartbeat(beat):
+            self.register()
+
+    def _heartbeats(self, interval_s: float) -> None:
+        while not self._stop.wait(interval_s):
+            try:
+                self.heartbeat_once()
+            except Exception as exc:  # the loop must outlive any outage
+                logger.warning("heartbeat failed: %s", exc)
+
+    def poll_once(self) -> bool:
+        """One long-poll; True when a snapshot arrived (applied or refused)."""
+        served = self.control_plane.poll_config(self.applied_version, self.settings.poll_wait_s)
+        if served is None:
+            return False
+        try:
+            self.apply(served)
+        except ApplyError as exc:
+            with self._lock:
+                self.last_error = str(exc)[:4000]
+                # Remember the refused version so the poll waits for the next one.
+                self.applied_version = int(served["version"])
+            logger.error("snapshot refused, still serving the last good one: %s", exc)
+            self._report_now()
+        return True
+
+    def _report_now(self) -> None:
+        try:
+            self.heartbeat_once()
+        except Exception as exc:
+            logger.warning("could not report: %s", exc)
+
+    def serve_last_good(self) -> None:
+        served = self._last_good()
+        if served is None:
+            return
+        try:
+            self.apply(served, persist=False)
+        except ApplyError as exc:
+            logger.error("the last good snapshot on disk cannot be applied: %s", exc)
+
+    def run(self, heartbeat_interval_s: float = 10) -> None:
+        self.serve_last_good()
+        threading.Thread(target=self._heartbeats, args=(heartbeat_interval_s,), daemon=True).start()
+        backoff = 1.0
+        while not self._stop.is_set():
+            try:
+                if self.instance_id is None:
+                    self.register()
+                    self._report_now()
+                self.poll_once()
+                backoff = 1.0
+            except (ControlPlaneError, OSError, Exception) as exc:
+                delay = backoff * random.uniform(0.5, 1.5)  # noqa: S311 - jitter, not secrecy
+                logger.warning("control plane unreachable (%s); retrying in %.1f s", exc, delay)
+                self._stop.wait(delay)
+                backoff = min(backoff * 2, 30.0)
+
+    def stop(self, stop_haproxy: bool = True) -> None:
+        self._stop.set()
+        if stop_haproxy:
+            self.haproxy.stop()
+        self.control_plane.close()
+
+
+class ApplyError(RuntimeError):
+    pass

@@ -1,0 +1,106 @@
+"""gateway-agent run | check SNAPSHOT.json | version"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import tempfile
+from pathlib import Path
+
+from . import __version__
+from .agent import Agent, AgentSettings, write_files
+from .haproxy import HAProxyError, check_config
+from .protocol import Snapshot
+from .renderer import RenderError, RenderOptions, render
+
+
+def _env_int(name: str, default: int | None) -> int | None:
+    value = os.environ.get(name)
+    if value in (None, ""):
+        return default
+    return None if value == "off" else int(value)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="gateway-agent", description="Keeps HAProxy in step with the control plane."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the agent (flags or GATEWAY_* environment variables)")
+    run.add_argument(
+        "--control-plane", default=os.environ.get("GATEWAY_CONTROL_PLANE"), help="GATEWAY_CONTROL_PLANE"
+    )
+    run.add_argument("--token", default=os.environ.get("GATEWAY_TOKEN"), help="GATEWAY_TOKEN")
+    run.add_argument(
+        "--data-dir", type=Path, default=Path(os.environ.get("GATEWAY_DATA_DIR", "/var/lib/gateway-agent"))
+    )
+    run.add_argument("--haproxy-bin", default=os.environ.get("GATEWAY_HAPROXY_BIN", "haproxy"))
+    run.add_argument("--http-port", type=int, default=_env_int("GATEWAY_HTTP_PORT", 8080))
+    run.add_argument("--https-port", type=int, default=_env_int("GATEWAY_HTTPS_PORT", 8443))
+    run.add_argument("--metrics-port", type=int, default=_env_int("GATEWAY_METRICS_PORT", 9101))
+    run.add_argument("--bind", default=os.environ.get("GATEWAY_BIND", "*"))
+    run.add_argument("--poll-wait", type=float, default=float(os.environ.get("GATEWAY_POLL_WAIT_S", "30")))
+    run.add_argument(
+        "--heartbeat-interval", type=float, default=float(os.environ.get("GATEWAY_HEARTBEAT_S", "10"))
+    )
+    check = sub.add_parser("check", help="render a snapshot and validate it with haproxy -c, offline")
+    check.add_argument("snapshot", type=Path)
+    check.add_argument("--haproxy-bin", default=os.environ.get("GATEWAY_HAPROXY_BIN", "haproxy"))
+    sub.add_parser("version")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+    if args.command == "version":
+        print(__version__)
+        return 0
+    if args.command == "check":
+        return _check(args.snapshot, args.haproxy_bin)
+    if not args.control_plane or not args.token:
+        parser.error("run needs --control-plane and --token (or GATEWAY_CONTROL_PLANE and GATEWAY_TOKEN)")
+    agent = Agent(
+        AgentSettings(
+            control_plane_url=args.control_plane,
+            token=args.token,
+            data_dir=args.data_dir,
+            haproxy_bin=args.haproxy_bin,
+            http_port=args.http_port,
+            https_port=args.https_port,
+            metrics_port=args.metrics_port,
+            bind_address=args.bind,
+            poll_wait_s=args.poll_wait,
+        )
+    )
+
+    def stop(signum: int, frame: object) -> None:
+        agent.stop()
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    agent.run(heartbeat_interval_s=args.heartbeat_interval)
+    return 0
+
+
+def _check(path: Path, haproxy_bin: str) -> int:
+    try:
+        data = json.loads(path.read_text())
+        document = data.get("document", data)  # a served snapshot or a bare document
+        snapshot = Snapshot.model_validate(document)
+        with tempfile.TemporaryDirectory() as folder:
+            options = RenderOptions(config_dir=folder, runtime_socket=f"{folder}/haproxy.sock")
+            write_files(render(snapshot, options), Path(folder))
+            check_config(haproxy_bin, Path(folder) / "haproxy.cfg")
+    except (OSError, ValueError, RenderError, HAProxyError) as exc:
+        print(f"invalid: {exc}", file=sys.stderr)
+        return 1
+    print("ok")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""The agent's side of the agent API: register, heartbeat, long-poll for snapshots."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from .protocol import Heartbeat, RegisterRequest, RegisterResponse
+
+
+class ControlPlaneError(RuntimeError):
+    pass
+
+
+class ControlPlane:
+    def __init__(self, url: str, token: str, *, timeout_s: float = 10) -> None:
+        self.url = url.rstrip("/")
+        self._client = httpx.Client(
+            base_url=self.url,
+            headers={"Authorization": f"Bearer {token}", "User-Agent": "gateway-agent"},
+            timeout=timeout_s,
+        )
+
+    def register(self, request: RegisterRequest) -> RegisterResponse:
+        response = self._client.post("/agent/v1/register", json=request.model_dump())
+        if response.status_code != 201:
+            raise ControlPlaneError(f"register: HTTP {response.status_code} {response.text[:200]}")
+        return RegisterResponse.model_validate(response.json())
+
+    def heartbeat(self, heartbeat: Heartbeat) -> bool:
+        """False when the control plane no longer knows the instance (register again)."""
+        response = self._client.post("/agent/v1/heartbeat", json=heartbeat.model_dump())
+        if response.status_code == 404:
+            return False
+        if response.status_code != 204:
+            raise ControlPlaneError(f"heartbeat: HTTP {response.status_code} {response.text[:200]}")
+        return True
+
+    def poll_config(self, version: int | None, wait_s: float) -> dict[str, Any] | None:
+        """The next snapshot after `version`, or None when none came within `wait_s`."""
+        params: dict[str, Any] = {"wait": wait_s}
+        if version is not None:
+            params["version"] = version
+        response = self._client.get("/agent/v1/config", params=params, timeout=wait_s + 10)
+        if response.status_code == 304:
+            return None
+        if response.status_code != 200:
+            raise ControlPlaneError(f"config: HTTP {response.status_code} {response.text[:200]}")
+        return dict(response.json())
+
+    def close(self) -> None:
+        self._client.close()

@@ -1,0 +1,235 @@
+"""End to end: a real control plane, the real agent and HAProxy, and an upstream on loopback.
+A published snapshot is served; key-auth refuses and admits; a change reaches the gateway; the
+gateway keeps serving with the control plane down and across an agent crash."""
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+from django.conf import settings
+from django.db import connections
+from django_tenants.utils import schema_context
+
+from saas.launcher.services import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Echo(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = json.dumps({"path": self.path, "headers": dict(self.headers)}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def _database_url() -> str:
+    db = settings.DATABASES["default"]
+    return f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+def _wait_for(check, timeout: float = 20, interval: float = 0.2):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+            if last:
+                return last
+        except (httpx.TransportError, OSError) as exc:
+            last = exc
+        time.sleep(interval)
+    raise AssertionError(f"timed out; last: {last!r}")
+
+
+def _start_control_plane(port: int) -> subprocess.Popen:
+    env = {**os.environ, "DATABASE_URL": _database_url(), "DATABASE_CONN_MAX_AGE": "0"}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "saas.asgi:application",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    _wait_for(lambda: httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200)
+    return process
+
+
+def _start_agent(
+    control_port: int, token: str, data_dir: Path, http_port: int, metrics_port: int
+) -> subprocess.Popen:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gateway_agent",
+            "run",
+            "--control-plane",
+            f"http://127.0.0.1:{control_port}",
+            "--token",
+            token,
+            "--data-dir",
+            str(data_dir),
+            "--http-port",
+            str(http_port),
+            "--https-port",
+            "0",
+            "--metrics-port",
+            str(metrics_port),
+            "--bind",
+            "127.0.0.1",
+            "--poll-wait",
+            "5",
+            "--heartbeat-interval",
+            "1",
+        ],
+        cwd=ROOT,
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_gateway_serves_what_the_control_plane_publishes(tmp_path):
+    from saas.catalog import services as catalog
+    from saas.gateways.models import GatewayCluster
+    from saas.gateways.services import Author, create_cluster_token
+    from tenants.audit import Actor
+    from tests.factories import make_org, make_user
+
+    upstream = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    upstream_port = upstream.server_address[1]
+
+    user = make_user()
+    org = make_org(user)
+    author = Author(actor=Actor(user=user), organization=org)
+    with schema_context(org.schema_name):
+        cluster = GatewayCluster.objects.create(name="prod")
+        catalog.save_upstream(
+            author, cluster, {"name": "echo", "targets": [{"host": "127.0.0.1", "port": upstream_port}]}
+        )
+        catalog.save_service(
+            author, cluster, {"name": "orders", "upstream": "echo", "plugins": {"key-auth": {}}}
+        )
+        catalog.save_route(
+            author,
+            cluster,
+            {
+                "name": "orders",
+                "service": "orders",
+                "paths": [{"value": "/orders"}],
+                "strip_path_prefix": "/orders",
+                "plugins": {"proxy-rewrite": {"headers": {"set": {"X-Gateway": "ours"}}}},
+            },
+        )
+        consumer = catalog.save_consumer(author, cluster, {"username": "app"})
+        catalog.add_credential(author, consumer, {"type": "key-auth", "key": "a-very-secret-api-key-1"})
+        _, token = create_cluster_token(author, cluster, name="gw")
+    connections.close_all()
+
+    control_port, http_port, metrics_port = free_port(), free_port(), free_port()
+    gateway = f"http://127.0.0.1:{http_port}"
+    data_dir = tmp_path / "agent"
+    control = _start_control_plane(control_port)
+    agent = _start_agent(control_port, token, data_dir, http_port, metrics_port)
+    agents = [agent]
+    try:
+        ok = _wait_for(
+            lambda: httpx.get(
+                f"{gateway}/orders/42", headers={"apikey": "a-very-secret-api-key-1"}, timeout=2
+            )
+        )
+        assert ok.status_code == 200
+        echoed = ok.json()
+        assert echoed["path"] == "/42"  # strip_path_prefix
+        headers = {name.lower(): value for name, value in echoed["headers"].items()}
+        assert headers["x-gateway"] == "ours"  # proxy-rewrite
+        missing = httpx.get(f"{gateway}/orders/42")
+        assert missing.status_code == 401 and missing.json() == {
+            "error": "unauthorized",
+            "message": "Missing API key",
+        }
+        wrong = httpx.get(f"{gateway}/orders/42", params={"apikey": "wrong-key-wrong-key"})
+        assert wrong.status_code == 401 and wrong.json()["message"] == "Invalid API key"
+        assert httpx.get(f"{gateway}/orders/1?apikey=a-very-secret-api-key-1").status_code == 200
+        nothing = httpx.get(f"{gateway}/nowhere")
+        assert nothing.status_code == 404 and nothing.json()["error"] == "not_found"
+        assert "haproxy_process" in httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
+
+        # A change reaches the gateway within a second or so.
+        with schema_context(org.schema_name):
+            catalog.save_route(
+                author, cluster, {"name": "shop", "service": "orders", "paths": [{"value": "/shop"}]}
+            )
+        connections.close_all()
+        started = time.monotonic()
+        _wait_for(
+            lambda: (
+                httpx.get(f"{gateway}/shop", headers={"apikey": "a-very-secret-api-key-1"}).status_code == 200
+            ),
+            timeout=10,
+            interval=0.05,
+        )
+        assert time.monotonic() - started < 3
+
+        # The instance is online, with the latest version applied.
+        with schema_context(org.schema_name):
+            from saas.gateways.agents import instance_statuses
+
+            status = _wait_for(
+                lambda: [
+                    s
+                    for s in instance_statuses(org.schema_name, cluster.id, org.id)
+                    if s["applied_version"] == s["latest_version"]
+                ]
+            )[0]
+        connections.close_all()
+        assert status["status"] == "online" and status["haproxy_version"].startswith("2.")
+
+        # Control plane down: still serving. Agent killed, then restarted while it is down: still serving.
+        control.terminate()
+        control.wait(timeout=20)
+        assert httpx.get(f"{gateway}/shop", headers={"apikey": "a-very-secret-api-key-1"}).status_code == 200
+        agent.send_signal(signal.SIGKILL)
+        agent.wait(timeout=10)
+        assert httpx.get(f"{gateway}/shop", headers={"apikey": "a-very-secret-api-key-1"}).status_code == 200
+        agent = _start_agent(control_port, token, data_dir, http_port, metrics_port)
+        agents.append(agent)
+        time.sleep(2)
+        assert agent.poll() is None
+        assert httpx.get(f"{gateway}/shop", headers={"apikey": "a-very-secret-api-key-1"}).status_code == 200
+    finally:
+        for process in agents:
+            if process.poll() is None:
+                process.terminate()
+                process.wait(timeout=20)
+        pid_file = data_dir / "run" / "haproxy.pid"
+        if pid_file.exists():
+            for pid in pid_file.read_text().split():
+                with contextlib.suppress(OSError, ValueError):
+                    os.kill(int(pid), signal.SIGTERM)
+        if control.poll() is None:
+            control.terminate()
+            control.wait(timeout=20)
+        upstream.shutdown()
