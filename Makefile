@@ -24,8 +24,6 @@ system-deps:
 	@command -v haproxy >/dev/null 2>&1 || { \
 	  echo "Installing HAProxy (apt-get)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null; }
-	@# The distribution starts a default HAProxy service; the tests run their own.
-	@-pkill -x -f '/usr/sbin/haproxy -Ws -f /etc/haproxy/haproxy.cfg -p /run/haproxy.pid -S /run/haproxy-master.sock' 2>/dev/null || true
 
 ## Lint, type-check and run every test against real PostgreSQL, Redis and HAProxy.
 test: $(STAMP) system-deps lint
