@@ -76,7 +76,8 @@ class Agent:
             folder.mkdir(parents=True, exist_ok=True)
         self.control_plane = control_plane or ControlPlane(settings.control_plane_url, settings.token)
         self.haproxy = HAProxyProcess(settings.haproxy_bin, self.current / "haproxy.cfg", self.run_dir)
-        self.applied_version: int | None = None
+        self.applied_version: int | None = None  # the version serving, reported in heartbeats
+        self.seen_version: int | None = None  # the newest version received, applied or refused
         self.applied_sha: str | None = None
         self.last_error: str | None = None
         self.instance_id: str | None = self._load_instance_id()
@@ -140,6 +141,7 @@ class Agent:
             _write_atomically(self.data / "last_good.json", json.dumps(served).encode())
         with self._lock:
             self.applied_version, self.applied_sha, self.last_error = version, sha, None
+            self.seen_version = max(version, self.seen_version or 0)
         self._prune(keep=folder)
         logger.info("applied snapshot version %s (%s)", version, sha[:12])
 
@@ -199,7 +201,7 @@ class Agent:
 
     def poll_once(self) -> bool:
         """One long-poll; True when a snapshot arrived (applied or refused)."""
-        served = self.control_plane.poll_config(self.applied_version, self.settings.poll_wait_s)
+        served = self.control_plane.poll_config(self.seen_version, self.settings.poll_wait_s)
         if served is None:
             return False
         try:
@@ -208,7 +210,7 @@ class Agent:
             with self._lock:
                 self.last_error = str(exc)[:4000]
                 # Remember the refused version so the poll waits for the next one.
-                self.applied_version = int(served["version"])
+                self.seen_version = int(served["version"])
             logger.error("snapshot refused, still serving the last good one: %s", exc)
             self._report_now()
         return True

@@ -45,9 +45,15 @@ class RenderError(ValueError):
     """The snapshot cannot be turned into a configuration (and must not replace the running one)."""
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def _quote(value: str) -> str:
     """One HAProxy argument. Single quotes take everything literally (no `$` expansion, no
-    escapes); a value holding a single quote goes in double quotes with \\, " and $ escaped."""
+    escapes); a value holding a single quote goes in double quotes with \\, " and $ escaped.
+    Control characters are refused: a newline would end the directive and start another."""
+    if _CONTROL.search(value):
+        raise RenderError(f"Control characters are not allowed in {value!r}.")
     if "'" not in value:
         return "'" + value + "'"
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$") + '"'

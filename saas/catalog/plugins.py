@@ -272,6 +272,16 @@ PLUGINS: dict[str, PluginDefinition] = {
 }
 
 
+def _control_characters(value: Any) -> bool:
+    if isinstance(value, str):
+        return any(ord(c) < 0x20 or ord(c) == 0x7F for c in value)
+    if isinstance(value, dict):
+        return any(_control_characters(k) or _control_characters(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_control_characters(v) for v in value)
+    return False
+
+
 def plugin_config_errors(name: str, config: Any, scope: str) -> list[str]:
     """Messages for a plugin config that is not acceptable at `scope`; empty when it is."""
     definition = PLUGINS.get(name)
@@ -281,6 +291,9 @@ def plugin_config_errors(name: str, config: Any, scope: str) -> list[str]:
         return [
             f"{name} cannot be attached to a {scope}; it can be attached to: {', '.join(definition.scopes)}."
         ]
+    if _control_characters(config):
+        # Configs end up in the gateway's configuration file, where a newline starts a directive.
+        return [f"{name}: control characters (newlines, tabs...) are not allowed in plugin settings."]
     messages = []
     for error in sorted(definition.validator.iter_errors(config), key=lambda e: list(e.absolute_path)):
         where = "/".join(str(p) for p in error.absolute_path)

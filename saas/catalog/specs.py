@@ -23,6 +23,21 @@ _NAME = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "CONNECT", "TRACE")
 
 
+# Python's `re` accepts these escapes; HAProxy's PCRE2 does not, and would refuse the snapshot.
+_PCRE2_UNSUPPORTED = re.compile(r"\\[NLlUu]")
+
+
+def check_regex(value: str) -> None:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"value: invalid regular expression: {exc}") from exc
+    if _PCRE2_UNSUPPORTED.search(value):
+        raise ValueError(
+            "value: \\N, \\L, \\l, \\U and \\u escapes are not supported by the gateway's regex engine"
+        )
+
+
 def is_host(value: str) -> bool:
     try:
         ipaddress.ip_address(value)
@@ -106,15 +121,12 @@ class ServiceSpec(Spec):
 
 class PathSpec(Spec):
     type: Literal["prefix", "exact", "regex"] = "prefix"
-    value: str = Field(min_length=1, max_length=1000)
+    value: str = Field(min_length=1, max_length=1000, pattern=r"^[^\x00-\x1f\x7f]+$")
 
     @model_validator(mode="after")
     def _valid(self) -> PathSpec:
         if self.type == "regex":
-            try:
-                re.compile(self.value)
-            except re.error as exc:
-                raise ValueError(f"value: invalid regular expression: {exc}") from exc
+            check_regex(self.value)
         elif not self.value.startswith("/") or any(c.isspace() for c in self.value):
             raise ValueError("value: a path starts with / and has no spaces")
         return self
@@ -122,16 +134,13 @@ class PathSpec(Spec):
 
 class HeaderSpec(Spec):
     name: str = Field(pattern=_HEADER_NAME.pattern)
-    value: str = Field(min_length=1, max_length=1000)
+    value: str = Field(min_length=1, max_length=1000, pattern=r"^[^\x00-\x1f\x7f]+$")
     type: Literal["exact", "regex"] = "exact"
 
     @model_validator(mode="after")
     def _valid(self) -> HeaderSpec:
         if self.type == "regex":
-            try:
-                re.compile(self.value)
-            except re.error as exc:
-                raise ValueError(f"value: invalid regular expression: {exc}") from exc
+            check_regex(self.value)
         return self
 
 

@@ -112,6 +112,7 @@ def _start_agent(
 @pytest.mark.django_db(transaction=True)
 def test_gateway_serves_what_the_control_plane_publishes(tmp_path):
     from saas.catalog import services as catalog
+    from saas.gateways.agents import instance_statuses
     from saas.gateways.models import GatewayCluster
     from saas.gateways.services import Author, create_cluster_token
     from tenants.audit import Actor
@@ -195,8 +196,6 @@ def test_gateway_serves_what_the_control_plane_publishes(tmp_path):
 
         # The instance is online, with the latest version applied.
         with schema_context(org.schema_name):
-            from saas.gateways.agents import instance_statuses
-
             status = _wait_for(
                 lambda: [
                     s
@@ -206,6 +205,56 @@ def test_gateway_serves_what_the_control_plane_publishes(tmp_path):
             )[0]
         connections.close_all()
         assert status["status"] == "online" and status["haproxy_version"].startswith("2.")
+
+        # limit-count: a fixed window, exact at its edge, with the rate-limit headers.
+        with schema_context(org.schema_name):
+            catalog.save_route(
+                author,
+                cluster,
+                {
+                    "name": "limited",
+                    "service": "orders",
+                    "paths": [{"value": "/limited"}],
+                    "plugins": {"limit-count": {"count": 2, "time_window": 1, "key": "route"}},
+                },
+            )
+        connections.close_all()
+        key = {"apikey": "a-very-secret-api-key-1"}
+        _wait_for(lambda: httpx.get(f"{gateway}/limited", headers=key).status_code in (200, 429))
+        time.sleep(1.05 - (time.time() % 1))  # the start of a window
+        answers = [httpx.get(f"{gateway}/limited", headers=key) for _ in range(3)]
+        assert [a.status_code for a in answers] == [200, 200, 429], [a.text for a in answers]
+        assert [a.headers["X-RateLimit-Remaining"] for a in answers] == ["1", "0", "0"]
+        assert answers[0].headers["X-RateLimit-Limit"] == "2"
+        assert answers[2].json() == {"error": "rate_limited", "message": "Too many requests"}
+        time.sleep(1.05 - (time.time() % 1))  # the next window starts at zero
+        assert httpx.get(f"{gateway}/limited", headers=key).status_code == 200
+
+        # A snapshot HAProxy refuses: the last good one keeps serving, the error shows.
+        from gateway_agent.protocol import document_sha256
+        from saas.gateways.models import ConfigSnapshot
+        from saas.gateways.snapshots import snapshot_document, store_snapshot
+
+        with schema_context(org.schema_name):
+            latest = ConfigSnapshot.objects.filter(cluster=cluster).order_by("-version").first()
+            document = snapshot_document(latest)
+            document["routes"][0]["paths"] = [{"type": "regex", "value": "\\N{LATIN SMALL LETTER A}"}]
+            from django.db import transaction
+
+            with transaction.atomic():
+                refused = store_snapshot(cluster, document, author="test", reason="refused by HAProxy")
+        connections.close_all()
+        assert refused.sha256 == document_sha256(document)
+
+        def refusal_reported():
+            with schema_context(org.schema_name):
+                [status] = instance_statuses(org.schema_name, cluster.id, org.id)
+            connections.close_all()
+            return status if status["last_error"] else None
+
+        status = _wait_for(refusal_reported)
+        assert "haproxy -c" in status["last_error"] and status["applied_version"] == refused.version - 1
+        assert httpx.get(f"{gateway}/shop", headers=key).status_code == 200
 
         # Control plane down: still serving. Agent killed, then restarted while it is down: still serving.
         control.terminate()

@@ -164,3 +164,31 @@ def test_roles_viewers_read_developers_edit_admins_manage_clusters(cw, role, rea
         == manage
     )
     assert client.post(cw.url("tokens/"), {"name": "gw"}, format="json").status_code == manage
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"paths": [{"value": "/a\n    http-request deny"}]}, "paths.0.value"),
+        (
+            {"paths": [{"value": "/a"}], "headers": [{"name": "X-A", "value": "1\nhttp-request deny"}]},
+            "headers.0.value",
+        ),
+        (
+            {
+                "paths": [{"value": "/a"}],
+                "plugins": {"proxy-rewrite": {"headers": {"set": {"X-A": "1\r\nX-B: 2"}}}},
+            },
+            "plugins.proxy-rewrite",
+        ),
+        ({"paths": [{"type": "regex", "value": "^/\\N{LATIN SMALL LETTER A}$"}]}, "paths.0.value"),
+    ],
+)
+def test_nothing_can_inject_into_the_gateway_configuration(cw, body, field):
+    client = cw.client()
+    build_catalog(client, cw.url)
+    response = client.post(
+        cw.url("routes/"), {"name": "evil", "service": "orders-api", **body}, format="json"
+    )
+    assert response.status_code == 400, response.content
+    assert field in response.json()["errors"], response.json()
