@@ -3,6 +3,7 @@ from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from saas import health
+from saas.gateways.api import install_views
 
 urlpatterns = [
     path("", TemplateView.as_view(template_name="home.html"), name="home"),
@@ -12,6 +13,8 @@ urlpatterns = [
         TemplateView.as_view(template_name="accept_invitation.html"),
         name="accept-invitation-page",
     ),
+    path("install.sh", install_views.install_script, name="install-script"),
+    path("downloads/<str:name>", install_views.agent_download, name="agent-download"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("api/schema/", SpectacularAPIView.as_view(), name="openapi-schema"),

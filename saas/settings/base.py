@@ -29,6 +29,8 @@ if PRODUCTION and not FIELD_ENCRYPTION_KEYS:
     raise ImproperlyConfigured("Set FIELD_ENCRYPTION_KEY (a Fernet key) in production.")
 
 INVITATION_TTL_HOURS = env_int("SAAS_INVITATION_TTL_HOURS", 72)
+# Where the agent wheel served to self-hosted gateways is built (on first download).
+GATEWAY_AGENT_DIST_DIR = Path(env_str("GATEWAY_AGENT_DIST_DIR", str(BASE_DIR / ".run" / "dist")))
 API_TOKEN_PREFIX = "sgw_"
 
 SHARED_APPS = [

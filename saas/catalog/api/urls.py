@@ -1,7 +1,7 @@
 from django.urls import path, re_path
 from rest_framework.routers import SimpleRouter
 
-from saas.gateways.api.views import ClusterTokenViewSet, ClusterViewSet, InstanceViewSet
+from saas.gateways.api.views import ClusterTokenViewSet, ClusterViewSet, InstallViewSet, InstanceViewSet
 
 from . import views
 
@@ -12,6 +12,7 @@ router = SimpleRouter()
 router.register(rf"{ORG}/clusters", ClusterViewSet, basename="cluster")
 router.register(rf"{CLUSTER}/tokens", ClusterTokenViewSet, basename="cluster-token")
 router.register(rf"{CLUSTER}/instances", InstanceViewSet, basename="instance")
+router.register(rf"{CLUSTER}/install", InstallViewSet, basename="install")
 router.register(rf"{CLUSTER}/snapshots", views.SnapshotViewSet, basename="snapshot")
 router.register(rf"{CLUSTER}/upstreams", views.UpstreamViewSet, basename="upstream")
 router.register(rf"{CLUSTER}/services", views.ServiceViewSet, basename="service")

@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -140,3 +141,27 @@ class InstanceViewSet(ClusterScopedViewSet):
             self.organization.schema_name, self.cluster.id, self.organization.id
         )
         return Response({"count": len(statuses), "results": statuses})
+
+
+class InstallViewSet(ClusterScopedViewSet):
+    """How to install a gateway for this cluster: each method's exact command. The token is a
+    placeholder: create one under tokens/ (it is shown once)."""
+
+    queryset = GatewayCluster.objects.none()
+    scope_map = {"list": Scope.CATALOG_READ}
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT}, operation_id="install_instructions")
+    def list(self, request: Request, org_slug: str, cluster_id: str) -> Response:
+        url = settings.PUBLIC_URL
+        return Response(
+            {
+                "vm": f"curl -fsSL {url}/install.sh | sudo GATEWAY_TOKEN=<cluster token> sh",
+                "vm_uninstall": f"curl -fsSL {url}/install.sh | sudo sh -s -- --uninstall",
+                "docker": (
+                    "docker run -d --name gateway --restart unless-stopped -p 80:8080 -p 443:8443 -p 9101:9101 "
+                    f"-e GATEWAY_CONTROL_PLANE={url} -e GATEWAY_TOKEN=<cluster token> "
+                    "-v gateway-data:/var/lib/gateway-agent gateway-agent:latest"
+                ),
+                "run": f"gateway-agent run --control-plane {url} --token <cluster token> --data-dir ./gateway-data",
+            }
+        )

@@ -1,0 +1,58 @@
+"""What the control plane serves for self-hosted gateways: the agent wheel (built once from
+`gateway_agent/`) and the install script, filled in with this control plane's URL and the
+wheel's SHA-256."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from django.conf import settings
+
+import gateway_agent
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = Path(__file__).with_name("install.sh")
+_lock = threading.Lock()
+
+
+def wheel_name() -> str:
+    return f"gateway_agent-{gateway_agent.__version__}-py3-none-any.whl"
+
+
+def agent_wheel() -> Path:
+    """The agent's wheel, built on first use into GATEWAY_AGENT_DIST_DIR."""
+    dist = Path(settings.GATEWAY_AGENT_DIST_DIR)
+    wheel = dist / wheel_name()
+    with _lock:
+        if not wheel.exists():
+            dist.mkdir(parents=True, exist_ok=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "wheel",
+                    "--quiet",
+                    "--no-deps",
+                    "--wheel-dir",
+                    str(dist),
+                    str(ROOT / "gateway_agent"),
+                ],
+                check=True,
+                capture_output=True,
+            )
+    return wheel
+
+
+def install_script(control_plane_url: str) -> str:
+    sha256 = hashlib.sha256(agent_wheel().read_bytes()).hexdigest()
+    return (
+        SCRIPT.read_text()
+        .replace("__CONTROL_PLANE_URL__", control_plane_url.rstrip("/"))
+        .replace("__AGENT_VERSION__", gateway_agent.__version__)
+        .replace("__AGENT_WHEEL_SHA256__", sha256)
+    )
