@@ -19,17 +19,18 @@ install: $(STAMP)
 run: $(STAMP)
 	$(PY) -m saas.launcher run
 
-## HAProxy for the gateway tests, from the distribution when it is not installed.
+## HAProxy (gateway tests) and shellcheck (install.sh), from the distribution when missing.
 system-deps:
-	@command -v haproxy >/dev/null 2>&1 || { \
-	  echo "Installing HAProxy (apt-get)"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null; }
+	@command -v haproxy >/dev/null 2>&1 && command -v shellcheck >/dev/null 2>&1 || { \
+	  echo "Installing HAProxy and shellcheck (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy shellcheck >/dev/null; }
 
 ## Lint, type-check and run every test against real PostgreSQL, Redis and HAProxy.
 test: $(STAMP) system-deps lint
 	$(PY) -m saas.launcher exec -- $(PY) -m pytest $(PYTEST_ARGS)
 
-lint: $(STAMP)
+lint: $(STAMP) system-deps
+	shellcheck infra/selfhost/install.sh
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
