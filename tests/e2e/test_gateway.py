@@ -282,3 +282,120 @@ def test_gateway_serves_what_the_control_plane_publishes(tmp_path):
             control.terminate()
             control.wait(timeout=20)
         upstream.shutdown()
+
+
+def _peer_common_name(port: int, server_name: str) -> str:
+    import socket
+    import ssl
+
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=5) as sock,
+        context.wrap_socket(sock, server_hostname=server_name) as tls,
+    ):
+        der = tls.getpeercert(binary_form=True)
+    assert der is not None
+    certificate = x509.load_der_x509_certificate(der)
+    return str(certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value)
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_tls_by_sni_and_a_dead_target_ejected_by_health_checks(tmp_path):
+    from saas.catalog import services as catalog
+    from saas.gateways.models import GatewayCluster
+    from saas.gateways.services import Author, create_cluster_token
+    from tenants.audit import Actor
+    from tests.factories import make_org, make_user, self_signed_certificate
+
+    upstream = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    dead_port = free_port()  # nothing listens there
+    user = make_user()
+    org = make_org(user)
+    author = Author(actor=Actor(user=user), organization=org)
+    with schema_context(org.schema_name):
+        cluster = GatewayCluster.objects.create(name="prod")
+        catalog.save_upstream(
+            author,
+            cluster,
+            {
+                "name": "pair",
+                "targets": [
+                    {"host": "127.0.0.1", "port": upstream.server_address[1]},
+                    {"host": "127.0.0.1", "port": dead_port},
+                ],
+                "active_health_check": {
+                    "path": "/",
+                    "interval_s": 0.5,
+                    "healthy_threshold": 1,
+                    "unhealthy_threshold": 1,
+                },
+                "retries": 0,
+            },
+        )
+        catalog.save_service(author, cluster, {"name": "svc", "upstream": "pair"})
+        catalog.save_route(author, cluster, {"name": "all", "service": "svc", "paths": [{"value": "/"}]})
+        for host in ("a.example.com", "b.example.com"):
+            cert, key = self_signed_certificate(host)
+            catalog.save_certificate(author, cluster, {"name": host, "certificate": cert, "private_key": key})
+        _, token = create_cluster_token(author, cluster, name="gw")
+    connections.close_all()
+
+    control_port, http_port, https_port, metrics_port = free_port(), free_port(), free_port(), free_port()
+    data_dir = tmp_path / "agent"
+    control = _start_control_plane(control_port)
+    agent = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gateway_agent",
+            "run",
+            "--control-plane",
+            f"http://127.0.0.1:{control_port}",
+            "--token",
+            token,
+            "--data-dir",
+            str(data_dir),
+            "--http-port",
+            str(http_port),
+            "--https-port",
+            str(https_port),
+            "--metrics-port",
+            str(metrics_port),
+            "--bind",
+            "127.0.0.1",
+            "--poll-wait",
+            "5",
+        ],
+        cwd=ROOT,
+    )
+    try:
+        _wait_for(lambda: httpx.get(f"http://127.0.0.1:{http_port}/", timeout=2).status_code == 200)
+        assert _peer_common_name(https_port, "a.example.com") == "a.example.com"
+        assert _peer_common_name(https_port, "b.example.com") == "b.example.com"
+        time.sleep(2)  # the health check marks the dead target down (retries are off)
+        statuses = [httpx.get(f"http://127.0.0.1:{http_port}/n{i}").status_code for i in range(20)]
+        assert statuses == [200] * 20
+        answer = httpx.get(
+            f"https://127.0.0.1:{https_port}/x",
+            verify=False,  # noqa: S501 - a self-signed test certificate
+            headers={"Host": "a.example.com"},
+        )
+        assert answer.status_code == 200 and answer.json()["path"] == "/x"
+    finally:
+        agent.terminate()
+        agent.wait(timeout=20)
+        pid_file = data_dir / "run" / "haproxy.pid"
+        if pid_file.exists():
+            for pid in pid_file.read_text().split():
+                with contextlib.suppress(OSError, ValueError):
+                    os.kill(int(pid), signal.SIGTERM)
+        control.terminate()
+        control.wait(timeout=20)
+        upstream.shutdown()
