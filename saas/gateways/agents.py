@@ -7,8 +7,10 @@ last heartbeat is at most 30 s old, lost up to 2 h, then offline (the key expire
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -176,6 +178,30 @@ def _with_usable_secrets(key: str, value: Any) -> Any:
             if certificate.get("private_key_ciphertext"):
                 certificate["private_key_pem"] = decrypt_secret(certificate.pop("private_key_ciphertext"))
     return value
+
+
+# The served form of recent snapshots, by (schema, cluster, sha256): when a publish wakes a
+# thousand waiting agents, the document is assembled, decrypted and serialized once.
+_served: OrderedDict[tuple[str, int, str], bytes] = OrderedDict()
+_served_lock = threading.Lock()
+SERVED_CACHE_ENTRIES = 32
+
+
+def served_snapshot_json(ctx: AgentContext, sha256: str) -> tuple[str, bytes] | None:
+    """The latest snapshot as (sha256, JSON bytes), cached: `sha256` names the one expected."""
+    with _served_lock:
+        cached = _served.get((ctx.schema_name, ctx.cluster_id, sha256))
+    if cached is not None:
+        return sha256, cached
+    served = served_snapshot(ctx)  # the latest, which may be newer still
+    if served is None:
+        return None
+    body = json.dumps(served, separators=(",", ":")).encode()
+    with _served_lock:
+        _served[(ctx.schema_name, ctx.cluster_id, served["sha256"])] = body
+        while len(_served) > SERVED_CACHE_ENTRIES:
+            _served.popitem(last=False)
+    return served["sha256"], body
 
 
 def served_snapshot(ctx: AgentContext) -> dict[str, Any] | None:

@@ -57,7 +57,7 @@ def _wait_for(check, timeout: float = 20, interval: float = 0.2):
 
 
 def _start_control_plane(port: int) -> subprocess.Popen:
-    env = {**os.environ, "DATABASE_URL": _database_url(), "DATABASE_CONN_MAX_AGE": "0"}
+    env = {**os.environ, "DATABASE_URL": _database_url()}
     process = subprocess.Popen(
         [
             sys.executable,

@@ -74,9 +74,10 @@ async def poll_config(authorization: str, query: dict[str, str], if_none_match: 
         while True:
             latest = await _in_pool(agents.latest_snapshot)(ctx)
             if latest is not None and latest[0] != known and latest[1] != etag:
-                served = await _in_pool(agents.served_snapshot)(ctx)
-                if served is not None:
-                    return _json(200, served, {"etag": f'"{served["sha256"]}"'})
+                found = await _in_pool(agents.served_snapshot_json)(ctx, latest[1])
+                if found is not None:
+                    sha256, body = found
+                    return 200, {"content-type": "application/json", "etag": f'"{sha256}"'}, body
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return 304, ({"etag": f'"{latest[1]}"'} if latest else {}), b""

@@ -45,7 +45,7 @@ def test_a_thousand_waiting_agents_on_one_web_process():
         _, token = create_cluster_token(author, cluster, name="gw")
 
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": _database_url(), "DATABASE_CONN_MAX_AGE": "0"}
+    env = {**os.environ, "DATABASE_URL": _database_url()}
     server = subprocess.Popen(
         [
             sys.executable,
