@@ -25,51 +25,38 @@ ROUTES, SERVICES, CONSUMERS, UPSTREAMS = 1000, 200, 10_000, 20
 SAMPLES = 30
 
 
-def _fresh_database() -> None:
+def fresh_database(name: str = "bench_catalog") -> None:
+    """Point DATABASE_URL at a new, empty database on the same server."""
     url = urlparse(os.environ["DATABASE_URL"])
     with psycopg.connect(urlunparse(url._replace(path="/postgres")), autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS bench_catalog WITH (FORCE)")
-        conn.execute("CREATE DATABASE bench_catalog")
-    os.environ["DATABASE_URL"] = urlunparse(url._replace(path="/bench_catalog"))
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    os.environ["DATABASE_URL"] = urlunparse(url._replace(path=f"/{name}"))
 
 
-def p95(values: list[float]) -> float:
-    return sorted(values)[max(0, int(len(values) * 0.95) - 1)]
-
-
-def main() -> None:
-    _fresh_database()
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "saas.settings")
-    import django
-
-    django.setup()
-    from django.conf import settings
-    from django.core.management import call_command
-
-    settings.ALLOWED_HOSTS = ["testserver"]
-    call_command("migrate_schemas", "--noinput", verbosity=0)
-    call_command("ensure_template_schema", verbosity=0)
-
+def seed_cluster(
+    routes: int = ROUTES, consumers: int = CONSUMERS, upstream_target: tuple[str, int] | None = None
+) -> tuple:
+    """An organization with one cluster of `routes` routes over 200 services and `consumers`
+    consumers with a key-auth credential each (key `key-<consumer id>`), published."""
     from django.db import transaction
     from django_tenants.utils import schema_context
-    from rest_framework.test import APIClient
 
     from saas.catalog.key_material import sha256_hex
     from saas.catalog.models import Consumer, Credential, Route, Service, Upstream
-    from saas.catalog.publishing import compile_snapshot, publish
+    from saas.catalog.publishing import publish
     from saas.gateways.models import GatewayCluster
     from tenants import services as tenant_services
     from tenants.audit import Actor
     from tenants.models import User
 
+    host, port = upstream_target or ("10.0.0.1", 8080)
     user = User.objects.create_user(email="bench@example.com", password="a long passphrase")
     org = tenant_services.create_organization(Actor(user=user), name="Bench", slug="bench")
     with schema_context(org.schema_name):
         cluster = GatewayCluster.objects.create(name="production")
         upstreams = Upstream.objects.bulk_create(
-            Upstream(
-                cluster=cluster, name=f"u{i}", targets=[{"host": f"10.0.{i}.1", "port": 8080, "weight": 100}]
-            )
+            Upstream(cluster=cluster, name=f"u{i}", targets=[{"host": host, "port": port, "weight": 100}])
             for i in range(UPSTREAMS)
         )
         services = Service.objects.bulk_create(
@@ -86,10 +73,10 @@ def main() -> None:
                 paths=[{"type": "prefix", "value": f"/api/r{i}"}],
                 methods=["GET"],
             )
-            for i in range(ROUTES)
+            for i in range(routes)
         )
-        consumers = Consumer.objects.bulk_create(
-            Consumer(cluster=cluster, username=f"c{i}", labels={"tier": "free"}) for i in range(CONSUMERS)
+        created = Consumer.objects.bulk_create(
+            Consumer(cluster=cluster, username=f"c{i}", labels={"tier": "free"}) for i in range(consumers)
         )
         Credential.objects.bulk_create(
             Credential(
@@ -99,11 +86,38 @@ def main() -> None:
                 key_sha256=sha256_hex(f"key-{c.id}"),
                 key_prefix="key-",
             )
-            for c in consumers
+            for c in created
         )
         with transaction.atomic():
             publish(cluster, author="bench", reason="seed")
 
+    return user, org, cluster
+
+
+def p95(values: list[float]) -> float:
+    return sorted(values)[max(0, int(len(values) * 0.95) - 1)]
+
+
+def main() -> None:
+    fresh_database()
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "saas.settings")
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+
+    settings.ALLOWED_HOSTS = ["testserver"]
+    call_command("migrate_schemas", "--noinput", verbosity=0)
+    call_command("ensure_template_schema", verbosity=0)
+
+    from django_tenants.utils import schema_context
+    from rest_framework.test import APIClient
+
+    from saas.catalog.publishing import compile_snapshot
+
+    user, org, cluster = seed_cluster()
+    with schema_context(org.schema_name):
         compile_times = []
         for _ in range(7):
             start = time.perf_counter()

@@ -1,0 +1,280 @@
+"""make bench-gateway: requests per second and p99 latency through, in one run and against the
+same upstream (an nginx answering 200 "ok"):
+
+  (a) nothing: wrk straight to the upstream;
+  (b) a plain HAProxy reverse proxy;
+  (c) our gateway: the agent's rendered configuration for a cluster of 1,000 routes and 10,000
+      consumers, on a route with key-auth and limit-count (a limit the run never reaches);
+  (d) nginx as a plain reverse proxy (the engine under APISIX).
+
+Then the agent itself, running against a live control plane with that cluster: its CPU (share of
+one core over 20 s of steady state) and resident memory. The last line is one JSON object."""
+
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from tests.perf.bench_catalog import fresh_database, seed_cluster  # noqa: E402
+
+HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+WRK = shutil.which("wrk") or "/usr/bin/wrk"
+DURATION_S = int(os.environ.get("BENCH_DURATION_S", "8"))
+CONNECTIONS = 64
+
+
+def free_port() -> int:
+    from saas.launcher.services import free_port as pick
+
+    return pick()
+
+
+def wait_port(port: int, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+            return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+def nginx(folder: Path, body: str) -> subprocess.Popen[bytes]:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "logs").mkdir(exist_ok=True)
+    (folder / "nginx.conf").write_text(
+        "worker_processes 1; pid nginx.pid; error_log logs/error.log;\n"
+        "events { worker_connections 4096; }\n"
+        "http { access_log off; keepalive_requests 100000;\n" + body + "\n}\n"
+    )
+    return subprocess.Popen([NGINX, "-p", str(folder), "-c", "nginx.conf", "-g", "daemon off;"])
+
+
+def wrk(url: str, headers: dict[str, str] | None = None) -> tuple[float, float]:
+    command = [WRK, "-t2", f"-c{CONNECTIONS}", f"-d{DURATION_S}s", "--latency", url]
+    for name, value in (headers or {}).items():
+        command[1:1] = ["-H", f"{name}: {value}"]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", output)
+    assert p99, output
+    value, unit = float(p99.group(1)), p99.group(2)
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    if non_2xx:
+        raise RuntimeError(f"{url}: {non_2xx.group(1)} non-2xx answers\n{output}")
+    return rps, value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+
+def main() -> None:
+    fresh_database("bench_gateway")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "saas.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate_schemas", "--noinput", verbosity=0)
+    call_command("ensure_template_schema", verbosity=0)
+
+    from django_tenants.utils import schema_context
+
+    from gateway_agent.protocol import Snapshot
+    from gateway_agent.renderer import RenderOptions, render
+    from saas.catalog import services as catalog
+    from saas.gateways.agents import AgentContext, served_snapshot
+    from saas.gateways.services import Author, create_cluster_token
+    from tenants.audit import Actor
+
+    work = Path(tempfile.mkdtemp(prefix="bench-gateway-"))
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        upstream_port = free_port()
+        processes.append(
+            nginx(
+                work / "upstream",
+                f'server {{ listen 127.0.0.1:{upstream_port}; location / {{ return 200 "ok\\n"; }} }}',
+            )
+        )
+        wait_port(upstream_port)
+
+        user, org, cluster = seed_cluster(upstream_target=("127.0.0.1", upstream_port))
+        author = Author(actor=Actor(user=user), organization=org)
+        with schema_context(org.schema_name):
+            catalog.save_route(
+                author,
+                cluster,
+                {
+                    "name": "bench",
+                    "service": "s0",
+                    "paths": [{"value": "/bench"}],
+                    "plugins": {
+                        "limit-count": {"count": 1_000_000_000, "time_window": 3600, "key": "consumer"}
+                    },
+                },
+            )
+            consumer_id = catalog.Consumer.objects.get(cluster=cluster, username="c0").id
+            _, token = create_cluster_token(author, cluster, name="bench")
+            served = served_snapshot(AgentContext(org.id, org.schema_name, cluster.id, 0))
+        assert served is not None
+        key = f"key-{consumer_id}"
+
+        # (b) plain HAProxy
+        plain_port = free_port()
+        plain = work / "plain.cfg"
+        plain.write_text(
+            "global\n    maxconn 4096\ndefaults\n    mode http\n    timeout connect 5s\n    timeout client 60s\n"
+            "    timeout server 60s\n    option http-keep-alive\n    http-reuse safe\n"
+            f"frontend f\n    bind 127.0.0.1:{plain_port}\n    default_backend b\n"
+            f"backend b\n    server s 127.0.0.1:{upstream_port}\n"
+        )
+        processes.append(subprocess.Popen([HAPROXY, "-db", "-f", str(plain)]))
+        # (c) the gateway, as the agent renders it
+        gateway_port = free_port()
+        gateway_dir = work / "gateway"
+        files = render(
+            Snapshot.model_validate(served["document"]),
+            RenderOptions(
+                http_port=gateway_port,
+                https_port=None,
+                metrics_port=None,
+                bind_address="127.0.0.1",
+                config_dir=str(gateway_dir),
+                runtime_socket=str(work / "gateway.sock"),
+            ),
+        )
+        for name, content in files.items():
+            (gateway_dir / name).parent.mkdir(parents=True, exist_ok=True)
+            (gateway_dir / name).write_text(content)
+        processes.append(subprocess.Popen([HAPROXY, "-db", "-f", str(gateway_dir / "haproxy.cfg")]))
+        # (d) nginx reverse proxy
+        nginx_port = free_port()
+        processes.append(
+            nginx(
+                work / "proxy",
+                f"upstream u {{ server 127.0.0.1:{upstream_port}; keepalive 64; }}\n"
+                f"server {{ listen 127.0.0.1:{nginx_port}; location / {{ proxy_pass http://u; "
+                'proxy_http_version 1.1; proxy_set_header Connection ""; } }',
+            )
+        )
+        for port in (plain_port, gateway_port, nginx_port):
+            wait_port(port)
+        check = httpx.get(f"http://127.0.0.1:{gateway_port}/bench", headers={"apikey": key})
+        assert check.status_code == 200 and check.text == "ok\n", (check.status_code, check.text)
+        assert httpx.get(f"http://127.0.0.1:{gateway_port}/bench").status_code == 401
+
+        direct = wrk(f"http://127.0.0.1:{upstream_port}/bench")
+        haproxy = wrk(f"http://127.0.0.1:{plain_port}/bench")
+        gateway = wrk(f"http://127.0.0.1:{gateway_port}/bench", {"apikey": key})
+        nginx_proxy = wrk(f"http://127.0.0.1:{nginx_port}/bench")
+
+        agent_cpu, agent_rss = measure_agent(token, work)
+        figures = {
+            "direct_rps": round(direct[0]),
+            "haproxy_rps": round(haproxy[0]),
+            "gateway_rps": round(gateway[0]),
+            "nginx_rps": round(nginx_proxy[0]),
+            "gateway_vs_haproxy": round(gateway[0] / haproxy[0], 3),
+            "gateway_vs_nginx": round(gateway[0] / nginx_proxy[0], 3),
+            "gateway_p99_ms": round(gateway[1], 2),
+            "haproxy_p99_ms": round(haproxy[1], 2),
+            "agent_cpu_pct": round(agent_cpu, 2),
+            "agent_rss_mb": round(agent_rss, 1),
+        }
+        print(json.dumps(figures))
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def measure_agent(token: str, work: Path) -> tuple[float, float]:
+    """The agent against a live control plane serving the 1,000-route, 10,000-consumer cluster."""
+    control_port, http_port = free_port(), free_port()
+    control = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "saas.asgi:application",
+            "--port",
+            str(control_port),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=dict(os.environ),
+    )
+    agent = None
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{control_port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        data = work / "agent"
+        agent = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gateway_agent",
+                "run",
+                "--control-plane",
+                f"http://127.0.0.1:{control_port}",
+                "--token",
+                token,
+                "--data-dir",
+                str(data),
+                "--http-port",
+                str(http_port),
+                "--https-port",
+                "0",
+                "--metrics-port",
+                "0",
+                "--bind",
+                "127.0.0.1",
+            ],
+            cwd=ROOT,
+        )
+        deadline = time.monotonic() + 60
+        while not (data / "last_good.json").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(2)  # settled: applied, HAProxy running
+        process = psutil.Process(agent.pid)
+        process.cpu_percent(None)
+        samples = []
+        for _ in range(20):
+            time.sleep(1)
+            samples.append(process.cpu_percent(None))
+        rss_mb = process.memory_info().rss / 1024 / 1024
+        return statistics.mean(samples), rss_mb
+    finally:
+        if agent is not None:
+            agent.terminate()
+            agent.wait(timeout=20)
+        control.terminate()
+        control.wait(timeout=20)
+
+
+if __name__ == "__main__":
+    main()
