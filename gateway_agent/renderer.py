@@ -167,83 +167,157 @@ def _upstream_backend(upstream: Upstream, options: RenderOptions) -> list[str]:
     return lines
 
 
-def _key_auth(route: Route, config: dict[str, Any], options: RenderOptions) -> list[str]:
-    header = config.get("header", "apikey")
-    query = config.get("query", "apikey")
-    cond = f"{{ var(txn.route) -m int {route.id} }}"
-    lines = [
-        f"    http-request set-var(txn.key) req.hdr({header}) if {cond} {{ req.hdr({header}) -m found }}",
-        f"    http-request set-var(txn.key) url_param({query}) if {cond} !{{ var(txn.key) -m found }} "
-        f"{{ url_param({query}) -m found }}",
-        f"    http-request {_return(401, 'unauthorized', 'Missing API key')[len('http-request ') :]} "
-        f"if {cond} !{{ var(txn.key) -m found }}",
-        f"    http-request set-var(txn.consumer) var(txn.key),sha2(256),hex,lower,map({options.config_dir}/maps/keys.map) "
-        f"if {cond}",
-        f"    http-request {_return(401, 'unauthorized', 'Invalid API key')[len('http-request ') :]} "
-        f"if {cond} !{{ var(txn.consumer) -m found }}",
-    ]
-    if config.get("hide_credentials"):
-        lines.append(f"    http-request del-header {header} if {cond}")
-    return lines
+def _groups(by_route: dict[int, Any]) -> tuple[dict[int, str], dict[str, Any]]:
+    """Routes with the same setting share one group (g0, g1, ...): the configuration has a few
+    rules per distinct setting, found through a map, instead of rules per route."""
+    route_group: dict[int, str] = {}
+    groups: dict[str, Any] = {}
+    names: dict[str, str] = {}
+    for route_id, setting in sorted(by_route.items()):
+        canonical = json.dumps(setting, sort_keys=True)
+        if canonical not in names:
+            names[canonical] = f"g{len(names)}"
+            groups[names[canonical]] = setting
+        route_group[route_id] = names[canonical]
+    return route_group, groups
 
 
-def _limit_count(route: Route, config: dict[str, Any]) -> tuple[list[str], list[str]]:
-    """A fixed window: the counter's key carries the window's number, so a new window starts at
-    zero exactly at its edge. Returns (frontend lines, the counter table's backend)."""
-    window = int(config["time_window"])
-    count = int(config["count"])
-    key = {"consumer": "var(txn.consumer)", "route": f"str({route.id})", "client_ip": "src"}[
-        config.get("key", "client_ip")
-    ]
-    table = f"rl_{route.id}"
-    cond = f"{{ var(txn.route) -m int {route.id} }}"
-    rejected = int(config.get("rejected_code", 429))
-    lines = [
-        f"    http-request set-var(txn.rl_window) date,div({window}) if {cond}",
-        f"    http-request set-var(txn.rl_key) {key},concat(:,txn.rl_window) if {cond}",
-        f"    http-request track-sc0 var(txn.rl_key) table {table} if {cond}",
-        f"    http-request sc-inc-gpc0(0) if {cond}",
-        f"    http-request set-var(txn.rl_used) sc_get_gpc0(0) if {cond}",
-        f"    http-request set-var(txn.rl_limit) int({count}) if {cond}",
-        f"    http-request set-var(txn.rl_reset) date,mod({window}),neg,add({window}) if {cond}",
-        f"    http-request return status {rejected} content-type application/json "
-        f"string {_quote(_json_body('rate_limited', 'Too many requests'))} "
-        f"hdr X-RateLimit-Limit %[var(txn.rl_limit)] hdr X-RateLimit-Remaining 0 "
-        f"hdr X-RateLimit-Reset %[var(txn.rl_reset)] "
-        f"if {cond} {{ var(txn.rl_used),sub(txn.rl_limit) -m int gt 0 }}",
-    ]
-    backend = [
-        f"backend {table}",
-        f"    stick-table type string len 200 size 1m expire {window * 2}s store gpc0",
-    ]
-    return lines, backend
+def _map_file(entries: dict[Any, Any]) -> str:
+    return "".join(f"{key} {value}\n" for key, value in entries.items())
 
 
-def _proxy_rewrite(route: Route, config: dict[str, Any]) -> list[str]:
-    cond = f"if {{ var(txn.route) -m int {route.id} }}"
+def _key_auth_rules(groups: dict[str, Any], options: RenderOptions) -> list[str]:
     lines = []
-    if "uri" in config:
-        lines.append(f"    http-request set-path {_quote(config['uri'])} {cond}")
-    if "host" in config:
-        lines.append(f"    http-request set-header Host {_quote(config['host'])} {cond}")
-    headers = config.get("headers", {})
-    for name, value in headers.get("set", {}).items():
-        lines.append(f"    http-request set-header {name} {_quote(value)} {cond}")
-    for name, value in headers.get("add", {}).items():
-        lines.append(f"    http-request add-header {name} {_quote(value)} {cond}")
-    for name in headers.get("remove", []):
-        lines.append(f"    http-request del-header {name} {cond}")
+    for group, config in groups.items():
+        header = config.get("header", "apikey")
+        query = config.get("query", "apikey")
+        cond = f"{{ var(txn.ka) -m str {group} }}"
+        lines += [
+            f"    http-request set-var(txn.key) req.hdr({header}) if {cond} {{ req.hdr({header}) -m found }}",
+            f"    http-request set-var(txn.key) url_param({query}) if {cond} !{{ var(txn.key) -m found }} "
+            f"{{ url_param({query}) -m found }}",
+            f"    {_return(401, 'unauthorized', 'Missing API key')} if {cond} !{{ var(txn.key) -m found }}",
+            f"    http-request set-var(txn.consumer) var(txn.key),sha2(256),hex,lower,map({options.config_dir}/maps/keys.map) "
+            f"if {cond}",
+            f"    {_return(401, 'unauthorized', 'Invalid API key')} if {cond} !{{ var(txn.consumer) -m found }}",
+        ]
+        if config.get("hide_credentials"):
+            lines.append(f"    http-request del-header {header} if {cond}")
     return lines
 
 
-def _strip_prefix(route: Route) -> list[str]:
-    if not route.strip_path_prefix:
-        return []
-    pattern = _quote("^" + re.escape(route.strip_path_prefix.rstrip("/")) + "/?(.*)")
-    replacement = _quote("/\\1")
-    return [
-        f"    http-request replace-path {pattern} {replacement} if {{ var(txn.route) -m int {route.id} }}"
+def _limit_count_rules(groups: dict[str, Any], options: RenderOptions) -> tuple[list[str], list[list[str]]]:
+    """Fixed windows: the counter's key carries the route and the window's number, so a new
+    window starts at zero exactly at its edge. A table per group; limits from a map."""
+    lines = [
+        "    http-request set-var(txn.rl_limit) var(txn.route),"
+        f"map_str_int({options.config_dir}/maps/route_rl_limit.map) if {{ var(txn.rl) -m found }}",
     ]
+    tables = []
+    for group, (window, key, rejected) in groups.items():
+        source = {"consumer": "var(txn.consumer)", "route": "var(txn.route)", "client_ip": "src"}[key]
+        cond = f"{{ var(txn.rl) -m str {group} }}"
+        table = f"rl_{group}"
+        lines += [
+            f"    http-request set-var(txn.rl_window) date,div({window}) if {cond}",
+            f"    http-request set-var(txn.rl_key) {source},concat(:,txn.route),concat(:,txn.rl_window) if {cond}",
+            f"    http-request track-sc0 var(txn.rl_key) table {table} if {cond}",
+            f"    http-request sc-inc-gpc0(0) if {cond}",
+            f"    http-request set-var(txn.rl_used) sc_get_gpc0(0) if {cond}",
+            f"    http-request set-var(txn.rl_reset) date,mod({window}),neg,add({window}) if {cond}",
+            f"    http-request return status {rejected} content-type application/json "
+            f"string {_quote(_json_body('rate_limited', 'Too many requests'))} "
+            "hdr X-RateLimit-Limit %[var(txn.rl_limit)] hdr X-RateLimit-Remaining 0 "
+            "hdr X-RateLimit-Reset %[var(txn.rl_reset)] "
+            f"if {cond} {{ var(txn.rl_used),sub(txn.rl_limit) -m int gt 0 }}",
+        ]
+        tables.append(
+            [
+                f"backend {table}",
+                f"    stick-table type string len 200 size 1m expire {window * 2}s store gpc0",
+            ]
+        )
+    return lines, tables
+
+
+def _proxy_rewrite_rules(groups: dict[str, Any]) -> list[str]:
+    lines = []
+    for group, config in groups.items():
+        cond = f"if {{ var(txn.pr) -m str {group} }}"
+        if "uri" in config:
+            lines.append(f"    http-request set-path {_quote(config['uri'])} {cond}")
+        if "host" in config:
+            lines.append(f"    http-request set-header Host {_quote(config['host'])} {cond}")
+        headers = config.get("headers", {})
+        for name, value in headers.get("set", {}).items():
+            lines.append(f"    http-request set-header {name} {_quote(value)} {cond}")
+        for name, value in headers.get("add", {}).items():
+            lines.append(f"    http-request add-header {name} {_quote(value)} {cond}")
+        for name in headers.get("remove", []):
+            lines.append(f"    http-request del-header {name} {cond}")
+    return lines
+
+
+def _strip_prefix_rules(groups: dict[str, Any]) -> list[str]:
+    lines = []
+    for group, prefix in groups.items():
+        pattern = _quote("^" + re.escape(prefix.rstrip("/")) + "/?(.*)")
+        lines.append(
+            f"    http-request replace-path {pattern} {_quote('/' + chr(92) + '1')} if {{ var(txn.sp) -m str {group} }}"
+        )
+    return lines
+
+
+def _is_simple(route: Route) -> bool:
+    """Matched by path (exact or prefix) and method alone: found through maps."""
+    return not route.hosts and not route.headers and all(p.type in ("exact", "prefix") for p in route.paths)
+
+
+def _routing(routes: list[Route], options: RenderOptions) -> tuple[list[str], dict[str, str]]:
+    """Routes by priority tier (highest first). In a tier: routes with host, header or regex
+    conditions as rules (by id), then the others through maps: exact paths before prefixes
+    (longest first), method-specific before any-method. Each lookup is one map search in
+    HAProxy, whatever the number of routes."""
+    lines = [
+        "    http-request set-var(txn.path) path",
+        "    http-request set-var(txn.mpath) method,concat(|,txn.path)",
+    ]
+    files: dict[str, str] = {}
+    unset = "!{ var(txn.route) -m found }"
+    for priority in sorted({r.priority for r in routes}, reverse=True):
+        tier = [r for r in routes if r.priority == priority]
+        for route in sorted((r for r in tier if not _is_simple(r)), key=lambda r: r.id):
+            for condition in _route_conditions(route):
+                lines.append(f"    http-request set-var(txn.route) str({route.id}) if {unset} {condition}")
+        simple = sorted((r for r in tier if _is_simple(r)), key=lambda r: r.id)
+        lookups: list[tuple[str, str, dict[str, int]]] = []
+        for kind, converter in (("exact", "map_str"), ("prefix", "map_beg")):
+            with_method: dict[str, int] = {}
+            any_method: dict[str, int] = {}
+            for route in simple:
+                for path in (p for p in route.paths if p.type == kind):
+                    for method in route.methods:
+                        with_method.setdefault(f"{method}|{path.value}", route.id)
+                    if not route.methods:
+                        any_method.setdefault(path.value, route.id)
+            if kind == "prefix":  # the longest prefix first: map_beg returns the first match
+                with_method = dict(sorted(with_method.items(), key=lambda item: -len(item[0])))
+                any_method = dict(sorted(any_method.items(), key=lambda item: -len(item[0])))
+            lookups += [
+                (f"{kind}_m", f"var(txn.mpath),{converter}", with_method),
+                (kind, f"var(txn.path),{converter}", any_method),
+            ]
+        tag = f"p{priority}".replace("-", "n")
+        for name, expression, entries in lookups:
+            if not entries:
+                continue
+            map_path = f"maps/routes_{tag}_{name}.map"
+            files[map_path] = _map_file(entries)
+            lines.append(
+                f"    http-request set-var(txn.route) {expression}({options.config_dir}/{map_path}) if {unset}"
+            )
+    lines.append("    " + _return(404, "not_found", "No route matches this request") + f" if {unset}")
+    return lines, files
 
 
 def _keys_map(consumers: list[Consumer]) -> str:
@@ -291,40 +365,69 @@ def render(snapshot: Snapshot, options: RenderOptions) -> dict[str, str]:
         frontend.append(
             f"    bind {options.bind_address}:{options.https_port} ssl crt-list {options.config_dir}/certs/crt-list.txt"
         )
-    frontend += ["    # 1. routing: the first matching route, by priority"]
-    for route in routes:
-        for condition in _route_conditions(route):
-            frontend.append(
-                f"    http-request set-var(txn.route) int({route.id}) if !{{ var(txn.route) -m found }} {condition}"
-            )
-    frontend.append(
-        "    "
-        + _return(404, "not_found", "No route matches this request")
-        + " if !{ var(txn.route) -m found }"
-    )
+    frontend.append("    # 1. routing: the first matching route, by priority")
+    routing, files = _routing(routes, options)
+    frontend += routing
 
-    tables: list[list[str]] = []
-    frontend.append("    # 2. plugins, per route")
+    # 2. plugins: a few rules per distinct setting; each route finds its groups through maps.
+    key_auth: dict[int, Any] = {}
+    limits: dict[int, Any] = {}
+    limit_counts: dict[int, int] = {}
+    rewrites: dict[int, Any] = {}
+    strips: dict[int, Any] = {}
+    backends: dict[int, str] = {}
     for route in routes:
         service = services.get(route.service_id)
         if service is None or service.upstream_id not in upstreams:
             raise RenderError(
                 f"Route {route.name!r} points at a service or upstream missing from the snapshot."
             )
+        backends[route.id] = f"up_{service.upstream_id}"
         plugins = _effective_plugins(route, service, snapshot.global_plugins)
         if "key-auth" in plugins:
-            frontend += _key_auth(route, plugins["key-auth"], options)
+            key_auth[route.id] = plugins["key-auth"]
         if "limit-count" in plugins:
-            lines, table = _limit_count(route, plugins["limit-count"])
-            frontend += lines
-            tables.append(table)
+            config = plugins["limit-count"]
+            limits[route.id] = (
+                int(config["time_window"]),
+                config.get("key", "client_ip"),
+                int(config.get("rejected_code", 429)),
+            )
+            limit_counts[route.id] = int(config["count"])
         if "proxy-rewrite" in plugins:
-            frontend += _proxy_rewrite(route, plugins["proxy-rewrite"])
-        frontend += _strip_prefix(route)
+            rewrites[route.id] = plugins["proxy-rewrite"]
+        if route.strip_path_prefix:
+            strips[route.id] = route.strip_path_prefix
+    tables: list[list[str]] = []
+    frontend.append("    # 2. plugins")
+    for var, name, by_route in (
+        ("ka", "key_auth", key_auth),
+        ("rl", "limit_count", limits),
+        ("pr", "proxy_rewrite", rewrites),
+        ("sp", "strip", strips),
+    ):
+        if not by_route:
+            continue
+        route_group, groups = _groups(by_route)
+        files[f"maps/route_{name}.map"] = _map_file(route_group)
+        frontend.append(
+            f"    http-request set-var(txn.{var}) var(txn.route),map({options.config_dir}/maps/route_{name}.map)"
+        )
+        if var == "ka":
+            frontend += _key_auth_rules(groups, options)
+        elif var == "rl":
+            files["maps/route_rl_limit.map"] = _map_file(limit_counts)
+            lines, tables = _limit_count_rules(groups, options)
+            frontend += lines
+        elif var == "pr":
+            frontend += _proxy_rewrite_rules(groups)
+        else:
+            frontend += _strip_prefix_rules(groups)
     frontend.append("    # 3. the route's upstream")
-    for route in routes:
-        upstream_id = services[route.service_id].upstream_id
-        frontend.append(f"    use_backend up_{upstream_id} if {{ var(txn.route) -m int {route.id} }}")
+    files["maps/route_backend.map"] = _map_file(backends)
+    frontend.append(
+        f"    use_backend %[var(txn.route),map({options.config_dir}/maps/route_backend.map)] if {{ var(txn.route) -m found }}"
+    )
     # Rate-limit headers on answers that passed.
     frontend += [
         "    http-response set-header X-RateLimit-Limit %[var(txn.rl_limit)] if { var(txn.rl_limit) -m found }",
@@ -371,11 +474,13 @@ def render(snapshot: Snapshot, options: RenderOptions) -> dict[str, str]:
     for table in tables:
         sections += [*table, ""]
 
-    files = {
-        "haproxy.cfg": "\n".join(sections),
-        "maps/keys.map": _keys_map(snapshot.consumers),
-        **certificate_files,
-    }
+    files.update(
+        {
+            "haproxy.cfg": "\n".join(sections),
+            "maps/keys.map": _keys_map(snapshot.consumers),
+            **certificate_files,
+        }
+    )
     for upstream in snapshot.upstreams:
         if upstream.scheme == "https" and upstream.tls_verify and upstream.tls_ca_pem:
             files[f"ca/up_{upstream.id}.pem"] = upstream.tls_ca_pem

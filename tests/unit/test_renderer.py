@@ -126,7 +126,7 @@ def test_rendering_is_deterministic_and_keys_never_appear(tmp_path):
     assert render(snapshot, options) == render(snapshot, options)
     config = render(snapshot, options)["haproxy.cfg"]
     # Higher priority first: the beta route (10) is tried before orders (0).
-    assert config.index("int(2)") < config.index("int(1)")
+    assert config.index("str(2)") < config.index("str(1)")
 
 
 def test_a_certificate_without_its_key_cannot_render(tmp_path):
@@ -134,3 +134,27 @@ def test_a_certificate_without_its_key_cannot_render(tmp_path):
     document["certificates"][0]["private_key_pem"] = None
     with pytest.raises(RenderError):
         render(Snapshot.model_validate(document), RenderOptions(config_dir=str(tmp_path)))
+
+
+def test_simple_routes_are_found_through_maps_longest_prefix_first(tmp_path):
+    routes = [
+        {"id": 10, "name": "api", "service_id": 1, "paths": [{"type": "prefix", "value": "/api"}]},
+        {"id": 11, "name": "api-v1", "service_id": 1, "paths": [{"type": "prefix", "value": "/api/v1"}]},
+        {
+            "id": 12,
+            "name": "get-item",
+            "service_id": 1,
+            "paths": [{"type": "exact", "value": "/api/item"}],
+            "methods": ["GET", "HEAD"],
+        },
+    ]
+    document = snapshot_document(routes=routes, certificates=[])
+    options = RenderOptions(config_dir=str(tmp_path), runtime_socket=str(tmp_path / "s.sock"))
+    files = render(Snapshot.model_validate(document), options)
+    assert files["maps/routes_p0_prefix.map"] == "/api/v1 11\n/api 10\n"
+    assert files["maps/routes_p0_exact_m.map"] == "GET|/api/item 12\nHEAD|/api/item 12\n"
+    config = files["haproxy.cfg"]
+    # Exact with method, then exact, then prefix with method, then prefix.
+    assert config.index("routes_p0_exact_m") < config.index("routes_p0_prefix")
+    assert "str(10)" not in config  # no rule per simple route
+    assert haproxy_check(write(files, tmp_path)).returncode == 0
