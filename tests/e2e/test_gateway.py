@@ -42,6 +42,14 @@ def _database_url() -> str:
     return f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except OSError:
+        return False
+
+
 def _wait_for(check, timeout: float = 20, interval: float = 0.2):
     deadline = time.monotonic() + timeout
     last = None
@@ -268,6 +276,22 @@ def test_gateway_serves_what_the_control_plane_publishes(tmp_path):
         time.sleep(2)
         assert agent.poll() is None
         assert httpx.get(f"{gateway}/shop", headers={"apikey": "a-very-secret-api-key-1"}).status_code == 200
+
+        # Agent and HAProxy both gone, the control plane still down: the agent starts HAProxy
+        # again from the last good snapshot on disk.
+        agent.send_signal(signal.SIGKILL)
+        agent.wait(timeout=10)
+        master = int((data_dir / "run" / "haproxy.pid").read_text().split()[0])
+        os.kill(master, signal.SIGTERM)
+        _wait_for(lambda: not _alive(master), timeout=10)
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"{gateway}/shop", timeout=1)
+        agent = _start_agent(control_port, token, data_dir, http_port, metrics_port)
+        agents.append(agent)
+        restarted = _wait_for(
+            lambda: httpx.get(f"{gateway}/shop", headers={"apikey": "a-very-secret-api-key-1"}, timeout=1)
+        )
+        assert restarted.status_code == 200
     finally:
         for process in agents:
             if process.poll() is None:

@@ -57,7 +57,7 @@ def nginx(folder: Path, body: str) -> subprocess.Popen[bytes]:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "logs").mkdir(exist_ok=True)
     (folder / "nginx.conf").write_text(
-        "worker_processes 1; pid nginx.pid; error_log logs/error.log;\n"
+        "worker_processes auto; pid nginx.pid; error_log logs/error.log;\n"
         "events { worker_connections 4096; }\n"
         "http { access_log off; keepalive_requests 100000;\n" + body + "\n}\n"
     )
