@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test system-deps lint typecheck format install bench-provision bench-catalog bench-gateway clean
+.PHONY: run test system-deps lint typecheck format install bench-provision bench-catalog bench-gateway bench-propagation clean
 
 $(STAMP): pyproject.toml gateway_agent/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -52,3 +52,8 @@ bench-gateway: $(STAMP) system-deps
 	@command -v wrk >/dev/null 2>&1 && command -v nginx >/dev/null 2>&1 || { \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light >/dev/null; }
 	$(PY) -m saas.launcher exec -- $(PY) tests/perf/bench_gateway.py
+
+bench-propagation: $(STAMP) system-deps
+	@command -v wrk >/dev/null 2>&1 && command -v nginx >/dev/null 2>&1 || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light >/dev/null; }
+	$(PY) -m saas.launcher exec -- $(PY) tests/perf/bench_propagation.py

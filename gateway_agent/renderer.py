@@ -445,6 +445,9 @@ def render(snapshot: Snapshot, options: RenderOptions) -> dict[str, str]:
         "defaults",
         "    mode http",
         "    option http-keep-alive",
+        # On reload, an old worker answers its idle keep-alive clients' next request (with
+        # Connection: close) instead of closing under them: reloads lose no request.
+        "    option idle-close-on-response",
         "    http-reuse safe",
         "    timeout connect 5s",
         "    timeout client 60s",
