@@ -84,6 +84,25 @@ def _start_control_plane(port: int) -> subprocess.Popen:
     return process
 
 
+def _tear_down(
+    agents: list, data_dir: Path, control: subprocess.Popen, upstream: ThreadingHTTPServer
+) -> None:
+    """Stop the agents, any HAProxy they left, the control plane and the upstream."""
+    for process in agents:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=20)
+    pid_file = data_dir / "run" / "haproxy.pid"
+    if pid_file.exists():
+        for pid in pid_file.read_text().split():
+            with contextlib.suppress(OSError, ValueError):
+                os.kill(int(pid), signal.SIGTERM)
+    if control.poll() is None:
+        control.terminate()
+        control.wait(timeout=20)
+    upstream.shutdown()
+
+
 def _start_agent(
     control_port: int, token: str, data_dir: Path, http_port: int, metrics_port: int
 ) -> subprocess.Popen:
@@ -293,19 +312,7 @@ def test_gateway_serves_what_the_control_plane_publishes(tmp_path):
         )
         assert restarted.status_code == 200
     finally:
-        for process in agents:
-            if process.poll() is None:
-                process.terminate()
-                process.wait(timeout=20)
-        pid_file = data_dir / "run" / "haproxy.pid"
-        if pid_file.exists():
-            for pid in pid_file.read_text().split():
-                with contextlib.suppress(OSError, ValueError):
-                    os.kill(int(pid), signal.SIGTERM)
-        if control.poll() is None:
-            control.terminate()
-            control.wait(timeout=20)
-        upstream.shutdown()
+        _tear_down(agents, data_dir, control, upstream)
 
 
 def _peer_common_name(port: int, server_name: str) -> str:
@@ -413,13 +420,4 @@ def test_tls_by_sni_and_a_dead_target_ejected_by_health_checks(tmp_path):
         )
         assert answer.status_code == 200 and answer.json()["path"] == "/x"
     finally:
-        agent.terminate()
-        agent.wait(timeout=20)
-        pid_file = data_dir / "run" / "haproxy.pid"
-        if pid_file.exists():
-            for pid in pid_file.read_text().split():
-                with contextlib.suppress(OSError, ValueError):
-                    os.kill(int(pid), signal.SIGTERM)
-        control.terminate()
-        control.wait(timeout=20)
-        upstream.shutdown()
+        _tear_down([agent], data_dir, control, upstream)

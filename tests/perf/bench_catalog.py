@@ -34,6 +34,19 @@ def fresh_database(name: str = "bench_catalog") -> None:
     os.environ["DATABASE_URL"] = urlunparse(url._replace(path=f"/{name}"))
 
 
+def django_on_fresh_database(name: str) -> None:
+    """A new database, Django set up on it, every schema migrated and the template made."""
+    fresh_database(name)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "saas.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate_schemas", "--noinput", verbosity=0)
+    call_command("ensure_template_schema", verbosity=0)
+
+
 def seed_cluster(
     routes: int = ROUTES, consumers: int = CONSUMERS, upstream_target: tuple[str, int] | None = None
 ) -> tuple:
@@ -99,17 +112,10 @@ def p95(values: list[float]) -> float:
 
 
 def main() -> None:
-    fresh_database()
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "saas.settings")
-    import django
-
-    django.setup()
+    django_on_fresh_database("bench_catalog")
     from django.conf import settings
-    from django.core.management import call_command
 
     settings.ALLOWED_HOSTS = ["testserver"]
-    call_command("migrate_schemas", "--noinput", verbosity=0)
-    call_command("ensure_template_schema", verbosity=0)
 
     from django_tenants.utils import schema_context
     from rest_framework.test import APIClient

@@ -27,7 +27,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.perf.bench_catalog import fresh_database, seed_cluster  # noqa: E402
+from tests.perf.bench_catalog import django_on_fresh_database, seed_cluster  # noqa: E402
 
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -80,15 +80,7 @@ def wrk(url: str, headers: dict[str, str] | None = None) -> tuple[float, float]:
 
 
 def main() -> None:
-    fresh_database("bench_gateway")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "saas.settings")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate_schemas", "--noinput", verbosity=0)
-    call_command("ensure_template_schema", verbosity=0)
+    django_on_fresh_database("bench_gateway")
 
     from django_tenants.utils import schema_context
 

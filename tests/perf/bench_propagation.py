@@ -21,7 +21,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.perf.bench_catalog import fresh_database, seed_cluster  # noqa: E402
+from tests.perf.bench_catalog import django_on_fresh_database, seed_cluster  # noqa: E402
 from tests.perf.bench_gateway import WRK, free_port, nginx, wait_port  # noqa: E402
 
 CHANGES = 100
@@ -46,15 +46,7 @@ def wrk_counts(text: str) -> tuple[int, int, int]:
 
 
 def main() -> None:
-    fresh_database("bench_propagation")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "saas.settings")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate_schemas", "--noinput", verbosity=0)
-    call_command("ensure_template_schema", verbosity=0)
+    django_on_fresh_database("bench_propagation")
 
     from django_tenants.utils import schema_context
 
