@@ -18,6 +18,7 @@ import random
 import shutil
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,6 +113,7 @@ class Agent:
 
     def apply(self, served: dict[str, Any], *, persist: bool = True) -> None:
         """Render, check, swap, reload. Raises (and changes nothing) when any step fails."""
+        started = time.monotonic()
         version, sha = int(served["version"]), str(served["sha256"])
         snapshot = Snapshot.model_validate(served["document"])
         folder = self.versions / f"v{version}-{sha[:12]}"
@@ -143,7 +145,12 @@ class Agent:
             self.applied_version, self.applied_sha, self.last_error = version, sha, None
             self.seen_version = max(version, self.seen_version or 0)
         self._prune(keep=folder)
-        logger.info("applied snapshot version %s (%s)", version, sha[:12])
+        logger.info(
+            "applied snapshot version %s (%s) in %.0f ms",
+            version,
+            sha[:12],
+            (time.monotonic() - started) * 1000,
+        )
 
     def _point_current_to(self, folder: Path) -> None:
         link = self.data / "current.new"
@@ -204,6 +211,7 @@ class Agent:
         served = self.control_plane.poll_config(self.seen_version, self.settings.poll_wait_s)
         if served is None:
             return False
+        logger.info("received snapshot version %s", served["version"])
         try:
             self.apply(served)
         except ApplyError as exc:

@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 from tests.perf.bench_catalog import django_on_fresh_database, seed_cluster  # noqa: E402
 from tests.perf.bench_gateway import WRK, free_port, nginx, wait_port  # noqa: E402
 
-CHANGES = 100
+CHANGES = int(os.environ.get("BENCH_CHANGES", "100"))
 CONSUMER_CHANGES = 20
 
 
