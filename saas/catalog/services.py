@@ -103,6 +103,30 @@ def _commit(
     return publish(cluster, author=author.label, reason=f"{action} {target}", sections=[section])
 
 
+def _delete(
+    author: Author,
+    entity: Any,
+    action: str,
+    sections: list[str],
+    *,
+    before: dict[str, Any],
+    audit_target: Model | None = None,
+) -> None:
+    """Audit, delete, and publish the sections the deletion changed."""
+    cluster = entity.cluster
+    target = audit_target or entity
+    reason = f"{action} {target}"
+    record_audit(author.actor, author.organization, action, target, before=before)
+    entity.delete()
+    publish(cluster, author=author.label, reason=reason, sections=sections)
+
+
+def _split_upstreams(config: dict[str, Any]) -> set[str]:
+    """The upstreams a traffic-split config sends requests to."""
+    names = {item["upstream"] for item in config.get("weighted_upstreams", [])}
+    return names | {rule["upstream"] for rule in config.get("rules", [])}
+
+
 def _check_name(
     model: type[Model], cluster: GatewayCluster, field: str, value: str, exclude: Model | None
 ) -> None:
@@ -122,8 +146,7 @@ def _check_plugins(
     for name, config in plugins.items():
         messages = plugin_config_errors(name, config, scope)
         if not messages and name == "traffic-split":
-            wanted = {item["upstream"] for item in config.get("weighted_upstreams", [])}
-            wanted |= {rule["upstream"] for rule in config.get("rules", [])}
+            wanted = _split_upstreams(config)
             known = set(
                 Upstream.objects.filter(cluster=cluster, name__in=wanted).values_list("name", flat=True)
             )
@@ -229,18 +252,13 @@ def delete_upstream(author: Author, upstream: Upstream) -> None:
         owner.name
         for model in (Service, Route)
         for owner in model.objects.filter(cluster=upstream.cluster, plugins__has_key="traffic-split")
-        if upstream.name in str(owner.plugins["traffic-split"])
+        if upstream.name in _split_upstreams(owner.plugins["traffic-split"])
     ]
     if splitting:
         raise InvalidInput.field(
             "upstream", f"Upstream {upstream.name!r} is used by traffic-split in: {', '.join(splitting)}."
         )
-    record_audit(
-        author.actor, author.organization, "upstream.delete", upstream, before=upstream_spec(upstream)
-    )
-    cluster = upstream.cluster
-    upstream.delete()
-    publish(cluster, author=author.label, reason=f"upstream.delete {upstream.name}", sections=["upstreams"])
+    _delete(author, upstream, "upstream.delete", ["upstreams"], before=upstream_spec(upstream))
 
 
 # --- services --------------------------------------------------------------------------------
@@ -279,15 +297,7 @@ def save_service(
 def delete_service(author: Author, service: Service) -> None:
     """Deletes the service and its routes."""
     before = service_spec(service) | {"routes": sorted(service.routes.values_list("name", flat=True))}
-    record_audit(author.actor, author.organization, "service.delete", service, before=before)
-    cluster = service.cluster
-    service.delete()
-    publish(
-        cluster,
-        author=author.label,
-        reason=f"service.delete {before['name']}",
-        sections=["services", "routes"],
-    )
+    _delete(author, service, "service.delete", ["services", "routes"], before=before)
 
 
 # --- routes ----------------------------------------------------------------------------------
@@ -333,11 +343,7 @@ def save_route(author: Author, cluster: GatewayCluster, data: Any, instance: Rou
 
 @transaction.atomic
 def delete_route(author: Author, route: Route) -> None:
-    before = route_spec(route)
-    record_audit(author.actor, author.organization, "route.delete", route, before=before)
-    cluster = route.cluster
-    route.delete()
-    publish(cluster, author=author.label, reason=f"route.delete {before['name']}", sections=["routes"])
+    _delete(author, route, "route.delete", ["routes"], before=route_spec(route))
 
 
 # --- consumers and credentials ---------------------------------------------------------------
@@ -368,13 +374,7 @@ def save_consumer(
 
 @transaction.atomic
 def delete_consumer(author: Author, consumer: Consumer) -> None:
-    before = consumer_spec(consumer)
-    record_audit(author.actor, author.organization, "consumer.delete", consumer, before=before)
-    cluster = consumer.cluster
-    consumer.delete()
-    publish(
-        cluster, author=author.label, reason=f"consumer.delete {before['username']}", sections=["consumers"]
-    )
+    _delete(author, consumer, "consumer.delete", ["consumers"], before=consumer_spec(consumer))
 
 
 @transaction.atomic
@@ -431,16 +431,15 @@ def add_credential(author: Author, consumer: Consumer, data: Any) -> tuple[Crede
 
 @transaction.atomic
 def delete_credential(author: Author, credential: Credential) -> None:
-    record_audit(
-        author.actor,
-        author.organization,
+    before = {"credential": credential_view(credential)}
+    _delete(
+        author,
+        credential,
         "credential.delete",
-        credential.consumer,
-        before={"credential": credential_view(credential)},
+        ["consumers"],
+        before=before,
+        audit_target=credential.consumer,
     )
-    cluster = credential.cluster
-    credential.delete()
-    publish(cluster, author=author.label, reason="credential.delete", sections=["consumers"])
 
 
 # --- certificates ----------------------------------------------------------------------------
@@ -477,21 +476,8 @@ def save_certificate(
 
 @transaction.atomic
 def delete_certificate(author: Author, certificate: Certificate) -> None:
-    record_audit(
-        author.actor,
-        author.organization,
-        "certificate.delete",
-        certificate,
-        before={"name": certificate.name, "snis": certificate.snis},
-    )
-    cluster = certificate.cluster
-    certificate.delete()
-    publish(
-        cluster,
-        author=author.label,
-        reason=f"certificate.delete {certificate.name}",
-        sections=["certificates"],
-    )
+    before = {"name": certificate.name, "snis": certificate.snis}
+    _delete(author, certificate, "certificate.delete", ["certificates"], before=before)
 
 
 # --- global plugins --------------------------------------------------------------------------
@@ -520,14 +506,4 @@ def set_global_plugin(author: Author, cluster: GatewayCluster, name: str, config
 
 @transaction.atomic
 def delete_global_plugin(author: Author, plugin: GlobalPlugin) -> None:
-    record_audit(
-        author.actor, author.organization, "global_plugin.delete", plugin, before={"config": plugin.config}
-    )
-    cluster = plugin.cluster
-    plugin.delete()
-    publish(
-        cluster,
-        author=author.label,
-        reason=f"global_plugin.delete {plugin.name}",
-        sections=["global_plugins"],
-    )
+    _delete(author, plugin, "global_plugin.delete", ["global_plugins"], before={"config": plugin.config})

@@ -197,3 +197,22 @@ def _system_crypt(password: str, salt: str) -> str:
         import crypt  # the C library's crypt(3), as HAProxy calls it
 
     return str(crypt.crypt(password, salt))
+
+
+def test_traffic_split_keeps_only_the_upstreams_it_names(cw):
+    client = cw.client()
+    made = build_catalog(client, cw.url)  # upstream "orders"
+    for name in ("canary", "canary-2"):
+        client.post(
+            cw.url("upstreams/"), {"name": name, "targets": [{"host": "10.0.0.5", "port": 80}]}, format="json"
+        )
+    split = {"traffic-split": {"weighted_upstreams": [{"upstream": "canary-2", "weight": 10}]}}
+    assert (
+        client.patch(cw.url(f"routes/{made['routes']['id']}/"), {"plugins": split}, format="json").status_code
+        == 200
+    )
+    ids = {u["name"]: u["id"] for u in client.get(cw.url("upstreams/")).json()["results"]}
+    in_use = client.delete(cw.url(f"upstreams/{ids['canary-2']}/"))
+    assert in_use.status_code == 400 and "list-orders" in in_use.json()["detail"]
+    # "canary" is only a prefix of the name in use: it may go.
+    assert client.delete(cw.url(f"upstreams/{ids['canary']}/")).status_code == 204
