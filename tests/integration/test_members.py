@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 
 from tenants.models import ApiToken, Invitation, Membership
 from tenants.roles import Role
-from tests.factories import PASSWORD, add_member, client_for, make_user
+from tests.factories import add_member, client_for, make_user
 
 
 def _invite(client, slug, email, role, capture):
@@ -272,4 +272,3 @@ def test_two_owners_demoting_each_other_at_once_leave_one_owner():
         thread.join()
     assert sorted(outcomes) == ["InvalidInput", "demoted"]
     assert Membership.objects.filter(organization=org, role=Role.OWNER).count() == 1
-    assert PASSWORD
