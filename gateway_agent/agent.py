@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .client import ControlPlane, ControlPlaneError
+from .client import ControlPlane
 from .haproxy import HAProxyError, HAProxyProcess, check_config, haproxy_version
 from .protocol import Heartbeat, RegisterRequest, Snapshot
 from .renderer import RenderError, RenderOptions, render
@@ -249,7 +249,7 @@ class Agent:
                     self._report_now()
                 self.poll_once()
                 backoff = 1.0
-            except (ControlPlaneError, OSError, Exception) as exc:
+            except Exception as exc:  # any failure: keep serving the last good snapshot, retry
                 delay = backoff * random.uniform(0.5, 1.5)  # noqa: S311 - jitter, not secrecy
                 logger.warning("control plane unreachable (%s); retrying in %.1f s", exc, delay)
                 self._stop.wait(delay)
