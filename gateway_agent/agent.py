@@ -4,8 +4,11 @@
   control plane is away still serves.
 - It registers, sends a heartbeat every 10 s (applied version, last error), and long-polls for
   snapshots; when the control plane is unreachable it retries with backoff and jitter.
-- A new snapshot is rendered into a fresh folder, checked with `haproxy -c`, then the `current`
-  link is swapped atomically and HAProxy reloaded without dropping connections. A snapshot that
+- A new snapshot is rendered into a fresh folder. When only map files (consumers, keys, most
+  route changes) and server weights differ from what HAProxy serves, the change goes through
+  HAProxy's runtime API: maps swapped atomically, no reload. Otherwise it is checked with
+  `haproxy -c`, the `current` link is swapped atomically and HAProxy reloaded without dropping
+  connections. A snapshot that
   fails anywhere on the way changes nothing: the last good one keeps serving, and the error is
   reported with the next heartbeat."""
 
@@ -26,8 +29,10 @@ from typing import Any
 from . import __version__
 from .client import ControlPlane
 from .haproxy import HAProxyError, HAProxyProcess, check_config, haproxy_version
-from .protocol import Heartbeat, RegisterRequest, Snapshot
+from .protocol import Heartbeat, RegisterRequest, SnapshotParser
 from .renderer import RenderError, RenderOptions, render
+from .runtime_api import RuntimeAPIError
+from .runtime_update import plan_runtime_update, rebase
 
 logger = logging.getLogger("gateway_agent")
 KEEP_VERSIONS = 5
@@ -80,6 +85,9 @@ class Agent:
         self.applied_version: int | None = None  # the version serving, reported in heartbeats
         self.seen_version: int | None = None  # the newest version received, applied or refused
         self.applied_sha: str | None = None
+        # The folder HAProxy loaded and what it serves now (maps changed at runtime included).
+        self._running: tuple[str, dict[str, str]] | None = None
+        self.parser = SnapshotParser()
         self.last_error: str | None = None
         self.instance_id: str | None = self._load_instance_id()
         self._stop = threading.Event()
@@ -112,32 +120,28 @@ class Agent:
         )
 
     def apply(self, served: dict[str, Any], *, persist: bool = True) -> None:
-        """Render, check, swap, reload. Raises (and changes nothing) when any step fails."""
+        """Render, then change HAProxy at runtime when it can take the change that way, or
+        check, swap and reload. Raises (and changes nothing) when any step fails."""
         started = time.monotonic()
         version, sha = int(served["version"]), str(served["sha256"])
-        snapshot = Snapshot.model_validate(served["document"])
         folder = self.versions / f"v{version}-{sha[:12]}"
         staging = folder.with_name(folder.name + ".staging")
         shutil.rmtree(staging, ignore_errors=True)
         try:
+            snapshot = self.parser.parse(served)
             # Paths inside the configuration name the final folder; HAProxy checks the staged one
             # after it is moved there.
-            write_files(render(snapshot, self.options_for(folder)), staging)
+            files = render(snapshot, self.options_for(folder))
+            write_files(files, staging)
             shutil.rmtree(folder, ignore_errors=True)
             os.replace(staging, folder)
-            check_config(self.settings.haproxy_bin, folder / "haproxy.cfg")
+            how = "at runtime" if self._apply_at_runtime(files, folder) else "by reload"
+            if how == "by reload":
+                self._apply_by_reload(files, folder)
         except (RenderError, HAProxyError, OSError, ValueError) as exc:
             shutil.rmtree(staging, ignore_errors=True)
             if not self._points_to(folder):
                 shutil.rmtree(folder, ignore_errors=True)
-            raise ApplyError(f"version {version}: {exc}") from exc
-        previous = self.current.resolve() if self.current.is_symlink() else None
-        self._point_current_to(folder)
-        try:
-            self.haproxy.reload()
-        except (HAProxyError, OSError) as exc:
-            if previous is not None:
-                self._point_current_to(previous)
             raise ApplyError(f"version {version}: {exc}") from exc
         if persist:
             _write_atomically(self.data / "last_good.json", json.dumps(served).encode())
@@ -146,11 +150,61 @@ class Agent:
             self.seen_version = max(version, self.seen_version or 0)
         self._prune(keep=folder)
         logger.info(
-            "applied snapshot version %s (%s) in %.0f ms",
+            "applied snapshot version %s (%s) %s in %.0f ms",
             version,
             sha[:12],
+            how,
             (time.monotonic() - started) * 1000,
         )
+
+    def _apply_by_reload(self, files: dict[str, str], folder: Path) -> None:
+        check_config(self.settings.haproxy_bin, folder / "haproxy.cfg")
+        previous = self.current.resolve() if self.current.is_symlink() else None
+        self._point_current_to(folder)
+        try:
+            self.haproxy.reload()
+        except (HAProxyError, OSError):
+            if previous is not None:
+                self._point_current_to(previous)
+            raise
+        self._running = (str(folder), files)
+
+    def _apply_at_runtime(self, files: dict[str, str], folder: Path) -> bool:
+        """True when HAProxy took the change through its runtime API (no reload). A failure half
+        way is repaired by the reload that follows, which loads every map from the new folder."""
+        if self._running is None or not self.haproxy.running:
+            return False
+        running_dir, running_files = self._running
+        update = plan_runtime_update(running_files, running_dir, files, str(folder))
+        if update is None:
+            return False
+        swapped: list[str] = []
+        try:
+            with self.haproxy.runtime_api() as api:
+                for swap in update.map_swaps:
+                    swapped.append(swap.name)
+                    api.replace_map(f"{running_dir}/{swap.name}", swap.entries)
+                for backend, server, weight in update.weights:
+                    api.set_weight(backend, server, weight)
+        except RuntimeAPIError as exc:
+            logger.warning("runtime update failed, reloading instead: %s", exc)
+            self._restore_maps(running_dir, running_files, swapped)
+            return False
+        # HAProxy keeps naming the maps by the folder it loaded; a restart reads the new folder.
+        self._point_current_to(folder)
+        self._running = (running_dir, rebase(files, str(folder), running_dir))
+        return True
+
+    def _restore_maps(self, running_dir: str, running_files: dict[str, str], names: list[str]) -> None:
+        """Put back what a failed runtime update changed, so that if the reload after it is
+        refused too, HAProxy still serves the last good snapshot whole."""
+        try:
+            with self.haproxy.runtime_api() as api:
+                for name in dict.fromkeys(reversed(names)):
+                    api.replace_map(f"{running_dir}/{name}", running_files[name].splitlines())
+        except RuntimeAPIError as exc:
+            logger.error("could not restore the maps HAProxy served: %s", exc)
+            self._running = None
 
     def _point_current_to(self, folder: Path) -> None:
         link = self.data / "current.new"

@@ -7,7 +7,10 @@ import re
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+from .runtime_api import RuntimeAPI, RuntimeAPIError
 
 
 class HAProxyError(RuntimeError):
@@ -58,23 +61,62 @@ class HAProxyProcess:
                 self.adopted_pid = None
         return False
 
-    def start(self) -> None:
+    @property
+    def master_socket(self) -> Path:
+        return self.run_dir / "master.sock"
+
+    def runtime_api(self) -> RuntimeAPI:
+        return RuntimeAPI(self.master_socket)
+
+    def current_worker_pid(self) -> int | None:
+        try:
+            with self.runtime_api() as api:
+                return api.current_worker_pid()
+        except RuntimeAPIError:
+            return None  # the master re-executing itself, or not started yet
+
+    def start(self, timeout: float = 10) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.master_socket.unlink(missing_ok=True)
         self.process = subprocess.Popen(
-            [self.binary, "-W", "-db", "-f", str(self.config), "-p", str(self.run_dir / "haproxy.pid")],
+            [
+                self.binary,
+                "-W",
+                "-db",
+                "-S",
+                f"{self.master_socket},mode,600",
+                "-f",
+                str(self.config),
+                "-p",
+                str(self.run_dir / "haproxy.pid"),
+            ],
             stdin=subprocess.DEVNULL,
         )
-        time.sleep(0.3)
-        if self.process.poll() is not None:
-            raise HAProxyError(f"HAProxy exited at start with status {self.process.returncode}")
+        self._wait_for_worker(lambda pid: pid is not None, timeout)
 
-    def reload(self) -> None:
+    def reload(self, timeout: float = 10) -> None:
+        """Hitless reload; returns once the master has forked the worker with the new
+        configuration, so what follows (a runtime change, the next reload) reaches that one."""
         if not self.running:
             self.start()
-        elif self.process is not None:
+            return
+        previous = self.current_worker_pid()
+        if self.process is not None:
             self.process.send_signal(signal.SIGUSR2)
         elif self.adopted_pid is not None:
             os.kill(self.adopted_pid, signal.SIGUSR2)
+        if previous is not None:
+            self._wait_for_worker(lambda pid: pid is not None and pid != previous, timeout)
+
+    def _wait_for_worker(self, ready: Callable[[int | None], bool], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not ready(self.current_worker_pid()):
+            if not self.running:
+                code = self.process.returncode if self.process is not None else "unknown"
+                raise HAProxyError(f"HAProxy exited with status {code}")
+            if time.monotonic() > deadline:
+                raise HAProxyError(f"HAProxy's new worker did not start within {timeout:.0f} s")
+            time.sleep(0.005)
 
     def stop(self, timeout: float = 10) -> None:
         if self.process is None and self.adopted_pid is not None and self.running:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 SCHEMA_VERSION = 1
 
@@ -158,6 +158,35 @@ class Snapshot(_Model):
     certificates: list[Certificate] = Field(default_factory=list)
 
 
+_SECTION_TYPES: dict[str, TypeAdapter[Any]] = {
+    name: TypeAdapter(cast(Any, field.annotation)) for name, field in Snapshot.model_fields.items()
+}
+
+
+class SnapshotParser:
+    """Validates a served document section by section, remembering the last snapshot's
+    sections by their SHA-256: a route change does not revalidate ten thousand consumers."""
+
+    def __init__(self) -> None:
+        self._known: dict[str, Any] = {}
+
+    def parse(self, served: dict[str, Any]) -> Snapshot:
+        document, sections = served["document"], served.get("sections")
+        if not isinstance(document, dict) or not isinstance(sections, dict) or set(sections) != set(document):
+            return Snapshot.model_validate(document)  # a control plane that does not name sections
+        unknown = set(document) - set(_SECTION_TYPES)
+        if unknown:
+            raise ValueError(f"Unknown snapshot sections: {sorted(unknown)}")
+        values = {
+            name: self._known[sha]
+            if sha in self._known
+            else _SECTION_TYPES[name].validate_python(document[name])
+            for name, sha in sections.items()
+        }
+        self._known = {sha: values[name] for name, sha in sections.items()}
+        return Snapshot.model_construct(**values)
+
+
 def canonical_json(document: dict[str, Any]) -> bytes:
     """Sorted keys, no whitespace, UTF-8: one byte string per document."""
     return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
@@ -198,4 +227,7 @@ class ServedSnapshot(_Model):
 
     version: int
     sha256: str
+    # Each top-level key of the document and the SHA-256 of its stored canonical JSON: an agent
+    # revalidates only the sections it has not seen before.
+    sections: dict[str, str] = Field(default_factory=dict)
     document: Snapshot

@@ -180,38 +180,54 @@ def _with_usable_secrets(key: str, value: Any) -> Any:
     return value
 
 
+def _served_section(key: str, text: str) -> str:
+    """A section as agents receive it. Only sections holding ciphertext are parsed (to decrypt
+    it); the others go out as stored, so ten thousand consumers cost a string copy."""
+    if key not in ("consumers", "certificates") or "_ciphertext" not in text:
+        return text
+    return json.dumps(
+        _with_usable_secrets(key, json.loads(text)), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+
+
 # The served form of recent snapshots, by (schema, cluster, sha256): when a publish wakes a
-# thousand waiting agents, the document is assembled, decrypted and serialized once.
+# thousand waiting agents, the document is assembled and decrypted once.
 _served: OrderedDict[tuple[str, int, str], bytes] = OrderedDict()
 _served_lock = threading.Lock()
 SERVED_CACHE_ENTRIES = 32
 
 
 def served_snapshot_json(ctx: AgentContext, sha256: str) -> tuple[str, bytes] | None:
-    """The latest snapshot as (sha256, JSON bytes), cached: `sha256` names the one expected."""
+    """The latest snapshot as (sha256, JSON bytes), cached: `sha256` names the one expected.
+
+    The body is {"version", "sha256", "sections": {name: section sha256}, "document"}: agents
+    revalidate only the sections whose sha256 they have not seen."""
     with _served_lock:
         cached = _served.get((ctx.schema_name, ctx.cluster_id, sha256))
     if cached is not None:
         return sha256, cached
-    served = served_snapshot(ctx)  # the latest, which may be newer still
-    if served is None:
-        return None
-    body = json.dumps(served, separators=(",", ":")).encode()
-    with _served_lock:
-        _served[(ctx.schema_name, ctx.cluster_id, served["sha256"])] = body
-        while len(_served) > SERVED_CACHE_ENTRIES:
-            _served.popitem(last=False)
-    return served["sha256"], body
-
-
-def served_snapshot(ctx: AgentContext) -> dict[str, Any] | None:
-    """The latest snapshot as its cluster's agents receive it."""
-    with schema_context(ctx.schema_name):
+    with schema_context(ctx.schema_name):  # the latest, which may be newer still
         snapshot = ConfigSnapshot.objects.filter(cluster_id=ctx.cluster_id).order_by("-version").first()
         if snapshot is None:
             return None
         texts = section_texts(snapshot.sections.values())
-    document = {
-        key: _with_usable_secrets(key, json.loads(texts[sha])) for key, sha in snapshot.sections.items()
-    }
-    return {"version": snapshot.version, "sha256": snapshot.sha256, "document": document}
+    sections = dict(sorted(snapshot.sections.items()))
+    document = ",".join(
+        f"{json.dumps(key)}:{_served_section(key, texts[sha])}" for key, sha in sections.items()
+    )
+    body = (
+        f'{{"version":{int(snapshot.version)},"sha256":{json.dumps(snapshot.sha256)},'
+        f'"sections":{json.dumps(sections, separators=(",", ":"))},"document":{{{document}}}}}'
+    ).encode()
+    with _served_lock:
+        _served[(ctx.schema_name, ctx.cluster_id, snapshot.sha256)] = body
+        while len(_served) > SERVED_CACHE_ENTRIES:
+            _served.popitem(last=False)
+    return snapshot.sha256, body
+
+
+def served_snapshot(ctx: AgentContext) -> dict[str, Any] | None:
+    """The latest snapshot as its cluster's agents receive it, parsed."""
+    latest = latest_snapshot(ctx)
+    found = served_snapshot_json(ctx, latest[1]) if latest else None
+    return dict(json.loads(found[1])) if found else None

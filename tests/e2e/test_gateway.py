@@ -421,3 +421,150 @@ def test_tls_by_sni_and_a_dead_target_ejected_by_health_checks(tmp_path):
         assert answer.status_code == 200 and answer.json()["path"] == "/x"
     finally:
         _tear_down([agent], data_dir, control, upstream)
+
+
+def _named_echo(name: str) -> ThreadingHTTPServer:
+    """An upstream that says who it is and which method it saw."""
+
+    class Named(BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            body = json.dumps({"server": name, "method": self.command, "path": self.path}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = _answer
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Named)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_route_matching_and_changes_taken_without_a_reload(tmp_path):
+    """Routes match by priority, host, method and header. Consumers, simple routes and server
+    weights then change while the gateway runs, through HAProxy's runtime API: the rate-limit
+    counters of a route survive all of it, which a reload would have reset."""
+    from saas.catalog import services as catalog
+    from saas.catalog.models import Upstream
+    from saas.gateways.models import GatewayCluster
+    from saas.gateways.services import Author, create_cluster_token
+    from tenants.audit import Actor
+    from tests.factories import make_org, make_user
+
+    blue, green = _named_echo("blue"), _named_echo("green")
+    user = make_user()
+    org = make_org(user)
+    author = Author(actor=Actor(user=user), organization=org)
+
+    def target(server: ThreadingHTTPServer, weight: int = 100) -> dict:
+        return {"host": "127.0.0.1", "port": server.server_address[1], "weight": weight}
+
+    with schema_context(org.schema_name):
+        cluster = GatewayCluster.objects.create(name="prod")
+        for name, server in (("blue", blue), ("green", green)):
+            catalog.save_upstream(author, cluster, {"name": name, "targets": [target(server)]})
+            catalog.save_service(author, cluster, {"name": name, "upstream": name})
+        catalog.save_upstream(author, cluster, {"name": "both", "targets": [target(blue), target(green)]})
+        catalog.save_service(author, cluster, {"name": "both", "upstream": "both"})
+        catalog.save_service(
+            author, cluster, {"name": "keyed", "upstream": "blue", "plugins": {"key-auth": {}}}
+        )
+        routes = [
+            {"name": "get", "service": "blue", "paths": [{"value": "/m"}], "methods": ["GET"]},
+            {"name": "post", "service": "green", "paths": [{"value": "/m"}], "methods": ["POST"]},
+            {"name": "low", "service": "blue", "paths": [{"value": "/p"}]},
+            {"name": "high", "service": "green", "paths": [{"value": "/p"}], "priority": 5},
+            {"name": "host", "service": "green", "paths": [{"value": "/h"}], "hosts": ["api.example.com"]},
+            {"name": "nohost", "service": "blue", "paths": [{"value": "/h"}], "priority": -1},
+            {
+                "name": "beta",
+                "service": "green",
+                "paths": [{"value": "/b"}],
+                "headers": [{"name": "X-Beta", "value": "yes"}],
+            },
+            {"name": "stable", "service": "blue", "paths": [{"value": "/b"}], "priority": -1},
+            {"name": "shop", "service": "blue", "paths": [{"value": "/shop"}]},
+            {"name": "both", "service": "both", "paths": [{"value": "/both"}]},
+            {"name": "keyed", "service": "keyed", "paths": [{"value": "/keyed"}]},
+            {
+                "name": "counted",
+                "service": "blue",
+                "paths": [{"value": "/counted"}],
+                "plugins": {"limit-count": {"count": 3, "time_window": 3600, "key": "route"}},
+            },
+        ]
+        for route in routes:
+            catalog.save_route(author, cluster, route)
+        _, token = create_cluster_token(author, cluster, name="gw")
+    connections.close_all()
+
+    control_port, http_port = free_port(), free_port()
+    gateway = f"http://127.0.0.1:{http_port}"
+    data_dir = tmp_path / "agent"
+    control = _start_control_plane(control_port)
+    agents = [_start_agent(control_port, token, data_dir, http_port, free_port())]
+
+    def server_for(path: str, method: str = "GET", **headers: str) -> str:
+        return str(httpx.request(method, f"{gateway}{path}", headers=headers, timeout=2).json()["server"])
+
+    try:
+        _wait_for(lambda: httpx.get(f"{gateway}/m", timeout=2).status_code == 200)
+        assert server_for("/m") == "blue" and server_for("/m", "POST") == "green"  # by method
+        assert server_for("/p") == "green"  # by priority
+        assert server_for("/h", host="api.example.com") == "green"  # by host
+        assert server_for("/h", host="API.example.com:8080") == "green"
+        assert server_for("/h", host="other.example.com") == "blue"
+        assert server_for("/b", **{"X-Beta": "yes"}) == "green"  # by header
+        assert server_for("/b", **{"X-Beta": "no"}) == "blue"
+
+        if 3600 - time.time() % 3600 < 60:  # stay inside one rate-limit window
+            time.sleep(3600 - time.time() % 3600 + 1)
+        used = [httpx.get(f"{gateway}/counted") for _ in range(2)]
+        assert [a.headers["X-RateLimit-Remaining"] for a in used] == ["2", "1"]
+
+        # A consumer and its key, at runtime.
+        with schema_context(org.schema_name):
+            consumer = catalog.save_consumer(author, cluster, {"username": "late"})
+            catalog.add_credential(author, consumer, {"type": "key-auth", "key": "a-key-added-at-runtime"})
+        connections.close_all()
+        _wait_for(
+            lambda: (
+                httpx.get(f"{gateway}/keyed", headers={"apikey": "a-key-added-at-runtime"}).status_code == 200
+            ),
+            interval=0.05,
+        )
+        # A longer prefix added later wins over the shorter one.
+        with schema_context(org.schema_name):
+            catalog.save_route(
+                author, cluster, {"name": "deeper", "service": "green", "paths": [{"value": "/shop/cart"}]}
+            )
+        connections.close_all()
+        _wait_for(lambda: server_for("/shop/cart/1") == "green", interval=0.05)
+        assert server_for("/shop/other") == "blue"
+        # Server weights: green's target in "both" drained.
+        assert {server_for(f"/both/{i}") for i in range(10)} == {"blue", "green"}
+        with schema_context(org.schema_name):
+            both = Upstream.objects.get(cluster=cluster, name="both")
+            catalog.save_upstream(
+                author,
+                cluster,
+                {"name": "both", "targets": [target(blue), target(green, weight=0)]},
+                instance=both,
+            )
+        connections.close_all()
+        _wait_for(lambda: {server_for(f"/both/{i}") for i in range(10)} == {"blue"}, interval=0.05)
+
+        # The counter went on from where it was: no reload happened on the way.
+        last = [httpx.get(f"{gateway}/counted") for _ in range(2)]
+        assert [a.status_code for a in last] == [200, 429]
+        assert last[0].headers["X-RateLimit-Remaining"] == "0"
+    finally:
+        _tear_down(agents, data_dir, control, blue)
+        green.shutdown()

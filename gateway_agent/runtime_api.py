@@ -1,0 +1,107 @@
+"""HAProxy's runtime API, reached through the master CLI (`haproxy -W -S <socket>`).
+
+Commands prefixed with `@1` go to the current worker. Talking to the master rather than to a
+worker's stats socket matters right after a reload: for a moment the old worker may still hold
+the stats socket, and a map changed there would be lost when it exits."""
+
+from __future__ import annotations
+
+import re
+import socket
+from collections.abc import Iterable
+from pathlib import Path
+from types import TracebackType
+
+PROMPT = b"master> "
+# The CLI reads a command and its payload into one buffer (tune.bufsize, 16 kB by default).
+PAYLOAD_BYTES = 8000
+
+
+class RuntimeAPIError(RuntimeError):
+    pass
+
+
+class RuntimeAPI:
+    def __init__(self, master_socket: Path, timeout_s: float = 5.0) -> None:
+        self.path = master_socket
+        self.timeout_s = timeout_s
+        self._socket: socket.socket | None = None
+
+    def __enter__(self) -> RuntimeAPI:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout_s)
+        try:
+            sock.connect(str(self.path))
+        except OSError as exc:
+            sock.close()
+            raise RuntimeAPIError(f"HAProxy's master CLI is unreachable: {exc}") from exc
+        self._socket = sock
+        self._exchange("prompt\n")  # interactive mode: one connection, many commands
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+
+    def _exchange(self, text: str) -> str:
+        if self._socket is None:
+            raise RuntimeAPIError("Not connected.")
+        try:
+            self._socket.sendall(text.encode())
+            buffer = b""
+            while not buffer.endswith(PROMPT):
+                data = self._socket.recv(65536)
+                if not data:
+                    raise RuntimeAPIError(f"HAProxy closed the CLI connection after {text[:80]!r}")
+                buffer += data
+        except OSError as exc:
+            raise RuntimeAPIError(f"HAProxy's master CLI failed: {exc}") from exc
+        answer = buffer[: -len(PROMPT)].decode(errors="replace")
+        return re.sub(r"^(\+ )+", "", answer).strip()  # "+ " marks each payload line read
+
+    def worker(self, command: str, payload: str | None = None) -> str:
+        """Run a command on the current worker and return its answer."""
+        text = f"@1 {command}"
+        text += f" <<\n{payload}\n" if payload is not None else "\n"
+        return self._exchange(text)
+
+    def current_worker_pid(self) -> int | None:
+        """The pid of the newest worker, as the master lists it (`show proc`)."""
+        listing = self._exchange("show proc\n")
+        workers = listing.split("# workers", 1)[1] if "# workers" in listing else ""
+        for line in workers.splitlines():
+            fields = line.split()
+            if len(fields) > 1 and fields[1] == "worker" and fields[0].isdigit():
+                return int(fields[0])
+        return None
+
+    def replace_map(self, map_path: str, entries: Iterable[str]) -> None:
+        """Swap a map's whole content atomically: fill a new version, then commit it."""
+        answer = self.worker(f"prepare map {map_path}")
+        match = re.search(r"New version created: (\d+)", answer)
+        if match is None:
+            raise RuntimeAPIError(f"prepare map {map_path}: {answer}")
+        version = match.group(1)
+        chunk: list[str] = []
+        size = 0
+        for entry in [*entries, None]:
+            if entry is not None and size + len(entry) < PAYLOAD_BYTES:
+                chunk.append(entry)
+                size += len(entry) + 1
+                continue
+            if chunk:
+                answer = self.worker(f"add map @{version} {map_path}", "\n".join(chunk) + "\n")
+                if answer:
+                    raise RuntimeAPIError(f"add map {map_path}: {answer}")
+            chunk, size = ([entry], len(entry) + 1) if entry is not None else ([], 0)
+        answer = self.worker(f"commit map @{version} {map_path}")
+        if answer:
+            raise RuntimeAPIError(f"commit map {map_path}: {answer}")
+
+    def set_weight(self, backend: str, server: str, weight: int) -> None:
+        answer = self.worker(f"set weight {backend}/{server} {weight}")
+        if answer:
+            raise RuntimeAPIError(f"set weight {backend}/{server}: {answer}")

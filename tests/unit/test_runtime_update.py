@@ -1,0 +1,94 @@
+"""Which changes HAProxy takes at runtime (map swaps, server weights) and which need a reload."""
+
+import copy
+
+from gateway_agent.protocol import Snapshot
+from gateway_agent.renderer import RenderOptions, render
+from gateway_agent.runtime_update import plan_runtime_update
+from tests.unit.test_renderer import snapshot_document
+
+OLD_DIR, NEW_DIR = "/var/lib/gw/versions/v1-aaa", "/var/lib/gw/versions/v2-bbb"
+
+
+def rendered(document: dict, folder: str) -> dict[str, str]:
+    return render(Snapshot.model_validate(document), RenderOptions(config_dir=folder))
+
+
+def plan(change, before: dict | None = None) -> object:
+    before = before or snapshot_document()
+    after = copy.deepcopy(before)
+    change(after)
+    return plan_runtime_update(rendered(before, OLD_DIR), OLD_DIR, rendered(after, NEW_DIR), NEW_DIR)
+
+
+def test_a_new_consumer_key_is_one_map_swap_on_the_loaded_folder():
+    def add_consumer(doc):
+        doc["consumers"].append(
+            {
+                "id": 2,
+                "username": "late",
+                "credentials": [{"type": "key-auth", "id": 2, "key_sha256": "cd" * 32}],
+            }
+        )
+
+    update = plan(add_consumer)
+    assert update is not None and update.weights == []
+    [swap] = update.map_swaps
+    assert swap.name == "maps/keys.map"
+    assert sorted(swap.entries) == [f"{'ab' * 32} app", f"{'cd' * 32} late"]
+
+
+def test_a_simple_route_fills_the_maps_it_points_into_before_the_routing_map():
+    base = snapshot_document()
+    base["routes"].append(
+        {"id": 3, "name": "shop", "service_id": 2, "paths": [{"type": "exact", "value": "/shop"}]}
+    )
+
+    def add_route(doc):
+        doc["routes"].append(
+            {"id": 4, "name": "cart", "service_id": 2, "paths": [{"type": "exact", "value": "/cart"}]}
+        )
+
+    def remove_beta(doc):
+        doc["routes"] = [r for r in doc["routes"] if r["id"] != 2]
+
+    update = plan(add_route, base)
+    assert update is not None
+    names = [swap.name for swap in update.map_swaps]
+    # Old and new backends first, then the routing map, then the backends exactly.
+    assert names == ["maps/route_backend.map", "maps/routes_p0_exact.map", "maps/route_backend.map"]
+    assert {"3 up_2", "4 up_2"} <= set(update.map_swaps[0].entries)
+    assert update.map_swaps[1].entries == ["/shop 3", "/cart 4"]
+    # The beta route (with a header condition) is a rule: removing it changes the configuration.
+    assert plan(remove_beta, base) is None
+    # The first simple route brings a new map file: a reload.
+    assert plan(add_route) is None
+
+
+def test_server_weights_change_at_runtime_other_settings_reload():
+    def drain(doc):
+        doc["upstreams"][0]["targets"][0]["weight"] = 0
+
+    def move(doc):
+        doc["upstreams"][0]["targets"][0]["port"] = 9002
+
+    update = plan(drain)
+    assert update is not None and update.map_swaps == [] and update.weights == [("up_1", "t0", 0)]
+    assert plan(move) is None
+
+
+def test_plugin_and_certificate_changes_need_a_reload():
+    def new_setting(doc):
+        doc["services"][1]["plugins"] = [{"name": "key-auth", "config": {"header": "x-key"}}]
+
+    def renew(doc):
+        doc["certificates"][0]["not_after"] = "2031-01-01T00:00:00+00:00"
+        doc["certificates"][0]["snis"] = ["api.example.com", "www.example.com"]
+
+    assert plan(new_setting) is None
+    assert plan(renew) is None
+
+
+def test_nothing_changed_is_an_empty_update():
+    update = plan(lambda doc: None)
+    assert update is not None and update.map_swaps == [] and update.weights == []
