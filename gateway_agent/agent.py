@@ -66,9 +66,9 @@ def write_files(files: dict[str, str], folder: Path) -> None:
     for name, content in files.items():
         path = folder / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        # Certificates hold private keys: readable by the agent's user only.
         path.write_text(content)
-        path.chmod(0o600 if name.startswith("certs/") else 0o644)
+        # Certificates hold private keys and the configuration JWT secrets: the agent's user only.
+        path.chmod(0o600 if name.startswith("certs/") or name == "haproxy.cfg" else 0o644)
 
 
 class Agent:

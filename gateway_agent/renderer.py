@@ -1,73 +1,35 @@
 """From a config snapshot to HAProxy's files: a pure function, no I/O.
 
-`render(snapshot, options)` returns {relative path: content}: `haproxy.cfg`, the map of hashed
-API keys to consumers, certificate bundles and their crt-list, and JSON error pages. The agent
-writes them into a fresh folder, checks them with `haproxy -c`, then swaps; the control plane
-may call the same function to dry-run a snapshot.
+`render(snapshot, options)` returns {relative path: content}: `haproxy.cfg`, map and pattern
+files (hashed API keys to consumers, routes to backends and plugin settings), certificate
+bundles and their crt-list, and JSON error pages. The agent writes them into a fresh folder,
+checks them with `haproxy -c`, then swaps; the control plane may call the same function to
+dry-run a snapshot.
 
 Request flow in the `gateway` frontend:
-1. Routing: one rule per route (and path type), highest priority first, sets `txn.route` to the
-   first route whose hosts, paths, methods and headers match. No match: 404 in JSON.
-2. The route's plugins, in a fixed order: authentication (key-auth: the SHA-256 of the key is
-   looked up in a map, so keys never appear in the config), then limit-count, then
-   proxy-rewrite and the route's strip_path_prefix.
-3. `use_backend` the route's upstream: balancing, health checks, timeouts, retries, TLS.
+1. Routing: highest priority first, the first route whose hosts, paths, methods and headers
+   match sets `txn.route` (and its upstream's backend in `txn.backend`). No match: 404 in JSON.
+2. The route's plugins in the order of `gateway_agent.plugins.ORDER`: those before
+   authentication, authentication (which names `txn.consumer`), then the rest; a consumer's own
+   plugin settings take over from the route's once it is known.
+3. `use_backend` the chosen backend: balancing, health checks, timeouts, retries, TLS.
 
-Plugins of a route come from the route, then its service, then the cluster (the first wins);
-consumer-scoped plugins need the consumer known first, which is the next issue's work."""
+Plugins of a route come from the route, then its service, then the cluster (the first wins).
+"""
 
 from __future__ import annotations
 
 import json
-import re
-from dataclasses import dataclass
 from typing import Any
 
+from .directives import RenderError, RenderOptions, deny, json_body, quote
+from .plugins import ORDER, SUPPORTED, RenderContext
+from .plugins.basic_auth import USERLIST, USERS_MAP
+from .plugins.key_auth import KEYS_MAP
+from .plugins.request_size_limit import buffer_size
 from .protocol import Certificate, Consumer, Plugin, Route, Service, Snapshot, Upstream
 
-SUPPORTED_PLUGINS = {"key-auth", "limit-count", "proxy-rewrite"}
-
-
-@dataclass(frozen=True)
-class RenderOptions:
-    http_port: int = 8080
-    https_port: int | None = 8443
-    metrics_port: int | None = 9101
-    bind_address: str = "*"
-    # Absolute folder the files are written to: HAProxy reads maps and certificates from it.
-    config_dir: str = "/var/lib/gateway-agent/current"
-    runtime_socket: str = "/run/gateway-agent/haproxy.sock"
-    # None lets HAProxy size it from the file-descriptor limit it runs under.
-    maxconn: int | None = None
-
-
-class RenderError(ValueError):
-    """The snapshot cannot be turned into a configuration (and must not replace the running one)."""
-
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def _quote(value: str) -> str:
-    """One HAProxy argument. Single quotes take everything literally (no `$` expansion, no
-    escapes); a value holding a single quote goes in double quotes with \\, " and $ escaped.
-    Control characters are refused: a newline would end the directive and start another."""
-    if _CONTROL.search(value):
-        raise RenderError(f"Control characters are not allowed in {value!r}.")
-    if "'" not in value:
-        return "'" + value + "'"
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$") + '"'
-
-
-def _json_body(error: str, message: str) -> str:
-    return json.dumps({"error": error, "message": message}, separators=(",", ":"))
-
-
-def _return(status: int, error: str, message: str, extra_headers: str = "") -> str:
-    return (
-        f"http-request return status {status} content-type application/json "
-        f"string {_quote(_json_body(error, message))}{extra_headers}"
-    )
+__all__ = ["SUPPORTED", "RenderError", "RenderOptions", "render"]
 
 
 def _effective_plugins(
@@ -97,7 +59,7 @@ def _route_conditions(route: Route) -> list[str]:
         common.append("{ method " + " ".join(route.methods) + " }")
     for header in route.headers:
         match = "-m reg" if header.type == "regex" else "-m str"
-        common.append(f"{{ req.hdr({header.name}) {match} {_quote(header.value)} }}")
+        common.append(f"{{ req.hdr({header.name}) {match} {quote(header.value)} }}")
     by_type: dict[str, list[str]] = {}
     for path in route.paths:
         by_type.setdefault(path.type, []).append(path.value)
@@ -105,7 +67,7 @@ def _route_conditions(route: Route) -> list[str]:
     fetch = {"prefix": "path_beg", "exact": "path", "regex": "path_reg"}
     for kind in ("exact", "prefix", "regex"):
         if kind in by_type:
-            values = " ".join(_quote(v) for v in by_type[kind])
+            values = " ".join(quote(v) for v in by_type[kind])
             conditions.append(" ".join([f"{{ {fetch[kind]} {values} }}", *common]))
     return conditions
 
@@ -167,105 +129,27 @@ def _upstream_backend(upstream: Upstream, options: RenderOptions) -> list[str]:
     return lines
 
 
-def _groups(by_route: dict[int, Any]) -> tuple[dict[int, str], dict[str, Any]]:
-    """Routes with the same setting share one group (g0, g1, ...): the configuration has a few
-    rules per distinct setting, found through a map, instead of rules per route."""
-    route_group: dict[int, str] = {}
-    groups: dict[str, Any] = {}
+def _groups(
+    by_route: dict[int, Any], by_consumer: dict[str, Any]
+) -> tuple[dict[int, str], dict[str, str], dict[str, Any]]:
+    """Routes and consumers with the same setting share one group (g0, g1, ...)."""
     names: dict[str, str] = {}
-    for route_id, setting in sorted(by_route.items()):
+    groups: dict[str, Any] = {}
+
+    def group_of(setting: Any) -> str:
         canonical = json.dumps(setting, sort_keys=True)
         if canonical not in names:
             names[canonical] = f"g{len(names)}"
             groups[names[canonical]] = setting
-        route_group[route_id] = names[canonical]
-    return route_group, groups
+        return names[canonical]
+
+    route_group = {route_id: group_of(setting) for route_id, setting in sorted(by_route.items())}
+    consumer_group = {name: group_of(setting) for name, setting in sorted(by_consumer.items())}
+    return route_group, consumer_group, groups
 
 
 def _map_file(entries: dict[Any, Any]) -> str:
     return "".join(f"{key} {value}\n" for key, value in entries.items())
-
-
-def _key_auth_rules(groups: dict[str, Any], options: RenderOptions) -> list[str]:
-    lines = []
-    for group, config in groups.items():
-        header = config.get("header", "apikey")
-        query = config.get("query", "apikey")
-        cond = f"{{ var(txn.ka) -m str {group} }}"
-        lines += [
-            f"    http-request set-var(txn.key) req.hdr({header}) if {cond} {{ req.hdr({header}) -m found }}",
-            f"    http-request set-var(txn.key) url_param({query}) if {cond} !{{ var(txn.key) -m found }} "
-            f"{{ url_param({query}) -m found }}",
-            f"    {_return(401, 'unauthorized', 'Missing API key')} if {cond} !{{ var(txn.key) -m found }}",
-            f"    http-request set-var(txn.consumer) var(txn.key),sha2(256),hex,lower,map({options.config_dir}/maps/keys.map) "
-            f"if {cond}",
-            f"    {_return(401, 'unauthorized', 'Invalid API key')} if {cond} !{{ var(txn.consumer) -m found }}",
-        ]
-        if config.get("hide_credentials"):
-            lines.append(f"    http-request del-header {header} if {cond}")
-    return lines
-
-
-def _limit_count_rules(groups: dict[str, Any], options: RenderOptions) -> tuple[list[str], list[list[str]]]:
-    """Fixed windows: the counter's key carries the route and the window's number, so a new
-    window starts at zero exactly at its edge. A table per group; limits from a map."""
-    lines = [
-        "    http-request set-var(txn.rl_limit) var(txn.route),"
-        f"map_str_int({options.config_dir}/maps/route_rl_limit.map) if {{ var(txn.rl) -m found }}",
-    ]
-    tables = []
-    for group, (window, key, rejected) in groups.items():
-        source = {"consumer": "var(txn.consumer)", "route": "var(txn.route)", "client_ip": "src"}[key]
-        cond = f"{{ var(txn.rl) -m str {group} }}"
-        table = f"rl_{group}"
-        lines += [
-            f"    http-request set-var(txn.rl_window) date,div({window}) if {cond}",
-            f"    http-request set-var(txn.rl_key) {source},concat(:,txn.route),concat(:,txn.rl_window) if {cond}",
-            f"    http-request track-sc0 var(txn.rl_key) table {table} if {cond}",
-            f"    http-request sc-inc-gpc0(0) if {cond}",
-            f"    http-request set-var(txn.rl_used) sc_get_gpc0(0) if {cond}",
-            f"    http-request set-var(txn.rl_reset) date,mod({window}),neg,add({window}) if {cond}",
-            f"    http-request return status {rejected} content-type application/json "
-            f"string {_quote(_json_body('rate_limited', 'Too many requests'))} "
-            "hdr X-RateLimit-Limit %[var(txn.rl_limit)] hdr X-RateLimit-Remaining 0 "
-            "hdr X-RateLimit-Reset %[var(txn.rl_reset)] "
-            f"if {cond} {{ var(txn.rl_used),sub(txn.rl_limit) -m int gt 0 }}",
-        ]
-        tables.append(
-            [
-                f"backend {table}",
-                f"    stick-table type string len 200 size 1m expire {window * 2}s store gpc0",
-            ]
-        )
-    return lines, tables
-
-
-def _proxy_rewrite_rules(groups: dict[str, Any]) -> list[str]:
-    lines = []
-    for group, config in groups.items():
-        cond = f"if {{ var(txn.pr) -m str {group} }}"
-        if "uri" in config:
-            lines.append(f"    http-request set-path {_quote(config['uri'])} {cond}")
-        if "host" in config:
-            lines.append(f"    http-request set-header Host {_quote(config['host'])} {cond}")
-        headers = config.get("headers", {})
-        for name, value in headers.get("set", {}).items():
-            lines.append(f"    http-request set-header {name} {_quote(value)} {cond}")
-        for name, value in headers.get("add", {}).items():
-            lines.append(f"    http-request add-header {name} {_quote(value)} {cond}")
-        for name in headers.get("remove", []):
-            lines.append(f"    http-request del-header {name} {cond}")
-    return lines
-
-
-def _strip_prefix_rules(groups: dict[str, Any]) -> list[str]:
-    lines = []
-    for group, prefix in groups.items():
-        pattern = _quote("^" + re.escape(prefix.rstrip("/")) + "/?(.*)")
-        lines.append(
-            f"    http-request replace-path {pattern} {_quote('/' + chr(92) + '1')} if {{ var(txn.sp) -m str {group} }}"
-        )
-    return lines
 
 
 def _is_simple(route: Route) -> bool:
@@ -316,17 +200,26 @@ def _routing(routes: list[Route], options: RenderOptions) -> tuple[list[str], di
             lines.append(
                 f"    http-request set-var(txn.route) {expression}({options.config_dir}/{map_path}) if {unset}"
             )
-    lines.append("    " + _return(404, "not_found", "No route matches this request") + f" if {unset}")
+    lines.append("    " + deny(404, "not_found", "No route matches this request") + f" if {unset}")
     return lines, files
 
 
-def _keys_map(consumers: list[Consumer]) -> str:
-    lines = []
+def _consumer_files(consumers: list[Consumer]) -> tuple[dict[str, str], list[str]]:
+    """The maps from credentials to consumers, and the userlist of basic-auth passwords."""
+    keys, users, userlist = [], [], [f"userlist {USERLIST}"]
     for consumer in consumers:
         for credential in consumer.credentials:
             if credential.type == "key-auth":
-                lines.append(f"{credential.key_sha256} {consumer.username}")
-    return "\n".join(sorted(lines)) + "\n"
+                keys.append(f"{credential.key_sha256} {consumer.username}")
+            elif credential.type == "basic-auth":
+                if not credential.username or any(c.isspace() for c in credential.username):
+                    raise RenderError(f"basic-auth username {credential.username!r} cannot be used.")
+                users.append(f"{credential.username} {consumer.username}")
+                userlist.append(
+                    f"    user {quote(credential.username)} password {quote(credential.password_crypt)}"
+                )
+    files = {KEYS_MAP: "\n".join(sorted(keys)) + "\n", USERS_MAP: "\n".join(sorted(users)) + "\n"}
+    return files, userlist
 
 
 def _certificate_files(certificates: list[Certificate], options: RenderOptions) -> dict[str, str]:
@@ -346,18 +239,108 @@ def _certificate_files(certificates: list[Certificate], options: RenderOptions) 
 
 
 def _error_page(status: int, reason: str, error: str, message: str) -> str:
-    body = _json_body(error, message)
+    body = json_body(error, message)
     return (
         f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
         f"Cache-Control: no-cache\r\nConnection: close\r\n\r\n{body}"
     )
 
 
+def _plugin_settings(
+    snapshot: Snapshot, routes: list[Route], services: dict[int, Service]
+) -> tuple[dict[str, dict[int, Any]], dict[str, dict[str, Any]]]:
+    """Each plugin's setting by route id, and by consumer name where a consumer sets its own."""
+    by_route: dict[str, dict[int, Any]] = {plugin.name: {} for plugin in ORDER}
+    for route in routes:
+        for name, config in _effective_plugins(
+            route, services[route.service_id], snapshot.global_plugins
+        ).items():
+            if name not in by_route:
+                raise RenderError(f"Plugin {name!r} (route {route.name!r}) is not supported by this agent.")
+            by_route[name][route.id] = config
+        if route.strip_path_prefix:
+            by_route["strip-prefix"][route.id] = {"prefix": route.strip_path_prefix}
+    by_consumer: dict[str, dict[str, Any]] = {plugin.name: {} for plugin in ORDER}
+    for consumer in snapshot.consumers:
+        for plugin in consumer.plugins:
+            if plugin.name in by_consumer:
+                by_consumer[plugin.name][consumer.username] = plugin.config
+    return by_route, by_consumer
+
+
+def _plugin_rules(
+    snapshot: Snapshot, routes: list[Route], services: dict[int, Service], ctx: RenderContext
+) -> tuple[list[str], list[str], list[list[str]], dict[str, str], int | None]:
+    """The frontend's plugin lines (request, response), extra sections, files, and the buffer
+    size the plugins need."""
+    by_route, by_consumer = _plugin_settings(snapshot, routes, services)
+    stages: dict[str, list[str]] = {"before_auth": [], "auth": [], "consumer": [], "after_auth": []}
+    response: list[str] = []
+    sections: list[list[str]] = []
+    files: dict[str, str] = {}
+    bufsize = None
+    path = ctx.options.config_dir
+    for plugin in ORDER:
+        routes_of = by_route[plugin.name]
+        consumers_of = by_consumer[plugin.name] if plugin.consumer_scoped else {}
+        if not routes_of and not consumers_of:
+            continue
+        route_group, consumer_group, groups = _groups(routes_of, consumers_of)
+        if plugin.name == "request-size-limit":
+            bufsize = buffer_size(groups)
+        slug = plugin.name.replace("-", "_")
+        lines = stages[plugin.stage]
+        if route_group:
+            files[f"maps/route_{slug}.map"] = _map_file(route_group)
+            lines.append(
+                f"http-request set-var(txn.{plugin.var}) var(txn.route),map({path}/maps/route_{slug}.map)"
+            )
+        by_consumer_map = f"var(txn.consumer),map({path}/maps/consumer_{slug}.map)"
+        if consumer_group:
+            files[f"maps/consumer_{slug}.map"] = _map_file(consumer_group)
+        if consumer_group and plugin.stage == "before_auth":
+            # Applied once the consumer is known, in its own variable, with the consumer's groups.
+            own = {g: groups[g] for g in sorted(set(consumer_group.values()))}
+            rules = plugin.render(own, f"{plugin.var}c", ctx)
+            stages["consumer"] += [
+                f"http-request set-var(txn.{plugin.var}c) {by_consumer_map}",
+                *rules.request,
+            ]
+            response += rules.response
+            files.update(rules.files)
+            groups = {g: groups[g] for g in sorted(set(route_group.values()))}
+        elif consumer_group:
+            # After the route's: set only when the consumer has a setting, which then wins.
+            lines.append(f"http-request set-var(txn.{plugin.var}) {by_consumer_map}")
+        if groups:
+            rules = plugin.render(groups, plugin.var, ctx)
+            lines += rules.request
+            response += rules.response
+            sections += rules.sections
+            files.update(rules.files)
+    if stages["auth"]:
+        stages["auth"].insert(0, "http-request del-header X-Consumer-Username")
+        stages["auth"].append(
+            "http-request set-header X-Consumer-Username %[var(txn.consumer)] if { var(txn.consumer) -m found }"
+        )
+    request = [*stages["before_auth"], *stages["auth"], *stages["consumer"], *stages["after_auth"]]
+    return request, response, sections, files, bufsize
+
+
 def render(snapshot: Snapshot, options: RenderOptions) -> dict[str, str]:
     upstreams = {u.id: u for u in snapshot.upstreams}
     services = {s.id: s for s in snapshot.services}
     routes = sorted(snapshot.routes, key=lambda r: (-r.priority, r.id))
+    for route in routes:
+        service = services.get(route.service_id)
+        if service is None or service.upstream_id not in upstreams:
+            raise RenderError(
+                f"Route {route.name!r} points at a service or upstream missing from the snapshot."
+            )
     certificate_files = _certificate_files(snapshot.certificates, options)
+    ctx = RenderContext(
+        options, {u.name: f"up_{u.id}" for u in snapshot.upstreams}, tuple(snapshot.consumers)
+    )
 
     bind = f"    bind {options.bind_address}:{options.http_port}"
     frontend = ["frontend gateway", bind]
@@ -368,79 +351,30 @@ def render(snapshot: Snapshot, options: RenderOptions) -> dict[str, str]:
     frontend.append("    # 1. routing: the first matching route, by priority")
     routing, files = _routing(routes, options)
     frontend += routing
-
-    # 2. plugins: a few rules per distinct setting; each route finds its groups through maps.
-    key_auth: dict[int, Any] = {}
-    limits: dict[int, Any] = {}
-    limit_counts: dict[int, int] = {}
-    rewrites: dict[int, Any] = {}
-    strips: dict[int, Any] = {}
-    backends: dict[int, str] = {}
-    for route in routes:
-        service = services.get(route.service_id)
-        if service is None or service.upstream_id not in upstreams:
-            raise RenderError(
-                f"Route {route.name!r} points at a service or upstream missing from the snapshot."
-            )
-        backends[route.id] = f"up_{service.upstream_id}"
-        plugins = _effective_plugins(route, service, snapshot.global_plugins)
-        if "key-auth" in plugins:
-            key_auth[route.id] = plugins["key-auth"]
-        if "limit-count" in plugins:
-            config = plugins["limit-count"]
-            limits[route.id] = (
-                int(config["time_window"]),
-                config.get("key", "client_ip"),
-                int(config.get("rejected_code", 429)),
-            )
-            limit_counts[route.id] = int(config["count"])
-        if "proxy-rewrite" in plugins:
-            rewrites[route.id] = plugins["proxy-rewrite"]
-        if route.strip_path_prefix:
-            strips[route.id] = route.strip_path_prefix
-    tables: list[list[str]] = []
-    frontend.append("    # 2. plugins")
-    for var, name, by_route in (
-        ("ka", "key_auth", key_auth),
-        ("rl", "limit_count", limits),
-        ("pr", "proxy_rewrite", rewrites),
-        ("sp", "strip", strips),
-    ):
-        if not by_route:
-            continue
-        route_group, groups = _groups(by_route)
-        files[f"maps/route_{name}.map"] = _map_file(route_group)
-        frontend.append(
-            f"    http-request set-var(txn.{var}) var(txn.route),map({options.config_dir}/maps/route_{name}.map)"
-        )
-        if var == "ka":
-            frontend += _key_auth_rules(groups, options)
-        elif var == "rl":
-            files["maps/route_rl_limit.map"] = _map_file(limit_counts)
-            lines, tables = _limit_count_rules(groups, options)
-            frontend += lines
-        elif var == "pr":
-            frontend += _proxy_rewrite_rules(groups)
-        else:
-            frontend += _strip_prefix_rules(groups)
-    frontend.append("    # 3. the route's upstream")
-    files["maps/route_backend.map"] = _map_file(backends)
-    frontend.append(
-        f"    use_backend %[var(txn.route),map({options.config_dir}/maps/route_backend.map)] if {{ var(txn.route) -m found }}"
+    files["maps/route_backend.map"] = _map_file(
+        {route.id: f"up_{services[route.service_id].upstream_id}" for route in routes}
     )
-    # Rate-limit headers on answers that passed.
-    frontend += [
-        "    http-response set-header X-RateLimit-Limit %[var(txn.rl_limit)] if { var(txn.rl_limit) -m found }",
-        "    http-response set-header X-RateLimit-Remaining %[var(txn.rl_limit),sub(txn.rl_used)] "
-        "if { var(txn.rl_limit) -m found }",
-        "    http-response set-header X-RateLimit-Reset %[var(txn.rl_reset)] if { var(txn.rl_limit) -m found }",
-    ]
+    frontend.append(
+        f"    http-request set-var(txn.backend) var(txn.route),map({options.config_dir}/maps/route_backend.map)"
+    )
+    # 2. plugins: a few rules per distinct setting; each route finds its groups through maps.
+    request, response, plugin_sections, plugin_files, bufsize = _plugin_rules(snapshot, routes, services, ctx)
+    files.update(plugin_files)
+    frontend.append("    # 2. plugins")
+    frontend += [f"    {line}" for line in request]
+    frontend.append("    # 3. the chosen backend")
+    frontend.append("    use_backend %[var(txn.backend)] if { var(txn.backend) -m found }")
+    frontend += [f"    {line}" for line in response]
 
+    consumer_files, userlist = _consumer_files(snapshot.consumers)
     sections = [
         "global",
         *([f"    maxconn {options.maxconn}"] if options.maxconn else []),
+        *([f"    tune.bufsize {bufsize}"] if bufsize else []),
         f"    stats socket {options.runtime_socket} mode 600 level admin expose-fd listeners",
         "    tune.ssl.default-dh-param 2048",
+        "",
+        *userlist,
         "",
         "defaults",
         "    mode http",
@@ -474,16 +408,10 @@ def render(snapshot: Snapshot, options: RenderOptions) -> dict[str, str]:
         ]
     for upstream in snapshot.upstreams:
         sections += [*_upstream_backend(upstream, options), ""]
-    for table in tables:
-        sections += [*table, ""]
+    for section in plugin_sections:
+        sections += [*section, ""]
 
-    files.update(
-        {
-            "haproxy.cfg": "\n".join(sections),
-            "maps/keys.map": _keys_map(snapshot.consumers),
-            **certificate_files,
-        }
-    )
+    files.update({"haproxy.cfg": "\n".join(sections), **consumer_files, **certificate_files})
     for upstream in snapshot.upstreams:
         if upstream.scheme == "https" and upstream.tls_verify and upstream.tls_ca_pem:
             files[f"ca/up_{upstream.id}.pem"] = upstream.tls_ca_pem

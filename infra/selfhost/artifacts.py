@@ -5,8 +5,10 @@ wheel's SHA-256."""
 from __future__ import annotations
 
 import hashlib
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -30,21 +32,30 @@ def agent_wheel() -> Path:
     with _lock:
         if not wheel.exists():
             dist.mkdir(parents=True, exist_ok=True)
-            subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "pip",
-                    "wheel",
-                    "--quiet",
-                    "--no-deps",
-                    "--wheel-dir",
-                    str(dist),
-                    str(ROOT / "gateway_agent"),
-                ],
-                check=True,
-                capture_output=True,
-            )
+            # Built from a clean copy: pip builds in the source tree, and a build/ folder left
+            # there by an earlier build would slip stale modules into the wheel.
+            with tempfile.TemporaryDirectory() as work:
+                source = Path(work) / "gateway_agent"
+                shutil.copytree(
+                    ROOT / "gateway_agent",
+                    source,
+                    ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"),
+                )
+                subprocess.run(
+                    [
+                        sys.executable,
+                        "-m",
+                        "pip",
+                        "wheel",
+                        "--quiet",
+                        "--no-deps",
+                        "--wheel-dir",
+                        str(dist),
+                        str(source),
+                    ],
+                    check=True,
+                    capture_output=True,
+                )
     return wheel
 
 

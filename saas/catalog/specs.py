@@ -185,9 +185,11 @@ class KeyAuthSpec(Spec):
 
 class JwtAuthSpec(Spec):
     type: Literal["jwt-auth"]
-    key: str = Field(min_length=1, max_length=200)
+    # Both end up in the gateway's configuration: printable, no spaces, the key not starting with #
+    # (a comment in a map file), the secret without what delimits HAProxy converter arguments.
+    key: str = Field(min_length=1, max_length=200, pattern=r"^[\x21\x22\x24-\x7e][\x21-\x7e]*$")
     algorithm: Literal["HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384"] = "HS256"
-    secret: str | None = Field(default=None, min_length=32, max_length=1024)
+    secret: str | None = Field(default=None, min_length=32, max_length=1024, pattern=r"^[^\s,()'\"\\]+$")
     public_key: str | None = Field(default=None, max_length=20_000)
 
     @model_validator(mode="after")
@@ -204,7 +206,7 @@ class JwtAuthSpec(Spec):
 
 class BasicAuthSpec(Spec):
     type: Literal["basic-auth"]
-    username: str = Field(min_length=1, max_length=100, pattern=r"^[^:\s]+$")
+    username: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._@+-]+$")
     password: str = Field(min_length=8, max_length=256)
 
 

@@ -157,3 +157,51 @@ def test_a_truncated_download_runs_nothing(machine):
     result = _run(machine, truncated, GATEWAY_TOKEN="gct_1_x")
     assert result.returncode != 0  # a syntax error, before anything ran
     assert not machine["log"].exists()
+
+
+def test_the_served_wheel_alone_renders_and_checks_every_plugin(settings, agent_dist, tmp_path):
+    """What a customer installs is the wheel, not this checkout: unpacked on its own, its
+    `gateway-agent check` renders a snapshot using every plugin and HAProxy accepts it."""
+    import json
+    import sys
+    import zipfile
+
+    from tests.unit.test_renderer import snapshot_document
+
+    settings.GATEWAY_AGENT_DIST_DIR = agent_dist
+    site = tmp_path / "site"
+    with zipfile.ZipFile(artifacts.agent_wheel()) as wheel:
+        wheel.extractall(site)
+    plugins = {
+        "ip-restriction": {"allowlist": ["10.0.0.0/8"]},
+        "cors": {"allow_origins": ["*"]},
+        "request-size-limit": {"max_body_bytes": 1000},
+        "jwt-auth": {},
+        "limit-req": {"rate": 10, "burst": 5},
+        "traffic-split": {"weighted_upstreams": [{"upstream": "secure", "weight": 10}]},
+        "response-rewrite": {"headers": {"set": {"X-A": "b"}}},
+        "mocking": {"body": "{}"},
+    }
+    document = snapshot_document()
+    document["routes"][1]["plugins"] = [{"name": name, "config": config} for name, config in plugins.items()]
+    snapshot = tmp_path / "snapshot.json"
+    snapshot.write_text(json.dumps(document))
+    haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway_agent", "check", str(snapshot), "--haproxy-bin", haproxy],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (
+        str(site)
+        in subprocess.run(
+            [sys.executable, "-c", "import gateway_agent.plugins.jwt_auth as m; print(m.__file__)"],
+            cwd=tmp_path,
+            env={"PYTHONPATH": str(site)},
+            capture_output=True,
+            text=True,
+        ).stdout
+    )

@@ -1,0 +1,89 @@
+"""What the renderer and every plugin share: render options, quoting, the JSON error answer,
+and the per-group condition. Defined once so every plugin answers in the same shape."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    http_port: int = 8080
+    https_port: int | None = 8443
+    metrics_port: int | None = 9101
+    bind_address: str = "*"
+    # Absolute folder the files are written to: HAProxy reads maps and certificates from it.
+    config_dir: str = "/var/lib/gateway-agent/current"
+    runtime_socket: str = "/run/gateway-agent/haproxy.sock"
+    # None lets HAProxy size it from the file-descriptor limit it runs under.
+    maxconn: int | None = None
+
+
+class RenderError(ValueError):
+    """The snapshot cannot be turned into a configuration (and must not replace the running one)."""
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def quote(value: str) -> str:
+    """One HAProxy argument. Single quotes take everything literally (no `$` expansion, no
+    escapes); a value holding a single quote goes in double quotes with \\, " and $ escaped.
+    Control characters are refused: a newline would end the directive and start another."""
+    if _CONTROL.search(value):
+        raise RenderError(f"Control characters are not allowed in {value!r}.")
+    if "'" not in value:
+        return "'" + value + "'"
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$") + '"'
+
+
+def literal(value: str) -> str:
+    """A user's text where HAProxy expects a log-format string (header values, redirect
+    locations): `%` would start a sample expression, so it is doubled."""
+    return quote(value.replace("%", "%%"))
+
+
+def json_body(error: str, message: str) -> str:
+    return json.dumps({"error": error, "message": message}, separators=(",", ":"))
+
+
+def deny(status: int, error: str, message: str, headers: dict[str, str] | None = None) -> str:
+    """`http-request return` with the one JSON error shape every plugin answers with.
+    Header values are log-format: the caller passes them ready (quoted or %[...])."""
+    extra = "".join(f" hdr {name} {value}" for name, value in (headers or {}).items())
+    return (
+        f"http-request return status {status} content-type application/json "
+        f"string {quote(json_body(error, message))}{extra}"
+    )
+
+
+def when(var: str, group: str) -> str:
+    """The condition "this request's route (or consumer) uses setting `group` of a plugin"."""
+    return f"{{ var(txn.{var}) -m str {group} }}"
+
+
+@dataclass
+class PluginRules:
+    """What one plugin adds to the configuration for its groups of settings."""
+
+    request: list[str] = field(default_factory=list)  # http-request lines of the gateway frontend
+    response: list[str] = field(default_factory=list)  # http-response lines
+    sections: list[list[str]] = field(default_factory=list)  # backends holding stick tables, userlists
+    files: dict[str, str] = field(default_factory=dict)  # maps and pattern files, by relative path
+
+
+def pattern_file(lines: list[str]) -> str:
+    return "".join(f"{line}\n" for line in lines)
+
+
+def group_file(options: RenderOptions, kind: str, group: str) -> tuple[str, str]:
+    """(relative path, absolute path) of an ACL pattern file of one group of a plugin. Not under
+    maps/: the runtime API swaps maps, and a changed pattern list goes through a reload."""
+    relative = f"acl/{kind}_{group}.lst"
+    return relative, f"{options.config_dir}/{relative}"
+
+
+Settings = dict[str, dict[str, Any]]  # group name -> the plugin's config shared by that group

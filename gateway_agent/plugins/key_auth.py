@@ -1,0 +1,29 @@
+"""key-auth: the key from a header (or else a query parameter); its SHA-256 is looked up in the
+consumers' key map, so keys never appear in the configuration. 401 when missing or unknown."""
+
+from __future__ import annotations
+
+from ..directives import PluginRules, Settings, deny, when
+from .context import RenderContext
+
+KEYS_MAP = "maps/keys.map"
+
+
+def render(groups: Settings, var: str, ctx: RenderContext) -> PluginRules:
+    rules = PluginRules()
+    for group, config in groups.items():
+        header = config.get("header", "apikey")
+        query = config.get("query", "apikey")
+        cond = when(var, group)
+        rules.request += [
+            f"http-request set-var(txn.key) req.hdr({header}) if {cond} {{ req.hdr({header}) -m found }}",
+            f"http-request set-var(txn.key) url_param({query}) if {cond} !{{ var(txn.key) -m found }} "
+            f"{{ url_param({query}) -m found }}",
+            f"{deny(401, 'unauthorized', 'Missing API key')} if {cond} !{{ var(txn.key) -m found }}",
+            f"http-request set-var(txn.consumer) var(txn.key),sha2(256),hex,lower,map({ctx.path(KEYS_MAP)}) "
+            f"if {cond}",
+            f"{deny(401, 'unauthorized', 'Invalid API key')} if {cond} !{{ var(txn.consumer) -m found }}",
+        ]
+        if config.get("hide_credentials"):
+            rules.request.append(f"http-request del-header {header} if {cond}")
+    return rules

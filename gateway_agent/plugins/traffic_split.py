@@ -1,0 +1,50 @@
+"""traffic-split: rules first, in order: the first whose every header, query argument and cookie
+matches sends the request to its upstream (blue-green, beta users). Otherwise a weighted draw
+between `weighted_upstreams` (canary: 90/10); weights are relative. Requests that match no rule
+and no weight stay on the route's own upstream."""
+
+from __future__ import annotations
+
+from ..directives import PluginRules, Settings, quote, when
+from .context import RenderContext
+
+
+def render(groups: Settings, var: str, ctx: RenderContext) -> PluginRules:
+    rules = PluginRules()
+    unset = "!{ var(txn.split) -m found }"
+    for group, config in groups.items():
+        cond = when(var, group)
+        for rule in config.get("rules", []):
+            match = rule["match"]
+            checks = [
+                f"{{ req.hdr({name}) -m str {quote(value)} }}"
+                for name, value in match.get("header", {}).items()
+            ]
+            checks += [
+                f"{{ url_param({quote(name)}) -m str {quote(value)} }}"
+                for name, value in match.get("query", {}).items()
+            ]
+            checks += [
+                f"{{ req.cook({quote(name)}) -m str {quote(value)} }}"
+                for name, value in match.get("cookie", {}).items()
+            ]
+            rules.request.append(
+                f"http-request set-var(txn.split) str({ctx.backend_of(rule['upstream'])}) if {cond} {unset} {' '.join(checks)}"
+            )
+        weighted = [
+            (w["upstream"], int(w["weight"]))
+            for w in config.get("weighted_upstreams", [])
+            if int(w["weight"]) > 0
+        ]
+        total = sum(weight for _, weight in weighted)
+        if weighted:
+            rules.request.append(f"http-request set-var(txn.split_draw) rand({total}) if {cond} {unset}")
+            threshold = 0
+            for upstream, weight in weighted:
+                threshold += weight
+                rules.request.append(
+                    f"http-request set-var(txn.split) str({ctx.backend_of(upstream)}) if {cond} {unset} "
+                    f"{{ var(txn.split_draw) -m int lt {threshold} }}"
+                )
+    rules.request.append("http-request set-var(txn.backend) var(txn.split) if { var(txn.split) -m found }")
+    return rules

@@ -1,0 +1,507 @@
+"""Every plugin on real traffic: the catalog as a user would set it up, compiled to a snapshot,
+rendered by the agent's renderer and served by a real HAProxy in front of loopback upstreams.
+(The agent's own loop, long-poll and reloads are covered in test_gateway.py.)"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from django_tenants.utils import schema_context
+
+from gateway_agent.directives import RenderOptions
+from gateway_agent.protocol import Snapshot
+from gateway_agent.renderer import render
+from saas.launcher.services import free_port
+
+HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
+pytestmark = pytest.mark.django_db
+
+
+class Upstream(ThreadingHTTPServer):
+    name = "upstream"
+    calls = 0
+
+
+class Echo(BaseHTTPRequestHandler):
+    """Answers with its server's name, the method, path, headers and body size it saw."""
+
+    server: Upstream
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms delayed ACK
+
+    def _body_size(self) -> int:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            size = 0
+            while True:
+                length = int(self.rfile.readline().strip() or b"0", 16)
+                if length == 0:
+                    self.rfile.readline()
+                    return size
+                size += len(self.rfile.read(length))
+                self.rfile.readline()
+        return len(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+
+    def _answer(self) -> None:
+        self.server.calls += 1
+        body = json.dumps(
+            {
+                "server": self.server.name,
+                "method": self.command,
+                "path": self.path,
+                "headers": {k.lower(): v for k, v in self.headers.items()},
+                "body_size": self._body_size(),
+            }
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("X-Upstream-Secret", "internal")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = do_PUT = do_DELETE = _answer
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def upstreams() -> Iterator[dict[str, Upstream]]:
+    servers = {}
+    for name in ("blue", "green"):
+        server = Upstream(("127.0.0.1", 0), Echo)
+        server.name = name
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers[name] = server
+    yield servers
+    for server in servers.values():
+        server.shutdown()
+
+
+class Catalog:
+    """One organization's cluster, written through the catalog's service functions."""
+
+    def __init__(self, upstreams: dict[str, Upstream]) -> None:
+        from saas.catalog import services as catalog
+        from saas.gateways.models import GatewayCluster
+        from saas.gateways.services import Author
+        from tenants.audit import Actor
+        from tests.factories import make_org, make_user
+
+        self.catalog = catalog
+        user = make_user()
+        self.org = make_org(user)
+        self.author = Author(actor=Actor(user=user), organization=self.org)
+        with schema_context(self.org.schema_name):
+            self.cluster = GatewayCluster.objects.create(name="prod")
+            for name, server in upstreams.items():
+                target = {"host": "127.0.0.1", "port": server.server_address[1]}
+                catalog.save_upstream(self.author, self.cluster, {"name": name, "targets": [target]})
+                catalog.save_service(self.author, self.cluster, {"name": name, "upstream": name})
+
+    def route(self, name: str, path: str, plugins: dict[str, Any] | None = None, **fields: Any) -> None:
+        data = {"name": name, "service": "blue", "paths": [{"value": path}], "plugins": plugins or {}}
+        with schema_context(self.org.schema_name):
+            self.catalog.save_route(self.author, self.cluster, {**data, **fields})
+
+    def consumer(
+        self, username: str, credential: dict[str, Any], plugins: dict[str, Any] | None = None
+    ) -> None:
+        with schema_context(self.org.schema_name):
+            consumer = self.catalog.save_consumer(
+                self.author, self.cluster, {"username": username, "plugins": plugins or {}}
+            )
+            self.catalog.add_credential(self.author, consumer, credential)
+
+    def global_plugins(self, plugins: dict[str, Any]) -> None:
+        with schema_context(self.org.schema_name):
+            for name, config in plugins.items():
+                self.catalog.set_global_plugin(self.author, self.cluster, name, config)
+
+    def snapshot(self) -> Snapshot:
+        from saas.gateways.agents import AgentContext, served_snapshot
+
+        served = served_snapshot(AgentContext(self.org.id, self.org.schema_name, self.cluster.id, 0))
+        assert served is not None
+        return Snapshot.model_validate(served["document"])
+
+
+@pytest.fixture
+def world(upstreams: dict[str, Upstream]) -> Catalog:
+    return Catalog(upstreams)
+
+
+@contextlib.contextmanager
+def gateway(catalog: Catalog, folder: Path, bind: str = "127.0.0.1") -> Iterator[str]:
+    port = free_port()
+    options = RenderOptions(
+        http_port=port,
+        https_port=None,
+        metrics_port=None,
+        bind_address=bind,
+        config_dir=str(folder),
+        runtime_socket=str(folder / "haproxy.sock"),
+    )
+    for name, content in render(catalog.snapshot(), options).items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(content)
+    checked = subprocess.run(
+        [HAPROXY, "-c", "-f", str(folder / "haproxy.cfg")], capture_output=True, text=True
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    process = subprocess.Popen([HAPROXY, "-db", "-f", str(folder / "haproxy.cfg")])
+    host = f"[{bind}]" if ":" in bind else bind
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection((bind, port), timeout=1):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+        yield f"http://{host}:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_cors_preflight_at_the_gateway_and_headers_for_allowed_origins_only(world, upstreams, tmp_path):
+    world.route(
+        "app",
+        "/app",
+        {
+            "cors": {
+                "allow_origins": ["https://app.example.com"],
+                "allow_methods": ["GET", "POST"],
+                "allow_headers": ["X-Request-Id"],
+                "expose_headers": ["X-Total"],
+                "max_age": 600,
+                "allow_credentials": True,
+            }
+        },
+    )
+    world.route("open", "/open", {"cors": {"allow_origins": ["*"]}})
+    with gateway(world, tmp_path) as url:
+        preflight = {"Origin": "https://app.example.com", "Access-Control-Request-Method": "POST"}
+        answer = httpx.options(f"{url}/app/items", headers=preflight)
+        assert answer.status_code == 204
+        assert answer.headers["access-control-allow-origin"] == "https://app.example.com"
+        assert answer.headers["access-control-allow-methods"] == "GET,POST"
+        assert answer.headers["access-control-allow-headers"] == "X-Request-Id"
+        assert answer.headers["access-control-max-age"] == "600"
+        assert answer.headers["access-control-allow-credentials"] == "true"
+        calls = upstreams["blue"].calls
+        refused = httpx.options(f"{url}/app/items", headers={**preflight, "Origin": "https://evil.example"})
+        assert refused.status_code == 204 and "access-control-allow-origin" not in refused.headers
+        assert upstreams["blue"].calls == calls  # preflights never reach the upstream
+
+        simple = httpx.get(f"{url}/app/items", headers={"Origin": "https://app.example.com"})
+        assert simple.status_code == 200
+        assert simple.headers["access-control-allow-origin"] == "https://app.example.com"
+        assert simple.headers["access-control-expose-headers"] == "X-Total"
+        assert "Origin" in simple.headers["vary"]
+        other = httpx.get(f"{url}/app/items", headers={"Origin": "https://evil.example"})
+        assert other.status_code == 200 and "access-control-allow-origin" not in other.headers
+
+        wildcard = httpx.options(
+            f"{url}/open",
+            headers={
+                "Origin": "https://any.example",
+                "Access-Control-Request-Method": "PUT",
+                "Access-Control-Request-Headers": "X-One, X-Two",
+            },
+        )
+        assert wildcard.headers["access-control-allow-origin"] == "*"
+        assert wildcard.headers["access-control-allow-headers"] == "X-One, X-Two"
+        assert "access-control-allow-credentials" not in wildcard.headers
+
+
+def test_ip_restriction_allows_and_denies_ipv4_and_ipv6(world, tmp_path):
+    world.route("inside", "/inside", {"ip-restriction": {"allowlist": ["127.0.0.0/8", "::1"]}})
+    world.route("outside", "/outside", {"ip-restriction": {"allowlist": ["10.0.0.0/8", "2001:db8::/32"]}})
+    world.route("blocked", "/blocked", {"ip-restriction": {"denylist": ["127.0.0.1", "::1/128"]}})
+    for bind in ("127.0.0.1", "::1"):
+        with gateway(world, tmp_path / bind.replace(":", "_"), bind=bind) as url:
+            assert httpx.get(f"{url}/inside").status_code == 200
+            refused = httpx.get(f"{url}/outside")
+            assert refused.status_code == 403
+            assert refused.json() == {"error": "forbidden", "message": "Your IP address is not allowed"}
+            assert httpx.get(f"{url}/blocked").status_code == 403
+
+
+def test_redirect_mocking_and_response_rewrite(world, upstreams, tmp_path):
+    world.route("moved", "/old", {"redirect": {"uri": "https://example.com/new?x=100%", "status_code": 301}})
+    world.route("secure", "/login", {"redirect": {"http_to_https": True, "status_code": 308}})
+    world.route(
+        "mock",
+        "/mock",
+        {
+            "mocking": {
+                "status_code": 201,
+                "content_type": "application/json",
+                "headers": {"X-Mocked": "yes"},
+                "body": '{"id": 7}',
+            }
+        },
+    )
+    world.route(
+        "rewritten",
+        "/rewritten",
+        {
+            "response-rewrite": {
+                "status_code": 202,
+                "headers": {
+                    "set": {"X-Frame-Options": "DENY"},
+                    "add": {"X-Extra": "1"},
+                    "remove": ["X-Upstream-Secret"],
+                },
+            }
+        },
+    )
+    with gateway(world, tmp_path) as url:
+        moved = httpx.get(f"{url}/old/page")
+        assert moved.status_code == 301 and moved.headers["location"] == "https://example.com/new?x=100%"
+        secure = httpx.get(f"{url}/login/form?next=1", headers={"Host": "shop.example.com"})
+        assert secure.status_code == 308
+        assert secure.headers["location"] == "https://shop.example.com/login/form?next=1"
+
+        calls = upstreams["blue"].calls
+        mocked = httpx.get(f"{url}/mock/anything")
+        assert mocked.status_code == 201 and mocked.json() == {"id": 7}
+        assert mocked.headers["x-mocked"] == "yes" and mocked.headers["content-type"] == "application/json"
+        assert upstreams["blue"].calls == calls
+
+        rewritten = httpx.get(f"{url}/rewritten")
+        assert rewritten.status_code == 202 and rewritten.json()["server"] == "blue"
+        assert rewritten.headers["x-frame-options"] == "DENY" and rewritten.headers["x-extra"] == "1"
+        assert "x-upstream-secret" not in rewritten.headers
+
+
+def test_request_size_limit_by_content_length_and_streamed_body(world, tmp_path):
+    world.route("upload", "/upload", {"request-size-limit": {"max_body_bytes": 1000}})
+    with gateway(world, tmp_path) as url:
+        assert httpx.post(f"{url}/upload", content=b"x" * 1000).json()["body_size"] == 1000
+        too_big = httpx.post(f"{url}/upload", content=b"x" * 1001)
+        assert too_big.status_code == 413 and too_big.json()["error"] == "payload_too_large"
+
+        def streamed(size: int) -> Iterator[bytes]:
+            for start in range(0, size, 100):
+                yield b"y" * min(100, size - start)
+
+        assert httpx.post(f"{url}/upload", content=streamed(900)).json()["body_size"] == 900
+        assert httpx.post(f"{url}/upload", content=streamed(5000)).status_code == 413
+
+
+def test_traffic_split_by_weight_and_by_rules(world, tmp_path):
+    world.route(
+        "canary",
+        "/canary",
+        {
+            "traffic-split": {
+                "weighted_upstreams": [
+                    {"upstream": "blue", "weight": 90},
+                    {"upstream": "green", "weight": 10},
+                ]
+            }
+        },
+    )
+    world.route(
+        "beta",
+        "/beta",
+        {
+            "traffic-split": {
+                "rules": [
+                    {"match": {"header": {"X-Beta": "yes"}}, "upstream": "green"},
+                    {"match": {"query": {"cohort": "beta"}}, "upstream": "green"},
+                    {"match": {"cookie": {"channel": "beta"}}, "upstream": "green"},
+                ]
+            }
+        },
+    )
+    with gateway(world, tmp_path) as url, httpx.Client(base_url=url) as client:
+        servers = Counter(client.get("/canary").json()["server"] for _ in range(2000))
+        # 10 % of 2,000 is 200 with a standard deviation of 13.4: four of them either side.
+        assert 146 <= servers["green"] <= 254, servers
+        assert client.get("/beta").json()["server"] == "blue"
+        assert client.get("/beta", headers={"X-Beta": "yes"}).json()["server"] == "green"
+        assert client.get("/beta", params={"cohort": "beta"}).json()["server"] == "green"
+        assert client.get("/beta", headers={"Cookie": "a=1; channel=beta"}).json()["server"] == "green"
+        assert client.get("/beta", headers={"X-Beta": "no"}).json()["server"] == "blue"
+
+
+def test_limit_req_lets_a_burst_through_then_refuses(world, tmp_path):
+    world.route("api", "/api", {"limit-req": {"rate": 5, "burst": 3, "key": "route"}})
+    with gateway(world, tmp_path) as url, httpx.Client(base_url=url) as client:
+        statuses = [client.get("/api").status_code for _ in range(10)]
+        assert statuses == [200] * 8 + [429] * 2
+        refused = client.get("/api")
+        assert refused.json() == {"error": "rate_limited", "message": "Request rate too high"}
+        time.sleep(1.2)  # the window has slid past the burst
+        assert client.get("/api").status_code == 200
+
+
+def test_basic_auth_and_the_consumer_name_passed_upstream(world, tmp_path):
+    world.route("private", "/private", {"basic-auth": {"hide_credentials": True}})
+    world.consumer(
+        "alice", {"type": "basic-auth", "username": "alice.smith", "password": "correct horse battery"}
+    )
+    with gateway(world, tmp_path) as url:
+        missing = httpx.get(f"{url}/private")
+        assert missing.status_code == 401 and missing.headers["www-authenticate"].startswith("Basic realm=")
+        assert missing.json()["error"] == "unauthorized"
+        wrong = httpx.get(f"{url}/private", auth=("alice.smith", "wrong password"))
+        assert wrong.status_code == 401
+        for _ in range(2):  # the second one is answered from the verified cache
+            ok = httpx.get(f"{url}/private", auth=("alice.smith", "correct horse battery"))
+            assert ok.status_code == 200
+            headers = ok.json()["headers"]
+            assert headers["x-consumer-username"] == "alice" and "authorization" not in headers
+        spoofed = httpx.get(
+            f"{url}/private", auth=("alice.smith", "nope, not it"), headers={"X-Consumer-Username": "alice"}
+        )
+        assert spoofed.status_code == 401
+
+
+def test_consumer_scoped_plugins_apply_after_authentication_and_win_over_the_route(world, tmp_path):
+    world.route(
+        "orders",
+        "/orders",
+        {
+            "key-auth": {},
+            "limit-count": {"count": 100, "time_window": 3600, "key": "consumer"},
+            "response-rewrite": {"headers": {"set": {"X-Tier": "standard"}}},
+        },
+    )
+    world.consumer(
+        "trial",
+        {"type": "key-auth", "key": "trial-consumer-key-0001"},
+        {
+            "limit-count": {"count": 2, "time_window": 3600, "key": "consumer"},
+            "response-rewrite": {"headers": {"set": {"X-Tier": "trial"}}},
+        },
+    )
+    world.consumer("paying", {"type": "key-auth", "key": "paying-consumer-key-001"})
+    if 3600 - time.time() % 3600 < 30:  # stay inside one window
+        time.sleep(3600 - time.time() % 3600 + 1)
+    with gateway(world, tmp_path) as url:
+        trial = [httpx.get(f"{url}/orders", headers={"apikey": "trial-consumer-key-0001"}) for _ in range(3)]
+        assert [a.status_code for a in trial] == [200, 200, 429]
+        assert trial[0].headers["x-ratelimit-limit"] == "2" and trial[0].headers["x-tier"] == "trial"
+        assert trial[0].json()["headers"]["x-consumer-username"] == "trial"
+        paying = [httpx.get(f"{url}/orders", headers={"apikey": "paying-consumer-key-001"}) for _ in range(3)]
+        assert [a.status_code for a in paying] == [200, 200, 200]
+        assert paying[0].headers["x-ratelimit-limit"] == "100" and paying[0].headers["x-tier"] == "standard"
+
+
+def _b64(data: bytes) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _jwt(header: dict[str, Any], payload: dict[str, Any], sign: Any) -> str:
+    signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(payload).encode())}"
+    return f"{signing_input}.{_b64(sign(signing_input.encode()))}"
+
+
+def test_jwt_auth_accepts_valid_tokens_and_refuses_every_attack(world, tmp_path):
+    import hashlib
+    import hmac
+
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+    secret = "an-hmac-secret-of-at-least-32-characters"
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    ec_key = ec.generate_private_key(ec.SECP256R1())
+
+    def public_pem(key: Any) -> str:
+        return (
+            key.public_key()
+            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+            .decode()
+        )
+
+    def es256(message: bytes) -> bytes:
+        r, s = decode_dss_signature(ec_key.sign(message, ec.ECDSA(hashes.SHA256())))
+        return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+    signers = {
+        "HS256": lambda m: hmac.new(secret.encode(), m, hashlib.sha256).digest(),
+        "RS256": lambda m: rsa_key.sign(m, padding.PKCS1v15(), hashes.SHA256()),
+        "ES256": es256,
+    }
+    world.consumer("hs-app", {"type": "jwt-auth", "key": "hs-key", "algorithm": "HS256", "secret": secret})
+    world.consumer(
+        "rs-app",
+        {"type": "jwt-auth", "key": "rs-key", "algorithm": "RS256", "public_key": public_pem(rsa_key)},
+    )
+    world.consumer(
+        "es-app",
+        {"type": "jwt-auth", "key": "es-key", "algorithm": "ES256", "public_key": public_pem(ec_key)},
+    )
+    world.route("api", "/api", {"jwt-auth": {}})
+    world.route("lenient", "/lenient", {"jwt-auth": {"clock_skew_s": 120, "hide_credentials": True}})
+    now = int(time.time())
+
+    def token(alg: str, key: str, **claims: Any) -> str:
+        return _jwt({"alg": alg, "typ": "JWT"}, {"key": key, "exp": now + 300, **claims}, signers[alg])
+
+    with gateway(world, tmp_path) as url, httpx.Client(base_url=url) as client:
+
+        def call(jwt: str | None, path: str = "/api") -> httpx.Response:
+            return client.get(path, headers={"Authorization": f"Bearer {jwt}"} if jwt else {})
+
+        for alg, consumer in (("HS256", "hs-app"), ("RS256", "rs-app"), ("ES256", "es-app")):
+            ok = call(token(alg, f"{consumer[:2]}-key"))
+            assert ok.status_code == 200, (alg, ok.text)
+            assert ok.json()["headers"]["x-consumer-username"] == consumer
+        hs = token("HS256", "hs-key")
+        assert client.get("/api", params={"jwt": hs}).status_code == 200
+        assert client.get("/api", headers={"Cookie": f"jwt={hs}"}).status_code == 200
+        hidden = call(hs, "/lenient").json()["headers"]
+        assert "authorization" not in hidden
+
+        def refused(jwt: str | None, message: str, path: str = "/api") -> None:
+            answer = call(jwt, path)
+            assert answer.status_code == 401, (message, answer.text)
+            assert answer.json() == {"error": "unauthorized", "message": message}
+
+        refused(None, "Missing JWT")
+        refused("not-a-jwt", "Malformed JWT")
+        refused(
+            _jwt({"alg": "none"}, {"key": "hs-key", "exp": now + 300}, lambda m: b""),
+            "JWT algorithm none is not accepted",
+        )
+        # HS/RS confusion: an HMAC token "signed" with the RSA public key as its secret.
+        confused = _jwt(
+            {"alg": "HS256"},
+            {"key": "rs-key", "exp": now + 300},
+            lambda m: hmac.new(public_pem(rsa_key).encode(), m, hashlib.sha256).digest(),
+        )
+        refused(confused, "JWT algorithm is not the one configured for this consumer")
+        header, _, signature = hs.split(".")
+        tampered = f"{header}.{_b64(json.dumps({'key': 'hs-key', 'exp': now + 9999}).encode())}.{signature}"
+        refused(tampered, "Invalid JWT signature")
+        refused(token("HS256", "nobody"), "No consumer has the key of this JWT")
+        refused(token("HS256", "hs-key", exp=now - 60), "JWT has expired")
+        refused(token("HS256", "hs-key", nbf=now + 60), "JWT is not valid yet")
+        # Within the route's clock skew, both pass.
+        assert call(token("HS256", "hs-key", exp=now - 60), "/lenient").status_code == 200
+        assert call(token("HS256", "hs-key", nbf=now + 60), "/lenient").status_code == 200
