@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test system-deps lint typecheck format install bench-provision bench-catalog bench-gateway bench-propagation clean
+.PHONY: run test system-deps lint typecheck format install bench-provision bench-catalog bench-gateway bench-propagation bench-plugins bench-tools clean
 
 $(STAMP): pyproject.toml gateway_agent/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,15 +45,19 @@ bench-provision: $(STAMP)
 clean:
 	rm -rf $(VENV) .run .mypy_cache .ruff_cache .pytest_cache
 
+# wrk drives the load; nginx is the upstream and the reverse proxy compared against.
+bench-tools:
+	@command -v wrk >/dev/null 2>&1 && command -v nginx >/dev/null 2>&1 || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light >/dev/null; }
+
+bench-plugins: $(STAMP) system-deps bench-tools
+	$(PY) tests/perf/bench_plugins.py
+
 bench-catalog: $(STAMP)
 	$(PY) -m saas.launcher exec -- $(PY) tests/perf/bench_catalog.py
 
-bench-gateway: $(STAMP) system-deps
-	@command -v wrk >/dev/null 2>&1 && command -v nginx >/dev/null 2>&1 || { \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light >/dev/null; }
+bench-gateway: $(STAMP) system-deps bench-tools
 	$(PY) -m saas.launcher exec -- $(PY) tests/perf/bench_gateway.py
 
-bench-propagation: $(STAMP) system-deps
-	@command -v wrk >/dev/null 2>&1 && command -v nginx >/dev/null 2>&1 || { \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light >/dev/null; }
+bench-propagation: $(STAMP) system-deps bench-tools
 	$(PY) -m saas.launcher exec -- $(PY) tests/perf/bench_propagation.py

@@ -67,8 +67,9 @@ def write_files(files: dict[str, str], folder: Path) -> None:
         path = folder / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(content)
-        # Certificates hold private keys and the configuration JWT secrets: the agent's user only.
-        path.chmod(0o600 if name.startswith("certs/") or name == "haproxy.cfg" else 0o644)
+        # Private keys, JWT and HMAC secrets: readable by the agent's user only.
+        private = name.startswith("certs/") or name == "haproxy.cfg" or name.endswith("_secrets.map")
+        path.chmod(0o600 if private else 0o644)
 
 
 class Agent:

@@ -73,6 +73,7 @@ class PluginRules:
     response: list[str] = field(default_factory=list)  # http-response lines
     sections: list[list[str]] = field(default_factory=list)  # backends holding stick tables, userlists
     files: dict[str, str] = field(default_factory=dict)  # maps and pattern files, by relative path
+    globals: list[str] = field(default_factory=list)  # lines of the global section (lua-load)
 
 
 def pattern_file(lines: list[str]) -> str:

@@ -124,8 +124,17 @@ class BasicAuthCredential(_Model):
     password_crypt: str  # crypt(3) SHA-512, as HAProxy userlists verify
 
 
+class HmacAuthCredential(_Model):
+    type: Literal["hmac-auth"] = "hmac-auth"
+    id: int
+    key_id: str
+    secret_ciphertext: str | None = None  # encrypted at rest in the control plane
+    secret: str | None = None  # only in the document served to the cluster's agents
+
+
 Credential = Annotated[
-    KeyAuthCredential | JwtAuthCredential | BasicAuthCredential, Field(discriminator="type")
+    KeyAuthCredential | JwtAuthCredential | BasicAuthCredential | HmacAuthCredential,
+    Field(discriminator="type"),
 ]
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .directives import RenderError, RenderOptions, deny, json_body, quote
+from .directives import PluginRules, RenderError, RenderOptions, deny, json_body, quote
 from .plugins import ORDER, SUPPORTED, RenderContext
 from .plugins.basic_auth import USERLIST, USERS_MAP
 from .plugins.key_auth import KEYS_MAP
@@ -270,61 +270,58 @@ def _plugin_settings(
 
 def _plugin_rules(
     snapshot: Snapshot, routes: list[Route], services: dict[int, Service], ctx: RenderContext
-) -> tuple[list[str], list[str], list[list[str]], dict[str, str], int | None]:
-    """The frontend's plugin lines (request, response), extra sections, files, and the buffer
-    size the plugins need."""
+) -> PluginRules:
+    """Every plugin's contribution, in request order: the frontend's http-request lines (before
+    authentication, authentication, consumers' own settings, after), http-response lines,
+    sections, files and global lines."""
     by_route, by_consumer = _plugin_settings(snapshot, routes, services)
     stages: dict[str, list[str]] = {"before_auth": [], "auth": [], "consumer": [], "after_auth": []}
-    response: list[str] = []
-    sections: list[list[str]] = []
-    files: dict[str, str] = {}
-    bufsize = None
+    out = PluginRules()
     path = ctx.options.config_dir
+
+    def add(rules: PluginRules, request: list[str]) -> None:
+        request += rules.request
+        out.response += rules.response
+        out.sections += rules.sections
+        out.files.update(rules.files)
+        out.globals += [line for line in rules.globals if line not in out.globals]
+
     for plugin in ORDER:
         routes_of = by_route[plugin.name]
         consumers_of = by_consumer[plugin.name] if plugin.consumer_scoped else {}
         if not routes_of and not consumers_of:
             continue
         route_group, consumer_group, groups = _groups(routes_of, consumers_of)
-        if plugin.name == "request-size-limit":
-            bufsize = buffer_size(groups)
+        if plugin.name == "request-size-limit" and (size := buffer_size(groups)):
+            out.globals.append(f"tune.bufsize {size}")
         slug = plugin.name.replace("-", "_")
         lines = stages[plugin.stage]
         if route_group:
-            files[f"maps/route_{slug}.map"] = _map_file(route_group)
+            out.files[f"maps/route_{slug}.map"] = _map_file(route_group)
             lines.append(
                 f"http-request set-var(txn.{plugin.var}) var(txn.route),map({path}/maps/route_{slug}.map)"
             )
         by_consumer_map = f"var(txn.consumer),map({path}/maps/consumer_{slug}.map)"
         if consumer_group:
-            files[f"maps/consumer_{slug}.map"] = _map_file(consumer_group)
+            out.files[f"maps/consumer_{slug}.map"] = _map_file(consumer_group)
         if consumer_group and plugin.stage == "before_auth":
             # Applied once the consumer is known, in its own variable, with the consumer's groups.
             own = {g: groups[g] for g in sorted(set(consumer_group.values()))}
-            rules = plugin.render(own, f"{plugin.var}c", ctx)
-            stages["consumer"] += [
-                f"http-request set-var(txn.{plugin.var}c) {by_consumer_map}",
-                *rules.request,
-            ]
-            response += rules.response
-            files.update(rules.files)
+            stages["consumer"].append(f"http-request set-var(txn.{plugin.var}c) {by_consumer_map}")
+            add(plugin.render(own, f"{plugin.var}c", ctx), stages["consumer"])
             groups = {g: groups[g] for g in sorted(set(route_group.values()))}
         elif consumer_group:
             # After the route's: set only when the consumer has a setting, which then wins.
             lines.append(f"http-request set-var(txn.{plugin.var}) {by_consumer_map}")
         if groups:
-            rules = plugin.render(groups, plugin.var, ctx)
-            lines += rules.request
-            response += rules.response
-            sections += rules.sections
-            files.update(rules.files)
+            add(plugin.render(groups, plugin.var, ctx), lines)
     if stages["auth"]:
         stages["auth"].insert(0, "http-request del-header X-Consumer-Username")
         stages["auth"].append(
             "http-request set-header X-Consumer-Username %[var(txn.consumer)] if { var(txn.consumer) -m found }"
         )
-    request = [*stages["before_auth"], *stages["auth"], *stages["consumer"], *stages["after_auth"]]
-    return request, response, sections, files, bufsize
+    out.request = [*stages["before_auth"], *stages["auth"], *stages["consumer"], *stages["after_auth"]]
+    return out
 
 
 def render(snapshot: Snapshot, options: RenderOptions) -> dict[str, str]:
@@ -358,19 +355,19 @@ def render(snapshot: Snapshot, options: RenderOptions) -> dict[str, str]:
         f"    http-request set-var(txn.backend) var(txn.route),map({options.config_dir}/maps/route_backend.map)"
     )
     # 2. plugins: a few rules per distinct setting; each route finds its groups through maps.
-    request, response, plugin_sections, plugin_files, bufsize = _plugin_rules(snapshot, routes, services, ctx)
-    files.update(plugin_files)
+    plugins = _plugin_rules(snapshot, routes, services, ctx)
+    files.update(plugins.files)
     frontend.append("    # 2. plugins")
-    frontend += [f"    {line}" for line in request]
+    frontend += [f"    {line}" for line in plugins.request]
     frontend.append("    # 3. the chosen backend")
     frontend.append("    use_backend %[var(txn.backend)] if { var(txn.backend) -m found }")
-    frontend += [f"    {line}" for line in response]
+    frontend += [f"    {line}" for line in plugins.response]
 
     consumer_files, userlist = _consumer_files(snapshot.consumers)
     sections = [
         "global",
         *([f"    maxconn {options.maxconn}"] if options.maxconn else []),
-        *([f"    tune.bufsize {bufsize}"] if bufsize else []),
+        *[f"    {line}" for line in plugins.globals],
         f"    stats socket {options.runtime_socket} mode 600 level admin expose-fd listeners",
         "    tune.ssl.default-dh-param 2048",
         "",
@@ -408,7 +405,7 @@ def render(snapshot: Snapshot, options: RenderOptions) -> dict[str, str]:
         ]
     for upstream in snapshot.upstreams:
         sections += [*_upstream_backend(upstream, options), ""]
-    for section in plugin_sections:
+    for section in plugins.sections:
         sections += [*section, ""]
 
     files.update({"haproxy.cfg": "\n".join(sections), **consumer_files, **certificate_files})

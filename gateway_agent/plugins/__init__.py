@@ -16,6 +16,7 @@ from ..directives import PluginRules, Settings
 from . import (
     basic_auth,
     cors,
+    hmac_auth,
     ip_restriction,
     jwt_auth,
     key_auth,
@@ -54,6 +55,7 @@ ORDER: tuple[GatewayPlugin, ...] = (
     GatewayPlugin("key-auth", "ka", "auth", key_auth.render),
     GatewayPlugin("jwt-auth", "ja", "auth", jwt_auth.render),
     GatewayPlugin("basic-auth", "ba", "auth", basic_auth.render),
+    GatewayPlugin("hmac-auth", "ha", "auth", hmac_auth.render),
     GatewayPlugin("limit-req", "lr", "after_auth", limit_req.render, consumer_scoped=True),
     GatewayPlugin("limit-count", "rl", "after_auth", limit_count.render, consumer_scoped=True),
     GatewayPlugin("proxy-rewrite", "pr", "after_auth", proxy_rewrite.render),

@@ -44,6 +44,8 @@ def _credential_export(credential: Credential) -> dict[str, Any]:
         if credential.jwt_public_key_pem:
             exported["public_key"] = credential.jwt_public_key_pem
         return exported
+    if credential.type == Credential.HMAC_AUTH:
+        return {"type": "hmac-auth", "key_id": credential.hmac_key_id}
     return {"type": "basic-auth", "username": credential.basic_username}
 
 
@@ -201,12 +203,15 @@ def _sync_credentials(
             return kind, str(item.get("key_sha256", ""))
         if kind == "jwt-auth":
             return kind, str(item.get("key", ""))
+        if kind == "hmac-auth":
+            return kind, str(item.get("key_id", ""))
         return str(kind), str(item.get("username", ""))
 
     def identity_of(credential: Credential) -> tuple[str, str]:
         return {
             Credential.KEY_AUTH: (credential.type, credential.key_sha256),
             Credential.JWT_AUTH: (credential.type, credential.jwt_key),
+            Credential.HMAC_AUTH: (credential.type, credential.hmac_key_id),
         }.get(credential.type, (credential.type, credential.basic_username))
 
     present = {identity_of(c): c for c in existing}

@@ -91,6 +91,7 @@ class Credential(CatalogEntity):
     KEY_AUTH = "key-auth"
     JWT_AUTH = "jwt-auth"
     BASIC_AUTH = "basic-auth"
+    HMAC_AUTH = "hmac-auth"
 
     consumer = models.ForeignKey(Consumer, on_delete=models.CASCADE, related_name="credentials")
     type = models.CharField(max_length=16)
@@ -105,6 +106,9 @@ class Credential(CatalogEntity):
     # basic-auth: crypt(3) SHA-512, which HAProxy userlists verify.
     basic_username = models.CharField(max_length=100, blank=True)
     basic_password_crypt = models.CharField(max_length=200, blank=True)
+    # hmac-auth: the key id a request names, and the shared secret, encrypted at rest.
+    hmac_key_id = models.CharField(max_length=100, blank=True)
+    hmac_secret_ciphertext = models.TextField(blank=True)
 
     class Meta:
         ordering = ["id"]
@@ -123,6 +127,11 @@ class Credential(CatalogEntity):
                 fields=["cluster", "basic_username"],
                 condition=models.Q(type="basic-auth"),
                 name="credential_basic_username_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["cluster", "hmac_key_id"],
+                condition=models.Q(type="hmac-auth"),
+                name="credential_hmac_key_id_unique",
             ),
         ]
 

@@ -94,6 +94,26 @@ PLUGINS: dict[str, PluginDefinition] = {
             ),
         ),
         PluginDefinition(
+            "hmac-auth",
+            "Authenticate consumers by an HMAC signature over the request line and headers "
+            "(APISIX's hmac-auth: Authorization: Signature keyId=...,algorithm=...,headers=...,signature=...).",
+            _AUTH_SCOPES,
+            _schema(
+                {
+                    "allowed_algorithms": {
+                        "type": "array",
+                        "items": {"enum": ["hmac-sha1", "hmac-sha256", "hmac-sha512"]},
+                        "minItems": 1,
+                        "uniqueItems": True,
+                        "default": ["hmac-sha1", "hmac-sha256", "hmac-sha512"],
+                    },
+                    "clock_skew_s": {"type": "integer", "minimum": 1, "maximum": 86400, "default": 300},
+                    "signed_headers": {"type": "array", "items": _HEADER_NAME, "uniqueItems": True},
+                    "hide_credentials": {"type": "boolean", "default": False},
+                }
+            ),
+        ),
+        PluginDefinition(
             "basic-auth",
             "Authenticate consumers by HTTP Basic username and password.",
             _AUTH_SCOPES,

@@ -54,6 +54,13 @@ def _credential(row: dict[str, Any]) -> dict[str, Any]:
             "secret_ciphertext": row["jwt_secret_ciphertext"] or None,
             "public_key_pem": row["jwt_public_key_pem"] or None,
         }
+    if row["type"] == Credential.HMAC_AUTH:
+        return {
+            "type": "hmac-auth",
+            "id": row["id"],
+            "key_id": row["hmac_key_id"],
+            "secret_ciphertext": row["hmac_secret_ciphertext"],
+        }
     return {
         "type": "basic-auth",
         "id": row["id"],
@@ -68,7 +75,7 @@ _UPSTREAM_FIELDS = (
 )  # fmt: skip
 _CREDENTIAL_FIELDS = (
     "id", "consumer_id", "type", "key_sha256", "jwt_key", "jwt_algorithm", "jwt_secret_ciphertext",
-    "jwt_public_key_pem", "basic_username", "basic_password_crypt",
+    "jwt_public_key_pem", "basic_username", "basic_password_crypt", "hmac_key_id", "hmac_secret_ciphertext",
 )  # fmt: skip
 _ROUTE_FIELDS = (
     "id", "name", "service_id", "hosts", "paths", "methods", "headers", "priority",

@@ -126,6 +126,8 @@ def roll_back(author: Author, cluster: GatewayCluster, snapshot: ConfigSnapshot)
                     "jwt_secret_ciphertext": cred["secret_ciphertext"] or "",
                     "jwt_public_key_pem": cred["public_key_pem"] or "",
                 }
+            elif cred["type"] == "hmac-auth":
+                fields |= {"hmac_key_id": cred["key_id"], "hmac_secret_ciphertext": cred["secret_ciphertext"]}
             else:
                 fields |= {"basic_username": cred["username"], "basic_password_crypt": cred["password_crypt"]}
             credentials[cred["id"]] = fields

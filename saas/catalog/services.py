@@ -79,6 +79,8 @@ def credential_view(credential: Credential) -> dict[str, Any]:
             "algorithm": credential.jwt_algorithm,
             "public_key": credential.jwt_public_key_pem or None,
         }
+    if credential.type == Credential.HMAC_AUTH:
+        return {"type": credential.type, "key_id": credential.hmac_key_id}
     return {"type": credential.type, "username": credential.basic_username}
 
 
@@ -408,6 +410,15 @@ def add_credential(author: Author, consumer: Consumer, data: Any) -> tuple[Crede
             assert spec.public_key is not None
             check_jwt_public_key(spec.public_key, spec.algorithm)
             credential.jwt_public_key_pem = spec.public_key
+    elif isinstance(spec, specs.HmacAuthSpec):
+        if same_cluster.filter(hmac_key_id=spec.key_id).exists():
+            raise InvalidInput.field(
+                "key_id", f"A consumer with HMAC key id {spec.key_id!r} already exists in this cluster."
+            )
+        secret = spec.secret or new_api_key() + new_api_key()
+        if spec.secret is None:
+            shown["secret"] = secret
+        credential.hmac_key_id, credential.hmac_secret_ciphertext = spec.key_id, encrypt_secret(secret)
     else:
         if same_cluster.filter(basic_username=spec.username).exists():
             raise InvalidInput.field(

@@ -210,7 +210,15 @@ class BasicAuthSpec(Spec):
     password: str = Field(min_length=8, max_length=256)
 
 
-CredentialSpec = Annotated[KeyAuthSpec | JwtAuthSpec | BasicAuthSpec, Field(discriminator="type")]
+class HmacAuthSpec(Spec):
+    type: Literal["hmac-auth"]
+    key_id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._@+-]+$")
+    secret: str | None = Field(default=None, min_length=32, max_length=1024, pattern=r"^[\x21-\x7e]+$")
+
+
+CredentialSpec = Annotated[
+    KeyAuthSpec | JwtAuthSpec | BasicAuthSpec | HmacAuthSpec, Field(discriminator="type")
+]
 
 
 class CredentialInput(BaseModel):
@@ -223,7 +231,7 @@ class CertificateSpec(Spec):
     private_key: str = Field(min_length=1, max_length=100_000)
 
 
-def parse_credential(data: Any) -> KeyAuthSpec | JwtAuthSpec | BasicAuthSpec:
+def parse_credential(data: Any) -> KeyAuthSpec | JwtAuthSpec | BasicAuthSpec | HmacAuthSpec:
     if not isinstance(data, dict):
         raise InvalidInput.field("non_field_errors", "Expected a JSON object.")
     try:

@@ -505,3 +505,82 @@ def test_jwt_auth_accepts_valid_tokens_and_refuses_every_attack(world, tmp_path)
         # Within the route's clock skew, both pass.
         assert call(token("HS256", "hs-key", exp=now - 60), "/lenient").status_code == 200
         assert call(token("HS256", "hs-key", nbf=now + 60), "/lenient").status_code == 200
+
+
+def test_hmac_auth_verifies_signed_requests_and_refuses_tampering(world, tmp_path):
+    import base64
+    import hashlib
+    import hmac
+    from email.utils import formatdate
+
+    secret = "an-hmac-secret-of-at-least-32-characters"
+    world.consumer("signer", {"type": "hmac-auth", "key_id": "signer-key", "secret": secret})
+    world.route(
+        "signed",
+        "/signed",
+        {
+            "hmac-auth": {
+                "allowed_algorithms": ["hmac-sha256", "hmac-sha512"],
+                "signed_headers": ["X-Request-Id"],
+                "hide_credentials": True,
+            }
+        },
+    )
+
+    def signed(
+        path: str,
+        *,
+        names: str = "@request-target date x-request-id",
+        algorithm: str = "hmac-sha256",
+        key_id: str = "signer-key",
+        key: str = secret,
+        date: str | None = None,
+        signed_path: str | None = None,
+    ) -> dict[str, str]:
+        headers = {"Date": date or formatdate(usegmt=True), "X-Request-Id": "r-1"}
+        lines = [key_id]
+        for name in names.split():
+            if name == "@request-target":
+                lines.append(f"GET {signed_path or path}")
+            else:
+                lines.append(f"{name}: {headers.get(name.title(), '')}")
+        digest = {"hmac-sha1": hashlib.sha1, "hmac-sha256": hashlib.sha256, "hmac-sha512": hashlib.sha512}
+        mac = hmac.new(key.encode(), ("\n".join(lines) + "\n").encode(), digest[algorithm]).digest()
+        headers["Authorization"] = (
+            f'Signature keyId="{key_id}",algorithm="{algorithm}",headers="{names}",'
+            f'signature="{base64.b64encode(mac).decode()}"'
+        )
+        return headers
+
+    with gateway(world, tmp_path) as url, httpx.Client(base_url=url) as client:
+        for algorithm in ("hmac-sha256", "hmac-sha512"):
+            ok = client.get(
+                "/signed/orders?page=2", headers=signed("/signed/orders?page=2", algorithm=algorithm)
+            )
+            assert ok.status_code == 200, ok.text
+            assert ok.json()["headers"]["x-consumer-username"] == "signer"
+            assert "authorization" not in ok.json()["headers"]
+
+        def refused(headers: dict[str, str], message: str, path: str = "/signed/orders") -> None:
+            answer = client.get(path, headers=headers)
+            assert answer.status_code == 401, (message, answer.text)
+            assert answer.json() == {"error": "unauthorized", "message": message}
+
+        refused({}, "Missing HMAC signature")
+        refused({"Authorization": 'Signature keyId="x"'}, "Malformed HMAC signature")
+        refused(signed("/signed/orders", signed_path="/signed/other"), "Invalid HMAC signature")
+        refused(
+            signed("/signed/orders", key="a-different-secret-of-32-characters!"), "Invalid HMAC signature"
+        )
+        refused(signed("/signed/orders", key_id="stranger"), "Unknown HMAC key id")
+        refused(signed("/signed/orders", algorithm="hmac-sha1"), "HMAC algorithm not allowed")
+        refused(
+            signed("/signed/orders", names="@request-target x-request-id"), "The Date header must be signed"
+        )
+        refused(
+            signed("/signed/orders", names="@request-target date"), "The X-Request-Id header must be signed"
+        )
+        old = formatdate(time.time() - 3600, usegmt=True)
+        refused(signed("/signed/orders", date=old), "Request date outside the allowed clock skew")
+        missing = signed("/signed/orders", names="@request-target date x-request-id x-tenant")
+        refused(missing, "A signed header is missing from the request")

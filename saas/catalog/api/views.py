@@ -151,12 +151,13 @@ class CredentialOutput(serializers.Serializer[Credential]):
     """How a credential is shown after creation: never its key, secret or password."""
 
     id = serializers.IntegerField()
-    type = serializers.ChoiceField(choices=["key-auth", "jwt-auth", "basic-auth"])
+    type = serializers.ChoiceField(choices=["key-auth", "jwt-auth", "basic-auth", "hmac-auth"])
     key_prefix = serializers.CharField(required=False, help_text="key-auth: the key's first characters")
     key = serializers.CharField(required=False, help_text="jwt-auth: the `key` claim naming the consumer")
     algorithm = serializers.CharField(required=False)
     public_key = serializers.CharField(required=False, allow_null=True)
     username = serializers.CharField(required=False, help_text="basic-auth")
+    key_id = serializers.CharField(required=False, help_text="hmac-auth: the keyId requests are signed with")
 
 
 class CredentialViewSet(ClusterScopedViewSet):
@@ -191,9 +192,10 @@ class CredentialViewSet(ClusterScopedViewSet):
     @extend_schema(
         request=OpenApiTypes.OBJECT,
         responses={201: OpenApiTypes.OBJECT},
-        summary="Add a key-auth, jwt-auth or basic-auth credential",
+        summary="Add a key-auth, jwt-auth, basic-auth or hmac-auth credential",
         description="Body: {type: key-auth, key?} | {type: jwt-auth, key, algorithm, secret? | public_key} | "
-        "{type: basic-auth, username, password}. Generated keys and secrets are returned once.",
+        "{type: basic-auth, username, password} | {type: hmac-auth, key_id, secret?}. "
+        "Generated keys and secrets are returned once.",
     )
     def create(self, request: Request, org_slug: str, cluster_id: str, consumer_id: str) -> Response:
         credential, shown = services.add_credential(self.author, self._consumer(), request.data)

@@ -130,9 +130,13 @@ def test_plugins_at_every_scope_and_the_schema_endpoint(cw):
     schemas = client.get("/api/v1/plugins/").json()
     names = {p["name"] for p in schemas["plugins"]}
     assert names == {
-        "key-auth", "jwt-auth", "basic-auth", "limit-count", "limit-req", "ip-restriction", "cors",
-        "proxy-rewrite", "response-rewrite", "traffic-split", "request-size-limit", "redirect", "mocking",
+        "key-auth", "jwt-auth", "basic-auth", "hmac-auth", "limit-count", "limit-req", "ip-restriction",
+        "cors", "proxy-rewrite", "response-rewrite", "traffic-split", "request-size-limit", "redirect",
+        "mocking",
     }  # fmt: skip
+    from gateway_agent.plugins import SUPPORTED
+
+    assert names == SUPPORTED  # what the catalog accepts, gateways enforce
     assert schemas["precedence"] == ["consumer", "route", "service", "global"]
 
     made = build_catalog(client, cw.url)

@@ -184,6 +184,14 @@ def test_the_served_wheel_alone_renders_and_checks_every_plugin(settings, agent_
     }
     document = snapshot_document()
     document["routes"][1]["plugins"] = [{"name": name, "config": config} for name, config in plugins.items()]
+    document["routes"][0]["plugins"] += [
+        {"name": "hmac-auth", "config": {}},
+        {"name": "basic-auth", "config": {}},
+    ]
+    document["consumers"][0]["credentials"] += [
+        {"type": "hmac-auth", "id": 2, "key_id": "app-hmac", "secret": "an-hmac-secret-of-at-least-32-chars"},
+        {"type": "basic-auth", "id": 3, "username": "app", "password_crypt": "$6$rounds=5000$salt$hash"},
+    ]
     snapshot = tmp_path / "snapshot.json"
     snapshot.write_text(json.dumps(document))
     haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"

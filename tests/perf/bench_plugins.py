@@ -1,0 +1,180 @@
+"""make bench-plugins: requests per second through the gateway with each authentication plugin,
+and with key-auth + limit-count + cors + response-rewrite together, against a plain HAProxy
+proxy, in one run and to the same upstream (an nginx answering 200 "ok"). The gateway is the
+agent's rendered configuration for one snapshot holding all those routes. The last line is one
+JSON object; the target is every figure at least 0.7 of plain_rps."""
+
+import base64
+import hashlib
+import hmac
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from email.utils import formatdate
+from pathlib import Path
+
+from passlib.hash import sha512_crypt
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from gateway_agent.protocol import Snapshot  # noqa: E402
+from gateway_agent.renderer import RenderOptions, render  # noqa: E402
+from tests.perf.bench_gateway import HAPROXY, free_port, nginx, wait_port, wrk  # noqa: E402
+
+API_KEY = "bench-api-key-0000000001"
+JWT_SECRET = "bench-jwt-secret-of-at-least-32-chars"
+HMAC_SECRET = "bench-hmac-secret-of-at-least-32-chars"
+PASSWORD = "bench password"
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def jwt_token() -> str:
+    signing = f"{_b64url(json.dumps({'alg': 'HS256', 'typ': 'JWT'}).encode())}.{_b64url(json.dumps({'key': 'bench'}).encode())}"
+    return f"{signing}.{_b64url(hmac.new(JWT_SECRET.encode(), signing.encode(), hashlib.sha256).digest())}"
+
+
+def hmac_headers(path: str) -> dict[str, str]:
+    date = formatdate(usegmt=True)  # valid for the plugin's 300 s clock skew: the run is shorter
+    signing = f"bench-hmac\nGET {path}\ndate: {date}\n"
+    mac = base64.b64encode(hmac.new(HMAC_SECRET.encode(), signing.encode(), hashlib.sha256).digest()).decode()
+    return {
+        "Date": date,
+        "Authorization": f'Signature keyId="bench-hmac",algorithm="hmac-sha256",headers="@request-target date",signature="{mac}"',
+    }
+
+
+def snapshot(upstream_port: int) -> Snapshot:
+    def route(route_id: int, path: str, plugins: dict) -> dict:
+        return {
+            "id": route_id,
+            "name": path.strip("/"),
+            "service_id": 1,
+            "paths": [{"type": "prefix", "value": path}],
+            "plugins": [{"name": name, "config": config} for name, config in plugins.items()],
+        }
+
+    return Snapshot.model_validate(
+        {
+            "cluster_id": 1,
+            "upstreams": [{"id": 1, "name": "ok", "targets": [{"host": "127.0.0.1", "port": upstream_port}]}],
+            "services": [{"id": 1, "name": "ok", "upstream_id": 1}],
+            "routes": [
+                route(1, "/key", {"key-auth": {}}),
+                route(2, "/jwt", {"jwt-auth": {}}),
+                route(3, "/basic", {"basic-auth": {}}),
+                route(4, "/hmac", {"hmac-auth": {}}),
+                route(
+                    5,
+                    "/stack",
+                    {
+                        "key-auth": {},
+                        "limit-count": {"count": 1_000_000_000, "time_window": 3600, "key": "consumer"},
+                        "cors": {"allow_origins": ["https://app.example.com"]},
+                        "response-rewrite": {"headers": {"set": {"X-Frame-Options": "DENY"}}},
+                    },
+                ),
+            ],
+            "consumers": [
+                {
+                    "id": 1,
+                    "username": "bench",
+                    "credentials": [
+                        {
+                            "type": "key-auth",
+                            "id": 1,
+                            "key_sha256": hashlib.sha256(API_KEY.encode()).hexdigest(),
+                        },
+                        {
+                            "type": "jwt-auth",
+                            "id": 2,
+                            "key": "bench",
+                            "algorithm": "HS256",
+                            "secret": JWT_SECRET,
+                        },
+                        {
+                            "type": "basic-auth",
+                            "id": 3,
+                            "username": "bench",
+                            "password_crypt": sha512_crypt.using(rounds=5000).hash(PASSWORD),
+                        },
+                        {"type": "hmac-auth", "id": 4, "key_id": "bench-hmac", "secret": HMAC_SECRET},
+                    ],
+                }
+            ],
+        }
+    )
+
+
+def main() -> None:
+    work = Path(tempfile.mkdtemp(prefix="bench-plugins-"))
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        upstream_port = free_port()
+        processes.append(
+            nginx(
+                work / "upstream",
+                f'server {{ listen 127.0.0.1:{upstream_port}; location / {{ return 200 "ok\\n"; }} }}',
+            )
+        )
+        plain_port, gateway_port = free_port(), free_port()
+        plain = work / "plain.cfg"
+        plain.write_text(
+            "global\n    maxconn 4096\ndefaults\n    mode http\n    timeout connect 5s\n    timeout client 60s\n"
+            "    timeout server 60s\n    option http-keep-alive\n    http-reuse safe\n"
+            f"frontend f\n    bind 127.0.0.1:{plain_port}\n    default_backend b\n"
+            f"backend b\n    server s 127.0.0.1:{upstream_port}\n"
+        )
+        processes.append(subprocess.Popen([HAPROXY, "-db", "-f", str(plain)]))
+        folder = work / "gateway"
+        options = RenderOptions(
+            http_port=gateway_port,
+            https_port=None,
+            metrics_port=None,
+            bind_address="127.0.0.1",
+            config_dir=str(folder),
+            runtime_socket=str(work / "gateway.sock"),
+        )
+        for name, content in render(snapshot(upstream_port), options).items():
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_text(content)
+        processes.append(subprocess.Popen([HAPROXY, "-db", "-f", str(folder / "haproxy.cfg")]))
+        for port in (upstream_port, plain_port, gateway_port):
+            wait_port(port)
+
+        gateway = f"http://127.0.0.1:{gateway_port}"
+        basic = base64.b64encode(f"bench:{PASSWORD}".encode()).decode()
+        figures = {
+            "plain_rps": wrk(f"http://127.0.0.1:{plain_port}/plain")[0],
+            "key_auth_rps": wrk(f"{gateway}/key", {"apikey": API_KEY})[0],
+            "jwt_auth_rps": wrk(f"{gateway}/jwt", {"Authorization": f"Bearer {jwt_token()}"})[0],
+            "basic_auth_rps": wrk(f"{gateway}/basic", {"Authorization": f"Basic {basic}"})[0],
+            "hmac_auth_rps": wrk(f"{gateway}/hmac", hmac_headers("/hmac"))[0],
+            "stack_rps": wrk(f"{gateway}/stack", {"apikey": API_KEY, "Origin": "https://app.example.com"})[0],
+        }
+        plain_rps = figures["plain_rps"]
+        result = {name: round(value) for name, value in figures.items()}
+        result |= {
+            f"{name.removesuffix('_rps')}_vs_plain": round(value / plain_rps, 3)
+            for name, value in figures.items()
+            if name != "plain_rps"
+        }
+        print(json.dumps(result))
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
