@@ -64,6 +64,29 @@ def nginx(folder: Path, body: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen([NGINX, "-p", str(folder), "-c", "nginx.conf", "-g", "daemon off;"])
 
 
+def stop(processes: list[subprocess.Popen[bytes]] | list[subprocess.Popen], work: Path) -> None:
+    """Stop what a benchmark started, newest first, and remove its folder."""
+    for process in reversed(processes):
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def plain_haproxy(work: Path, port: int, upstream_port: int) -> subprocess.Popen[bytes]:
+    """HAProxy as a plain reverse proxy, the baseline the gateway is compared with."""
+    config = work / "plain.cfg"
+    config.write_text(
+        "global\n    maxconn 4096\ndefaults\n    mode http\n    timeout connect 5s\n    timeout client 60s\n"
+        "    timeout server 60s\n    option http-keep-alive\n    http-reuse safe\n"
+        f"frontend f\n    bind 127.0.0.1:{port}\n    default_backend b\n"
+        f"backend b\n    server s 127.0.0.1:{upstream_port}\n"
+    )
+    return subprocess.Popen([HAPROXY, "-db", "-f", str(config)])
+
+
 def wrk(url: str, headers: dict[str, str] | None = None) -> tuple[float, float]:
     command = [WRK, "-t2", f"-c{CONNECTIONS}", f"-d{DURATION_S}s", "--latency", url]
     for name, value in (headers or {}).items():
@@ -126,14 +149,7 @@ def main() -> None:
 
         # (b) plain HAProxy
         plain_port = free_port()
-        plain = work / "plain.cfg"
-        plain.write_text(
-            "global\n    maxconn 4096\ndefaults\n    mode http\n    timeout connect 5s\n    timeout client 60s\n"
-            "    timeout server 60s\n    option http-keep-alive\n    http-reuse safe\n"
-            f"frontend f\n    bind 127.0.0.1:{plain_port}\n    default_backend b\n"
-            f"backend b\n    server s 127.0.0.1:{upstream_port}\n"
-        )
-        processes.append(subprocess.Popen([HAPROXY, "-db", "-f", str(plain)]))
+        processes.append(plain_haproxy(work, plain_port, upstream_port))
         # (c) the gateway, as the agent renders it
         gateway_port = free_port()
         gateway_dir = work / "gateway"
@@ -188,14 +204,7 @@ def main() -> None:
         }
         print(json.dumps(figures))
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        shutil.rmtree(work, ignore_errors=True)
+        stop(processes, work)
 
 
 def measure_agent(token: str, work: Path) -> tuple[float, float]:

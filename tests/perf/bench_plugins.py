@@ -8,7 +8,6 @@ import base64
 import hashlib
 import hmac
 import json
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -22,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from gateway_agent.protocol import Snapshot  # noqa: E402
 from gateway_agent.renderer import RenderOptions, render  # noqa: E402
-from tests.perf.bench_gateway import HAPROXY, free_port, nginx, wait_port, wrk  # noqa: E402
+from tests.perf.bench_gateway import HAPROXY, free_port, nginx, plain_haproxy, stop, wait_port, wrk  # noqa: E402
 
 API_KEY = "bench-api-key-0000000001"
 JWT_SECRET = "bench-jwt-secret-of-at-least-32-chars"
@@ -123,14 +122,7 @@ def main() -> None:
             )
         )
         plain_port, gateway_port = free_port(), free_port()
-        plain = work / "plain.cfg"
-        plain.write_text(
-            "global\n    maxconn 4096\ndefaults\n    mode http\n    timeout connect 5s\n    timeout client 60s\n"
-            "    timeout server 60s\n    option http-keep-alive\n    http-reuse safe\n"
-            f"frontend f\n    bind 127.0.0.1:{plain_port}\n    default_backend b\n"
-            f"backend b\n    server s 127.0.0.1:{upstream_port}\n"
-        )
-        processes.append(subprocess.Popen([HAPROXY, "-db", "-f", str(plain)]))
+        processes.append(plain_haproxy(work, plain_port, upstream_port))
         folder = work / "gateway"
         options = RenderOptions(
             http_port=gateway_port,
@@ -166,14 +158,7 @@ def main() -> None:
         }
         print(json.dumps(result))
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        shutil.rmtree(work, ignore_errors=True)
+        stop(processes, work)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,6 @@ same load, which must cause no failure at all. The last line is one JSON object.
 import json
 import os
 import re
-import shutil
 import signal
 import statistics
 import subprocess
@@ -22,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from tests.perf.bench_catalog import django_on_fresh_database, seed_cluster  # noqa: E402
-from tests.perf.bench_gateway import WRK, free_port, nginx, wait_port  # noqa: E402
+from tests.perf.bench_gateway import WRK, free_port, nginx, stop, wait_port  # noqa: E402
 
 CHANGES = int(os.environ.get("BENCH_CHANGES", "100"))
 CONSUMER_CHANGES = 20
@@ -195,13 +194,7 @@ def main() -> None:
             )
         )
     finally:
-        for process in reversed(processes):
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        shutil.rmtree(work, ignore_errors=True)
+        stop(processes, work)
 
 
 if __name__ == "__main__":
