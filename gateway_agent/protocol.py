@@ -240,3 +240,31 @@ class ServedSnapshot(_Model):
     # revalidates only the sections it has not seen before.
     sections: dict[str, str] = Field(default_factory=dict)
     document: Snapshot
+
+
+# --- usage (POST /agent/v1/usage) ------------------------------------------------------------
+
+StatusClass = Literal["1xx", "2xx", "3xx", "4xx", "5xx"]
+
+
+class UsageItem(_Model):
+    """Requests of one route and consumer, with one status class, in one UTC minute."""
+
+    minute: Annotated[int, Field(ge=0)]  # Unix time of the minute's start (a multiple of 60)
+    route_id: Annotated[int, Field(ge=0)]  # 0: no route matched
+    consumer: Annotated[str, Field(max_length=100)] = ""  # "": anonymous
+    status_class: StatusClass
+    requests: Annotated[int, Field(ge=1)]
+    bytes_in: Annotated[int, Field(ge=0)] = 0
+    bytes_out: Annotated[int, Field(ge=0)] = 0
+
+
+class UsageBatch(_Model):
+    """What an agent counted over one time window. `batch_id` is unique and stays the same on
+    every retry: the control plane counts a batch once however often it arrives."""
+
+    batch_id: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
+    instance_id: Annotated[str, Field(min_length=1, max_length=64)]
+    window_start: Annotated[float, Field(ge=0)]
+    window_end: Annotated[float, Field(ge=0)]
+    items: Annotated[list[UsageItem], Field(max_length=10_000)]

@@ -31,14 +31,16 @@ local function http_date(value)
     + tonumber(hh) * 3600 + tonumber(mm) * 60 + tonumber(ss)
 end
 
-local function first(headers, name)
-  local values = headers[name]
-  return values and values[0]
+-- One request header's whole value, or nil: fetched one by one, which costs far less than
+-- building the table of every header.
+local function header(txn, name)
+  local value = txn.f:req_fhdr(name)
+  if value == nil or value == "" then return nil end
+  return value
 end
 
 core.register_action("hmac_auth_prepare", {"http-req"}, function(txn)
-  local headers = txn.http:req_get_headers()
-  local authorization = first(headers, "authorization")
+  local authorization = header(txn, "authorization")
   if authorization == nil or authorization:sub(1, 10) ~= "Signature " then
     txn:set_var("txn.hmac_error", "missing")
     return
@@ -59,7 +61,7 @@ core.register_action("hmac_auth_prepare", {"http-req"}, function(txn)
     if lower == "@request-target" then
       lines[#lines + 1] = txn.sf:method() .. " " .. txn.sf:pathq()
     else
-      local value = first(headers, lower)
+      local value = header(txn, lower)
       if value == nil then
         txn:set_var("txn.hmac_error", "header_missing")
         return
@@ -72,7 +74,7 @@ core.register_action("hmac_auth_prepare", {"http-req"}, function(txn)
   txn:set_var("txn.hmac_signature", params.signature)
   txn:set_var("txn.hmac_signing", table.concat(lines, "\n") .. "\n")
   txn:set_var("txn.hmac_signed", " " .. table.concat(signed, " ") .. " ")
-  local date = first(headers, "date")
+  local date = header(txn, "date")
   local at = date and http_date(date)
   if at then
     txn:set_var("txn.hmac_skew", math.abs(os.time() - at))

@@ -1,6 +1,6 @@
 """Starts the control plane as one foreground process group.
 
-    python -m saas.launcher run            # `make run`: services, migrations, web, worker, beat
+    python -m saas.launcher run            # `make run`: services, migrations, web, worker, beat, usage consumer
     python -m saas.launcher exec -- CMD    # `make test`: services, then CMD with their URLs
 
 Embedded PostgreSQL and Redis start in the data folder unless DATABASE_URL / REDIS_URL are set.
@@ -171,6 +171,11 @@ def run(args: argparse.Namespace) -> int:
                 "--schedule",
                 str(args.data_dir / "celerybeat-schedule"),
             ],
+            env,
+        )
+        group.start_app(
+            "usage",
+            [sys.executable, "manage.py", "consume_usage", "--name", "usage-1"],
             env,
         )
         base = f"http://{bind}"

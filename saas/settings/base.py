@@ -50,6 +50,7 @@ TENANT_APPS = [
     "django.contrib.contenttypes",
     "saas.gateways",
     "saas.catalog",
+    "saas.metering",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 

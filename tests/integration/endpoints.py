@@ -56,6 +56,15 @@ def _target_member(org: Organization, user: User) -> Membership:
     return add_member(org, Role.VIEWER)
 
 
+def _cluster_id(org: Organization) -> int:
+    from django_tenants.utils import schema_context
+
+    from saas.gateways.models import GatewayCluster
+
+    with schema_context(org.schema_name):
+        return GatewayCluster.objects.get_or_create(name="roles")[0].id
+
+
 ENDPOINTS = [
     Endpoint("org.read", "get", lambda o, u: ("", None), ALL_ROLES),
     Endpoint("org.rename", "patch", lambda o, u: ("", {"name": "Renamed"}), MANAGERS),
@@ -90,6 +99,13 @@ ENDPOINTS = [
     Endpoint("tokens.create", "post", lambda o, u: ("tokens/", {"name": "ci"}), ALL_ROLES),
     Endpoint("tokens.revoke", "delete", lambda o, u: (f"tokens/{_token(o, u).id}/", None), ALL_ROLES),
     Endpoint("audit.list", "get", lambda o, u: ("audit-log/", None), MANAGERS),
+    Endpoint("usage.read", "get", lambda o, u: ("usage/", None), (Role.OWNER, Role.BILLING)),
+    Endpoint(
+        "analytics.read",
+        "get",
+        lambda o, u: (f"clusters/{_cluster_id(o)}/analytics/?range=1h", None),
+        (Role.OWNER, Role.ADMIN, Role.DEVELOPER, Role.VIEWER),
+    ),
 ]
 
 

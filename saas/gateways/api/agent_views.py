@@ -12,8 +12,9 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from pydantic import ValidationError
 
-from gateway_agent.protocol import Heartbeat, RegisterRequest, RegisterResponse
+from gateway_agent.protocol import Heartbeat, RegisterRequest, RegisterResponse, UsageBatch
 from saas.gateways import agents
+from saas.metering.stream import enqueue_usage_batch
 from saas.specs import invalid_input_from
 
 
@@ -78,3 +79,18 @@ def heartbeat(request: HttpRequest) -> HttpResponse:
     if not agents.record_heartbeat(ctx, parsed):
         return _error(404, "Unknown instance: register again.")
     return HttpResponse(status=204)
+
+
+@csrf_exempt
+@require_POST
+def usage(request: HttpRequest) -> HttpResponse:
+    """A batch of counted calls: queued at once (202); the same batch id counts once however
+    often it is sent."""
+    ctx = agents.authenticate_agent(_bearer(request))
+    if ctx is None:
+        return _unauthorized()
+    parsed = _body(request, UsageBatch)
+    if isinstance(parsed, HttpResponse):
+        return parsed
+    enqueue_usage_batch(ctx, parsed)
+    return JsonResponse({"batch_id": parsed.batch_id}, status=202)

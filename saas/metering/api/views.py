@@ -1,0 +1,92 @@
+"""Usage for billing (the organization's billable calls per period) and traffic analytics (one
+cluster over a range). Both scoped like every endpoint: the organization's members, by role."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from saas.errors import InvalidInput
+from saas.gateways.api.scoping import ClusterScopedViewSet
+from saas.gateways.models import GatewayCluster
+from saas.metering import services
+from tenants.api.scoping import OrganizationScopedViewSet
+from tenants.models import Organization
+from tenants.roles import Scope
+
+
+class UsageViewSet(OrganizationScopedViewSet):
+    """The organization's billable calls in a billing period (a calendar month, UTC): every
+    request its gateways answered. The figure billing invoices."""
+
+    queryset = Organization.objects.none()
+    scope_map = {"list": Scope.BILLING_READ}
+
+    @extend_schema(
+        parameters=[OpenApiParameter("period", str, description="YYYY-MM; the current month when omitted")],
+        responses={200: OpenApiTypes.OBJECT},
+        operation_id="usage_for_period",
+    )
+    def list(self, request: Request, org_slug: str) -> Response:
+        label = request.query_params.get("period")
+        period = (
+            services.BillingPeriod.parse(label)
+            if label
+            else services.BillingPeriod.containing(timezone.now())
+        )
+        return Response(
+            {
+                "period": period.label,
+                "start": period.start,
+                "end": period.end,
+                "billable_calls": services.billable_calls(self.organization, period),
+            }
+        )
+
+
+def _moment(value: str, field: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput.field(field, "An ISO 8601 time, for example 2026-11-26T10:00:00Z.") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+class AnalyticsViewSet(ClusterScopedViewSet):
+    """A cluster's traffic over `range` (1h, 24h, 7d, 30d; default 24h) or from/to, in minute,
+    hour or day buckets: requests by status class, bytes, top routes and consumers."""
+
+    queryset = GatewayCluster.objects.none()
+    scope_map = {"list": Scope.CATALOG_READ}
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("range", str, enum=list(services.RANGES)),
+            OpenApiParameter("from", str, description="ISO 8601; with `to`, instead of range"),
+            OpenApiParameter("to", str),
+            OpenApiParameter("bucket", str, enum=list(services.BUCKETS)),
+        ],
+        responses={200: OpenApiTypes.OBJECT},
+        operation_id="cluster_analytics",
+    )
+    def list(self, request: Request, org_slug: str, cluster_id: str) -> Response:
+        params = request.query_params
+        if "from" in params or "to" in params:
+            start = _moment(params.get("from", ""), "from")
+            end = _moment(params.get("to", ""), "to") if "to" in params else timezone.now()
+        else:
+            span = params.get("range", "24h")
+            if span not in services.RANGES:
+                raise InvalidInput.field("range", f"One of: {', '.join(services.RANGES)}.")
+            end = timezone.now()
+            start = end - services.RANGES[span]
+        default_bucket = "minute" if end - start <= services.RANGES["1h"] else "hour"
+        bucket = params.get("bucket", default_bucket if end - start <= services.RANGES["7d"] else "day")
+        data: dict[str, Any] = services.traffic(self.cluster.id, start, end, bucket)
+        return Response(data)

@@ -1,0 +1,53 @@
+"""Usage, in each organization's own schema: the batches already counted (so a batch delivered
+twice is counted once) and per-minute rollups, the one source for billing and analytics.
+
+Rows name their cluster and route by id without a foreign key: usage outlives a deleted route
+or cluster, because it was billed."""
+
+from django.db import models
+
+
+class UsageBatch(models.Model):
+    batch_id = models.CharField(max_length=32, primary_key=True)
+    cluster_id = models.BigIntegerField()
+    instance_id = models.CharField(max_length=64)
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    requests = models.BigIntegerField()
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["recorded_at"], name="usage_batch_recorded")]
+
+    def __str__(self) -> str:
+        return f"batch {self.batch_id} ({self.requests} requests)"
+
+
+class UsageRollup(models.Model):
+    """Requests of one route and consumer with one status class in one UTC minute."""
+
+    cluster_id = models.BigIntegerField()
+    minute = models.DateTimeField()
+    route_id = models.BigIntegerField()  # 0: no route matched
+    consumer = models.CharField(max_length=100, blank=True)  # "": anonymous
+    status_class = models.CharField(max_length=3)
+    requests = models.BigIntegerField(default=0)
+    bytes_in = models.BigIntegerField(default=0)
+    bytes_out = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cluster_id", "minute", "route_id", "consumer", "status_class"],
+                name="usage_rollup_key",
+            )
+        ]
+        # Billing sums a period; analytics read one cluster over a range; old months are
+        # pruned by minute.
+        indexes = [
+            models.Index(fields=["minute"], name="usage_rollup_minute"),
+            models.Index(fields=["cluster_id", "minute"], name="usage_rollup_cluster_minute"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.minute:%Y-%m-%d %H:%M} route {self.route_id} {self.status_class}: {self.requests}"

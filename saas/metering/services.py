@@ -1,0 +1,177 @@
+"""Metering: count every call exactly once, and read the counts back for billing and analytics.
+
+- `record_usage_batch` writes one agent batch into its organization's schema: the batch id and
+  the rollups in one transaction, so a batch delivered twice (a retry, a replay, a consumer that
+  died between writing and acknowledging) changes nothing the second time.
+- `billable_calls` is the figure billing invoices: every request the organization's gateways
+  answered in a billing period (a calendar month, UTC), whatever the status.
+- `traffic` is what the analytics endpoint shows for one cluster over a range."""
+
+from __future__ import annotations
+
+import calendar
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import Sum
+from django.db.models.functions import Trunc
+from django_tenants.utils import schema_context
+
+from gateway_agent.protocol import UsageBatch
+from saas.errors import InvalidInput
+from tenants.models import Organization
+
+from .models import UsageBatch as RecordedBatch
+from .models import UsageRollup
+
+_UPSERT = """
+INSERT INTO metering_usagerollup
+    (cluster_id, minute, route_id, consumer, status_class, requests, bytes_in, bytes_out)
+VALUES {values}
+ON CONFLICT (cluster_id, minute, route_id, consumer, status_class) DO UPDATE SET
+    requests = metering_usagerollup.requests + EXCLUDED.requests,
+    bytes_in = metering_usagerollup.bytes_in + EXCLUDED.bytes_in,
+    bytes_out = metering_usagerollup.bytes_out + EXCLUDED.bytes_out
+"""
+
+
+def _utc(timestamp: float) -> datetime:
+    return datetime.fromtimestamp(timestamp, tz=UTC)
+
+
+def record_usage_batch(schema_name: str, cluster_id: int, batch: UsageBatch) -> bool:
+    """Count `batch` once. False when its id was counted before (then nothing changes)."""
+    totals: dict[tuple[int, int, str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    for item in batch.items:
+        minute = item.minute - item.minute % 60
+        total = totals[(minute, item.route_id, item.consumer, item.status_class)]
+        total[0] += item.requests
+        total[1] += item.bytes_in
+        total[2] += item.bytes_out
+    with schema_context(schema_name), transaction.atomic():
+        _, created = RecordedBatch.objects.get_or_create(
+            batch_id=batch.batch_id,
+            defaults={
+                "cluster_id": cluster_id,
+                "instance_id": batch.instance_id,
+                "window_start": _utc(batch.window_start),
+                "window_end": _utc(batch.window_end),
+                "requests": sum(total[0] for total in totals.values()),
+            },
+        )
+        if not created or not totals:
+            return created
+        # Sorted keys: concurrent consumers lock rows in one order and cannot deadlock.
+        rows = sorted(totals.items())
+        params: list[Any] = []
+        for (minute, route_id, consumer, status_class), (requests, bytes_in, bytes_out) in rows:
+            params += [
+                cluster_id,
+                _utc(minute),
+                route_id,
+                consumer,
+                status_class,
+                requests,
+                bytes_in,
+                bytes_out,
+            ]
+        values = ",".join(["(%s,%s,%s,%s,%s,%s,%s,%s)"] * len(rows))
+        with connection.cursor() as cursor:
+            cursor.execute(_UPSERT.format(values=values), params)
+    return True
+
+
+@dataclass(frozen=True)
+class BillingPeriod:
+    """A calendar month, UTC: [start, end)."""
+
+    start: datetime
+    end: datetime
+
+    @property
+    def label(self) -> str:
+        return self.start.strftime("%Y-%m")
+
+    @classmethod
+    def containing(cls, moment: datetime) -> BillingPeriod:
+        start = moment.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        days = calendar.monthrange(start.year, start.month)[1]
+        return cls(start, start + timedelta(days=days))
+
+    @classmethod
+    def parse(cls, label: str) -> BillingPeriod:
+        try:
+            start = datetime.strptime(label, "%Y-%m").replace(tzinfo=UTC)
+        except ValueError:
+            raise InvalidInput.field("period", "A month as YYYY-MM, for example 2026-11.") from None
+        return cls.containing(start)
+
+
+def billable_calls(organization: Organization, period: BillingPeriod) -> int:
+    """Every request the organization's gateways answered in `period`."""
+    with schema_context(organization.schema_name):
+        total = UsageRollup.objects.filter(minute__gte=period.start, minute__lt=period.end).aggregate(
+            calls=Sum("requests")
+        )["calls"]
+    return int(total or 0)
+
+
+BUCKETS = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": timedelta(days=1)}
+RANGES = {
+    "1h": timedelta(hours=1),
+    "24h": timedelta(days=1),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+}
+MAX_POINTS = 2000
+TOP = 10
+
+
+def traffic(cluster_id: int, start: datetime, end: datetime, bucket: str) -> dict[str, Any]:
+    """Requests over time by status class with bytes, and the busiest routes and consumers, for
+    one cluster in [start, end). Call inside the organization's schema."""
+    if bucket not in BUCKETS:
+        raise InvalidInput.field("bucket", f"One of: {', '.join(BUCKETS)}.")
+    if end <= start:
+        raise InvalidInput.field("to", "Must be after from.")
+    if (end - start) / BUCKETS[bucket] > MAX_POINTS:
+        raise InvalidInput.field(
+            "bucket", f"Too many {bucket}s in this range (at most {MAX_POINTS}); pick a larger bucket."
+        )
+    rows = UsageRollup.objects.filter(cluster_id=cluster_id, minute__gte=start, minute__lt=end)
+    series: dict[datetime, dict[str, Any]] = {}
+    for row in (
+        rows.annotate(t=Trunc("minute", bucket, tzinfo=UTC))
+        .values("t", "status_class")
+        .annotate(requests=Sum("requests"), bytes_in=Sum("bytes_in"), bytes_out=Sum("bytes_out"))
+        .order_by("t")
+    ):
+        point = series.setdefault(
+            row["t"], {"t": row["t"], "requests": 0, "by_status": {}, "bytes_in": 0, "bytes_out": 0}
+        )
+        point["requests"] += row["requests"]
+        point["by_status"][row["status_class"]] = row["requests"]
+        point["bytes_in"] += row["bytes_in"]
+        point["bytes_out"] += row["bytes_out"]
+
+    def top(field: str) -> list[dict[str, Any]]:
+        return [
+            {field: row[field], "requests": row["requests"]}
+            for row in rows.values(field)
+            .annotate(requests=Sum("requests"))
+            .order_by("-requests", field)[:TOP]
+        ]
+
+    totals = rows.aggregate(requests=Sum("requests"), bytes_in=Sum("bytes_in"), bytes_out=Sum("bytes_out"))
+    return {
+        "from": start,
+        "to": end,
+        "bucket": bucket,
+        "totals": {key: int(value or 0) for key, value in totals.items()},
+        "series": list(series.values()),
+        "top_routes": top("route_id"),
+        "top_consumers": top("consumer"),
+    }

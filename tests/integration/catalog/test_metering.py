@@ -1,0 +1,174 @@
+"""Metering on the control plane: agents post usage batches (202), consumers write them to the
+rollups once however often they arrive, and billing and analytics read the same figures."""
+
+import json
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from django.test import Client
+from django_redis import get_redis_connection
+from django_tenants.utils import schema_context
+
+from gateway_agent.protocol import UsageBatch
+from saas.metering import services
+from saas.metering.stream import DEAD_LETTERS, GROUP, STREAM, UsageConsumer
+from tenants.roles import Role
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _empty_stream():
+    redis = get_redis_connection("default")
+    redis.delete(STREAM, DEAD_LETTERS)
+    yield
+    redis.delete(STREAM, DEAD_LETTERS)
+
+
+def _token(cw) -> str:
+    return cw.client(Role.ADMIN).post(cw.url("tokens/"), {"name": "gw"}, format="json").json()["token"]
+
+
+def _minute(text: str) -> int:
+    return int(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp())
+
+
+def _batch(*items: tuple[str, int, str, str, int], batch_id: str | None = None) -> dict:
+    """Items as (minute, route id, consumer, status class, requests)."""
+    return {
+        "batch_id": batch_id or uuid.uuid4().hex,
+        "instance_id": "gw-1",
+        "window_start": _minute(items[0][0]) if items else 0,
+        "window_end": (_minute(items[-1][0]) + 60) if items else 0,
+        "items": [
+            {
+                "minute": _minute(minute),
+                "route_id": route,
+                "consumer": consumer,
+                "status_class": status,
+                "requests": requests,
+                "bytes_in": requests * 100,
+                "bytes_out": requests * 1000,
+            }
+            for minute, route, consumer, status, requests in items
+        ],
+    }
+
+
+def _post(token: str, body: object) -> object:
+    return Client(HTTP_AUTHORIZATION=f"Bearer {token}").post(
+        "/agent/v1/usage", json.dumps(body), content_type="application/json"
+    )
+
+
+def _drain(name: str = "c1", **options) -> int:
+    consumer = UsageConsumer(name, **options)
+    total = 0
+    while handled := consumer.run_once(block=False):
+        total += handled
+    return total
+
+
+def _billed(cw, period: str) -> int:
+    response = cw.client(Role.BILLING).get(f"/api/v1/orgs/{cw.world.a.org.slug}/usage/?period={period}")
+    assert response.status_code == 200, response.content
+    return int(response.json()["billable_calls"])
+
+
+def test_a_batch_is_counted_once_however_often_it_arrives(cw):
+    token = _token(cw)
+    body = _batch(("2026-11-26T10:00:00", 1, "app", "2xx", 40), ("2026-11-26T10:01:00", 2, "", "4xx", 2))
+    for _ in range(3):  # a retry and a replaying proxy deliver it again
+        answer = _post(token, body)
+        assert answer.status_code == 202 and answer.json() == {"batch_id": body["batch_id"]}
+    assert _drain() == 3
+    assert _billed(cw, "2026-11") == 42
+    assert get_redis_connection("default").xlen(STREAM) == 0  # acknowledged and deleted
+
+
+def test_a_consumer_dying_between_write_and_acknowledge_loses_and_doubles_nothing(cw):
+    token = _token(cw)
+    body = _batch(("2026-11-26T10:00:00", 1, "app", "2xx", 7))
+    assert _post(token, body).status_code == 202
+    redis = get_redis_connection("default")
+    UsageConsumer("dies")  # joins the group
+    [[_, [(_, fields)]]] = redis.xreadgroup(GROUP, "dies", {STREAM: ">"}, count=1)
+    with schema_context(cw.world.a.org.schema_name):
+        assert services.record_usage_batch(
+            fields[b"schema"].decode(),
+            int(fields[b"cluster"]),
+            UsageBatch.model_validate_json(fields[b"batch"]),
+        )
+    # ... and it dies before XACK. Another consumer claims the stale entry.
+    assert redis.xpending(STREAM, GROUP)["pending"] == 1
+    assert _drain("survivor", claim_idle_ms=0) == 1
+    assert redis.xpending(STREAM, GROUP)["pending"] == 0
+    assert _billed(cw, "2026-11") == 7
+
+
+def test_an_entry_that_can_never_be_counted_goes_to_dead_letters(cw):
+    redis = get_redis_connection("default")
+    UsageConsumer("c1")
+    redis.xadd(STREAM, {"schema": cw.world.a.org.schema_name, "cluster": "1", "batch": "not json"})
+    assert _drain() == 1
+    assert redis.xlen(DEAD_LETTERS) == 1 and redis.xlen(STREAM) == 0
+
+
+def test_billing_periods_are_calendar_months_in_utc(cw):
+    token = _token(cw)
+    _post(
+        token,
+        _batch(("2026-10-31T23:59:00", 1, "app", "2xx", 5), ("2026-11-01T00:00:00", 1, "app", "2xx", 3)),
+    )
+    _drain()
+    assert _billed(cw, "2026-10") == 5
+    assert _billed(cw, "2026-11") == 3
+    assert _billed(cw, "2026-12") == 0
+    bad = cw.client(Role.BILLING).get(f"/api/v1/orgs/{cw.world.a.org.slug}/usage/?period=2026-13")
+    assert bad.status_code == 400 and "period" in bad.json()["errors"]
+    # Organization B's usage is its own.
+    other = cw.world.b.client(Role.OWNER).get(f"/api/v1/orgs/{cw.world.b.org.slug}/usage/?period=2026-11")
+    assert other.json()["billable_calls"] == 0
+
+
+def test_analytics_show_the_billed_requests_by_time_status_route_and_consumer(cw):
+    token = _token(cw)
+    _post(
+        token,
+        _batch(
+            ("2026-11-26T10:00:00", 1, "app", "2xx", 40),
+            ("2026-11-26T10:00:00", 1, "app", "5xx", 1),
+            ("2026-11-26T10:01:00", 2, "", "4xx", 9),
+            ("2026-11-26T11:30:00", 2, "web", "2xx", 50),
+        ),
+    )
+    _drain()
+    url = cw.url("analytics/?from=2026-11-26T10:00:00Z&to=2026-11-26T12:00:00Z&bucket=hour")
+    data = cw.client(Role.VIEWER).get(url).json()
+    assert data["totals"] == {"requests": 100, "bytes_in": 10_000, "bytes_out": 100_000}
+    assert [(p["requests"], p["by_status"]) for p in data["series"]] == [
+        (50, {"2xx": 40, "5xx": 1, "4xx": 9}),
+        (50, {"2xx": 50}),
+    ]
+    assert data["top_routes"] == [{"route_id": 2, "requests": 59}, {"route_id": 1, "requests": 41}]
+    assert data["top_consumers"][0] == {"consumer": "web", "requests": 50}
+    assert _billed(cw, "2026-11") == data["totals"]["requests"]
+    too_fine = cw.client(Role.VIEWER).get(cw.url("analytics/?range=30d&bucket=minute"))
+    assert too_fine.status_code == 400 and "bucket" in too_fine.json()["errors"]
+    assert cw.client(Role.VIEWER).get(cw.url("analytics/?range=2w")).status_code == 400
+    assert cw.client(Role.VIEWER).get(cw.url("analytics/", cluster_id=999)).status_code == 404
+    # Organization B's cluster (its own schema) saw none of it.
+    other = cw.client(Role.VIEWER, side="b").get(cw.url("analytics/?range=30d", side="b")).json()
+    assert other["totals"]["requests"] == 0
+
+
+def test_bad_usage_batches_are_refused_whole(cw):
+    token = _token(cw)
+    assert _post("gct_1_wrong", _batch()).status_code == 401
+    bad = _post(token, {**_batch(("2026-11-26T10:00:00", 1, "app", "2xx", 1)), "batch_id": "short"})
+    assert bad.status_code == 400
+    negative = _batch(("2026-11-26T10:00:00", 1, "app", "2xx", 1))
+    negative["items"][0]["requests"] = -5
+    assert _post(token, negative).status_code == 400
+    assert get_redis_connection("default").xlen(STREAM) == 0
