@@ -5,12 +5,14 @@ saas.gateways.api.config_poll, so that a waiting agent holds no thread."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from gateway_agent.protocol import Heartbeat, RegisterRequest, RegisterResponse, UsageBatch
 from saas.gateways import agents
@@ -49,16 +51,35 @@ def _unauthorized() -> JsonResponse:
     return response
 
 
-@csrf_exempt
-@require_POST
-def register(request: HttpRequest) -> HttpResponse:
-    ctx = agents.authenticate_agent(_bearer(request))
-    if ctx is None:
-        return _unauthorized()
-    parsed = _body(request, RegisterRequest)
-    if isinstance(parsed, HttpResponse):
-        return parsed
-    instance = agents.register_instance(ctx, parsed)
+M = TypeVar("M", bound=BaseModel)
+AgentHandler = Callable[[agents.AgentContext, Any], HttpResponse]
+
+
+def agent_endpoint(model: type[M]) -> Callable[[AgentHandler], Callable[[HttpRequest], HttpResponse]]:
+    """A POST of the agent API: the cluster token authenticated (401), the JSON body validated
+    against `model` (400 naming the fields), then the handler with (context, parsed body)."""
+
+    def decorate(handler: AgentHandler) -> Callable[[HttpRequest], HttpResponse]:
+        @csrf_exempt
+        @require_POST
+        @wraps(handler)
+        def view(request: HttpRequest) -> HttpResponse:
+            ctx = agents.authenticate_agent(_bearer(request))
+            if ctx is None:
+                return _unauthorized()
+            parsed = _body(request, model)
+            if isinstance(parsed, HttpResponse):
+                return parsed
+            return handler(ctx, parsed)
+
+        return view
+
+    return decorate
+
+
+@agent_endpoint(RegisterRequest)
+def register(ctx: agents.AgentContext, request: RegisterRequest) -> HttpResponse:
+    instance = agents.register_instance(ctx, request)
     answer = RegisterResponse(
         instance_id=str(instance.instance_id),
         cluster_id=ctx.cluster_id,
@@ -67,30 +88,16 @@ def register(request: HttpRequest) -> HttpResponse:
     return JsonResponse(answer.model_dump(), status=201)
 
 
-@csrf_exempt
-@require_POST
-def heartbeat(request: HttpRequest) -> HttpResponse:
-    ctx = agents.authenticate_agent(_bearer(request))
-    if ctx is None:
-        return _unauthorized()
-    parsed = _body(request, Heartbeat)
-    if isinstance(parsed, HttpResponse):
-        return parsed
-    if not agents.record_heartbeat(ctx, parsed):
+@agent_endpoint(Heartbeat)
+def heartbeat(ctx: agents.AgentContext, beat: Heartbeat) -> HttpResponse:
+    if not agents.record_heartbeat(ctx, beat):
         return _error(404, "Unknown instance: register again.")
     return HttpResponse(status=204)
 
 
-@csrf_exempt
-@require_POST
-def usage(request: HttpRequest) -> HttpResponse:
+@agent_endpoint(UsageBatch)
+def usage(ctx: agents.AgentContext, batch: UsageBatch) -> HttpResponse:
     """A batch of counted calls: queued at once (202); the same batch id counts once however
     often it is sent."""
-    ctx = agents.authenticate_agent(_bearer(request))
-    if ctx is None:
-        return _unauthorized()
-    parsed = _body(request, UsageBatch)
-    if isinstance(parsed, HttpResponse):
-        return parsed
-    enqueue_usage_batch(ctx, parsed)
-    return JsonResponse({"batch_id": parsed.batch_id}, status=202)
+    enqueue_usage_batch(ctx, batch)
+    return JsonResponse({"batch_id": batch.batch_id}, status=202)
