@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test system-deps lint typecheck format install bench-provision bench-catalog bench-gateway bench-propagation bench-plugins bench-tools clean
+.PHONY: run test system-deps lint typecheck format install bench-provision bench-catalog bench-gateway bench-propagation bench-plugins bench-metering bench-tools clean
 
 $(STAMP): pyproject.toml gateway_agent/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -52,6 +52,9 @@ bench-tools:
 
 bench-plugins: $(STAMP) system-deps bench-tools
 	$(PY) tests/perf/bench_plugins.py
+
+bench-metering: $(STAMP) bench-tools
+	$(PY) -m saas.launcher exec -- $(PY) tests/perf/bench_metering.py
 
 bench-catalog: $(STAMP)
 	$(PY) -m saas.launcher exec -- $(PY) tests/perf/bench_catalog.py

@@ -9,11 +9,16 @@ django_application = get_asgi_application()
 
 from saas.gateways.api.config_poll import PATH as CONFIG_POLL_PATH  # noqa: E402  (needs Django set up)
 from saas.gateways.api.config_poll import config_poll_app  # noqa: E402
+from saas.metering.api.intake import PATH as USAGE_PATH  # noqa: E402
+from saas.metering.api.intake import usage_intake_app  # noqa: E402
 
 
 async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    """Django, except for the agents' config long-poll, which waits without a thread."""
+    """Django, except for the agents' config long-poll and usage intake, which run without a
+    thread of their own."""
     if scope["type"] == "http" and scope["path"] == CONFIG_POLL_PATH:
         await config_poll_app(scope, receive, send)
+    elif scope["type"] == "http" and scope["path"] == USAGE_PATH:
+        await usage_intake_app(scope, receive, send)
     else:
         await django_application(scope, receive, send)

@@ -24,9 +24,15 @@ from gateway_agent.protocol import UsageBatch
 from saas.errors import InvalidInput
 from tenants.models import Organization
 
-from .models import UsageBatch as RecordedBatch
 from .models import UsageRollup
 
+# Only placeholders are formatted into these; every value is a query parameter.
+_INSERT_BATCHES = """
+INSERT INTO metering_usagebatch
+    (batch_id, cluster_id, instance_id, window_start, window_end, requests, recorded_at)
+VALUES {values}
+ON CONFLICT (batch_id) DO NOTHING RETURNING batch_id
+"""
 _UPSERT = """
 INSERT INTO metering_usagerollup
     (cluster_id, minute, route_id, consumer, status_class, requests, bytes_in, bytes_out)
@@ -44,44 +50,58 @@ def _utc(timestamp: float) -> datetime:
 
 def record_usage_batch(schema_name: str, cluster_id: int, batch: UsageBatch) -> bool:
     """Count `batch` once. False when its id was counted before (then nothing changes)."""
-    totals: dict[tuple[int, int, str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
-    for item in batch.items:
-        minute = item.minute - item.minute % 60
-        total = totals[(minute, item.route_id, item.consumer, item.status_class)]
-        total[0] += item.requests
-        total[1] += item.bytes_in
-        total[2] += item.bytes_out
-    with schema_context(schema_name), transaction.atomic():
-        _, created = RecordedBatch.objects.get_or_create(
-            batch_id=batch.batch_id,
-            defaults={
-                "cluster_id": cluster_id,
-                "instance_id": batch.instance_id,
-                "window_start": _utc(batch.window_start),
-                "window_end": _utc(batch.window_end),
-                "requests": sum(total[0] for total in totals.values()),
-            },
-        )
-        if not created or not totals:
-            return created
-        # Sorted keys: concurrent consumers lock rows in one order and cannot deadlock.
-        rows = sorted(totals.items())
-        params: list[Any] = []
-        for (minute, route_id, consumer, status_class), (requests, bytes_in, bytes_out) in rows:
-            params += [
+    return record_usage_batches(schema_name, [(cluster_id, batch)]) == 1
+
+
+def record_usage_batches(schema_name: str, batches: list[tuple[int, UsageBatch]]) -> int:
+    """Count the batches of one organization (as (cluster id, batch)) in one transaction, each
+    once: the ids already recorded are skipped, the rest recorded with their rollups. Returns how
+    many were new. A few statements whatever the number of batches."""
+    if not batches:
+        return 0
+    with schema_context(schema_name), transaction.atomic(), connection.cursor() as cursor:
+        rows = [
+            (
+                batch.batch_id,
                 cluster_id,
-                _utc(minute),
-                route_id,
-                consumer,
-                status_class,
-                requests,
-                bytes_in,
-                bytes_out,
-            ]
-        values = ",".join(["(%s,%s,%s,%s,%s,%s,%s,%s)"] * len(rows))
-        with connection.cursor() as cursor:
+                batch.instance_id,
+                _utc(batch.window_start),
+                _utc(batch.window_end),
+                sum(item.requests for item in batch.items),
+            )
+            for cluster_id, batch in batches
+        ]
+        cursor.execute(
+            _INSERT_BATCHES.format(values=",".join(["(%s,%s,%s,%s,%s,%s,now())"] * len(rows))),
+            [value for row in rows for value in row],
+        )
+        new = {batch_id for (batch_id,) in cursor.fetchall()}
+        counted = len(new)
+        totals: dict[tuple[int, int, int, str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+        for cluster_id, batch in batches:
+            if batch.batch_id not in new:
+                continue
+            new.discard(batch.batch_id)  # the same batch twice in one read counts once too
+            for item in batch.items:
+                key = (
+                    cluster_id,
+                    item.minute - item.minute % 60,
+                    item.route_id,
+                    item.consumer,
+                    item.status_class,
+                )
+                total = totals[key]
+                total[0] += item.requests
+                total[1] += item.bytes_in
+                total[2] += item.bytes_out
+        if totals:
+            # Sorted keys: concurrent consumers lock rows in one order and cannot deadlock.
+            params: list[Any] = []
+            for (cluster_id, minute, route_id, consumer, status_class), counts in sorted(totals.items()):
+                params += [cluster_id, _utc(minute), route_id, consumer, status_class, *counts]
+            values = ",".join(["(%s,%s,%s,%s,%s,%s,%s,%s)"] * len(totals))
             cursor.execute(_UPSERT.format(values=values), params)
-    return True
+    return counted
 
 
 @dataclass(frozen=True)

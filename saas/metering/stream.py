@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import defaultdict
 from typing import Any
 
+from django.conf import settings
 from django_redis import get_redis_connection
 from pydantic import ValidationError
 from redis.exceptions import ResponseError
@@ -21,7 +23,7 @@ from redis.exceptions import ResponseError
 from gateway_agent.protocol import UsageBatch
 from saas.gateways.agents import AgentContext
 
-from .services import record_usage_batch
+from .services import record_usage_batches
 
 logger = logging.getLogger(__name__)
 STREAM = "usage:batches"
@@ -33,10 +35,28 @@ def _redis() -> Any:
     return get_redis_connection("default")
 
 
+def _entry(ctx: AgentContext, batch_json: bytes) -> dict[str, str | bytes]:
+    return {"schema": ctx.schema_name, "cluster": str(ctx.cluster_id), "batch": batch_json}
+
+
 def enqueue_usage_batch(ctx: AgentContext, batch: UsageBatch) -> None:
-    _redis().xadd(
-        STREAM, {"schema": ctx.schema_name, "cluster": str(ctx.cluster_id), "batch": batch.model_dump_json()}
-    )
+    _redis().xadd(STREAM, _entry(ctx, batch.model_dump_json().encode()))
+
+
+_async_client: tuple[Any, Any] | None = None  # (event loop, client): a client is bound to its loop
+
+
+async def enqueue_usage_batch_json(ctx: AgentContext, batch_json: bytes) -> None:
+    """The async form for the intake endpoint: `batch_json` as received, already validated."""
+    import asyncio
+
+    from redis.asyncio import Redis
+
+    global _async_client
+    loop = asyncio.get_running_loop()
+    if _async_client is None or _async_client[0] is not loop:
+        _async_client = (loop, Redis.from_url(settings.REDIS_URL))
+    await _async_client[1].xadd(STREAM, _entry(ctx, batch_json))
 
 
 def ensure_group() -> None:
@@ -76,23 +96,28 @@ class UsageConsumer:
             )
             for _, stream_entries in read or []:
                 entries += stream_entries
-        for entry_id, fields in entries:
-            self._handle(entry_id, fields)
+        self._handle(entries)
         return len(entries)
 
-    def _handle(self, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
-        try:
-            schema = fields[b"schema"].decode()
-            cluster_id = int(fields[b"cluster"])
-            batch = UsageBatch.model_validate_json(fields[b"batch"])
-            record_usage_batch(schema, cluster_id, batch)
-        except (KeyError, ValueError, ValidationError, UnicodeDecodeError) as exc:
-            logger.error("usage entry %s cannot be counted, moved to %s: %s", entry_id, DEAD_LETTERS, exc)
-            self.redis.xadd(DEAD_LETTERS, {**fields, b"error": str(exc)[:1000].encode()})
-        pipe = self.redis.pipeline()
-        pipe.xack(STREAM, GROUP, entry_id)
-        pipe.xdel(STREAM, entry_id)
-        pipe.execute()
+    def _handle(self, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
+        """Write the entries, one transaction per organization, then acknowledge them all."""
+        by_schema: dict[str, list[tuple[int, UsageBatch]]] = defaultdict(list)
+        for entry_id, fields in entries:
+            try:
+                by_schema[fields[b"schema"].decode()].append(
+                    (int(fields[b"cluster"]), UsageBatch.model_validate_json(fields[b"batch"]))
+                )
+            except (KeyError, ValueError, ValidationError, UnicodeDecodeError) as exc:
+                logger.error("usage entry %s cannot be counted, moved to %s: %s", entry_id, DEAD_LETTERS, exc)
+                self.redis.xadd(DEAD_LETTERS, {**fields, b"error": str(exc)[:1000].encode()})
+        for schema, batches in by_schema.items():
+            record_usage_batches(schema, batches)
+        if entries:
+            ids = [entry_id for entry_id, _ in entries]
+            pipe = self.redis.pipeline()
+            pipe.xack(STREAM, GROUP, *ids)
+            pipe.xdel(STREAM, *ids)
+            pipe.execute()
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():

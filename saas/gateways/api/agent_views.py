@@ -1,6 +1,6 @@
 """The agent API, /agent/v1/: what gateway agents call with their cluster token. Register and
-heartbeat are plain views; the config long-poll is served beside Django, by
-saas.gateways.api.config_poll, so that a waiting agent holds no thread."""
+heartbeat are plain views; the config long-poll (saas.gateways.api.config_poll) and usage intake
+(saas.metering.api.intake) are served beside Django, so that they hold no thread per request."""
 
 from __future__ import annotations
 
@@ -14,9 +14,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from pydantic import BaseModel, ValidationError
 
-from gateway_agent.protocol import Heartbeat, RegisterRequest, RegisterResponse, UsageBatch
+from gateway_agent.protocol import Heartbeat, RegisterRequest, RegisterResponse
 from saas.gateways import agents
-from saas.metering.stream import enqueue_usage_batch
 from saas.specs import invalid_input_from
 
 
@@ -93,11 +92,3 @@ def heartbeat(ctx: agents.AgentContext, beat: Heartbeat) -> HttpResponse:
     if not agents.record_heartbeat(ctx, beat):
         return _error(404, "Unknown instance: register again.")
     return HttpResponse(status=204)
-
-
-@agent_endpoint(UsageBatch)
-def usage(ctx: agents.AgentContext, batch: UsageBatch) -> HttpResponse:
-    """A batch of counted calls: queued at once (202); the same batch id counts once however
-    often it is sent."""
-    enqueue_usage_batch(ctx, batch)
-    return JsonResponse({"batch_id": batch.batch_id}, status=202)

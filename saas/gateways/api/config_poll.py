@@ -13,56 +13,35 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import parse_qs
-
-from asgiref.sync import sync_to_async
-from django.db import close_old_connections
 
 from saas.gateways import agents
 from saas.gateways.notifier import snapshot_waiters
 from saas.gateways.snapshots import snapshot_channel
 
 from .agent_views import bearer_secret
+from .raw_asgi import Response, in_pool, json_response, request_headers, send_response
 
 PATH = "/agent/v1/config"
 MAX_WAIT_S = 60.0
 DEFAULT_WAIT_S = 30.0
-T = TypeVar("T")
-Response = tuple[int, dict[str, str], bytes]
-
-
-def _in_pool(function: Callable[..., T]) -> Callable[..., Awaitable[T]]:
-    """A short database call on the shared thread pool, on a connection that is closed when
-    stale, so waiting agents hold neither threads nor connections."""
-
-    def call(*args: Any) -> T:
-        close_old_connections()
-        try:
-            return function(*args)
-        finally:
-            close_old_connections()
-
-    return sync_to_async(call, thread_sensitive=False)
-
-
-def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
-    return status, {"content-type": "application/json", **(headers or {})}, json.dumps(body).encode()
 
 
 async def poll_config(authorization: str, query: dict[str, str], if_none_match: str) -> Response:
-    ctx = await _in_pool(agents.authenticate_agent)(bearer_secret(authorization))
+    ctx = await in_pool(agents.authenticate_agent)(bearer_secret(authorization))
     if ctx is None:
-        return _json(401, {"detail": "Invalid or revoked cluster token."}, {"www-authenticate": "Bearer"})
+        return json_response(
+            401, {"detail": "Invalid or revoked cluster token."}, {"www-authenticate": "Bearer"}
+        )
     version = query.get("version", "")
     known = int(version) if version.isdigit() else None
     etag = if_none_match.strip().strip('"')
     try:
         wait = max(0.0, min(float(query.get("wait", DEFAULT_WAIT_S)), MAX_WAIT_S))
     except ValueError:
-        return _json(
+        return json_response(
             400, {"detail": "wait: a number of seconds.", "errors": {"wait": ["A number of seconds."]}}
         )
     loop = asyncio.get_running_loop()
@@ -72,9 +51,9 @@ async def poll_config(authorization: str, query: dict[str, str], if_none_match: 
     try:
         deadline = loop.time() + wait
         while True:
-            latest = await _in_pool(agents.latest_snapshot)(ctx)
+            latest = await in_pool(agents.latest_snapshot)(ctx)
             if latest is not None and latest[0] != known and latest[1] != etag:
-                found = await _in_pool(agents.served_snapshot_json)(ctx, latest[1])
+                found = await in_pool(agents.served_snapshot_json)(ctx, latest[1])
                 if found is not None:
                     sha256, body = found
                     return 200, {"content-type": "application/json", "etag": f'"{sha256}"'}, body
@@ -93,18 +72,14 @@ async def config_poll_app(
 ) -> None:
     """The ASGI adapter: parse, answer, and give up early if the agent disconnects."""
     if scope["method"] != "GET":
-        status, headers, body = _json(
+        response = json_response(
             405, {"detail": f'Method "{scope["method"]}" not allowed.'}, {"allow": "GET"}
         )
     else:
-        request_headers = {
-            k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])
-        }
+        headers = request_headers(scope)
         query = {k: v[-1] for k, v in parse_qs(scope.get("query_string", b"").decode("latin-1")).items()}
         work = asyncio.ensure_future(
-            poll_config(
-                request_headers.get("authorization", ""), query, request_headers.get("if-none-match", "")
-            )
+            poll_config(headers.get("authorization", ""), query, headers.get("if-none-match", ""))
         )
         disconnected = asyncio.ensure_future(_wait_for_disconnect(receive))
         done, _ = await asyncio.wait({work, disconnected}, return_when=asyncio.FIRST_COMPLETED)
@@ -114,17 +89,8 @@ async def config_poll_app(
                 await work
             return
         disconnected.cancel()
-        status, headers, body = work.result()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (k.encode(), v.encode()) for k, v in {**headers, "content-length": str(len(body))}.items()
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+        response = work.result()
+    await send_response(send, response)
 
 
 async def _wait_for_disconnect(receive: Callable[..., Any]) -> None:

@@ -1,12 +1,15 @@
 """Metering on the control plane: agents post usage batches (202), consumers write them to the
 rollups once however often they arrive, and billing and analytics read the same figures."""
 
+import asyncio
 import json
 import uuid
 from datetime import UTC, datetime
 
+import httpx
 import pytest
-from django.test import Client
+from asgiref.sync import sync_to_async
+from django.db import connections
 from django_redis import get_redis_connection
 from django_tenants.utils import schema_context
 
@@ -15,7 +18,9 @@ from saas.metering import services
 from saas.metering.stream import DEAD_LETTERS, GROUP, STREAM, UsageConsumer
 from tenants.roles import Role
 
-pytestmark = pytest.mark.django_db
+# Usage intake checks the token on the shared thread pool's own connections: what the tests
+# write must be committed for it to see.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture(autouse=True)
@@ -56,10 +61,21 @@ def _batch(*items: tuple[str, int, str, str, int], batch_id: str | None = None) 
     }
 
 
-def _post(token: str, body: object) -> object:
-    return Client(HTTP_AUTHORIZATION=f"Bearer {token}").post(
-        "/agent/v1/usage", json.dumps(body), content_type="application/json"
-    )
+def _post(token: str, body: object, method: str = "POST") -> httpx.Response:
+    """POST /agent/v1/usage through the ASGI application, as uvicorn would call it."""
+    from saas.asgi import application
+
+    async def post() -> httpx.Response:
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            content = body if isinstance(body, bytes) else json.dumps(body).encode()
+            response = await client.request(
+                method, "/agent/v1/usage", content=content, headers={"Authorization": f"Bearer {token}"}
+            )
+            await sync_to_async(connections.close_all)()
+            return response
+
+    return asyncio.run(post())
 
 
 def _drain(name: str = "c1", **options) -> int:
@@ -170,5 +186,9 @@ def test_bad_usage_batches_are_refused_whole(cw):
     assert bad.status_code == 400
     negative = _batch(("2026-11-26T10:00:00", 1, "app", "2xx", 1))
     negative["items"][0]["requests"] = -5
-    assert _post(token, negative).status_code == 400
+    refused = _post(token, negative)
+    assert refused.status_code == 400 and "items.0.requests" in refused.json()["errors"], refused.json()
+    assert _post(token, b"{not json").status_code == 400
+    assert _post(token, b"x" * (5 * 1024 * 1024)).status_code == 413
+    assert _post(token, _batch(), method="GET").status_code == 405
     assert get_redis_connection("default").xlen(STREAM) == 0

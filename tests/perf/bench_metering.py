@@ -1,0 +1,163 @@
+"""make bench-metering: the control plane's side of metering, with batches of 50 items.
+
+1. accept: wrk POSTs batches to one web process (uvicorn, 1 worker) over 32 connections, no
+   consumer running: batches accepted (202) per second.
+2. consume: 5,000 distinct batches queued, then one consumer process drains them: batches
+   written per second, from the first write to the last.
+3. end to end: with the consumer running, batches posted one by one; for each, the time from
+   the 202 to its rows being in the rollups. p99.
+
+The last line is one JSON object. Targets: accept >= 1,000/s, consume >= 2,000/s, p99 <= 2 s."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from tests.perf.bench_catalog import django_on_fresh_database  # noqa: E402
+from tests.perf.bench_gateway import WRK, free_port, stop, wait_port  # noqa: E402
+
+ITEMS = 50
+CONSUME_BATCHES = int(os.environ.get("BENCH_BATCHES", "5000"))
+ACCEPT_SECONDS = 8
+END_TO_END_BATCHES = 200
+
+
+def batch(now: int) -> bytes:
+    items = [
+        {
+            "minute": now - now % 60,
+            "route_id": i % 20 + 1,
+            "consumer": f"c{i % 10}",
+            "status_class": "2xx" if i % 7 else "4xx",
+            "requests": 3,
+            "bytes_in": 300,
+            "bytes_out": 3000,
+        }
+        for i in range(ITEMS)
+    ]
+    body = {"batch_id": uuid.uuid4().hex, "instance_id": "bench", "window_start": now - 10, "window_end": now}
+    return json.dumps({**body, "items": items}).encode()
+
+
+def accept_rate(url: str, headers: dict[str, str], work: Path) -> float:
+    """wrk POSTing one batch over 32 connections: batches accepted per second (all must be 202;
+    the copies count once later, which is what a retrying agent does too)."""
+    script = work / "post.lua"
+    script.write_text(
+        'wrk.method = "POST"\n'
+        f"wrk.body = {json.dumps(batch(int(time.time())).decode())}\n"
+        + "".join(f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}\n" for k, v in headers.items())
+    )
+    output = subprocess.run(
+        [WRK, "-t2", "-c32", f"-d{ACCEPT_SECONDS}s", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    if "Non-2xx" in output:
+        raise RuntimeError(output)
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+
+
+def main() -> None:
+    django_on_fresh_database("bench_metering")
+    from django.db.models import Max, Min
+    from django_redis import get_redis_connection
+    from django_tenants.utils import schema_context
+
+    from gateway_agent.protocol import UsageBatch
+    from saas.gateways.agents import AgentContext
+    from saas.gateways.models import GatewayCluster
+    from saas.gateways.services import Author, create_cluster_token
+    from saas.metering.models import UsageBatch as UsageBatch_rows
+    from saas.metering.stream import STREAM, enqueue_usage_batch
+    from tenants import services as tenant_services
+    from tenants.audit import Actor
+    from tenants.models import User
+
+    user = User.objects.create_user(email="bench@example.com", password="a long passphrase")
+    org = tenant_services.create_organization(Actor(user=user), name="Bench", slug="bench")
+    with schema_context(org.schema_name):
+        cluster = GatewayCluster.objects.create(name="production")
+        _, token = create_cluster_token(Author(actor=Actor(user=user), organization=org), cluster, name="b")
+    get_redis_connection("default").delete(STREAM)
+
+    work = Path(tempfile.mkdtemp(prefix="bench-metering-"))
+    processes: list[subprocess.Popen] = []
+    try:
+        port = free_port()
+        processes.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "saas.asgi:application",
+                    "--port",
+                    str(port),
+                    "--log-level",
+                    "warning",
+                ],
+                cwd=ROOT,
+            )
+        )
+        wait_port(port, timeout=30)
+        url = f"http://127.0.0.1:{port}/agent/v1/usage"
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        accept_rps = accept_rate(url, headers, work)
+        # Consumption: distinct batches queued directly, then one consumer drains them.
+        redis = get_redis_connection("default")
+        redis.delete(STREAM)
+        ctx = AgentContext(org.id, org.schema_name, cluster.id, 0)
+        now = int(time.time())
+        for _ in range(CONSUME_BATCHES):
+            enqueue_usage_batch(ctx, UsageBatch.model_validate_json(batch(now)))
+        processes.append(
+            subprocess.Popen([sys.executable, "manage.py", "consume_usage", "--name", "bench"], cwd=ROOT)
+        )
+        with schema_context(org.schema_name):
+            while UsageBatch_rows.objects.count() < CONSUME_BATCHES:
+                time.sleep(0.05)
+            span = UsageBatch_rows.objects.aggregate(first=Min("recorded_at"), last=Max("recorded_at"))
+        consume_s = max((span["last"] - span["first"]).total_seconds(), 0.001)
+
+        client = httpx.Client(headers=headers, timeout=30)
+        delays = []
+        for _ in range(END_TO_END_BATCHES):
+            body = batch(int(time.time()))
+            batch_id = json.loads(body)["batch_id"]
+            assert client.post(url, content=body).status_code == 202
+            answered = time.monotonic()
+            with schema_context(org.schema_name):
+                while not UsageBatch_rows.objects.filter(batch_id=batch_id).exists():
+                    time.sleep(0.002)
+            delays.append(time.monotonic() - answered)
+        delays.sort()
+        print(
+            json.dumps(
+                {
+                    "accept_batches_per_s": round(accept_rps),
+                    "consume_batches_per_s": round(CONSUME_BATCHES / consume_s),
+                    "items_per_batch": ITEMS,
+                    "end_to_end_p50_s": round(delays[len(delays) // 2], 3),
+                    "end_to_end_p99_s": round(delays[int(len(delays) * 0.99) - 1], 3),
+                }
+            )
+        )
+    finally:
+        stop(processes, work)
+
+
+if __name__ == "__main__":
+    main()
