@@ -20,6 +20,7 @@ from django.db import connections
 from django_tenants.utils import schema_context
 
 from saas.launcher.services import free_port
+from tests.control_plane import start_control_plane
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -66,20 +67,7 @@ def _wait_for(check, timeout: float = 20, interval: float = 0.2):
 
 def _start_control_plane(port: int) -> subprocess.Popen:
     env = {**os.environ, "DATABASE_URL": _database_url()}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "saas.asgi:application",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
+    process = start_control_plane(port, env)
     _wait_for(lambda: httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200)
     return process
 

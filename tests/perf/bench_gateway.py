@@ -27,6 +27,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from tests.control_plane import start_control_plane  # noqa: E402
 from tests.perf.bench_catalog import django_on_fresh_database, seed_cluster  # noqa: E402
 
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
@@ -210,20 +211,7 @@ def main() -> None:
 def measure_agent(token: str, work: Path) -> tuple[float, float]:
     """The agent against a live control plane serving the 1,000-route, 10,000-consumer cluster."""
     control_port, http_port = free_port(), free_port()
-    control = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "saas.asgi:application",
-            "--port",
-            str(control_port),
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=dict(os.environ),
-    )
+    control = start_control_plane(control_port)
     agent = None
     try:
         deadline = time.monotonic() + 30

@@ -24,6 +24,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from tests.control_plane import start_control_plane  # noqa: E402
 from tests.perf.bench_catalog import django_on_fresh_database  # noqa: E402
 from tests.perf.bench_gateway import WRK, free_port, stop, wait_port  # noqa: E402
 
@@ -97,21 +98,7 @@ def main() -> None:
     processes: list[subprocess.Popen] = []
     try:
         port = free_port()
-        processes.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "saas.asgi:application",
-                    "--port",
-                    str(port),
-                    "--log-level",
-                    "warning",
-                ],
-                cwd=ROOT,
-            )
-        )
+        processes.append(start_control_plane(port))
         wait_port(port, timeout=30)
         url = f"http://127.0.0.1:{port}/agent/v1/usage"
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}

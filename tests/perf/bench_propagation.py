@@ -20,6 +20,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from tests.control_plane import start_control_plane  # noqa: E402
 from tests.perf.bench_catalog import django_on_fresh_database, seed_cluster  # noqa: E402
 from tests.perf.bench_gateway import WRK, free_port, nginx, stop, wait_port  # noqa: E402
 
@@ -77,22 +78,7 @@ def main() -> None:
             key = f"key-{Consumer.objects.get(cluster=cluster, username='c0').id}"
 
         control_port, http_port = free_port(), free_port()
-        processes.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "saas.asgi:application",
-                    "--port",
-                    str(control_port),
-                    "--log-level",
-                    "warning",
-                ],
-                cwd=ROOT,
-                env=dict(os.environ),
-            )
-        )
+        processes.append(start_control_plane(control_port))
         wait_port(control_port, timeout=30)
         processes.append(
             subprocess.Popen(

@@ -15,7 +15,7 @@ def served(document: dict, **sections: str) -> dict:
 
 
 def test_only_changed_sections_are_validated_again():
-    parser = SnapshotParser()
+    parser = SnapshotParser(forget=frozenset())
     document = snapshot_document()
     first = parser.parse(served(document))
     assert first == Snapshot.model_validate(document)
@@ -37,3 +37,12 @@ def test_a_bad_section_is_refused_and_unnamed_sections_validate_whole():
     with pytest.raises(ValueError, match="Unknown snapshot sections"):
         parser.parse(served({**document, "extra": []}))
     assert parser.parse({"document": document}) == Snapshot.model_validate(document)
+
+
+def test_consumers_are_not_kept_between_snapshots_by_default():
+    parser = SnapshotParser()
+    document = snapshot_document()
+    first = parser.parse(served(document))
+    second = parser.parse(served(document))
+    assert second.routes is first.routes and second.consumers is not first.consumers
+    assert second == first

@@ -2,8 +2,6 @@
 
 import asyncio
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,6 +13,7 @@ from django.db import connections
 from django_tenants.utils import schema_context
 
 from saas.launcher.services import free_port
+from tests.control_plane import start_control_plane
 
 ROOT = Path(__file__).resolve().parents[3]
 AGENTS = 1000
@@ -46,21 +45,7 @@ def test_a_thousand_waiting_agents_on_one_web_process():
 
     port = free_port()
     env = {**os.environ, "DATABASE_URL": _database_url()}
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "saas.asgi:application",
-            "--port",
-            str(port),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
+    server = start_control_plane(port, env)
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
