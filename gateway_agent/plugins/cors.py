@@ -42,7 +42,6 @@ def render(groups: Settings, var: str, ctx: RenderContext) -> PluginRules:
                 else "%[req.fhdr(access-control-request-headers)]"
             ),
             "Access-Control-Max-Age": str(int(config.get("max_age", 5))),
-            "Vary": "Origin",
         }
         if credentials:
             headers["Access-Control-Allow-Credentials"] = "true"
@@ -52,16 +51,20 @@ def render(groups: Settings, var: str, ctx: RenderContext) -> PluginRules:
             f"http-request return status 204{hdrs} if {cond} {preflight} {found}",
             f"http-request return status 204 hdr Vary Origin if {cond} {preflight}",
         ]
+        # After-response rules: the gateway's own answers (401, 429...) carry them too, so a
+        # browser can read why it was refused.
         actual = [
-            f"http-response set-header Access-Control-Allow-Origin %[var(txn.cors_origin)] if {cond} {found}",
-            f"http-response add-header Vary Origin if {cond} {found}",
+            f"http-after-response set-header Access-Control-Allow-Origin %[var(txn.cors_origin)] if {cond} {found}",
+            f"http-after-response add-header Vary Origin if {cond} {found}",
         ]
         if config.get("expose_headers"):
             actual.append(
-                f"http-response set-header Access-Control-Expose-Headers {literal(','.join(config['expose_headers']))} "
+                f"http-after-response set-header Access-Control-Expose-Headers {literal(','.join(config['expose_headers']))} "
                 f"if {cond} {found}"
             )
         if credentials:
-            actual.append(f"http-response set-header Access-Control-Allow-Credentials true if {cond} {found}")
+            actual.append(
+                f"http-after-response set-header Access-Control-Allow-Credentials true if {cond} {found}"
+            )
         rules.response += actual
     return rules

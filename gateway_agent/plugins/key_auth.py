@@ -3,6 +3,8 @@ consumers' key map, so keys never appear in the configuration. 401 when missing 
 
 from __future__ import annotations
 
+import re
+
 from ..directives import PluginRules, Settings, deny, when
 from .context import RenderContext
 
@@ -25,5 +27,10 @@ def render(groups: Settings, var: str, ctx: RenderContext) -> PluginRules:
             f"{deny(401, 'unauthorized', 'Invalid API key')} if {cond} !{{ var(txn.consumer) -m found }}",
         ]
         if config.get("hide_credentials"):
-            rules.request.append(f"http-request del-header {header} if {cond}")
+            # The header, and the query parameter wherever it sits in the query string.
+            without = f"%[query,regsub('(^|&){re.escape(query)}=[^&]*','',g),regsub('^&','')]"
+            rules.request += [
+                f"http-request del-header {header} if {cond}",
+                f'http-request set-query "{without}" if {cond} {{ url_param({query}) -m found }}',
+            ]
     return rules

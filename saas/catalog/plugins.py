@@ -30,6 +30,8 @@ _HEADER_OPERATIONS = {
     },
     "additionalProperties": False,
 }
+# A query parameter or cookie name: it is matched and rewritten inside HAProxy expressions.
+_PARAMETER_NAME = {"type": "string", "pattern": "^[A-Za-z0-9_.~-]{1,100}$"}
 _METHODS = {
     "type": "array",
     "items": {"enum": ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "CONNECT", "TRACE"]},
@@ -74,7 +76,7 @@ PLUGINS: dict[str, PluginDefinition] = {
             _schema(
                 {
                     "header": {**_HEADER_NAME, "default": "apikey"},
-                    "query": {"type": "string", "minLength": 1, "maxLength": 100, "default": "apikey"},
+                    "query": {**_PARAMETER_NAME, "default": "apikey"},
                     "hide_credentials": {"type": "boolean", "default": False},
                 }
             ),
@@ -86,8 +88,8 @@ PLUGINS: dict[str, PluginDefinition] = {
             _schema(
                 {
                     "header": {**_HEADER_NAME, "default": "Authorization"},
-                    "query": {"type": "string", "minLength": 1, "maxLength": 100, "default": "jwt"},
-                    "cookie": {"type": "string", "minLength": 1, "maxLength": 100, "default": "jwt"},
+                    "query": {**_PARAMETER_NAME, "default": "jwt"},
+                    "cookie": {**_PARAMETER_NAME, "default": "jwt"},
                     "clock_skew_s": {"type": "integer", "minimum": 0, "maximum": 3600, "default": 0},
                     "hide_credentials": {"type": "boolean", "default": False},
                 }

@@ -196,6 +196,7 @@ def test_cors_preflight_at_the_gateway_and_headers_for_allowed_origins_only(worl
         },
     )
     world.route("open", "/open", {"cors": {"allow_origins": ["*"]}})
+    world.route("locked", "/locked", {"cors": {"allow_origins": ["https://app.example.com"]}, "key-auth": {}})
     with gateway(world, tmp_path) as url:
         preflight = {"Origin": "https://app.example.com", "Access-Control-Request-Method": "POST"}
         answer = httpx.options(f"{url}/app/items", headers=preflight)
@@ -229,6 +230,11 @@ def test_cors_preflight_at_the_gateway_and_headers_for_allowed_origins_only(worl
         assert wildcard.headers["access-control-allow-origin"] == "*"
         assert wildcard.headers["access-control-allow-headers"] == "X-One, X-Two"
         assert "access-control-allow-credentials" not in wildcard.headers
+        # The gateway's own refusals carry the headers too, so the page can read why.
+        locked = httpx.get(f"{url}/locked", headers={"Origin": "https://app.example.com"})
+        assert locked.status_code == 401
+        assert locked.headers["access-control-allow-origin"] == "https://app.example.com"
+        assert answer.headers.get_list("vary") == ["Origin"]
 
 
 def test_ip_restriction_allows_and_denies_ipv4_and_ipv6(world, tmp_path):
@@ -584,3 +590,16 @@ def test_hmac_auth_verifies_signed_requests_and_refuses_tampering(world, tmp_pat
         refused(signed("/signed/orders", date=old), "Request date outside the allowed clock skew")
         missing = signed("/signed/orders", names="@request-target date x-request-id x-tenant")
         refused(missing, "A signed header is missing from the request")
+
+
+def test_key_auth_hides_the_key_from_the_upstream_in_header_and_query(world, tmp_path):
+    world.route("hidden", "/hidden", {"key-auth": {"hide_credentials": True}})
+    world.consumer("app", {"type": "key-auth", "key": "a-key-the-upstream-never-sees"})
+    with gateway(world, tmp_path) as url:
+        by_header = httpx.get(
+            f"{url}/hidden/x?a=1", headers={"apikey": "a-key-the-upstream-never-sees"}
+        ).json()
+        assert "apikey" not in by_header["headers"] and by_header["path"] == "/hidden/x?a=1"
+        by_query = httpx.get(f"{url}/hidden/x?a=1&apikey=a-key-the-upstream-never-sees&b=2").json()
+        assert by_query["path"] == "/hidden/x?a=1&b=2"
+        assert by_query["headers"]["x-consumer-username"] == "app"
