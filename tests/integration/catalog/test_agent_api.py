@@ -153,10 +153,13 @@ def test_a_waiting_long_poll_wakes_when_a_snapshot_is_published():
 
     def publish_later() -> None:
         time.sleep(0.5)
-        with schema_context(org.schema_name):
-            catalog_services.save_upstream(
-                author, cluster, {"name": "v", "targets": [{"host": "10.0.0.2", "port": 80}]}
-            )
+        try:
+            with schema_context(org.schema_name):
+                catalog_services.save_upstream(
+                    author, cluster, {"name": "v", "targets": [{"host": "10.0.0.2", "port": 80}]}
+                )
+        finally:
+            connections.close_all()  # this thread's own connection, before the database's teardown
 
     async def poll() -> tuple[int, float, dict]:
         from saas.asgi import application
