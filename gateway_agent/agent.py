@@ -33,6 +33,7 @@ from .protocol import Heartbeat, RegisterRequest, SnapshotParser
 from .renderer import RenderError, RenderOptions, render
 from .runtime_api import RuntimeAPIError
 from .runtime_update import plan_runtime_update, rebase
+from .usage import SpoolLimits, UsageSpool, send_pending
 
 logger = logging.getLogger("gateway_agent")
 KEEP_VERSIONS = 5
@@ -50,6 +51,7 @@ class AgentSettings:
     bind_address: str = "*"
     poll_wait_s: float = 30
     labels: dict[str, str] = field(default_factory=dict)
+    usage_spool: SpoolLimits = field(default_factory=SpoolLimits)
 
 
 def _write_atomically(path: Path, data: bytes, mode: int = 0o600) -> None:
@@ -89,6 +91,7 @@ class Agent:
         # The folder HAProxy loaded and what it serves now (maps changed at runtime included).
         self._running: tuple[str, dict[str, str]] | None = None
         self.parser = SnapshotParser()
+        self.spool = UsageSpool(self.data / "usage", settings.usage_spool)
         self.last_error: str | None = None
         self.instance_id: str | None = self._load_instance_id()
         self._stop = threading.Event()
@@ -293,9 +296,22 @@ class Agent:
         except ApplyError as exc:
             logger.error("the last good snapshot on disk cannot be applied: %s", exc)
 
+    def _send_usage(self, interval_s: float) -> None:
+        """Deliver the usage spool, oldest first: at start (what a previous run left), then every
+        `interval_s`; after a failure, again with backoff and jitter."""
+        delay = 0.0
+        while not self._stop.wait(delay):
+            try:
+                send_pending(self.spool, self.control_plane.post_usage)
+                delay = interval_s
+            except Exception as exc:  # the control plane away: the spool keeps everything
+                delay = min(max(delay * 2, 1.0), 60.0) * random.uniform(0.5, 1.5)  # noqa: S311
+                logger.warning("usage not delivered (%s); retrying in %.1f s", exc, delay)
+
     def run(self, heartbeat_interval_s: float = 10) -> None:
         self.serve_last_good()
         threading.Thread(target=self._heartbeats, args=(heartbeat_interval_s,), daemon=True).start()
+        threading.Thread(target=self._send_usage, args=(heartbeat_interval_s,), daemon=True).start()
         backoff = 1.0
         while not self._stop.is_set():
             try:

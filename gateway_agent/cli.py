@@ -16,6 +16,7 @@ from .agent import Agent, AgentSettings, write_files
 from .haproxy import HAProxyError, check_config
 from .protocol import Snapshot
 from .renderer import RenderError, RenderOptions, render
+from .usage import SpoolLimits
 
 
 def _env_int(name: str, default: int | None) -> int | None:
@@ -47,6 +48,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument(
         "--heartbeat-interval", type=float, default=float(os.environ.get("GATEWAY_HEARTBEAT_S", "10"))
     )
+    run.add_argument(
+        "--usage-spool-mb", type=int, default=int(os.environ.get("GATEWAY_USAGE_SPOOL_MB", "512"))
+    )
+    run.add_argument(
+        "--usage-spool-hours", type=float, default=float(os.environ.get("GATEWAY_USAGE_SPOOL_HOURS", "168"))
+    )
     check = sub.add_parser("check", help="render a snapshot and validate it with haproxy -c, offline")
     check.add_argument("snapshot", type=Path)
     check.add_argument("--haproxy-bin", default=os.environ.get("GATEWAY_HAPROXY_BIN", "haproxy"))
@@ -73,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
             metrics_port=args.metrics_port,
             bind_address=args.bind,
             poll_wait_s=args.poll_wait,
+            usage_spool=SpoolLimits(
+                max_bytes=args.usage_spool_mb * 1024 * 1024, max_age_s=args.usage_spool_hours * 3600
+            ),
         )
     )
 

@@ -49,5 +49,12 @@ class ControlPlane:
             raise ControlPlaneError(f"config: HTTP {response.status_code} {response.text[:200]}")
         return dict(response.json())
 
+    def post_usage(self, batch_json: bytes) -> int:
+        """POST one spooled batch as it is; the HTTP status (202 when queued)."""
+        response = self._client.post(
+            "/agent/v1/usage", content=batch_json, headers={"Content-Type": "application/json"}
+        )
+        return response.status_code
+
     def close(self) -> None:
         self._client.close()

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,3 +30,15 @@ def start_control_plane(port: int, env: dict[str, str] | None = None) -> subproc
         cwd=ROOT,
         env=env,
     )
+
+
+def wait_until_up(port: int, timeout: float = 30) -> None:
+    """Until /healthz answers 200 on `port`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise RuntimeError(f"the control plane on port {port} did not start in {timeout:.0f} s")

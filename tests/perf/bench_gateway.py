@@ -27,7 +27,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.control_plane import start_control_plane  # noqa: E402
+from tests.control_plane import start_control_plane, wait_until_up  # noqa: E402
 from tests.perf.bench_catalog import django_on_fresh_database, seed_cluster  # noqa: E402
 
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
@@ -214,13 +214,7 @@ def measure_agent(token: str, work: Path) -> tuple[float, float]:
     control = start_control_plane(control_port)
     agent = None
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{control_port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
+        wait_until_up(control_port)
         data = work / "agent"
         agent = subprocess.Popen(
             [

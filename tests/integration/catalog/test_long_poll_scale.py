@@ -13,7 +13,7 @@ from django.db import connections
 from django_tenants.utils import schema_context
 
 from saas.launcher.services import free_port
-from tests.control_plane import start_control_plane
+from tests.control_plane import start_control_plane, wait_until_up
 
 ROOT = Path(__file__).resolve().parents[3]
 AGENTS = 1000
@@ -48,13 +48,7 @@ def test_a_thousand_waiting_agents_on_one_web_process():
     server = start_control_plane(port, env)
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
+        wait_until_up(port)
 
         def publish() -> None:
             with schema_context(org.schema_name):
