@@ -29,11 +29,12 @@ from typing import Any
 from . import __version__
 from .client import ControlPlane
 from .haproxy import HAProxyError, HAProxyProcess, check_config, haproxy_version
+from .metering import TABLE as USAGE_TABLE
 from .protocol import Heartbeat, RegisterRequest, SnapshotParser
 from .renderer import RenderError, RenderOptions, render
 from .runtime_api import RuntimeAPIError
 from .runtime_update import plan_runtime_update, rebase
-from .usage import SpoolLimits, UsageSpool, send_pending
+from .usage import SpoolLimits, UsageMeter, UsageSpool, parse_usage_table, send_pending
 
 logger = logging.getLogger("gateway_agent")
 KEEP_VERSIONS = 5
@@ -92,6 +93,8 @@ class Agent:
         self._running: tuple[str, dict[str, str]] | None = None
         self.parser = SnapshotParser()
         self.spool = UsageSpool(self.data / "usage", settings.usage_spool)
+        self.meter = UsageMeter(self.data / "usage_state.json", self.spool)
+        self._usage_lock = threading.Lock()  # a read of the counters never straddles a reload
         self.last_error: str | None = None
         self.instance_id: str | None = self._load_instance_id()
         self._stop = threading.Event()
@@ -164,13 +167,15 @@ class Agent:
     def _apply_by_reload(self, files: dict[str, str], folder: Path) -> None:
         check_config(self.settings.haproxy_bin, folder / "haproxy.cfg")
         previous = self.current.resolve() if self.current.is_symlink() else None
-        self._point_current_to(folder)
-        try:
-            self.haproxy.reload()
-        except (HAProxyError, OSError):
-            if previous is not None:
-                self._point_current_to(previous)
-            raise
+        with self._usage_lock:
+            self._collect_usage_locked()  # the old worker's counts, before its counters are gone
+            self._point_current_to(folder)
+            try:
+                self.haproxy.reload()
+            except (HAProxyError, OSError):
+                if previous is not None:
+                    self._point_current_to(previous)
+                raise
         self._running = (str(folder), files)
 
     def _apply_at_runtime(self, files: dict[str, str], folder: Path) -> bool:
@@ -296,12 +301,34 @@ class Agent:
         except ApplyError as exc:
             logger.error("the last good snapshot on disk cannot be applied: %s", exc)
 
+    def collect_usage(self) -> None:
+        with self._usage_lock:
+            self._collect_usage_locked()
+
+    def _collect_usage_locked(self) -> None:
+        """Read the current worker's usage counters into a spooled batch."""
+        if not self.haproxy.running:
+            return
+        try:
+            with self.haproxy.runtime_api() as api:
+                pid = api.current_worker_pid()
+                table = api.worker(f"show table {USAGE_TABLE}")
+        except RuntimeAPIError as exc:
+            logger.warning("usage counters not read: %s", exc)
+            return
+        if pid is None or f"table: {USAGE_TABLE}" not in table:
+            return  # no worker yet, or a configuration from before usage counting
+        self.meter.record(
+            parse_usage_table(table), pid, self.instance_id or socket.gethostname(), time.time()
+        )
+
     def _send_usage(self, interval_s: float) -> None:
         """Deliver the usage spool, oldest first: at start (what a previous run left), then every
         `interval_s`; after a failure, again with backoff and jitter."""
         delay = 0.0
         while not self._stop.wait(delay):
             try:
+                self.collect_usage()
                 send_pending(self.spool, self.control_plane.post_usage)
                 delay = interval_s
             except Exception as exc:  # the control plane away: the spool keeps everything

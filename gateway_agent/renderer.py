@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from . import metering
 from .directives import PluginRules, RenderError, RenderOptions, deny, json_body, quote
 from .plugins import ORDER, SUPPORTED, RenderContext
 from .plugins.basic_auth import USERLIST, USERS_MAP
@@ -317,6 +318,7 @@ def _plugin_rules(
             add(plugin.render(groups, plugin.var, ctx), lines)
     if stages["auth"]:
         stages["auth"].insert(0, "http-request del-header X-Consumer-Username")
+        stages["auth"].append(metering.KEY + " if { var(txn.consumer) -m found }")
         stages["auth"].append(
             "http-request set-header X-Consumer-Username %[var(txn.consumer)] if { var(txn.consumer) -m found }"
         )
@@ -347,7 +349,8 @@ def render(snapshot: Snapshot, options: RenderOptions) -> dict[str, str]:
         )
     frontend.append("    # 1. routing: the first matching route, by priority")
     routing, files = _routing(routes, options)
-    frontend += routing
+    key, track_upstream, classes = metering.usage_lines()
+    frontend += routing[:-1] + [f"    {line}" for line in key] + routing[-1:]  # keyed before the 404
     files["maps/route_backend.map"] = _map_file(
         {route.id: f"up_{services[route.service_id].upstream_id}" for route in routes}
     )
@@ -360,8 +363,10 @@ def render(snapshot: Snapshot, options: RenderOptions) -> dict[str, str]:
     frontend.append("    # 2. plugins")
     frontend += [f"    {line}" for line in plugins.request]
     frontend.append("    # 3. the chosen backend")
+    frontend += [f"    {line}" for line in track_upstream]
     frontend.append("    use_backend %[var(txn.backend)] if { var(txn.backend) -m found }")
-    frontend += [f"    {line}" for line in plugins.response]
+    frontend += [f"    {line}" for line in [*classes, *plugins.response]]
+    frontend = metering.count_answers(frontend)
 
     consumer_files, userlist = _consumer_files(snapshot.consumers)
     sections = [
@@ -405,7 +410,7 @@ def render(snapshot: Snapshot, options: RenderOptions) -> dict[str, str]:
         ]
     for upstream in snapshot.upstreams:
         sections += [*_upstream_backend(upstream, options), ""]
-    for section in plugins.sections:
+    for section in [metering.table_section(), *plugins.sections]:
         sections += [*section, ""]
 
     files.update({"haproxy.cfg": "\n".join(sections), **consumer_files, **certificate_files})

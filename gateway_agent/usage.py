@@ -11,12 +11,17 @@ from a busy gateway."""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import logging
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .protocol import UsageBatch
 
@@ -116,3 +121,137 @@ def send_pending(spool: UsageSpool, post: Callable[[bytes], int]) -> int:
         else:
             raise UsageRefused(f"usage: HTTP {status}; {len(spool.pending())} batches wait in the spool")
     return delivered
+
+
+# --- counting: HAProxy's counters into batches ------------------------------------------------
+
+CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
+_ROW = re.compile(r"\bkey=(\S+)")
+_FIELD = re.compile(r"\b(bytes_in_cnt|bytes_out_cnt|gpc[0-6])=(\d+)")
+
+
+def parse_usage_table(text: str) -> dict[str, list[int]]:
+    """`show table usage_counts` as {key: [1xx, 2xx, 3xx, 4xx, 5xx, went upstream, answered by
+    the upstream, bytes in, bytes out]}."""
+    rows: dict[str, list[int]] = {}
+    for line in text.splitlines():
+        key = _ROW.search(line)
+        if key is None:
+            continue
+        fields = {name: int(value) for name, value in _FIELD.findall(line)}
+        rows[key.group(1)] = [
+            *(fields.get(f"gpc{i}", 0) for i in range(7)),
+            fields.get("bytes_in_cnt", 0),
+            fields.get("bytes_out_cnt", 0),
+        ]
+    return rows
+
+
+class UsageMeter:
+    """Turns the growth of HAProxy's absolute counters into usage batches, each count once.
+
+    The state (the counters last read, per worker process, and a sequence number) and the batch
+    made from a read are written together, in one atomic file, before the batch goes to the
+    spool: a crash at any point either repeats the batch (same id, counted once) or loses
+    nothing. A new worker (a reload, a restart) starts its counters at zero."""
+
+    def __init__(self, state_path: Path, spool: UsageSpool, unanswered_after_s: float = 120) -> None:
+        self.state_path = state_path
+        self.spool = spool
+        self.unanswered_after_s = unanswered_after_s  # longer than any upstream may take
+        self.state: dict[str, Any] = {"pid": None, "counters": {}, "sequence": 0, "pending": None}
+        with contextlib.suppress(OSError, ValueError):  # no state yet, or one cut short
+            self.state.update(json.loads(state_path.read_text()))
+        if self.state.get("pending"):  # written, maybe not spooled before a crash: spool again
+            self.spool.append(UsageBatch.model_validate_json(self.state["pending"]))
+            self._save({**self.state, "pending": None})
+
+    def _save(self, state: dict[str, Any]) -> None:
+        tmp = self.state_path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(state, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, self.state_path)
+        self.state = state
+
+    def record(
+        self, counters: dict[str, list[int]], worker_pid: int, instance_id: str, now: float
+    ) -> UsageBatch | None:
+        """Account for one read of `worker_pid`'s table; the batch of what grew, if anything did.
+
+        A request counts with its status class as soon as it has one. One that went upstream and
+        has no answer yet is either in flight (its answer will class it) or was answered by
+        HAProxy itself (502, 503, 504: no response rule runs). What has stayed unanswered for a
+        whole `unanswered_after_s` cannot be in flight any more: it is counted then, as 5xx."""
+        same_worker = self.state["pid"] == worker_pid
+        base: dict[str, list[int]] = self.state["counters"] if same_worker else {}
+        failed: dict[str, int] = dict(self.state.get("failed", {})) if same_worker else {}
+        history: dict[str, list[list[float]]] = dict(self.state.get("unanswered", {})) if same_worker else {}
+        minute = int(now) - int(now) % 60
+        items = []
+        for key, values in sorted(counters.items()):
+            before = base.get(key)
+            if (
+                before is None
+                or len(before) != len(values)
+                or any(v < b for v, b in zip(values, before, strict=True))
+            ):
+                before, failed[key], history[key] = [0] * len(values), 0, []  # new, or started again
+            grown = [v - b for v, b in zip(values, before, strict=True)]
+            classes = grown[:5]
+            # Unanswered so far, and for how long: the least seen over the window has stayed.
+            unanswered = values[5] - values[6] - failed.get(key, 0)
+            seen = [entry for entry in history.get(key, []) if entry[0] >= now - self.unanswered_after_s]
+            covered = bool(history.get(key)) and history[key][0][0] <= now - self.unanswered_after_s
+            seen.append([now, unanswered])
+            if covered and (gone := int(min(entry[1] for entry in seen))) > 0:
+                classes[4] += gone
+                failed[key] = failed.get(key, 0) + gone
+                seen = [[t, u - gone] for t, u in seen]
+            history[key] = seen if unanswered > 0 else []
+            route, _, consumer = key.partition("|")
+            first = True
+            for status_class, count in zip(CLASSES, classes, strict=True):
+                if count > 0:
+                    items.append(
+                        {
+                            "minute": minute,
+                            "route_id": int(route) if route.isdigit() else 0,
+                            "consumer": consumer[:100],
+                            "status_class": status_class,
+                            "requests": count,
+                            "bytes_in": grown[7] if first else 0,
+                            "bytes_out": grown[8] if first else 0,
+                        }
+                    )
+                    first = False
+        sequence = int(self.state["sequence"])
+        batch = None
+        if items:
+            identity = f"{instance_id}:{worker_pid}:{sequence}:{now}"
+            batch = UsageBatch.model_validate(
+                {
+                    "batch_id": hashlib.sha256(identity.encode()).hexdigest()[:32],
+                    "instance_id": instance_id,
+                    "window_start": float(self.state.get("read_at") or now),
+                    "window_end": now,
+                    "items": items,
+                }
+            )
+        self._save(
+            {
+                "pid": worker_pid,
+                "counters": counters,
+                "failed": failed,
+                "unanswered": {key: entries for key, entries in history.items() if entries},
+                "sequence": sequence + 1,
+                "read_at": now,
+                "pending": batch.model_dump_json() if batch else None,
+            }
+        )
+        if batch is not None:
+            self.spool.append(batch)
+            self._save({**self.state, "pending": None})
+        return batch

@@ -17,6 +17,7 @@ import httpx
 import pytest
 from django.conf import settings
 from django.db import connections
+from django.utils.timezone import now as timezone_now
 from django_tenants.utils import schema_context
 
 from saas.launcher.services import free_port
@@ -36,6 +37,36 @@ class Echo(BaseHTTPRequestHandler):
 
     def log_message(self, *args: object) -> None:
         pass
+
+
+def _echo_upstream() -> ThreadingHTTPServer:
+    upstream = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    return upstream
+
+
+def _start_gateway(token: str, tmp_path: Path) -> tuple[str, Path, subprocess.Popen, list[subprocess.Popen]]:
+    """A control plane and one agent with its HAProxy: (gateway URL, data folder, control
+    plane, [agent])."""
+    control_port, http_port = free_port(), free_port()
+    data_dir = tmp_path / "agent"
+    control = _start_control_plane(control_port)
+    agent = _start_agent(control_port, token, data_dir, http_port, free_port())
+    return f"http://127.0.0.1:{http_port}", data_dir, control, [agent]
+
+
+def _organization_with_cluster():
+    """A new organization, its owner as the author of changes, and its cluster "prod"."""
+    from saas.gateways.models import GatewayCluster
+    from saas.gateways.services import Author
+    from tenants.audit import Actor
+    from tests.factories import make_org, make_user
+
+    user = make_user()
+    org = make_org(user)
+    with schema_context(org.schema_name):
+        cluster = GatewayCluster.objects.create(name="prod")
+    return org, Author(actor=Actor(user=user), organization=org), cluster
 
 
 def _database_url() -> str:
@@ -128,20 +159,13 @@ def _start_agent(
 def test_gateway_serves_what_the_control_plane_publishes(tmp_path):
     from saas.catalog import services as catalog
     from saas.gateways.agents import instance_statuses
-    from saas.gateways.models import GatewayCluster
-    from saas.gateways.services import Author, create_cluster_token
-    from tenants.audit import Actor
-    from tests.factories import make_org, make_user
+    from saas.gateways.services import create_cluster_token
 
-    upstream = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
-    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    upstream = _echo_upstream()
     upstream_port = upstream.server_address[1]
 
-    user = make_user()
-    org = make_org(user)
-    author = Author(actor=Actor(user=user), organization=org)
+    org, author, cluster = _organization_with_cluster()
     with schema_context(org.schema_name):
-        cluster = GatewayCluster.objects.create(name="prod")
         catalog.save_upstream(
             author, cluster, {"name": "echo", "targets": [{"host": "127.0.0.1", "port": upstream_port}]}
         )
@@ -327,19 +351,13 @@ def _peer_common_name(port: int, server_name: str) -> str:
 @pytest.mark.django_db(transaction=True)
 def test_tls_by_sni_and_a_dead_target_ejected_by_health_checks(tmp_path):
     from saas.catalog import services as catalog
-    from saas.gateways.models import GatewayCluster
-    from saas.gateways.services import Author, create_cluster_token
-    from tenants.audit import Actor
-    from tests.factories import make_org, make_user, self_signed_certificate
+    from saas.gateways.services import create_cluster_token
+    from tests.factories import self_signed_certificate
 
-    upstream = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
-    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    upstream = _echo_upstream()
     dead_port = free_port()  # nothing listens there
-    user = make_user()
-    org = make_org(user)
-    author = Author(actor=Actor(user=user), organization=org)
+    org, author, cluster = _organization_with_cluster()
     with schema_context(org.schema_name):
-        cluster = GatewayCluster.objects.create(name="prod")
         catalog.save_upstream(
             author,
             cluster,
@@ -493,11 +511,7 @@ def test_route_matching_and_changes_taken_without_a_reload(tmp_path):
         _, token = create_cluster_token(author, cluster, name="gw")
     connections.close_all()
 
-    control_port, http_port = free_port(), free_port()
-    gateway = f"http://127.0.0.1:{http_port}"
-    data_dir = tmp_path / "agent"
-    control = _start_control_plane(control_port)
-    agents = [_start_agent(control_port, token, data_dir, http_port, free_port())]
+    gateway, data_dir, control, agents = _start_gateway(token, tmp_path)
 
     def server_for(path: str, method: str = "GET", **headers: str) -> str:
         return str(httpx.request(method, f"{gateway}{path}", headers=headers, timeout=2).json()["server"])
@@ -556,3 +570,121 @@ def test_route_matching_and_changes_taken_without_a_reload(tmp_path):
     finally:
         _tear_down(agents, data_dir, control, blue)
         green.shutdown()
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_every_call_through_the_gateway_is_billed_once(tmp_path):
+    """Proxied calls, refusals and unmatched paths, across a reload: the bill and the analytics
+    count each exactly once, per route and consumer."""
+    from django_redis import get_redis_connection
+
+    from saas.catalog import services as catalog
+    from saas.catalog.models import Route
+    from saas.gateways.agents import instance_statuses
+    from saas.gateways.services import create_cluster_token
+    from saas.metering.services import BillingPeriod, billable_calls, traffic
+    from saas.metering.stream import STREAM, UsageConsumer
+
+    get_redis_connection("default").delete(STREAM)
+    upstream = _echo_upstream()
+    org, author, cluster = _organization_with_cluster()
+    with schema_context(org.schema_name):
+        catalog.save_upstream(
+            author,
+            cluster,
+            {"name": "echo", "targets": [{"host": "127.0.0.1", "port": upstream.server_address[1]}]},
+        )
+        catalog.save_service(
+            author, cluster, {"name": "orders", "upstream": "echo", "plugins": {"key-auth": {}}}
+        )
+        catalog.save_route(
+            author, cluster, {"name": "orders", "service": "orders", "paths": [{"value": "/orders"}]}
+        )
+        route_id = Route.objects.get(name="orders").id
+        consumer = catalog.save_consumer(author, cluster, {"username": "app"})
+        catalog.add_credential(author, consumer, {"type": "key-auth", "key": "a-very-secret-api-key-1"})
+        _, token = create_cluster_token(author, cluster, name="gw")
+    connections.close_all()
+
+    gateway, data_dir, control, agents = _start_gateway(token, tmp_path)
+    key = {"apikey": "a-very-secret-api-key-1"}
+    sent: list[tuple[str, int]] = []  # (what, status) of every request the gateway answered
+
+    def call(path: str, what: str, **headers: str) -> int:
+        try:
+            status = httpx.get(f"{gateway}{path}", headers=headers, timeout=2).status_code
+        except httpx.ConnectError:
+            raise  # never reached the gateway
+        except httpx.TransportError:
+            sent.append((what, 0))  # reached it, then abandoned: the gateway still counts it
+            raise
+        sent.append((what, status))
+        return status
+
+    try:
+        _wait_for(lambda: call("/orders", "orders", **key) == 200)
+
+        def traffic_burst(count: int) -> None:
+            for i in range(count):
+                assert call(f"/orders/{i}", "orders", **key) == 200
+                if i % 4 == 0:
+                    assert call(f"/orders/{i}", "orders") == 401
+                if i % 10 == 0:
+                    assert call(f"/nowhere/{i}", "nowhere") == 404
+
+        traffic_burst(200)
+        with schema_context(org.schema_name):  # a new plugin setting: the gateway reloads
+            catalog.save_route(
+                author,
+                cluster,
+                {
+                    "name": "tagged",
+                    "service": "orders",
+                    "paths": [{"value": "/tagged"}],
+                    "plugins": {"proxy-rewrite": {"headers": {"set": {"X-Tag": "1"}}}},
+                },
+            )
+        connections.close_all()
+
+        # No traffic while the gateway reloads: requests an old worker answers after the agent's
+        # last read of its counters are not counted yet (a peers section will close this).
+        def reloaded() -> bool:
+            with schema_context(org.schema_name):
+                [status] = instance_statuses(org.schema_name, cluster.id, org.id)
+            connections.close_all()
+            return status["applied_version"] == status["latest_version"]
+
+        _wait_for(reloaded, interval=0.2)
+        time.sleep(0.5)  # the old worker is gone
+        assert call("/tagged", "tagged", **key) == 200
+        traffic_burst(200)
+
+        period = BillingPeriod.containing(timezone_now())
+        consumer_process = UsageConsumer("e2e")
+
+        def billed() -> int:
+            while consumer_process.run_once(block=False):
+                pass
+            return billable_calls(org, period)
+
+        _wait_for(lambda: billed() >= len(sent), timeout=30, interval=0.5)
+        time.sleep(2.5)  # a few more rounds of the agent's counting: nothing more arrives
+        assert billed() == len(sent)
+        with schema_context(org.schema_name):
+            counts = traffic(cluster.id, period.start, period.end, "day")
+        by_route = {row["route_id"]: row["requests"] for row in counts["top_routes"]}
+        unmatched = sum(
+            1 for what, status in sent if status == 404
+        )  # /nowhere, and /tagged before it existed
+        assert by_route[route_id] == sum(1 for what, _ in sent if what == "orders")
+        assert by_route[0] == unmatched
+        by_consumer = {row["consumer"]: row["requests"] for row in counts["top_consumers"]}
+        # Requests abandoned by the client (status 0, only ever keyed ones here) count as 5xx.
+        assert by_consumer["app"] == sum(1 for _, status in sent if status in (200, 0))
+        by_status = {"2xx": 0, "4xx": 0, "5xx": 0}
+        for _, status in sent:
+            by_status["5xx" if status == 0 else f"{status // 100}xx"] += 1
+        assert counts["series"][0]["by_status"] == {k: v for k, v in by_status.items() if v}
+    finally:
+        _tear_down(agents, data_dir, control, upstream)

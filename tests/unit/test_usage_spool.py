@@ -63,3 +63,78 @@ def test_the_bounds_drop_the_oldest_batches_loudly(tmp_path, caplog):
     os.utime(kept[2], (old, old))
     spool.enforce_limits()
     assert spool.pending() == kept[3:] and spool.dropped_batches == 3
+
+
+def _row(classes=(0, 0, 0, 0, 0), forwarded=0, answered=0, bytes_in=0, bytes_out=0):
+    return [*classes, forwarded, answered, bytes_in, bytes_out]
+
+
+def test_the_meter_turns_counter_growth_into_batches_once(tmp_path):
+    from gateway_agent.usage import UsageMeter, parse_usage_table
+
+    table = (
+        "# table: usage_counts, type: string, size:1048576, used:2\n"
+        "0x1: key=12|app use=0 exp=1 bytes_in_cnt=100 bytes_out_cnt=900 "
+        "gpc0=0 gpc1=4 gpc2=0 gpc3=0 gpc4=0 gpc5=5 gpc6=4\n"
+        "0x2: key=0| use=0 exp=1 bytes_in_cnt=0 bytes_out_cnt=0 gpc0=0 gpc1=0 gpc2=0 gpc3=2 gpc4=0 gpc5=0 gpc6=0\n"
+    )
+    counters = parse_usage_table(table)
+    assert counters["12|app"] == _row((0, 4, 0, 0, 0), 5, 4, 100, 900)
+    spool = UsageSpool(tmp_path / "spool")
+    meter = UsageMeter(tmp_path / "state.json", spool, unanswered_after_s=60)
+    first = meter.record(counters, worker_pid=10, instance_id="gw", now=1_795_600_030)
+    assert first is not None
+    items = {(i.route_id, i.consumer, i.status_class): i.requests for i in first.items}
+    # The fifth request upstream has no answer yet: not counted until it has one.
+    assert items == {(12, "app", "2xx"): 4, (0, "", "4xx"): 2}
+    assert all(i.minute == 1_795_600_020 for i in first.items)
+    # Its answer arrives with three more: four more 2xx, once each.
+    grown = {**counters, "12|app": _row((0, 8, 0, 0, 0), 8, 8, 150, 1300)}
+    second = meter.record(grown, worker_pid=10, instance_id="gw", now=1_795_600_040)
+    assert second is not None and [(i.status_class, i.requests, i.bytes_in) for i in second.items] == [
+        ("2xx", 4, 50)
+    ]
+    assert meter.record(grown, worker_pid=10, instance_id="gw", now=1_795_600_050) is None
+    # A new worker (reload) starts from zero: all of its counts are new.
+    third = meter.record(
+        {"12|app": _row((0, 1, 0, 0, 0), 1, 1)}, worker_pid=11, instance_id="gw", now=1_795_600_060
+    )
+    assert third is not None and sum(i.requests for i in third.items) == 1
+    assert len(spool.pending()) == 3
+    assert len({first.batch_id, second.batch_id, third.batch_id}) == 3
+
+
+def test_a_request_never_answered_upstream_counts_as_5xx_once_it_cannot_be_in_flight(tmp_path):
+    from gateway_agent.usage import UsageMeter
+
+    meter = UsageMeter(tmp_path / "state.json", UsageSpool(tmp_path / "spool"), unanswered_after_s=60)
+    failed = {"3|": _row(forwarded=2, answered=1, classes=(0, 1, 0, 0, 0))}  # one 503 made by HAProxy
+    counted = []
+    for now in range(1000, 1100, 10):
+        made = meter.record(failed, worker_pid=7, instance_id="gw", now=now)
+        counted += [(i.status_class, i.requests) for i in made.items] if made else []
+    assert counted == [("2xx", 1), ("5xx", 1)]
+
+
+def test_a_batch_written_before_a_crash_is_spooled_at_restart(tmp_path):
+    import json
+
+    from gateway_agent.usage import UsageMeter
+
+    pending = batch(7)
+    counters = {"1|": _row((0, 7, 0, 0, 0), 7, 7)}
+    state = {
+        "pid": 10,
+        "counters": counters,
+        "sequence": 3,
+        "read_at": 0,
+        "pending": pending.model_dump_json(),
+    }
+    (tmp_path / "state.json").write_text(json.dumps(state))
+    spool = UsageSpool(tmp_path / "spool")
+    meter = UsageMeter(tmp_path / "state.json", spool)
+    [path] = spool.pending()
+    assert UsageBatch.model_validate_json(path.read_bytes()).batch_id == pending.batch_id
+    assert meter.state["pending"] is None and meter.state["counters"] == counters
+    # The counts it carried are not counted again.
+    assert meter.record(counters, worker_pid=10, instance_id="gw", now=100) is None
