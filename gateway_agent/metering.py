@@ -2,7 +2,7 @@
 
 Every request is counted once in the `usage_counts` stick table under `<route id>|<consumer>`
 (route 0: no route matched; no consumer: anonymous), tracked on stick counter 2, with explicit
-increments only (HAProxy's own http_req_cnt also counts a request it retries upstream):
+increments that tell a request answered from one still in flight:
 
 - a request the gateway answers itself (401, 403, 404, 413, 429, a redirect, a mock, a CORS
   preflight): its status class, gpc(0..4) = 1xx..5xx, just before that answer;
