@@ -8,7 +8,8 @@ increments that tell a request answered from one still in flight:
   preflight): its status class, gpc(0..4) = 1xx..5xx, just before that answer;
 - a request going upstream: gpc5 just before it goes; the upstream's answer adds its status class
   and gpc6. An answer HAProxy makes up on the way (502, 503, 504) runs no response rule: what
-  went upstream without an answer (gpc5 - gpc6) the agent counts as 5xx.
+  went upstream without an answer (gpc5 - gpc6) for longer than any request may take, the agent
+  counts as 5xx.
 
 The agent reads the table's absolute counters and turns their growth into usage batches."""
 
