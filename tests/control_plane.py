@@ -13,6 +13,16 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def env_sharing_test_database() -> dict[str, str]:
+    """The environment for a control-plane process that must share the test database."""
+    import os
+
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    return {**os.environ, "DATABASE_URL": f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"}
+
+
 def start_control_plane(port: int, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     """uvicorn serving saas.asgi on 127.0.0.1:`port`; the caller waits for it and stops it."""
     return subprocess.Popen(
@@ -42,3 +52,41 @@ def wait_until_up(port: int, timeout: float = 30) -> None:
         except httpx.TransportError:
             time.sleep(0.1)
     raise RuntimeError(f"the control plane on port {port} did not start in {timeout:.0f} s")
+
+
+def start_agent(
+    control_port: int,
+    token: str,
+    data_dir: Path,
+    http_port: int,
+    *,
+    https_port: int = 0,
+    metrics_port: int = 0,
+    extra: tuple[str, ...] = (),
+) -> subprocess.Popen[bytes]:
+    """`gateway-agent run` against the control plane on `control_port`, its HAProxy listening on
+    127.0.0.1 (0 turns the HTTPS or metrics listener off)."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gateway_agent",
+            "run",
+            "--control-plane",
+            f"http://127.0.0.1:{control_port}",
+            "--token",
+            token,
+            "--data-dir",
+            str(data_dir),
+            "--http-port",
+            str(http_port),
+            "--https-port",
+            str(https_port),
+            "--metrics-port",
+            str(metrics_port),
+            "--bind",
+            "127.0.0.1",
+            *extra,
+        ],
+        cwd=ROOT,
+    )

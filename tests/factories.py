@@ -27,6 +27,21 @@ def make_org(owner: User | None = None, name: str | None = None, slug: str | Non
     return services.create_organization(Actor(user=owner), name=name or f"Org {next(_counter)}", slug=slug)
 
 
+def make_org_with_cluster(name: str = "prod") -> tuple:
+    """A new organization, its owner as the author of catalog changes, and a cluster in it:
+    (organization, author, cluster)."""
+    from django_tenants.utils import schema_context
+
+    from saas.gateways.models import GatewayCluster
+    from saas.gateways.services import Author
+
+    owner = make_user()
+    organization = make_org(owner)
+    with schema_context(organization.schema_name):
+        cluster = GatewayCluster.objects.create(name=name)
+    return organization, Author(actor=Actor(user=owner), organization=organization), cluster
+
+
 def add_member(organization: Organization, role: str, user: User | None = None) -> Membership:
     user = user or make_user(f"{role}{next(_counter)}@example.com")
     return Membership.objects.create(organization=organization, user=user, role=role)

@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,13 +14,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from django.conf import settings
 from django.db import connections
 from django.utils.timezone import now as timezone_now
 from django_tenants.utils import schema_context
 
 from saas.launcher.services import free_port
-from tests.control_plane import start_control_plane
+from tests.control_plane import env_sharing_test_database, start_agent, start_control_plane
+from tests.factories import make_org_with_cluster
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -55,25 +54,6 @@ def _start_gateway(token: str, tmp_path: Path) -> tuple[str, Path, subprocess.Po
     return f"http://127.0.0.1:{http_port}", data_dir, control, [agent]
 
 
-def _organization_with_cluster():
-    """A new organization, its owner as the author of changes, and its cluster "prod"."""
-    from saas.gateways.models import GatewayCluster
-    from saas.gateways.services import Author
-    from tenants.audit import Actor
-    from tests.factories import make_org, make_user
-
-    user = make_user()
-    org = make_org(user)
-    with schema_context(org.schema_name):
-        cluster = GatewayCluster.objects.create(name="prod")
-    return org, Author(actor=Actor(user=user), organization=org), cluster
-
-
-def _database_url() -> str:
-    db = settings.DATABASES["default"]
-    return f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-
-
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -97,7 +77,7 @@ def _wait_for(check, timeout: float = 20, interval: float = 0.2):
 
 
 def _start_control_plane(port: int) -> subprocess.Popen:
-    env = {**os.environ, "DATABASE_URL": _database_url()}
+    env = env_sharing_test_database()
     process = start_control_plane(port, env)
     _wait_for(lambda: httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200)
     return process
@@ -125,32 +105,14 @@ def _tear_down(
 def _start_agent(
     control_port: int, token: str, data_dir: Path, http_port: int, metrics_port: int
 ) -> subprocess.Popen:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gateway_agent",
-            "run",
-            "--control-plane",
-            f"http://127.0.0.1:{control_port}",
-            "--token",
-            token,
-            "--data-dir",
-            str(data_dir),
-            "--http-port",
-            str(http_port),
-            "--https-port",
-            "0",
-            "--metrics-port",
-            str(metrics_port),
-            "--bind",
-            "127.0.0.1",
-            "--poll-wait",
-            "5",
-            "--heartbeat-interval",
-            "1",
-        ],
-        cwd=ROOT,
+    """An agent that polls and reports often, so tests see changes quickly."""
+    return start_agent(
+        control_port,
+        token,
+        data_dir,
+        http_port,
+        metrics_port=metrics_port,
+        extra=("--poll-wait", "5", "--heartbeat-interval", "1"),
     )
 
 
@@ -164,7 +126,7 @@ def test_gateway_serves_what_the_control_plane_publishes(tmp_path):
     upstream = _echo_upstream()
     upstream_port = upstream.server_address[1]
 
-    org, author, cluster = _organization_with_cluster()
+    org, author, cluster = make_org_with_cluster()
     with schema_context(org.schema_name):
         catalog.save_upstream(
             author, cluster, {"name": "echo", "targets": [{"host": "127.0.0.1", "port": upstream_port}]}
@@ -356,7 +318,7 @@ def test_tls_by_sni_and_a_dead_target_ejected_by_health_checks(tmp_path):
 
     upstream = _echo_upstream()
     dead_port = free_port()  # nothing listens there
-    org, author, cluster = _organization_with_cluster()
+    org, author, cluster = make_org_with_cluster()
     with schema_context(org.schema_name):
         catalog.save_upstream(
             author,
@@ -387,30 +349,14 @@ def test_tls_by_sni_and_a_dead_target_ejected_by_health_checks(tmp_path):
     control_port, http_port, https_port, metrics_port = free_port(), free_port(), free_port(), free_port()
     data_dir = tmp_path / "agent"
     control = _start_control_plane(control_port)
-    agent = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gateway_agent",
-            "run",
-            "--control-plane",
-            f"http://127.0.0.1:{control_port}",
-            "--token",
-            token,
-            "--data-dir",
-            str(data_dir),
-            "--http-port",
-            str(http_port),
-            "--https-port",
-            str(https_port),
-            "--metrics-port",
-            str(metrics_port),
-            "--bind",
-            "127.0.0.1",
-            "--poll-wait",
-            "5",
-        ],
-        cwd=ROOT,
+    agent = start_agent(
+        control_port,
+        token,
+        data_dir,
+        http_port,
+        https_port=https_port,
+        metrics_port=metrics_port,
+        extra=("--poll-wait", "5"),
     )
     try:
         _wait_for(lambda: httpx.get(f"http://127.0.0.1:{http_port}/", timeout=2).status_code == 200)
@@ -459,21 +405,15 @@ def test_route_matching_and_changes_taken_without_a_reload(tmp_path):
     counters of a route survive all of it, which a reload would have reset."""
     from saas.catalog import services as catalog
     from saas.catalog.models import Upstream
-    from saas.gateways.models import GatewayCluster
-    from saas.gateways.services import Author, create_cluster_token
-    from tenants.audit import Actor
-    from tests.factories import make_org, make_user
+    from saas.gateways.services import create_cluster_token
 
     blue, green = _named_echo("blue"), _named_echo("green")
-    user = make_user()
-    org = make_org(user)
-    author = Author(actor=Actor(user=user), organization=org)
+    org, author, cluster = make_org_with_cluster()
 
     def target(server: ThreadingHTTPServer, weight: int = 100) -> dict:
         return {"host": "127.0.0.1", "port": server.server_address[1], "weight": weight}
 
     with schema_context(org.schema_name):
-        cluster = GatewayCluster.objects.create(name="prod")
         for name, server in (("blue", blue), ("green", green)):
             catalog.save_upstream(author, cluster, {"name": name, "targets": [target(server)]})
             catalog.save_service(author, cluster, {"name": name, "upstream": name})
@@ -588,7 +528,7 @@ def test_every_call_through_the_gateway_is_billed_once(tmp_path):
 
     get_redis_connection("default").delete(STREAM)
     upstream = _echo_upstream()
-    org, author, cluster = _organization_with_cluster()
+    org, author, cluster = make_org_with_cluster()
     with schema_context(org.schema_name):
         catalog.save_upstream(
             author,

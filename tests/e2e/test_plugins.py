@@ -96,17 +96,11 @@ class Catalog:
 
     def __init__(self, upstreams: dict[str, Upstream]) -> None:
         from saas.catalog import services as catalog
-        from saas.gateways.models import GatewayCluster
-        from saas.gateways.services import Author
-        from tenants.audit import Actor
-        from tests.factories import make_org, make_user
+        from tests.factories import make_org_with_cluster
 
         self.catalog = catalog
-        user = make_user()
-        self.org = make_org(user)
-        self.author = Author(actor=Actor(user=user), organization=self.org)
+        self.org, self.author, self.cluster = make_org_with_cluster()
         with schema_context(self.org.schema_name):
-            self.cluster = GatewayCluster.objects.create(name="prod")
             for name, server in upstreams.items():
                 target = {"host": "127.0.0.1", "port": server.server_address[1]}
                 catalog.save_upstream(self.author, self.cluster, {"name": name, "targets": [target]})

@@ -2,13 +2,11 @@
 the Redis stream and a consumer; the control plane away in between loses nothing, and a batch
 delivered twice is billed once."""
 
-import os
 import uuid
 from datetime import UTC, datetime
 
 import httpx
 import pytest
-from django.conf import settings
 from django.db import connections
 from django_tenants.utils import schema_context
 
@@ -16,14 +14,10 @@ from gateway_agent.client import ControlPlane
 from gateway_agent.protocol import UsageBatch
 from gateway_agent.usage import UsageSpool, send_pending
 from saas.launcher.services import free_port
-from tests.control_plane import start_control_plane, wait_until_up
+from tests.control_plane import env_sharing_test_database, start_control_plane, wait_until_up
+from tests.factories import make_org_with_cluster
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-
-def _env() -> dict[str, str]:
-    db = settings.DATABASES["default"]
-    return {**os.environ, "DATABASE_URL": f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"}
 
 
 def _batch(requests: int) -> UsageBatch:
@@ -50,19 +44,14 @@ def _batch(requests: int) -> UsageBatch:
 def test_spooled_usage_is_billed_once_across_an_outage(tmp_path):
     from django_redis import get_redis_connection
 
-    from saas.gateways.models import GatewayCluster
-    from saas.gateways.services import Author, create_cluster_token
+    from saas.gateways.services import create_cluster_token
     from saas.metering.services import BillingPeriod, billable_calls
     from saas.metering.stream import STREAM, UsageConsumer
-    from tenants.audit import Actor
-    from tests.factories import make_org, make_user
 
     get_redis_connection("default").delete(STREAM)
-    user = make_user()
-    org = make_org(user)
+    org, author, cluster = make_org_with_cluster()
     with schema_context(org.schema_name):
-        cluster = GatewayCluster.objects.create(name="prod")
-        _, token = create_cluster_token(Author(actor=Actor(user=user), organization=org), cluster, name="gw")
+        _, token = create_cluster_token(author, cluster, name="gw")
     connections.close_all()
 
     spool = UsageSpool(tmp_path / "usage")
@@ -74,7 +63,7 @@ def test_spooled_usage_is_billed_once_across_an_outage(tmp_path):
     with pytest.raises(httpx.TransportError):
         send_pending(spool, client.post_usage)
     assert len(spool.pending()) == 1
-    control = start_control_plane(port, _env())
+    control = start_control_plane(port, env_sharing_test_database())
     try:
         wait_until_up(port)
         spool.append(second)

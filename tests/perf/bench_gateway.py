@@ -27,7 +27,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.control_plane import start_control_plane, wait_until_up  # noqa: E402
+from tests.control_plane import start_agent, start_control_plane, wait_until_up  # noqa: E402
 from tests.perf.bench_catalog import django_on_fresh_database, seed_cluster  # noqa: E402
 
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
@@ -63,6 +63,15 @@ def nginx(folder: Path, body: str) -> subprocess.Popen[bytes]:
         "http { access_log off; keepalive_requests 100000;\n" + body + "\n}\n"
     )
     return subprocess.Popen([NGINX, "-p", str(folder), "-c", "nginx.conf", "-g", "daemon off;"])
+
+
+def ok_upstream(work: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """The upstream every benchmark proxies to: nginx answering 200 "ok"; and its port."""
+    port = free_port()
+    server = nginx(
+        work / "upstream", f'server {{ listen 127.0.0.1:{port}; location / {{ return 200 "ok\\n"; }} }}'
+    )
+    return server, port
 
 
 def stop(processes: list[subprocess.Popen[bytes]] | list[subprocess.Popen], work: Path) -> None:
@@ -118,13 +127,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-gateway-"))
     processes: list[subprocess.Popen[bytes]] = []
     try:
-        upstream_port = free_port()
-        processes.append(
-            nginx(
-                work / "upstream",
-                f'server {{ listen 127.0.0.1:{upstream_port}; location / {{ return 200 "ok\\n"; }} }}',
-            )
-        )
+        upstream, upstream_port = ok_upstream(work)
+        processes.append(upstream)
         wait_port(upstream_port)
 
         user, org, cluster = seed_cluster(upstream_target=("127.0.0.1", upstream_port))
@@ -216,29 +220,7 @@ def measure_agent(token: str, work: Path) -> tuple[float, float]:
     try:
         wait_until_up(control_port)
         data = work / "agent"
-        agent = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gateway_agent",
-                "run",
-                "--control-plane",
-                f"http://127.0.0.1:{control_port}",
-                "--token",
-                token,
-                "--data-dir",
-                str(data),
-                "--http-port",
-                str(http_port),
-                "--https-port",
-                "0",
-                "--metrics-port",
-                "0",
-                "--bind",
-                "127.0.0.1",
-            ],
-            cwd=ROOT,
-        )
+        agent = start_agent(control_port, token, data, http_port)
         deadline = time.monotonic() + 60
         while not (data / "last_good.json").exists() and time.monotonic() < deadline:
             time.sleep(0.2)

@@ -21,7 +21,15 @@ sys.path.insert(0, str(ROOT))
 
 from gateway_agent.protocol import Snapshot  # noqa: E402
 from gateway_agent.renderer import RenderOptions, render  # noqa: E402
-from tests.perf.bench_gateway import HAPROXY, free_port, nginx, plain_haproxy, stop, wait_port, wrk  # noqa: E402
+from tests.perf.bench_gateway import (  # noqa: E402
+    HAPROXY,
+    free_port,
+    ok_upstream,
+    plain_haproxy,
+    stop,
+    wait_port,
+    wrk,
+)
 
 API_KEY = "bench-api-key-0000000001"
 JWT_SECRET = "bench-jwt-secret-of-at-least-32-chars"
@@ -114,13 +122,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-plugins-"))
     processes: list[subprocess.Popen[bytes]] = []
     try:
-        upstream_port = free_port()
-        processes.append(
-            nginx(
-                work / "upstream",
-                f'server {{ listen 127.0.0.1:{upstream_port}; location / {{ return 200 "ok\\n"; }} }}',
-            )
-        )
+        upstream, upstream_port = ok_upstream(work)
+        processes.append(upstream)
         plain_port, gateway_port = free_port(), free_port()
         processes.append(plain_haproxy(work, plain_port, upstream_port))
         folder = work / "gateway"

@@ -20,9 +20,9 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.control_plane import start_control_plane  # noqa: E402
+from tests.control_plane import start_agent, start_control_plane  # noqa: E402
 from tests.perf.bench_catalog import django_on_fresh_database, seed_cluster  # noqa: E402
-from tests.perf.bench_gateway import WRK, free_port, nginx, stop, wait_port  # noqa: E402
+from tests.perf.bench_gateway import WRK, free_port, ok_upstream, stop, wait_port  # noqa: E402
 
 CHANGES = int(os.environ.get("BENCH_CHANGES", "100"))
 CONSUMER_CHANGES = 20
@@ -59,13 +59,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-propagation-"))
     processes: list[subprocess.Popen] = []
     try:
-        upstream_port = free_port()
-        processes.append(
-            nginx(
-                work / "upstream",
-                f'server {{ listen 127.0.0.1:{upstream_port}; location / {{ return 200 "ok\\n"; }} }}',
-            )
-        )
+        upstream, upstream_port = ok_upstream(work)
+        processes.append(upstream)
         wait_port(upstream_port)
         user, org, cluster = seed_cluster(upstream_target=("127.0.0.1", upstream_port))
         author = Author(actor=Actor(user=user), organization=org)
@@ -80,31 +75,7 @@ def main() -> None:
         control_port, http_port = free_port(), free_port()
         processes.append(start_control_plane(control_port))
         wait_port(control_port, timeout=30)
-        processes.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "gateway_agent",
-                    "run",
-                    "--control-plane",
-                    f"http://127.0.0.1:{control_port}",
-                    "--token",
-                    cluster_token,
-                    "--data-dir",
-                    str(work / "agent"),
-                    "--http-port",
-                    str(http_port),
-                    "--https-port",
-                    "0",
-                    "--metrics-port",
-                    "0",
-                    "--bind",
-                    "127.0.0.1",
-                ],
-                cwd=ROOT,
-            )
-        )
+        processes.append(start_agent(control_port, cluster_token, work / "agent", http_port))
         gateway = f"http://127.0.0.1:{http_port}"
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:

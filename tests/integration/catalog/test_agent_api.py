@@ -14,7 +14,6 @@ from django.test import Client
 from django_redis import get_redis_connection
 from django_tenants.utils import schema_context
 
-from saas.gateways.models import GatewayCluster
 from tenants.roles import Role
 
 from .conftest import build_catalog
@@ -137,15 +136,11 @@ def test_config_served_with_etag_and_usable_secrets(cw):
 @pytest.mark.django_db(transaction=True)
 def test_a_waiting_long_poll_wakes_when_a_snapshot_is_published():
     from saas.catalog import services as catalog_services
-    from saas.gateways.services import Author, create_cluster_token
-    from tenants.audit import Actor
-    from tests.factories import make_org, make_user
+    from saas.gateways.services import create_cluster_token
+    from tests.factories import make_org_with_cluster
 
-    user = make_user()
-    org = make_org(user)
-    author = Author(actor=Actor(user=user), organization=org)
+    org, author, cluster = make_org_with_cluster()
     with schema_context(org.schema_name):
-        cluster = GatewayCluster.objects.create(name="prod")
         catalog_services.save_upstream(
             author, cluster, {"name": "u", "targets": [{"host": "10.0.0.1", "port": 80}]}
         )

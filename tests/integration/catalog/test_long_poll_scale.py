@@ -1,51 +1,38 @@
 """A thousand agents long-polling one web process: no thread each, and all woken by a publish."""
 
 import asyncio
-import os
 import time
 from pathlib import Path
 
 import httpx
 import psutil
 import pytest
-from django.conf import settings
 from django.db import connections
 from django_tenants.utils import schema_context
 
 from saas.launcher.services import free_port
-from tests.control_plane import start_control_plane, wait_until_up
+from tests.control_plane import env_sharing_test_database, start_control_plane, wait_until_up
+from tests.factories import make_org_with_cluster
 
 ROOT = Path(__file__).resolve().parents[3]
 AGENTS = 1000
-
-
-def _database_url() -> str:
-    db = settings.DATABASES["default"]
-    return f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_a_thousand_waiting_agents_on_one_web_process():
     from saas.catalog import services as catalog_services
-    from saas.gateways.models import GatewayCluster
-    from saas.gateways.services import Author, create_cluster_token
-    from tenants.audit import Actor
-    from tests.factories import make_org, make_user
+    from saas.gateways.services import create_cluster_token
 
-    user = make_user()
-    org = make_org(user)
-    author = Author(actor=Actor(user=user), organization=org)
+    org, author, cluster = make_org_with_cluster()
     with schema_context(org.schema_name):
-        cluster = GatewayCluster.objects.create(name="prod")
         catalog_services.save_upstream(
             author, cluster, {"name": "u", "targets": [{"host": "10.0.0.1", "port": 80}]}
         )
         _, token = create_cluster_token(author, cluster, name="gw")
 
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": _database_url()}
-    server = start_control_plane(port, env)
+    server = start_control_plane(port, env_sharing_test_database())
     try:
         base = f"http://127.0.0.1:{port}"
         wait_until_up(port)
