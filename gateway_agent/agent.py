@@ -28,6 +28,7 @@ from typing import Any
 
 from . import __version__
 from .client import ControlPlane
+from .durable import write_atomically
 from .haproxy import HAProxyError, HAProxyProcess, check_config, haproxy_version
 from .metering import TABLE as USAGE_TABLE
 from .protocol import Heartbeat, RegisterRequest, SnapshotParser
@@ -53,16 +54,6 @@ class AgentSettings:
     poll_wait_s: float = 30
     labels: dict[str, str] = field(default_factory=dict)
     usage_spool: SpoolLimits = field(default_factory=SpoolLimits)
-
-
-def _write_atomically(path: Path, data: bytes, mode: int = 0o600) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 def write_files(files: dict[str, str], folder: Path) -> None:
@@ -142,16 +133,18 @@ class Agent:
             write_files(files, staging)
             shutil.rmtree(folder, ignore_errors=True)
             os.replace(staging, folder)
-            how = "at runtime" if self._apply_at_runtime(files, folder) else "by reload"
-            if how == "by reload":
+            if self._apply_at_runtime(files, folder):
+                how = "at runtime"
+            else:
                 self._apply_by_reload(files, folder)
+                how = "by reload"
         except (RenderError, HAProxyError, OSError, ValueError) as exc:
             shutil.rmtree(staging, ignore_errors=True)
             if not self._points_to(folder):
                 shutil.rmtree(folder, ignore_errors=True)
             raise ApplyError(f"version {version}: {exc}") from exc
         if persist:
-            _write_atomically(self.data / "last_good.json", json.dumps(served).encode())
+            write_atomically(self.data / "last_good.json", json.dumps(served).encode())
         with self._lock:
             self.applied_version, self.applied_sha, self.last_error = version, sha, None
             self.seen_version = max(version, self.seen_version or 0)
@@ -246,7 +239,7 @@ class Agent:
             )
         )
         self.instance_id = answer.instance_id
-        _write_atomically(
+        write_atomically(
             self.data / "instance.json", json.dumps({"instance_id": answer.instance_id}).encode(), 0o644
         )
 

@@ -11,11 +11,9 @@ from a busy gateway."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
-import os
 import re
 import time
 from collections.abc import Callable
@@ -23,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .durable import write_atomically
 from .protocol import UsageBatch
 
 logger = logging.getLogger("gateway_agent.usage")
@@ -32,14 +31,6 @@ logger = logging.getLogger("gateway_agent.usage")
 class SpoolLimits:
     max_bytes: int = 512 * 1024 * 1024
     max_age_s: float = 7 * 24 * 3600
-
-
-def _fsync_folder(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class UsageSpool:
@@ -53,14 +44,7 @@ class UsageSpool:
     def append(self, batch: UsageBatch) -> Path:
         # Names sort in the order batches were made: the sender replays them in that order.
         path = self.folder / f"{time.time_ns():020d}-{batch.batch_id}.json"
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(batch.model_dump_json().encode())
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-        _fsync_folder(self.folder)
+        write_atomically(path, batch.model_dump_json().encode())
         self.enforce_limits()
         return path
 
@@ -160,20 +144,25 @@ class UsageMeter:
         self.spool = spool
         self.unanswered_after_s = unanswered_after_s  # longer than any upstream may take
         self.state: dict[str, Any] = {"pid": None, "counters": {}, "sequence": 0, "pending": None}
-        with contextlib.suppress(OSError, ValueError):  # no state yet, or one cut short
+        self._baseline_only = False
+        try:
             self.state.update(json.loads(state_path.read_text()))
+        except FileNotFoundError:
+            pass  # the first run
+        except (OSError, ValueError) as exc:
+            # Written atomically, so this is damage from outside. The next read only sets the
+            # baseline: billing it all again would double what was billed; what grew since the
+            # last good read is lost instead, and said here.
+            logger.error(
+                "usage state %s unreadable; calls since its last read are not billed: %s", state_path, exc
+            )
+            self._baseline_only = True
         if self.state.get("pending"):  # written, maybe not spooled before a crash: spool again
             self.spool.append(UsageBatch.model_validate_json(self.state["pending"]))
             self._save({**self.state, "pending": None})
 
     def _save(self, state: dict[str, Any]) -> None:
-        tmp = self.state_path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(state, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.state_path)
+        write_atomically(self.state_path, json.dumps(state).encode())
         self.state = state
 
     def record(
@@ -185,6 +174,10 @@ class UsageMeter:
         has no answer yet is either in flight (its answer will class it) or was answered by
         HAProxy itself (502, 503, 504: no response rule runs). What has stayed unanswered for a
         whole `unanswered_after_s` cannot be in flight any more: it is counted then, as 5xx."""
+        if self._baseline_only:
+            self._baseline_only = False
+            self._save({**self.state, "pid": worker_pid, "counters": counters, "read_at": now})
+            return None
         same_worker = self.state["pid"] == worker_pid
         base: dict[str, list[int]] = self.state["counters"] if same_worker else {}
         failed: dict[str, int] = dict(self.state.get("failed", {})) if same_worker else {}

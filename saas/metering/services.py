@@ -1,7 +1,7 @@
 """Metering: count every call exactly once, and read the counts back for billing and analytics.
 
-- `record_usage_batch` writes one agent batch into its organization's schema: the batch id and
-  the rollups in one transaction, so a batch delivered twice (a retry, a replay, a consumer that
+- `record_usage_batches` writes agent batches into their organization's schema: the batch ids
+  and the rollups in one transaction, so a batch delivered twice (a retry, a replay, a consumer that
   died between writing and acknowledging) changes nothing the second time.
 - `billable_calls` is the figure billing invoices: every request the organization's gateways
   answered in a billing period (a calendar month, UTC), whatever the status.
@@ -46,11 +46,6 @@ ON CONFLICT (cluster_id, minute, route_id, consumer, status_class) DO UPDATE SET
 
 def _utc(timestamp: float) -> datetime:
     return datetime.fromtimestamp(timestamp, tz=UTC)
-
-
-def record_usage_batch(schema_name: str, cluster_id: int, batch: UsageBatch) -> bool:
-    """Count `batch` once. False when its id was counted before (then nothing changes)."""
-    return record_usage_batches(schema_name, [(cluster_id, batch)]) == 1
 
 
 def record_usage_batches(schema_name: str, batches: list[tuple[int, UsageBatch]]) -> int:

@@ -35,19 +35,11 @@ def _redis() -> Any:
     return get_redis_connection("default")
 
 
-def _entry(ctx: AgentContext, batch_json: bytes) -> dict[str, str | bytes]:
-    return {"schema": ctx.schema_name, "cluster": str(ctx.cluster_id), "batch": batch_json}
-
-
-def enqueue_usage_batch(ctx: AgentContext, batch: UsageBatch) -> None:
-    _redis().xadd(STREAM, _entry(ctx, batch.model_dump_json().encode()))
-
-
 _async_client: tuple[Any, Any] | None = None  # (event loop, client): a client is bound to its loop
 
 
-async def enqueue_usage_batch_json(ctx: AgentContext, batch_json: bytes) -> None:
-    """The async form for the intake endpoint: `batch_json` as received, already validated."""
+async def enqueue_usage_batch(ctx: AgentContext, batch_json: bytes) -> None:
+    """Queue a batch for the consumers: `batch_json` as received, already validated."""
     import asyncio
 
     from redis.asyncio import Redis
@@ -56,7 +48,8 @@ async def enqueue_usage_batch_json(ctx: AgentContext, batch_json: bytes) -> None
     loop = asyncio.get_running_loop()
     if _async_client is None or _async_client[0] is not loop:
         _async_client = (loop, Redis.from_url(settings.REDIS_URL))
-    await _async_client[1].xadd(STREAM, _entry(ctx, batch_json))
+    entry = {"schema": ctx.schema_name, "cluster": str(ctx.cluster_id), "batch": batch_json}
+    await _async_client[1].xadd(STREAM, entry)
 
 
 def ensure_group() -> None:

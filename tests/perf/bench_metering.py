@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -77,12 +78,10 @@ def main() -> None:
     from django_redis import get_redis_connection
     from django_tenants.utils import schema_context
 
-    from gateway_agent.protocol import UsageBatch
-    from saas.gateways.agents import AgentContext
     from saas.gateways.models import GatewayCluster
     from saas.gateways.services import Author, create_cluster_token
-    from saas.metering.models import UsageBatch as UsageBatch_rows
-    from saas.metering.stream import STREAM, enqueue_usage_batch
+    from saas.metering.models import UsageBatch as RecordedBatch
+    from saas.metering.stream import STREAM
     from tenants import services as tenant_services
     from tenants.audit import Actor
     from tenants.models import User
@@ -103,20 +102,25 @@ def main() -> None:
         url = f"http://127.0.0.1:{port}/agent/v1/usage"
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         accept_rps = accept_rate(url, headers, work)
-        # Consumption: distinct batches queued directly, then one consumer drains them.
-        redis = get_redis_connection("default")
-        redis.delete(STREAM)
-        ctx = AgentContext(org.id, org.schema_name, cluster.id, 0)
+        # Consumption: distinct batches queued through intake, then one consumer drains them.
+        get_redis_connection("default").delete(STREAM)
         now = int(time.time())
-        for _ in range(CONSUME_BATCHES):
-            enqueue_usage_batch(ctx, UsageBatch.model_validate_json(batch(now)))
+        bodies = [batch(now) for _ in range(CONSUME_BATCHES)]
+        clients = [httpx.Client(headers=headers, timeout=30) for _ in range(8)]
+        with ThreadPoolExecutor(8) as pool:
+            queued = list(
+                pool.map(
+                    lambda i: clients[i % 8].post(url, content=bodies[i]).status_code, range(CONSUME_BATCHES)
+                )
+            )
+        assert queued.count(202) == CONSUME_BATCHES
         processes.append(
             subprocess.Popen([sys.executable, "manage.py", "consume_usage", "--name", "bench"], cwd=ROOT)
         )
         with schema_context(org.schema_name):
-            while UsageBatch_rows.objects.count() < CONSUME_BATCHES:
+            while RecordedBatch.objects.count() < CONSUME_BATCHES:
                 time.sleep(0.05)
-            span = UsageBatch_rows.objects.aggregate(first=Min("recorded_at"), last=Max("recorded_at"))
+            span = RecordedBatch.objects.aggregate(first=Min("recorded_at"), last=Max("recorded_at"))
         consume_s = max((span["last"] - span["first"]).total_seconds(), 0.001)
 
         client = httpx.Client(headers=headers, timeout=30)
@@ -127,7 +131,7 @@ def main() -> None:
             assert client.post(url, content=body).status_code == 202
             answered = time.monotonic()
             with schema_context(org.schema_name):
-                while not UsageBatch_rows.objects.filter(batch_id=batch_id).exists():
+                while not RecordedBatch.objects.filter(batch_id=batch_id).exists():
                     time.sleep(0.002)
             delays.append(time.monotonic() - answered)
         delays.sort()

@@ -138,3 +138,17 @@ def test_a_batch_written_before_a_crash_is_spooled_at_restart(tmp_path):
     assert meter.state["pending"] is None and meter.state["counters"] == counters
     # The counts it carried are not counted again.
     assert meter.record(counters, worker_pid=10, instance_id="gw", now=100) is None
+
+
+def test_damaged_state_sets_a_baseline_instead_of_billing_everything_again(tmp_path, caplog):
+    from gateway_agent.usage import UsageMeter
+
+    (tmp_path / "state.json").write_text("{not json")
+    with caplog.at_level(logging.ERROR, logger="gateway_agent.usage"):
+        meter = UsageMeter(tmp_path / "state.json", UsageSpool(tmp_path / "spool"))
+    assert "not billed" in caplog.text
+    counters = {"1|": _row((0, 9, 0, 0, 0), 9, 9)}
+    assert meter.record(counters, worker_pid=4, instance_id="gw", now=100) is None
+    grown = {"1|": _row((0, 10, 0, 0, 0), 10, 10)}
+    made = meter.record(grown, worker_pid=4, instance_id="gw", now=110)
+    assert made is not None and [(i.status_class, i.requests) for i in made.items] == [("2xx", 1)]

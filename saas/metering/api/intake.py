@@ -21,7 +21,7 @@ from saas.gateways.api.raw_asgi import (
     request_headers,
     send_response,
 )
-from saas.metering.stream import enqueue_usage_batch_json
+from saas.metering.stream import enqueue_usage_batch
 from saas.specs import invalid_input_from
 
 PATH = "/agent/v1/usage"
@@ -43,7 +43,7 @@ async def take_usage_batch(authorization: str, receive: Callable[..., Any]) -> R
     except ValidationError as exc:
         invalid = invalid_input_from(exc)
         return json_response(400, {"detail": invalid.detail, "errors": invalid.errors})
-    await enqueue_usage_batch_json(ctx, body)
+    await enqueue_usage_batch(ctx, body)
     return json_response(202, {"batch_id": batch.batch_id})
 
 

@@ -111,10 +111,9 @@ def test_a_consumer_dying_between_write_and_acknowledge_loses_and_doubles_nothin
     UsageConsumer("dies")  # joins the group
     [[_, [(_, fields)]]] = redis.xreadgroup(GROUP, "dies", {STREAM: ">"}, count=1)
     with schema_context(cw.world.a.org.schema_name):
-        assert services.record_usage_batch(
-            fields[b"schema"].decode(),
-            int(fields[b"cluster"]),
-            UsageBatch.model_validate_json(fields[b"batch"]),
+        batch = UsageBatch.model_validate_json(fields[b"batch"])
+        assert (
+            services.record_usage_batches(fields[b"schema"].decode(), [(int(fields[b"cluster"]), batch)]) == 1
         )
     # ... and it dies before XACK. Another consumer claims the stale entry.
     assert redis.xpending(STREAM, GROUP)["pending"] == 1
