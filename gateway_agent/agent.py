@@ -33,7 +33,7 @@ from .haproxy import HAProxyError, HAProxyProcess, check_config, haproxy_version
 from .metering import TABLE as USAGE_TABLE
 from .protocol import Heartbeat, RegisterRequest, SnapshotParser
 from .renderer import RenderError, RenderOptions, render
-from .runtime_api import RuntimeAPIError
+from .runtime_api import RuntimeAPIError, WorkerSession
 from .runtime_update import plan_runtime_update, rebase
 from .usage import SpoolLimits, UsageMeter, UsageSpool, parse_usage_table, send_pending
 
@@ -86,6 +86,9 @@ class Agent:
         self.spool = UsageSpool(self.data / "usage", settings.usage_spool)
         self.meter = UsageMeter(self.data / "usage_state.json", self.spool)
         self._usage_lock = threading.Lock()  # a read of the counters never straddles a reload
+        # Old workers held across reloads until their last counts are read.
+        self._retiring: list[WorkerSession] = []
+        self._usage_wake = threading.Event()  # a reload wakes the counting at once
         self.last_error: str | None = None
         self.instance_id: str | None = self._load_instance_id()
         self._stop = threading.Event()
@@ -161,15 +164,33 @@ class Agent:
         check_config(self.settings.haproxy_bin, folder / "haproxy.cfg")
         previous = self.current.resolve() if self.current.is_symlink() else None
         with self._usage_lock:
-            self._collect_usage_locked()  # the old worker's counts, before its counters are gone
+            held = self._hold_current_worker()
+            # Read now: if the agent dies while the old worker drains, only its last moments are lost.
+            self._collect_usage_locked()
             self._point_current_to(folder)
             try:
                 self.haproxy.reload()
             except (HAProxyError, OSError):
+                if held is not None:
+                    held.close()
                 if previous is not None:
                     self._point_current_to(previous)
                 raise
+            if held is not None:
+                self._retiring.append(held)
+                self._usage_wake.set()
         self._running = (str(folder), files)
+
+    def _hold_current_worker(self) -> WorkerSession | None:
+        """A session on the serving worker, so that after the reload it waits for the agent to
+        read its last counts. None when HAProxy is not serving yet."""
+        if not self.haproxy.running:
+            return None
+        try:
+            return WorkerSession(self.run_dir / "haproxy.sock")
+        except RuntimeAPIError as exc:
+            logger.warning("the serving worker is not held across the reload: %s", exc)
+            return None
 
     def _apply_at_runtime(self, files: dict[str, str], folder: Path) -> bool:
         """True when HAProxy took the change through its runtime API (no reload). A failure half
@@ -299,34 +320,73 @@ class Agent:
             self._collect_usage_locked()
 
     def _collect_usage_locked(self) -> None:
-        """Read the current worker's usage counters into a spooled batch."""
+        """Read every worker's usage counters (the current one's and those of old workers still
+        finishing their requests) into a spooled batch; let go of old workers that are done."""
         if not self.haproxy.running:
             return
         try:
             with self.haproxy.runtime_api() as api:
                 pid = api.current_worker_pid()
-                table = api.worker(f"show table {USAGE_TABLE}")
+                tables = [api.worker(f"show table {USAGE_TABLE}")]
         except RuntimeAPIError as exc:
             logger.warning("usage counters not read: %s", exc)
             return
-        if pid is None or f"table: {USAGE_TABLE}" not in table:
+        if pid is None or f"table: {USAGE_TABLE}" not in tables[0]:
             return  # no worker yet, or a configuration from before usage counting
-        self.meter.record(
-            parse_usage_table(table), pid, self.instance_id or socket.gethostname(), time.time()
+        done = []
+        for session in list(self._retiring):
+            try:
+                idle = session.idle()  # asked first: once idle, its counts cannot change any more
+                tables.append(session.command(f"show table {USAGE_TABLE}"))
+            except RuntimeAPIError as exc:
+                # Gone (a hard stop, a restart): its counts since the last read are lost.
+                logger.error("old HAProxy worker %s lost before its last usage read: %s", session.pid, exc)
+                self._retiring.remove(session)
+                session.close()
+                continue
+            if idle:
+                done.append(session)
+        counters: dict[str, list[int]] = {}
+        for table in tables:
+            counters.update(parse_usage_table(table))
+        batch = self.meter.record(counters, self.instance_id or socket.gethostname(), time.time())
+        logger.debug(
+            "usage read from %d workers (%d keys): %d calls",
+            len(tables),
+            len(counters),
+            sum(item.requests for item in batch.items) if batch else 0,
         )
+        for session in done:  # its last counts are spooled: it may exit now
+            self._retiring.remove(session)
+            session.close()
 
     def _send_usage(self, interval_s: float) -> None:
-        """Deliver the usage spool, oldest first: at start (what a previous run left), then every
-        `interval_s`; after a failure, again with backoff and jitter."""
-        delay = 0.0
-        while not self._stop.wait(delay):
+        """Count every `interval_s` (every 0.1 s while an old worker waits for its last read) and
+        deliver the usage spool, oldest first: at start (what a previous run left), then after
+        each count; after a failure, again with backoff and jitter, while counting goes on."""
+        backoff = 0.0
+        next_send = 0.0
+        while not self._stop.is_set():
             try:
                 self.collect_usage()
-                send_pending(self.spool, self.control_plane.post_usage)
-                delay = interval_s
-            except Exception as exc:  # the control plane away: the spool keeps everything
-                delay = min(max(delay * 2, 1.0), 60.0) * random.uniform(0.5, 1.5)  # noqa: S311
-                logger.warning("usage not delivered (%s); retrying in %.1f s", exc, delay)
+            except Exception as exc:  # HAProxy restarting: the next read catches up
+                logger.warning("usage counters not read: %s", exc)
+            if time.monotonic() >= next_send:
+                try:
+                    send_pending(self.spool, self.control_plane.post_usage)
+                    backoff = 0.0
+                except Exception as exc:  # the control plane away: the spool keeps everything
+                    # Capped at a few intervals: the spool drains soon after an outage ends.
+                    backoff = min(max(backoff * 2, 1.0), max(3 * interval_s, 5.0))
+                    next_send = time.monotonic() + backoff * random.uniform(0.5, 1.5)  # noqa: S311
+                    logger.warning(
+                        "usage not delivered (%s); retrying in %.1f s", exc, next_send - time.monotonic()
+                    )
+            wait = 0.1 if self._retiring else interval_s
+            if backoff:
+                wait = min(wait, max(next_send - time.monotonic(), 0.0))
+            self._usage_wake.wait(wait)
+            self._usage_wake.clear()
 
     def run(self, heartbeat_interval_s: float = 10) -> None:
         self.serve_last_good()
@@ -348,6 +408,13 @@ class Agent:
 
     def stop(self, stop_haproxy: bool = True) -> None:
         self._stop.set()
+        self._usage_wake.set()
+        with self._usage_lock:
+            if stop_haproxy:
+                self._collect_usage_locked()  # a gateway shut down bills what it served
+            for session in self._retiring:
+                session.close()
+            self._retiring.clear()
         if stop_haproxy:
             self.haproxy.stop()
         self.control_plane.close()

@@ -1,8 +1,9 @@
 """Counting the calls a gateway answers, in HAProxy, for billing and analytics.
 
-Every request is counted once in the `usage_counts` stick table under `<route id>|<consumer>`
-(route 0: no route matched; no consumer: anonymous), tracked on stick counter 2, with explicit
-increments that tell a request answered from one still in flight:
+Every request is counted once in the `usage/counts` stick table under
+`<worker generation>|<route id>|<consumer>` (route 0: no route matched; no consumer: anonymous),
+tracked on stick counter 2, with explicit increments that tell a request answered from one still
+in flight:
 
 - a request the gateway answers itself (401, 403, 404, 413, 429, a redirect, a mock, a CORS
   preflight): its status class, gpc(0..4) = 1xx..5xx, just before that answer;
@@ -11,14 +12,31 @@ increments that tell a request answered from one still in flight:
   went upstream without an answer (gpc5 - gpc6) for longer than any request may take, the agent
   counts as 5xx.
 
-The agent reads the table's absolute counters and turns their growth into usage batches."""
+An upstream answer also adds one to the latency bucket its time falls in (gpc7 onwards): the
+milliseconds from the request leaving for the upstream to the answer's headers, in the buckets
+of LATENCY_BOUNDS_MS.
+
+The agent reads the table's absolute counters and turns their growth into usage batches. Two
+choices make a reload lose and double nothing:
+
+- The table lives in a `peers` section, not in a proxy: HAProxy purges a stopping proxy's table
+  as soon as its entries are unused, but leaves a peers section's alone. The agent holds a
+  session on the old worker's stats socket across the reload, which keeps that worker alive once
+  its last client is gone, reads its final counts, then lets it go.
+- Each worker generation (`proc.usage_gen`, the microsecond it loaded its configuration) keys its
+  own entries, so counts from two workers never mix, even if a table were copied across."""
 
 from __future__ import annotations
 
 import re
 
-TABLE = "usage_counts"
-KEY = "http-request set-var(txn.usage) var(txn.route),concat(|,txn.consumer)"
+from .protocol import LATENCY_BOUNDS_MS
+
+TABLE = "usage/counts"
+KEY = "http-request set-var(txn.usage) var(proc.usage_gen),concat(|,txn.route),concat(|,txn.consumer)"
+LOCAL_PEER = "gateway"
+FIRST_LATENCY_GPC = 7
+GPC_COUNT = FIRST_LATENCY_GPC + len(LATENCY_BOUNDS_MS) + 1
 _ANSWER = re.compile(r"^(\s*)http-request (return|redirect) ")
 _STATUS = re.compile(r"\b(?:status|code) (\d{3})\b")
 
@@ -59,17 +77,38 @@ def count_answers(lines: list[str]) -> list[str]:
 def usage_lines() -> tuple[list[str], list[str], list[str]]:
     """(the key's first setting, after routing; the line tracking a request that goes upstream;
     the response lines counting the upstream's status class)."""
-    key = [KEY, "http-request set-var(txn.usage) str(0|) if !{ var(txn.route) -m found }"]
-    upstream = [f"http-request track-sc2 var(txn.usage) table {TABLE}", "http-request sc-inc-gpc(5,2)"]
+    key = [
+        KEY,
+        "http-request set-var(txn.usage) var(proc.usage_gen),concat(|0|) if !{ var(txn.route) -m found }",
+    ]
+    upstream = [
+        f"http-request track-sc2 var(txn.usage) table {TABLE}",
+        "http-request sc-inc-gpc(5,2)",
+        "http-request set-var(txn.sent_ms) date(0,ms)",
+    ]
     classes = [
         f"http-response sc-inc-gpc({index},2) if {{ status {low}:{low + 99} }}"
         for index, low in enumerate((100, 200, 300, 400, 500))
-    ] + ["http-response sc-inc-gpc(6,2)"]
+    ] + ["http-response sc-inc-gpc(6,2)", "http-response set-var(txn.latency_ms) date(0,ms),sub(txn.sent_ms)"]
+    low = 0
+    for index, high in enumerate([*LATENCY_BOUNDS_MS, None]):
+        match = f"{low}:{high}" if high is not None else f"ge {low}"
+        classes.append(
+            f"http-response sc-inc-gpc({FIRST_LATENCY_GPC + index},2) if {{ var(txn.latency_ms) -m int {match} }}"
+        )
+        low = (high or 0) + 1
     return key, upstream, classes
 
 
-def table_section() -> list[str]:
+def global_lines() -> list[str]:
+    return [f"localpeer {LOCAL_PEER}", 'set-var-fmt proc.usage_gen "%[date(0,us),hex]"']
+
+
+def table_section(peers_socket: str) -> list[str]:
     return [
-        f"backend {TABLE}",
-        "    stick-table type string len 300 size 1m expire 7d store gpc(7),bytes_in_cnt,bytes_out_cnt",
+        f"peers {TABLE.split('/')[0]}",
+        f"    bind unix@{peers_socket}",
+        f"    server {LOCAL_PEER}",
+        f"    table {TABLE.split('/')[1]} type string len 300 size 1m expire 7d "
+        f"store gpc({GPC_COUNT}),bytes_in_cnt,bytes_out_cnt",
     ]

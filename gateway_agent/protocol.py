@@ -250,8 +250,14 @@ class ServedSnapshot(_Model):
 StatusClass = Literal["1xx", "2xx", "3xx", "4xx", "5xx"]
 
 
+# Upper bounds (ms) of the latency histogram's buckets; one more bucket holds anything slower.
+LATENCY_BOUNDS_MS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
+
+
 class UsageItem(_Model):
-    """Requests of one route and consumer, with one status class, in one UTC minute."""
+    """Requests of one route and consumer, with one status class, in one UTC minute.
+    `latency_ms_buckets`: how many upstream answers (of the route and consumer, whatever their
+    class) took how long, per LATENCY_BOUNDS_MS bucket."""
 
     minute: Annotated[int, Field(ge=0)]  # Unix time of the minute's start (a multiple of 60)
     route_id: Annotated[int, Field(ge=0)]  # 0: no route matched
@@ -260,6 +266,9 @@ class UsageItem(_Model):
     requests: Annotated[int, Field(ge=1)]
     bytes_in: Annotated[int, Field(ge=0)] = 0
     bytes_out: Annotated[int, Field(ge=0)] = 0
+    latency_ms_buckets: Annotated[
+        list[Annotated[int, Field(ge=0)]], Field(max_length=len(LATENCY_BOUNDS_MS) + 1)
+    ] = []
 
 
 class UsageBatch(_Model):

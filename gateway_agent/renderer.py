@@ -20,6 +20,7 @@ Plugins of a route come from the route, then its service, then the cluster (the 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from . import metering
@@ -373,6 +374,7 @@ def render(snapshot: Snapshot, options: RenderOptions) -> dict[str, str]:
         "global",
         *([f"    maxconn {options.maxconn}"] if options.maxconn else []),
         *[f"    {line}" for line in plugins.globals],
+        *[f"    {line}" for line in metering.global_lines()],
         f"    stats socket {options.runtime_socket} mode 600 level admin expose-fd listeners",
         "    tune.ssl.default-dh-param 2048",
         "",
@@ -410,7 +412,8 @@ def render(snapshot: Snapshot, options: RenderOptions) -> dict[str, str]:
         ]
     for upstream in snapshot.upstreams:
         sections += [*_upstream_backend(upstream, options), ""]
-    for section in [metering.table_section(), *plugins.sections]:
+    peers_socket = str(Path(options.runtime_socket).with_name("usage-peers.sock"))
+    for section in [metering.table_section(peers_socket), *plugins.sections]:
         sections += [*section, ""]
 
     files.update({"haproxy.cfg": "\n".join(sections), **consumer_files, **certificate_files})

@@ -21,6 +21,21 @@ class RuntimeAPIError(RuntimeError):
     pass
 
 
+def _ask(sock: socket.socket, text: str, prompt: bytes, who: str) -> str:
+    """Send a command (interactive mode) and read its answer, up to the prompt that ends it."""
+    try:
+        sock.sendall(text.encode())
+        buffer = b""
+        while not buffer.endswith(prompt):
+            data = sock.recv(65536)
+            if not data:
+                raise RuntimeAPIError(f"{who} closed the connection after {text[:80]!r}")
+            buffer += data
+    except OSError as exc:
+        raise RuntimeAPIError(f"{who} failed: {exc}") from exc
+    return buffer[: -len(prompt)].decode(errors="replace")
+
+
 class RuntimeAPI:
     def __init__(self, master_socket: Path, timeout_s: float = 5.0) -> None:
         self.path = master_socket
@@ -49,17 +64,7 @@ class RuntimeAPI:
     def _exchange(self, text: str) -> str:
         if self._socket is None:
             raise RuntimeAPIError("Not connected.")
-        try:
-            self._socket.sendall(text.encode())
-            buffer = b""
-            while not buffer.endswith(PROMPT):
-                data = self._socket.recv(65536)
-                if not data:
-                    raise RuntimeAPIError(f"HAProxy closed the CLI connection after {text[:80]!r}")
-                buffer += data
-        except OSError as exc:
-            raise RuntimeAPIError(f"HAProxy's master CLI failed: {exc}") from exc
-        answer = buffer[: -len(PROMPT)].decode(errors="replace")
+        answer = _ask(self._socket, text, PROMPT, "HAProxy's master CLI")
         return re.sub(r"^(\+ )+", "", answer).strip()  # "+ " marks each payload line read
 
     def worker(self, command: str, payload: str | None = None) -> str:
@@ -68,15 +73,22 @@ class RuntimeAPI:
         text += f" <<\n{payload}\n" if payload is not None else "\n"
         return self._exchange(text)
 
-    def current_worker_pid(self) -> int | None:
-        """The pid of the newest worker, as the master lists it (`show proc`)."""
+    def worker_pids(self) -> list[int]:
+        """The workers' pids as the master lists them (`show proc`): the newest first, then old
+        ones still finishing their requests."""
         listing = self._exchange("show proc\n")
         workers = listing.split("# workers", 1)[1] if "# workers" in listing else ""
-        for line in workers.splitlines():
+        pids = []
+        for line in workers.split("# programs", 1)[0].splitlines():
             fields = line.split()
             if len(fields) > 1 and fields[1] == "worker" and fields[0].isdigit():
-                return int(fields[0])
-        return None
+                pids.append(int(fields[0]))
+        return pids
+
+    def current_worker_pid(self) -> int | None:
+        """The pid of the newest worker."""
+        pids = self.worker_pids()
+        return pids[0] if pids else None
 
     def replace_map(self, map_path: str, entries: Iterable[str]) -> None:
         """Swap a map's whole content atomically: fill a new version, then commit it."""
@@ -105,3 +117,35 @@ class RuntimeAPI:
         answer = self.worker(f"set weight {backend}/{server} {weight}")
         if answer:
             raise RuntimeAPIError(f"set weight {backend}/{server}: {answer}")
+
+
+class WorkerSession:
+    """An interactive session on a worker's own stats socket, which stays with that worker.
+
+    Held across a reload, it keeps the old worker from exiting once its last client is gone,
+    until the agent has read what it counted last and closes the session."""
+
+    PROMPT = b"\n> "
+
+    def __init__(self, stats_socket: Path, timeout_s: float = 5.0) -> None:
+        self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._socket.settimeout(timeout_s)
+        try:
+            self._socket.connect(str(stats_socket))
+            self.command("prompt")
+            info = self.command("show info")
+        except (OSError, RuntimeAPIError) as exc:
+            self._socket.close()
+            raise RuntimeAPIError(f"HAProxy's stats socket is unreachable: {exc}") from exc
+        match = re.search(r"^Pid: (\d+)", info, re.MULTILINE)
+        self.pid = int(match.group(1)) if match else 0
+
+    def command(self, text: str) -> str:
+        return _ask(self._socket, f"{text}\n", self.PROMPT, "the worker's stats session").strip()
+
+    def idle(self) -> bool:
+        """True once the worker serves no client: being stopped, it accepts none any more."""
+        return re.search(r"^CurrConns: 0$", self.command("show info"), re.MULTILINE) is not None
+
+    def close(self) -> None:
+        self._socket.close()

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from .durable import write_atomically
-from .protocol import UsageBatch
+from .metering import FIRST_LATENCY_GPC
+from .protocol import LATENCY_BOUNDS_MS, UsageBatch
 
 logger = logging.getLogger("gateway_agent.usage")
 
@@ -110,13 +111,16 @@ def send_pending(spool: UsageSpool, post: Callable[[bytes], int]) -> int:
 # --- counting: HAProxy's counters into batches ------------------------------------------------
 
 CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
+LATENCY_BUCKETS = len(LATENCY_BOUNDS_MS) + 1
 _ROW = re.compile(r"\bkey=(\S+)")
-_FIELD = re.compile(r"\b(bytes_in_cnt|bytes_out_cnt|gpc[0-6])=(\d+)")
+_FIELD = re.compile(r"\b(bytes_in_cnt|bytes_out_cnt|gpc\d+)=(\d+)")
+# Settled worker generations are remembered longer than a table keeps an idle entry.
+SETTLED_GENERATIONS_KEPT_S = 8 * 24 * 3600
 
 
 def parse_usage_table(text: str) -> dict[str, list[int]]:
-    """`show table usage_counts` as {key: [1xx, 2xx, 3xx, 4xx, 5xx, went upstream, answered by
-    the upstream, bytes in, bytes out]}."""
+    """`show table usage/counts` as {key: [1xx, 2xx, 3xx, 4xx, 5xx, went upstream, answered by
+    the upstream, bytes in, bytes out, *latency buckets]}."""
     rows: dict[str, list[int]] = {}
     for line in text.splitlines():
         key = _ROW.search(line)
@@ -124,9 +128,10 @@ def parse_usage_table(text: str) -> dict[str, list[int]]:
             continue
         fields = {name: int(value) for name, value in _FIELD.findall(line)}
         rows[key.group(1)] = [
-            *(fields.get(f"gpc{i}", 0) for i in range(7)),
+            *(fields.get(f"gpc{i}", 0) for i in range(FIRST_LATENCY_GPC)),
             fields.get("bytes_in_cnt", 0),
             fields.get("bytes_out_cnt", 0),
+            *(fields.get(f"gpc{FIRST_LATENCY_GPC + i}", 0) for i in range(LATENCY_BUCKETS)),
         ]
     return rows
 
@@ -134,16 +139,20 @@ def parse_usage_table(text: str) -> dict[str, list[int]]:
 class UsageMeter:
     """Turns the growth of HAProxy's absolute counters into usage batches, each count once.
 
-    The state (the counters last read, per worker process, and a sequence number) and the batch
-    made from a read are written together, in one atomic file, before the batch goes to the
-    spool: a crash at any point either repeats the batch (same id, counted once) or loses
-    nothing. A new worker (a reload, a restart) starts its counters at zero."""
+    Each read covers every worker the agent can still see: the current one and any old one it
+    holds across a reload. A key belongs to one worker generation (`<generation>|<route>|<consumer>`),
+    so its counter only grows while that worker lives; a key missing from a read belongs to a worker
+    that is gone (or an entry idle for a week), and is settled then.
+
+    The state (the counters last read and a sequence number) and the batch made from a read are
+    written together, in one atomic file, before the batch goes to the spool: a crash at any point
+    either repeats the batch (same id, counted once) or loses nothing."""
 
     def __init__(self, state_path: Path, spool: UsageSpool, unanswered_after_s: float = 120) -> None:
         self.state_path = state_path
         self.spool = spool
         self.unanswered_after_s = unanswered_after_s  # longer than any upstream may take
-        self.state: dict[str, Any] = {"pid": None, "counters": {}, "sequence": 0, "pending": None}
+        self.state: dict[str, Any] = {"counters": {}, "sequence": 0, "pending": None, "settled": {}}
         self._baseline_only = False
         try:
             self.state.update(json.loads(state_path.read_text()))
@@ -165,25 +174,51 @@ class UsageMeter:
         write_atomically(self.state_path, json.dumps(state).encode())
         self.state = state
 
-    def record(
-        self, counters: dict[str, list[int]], worker_pid: int, instance_id: str, now: float
-    ) -> UsageBatch | None:
-        """Account for one read of `worker_pid`'s table; the batch of what grew, if anything did.
+    def record(self, counters: dict[str, list[int]], instance_id: str, now: float) -> UsageBatch | None:
+        """Account for one read of every visible worker's table; the batch of what grew, if any.
 
         A request counts with its status class as soon as it has one. One that went upstream and
         has no answer yet is either in flight (its answer will class it) or was answered by
         HAProxy itself (502, 503, 504: no response rule runs). What has stayed unanswered for a
-        whole `unanswered_after_s` cannot be in flight any more: it is counted then, as 5xx."""
+        whole `unanswered_after_s` cannot be in flight any more: it is counted then, as 5xx; so is
+        what a gone worker left unanswered."""
+        settled: dict[str, float] = {
+            generation: at
+            for generation, at in dict(self.state.get("settled", {})).items()
+            if at >= now - SETTLED_GENERATIONS_KEPT_S
+        }
+        # A settled generation's counts are all billed: met again (a table copied to a new
+        # worker), they are not counts.
+        counters = {key: values for key, values in counters.items() if key.split("|", 1)[0] not in settled}
         if self._baseline_only:
             self._baseline_only = False
-            self._save({**self.state, "pid": worker_pid, "counters": counters, "read_at": now})
+            self._save({**self.state, "counters": counters, "settled": settled, "read_at": now})
             return None
-        same_worker = self.state["pid"] == worker_pid
-        base: dict[str, list[int]] = self.state["counters"] if same_worker else {}
-        failed: dict[str, int] = dict(self.state.get("failed", {})) if same_worker else {}
-        history: dict[str, list[list[float]]] = dict(self.state.get("unanswered", {})) if same_worker else {}
+        base: dict[str, list[int]] = self.state["counters"]
+        failed: dict[str, int] = dict(self.state.get("failed", {}))
+        history: dict[str, list[list[float]]] = dict(self.state.get("unanswered", {}))
         minute = int(now) - int(now) % 60
-        items = []
+        items: list[dict[str, Any]] = []
+
+        def add(key: str, classes: list[int], grown: list[int]) -> None:
+            _, route, consumer = [*key.split("|", 2), "", ""][:3]
+            first = True
+            for status_class, count in zip(CLASSES, classes, strict=True):
+                if count > 0:
+                    item: dict[str, Any] = {
+                        "minute": minute,
+                        "route_id": int(route) if route.isdigit() else 0,
+                        "consumer": consumer[:100],
+                        "status_class": status_class,
+                        "requests": count,
+                        "bytes_in": grown[7] if first else 0,
+                        "bytes_out": grown[8] if first else 0,
+                    }
+                    if first and any(grown[9:]):
+                        item["latency_ms_buckets"] = grown[9:]
+                    items.append(item)
+                    first = False
+
         for key, values in sorted(counters.items()):
             before = base.get(key)
             if (
@@ -204,26 +239,17 @@ class UsageMeter:
                 failed[key] = failed.get(key, 0) + gone
                 seen = [[t, u - gone] for t, u in seen]
             history[key] = seen if unanswered > 0 else []
-            route, _, consumer = key.partition("|")
-            first = True
-            for status_class, count in zip(CLASSES, classes, strict=True):
-                if count > 0:
-                    items.append(
-                        {
-                            "minute": minute,
-                            "route_id": int(route) if route.isdigit() else 0,
-                            "consumer": consumer[:100],
-                            "status_class": status_class,
-                            "requests": count,
-                            "bytes_in": grown[7] if first else 0,
-                            "bytes_out": grown[8] if first else 0,
-                        }
-                    )
-                    first = False
+            add(key, classes, grown)
+        for key in sorted(base.keys() - counters.keys()):
+            # Its worker is gone: nothing it left unanswered can be answered any more.
+            values = base[key]
+            settled[key.split("|", 1)[0]] = now
+            if len(values) > 6 and (left := values[5] - values[6] - failed.get(key, 0)) > 0:
+                add(key, [0, 0, 0, 0, left], [0] * len(values))
         sequence = int(self.state["sequence"])
         batch = None
         if items:
-            identity = f"{instance_id}:{worker_pid}:{sequence}:{now}"
+            identity = f"{instance_id}:{sequence}:{now}"
             batch = UsageBatch.model_validate(
                 {
                     "batch_id": hashlib.sha256(identity.encode()).hexdigest()[:32],
@@ -233,12 +259,15 @@ class UsageMeter:
                     "items": items,
                 }
             )
+        live = {key.split("|", 1)[0] for key in counters}
         self._save(
             {
-                "pid": worker_pid,
                 "counters": counters,
-                "failed": failed,
-                "unanswered": {key: entries for key, entries in history.items() if entries},
+                "failed": {key: n for key, n in failed.items() if key in counters},
+                "unanswered": {
+                    key: entries for key, entries in history.items() if entries and key in counters
+                },
+                "settled": {generation: at for generation, at in settled.items() if generation not in live},
                 "sequence": sequence + 1,
                 "read_at": now,
                 "pending": batch.model_dump_json() if batch else None,

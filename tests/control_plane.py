@@ -63,9 +63,10 @@ def start_agent(
     https_port: int = 0,
     metrics_port: int = 0,
     extra: tuple[str, ...] = (),
+    control_url: str | None = None,
 ) -> subprocess.Popen[bytes]:
-    """`gateway-agent run` against the control plane on `control_port`, its HAProxy listening on
-    127.0.0.1 (0 turns the HTTPS or metrics listener off)."""
+    """`gateway-agent run` against the control plane on `control_port` (or at `control_url`), its
+    HAProxy listening on 127.0.0.1 (0 turns the HTTPS or metrics listener off)."""
     return subprocess.Popen(
         [
             sys.executable,
@@ -73,7 +74,7 @@ def start_agent(
             "gateway_agent",
             "run",
             "--control-plane",
-            f"http://127.0.0.1:{control_port}",
+            control_url or f"http://127.0.0.1:{control_port}",
             "--token",
             token,
             "--data-dir",

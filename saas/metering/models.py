@@ -4,6 +4,7 @@ twice is counted once) and per-minute rollups, the one source for billing and an
 Rows name their cluster and route by id without a foreign key: usage outlives a deleted route
 or cluster, because it was billed."""
 
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 
 
@@ -34,6 +35,9 @@ class UsageRollup(models.Model):
     requests = models.BigIntegerField(default=0)
     bytes_in = models.BigIntegerField(default=0)
     bytes_out = models.BigIntegerField(default=0)
+    # Upstream answers per latency bucket (gateway_agent.protocol.LATENCY_BOUNDS_MS, then one for
+    # anything slower), whatever their class: an exact histogram, summed like the counts.
+    latency_ms_buckets = ArrayField(models.BigIntegerField(), default=list, blank=True)
 
     class Meta:
         constraints = [

@@ -20,7 +20,7 @@ from django.db.models import Sum
 from django.db.models.functions import Trunc
 from django_tenants.utils import schema_context
 
-from gateway_agent.protocol import UsageBatch
+from gateway_agent.protocol import LATENCY_BOUNDS_MS, UsageBatch
 from saas.errors import InvalidInput
 from tenants.models import Organization
 
@@ -35,13 +35,26 @@ ON CONFLICT (batch_id) DO NOTHING RETURNING batch_id
 """
 _UPSERT = """
 INSERT INTO metering_usagerollup
-    (cluster_id, minute, route_id, consumer, status_class, requests, bytes_in, bytes_out)
+    (cluster_id, minute, route_id, consumer, status_class, requests, bytes_in, bytes_out,
+     latency_ms_buckets)
 VALUES {values}
 ON CONFLICT (cluster_id, minute, route_id, consumer, status_class) DO UPDATE SET
     requests = metering_usagerollup.requests + EXCLUDED.requests,
     bytes_in = metering_usagerollup.bytes_in + EXCLUDED.bytes_in,
-    bytes_out = metering_usagerollup.bytes_out + EXCLUDED.bytes_out
+    bytes_out = metering_usagerollup.bytes_out + EXCLUDED.bytes_out,
+    latency_ms_buckets = ARRAY(
+        SELECT coalesce(old, 0) + coalesce(new, 0)
+        FROM unnest(metering_usagerollup.latency_ms_buckets, EXCLUDED.latency_ms_buckets) AS t(old, new)
+    )
 """
+# Upstream answers per route and latency bucket over a range, summed in the database.
+_LATENCY_BY_ROUTE = """
+SELECT route_id, bucket, sum(answers)::bigint
+FROM metering_usagerollup, unnest(latency_ms_buckets) WITH ORDINALITY AS h(answers, bucket)
+WHERE cluster_id = %s AND minute >= %s AND minute < %s
+GROUP BY route_id, bucket
+"""
+LATENCY_BUCKETS = len(LATENCY_BOUNDS_MS) + 1
 
 
 def _utc(timestamp: float) -> datetime:
@@ -72,7 +85,9 @@ def record_usage_batches(schema_name: str, batches: list[tuple[int, UsageBatch]]
         )
         new = {batch_id for (batch_id,) in cursor.fetchall()}
         counted = len(new)
-        totals: dict[tuple[int, int, int, str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+        totals: dict[tuple[int, int, int, str, str], list[int]] = defaultdict(
+            lambda: [0] * (3 + LATENCY_BUCKETS)
+        )
         for cluster_id, batch in batches:
             if batch.batch_id not in new:
                 continue
@@ -89,12 +104,15 @@ def record_usage_batches(schema_name: str, batches: list[tuple[int, UsageBatch]]
                 total[0] += item.requests
                 total[1] += item.bytes_in
                 total[2] += item.bytes_out
+                for index, answers in enumerate(item.latency_ms_buckets):
+                    total[3 + index] += answers
         if totals:
             # Sorted keys: concurrent consumers lock rows in one order and cannot deadlock.
             params: list[Any] = []
             for (cluster_id, minute, route_id, consumer, status_class), counts in sorted(totals.items()):
-                params += [cluster_id, _utc(minute), route_id, consumer, status_class, *counts]
-            values = ",".join(["(%s,%s,%s,%s,%s,%s,%s,%s)"] * len(totals))
+                params += [cluster_id, _utc(minute), route_id, consumer, status_class, *counts[:3]]
+                params.append(counts[3:] if any(counts[3:]) else [])
+            values = ",".join(["(%s,%s,%s,%s,%s,%s,%s,%s,%s::bigint[])"] * len(totals))
             cursor.execute(_UPSERT.format(values=values), params)
     return counted
 
@@ -181,6 +199,12 @@ def traffic(cluster_id: int, start: datetime, end: datetime, bucket: str) -> dic
         ]
 
     totals = rows.aggregate(requests=Sum("requests"), bytes_in=Sum("bytes_in"), bytes_out=Sum("bytes_out"))
+    histograms: dict[int, list[int]] = defaultdict(lambda: [0] * LATENCY_BUCKETS)
+    with connection.cursor() as cursor:
+        cursor.execute(_LATENCY_BY_ROUTE, [cluster_id, start, end])
+        for route_id, position, answers in cursor.fetchall():
+            if 1 <= position <= LATENCY_BUCKETS:
+                histograms[route_id][position - 1] += int(answers)
     return {
         "from": start,
         "to": end,
@@ -189,4 +213,24 @@ def traffic(cluster_id: int, start: datetime, end: datetime, bucket: str) -> dic
         "series": list(series.values()),
         "top_routes": top("route_id"),
         "top_consumers": top("consumer"),
+        "latency_by_route": [
+            {"route_id": route_id, **latency_percentiles(histogram)}
+            for route_id, histogram in sorted(histograms.items())
+        ],
     }
+
+
+def latency_percentiles(histogram: list[int]) -> dict[str, Any]:
+    """p50, p95 and p99 from an exact bucket histogram, each as the upper bound (ms) of the
+    bucket it falls in: the true value lies between the bucket's bounds (None: over the last)."""
+    answers = sum(histogram)
+    result: dict[str, Any] = {"answers": answers}
+    for name, quantile in (("p50_ms", 0.50), ("p95_ms", 0.95), ("p99_ms", 0.99)):
+        result[name] = None
+        seen = 0
+        for index, count in enumerate(histogram):
+            seen += count
+            if answers and seen >= quantile * answers:
+                result[name] = LATENCY_BOUNDS_MS[index] if index < len(LATENCY_BOUNDS_MS) else None
+                break
+    return result

@@ -65,39 +65,51 @@ def test_the_bounds_drop_the_oldest_batches_loudly(tmp_path, caplog):
     assert spool.pending() == kept[3:] and spool.dropped_batches == 3
 
 
-def _row(classes=(0, 0, 0, 0, 0), forwarded=0, answered=0, bytes_in=0, bytes_out=0):
-    return [*classes, forwarded, answered, bytes_in, bytes_out]
+def _row(classes=(0, 0, 0, 0, 0), forwarded=0, answered=0, bytes_in=0, bytes_out=0, latency=()):
+    from gateway_agent.usage import LATENCY_BUCKETS
+
+    return [
+        *classes,
+        forwarded,
+        answered,
+        bytes_in,
+        bytes_out,
+        *latency,
+        *[0] * (LATENCY_BUCKETS - len(latency)),
+    ]
 
 
 def test_the_meter_turns_counter_growth_into_batches_once(tmp_path):
     from gateway_agent.usage import UsageMeter, parse_usage_table
 
     table = (
-        "# table: usage_counts, type: string, size:1048576, used:2\n"
-        "0x1: key=12|app use=0 exp=1 bytes_in_cnt=100 bytes_out_cnt=900 "
-        "gpc0=0 gpc1=4 gpc2=0 gpc3=0 gpc4=0 gpc5=5 gpc6=4\n"
-        "0x2: key=0| use=0 exp=1 bytes_in_cnt=0 bytes_out_cnt=0 gpc0=0 gpc1=0 gpc2=0 gpc3=2 gpc4=0 gpc5=0 gpc6=0\n"
+        "# table: usage/counts, type: string, size:1048576, used:2\n"
+        "0x1: key=g1|12|app use=0 exp=1 gpc0=0 gpc1=4 gpc2=0 gpc3=0 gpc4=0 gpc5=5 gpc6=4 "
+        "gpc7=0 gpc8=0 gpc9=3 gpc10=1 bytes_in_cnt=100 bytes_out_cnt=900\n"
+        "0x2: key=g1|0| use=0 exp=1 bytes_in_cnt=0 bytes_out_cnt=0 gpc0=0 gpc1=0 gpc2=0 gpc3=2 gpc4=0 gpc5=0 gpc6=0\n"
     )
     counters = parse_usage_table(table)
-    assert counters["12|app"] == _row((0, 4, 0, 0, 0), 5, 4, 100, 900)
+    assert counters["g1|12|app"] == _row((0, 4, 0, 0, 0), 5, 4, 100, 900, latency=(0, 0, 3, 1))
     spool = UsageSpool(tmp_path / "spool")
     meter = UsageMeter(tmp_path / "state.json", spool, unanswered_after_s=60)
-    first = meter.record(counters, worker_pid=10, instance_id="gw", now=1_795_600_030)
+    first = meter.record(counters, instance_id="gw", now=1_795_600_030)
     assert first is not None
     items = {(i.route_id, i.consumer, i.status_class): i.requests for i in first.items}
     # The fifth request upstream has no answer yet: not counted until it has one.
     assert items == {(12, "app", "2xx"): 4, (0, "", "4xx"): 2}
     assert all(i.minute == 1_795_600_020 for i in first.items)
+    assert first.items[1].latency_ms_buckets[:4] == [0, 0, 3, 1]
     # Its answer arrives with three more: four more 2xx, once each.
-    grown = {**counters, "12|app": _row((0, 8, 0, 0, 0), 8, 8, 150, 1300)}
-    second = meter.record(grown, worker_pid=10, instance_id="gw", now=1_795_600_040)
+    grown = {**counters, "g1|12|app": _row((0, 8, 0, 0, 0), 8, 8, 150, 1300, latency=(0, 0, 7, 1))}
+    second = meter.record(grown, instance_id="gw", now=1_795_600_040)
     assert second is not None and [(i.status_class, i.requests, i.bytes_in) for i in second.items] == [
         ("2xx", 4, 50)
     ]
-    assert meter.record(grown, worker_pid=10, instance_id="gw", now=1_795_600_050) is None
-    # A new worker (reload) starts from zero: all of its counts are new.
+    assert second.items[0].latency_ms_buckets[:4] == [0, 0, 4, 0]
+    assert meter.record(grown, instance_id="gw", now=1_795_600_050) is None
+    # A new worker (reload) counts under its own generation, from zero: all of its counts are new.
     third = meter.record(
-        {"12|app": _row((0, 1, 0, 0, 0), 1, 1)}, worker_pid=11, instance_id="gw", now=1_795_600_060
+        {**grown, "g2|12|app": _row((0, 1, 0, 0, 0), 1, 1)}, instance_id="gw", now=1_795_600_060
     )
     assert third is not None and sum(i.requests for i in third.items) == 1
     assert len(spool.pending()) == 3
@@ -108,10 +120,10 @@ def test_a_request_never_answered_upstream_counts_as_5xx_once_it_cannot_be_in_fl
     from gateway_agent.usage import UsageMeter
 
     meter = UsageMeter(tmp_path / "state.json", UsageSpool(tmp_path / "spool"), unanswered_after_s=60)
-    failed = {"3|": _row(forwarded=2, answered=1, classes=(0, 1, 0, 0, 0))}  # one 503 made by HAProxy
+    failed = {"g|3|": _row(forwarded=2, answered=1, classes=(0, 1, 0, 0, 0))}  # one 503 made by HAProxy
     counted = []
     for now in range(1000, 1100, 10):
-        made = meter.record(failed, worker_pid=7, instance_id="gw", now=now)
+        made = meter.record(failed, instance_id="gw", now=now)
         counted += [(i.status_class, i.requests) for i in made.items] if made else []
     assert counted == [("2xx", 1), ("5xx", 1)]
 
@@ -122,9 +134,8 @@ def test_a_batch_written_before_a_crash_is_spooled_at_restart(tmp_path):
     from gateway_agent.usage import UsageMeter
 
     pending = batch(7)
-    counters = {"1|": _row((0, 7, 0, 0, 0), 7, 7)}
+    counters = {"g|1|": _row((0, 7, 0, 0, 0), 7, 7)}
     state = {
-        "pid": 10,
         "counters": counters,
         "sequence": 3,
         "read_at": 0,
@@ -137,7 +148,7 @@ def test_a_batch_written_before_a_crash_is_spooled_at_restart(tmp_path):
     assert UsageBatch.model_validate_json(path.read_bytes()).batch_id == pending.batch_id
     assert meter.state["pending"] is None and meter.state["counters"] == counters
     # The counts it carried are not counted again.
-    assert meter.record(counters, worker_pid=10, instance_id="gw", now=100) is None
+    assert meter.record(counters, instance_id="gw", now=100) is None
 
 
 def test_damaged_state_sets_a_baseline_instead_of_billing_everything_again(tmp_path, caplog):
@@ -147,8 +158,24 @@ def test_damaged_state_sets_a_baseline_instead_of_billing_everything_again(tmp_p
     with caplog.at_level(logging.ERROR, logger="gateway_agent.usage"):
         meter = UsageMeter(tmp_path / "state.json", UsageSpool(tmp_path / "spool"))
     assert "not billed" in caplog.text
-    counters = {"1|": _row((0, 9, 0, 0, 0), 9, 9)}
-    assert meter.record(counters, worker_pid=4, instance_id="gw", now=100) is None
-    grown = {"1|": _row((0, 10, 0, 0, 0), 10, 10)}
-    made = meter.record(grown, worker_pid=4, instance_id="gw", now=110)
+    counters = {"g|1|": _row((0, 9, 0, 0, 0), 9, 9)}
+    assert meter.record(counters, instance_id="gw", now=100) is None
+    grown = {"g|1|": _row((0, 10, 0, 0, 0), 10, 10)}
+    made = meter.record(grown, instance_id="gw", now=110)
     assert made is not None and [(i.status_class, i.requests) for i in made.items] == [("2xx", 1)]
+
+
+def test_a_gone_worker_is_settled_once_and_never_counted_again(tmp_path):
+    """A reload: the old worker's last read, then it exits (its keys are missing from the next
+    read); what it left unanswered can no longer be answered and counts as 5xx. Its counts, met
+    again (a table copied into a new worker), are not counted twice."""
+    from gateway_agent.usage import UsageMeter
+
+    meter = UsageMeter(tmp_path / "state.json", UsageSpool(tmp_path / "spool"))
+    old = {"g1|5|app": _row((0, 10, 0, 0, 0), forwarded=11, answered=10)}
+    assert sum(i.requests for i in meter.record(old, instance_id="gw", now=100).items) == 10
+    new = {"g2|5|app": _row((0, 3, 0, 0, 0), forwarded=3, answered=3)}
+    made = meter.record(new, instance_id="gw", now=101)
+    assert sorted((i.status_class, i.requests) for i in made.items) == [("2xx", 3), ("5xx", 1)]
+    copied = {**new, "g1|5|app": _row((0, 10, 0, 0, 0), forwarded=11, answered=10)}
+    assert meter.record(copied, instance_id="gw", now=102) is None

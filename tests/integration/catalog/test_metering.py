@@ -169,6 +169,7 @@ def test_analytics_show_the_billed_requests_by_time_status_route_and_consumer(cw
     assert data["top_routes"] == [{"route_id": 2, "requests": 59}, {"route_id": 1, "requests": 41}]
     assert data["top_consumers"][0] == {"consumer": "web", "requests": 50}
     assert _billed(cw, "2026-11") == data["totals"]["requests"]
+    assert data["latency_by_route"] == []  # no upstream answer carried a latency
     too_fine = cw.client(Role.VIEWER).get(cw.url("analytics/?range=30d&bucket=minute"))
     assert too_fine.status_code == 400 and "bucket" in too_fine.json()["errors"]
     assert cw.client(Role.VIEWER).get(cw.url("analytics/?range=2w")).status_code == 400
@@ -191,3 +192,25 @@ def test_bad_usage_batches_are_refused_whole(cw):
     assert _post(token, b"x" * (5 * 1024 * 1024)).status_code == 413
     assert _post(token, _batch(), method="GET").status_code == 405
     assert get_redis_connection("default").xlen(STREAM) == 0
+
+
+def test_latency_percentiles_per_route_come_from_exact_bucket_counts(cw):
+    """Two batches for the same route and minute add their histograms bucket by bucket; the
+    percentiles are the upper bounds of the buckets they fall in."""
+    token = _token(cw)
+    first = _batch(("2026-11-26T10:00:00", 1, "app", "2xx", 100))
+    first["items"][0]["latency_ms_buckets"] = [0, 0, 0, 50, 40]  # 50 in (5, 10] ms, 40 in (10, 20]
+    second = _batch(("2026-11-26T10:00:00", 1, "app", "2xx", 10))
+    second["items"][0]["latency_ms_buckets"] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 10]  # over 10 s
+    for body in (first, second):
+        assert _post(token, body).status_code == 202
+    _drain()
+    url = cw.url("analytics/?from=2026-11-26T10:00:00Z&to=2026-11-26T11:00:00Z&bucket=hour")
+    data = cw.client(Role.VIEWER).get(url).json()
+    assert data["latency_by_route"] == [
+        {"route_id": 1, "answers": 100, "p50_ms": 10, "p95_ms": None, "p99_ms": None}
+    ]
+    too_long = _batch(("2026-11-26T10:00:00", 1, "app", "2xx", 1))
+    too_long["items"][0]["latency_ms_buckets"] = [1] * 15
+    answer = _post(token, too_long)
+    assert answer.status_code == 400 and "latency_ms_buckets" in answer.text
