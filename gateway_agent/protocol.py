@@ -156,6 +156,15 @@ class Certificate(_Model):
     not_after: str  # ISO 8601, UTC
 
 
+class Quota(_Model):
+    """The organization's plan allowance is used up: the gateway refuses every call with 429
+    until `resets_at` (ISO 8601) or an upgrade lifts it with the next snapshot."""
+
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    limit: Annotated[int, Field(ge=0)]
+    resets_at: Annotated[str, Field(max_length=40)]
+
+
 class Snapshot(_Model):
     schema_version: Literal[1] = 1
     cluster_id: int
@@ -165,6 +174,7 @@ class Snapshot(_Model):
     routes: list[Route] = Field(default_factory=list)
     consumers: list[Consumer] = Field(default_factory=list)
     certificates: list[Certificate] = Field(default_factory=list)
+    quota: Quota | None = None
 
 
 _SECTION_TYPES: dict[str, TypeAdapter[Any]] = {

@@ -368,6 +368,18 @@ def render(snapshot: Snapshot, options: RenderOptions) -> dict[str, str]:
     frontend.append("    use_backend %[var(txn.backend)] if { var(txn.backend) -m found }")
     frontend += [f"    {line}" for line in [*classes, *plugins.response]]
     frontend = metering.count_answers(frontend)
+    if snapshot.quota is not None:
+        # First, and not counted: calls refused for a used-up allowance are not billed.
+        quota = snapshot.quota
+        refusal = deny(
+            429,
+            "quota_exceeded",
+            f"The {quota.name} allowance of {quota.limit} calls is used up; it resets at {quota.resets_at}.",
+            {"X-Quota-Resets-At": quote(quota.resets_at)},
+        )
+        frontend.insert(
+            frontend.index("    # 1. routing: the first matching route, by priority") + 1, f"    {refusal}"
+        )
 
     consumer_files, userlist = _consumer_files(snapshot.consumers)
     sections = [

@@ -25,3 +25,7 @@ class Forbidden(ServiceError):
 
 class NotFound(ServiceError):
     """HTTP 404."""
+
+
+class Conflict(ServiceError):
+    """HTTP 409: not possible in the current state (for example billing's mode)."""

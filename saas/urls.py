@@ -3,6 +3,7 @@ from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from saas import health
+from saas.billing.api.views import stripe_webhook
 from saas.gateways.api import install_views
 
 urlpatterns = [
@@ -21,6 +22,8 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="openapi-schema"), name="api-docs"),
     path("api/v1/", include("tenants.api.urls")),
     path("api/v1/", include("saas.catalog.api.urls")),
+    path("api/v1/", include("saas.billing.api.urls")),
+    path("billing/stripe/webhook", stripe_webhook, name="stripe-webhook"),
     path("agent/v1/", include("saas.gateways.api.agent_urls")),
 ]
 

@@ -9,7 +9,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from saas.errors import Forbidden, InvalidInput, NotFound, ServiceError
+from saas.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceError
 
 
 def _first_message(errors: Any) -> str | None:
@@ -40,7 +40,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, ServiceError):
         if isinstance(exc, InvalidInput):
             return Response({"detail": exc.detail, "errors": exc.errors}, status=status.HTTP_400_BAD_REQUEST)
-        code = {Forbidden: 403, NotFound: 404}.get(type(exc), 400)
+        code = {Forbidden: 403, NotFound: 404, Conflict: 409}.get(type(exc), 400)
         return Response({"detail": exc.detail}, status=code)
     if isinstance(exc, exceptions.ValidationError):
         errors = _as_field_errors(exc.detail)

@@ -11,8 +11,10 @@ from contextvars import ContextVar
 from typing import Any
 
 from gateway_agent.protocol import SCHEMA_VERSION
+from saas.billing.quotas import gateway_quota
 from saas.gateways.models import ConfigSnapshot, GatewayCluster
 from saas.gateways.snapshots import store_snapshot
+from tenants.schemas import current_schema_name
 
 from .models import Certificate, Consumer, Credential, GlobalPlugin, Route, Service, Upstream
 
@@ -155,6 +157,8 @@ SECTION_COMPILERS: dict[str, Callable[[GatewayCluster], Any]] = {
     "routes": _routes,
     "consumers": _consumers,
     "certificates": _certificates,
+    # Not catalog: the organization's quota state, from billing's facade.
+    "quota": lambda cluster: gateway_quota(current_schema_name()),
 }
 
 
@@ -179,8 +183,12 @@ def publish(
     if deferred is not None:
         deferred.add(cluster.id)
         return None
-    if sections is not None and not ConfigSnapshot.objects.filter(cluster=cluster).exists():
-        sections = None  # the first version is compiled whole
+    if sections is not None:
+        latest = ConfigSnapshot.objects.filter(cluster=cluster).order_by("-version").first()
+        if latest is None:
+            sections = None  # the first version is compiled whole
+        else:  # and a section added to the protocol since the latest one, with the rest
+            sections = {*sections, *(key for key in SECTION_COMPILERS if key not in latest.sections)}
     return store_snapshot(cluster, compile_snapshot(cluster, sections), author=author, reason=reason)
 
 

@@ -14,4 +14,10 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "purge-stale-invitations": {"task": "tenants.purge_stale_invitations", "schedule": 86400.0},
+    # Quotas reach the gateways within a minute: checked every 30 s, enforced by the next snapshot.
+    "check-quotas": {"task": "billing.check_quotas", "schedule": 30.0},
+    # Every hour's calls to Stripe's meter; a run reports the hour just ended (and corrections).
+    "report-usage-to-stripe": {"task": "billing.report_usage_to_stripe", "schedule": 600.0},
+    # Local invoices for the month that ended (no Stripe): made once, checked every hour.
+    "issue-local-invoices": {"task": "billing.issue_local_invoices", "schedule": 3600.0},
 }

@@ -13,6 +13,7 @@ from tests.factories import add_member
 
 ALL_ROLES = (Role.OWNER, Role.ADMIN, Role.DEVELOPER, Role.VIEWER, Role.BILLING)
 MANAGERS = (Role.OWNER, Role.ADMIN)
+BILLING = (Role.OWNER, Role.BILLING)
 
 
 @dataclass
@@ -50,6 +51,13 @@ def _token(org: Organization, user: User) -> ApiToken:
         prefix="sgw_x",
         token_hash=hash_secret(new_secret()),
     )
+
+
+def _local_invoice(org: Organization) -> Any:
+    from saas.billing.services import issue_local_invoice
+    from saas.metering.services import BillingPeriod
+
+    return issue_local_invoice(org, BillingPeriod.parse("2026-10"))
 
 
 def _target_member(org: Organization, user: User) -> Membership:
@@ -105,6 +113,15 @@ ENDPOINTS = [
         "get",
         lambda o, u: (f"clusters/{_cluster_id(o)}/analytics/?range=1h", None),
         (Role.OWNER, Role.ADMIN, Role.DEVELOPER, Role.VIEWER),
+    ),
+    Endpoint("billing.summary", "get", lambda o, u: ("billing/", None), BILLING),
+    Endpoint("billing.plan", "post", lambda o, u: ("billing/plan/", {"plan": "pro"}), BILLING),
+    Endpoint("billing.invoices", "get", lambda o, u: ("billing/invoices/", None), BILLING),
+    Endpoint(
+        "billing.invoice_document",
+        "get",
+        lambda o, u: (f"billing/invoices/{_local_invoice(o).id}/document/", None),
+        BILLING,
     ),
 ]
 

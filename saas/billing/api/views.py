@@ -1,0 +1,146 @@
+"""Billing endpoints. The plans are public to every signed-in user; an organization's billing
+(summary, plan changes, checkout, portal, invoices) is for its owners and billing members only.
+The Stripe webhook is the one unauthenticated endpoint: its signature is its authentication."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import stripe
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from saas.api.validation import InputValidator, StrictCharField
+from saas.billing import services, stripe_api
+from saas.billing.invoice_documents import invoice_html, invoice_pdf
+from saas.billing.models import Invoice
+from saas.billing.plans import all_plans
+from saas.errors import NotFound
+from tenants.api.scoping import OrganizationScopedViewSet
+from tenants.roles import Scope
+
+
+class PlansView(APIView):
+    """The plans on offer."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT}, operation_id="billing_plans")
+    def get(self, request: Request) -> Response:
+        return Response({"plans": [services.plan_document(plan) for plan in all_plans().values()]})
+
+
+class PlanChoice(InputValidator):
+    plan = StrictCharField(max_length=40)
+
+
+class BillingViewSet(OrganizationScopedViewSet):
+    """The organization's plan, this period's usage against the allowance, the cost so far and
+    projected, and the quota; plan changes (run locally) or Stripe Checkout and Billing Portal."""
+
+    scope_map = {
+        "list": Scope.BILLING_READ,
+        "plan": Scope.BILLING_WRITE,
+        "checkout": Scope.BILLING_WRITE,
+        "portal": Scope.BILLING_WRITE,
+    }
+
+    def _return_url(self) -> str:
+        return f"{settings.PUBLIC_URL}/orgs/{self.organization.slug}/billing"
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT}, operation_id="billing_summary")
+    def list(self, request: Request, org_slug: str) -> Response:
+        return Response(services.billing_summary(self.organization))
+
+    @extend_schema(
+        request=PlanChoice, responses={200: OpenApiTypes.OBJECT}, operation_id="billing_change_plan"
+    )
+    def plan(self, request: Request, org_slug: str) -> Response:
+        choice = PlanChoice(data=request.data)
+        choice.is_valid(raise_exception=True)
+        services.change_plan(self.actor, self.organization, choice.validated_data["plan"])
+        return Response(services.billing_summary(self.organization))
+
+    @extend_schema(request=PlanChoice, responses={200: OpenApiTypes.OBJECT}, operation_id="billing_checkout")
+    def checkout(self, request: Request, org_slug: str) -> Response:
+        choice = PlanChoice(data=request.data)
+        choice.is_valid(raise_exception=True)
+        url = services.checkout_url(
+            self.actor, self.organization, choice.validated_data["plan"], self._return_url()
+        )
+        return Response({"url": url})
+
+    @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT}, operation_id="billing_portal")
+    def portal(self, request: Request, org_slug: str) -> Response:
+        return Response({"url": services.portal_url(self.actor, self.organization, self._return_url())})
+
+
+class InvoiceOutput(serializers.ModelSerializer[Invoice]):
+    document_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Invoice
+        fields = [
+            "id",
+            "number",
+            "source",
+            "period_start",
+            "period_end",
+            "currency",
+            "amount_due_minor",
+            "status",
+            "plan",
+            "calls",
+            "hosted_invoice_url",
+            "invoice_pdf_url",
+            "document_url",
+        ]
+
+    def get_document_url(self, invoice: Invoice) -> str | None:
+        if invoice.source != Invoice.Source.LOCAL:
+            return None
+        return f"/api/v1/orgs/{invoice.organization.slug}/billing/invoices/{invoice.id}/document/"
+
+
+class InvoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrganizationScopedViewSet):
+    """Invoices: mirrored from Stripe, or made by the control plane when billing runs locally
+    (with an HTML document, and PDF with ?as=pdf)."""
+
+    queryset = Invoice.objects.select_related("organization")
+    serializer_class = InvoiceOutput
+    scope_map = {"list": Scope.BILLING_READ, "retrieve": Scope.BILLING_READ, "document": Scope.BILLING_READ}
+
+    @extend_schema(responses={200: OpenApiTypes.BINARY}, operation_id="billing_invoice_document")
+    def document(self, request: Request, org_slug: str, pk: str) -> HttpResponse:
+        invoice = self.get_object()
+        if invoice.source != Invoice.Source.LOCAL:
+            raise NotFound("Stripe's invoices are at their hosted_invoice_url and invoice_pdf_url.")
+        if request.query_params.get("as") == "pdf":
+            response = HttpResponse(invoice_pdf(invoice), content_type="application/pdf")
+            response["Content-Disposition"] = f'inline; filename="{invoice.number}.pdf"'
+            return response
+        return HttpResponse(invoice_html(invoice), content_type="text/html; charset=utf-8")
+
+
+@csrf_exempt
+@require_POST
+def stripe_webhook(request: HttpRequest) -> HttpResponse:
+    """Stripe's events, verified by signature (a bad one: 400, nothing changes), each once."""
+    if not settings.STRIPE_WEBHOOK_SECRET:
+        return JsonResponse({"detail": "Stripe webhooks are not configured."}, status=404)
+    try:
+        event = stripe_api.verified_event(request.body, request.headers.get("Stripe-Signature"))
+    except (ValueError, stripe.SignatureVerificationError):
+        return JsonResponse({"detail": "Invalid Stripe signature or payload."}, status=400)
+    payload: dict[str, Any] = event.to_dict()
+    handled = services.handle_stripe_event(payload)
+    return JsonResponse({"received": True, "duplicate": not handled})

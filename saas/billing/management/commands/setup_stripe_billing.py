@@ -1,0 +1,18 @@
+"""Create (or find) the Stripe meter, products and prices of the configured plans. Idempotent."""
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from saas.billing import stripe_api
+from saas.billing.plans import all_plans
+
+
+class Command(BaseCommand):
+    help = "Set up Stripe's meter and the plans' prices (idempotent)."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if not stripe_api.stripe_connected():
+            raise CommandError("STRIPE_SECRET_KEY is not set: billing runs locally, nothing to set up.")
+        for slug, prices in stripe_api.set_up_catalog(list(all_plans().values())).items():
+            self.stdout.write(f"{slug}: base price {prices.base or '-'}, calls price {prices.calls or '-'}")

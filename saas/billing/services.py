@@ -1,0 +1,417 @@
+"""Billing: plans, the current period's usage and cost, quotas, invoices, and Stripe.
+
+- `billing_summary`: the plan, this period's calls against the allowance, the cost so far and
+  the projected cost for the period, computed locally from the rollups and the plan's tiers.
+- `change_plan` (billing run locally) or `checkout_url` / `portal_url` (Stripe connected).
+- `evaluate_quota`: announces 80 % and 100 % of the allowance once per period, and blocks a
+  hard-capped plan past its allowance through the next snapshot (lifted the same way).
+- `issue_local_invoice`: the invoice the control plane makes for a past period without Stripe.
+- `report_usage_to_stripe`: each hour's calls to Stripe's meter, exactly once per revision.
+- `handle_stripe_event`: a verified webhook event, once, whatever the order."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Sum
+from django.db.models.functions import TruncHour
+from django.utils import timezone
+from django_tenants.utils import schema_context
+
+from saas.errors import Conflict, InvalidInput
+from saas.metering.services import BillingPeriod, billable_calls
+from tenants.audit import Actor, record_audit
+from tenants.models import Membership, Organization
+from tenants.roles import Role
+
+from . import stripe_api
+from .models import BillingAccount, Invoice, MeterReport, QuotaNotice, StripeEvent
+from .plans import FREE, Plan, all_plans, get_plan
+from .pricing import period_cost_minor
+
+THRESHOLDS = (80, 100)
+
+
+def account_for(organization: Organization) -> BillingAccount:
+    account, _ = BillingAccount.objects.get_or_create(organization=organization)
+    return account
+
+
+def current_period(account: BillingAccount, now: datetime) -> BillingPeriod:
+    """The Stripe subscription's period when it holds `now`, else the UTC calendar month."""
+    if account.period_start and account.period_end and account.period_start <= now < account.period_end:
+        return BillingPeriod(account.period_start, account.period_end)
+    return BillingPeriod.containing(now)
+
+
+@dataclass(frozen=True)
+class PeriodUsage:
+    period: BillingPeriod
+    calls: int
+    cost_minor: int
+    projected_calls: int
+    projected_cost_minor: int
+
+
+def period_usage(organization: Organization, account: BillingAccount, now: datetime) -> PeriodUsage:
+    period = current_period(account, now)
+    plan = get_plan(account.plan)
+    calls = billable_calls(organization, period)
+    elapsed = max((now - period.start).total_seconds(), 3600.0)  # no wild projection in hour one
+    length = (period.end - period.start).total_seconds()
+    projected = calls if elapsed >= length else int(calls * length / elapsed)
+    if plan.hard_cap:
+        projected = min(projected, max(calls, plan.included_calls))
+    return PeriodUsage(
+        period, calls, period_cost_minor(plan, calls), projected, period_cost_minor(plan, projected)
+    )
+
+
+def plan_document(plan: Plan) -> dict[str, Any]:
+    return {
+        "slug": plan.slug,
+        "name": plan.name,
+        "currency": plan.currency,
+        "base_fee_minor": plan.base_fee_minor,
+        "included_calls": plan.included_calls,
+        "hard_cap": plan.hard_cap,
+        "custom": plan.custom,
+        "contact": plan.contact,
+        "tiers": [{"up_to": t.up_to, "per_million_minor": str(t.per_million_minor)} for t in plan.tiers],
+    }
+
+
+def billing_summary(organization: Organization, now: datetime | None = None) -> dict[str, Any]:
+    now = now or timezone.now()
+    account = account_for(organization)
+    plan = get_plan(account.plan)
+    usage = period_usage(organization, account, now)
+    return {
+        "plan": plan_document(plan),
+        "stripe_connected": stripe_api.stripe_connected(),
+        "subscription_status": account.subscription_status or None,
+        "period": {"start": usage.period.start, "end": usage.period.end},
+        "calls": usage.calls,
+        "included_calls": plan.included_calls,
+        "allowance_used_percent": round(100 * usage.calls / plan.included_calls, 2)
+        if plan.included_calls
+        else None,
+        "cost_so_far_minor": usage.cost_minor,
+        "projected_calls": usage.projected_calls,
+        "projected_cost_minor": usage.projected_cost_minor,
+        "currency": plan.currency,
+        "quota": {"exceeded": account.quota_exceeded, "resets_at": account.quota_resets_at},
+    }
+
+
+def _self_serve_plan(slug: str) -> Plan:
+    plans = all_plans()
+    if slug not in plans:
+        raise InvalidInput.field("plan", f"One of: {', '.join(plans)}.")
+    plan = plans[slug]
+    if plan.custom:
+        raise InvalidInput.field("plan", f"The {plan.name} plan is sold by contract: contact {plan.contact}.")
+    return plan
+
+
+def change_plan(actor: Actor, organization: Organization, slug: str) -> BillingAccount:
+    """Billing run locally (no Stripe): the plan changes now, and a quota it lifts is lifted."""
+    if stripe_api.stripe_connected():
+        raise Conflict("Stripe is connected: change plans through checkout or the billing portal.")
+    plan = _self_serve_plan(slug)
+    with transaction.atomic():
+        account = BillingAccount.objects.select_for_update().get(pk=account_for(organization).pk)
+        before = account.plan
+        account.plan = plan.slug
+        account.save(update_fields=["plan", "updated_at"])
+        record_audit(
+            actor,
+            organization,
+            "billing.plan_changed",
+            account,
+            before={"plan": before},
+            after={"plan": plan.slug},
+        )
+    evaluate_quota(organization)
+    return account
+
+
+def _ensure_customer(organization: Organization, account: BillingAccount) -> str:
+    """Customers are created in Stripe lazily, the first time one is needed."""
+    if not account.stripe_customer_id:
+        owner = (
+            Membership.objects.filter(organization=organization, role=Role.OWNER)
+            .select_related("user")
+            .first()
+        )
+        account.stripe_customer_id = stripe_api.create_customer(
+            organization.id, organization.name, owner.user.email if owner else ""
+        )
+        account.save(update_fields=["stripe_customer_id", "updated_at"])
+    return account.stripe_customer_id
+
+
+def checkout_url(actor: Actor, organization: Organization, slug: str, return_url: str) -> str:
+    if not stripe_api.stripe_connected():
+        raise Conflict("Stripe is not connected: billing runs locally; change the plan directly.")
+    plan = _self_serve_plan(slug)
+    if not plan.base_fee_minor and not plan.metered:
+        raise InvalidInput.field("plan", f"The {plan.name} plan needs no checkout.")
+    account = account_for(organization)
+    customer = _ensure_customer(organization, account)
+    url = stripe_api.checkout_url(
+        customer, plan, f"{return_url}?checkout=done", f"{return_url}?checkout=cancelled"
+    )
+    record_audit(actor, organization, "billing.checkout_started", account, after={"plan": plan.slug})
+    return url
+
+
+def portal_url(actor: Actor, organization: Organization, return_url: str) -> str:
+    if not stripe_api.stripe_connected():
+        raise Conflict("Stripe is not connected: billing runs locally.")
+    account = account_for(organization)
+    url = stripe_api.portal_url(_ensure_customer(organization, account), return_url)
+    record_audit(actor, organization, "billing.portal_opened", account)
+    return url
+
+
+# --- quotas ---------------------------------------------------------------------------------
+
+
+def evaluate_quota(organization: Organization, now: datetime | None = None) -> bool:
+    """Announce thresholds crossed (once per period each) and block or unblock a hard-capped
+    plan; True when the block changed (the organization's clusters got a new snapshot)."""
+    from saas.catalog.publishing import publish  # catalog compiles billing's quota: import late
+    from saas.gateways.models import GatewayCluster
+
+    now = now or timezone.now()
+    account = account_for(organization)
+    plan = get_plan(account.plan)
+    if plan.custom or not plan.included_calls:
+        return False
+    usage = period_usage(organization, account, now)
+    for threshold in THRESHOLDS:
+        if usage.calls * 100 >= plan.included_calls * threshold:
+            try:
+                with transaction.atomic():
+                    QuotaNotice.objects.create(
+                        organization=organization, period_start=usage.period.start, threshold=threshold
+                    )
+            except IntegrityError:
+                continue  # announced already this period
+            _announce_on_commit(organization.id, threshold, usage.period.start)
+    exceeded = plan.hard_cap and usage.calls >= plan.included_calls
+    resets_at = usage.period.end if exceeded else None
+    if exceeded == account.quota_exceeded and resets_at == account.quota_resets_at:
+        return False
+    with transaction.atomic():
+        BillingAccount.objects.filter(pk=account.pk).update(
+            quota_exceeded=exceeded, quota_resets_at=resets_at
+        )
+        with schema_context(organization.schema_name):
+            for cluster in GatewayCluster.objects.all():
+                reason = "allowance used up: calls refused" if exceeded else "allowance available again"
+                publish(cluster, author="billing", reason=reason, sections=["quota"])
+    return True
+
+
+def _announce_on_commit(organization_id: int, threshold: int, period_start: datetime) -> None:
+    from .tasks import send_quota_email
+
+    transaction.on_commit(
+        lambda: send_quota_email.delay(organization_id, threshold, period_start.isoformat())
+    )
+
+
+def quota_email_recipients(organization: Organization) -> list[str]:
+    return list(
+        Membership.objects.filter(organization=organization, role__in=[Role.OWNER, Role.BILLING])
+        .order_by("id")
+        .values_list("user__email", flat=True)
+    )
+
+
+# --- invoices -------------------------------------------------------------------------------
+
+
+def issue_local_invoice(organization: Organization, period: BillingPeriod) -> Invoice:
+    """The control plane's invoice for a past period (billing run locally), from the rollups;
+    issuing it again returns the same invoice."""
+    existing = Invoice.objects.filter(
+        organization=organization, source=Invoice.Source.LOCAL, period_start=period.start
+    ).first()
+    if existing is not None:
+        return existing
+    account = account_for(organization)
+    plan = get_plan(account.plan)
+    calls = billable_calls(organization, period)
+    total = period_cost_minor(plan, calls)
+    usage_minor = total - plan.base_fee_minor
+    lines = [{"description": f"{plan.name} plan, {period.label}", "amount_minor": plan.base_fee_minor}]
+    lines.append(
+        {
+            "description": f"{calls:,} calls ({plan.included_calls:,} included)",
+            "quantity": calls,
+            "amount_minor": usage_minor,
+        }
+    )
+    try:
+        with transaction.atomic():
+            return Invoice.objects.create(
+                organization=organization,
+                source=Invoice.Source.LOCAL,
+                number=f"L-{organization.id:05d}-{period.start:%Y%m}",
+                period_start=period.start,
+                period_end=period.end,
+                currency=plan.currency,
+                amount_due_minor=total,
+                status="open" if total else "paid",
+                plan=plan.slug,
+                calls=calls,
+                lines=lines,
+            )
+    except IntegrityError:  # issued by a concurrent run
+        return Invoice.objects.get(
+            organization=organization, source=Invoice.Source.LOCAL, period_start=period.start
+        )
+
+
+# --- Stripe: usage to the meter -------------------------------------------------------------
+
+LOOKBACK = timedelta(days=34)  # Stripe takes meter events up to 35 days old
+
+
+def meter_identifier(organization: Organization, hour: datetime, revision: int) -> str:
+    """Deterministic: organization, meter, hour (and the revision of a corrected hour)."""
+    base = f"org{organization.id}-api_calls-{hour:%Y%m%d%H}"
+    return base if revision == 0 else f"{base}-r{revision}"
+
+
+def report_usage_to_stripe(organization: Organization, now: datetime | None = None) -> int:
+    """Send each completed hour's calls (within Stripe's 35 days) whose total Stripe does not
+    have yet: a new hour, or one that grew since (a gateway reporting late), as a new revision
+    that replaces the hour's value (the meter is pre-aggregated by hour). Each report is stored
+    before it is sent, so a run that died half way sends the same events again, and Stripe's
+    refusal of an identifier it has counts as delivered. Returns the events sent."""
+    account = account_for(organization)
+    if not account.stripe_customer_id or not get_plan(account.plan).metered:
+        return 0
+    now = now or timezone.now()
+    last_hour = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    since = last_hour - LOOKBACK
+    from saas.metering.models import UsageRollup
+
+    with schema_context(organization.schema_name):
+        totals = {
+            row["hour"]: int(row["calls"])
+            for row in UsageRollup.objects.filter(minute__gte=since, minute__lt=last_hour)
+            .annotate(hour=TruncHour("minute", tzinfo=UTC))
+            .values("hour")
+            .annotate(calls=Sum("requests"))
+        }
+    reports = {r.hour: r for r in MeterReport.objects.filter(organization=organization, hour__gte=since)}
+    for hour, calls in sorted(totals.items()):
+        report = reports.get(hour)
+        if report is None:
+            reports[hour] = MeterReport.objects.create(
+                organization=organization,
+                hour=hour,
+                calls=calls,
+                identifier=meter_identifier(organization, hour, 0),
+            )
+        elif report.calls != calls and report.sent_at is not None:
+            report.calls, report.revision = calls, report.revision + 1
+            report.identifier = meter_identifier(organization, hour, report.revision)
+            report.sent_at = None
+            report.save()
+    sent = 0
+    for report in sorted((r for r in reports.values() if r.sent_at is None), key=lambda r: r.hour):
+        with contextlib.suppress(stripe_api.DuplicateMeterEvent):  # Stripe has it: delivered
+            stripe_api.send_meter_event(
+                account.stripe_customer_id, report.calls, report.identifier, report.hour
+            )
+        report.sent_at = timezone.now()
+        report.save(update_fields=["sent_at"])
+        sent += 1
+    return sent
+
+
+# --- Stripe: webhooks -----------------------------------------------------------------------
+
+
+def _moment(timestamp: int | None) -> datetime | None:
+    return datetime.fromtimestamp(timestamp, tz=UTC) if timestamp else None
+
+
+def handle_stripe_event(event: dict[str, Any]) -> bool:
+    """Apply a verified event once; False when it was handled before. Safe out of order: each
+    object's state is applied only when newer than what is stored."""
+    with transaction.atomic():
+        _, created = StripeEvent.objects.get_or_create(event_id=event["id"], defaults={"type": event["type"]})
+        if not created:
+            return False
+        kind, obj = event["type"], event["data"]["object"]
+        as_of = _moment(event.get("created")) or timezone.now()
+        if kind.startswith("customer.subscription."):
+            _apply_subscription(obj, as_of, deleted=kind == "customer.subscription.deleted")
+        elif kind.startswith("invoice."):
+            _apply_invoice(obj, as_of)
+    return True
+
+
+def _plan_of(subscription: dict[str, Any]) -> str:
+    slug = (subscription.get("metadata") or {}).get("plan")
+    if slug in all_plans():
+        return str(slug)
+    for item in (subscription.get("items") or {}).get("data", []):
+        slug = ((item.get("price") or {}).get("metadata") or {}).get("plan")
+        if slug in all_plans():
+            return str(slug)
+    return FREE
+
+
+def _apply_subscription(subscription: dict[str, Any], as_of: datetime, *, deleted: bool) -> None:
+    account = (
+        BillingAccount.objects.select_for_update().filter(stripe_customer_id=subscription["customer"]).first()
+    )
+    if account is None or (account.subscription_as_of and account.subscription_as_of > as_of):
+        return  # not ours, or older than what we know
+    items = (subscription.get("items") or {}).get("data") or [{}]
+    start = subscription.get("current_period_start") or items[0].get("current_period_start")
+    end = subscription.get("current_period_end") or items[0].get("current_period_end")
+    ended = deleted or subscription.get("status") in ("canceled", "incomplete_expired")
+    account.stripe_subscription_id = "" if ended else subscription["id"]
+    account.subscription_status = subscription.get("status", "")
+    account.plan = FREE if ended else _plan_of(subscription)
+    account.period_start, account.period_end = (None, None) if ended else (_moment(start), _moment(end))
+    account.subscription_as_of = as_of
+    account.save()
+    transaction.on_commit(lambda: evaluate_quota(account.organization))
+
+
+def _apply_invoice(invoice: dict[str, Any], as_of: datetime) -> None:
+    account = BillingAccount.objects.filter(stripe_customer_id=invoice.get("customer")).first()
+    if account is None:
+        return
+    current = Invoice.objects.select_for_update().filter(stripe_invoice_id=invoice["id"]).first()
+    if current is not None and current.stripe_as_of and current.stripe_as_of > as_of:
+        return  # an older state of the invoice, arrived late
+    fields = {
+        "organization": account.organization,
+        "source": Invoice.Source.STRIPE,
+        "number": invoice.get("number") or invoice["id"],
+        "period_start": _moment(invoice.get("period_start")) or as_of,
+        "period_end": _moment(invoice.get("period_end")) or as_of,
+        "currency": invoice.get("currency") or "usd",
+        "amount_due_minor": int(invoice.get("amount_due") or 0),
+        "status": invoice.get("status") or "draft",
+        "hosted_invoice_url": invoice.get("hosted_invoice_url") or "",
+        "invoice_pdf_url": invoice.get("invoice_pdf") or "",
+        "plan": account.plan,
+        "stripe_as_of": as_of,
+    }
+    Invoice.objects.update_or_create(stripe_invoice_id=invoice["id"], defaults=fields)

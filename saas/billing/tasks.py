@@ -1,0 +1,89 @@
+"""Billing's periodic work. Tasks take ids, never model instances, with bounded retries."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from smtplib import SMTPException
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from saas.celery import app
+from saas.metering.services import BillingPeriod
+from tenants.models import Organization
+
+from . import services, stripe_api
+from .plans import get_plan
+
+logger = logging.getLogger("saas.billing")
+
+
+def _organizations() -> list[Organization]:
+    return list(Organization.objects.filter(is_template=False).order_by("id"))
+
+
+@app.task(name="billing.check_quotas")
+def check_quotas() -> int:
+    """Every organization's thresholds and blocks; how many blocks changed."""
+    changed = 0
+    for organization in _organizations():
+        try:
+            changed += services.evaluate_quota(organization)
+        except Exception:  # one organization's failure must not hold the others' quotas
+            logger.exception("quota check failed for organization %s", organization.id)
+    return changed
+
+
+@app.task(
+    name="billing.send_quota_email",
+    autoretry_for=(SMTPException, OSError),
+    max_retries=5,
+    retry_backoff=True,
+    retry_jitter=True,
+)
+def send_quota_email(organization_id: int, threshold: int, period_start: str) -> None:
+    organization = Organization.objects.filter(id=organization_id).first()
+    if organization is None:
+        return
+    account = services.account_for(organization)
+    plan = get_plan(account.plan)
+    period = services.current_period(account, datetime.fromisoformat(period_start) + timedelta(seconds=1))
+    context = {
+        "organization": organization,
+        "plan": plan,
+        "threshold": threshold,
+        "period": period,
+        "refused": plan.hard_cap and threshold >= 100,
+        "public_url": settings.PUBLIC_URL,
+    }
+    send_mail(
+        subject=f"{organization.name} has used {threshold}% of its {plan.name} allowance",
+        message=render_to_string("billing/quota_email.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        recipient_list=services.quota_email_recipients(organization),
+    )
+
+
+@app.task(name="billing.report_usage_to_stripe", autoretry_for=(OSError,), max_retries=3, retry_backoff=True)
+def report_usage_to_stripe() -> int:
+    if not stripe_api.stripe_connected():
+        return 0
+    sent = 0
+    for organization in _organizations():
+        try:
+            sent += services.report_usage_to_stripe(organization)
+        except Exception:  # the next run resends what is stored and unsent
+            logger.exception("usage not reported to Stripe for organization %s", organization.id)
+    return sent
+
+
+@app.task(name="billing.issue_local_invoices")
+def issue_local_invoices() -> int:
+    """Billing run locally: each organization's invoice for the month that ended."""
+    if stripe_api.stripe_connected():
+        return 0  # Stripe is the system of record for invoices
+    last_month = BillingPeriod.containing(BillingPeriod.containing(timezone.now()).start - timedelta(days=1))
+    return len([services.issue_local_invoice(organization, last_month) for organization in _organizations()])
