@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from saas import health
 from saas.billing.api.views import stripe_webhook
+from saas.deployments.api.views import role_template
 from saas.gateways.api import install_views
 
 urlpatterns = [
@@ -23,6 +24,8 @@ urlpatterns = [
     path("api/v1/", include("tenants.api.urls")),
     path("api/v1/", include("saas.catalog.api.urls")),
     path("api/v1/", include("saas.billing.api.urls")),
+    path("api/v1/", include("saas.deployments.api.urls")),
+    path("aws/gateway-role.yaml", role_template, name="aws-role-template"),
     path("billing/stripe/webhook", stripe_webhook, name="stripe-webhook"),
     path("agent/v1/", include("saas.gateways.api.agent_urls")),
 ]

@@ -200,7 +200,18 @@ class EmbeddedRedis:
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise RuntimeError(f"Redis exited; see {log_file}:\n{log_file.read_text()[-2000:]}")
-            if port_is_open(self.port):
+            if port_is_open(self.port) and self._ready():
                 return process
             time.sleep(0.1)
         raise RuntimeError(f"Redis did not start within 30 s; see {log_file}")
+
+    def _ready(self) -> bool:
+        """Answering, and done loading its append-only file (a big one takes seconds)."""
+        import redis
+
+        try:
+            return bool(redis.Redis(port=self.port, socket_timeout=2).ping())
+        except redis.exceptions.BusyLoadingError:
+            return False
+        except redis.exceptions.ConnectionError:
+            return False

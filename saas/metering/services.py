@@ -42,10 +42,12 @@ ON CONFLICT (cluster_id, minute, route_id, consumer, status_class) DO UPDATE SET
     requests = metering_usagerollup.requests + EXCLUDED.requests,
     bytes_in = metering_usagerollup.bytes_in + EXCLUDED.bytes_in,
     bytes_out = metering_usagerollup.bytes_out + EXCLUDED.bytes_out,
-    latency_ms_buckets = ARRAY(
-        SELECT coalesce(old, 0) + coalesce(new, 0)
-        FROM unnest(metering_usagerollup.latency_ms_buckets, EXCLUDED.latency_ms_buckets) AS t(old, new)
-    )
+    latency_ms_buckets = CASE WHEN cardinality(EXCLUDED.latency_ms_buckets) = 0
+        THEN metering_usagerollup.latency_ms_buckets
+        ELSE ARRAY(
+            SELECT coalesce(old, 0) + coalesce(new, 0)
+            FROM unnest(metering_usagerollup.latency_ms_buckets, EXCLUDED.latency_ms_buckets) AS t(old, new)
+        ) END
 """
 # Upstream answers per route and latency bucket over a range, summed in the database.
 _LATENCY_BY_ROUTE = """

@@ -1,6 +1,7 @@
 """Settings, split by concern. Every value comes from an environment variable (see README)."""
 
 from .api import *  # noqa: F403
+from .aws import *  # noqa: F403
 from .base import *  # noqa: F403
 from .billing import *  # noqa: F403
 from .cache import *  # noqa: F403

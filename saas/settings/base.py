@@ -52,6 +52,7 @@ TENANT_APPS = [
     "saas.gateways",
     "saas.catalog",
     "saas.metering",
+    "saas.deployments",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 

@@ -114,6 +114,13 @@ ENDPOINTS = [
         lambda o, u: (f"clusters/{_cluster_id(o)}/analytics/?range=1h", None),
         (Role.OWNER, Role.ADMIN, Role.DEVELOPER, Role.VIEWER),
     ),
+    Endpoint("aws.connection", "get", lambda o, u: ("aws/connection/", None), MANAGERS),
+    Endpoint(
+        "deployments.list",
+        "get",
+        lambda o, u: (f"clusters/{_cluster_id(o)}/deployments/", None),
+        (Role.OWNER, Role.ADMIN, Role.DEVELOPER, Role.VIEWER),
+    ),
     Endpoint("billing.summary", "get", lambda o, u: ("billing/", None), BILLING),
     Endpoint("billing.plan", "post", lambda o, u: ("billing/plan/", {"plan": "pro"}), BILLING),
     Endpoint("billing.invoices", "get", lambda o, u: ("billing/invoices/", None), BILLING),

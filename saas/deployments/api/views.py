@@ -1,0 +1,179 @@
+"""Connecting an AWS account and deploying gateways into its EKS clusters. Only owners and
+admins connect accounts, see the ExternalId and deploy; every member but billing reads
+deployments and their step logs. Starting an operation answers 202 at once with its id."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from saas.api.validation import InputValidator, StrictCharField
+from saas.deployments import aws, services
+from saas.deployments.models import AwsConnection, DeploymentStep, GatewayDeployment
+from saas.gateways.api.scoping import ClusterScopedViewSet
+from saas.gateways.services import Author
+from tenants.api.scoping import OrganizationScopedViewSet
+from tenants.roles import Scope
+
+
+def role_template(request: HttpRequest) -> HttpResponse:
+    """The CloudFormation template of the role customers create (public: it holds no secret)."""
+    return HttpResponse(aws.role_template(), content_type="application/x-yaml")
+
+
+class ConnectionOutput(serializers.ModelSerializer[AwsConnection]):
+    quick_create_url = serializers.SerializerMethodField()
+    template_url = serializers.SerializerMethodField()
+    connected = serializers.SerializerMethodField()
+
+    class Meta:
+        model = AwsConnection
+        fields = [
+            "external_id",
+            "role_arn",
+            "account_id",
+            "verified_at",
+            "last_error",
+            "connected",
+            "template_url",
+            "quick_create_url",
+        ]
+
+    def get_template_url(self, connection: AwsConnection) -> str:
+        return services.template_url()
+
+    def get_quick_create_url(self, connection: AwsConnection) -> str:
+        return aws.quick_create_url(services.template_url(), connection.external_id)
+
+    def get_connected(self, connection: AwsConnection) -> bool:
+        return connection.verified_at is not None
+
+
+class ConnectInput(InputValidator):
+    role_arn = StrictCharField(max_length=2048)
+
+
+class AwsConnectionViewSet(OrganizationScopedViewSet):
+    scope_map = {
+        "list": Scope.CLUSTER_WRITE,
+        "create": Scope.CLUSTER_WRITE,
+        "eks_clusters": Scope.CLUSTER_WRITE,
+    }
+
+    @property
+    def author(self) -> Author:
+        return Author(actor=self.actor, organization=self.organization)
+
+    @extend_schema(responses={200: ConnectionOutput}, operation_id="aws_connection")
+    def list(self, request: Request, org_slug: str) -> Response:
+        return Response(ConnectionOutput(services.connection_for()).data)
+
+    @extend_schema(request=ConnectInput, responses={200: ConnectionOutput}, operation_id="aws_connect")
+    def create(self, request: Request, org_slug: str) -> Response:
+        data = ConnectInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        return Response(
+            ConnectionOutput(services.connect_account(self.author, data.validated_data["role_arn"])).data
+        )
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT}, operation_id="aws_eks_clusters")
+    def eks_clusters(self, request: Request, org_slug: str) -> Response:
+        region = request.query_params.get("region", "us-east-1")
+        return Response({"region": region, "clusters": services.eks_clusters(region)})
+
+
+class StepOutput(serializers.ModelSerializer[DeploymentStep]):
+    class Meta:
+        model = DeploymentStep
+        fields = ["position", "name", "status", "started_at", "finished_at", "attempts", "message"]
+
+
+class DeploymentOutput(serializers.ModelSerializer[GatewayDeployment]):
+    steps = StepOutput(many=True, read_only=True)
+
+    class Meta:
+        model = GatewayDeployment
+        fields = [
+            "id",
+            "cluster_id",
+            "region",
+            "eks_cluster",
+            "namespace",
+            "replicas",
+            "max_replicas",
+            "cpu",
+            "memory",
+            "upstream_cidrs",
+            "status",
+            "operation",
+            "message",
+            "load_balancer_hostname",
+            "created_at",
+            "updated_at",
+            "steps",
+        ]
+
+
+class DeploymentInput(InputValidator):
+    region = StrictCharField(max_length=32)
+    eks_cluster = StrictCharField(max_length=100)
+    namespace = StrictCharField(max_length=63, required=False)
+    replicas = serializers.IntegerField(required=False)
+    max_replicas = serializers.IntegerField(required=False)
+    cpu = StrictCharField(max_length=16, required=False)
+    memory = StrictCharField(max_length=16, required=False)
+    upstream_cidrs = serializers.ListField(child=StrictCharField(max_length=64), required=False)
+
+
+class DeploymentChange(InputValidator):
+    replicas = serializers.IntegerField(required=False)
+    max_replicas = serializers.IntegerField(required=False)
+    cpu = StrictCharField(max_length=16, required=False)
+    memory = StrictCharField(max_length=16, required=False)
+    upstream_cidrs = serializers.ListField(child=StrictCharField(max_length=64), required=False)
+
+
+class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ClusterScopedViewSet):
+    queryset = GatewayDeployment.objects.prefetch_related("steps").order_by("-id")
+    serializer_class = DeploymentOutput
+    scope_map = {
+        "list": Scope.CATALOG_READ,
+        "retrieve": Scope.CATALOG_READ,
+        "create": Scope.CLUSTER_WRITE,
+        "partial_update": Scope.CLUSTER_WRITE,
+        "teardown": Scope.CLUSTER_WRITE,
+        "retry": Scope.CLUSTER_WRITE,
+    }
+
+    def _accepted(self, deployment: GatewayDeployment) -> Response:
+        deployment = self.get_queryset().get(pk=deployment.pk)
+        return Response(DeploymentOutput(deployment).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=DeploymentInput, responses={202: DeploymentOutput})
+    def create(self, request: Request, org_slug: str, cluster_id: str) -> Response:
+        data = DeploymentInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields: dict[str, Any] = dict(data.validated_data)
+        return self._accepted(services.start_deployment(self.author, self.cluster, fields))
+
+    @extend_schema(request=DeploymentChange, responses={202: DeploymentOutput})
+    def partial_update(self, request: Request, org_slug: str, cluster_id: str, pk: str) -> Response:
+        data = DeploymentChange(data=request.data)
+        data.is_valid(raise_exception=True)
+        return self._accepted(
+            services.change_deployment(self.author, self.get_object(), dict(data.validated_data))
+        )
+
+    @extend_schema(request=None, responses={202: DeploymentOutput})
+    def teardown(self, request: Request, org_slug: str, cluster_id: str, pk: str) -> Response:
+        return self._accepted(services.start_teardown(self.author, self.get_object()))
+
+    @extend_schema(request=None, responses={202: DeploymentOutput})
+    def retry(self, request: Request, org_slug: str, cluster_id: str, pk: str) -> Response:
+        return self._accepted(services.retry(self.author, self.get_object()))

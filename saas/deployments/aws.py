@@ -1,0 +1,113 @@
+"""The one way the control plane talks to AWS: boto3, as our SaaS account, assuming each
+organization's role with its ExternalId. Assumed credentials live in memory for one step only."""
+
+from __future__ import annotations
+
+import base64
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import boto3
+from botocore.client import BaseClient
+from botocore.exceptions import BotoCoreError, ClientError
+from django.conf import settings
+
+ROLE_ARN = re.compile(r"^arn:aws:iam::(\d{12}):role/[\w+=,.@/-]{1,512}$")
+TEMPLATE = Path(__file__).with_name("gateway-role.yaml")
+DEFAULT_NAMESPACE = "gateway-cloud"
+SESSION_NAME = "gateway-cloud-deployer"
+
+
+class AwsError(RuntimeError):
+    """AWS refused or failed: the message says what, for the step log and the API."""
+
+
+def _client(service: str, region: str = "us-east-1", session: boto3.Session | None = None) -> BaseClient:
+    session = session or boto3.Session()
+    return session.client(service, region_name=region, endpoint_url=settings.SAAS_AWS_ENDPOINT_URL or None)
+
+
+def role_template() -> str:
+    return TEMPLATE.read_text().format(
+        trusted_account=settings.SAAS_AWS_ACCOUNT_ID, namespace=DEFAULT_NAMESPACE
+    )
+
+
+def quick_create_url(template_url: str, external_id: str, region: str = "us-east-1") -> str:
+    """The CloudFormation console's quick-create link, the ExternalId passed as a parameter."""
+    return (
+        f"https://console.aws.amazon.com/cloudformation/home?region={region}#/stacks/quickcreate"
+        f"?templateURL={quote(template_url, safe='')}&stackName=gateway-cloud"
+        f"&param_ExternalId={quote(external_id)}"
+    )
+
+
+def assume(role_arn: str, external_id: str, region: str = "us-east-1") -> boto3.Session:
+    """A session as the customer's role; the ExternalId goes with every assume-role."""
+    try:
+        answer = _client("sts", region).assume_role(
+            RoleArn=role_arn, RoleSessionName=SESSION_NAME, ExternalId=external_id, DurationSeconds=900
+        )
+    except (ClientError, BotoCoreError) as exc:
+        raise AwsError(f"Cannot assume {role_arn} with this organization's ExternalId: {exc}") from exc
+    credentials = answer["Credentials"]
+    return boto3.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        region_name=region,
+    )
+
+
+def preflight(session: boto3.Session, region: str) -> str:
+    """What the role can do, checked: who it is, and that it may list EKS clusters. Returns its
+    account id."""
+    try:
+        identity = _client("sts", region, session).get_caller_identity()
+        _client("eks", region, session).list_clusters(maxResults=1)
+    except (ClientError, BotoCoreError) as exc:
+        raise AwsError(f"The role lacks a permission it needs: {exc}") from exc
+    return str(identity["Account"])
+
+
+def list_eks_clusters(session: boto3.Session, region: str) -> list[str]:
+    try:
+        pages = _client("eks", region, session).get_paginator("list_clusters").paginate()
+        return sorted(name for page in pages for name in page["clusters"])
+    except (ClientError, BotoCoreError) as exc:
+        raise AwsError(f"Cannot list EKS clusters in {region}: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class EksCluster:
+    name: str
+    endpoint: str
+    ca_data: str
+    status: str
+
+
+def describe_eks_cluster(session: boto3.Session, region: str, name: str) -> EksCluster:
+    try:
+        cluster = _client("eks", region, session).describe_cluster(name=name)["cluster"]
+    except (ClientError, BotoCoreError) as exc:
+        raise AwsError(f"Cannot describe EKS cluster {name} in {region}: {exc}") from exc
+    if cluster.get("status") != "ACTIVE":
+        raise AwsError(f"EKS cluster {name} is {cluster.get('status')}, not ACTIVE yet.")
+    ca: dict[str, Any] = cluster.get("certificateAuthority") or {}
+    return EksCluster(name, str(cluster.get("endpoint", "")), str(ca.get("data", "")), str(cluster["status"]))
+
+
+def eks_bearer_token(session: boto3.Session, region: str, cluster_name: str) -> str:
+    """What `aws eks get-token` makes: a presigned STS GetCallerIdentity URL carrying the
+    cluster's name in the signed `x-k8s-aws-id` header, base64url-encoded."""
+    sts = _client("sts", region, session)
+
+    def add_cluster_header(request: Any, **_: Any) -> None:
+        request.headers["x-k8s-aws-id"] = cluster_name
+
+    sts.meta.events.register("before-sign.sts.GetCallerIdentity", add_cluster_header)
+    url = sts.generate_presigned_url("get_caller_identity", Params={}, ExpiresIn=60, HttpMethod="GET")
+    return "k8s-aws-v1." + base64.urlsafe_b64encode(url.encode()).decode().rstrip("=")

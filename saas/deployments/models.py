@@ -1,0 +1,88 @@
+"""Semi-managed deployments into a customer's AWS account, in the organization's own schema: the
+connection (the role we may assume, with the organization's ExternalId) and each gateway
+deployment with its ordered step log. Assumed-role credentials are never stored."""
+
+from __future__ import annotations
+
+from django.db import models
+
+from saas.gateways.models import GatewayCluster
+
+
+class AwsConnection(models.Model):
+    """One per organization. The ExternalId is unguessable and only shown to the organization's
+    owners and admins; the role trusts our account only with it."""
+
+    external_id = models.CharField(max_length=64, unique=True)
+    role_arn = models.CharField(max_length=2048, blank=True)
+    account_id = models.CharField(max_length=12, blank=True)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.role_arn or "not connected"
+
+
+class GatewayDeployment(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        TORN_DOWN = "torn_down"
+
+    cluster = models.ForeignKey(GatewayCluster, on_delete=models.CASCADE, related_name="deployments")
+    region = models.CharField(max_length=32)
+    eks_cluster = models.CharField(max_length=100)
+    namespace = models.CharField(max_length=63)
+    replicas = models.PositiveSmallIntegerField(default=2)
+    max_replicas = models.PositiveSmallIntegerField(default=6)
+    cpu = models.CharField(max_length=16, default="250m")
+    memory = models.CharField(max_length=16, default="256Mi")
+    upstream_cidrs = models.JSONField(default=list)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    operation = models.CharField(max_length=16, default="deploy")  # deploy (also upgrade, scale), teardown
+    load_balancer_hostname = models.CharField(max_length=255, blank=True)
+    eks_endpoint = models.CharField(max_length=255, blank=True)
+    eks_ca_data = models.TextField(blank=True)
+    token_id = models.BigIntegerField(null=True, blank=True)  # the cluster token the gateways use
+    message = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["eks_cluster", "region", "namespace"],
+                condition=~models.Q(status="torn_down"),
+                name="one_live_deployment_per_namespace",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.eks_cluster}/{self.namespace} ({self.status})"
+
+
+class DeploymentStep(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    deployment = models.ForeignKey(GatewayDeployment, on_delete=models.CASCADE, related_name="steps")
+    operation = models.CharField(max_length=16)
+    position = models.PositiveSmallIntegerField()
+    name = models.CharField(max_length=64)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.position}. {self.name}: {self.status}"

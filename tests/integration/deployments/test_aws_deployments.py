@@ -1,0 +1,242 @@
+"""One-click deploys into a customer's AWS account, through real boto3 calls against moto's
+server (STS, CloudFormation, EKS, IAM) and the real kubernetes client against a fake Kubernetes
+API (tests/fakes/kubernetes_api.py) that records the server-side applies."""
+
+from __future__ import annotations
+
+import base64
+import threading
+from typing import Any
+
+import boto3
+import httpx
+import pytest
+from django.db import connections
+from django_tenants.utils import schema_context
+from moto.server import ThreadedMotoServer
+
+from gateway_agent.protocol import Heartbeat, RegisterRequest
+from saas.deployments import aws
+from saas.gateways.agents import authenticate_agent, record_heartbeat, register_instance
+from saas.gateways.models import ClusterToken, GatewayCluster
+from tenants.roles import Role
+from tests.fakes.kubernetes_api import FakeKubernetes
+from tests.fakes.recording_proxy import RecordingProxy
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def aws_fake(settings, monkeypatch):
+    server = ThreadedMotoServer(port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    httpx.post(f"http://{host}:{port}/moto-api/reset")  # moto's state lives in this process
+    proxy = RecordingProxy(f"http://{host}:{port}")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    settings.SAAS_AWS_ENDPOINT_URL = proxy.url
+    settings.SAAS_AWS_ACCOUNT_ID = "111111111111"
+    yield proxy
+    proxy.close()
+    server.stop()
+
+
+class Cluster(FakeKubernetes):
+    """A cluster whose gateway pods come online: when the agent token's Secret is applied, an
+    agent registers and heartbeats with it, as a pod would."""
+
+    def dispatch(self, method: str, path: str, *args: Any, **kwargs: Any) -> Any:
+        answer = super().dispatch(method, path, *args, **kwargs)
+        if method == "PATCH" and path.endswith("/secrets/gateway-token") and answer.status < 300:
+            namespace = path.split("/namespaces/")[1].split("/")[0]
+            secret = self.get("Secret", "gateway-token", namespace) or {}
+            token = base64.b64decode(secret["data"]["token"]).decode()
+            threading.Thread(target=_pod_comes_online, args=(token,)).start()
+        return answer
+
+
+def _pod_comes_online(token: str) -> None:
+    try:
+        ctx = authenticate_agent(token)
+        assert ctx is not None
+        instance = register_instance(ctx, RegisterRequest(hostname="gateway-7d9f", agent_version="0.1.0"))
+        record_heartbeat(ctx, Heartbeat(instance_id=str(instance.instance_id)))
+    finally:
+        connections.close_all()
+
+
+@pytest.fixture
+def kube(settings):
+    cluster = Cluster()
+    settings.SAAS_EKS_ENDPOINT_OVERRIDE = cluster.url
+    settings.SAAS_DEPLOY_WAIT_S = 10
+    yield cluster
+    cluster.close()
+
+
+def _aws(service: str, proxy: RecordingProxy) -> Any:
+    return boto3.client(service, region_name="us-east-1", endpoint_url=proxy.url)
+
+
+def _role_for(org_external_id: str, proxy: RecordingProxy) -> str:
+    """What the customer does: launch our template with the quick-create link's ExternalId."""
+    cfn = _aws("cloudformation", proxy)
+    cfn.create_stack(
+        StackName="gateway-cloud",
+        TemplateBody=aws.role_template(),
+        Parameters=[{"ParameterKey": "ExternalId", "ParameterValue": org_external_id}],
+        Capabilities=["CAPABILITY_NAMED_IAM"],
+    )
+    outputs = cfn.describe_stacks(StackName="gateway-cloud")["Stacks"][0]["Outputs"]
+    return next(o["OutputValue"] for o in outputs if o["OutputKey"] == "RoleArn")
+
+
+def _connect(world, proxy) -> str:
+    org = world.a.org
+    owner = world.a.client(Role.OWNER)
+    connection = owner.get(f"/api/v1/orgs/{org.slug}/aws/connection/").json()
+    role_arn = _role_for(connection["external_id"], proxy)
+    answer = owner.post(f"/api/v1/orgs/{org.slug}/aws/connection/", {"role_arn": role_arn}, format="json")
+    assert answer.status_code == 200 and answer.json()["connected"], answer.content
+    return connection["external_id"]
+
+
+def test_an_account_is_connected_with_the_organizations_external_id(world, aws_fake):
+    org, other = world.a.org, world.b.org
+    admin = world.a.client(Role.ADMIN)
+    connection = admin.get(f"/api/v1/orgs/{org.slug}/aws/connection/").json()
+    external_id = connection["external_id"]
+    assert len(external_id) >= 32 and connection["connected"] is False
+    assert f"param_ExternalId={external_id}" in connection["quick_create_url"]
+    assert "templateURL=http%3A%2F%2F" in connection["quick_create_url"]
+    # Another organization has its own, and developers do not see it.
+    other_id = (
+        world.b.client(Role.OWNER).get(f"/api/v1/orgs/{other.slug}/aws/connection/").json()["external_id"]
+    )
+    assert other_id != external_id
+    assert world.a.client(Role.DEVELOPER).get(f"/api/v1/orgs/{org.slug}/aws/connection/").status_code == 403
+    # The template, launched, makes a role trusting our account only with that ExternalId.
+    role_arn = _role_for(external_id, aws_fake)
+    role = _aws("iam", aws_fake).get_role(RoleName=role_arn.split("/")[-1])["Role"]
+    [statement] = role["AssumeRolePolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"AWS": "arn:aws:iam::111111111111:root"}
+    assert statement["Condition"] == {"StringEquals": {"sts:ExternalId": external_id}}
+    bad = admin.post(
+        f"/api/v1/orgs/{org.slug}/aws/connection/", {"role_arn": "arn:aws:iam::1:user/x"}, format="json"
+    )
+    assert bad.status_code == 400 and "role_arn" in bad.json()["errors"]
+    answer = admin.post(f"/api/v1/orgs/{org.slug}/aws/connection/", {"role_arn": role_arn}, format="json")
+    assert answer.status_code == 200 and answer.json()["account_id"] == "123456789012"
+    assume_roles = aws_fake.actions("AssumeRole")
+    assert assume_roles and all(call["ExternalId"] == external_id for call in assume_roles)
+
+
+def test_deploy_upgrade_retry_and_teardown_converge(world, aws_fake, kube):
+    org = world.a.org
+    external_id = _connect(world, aws_fake)
+    _aws("eks", aws_fake).create_cluster(
+        name="prod-eks", roleArn="arn:aws:iam::123456789012:role/eks", resourcesVpcConfig={"subnetIds": []}
+    )
+    with schema_context(org.schema_name):
+        cluster = GatewayCluster.objects.create(name="edge")
+    admin = world.a.client(Role.ADMIN)
+    base = f"/api/v1/orgs/{org.slug}/clusters/{cluster.id}/deployments/"
+    listed = admin.get(f"/api/v1/orgs/{org.slug}/aws/eks-clusters/?region=us-east-1").json()
+    assert listed["clusters"] == ["prod-eks"]
+    body = {
+        "region": "us-east-1",
+        "eks_cluster": "prod-eks",
+        "replicas": 2,
+        "upstream_cidrs": ["10.20.0.0/16"],
+    }
+    assert world.a.client(Role.DEVELOPER).post(base, body, format="json").status_code == 403
+    assert admin.post(base, {**body, "upstream_cidrs": ["nope"]}, format="json").status_code == 400
+
+    started = admin.post(base, body, format="json")
+    assert started.status_code == 202, started.content
+    deployment = world.a.client(Role.VIEWER).get(f"{base}{started.json()['id']}/").json()
+    assert deployment["status"] == "succeeded", deployment
+    assert [s["name"] for s in deployment["steps"]][:4] == [
+        "assume_role",
+        "describe_eks_cluster",
+        "authenticate",
+        "apply_namespace",
+    ]
+    assert all(s["status"] == "succeeded" and s["finished_at"] for s in deployment["steps"])
+    assert deployment["load_balancer_hostname"].endswith(".elb.us-east-1.amazonaws.com")
+    assert deployment["steps"][-1]["message"] == "1 instance(s) online"
+    kinds = {a.kind for a in kube.applies}
+    assert kinds == {
+        "Namespace",
+        "NetworkPolicy",
+        "ServiceAccount",
+        "Secret",
+        "Deployment",
+        "Service",
+        "PodDisruptionBudget",
+        "HorizontalPodAutoscaler",
+    }
+    assert all(a.field_manager == "gateway-saas" for a in kube.applies)
+    assert all((t or "").startswith("Bearer k8s-aws-v1.") for t in kube.tokens)
+    assert all(call["ExternalId"] == external_id for call in aws_fake.actions("AssumeRole"))
+
+    # Scale to 3: applied again, converging; the agent token rotates, the old one is revoked.
+    url = f"{base}{deployment['id']}/"
+    assert admin.patch(url, {"replicas": 3}, format="json").status_code == 202
+    assert kube.get("Deployment", "gateway", "gateway-cloud")["spec"]["replicas"] == 3
+    with schema_context(org.schema_name):
+        tokens = list(ClusterToken.objects.filter(cluster=cluster).order_by("id"))
+    assert len(tokens) == 2 and tokens[0].revoked_at is not None and tokens[1].revoked_at is None
+
+    # A failure half way leaves a clear message; a retry resumes there and converges.
+    kube.fail_next("PATCH", "Service", times=1, status=500)
+    assert admin.patch(url, {"cpu": "500m"}, format="json").status_code == 202
+    failed = admin.get(url).json()
+    assert failed["status"] == "failed" and failed["message"].startswith("apply_service:")
+    step = next(s for s in failed["steps"] if s["name"] == "apply_service")
+    assert step["status"] == "failed" and "HTTP 500" in step["message"]
+    assert admin.post(f"{url}retry/").status_code == 202
+    retried = admin.get(url).json()
+    assert retried["status"] == "succeeded"
+    assert next(s for s in retried["steps"] if s["name"] == "apply_deployment")["attempts"] == 1
+    assert (
+        kube.get("Deployment", "gateway", "gateway-cloud")["spec"]["template"]["spec"]["containers"][0][
+            "resources"
+        ]["requests"]["cpu"]
+        == "500m"
+    )
+
+    # Teardown removes everything the deploy created, and revokes the token; twice is harmless.
+    assert admin.post(f"{url}teardown/").status_code == 202
+    assert admin.get(url).json()["status"] == "torn_down"
+    assert kube.get("Namespace", "gateway-cloud") is None
+    for kind in ("Deployment", "Service", "Secret", "NetworkPolicy"):
+        assert kube.objects(kind) == []
+    with schema_context(org.schema_name):
+        assert not ClusterToken.objects.filter(cluster=cluster, revoked_at__isnull=True).exists()
+    assert admin.post(f"{url}teardown/").status_code == 409
+    # Organization B sees none of it.
+    other = world.b.client(Role.OWNER).get(
+        f"/api/v1/orgs/{world.b.org.slug}/clusters/{cluster.id}/deployments/"
+    )
+    assert other.status_code == 404
+
+
+def test_a_rollout_that_never_completes_fails_with_a_clear_message(world, aws_fake, kube):
+    org = world.a.org
+    _connect(world, aws_fake)
+    _aws("eks", aws_fake).create_cluster(
+        name="prod-eks", roleArn="arn:aws:iam::123456789012:role/eks", resourcesVpcConfig={"subnetIds": []}
+    )
+    with schema_context(org.schema_name):
+        cluster = GatewayCluster.objects.create(name="edge")
+    kube.fail_rollout = True
+    base = f"/api/v1/orgs/{org.slug}/clusters/{cluster.id}/deployments/"
+    started = world.a.client(Role.OWNER).post(
+        base, {"region": "us-east-1", "eks_cluster": "prod-eks"}, format="json"
+    )
+    deployment = world.a.client(Role.OWNER).get(f"{base}{started.json()['id']}/").json()
+    assert deployment["status"] == "failed"
+    assert "progress deadline" in deployment["message"]
