@@ -111,3 +111,87 @@ def eks_bearer_token(session: boto3.Session, region: str, cluster_name: str) -> 
     sts.meta.events.register("before-sign.sts.GetCallerIdentity", add_cluster_header)
     url = sts.generate_presigned_url("get_caller_identity", Params={}, ExpiresIn=60, HttpMethod="GET")
     return "k8s-aws-v1." + base64.urlsafe_b64encode(url.encode()).decode().rstrip("=")
+
+
+# --- clusters we create for the customer (the template's AllowClusterCreation) ----------------
+
+NODE_GROUP = "gateways"
+
+
+def companion_role(deployer_role_arn: str, kind: str) -> str:
+    """The EKS cluster ("eks") or node ("nodes") role the template made beside the deployer."""
+    if "/gateway-cloud-deployer-" not in deployer_role_arn:
+        raise AwsError("The role was not made by our template: cannot find its EKS cluster and node roles.")
+    return deployer_role_arn.replace("/gateway-cloud-deployer-", f"/gateway-cloud-{kind}-")
+
+
+def _not_found(exc: ClientError) -> bool:
+    return bool(exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException")
+
+
+def create_eks_cluster(session: boto3.Session, region: str, name: str, deployer_role_arn: str) -> str:
+    """Create the cluster (and its node group) unless it exists; returns the cluster's status."""
+    eks = _client("eks", region, session)
+    try:
+        return str(eks.describe_cluster(name=name)["cluster"]["status"])
+    except ClientError as exc:
+        if not _not_found(exc):
+            raise AwsError(f"Cannot look up EKS cluster {name}: {exc}") from exc
+    try:
+        subnets = _client("ec2", region, session).describe_subnets(
+            Filters=[{"Name": "default-for-az", "Values": ["true"]}]
+        )["Subnets"]
+        if len(subnets) < 2:
+            raise AwsError(f"{region} has fewer than two default subnets for the cluster.")
+        cluster = eks.create_cluster(
+            name=name,
+            roleArn=companion_role(deployer_role_arn, "eks"),
+            resourcesVpcConfig={"subnetIds": [s["SubnetId"] for s in subnets[:3]]},
+            accessConfig={"authenticationMode": "API", "bootstrapClusterCreatorAdminPermissions": True},
+            tags={"managed-by": "gateway-cloud"},
+        )["cluster"]
+    except (ClientError, BotoCoreError) as exc:
+        raise AwsError(f"Cannot create EKS cluster {name}: {exc}") from exc
+    return str(cluster["status"])
+
+
+def create_node_group(
+    session: boto3.Session, region: str, name: str, deployer_role_arn: str, size: int
+) -> str:
+    eks = _client("eks", region, session)
+    try:
+        return str(eks.describe_nodegroup(clusterName=name, nodegroupName=NODE_GROUP)["nodegroup"]["status"])
+    except ClientError as exc:
+        if not _not_found(exc):
+            raise AwsError(f"Cannot look up the node group of {name}: {exc}") from exc
+    try:
+        subnets = eks.describe_cluster(name=name)["cluster"]["resourcesVpcConfig"]["subnetIds"]
+        group = eks.create_nodegroup(
+            clusterName=name,
+            nodegroupName=NODE_GROUP,
+            nodeRole=companion_role(deployer_role_arn, "nodes"),
+            subnets=subnets,
+            scalingConfig={"minSize": size, "maxSize": max(size * 2, 2), "desiredSize": size},
+            instanceTypes=["t3.medium"],
+            tags={"managed-by": "gateway-cloud"},
+        )["nodegroup"]
+    except (ClientError, BotoCoreError) as exc:
+        raise AwsError(f"Cannot create the node group of {name}: {exc}") from exc
+    return str(group["status"])
+
+
+def delete_eks_cluster(session: boto3.Session, region: str, name: str) -> str:
+    """Delete the node group, then the cluster; what is already gone is fine."""
+    eks = _client("eks", region, session)
+    removed = []
+    for call, kwargs, what in (
+        (eks.delete_nodegroup, {"clusterName": name, "nodegroupName": NODE_GROUP}, "node group"),
+        (eks.delete_cluster, {"name": name}, "cluster"),
+    ):
+        try:
+            call(**kwargs)
+            removed.append(what)
+        except ClientError as exc:
+            if not _not_found(exc):
+                raise AwsError(f"Cannot delete the {what} of {name}: {exc}") from exc
+    return ", ".join(removed) or "nothing left"

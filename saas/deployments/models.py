@@ -47,6 +47,8 @@ class GatewayDeployment(models.Model):
     eks_endpoint = models.CharField(max_length=255, blank=True)
     eks_ca_data = models.TextField(blank=True)
     token_id = models.BigIntegerField(null=True, blank=True)  # the cluster token the gateways use
+    created_eks_cluster = models.BooleanField(default=False)  # we made it (and may delete it)
+    delete_eks_cluster = models.BooleanField(default=False)  # asked for with the teardown
     message = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

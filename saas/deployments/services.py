@@ -137,7 +137,13 @@ def start_deployment(author: Author, cluster: GatewayCluster, fields: dict[str, 
     _check_region(str(fields.get("region", "")))
     fields = _checked({"namespace": aws.DEFAULT_NAMESPACE, **fields})
     if not fields.get("eks_cluster"):
-        raise InvalidInput.field("eks_cluster", "The EKS cluster to deploy into.")
+        raise InvalidInput.field("eks_cluster", "The EKS cluster to deploy into (or to create).")
+    if fields.pop("create_eks_cluster", False):
+        if not NAMESPACE.match(fields["eks_cluster"]):
+            raise InvalidInput.field(
+                "eks_cluster", "A new cluster's name: lowercase letters, digits and '-'."
+            )
+        fields["created_eks_cluster"] = True
     _verified_connection()
     live = GatewayDeployment.objects.exclude(status=GatewayDeployment.Status.TORN_DOWN)
     if live.filter(
@@ -180,12 +186,20 @@ def change_deployment(
     return deployment
 
 
-def start_teardown(author: Author, deployment: GatewayDeployment) -> GatewayDeployment:
+def start_teardown(
+    author: Author, deployment: GatewayDeployment, *, delete_eks_cluster: bool = False
+) -> GatewayDeployment:
     from .tasks import run_operation
 
     if deployment.status in (GatewayDeployment.Status.RUNNING, GatewayDeployment.Status.TORN_DOWN):
         raise Conflict(f"The deployment is {deployment.status}.")
+    if delete_eks_cluster and not deployment.created_eks_cluster:
+        raise InvalidInput.field(
+            "delete_eks_cluster", "Only a cluster Gateway Cloud created is deleted with it."
+        )
     with transaction.atomic():
+        deployment.delete_eks_cluster = delete_eks_cluster
+        deployment.save(update_fields=["delete_eks_cluster", "updated_at"])
         _plan(deployment, "teardown")
         record_audit(author.actor, author.organization, "deployment.teardown", deployment)
     schema = current_schema_name()
@@ -353,6 +367,46 @@ def _instances_online(ctx: Context) -> str:
         time.sleep(2)
 
 
+def _create_cluster(ctx: Context) -> str:
+    """Creating an EKS cluster takes minutes: waited for, with its status in the step's message."""
+    import time
+
+    d = ctx.deployment
+    role = _verified_connection().role_arn
+    deadline = time.monotonic() + settings.SAAS_DEPLOY_WAIT_S
+    while (status := aws.create_eks_cluster(_session(ctx), d.region, d.eks_cluster, role)) != "ACTIVE":
+        DeploymentStep.objects.filter(deployment=d, name="create_eks_cluster").update(
+            message=f"cluster {status}"
+        )
+        if status == "FAILED" or time.monotonic() > deadline:
+            raise aws.AwsError(f"EKS cluster {d.eks_cluster} is {status}.")
+        time.sleep(15)
+    return f"EKS cluster {d.eks_cluster} is ACTIVE"
+
+
+def _create_nodes(ctx: Context) -> str:
+    import time
+
+    d = ctx.deployment
+    role = _verified_connection().role_arn
+    deadline = time.monotonic() + settings.SAAS_DEPLOY_WAIT_S
+    while (
+        status := aws.create_node_group(_session(ctx), d.region, d.eks_cluster, role, d.replicas)
+    ) != "ACTIVE":
+        DeploymentStep.objects.filter(deployment=d, name="create_node_group").update(
+            message=f"node group {status}"
+        )
+        if status in ("CREATE_FAILED", "DEGRADED") or time.monotonic() > deadline:
+            raise aws.AwsError(f"The node group of {d.eks_cluster} is {status}.")
+        time.sleep(15)
+    return f"node group {aws.NODE_GROUP} is ACTIVE"
+
+
+def _delete_cluster(ctx: Context) -> str:
+    d = ctx.deployment
+    return "deleted the EKS " + aws.delete_eks_cluster(_session(ctx), d.region, d.eks_cluster)
+
+
 def _delete_all(ctx: Context) -> str:
     d = ctx.deployment
     kube = _kube(ctx)
@@ -384,6 +438,8 @@ def _revoke_token(ctx: Context) -> str:
     return "no token to revoke"
 
 
+CLUSTER_CREATION = [("create_eks_cluster", _create_cluster), ("create_node_group", _create_nodes)]
+CLUSTER_DELETION = [("delete_eks_cluster", _delete_cluster)]
 OPERATIONS: dict[str, list[tuple[str, Callable[[Context], str]]]] = {
     "deploy": [
         ("assume_role", _assume),
@@ -419,12 +475,21 @@ def _system_author() -> Author:
     )
 
 
+def steps_for(deployment: GatewayDeployment, operation: str) -> list[tuple[str, Callable[[Context], str]]]:
+    steps = list(OPERATIONS[operation])
+    if operation == "deploy" and deployment.created_eks_cluster:
+        steps[1:1] = CLUSTER_CREATION  # right after assuming the role
+    if operation == "teardown" and deployment.delete_eks_cluster:
+        steps += CLUSTER_DELETION
+    return steps
+
+
 def _plan(deployment: GatewayDeployment, operation: str) -> None:
     """A fresh, ordered step log for the operation."""
     DeploymentStep.objects.filter(deployment=deployment).delete()
     DeploymentStep.objects.bulk_create(
         DeploymentStep(deployment=deployment, operation=operation, position=i, name=name)
-        for i, (name, _) in enumerate(OPERATIONS[operation], start=1)
+        for i, (name, _) in enumerate(steps_for(deployment, operation), start=1)
     )
     deployment.operation, deployment.status, deployment.message = (
         operation,
@@ -439,7 +504,7 @@ def run_operation(deployment_id: int) -> str:
     (its message in the step and the deployment). Returns the final status."""
     deployment = GatewayDeployment.objects.get(pk=deployment_id)
     ctx = Context(deployment)
-    steps = dict(OPERATIONS[deployment.operation])
+    steps = dict(steps_for(deployment, deployment.operation))
     GatewayDeployment.objects.filter(pk=deployment.pk).update(status=GatewayDeployment.Status.RUNNING)
     for step in DeploymentStep.objects.filter(deployment=deployment).order_by("position"):
         if step.status == DeploymentStep.Status.SUCCEEDED:

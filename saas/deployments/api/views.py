@@ -123,6 +123,7 @@ class DeploymentOutput(serializers.ModelSerializer[GatewayDeployment]):
 class DeploymentInput(InputValidator):
     region = StrictCharField(max_length=32)
     eks_cluster = StrictCharField(max_length=100)
+    create_eks_cluster = serializers.BooleanField(required=False)
     namespace = StrictCharField(max_length=63, required=False)
     replicas = serializers.IntegerField(required=False)
     max_replicas = serializers.IntegerField(required=False)
@@ -137,6 +138,10 @@ class DeploymentChange(InputValidator):
     cpu = StrictCharField(max_length=16, required=False)
     memory = StrictCharField(max_length=16, required=False)
     upstream_cidrs = serializers.ListField(child=StrictCharField(max_length=64), required=False)
+
+
+class TeardownInput(InputValidator):
+    delete_eks_cluster = serializers.BooleanField(required=False)
 
 
 class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ClusterScopedViewSet):
@@ -170,9 +175,14 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Cluste
             services.change_deployment(self.author, self.get_object(), dict(data.validated_data))
         )
 
-    @extend_schema(request=None, responses={202: DeploymentOutput})
+    @extend_schema(request=TeardownInput, responses={202: DeploymentOutput})
     def teardown(self, request: Request, org_slug: str, cluster_id: str, pk: str) -> Response:
-        return self._accepted(services.start_teardown(self.author, self.get_object()))
+        data = TeardownInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        delete = bool(data.validated_data.get("delete_eks_cluster", False))
+        return self._accepted(
+            services.start_teardown(self.author, self.get_object(), delete_eks_cluster=delete)
+        )
 
     @extend_schema(request=None, responses={202: DeploymentOutput})
     def retry(self, request: Request, org_slug: str, cluster_id: str, pk: str) -> Response:

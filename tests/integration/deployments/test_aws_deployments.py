@@ -240,3 +240,49 @@ def test_a_rollout_that_never_completes_fails_with_a_clear_message(world, aws_fa
     deployment = world.a.client(Role.OWNER).get(f"{base}{started.json()['id']}/").json()
     assert deployment["status"] == "failed"
     assert "progress deadline" in deployment["message"]
+
+
+def test_a_new_eks_cluster_is_created_for_the_gateways_and_deleted_when_asked(world, aws_fake, kube):
+    org = world.a.org
+    _connect(world, aws_fake)
+    with schema_context(org.schema_name):
+        cluster = GatewayCluster.objects.create(name="edge")
+    owner = world.a.client(Role.OWNER)
+    base = f"/api/v1/orgs/{org.slug}/clusters/{cluster.id}/deployments/"
+    body = {"region": "us-east-1", "eks_cluster": "gateways-eks", "create_eks_cluster": True}
+    started = owner.post(base, body, format="json")
+    assert started.status_code == 202, started.content
+    deployment = owner.get(f"{base}{started.json()['id']}/").json()
+    assert deployment["status"] == "succeeded", deployment
+    assert [s["name"] for s in deployment["steps"]][:3] == [
+        "assume_role",
+        "create_eks_cluster",
+        "create_node_group",
+    ]
+    eks = _aws("eks", aws_fake)
+    created = eks.describe_cluster(name="gateways-eks")["cluster"]
+    assert created["roleArn"].endswith("/gateway-cloud-eks-gateway-cloud")
+    group = eks.describe_nodegroup(clusterName="gateways-eks", nodegroupName="gateways")["nodegroup"]
+    assert group["nodeRole"].endswith("/gateway-cloud-nodes-gateway-cloud")
+    url = f"{base}{deployment['id']}/"
+    torn = owner.post(f"{url}teardown/", {"delete_eks_cluster": True}, format="json")
+    assert torn.status_code == 202
+    assert owner.get(url).json()["steps"][-1]["name"] == "delete_eks_cluster"
+    assert owner.get(url).json()["status"] == "torn_down"
+    assert eks.list_clusters()["clusters"] == []
+
+
+def test_a_cluster_the_customer_made_is_never_deleted_with_the_gateway(world, aws_fake, kube):
+    org = world.a.org
+    _connect(world, aws_fake)
+    _aws("eks", aws_fake).create_cluster(
+        name="theirs", roleArn="arn:aws:iam::123456789012:role/eks", resourcesVpcConfig={"subnetIds": []}
+    )
+    with schema_context(org.schema_name):
+        cluster = GatewayCluster.objects.create(name="edge")
+    owner = world.a.client(Role.OWNER)
+    base = f"/api/v1/orgs/{org.slug}/clusters/{cluster.id}/deployments/"
+    started = owner.post(base, {"region": "us-east-1", "eks_cluster": "theirs"}, format="json").json()
+    refused = owner.post(f"{base}{started['id']}/teardown/", {"delete_eks_cluster": True}, format="json")
+    assert refused.status_code == 400 and "delete_eks_cluster" in refused.json()["errors"]
+    assert _aws("eks", aws_fake).list_clusters()["clusters"] == ["theirs"]
