@@ -62,6 +62,11 @@ def assume(role_arn: str, external_id: str, region: str = "us-east-1") -> boto3.
     )
 
 
+def own_session(region: str) -> boto3.Session:
+    """Our SaaS account's own credentials (the standard AWS environment): hosted gateways."""
+    return boto3.Session(region_name=region)
+
+
 def preflight(session: boto3.Session, region: str) -> str:
     """What the role can do, checked: who it is, and that it may list EKS clusters. Returns its
     account id."""

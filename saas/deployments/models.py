@@ -47,6 +47,7 @@ class GatewayDeployment(models.Model):
     eks_endpoint = models.CharField(max_length=255, blank=True)
     eks_ca_data = models.TextField(blank=True)
     token_id = models.BigIntegerField(null=True, blank=True)  # the cluster token the gateways use
+    hosted = models.BooleanField(default=False)  # in our own EKS, not the customer's account
     created_eks_cluster = models.BooleanField(default=False)  # we made it (and may delete it)
     delete_eks_cluster = models.BooleanField(default=False)  # asked for with the teardown
     message = models.TextField(blank=True)

@@ -134,17 +134,34 @@ def _checked(fields: dict[str, Any]) -> dict[str, Any]:
 def start_deployment(author: Author, cluster: GatewayCluster, fields: dict[str, Any]) -> GatewayDeployment:
     from .tasks import run_operation
 
+    if fields.pop("hosted", False):
+        # In our own EKS: its cluster, region and a namespace of the organization's own.
+        if not settings.SAAS_HOSTED_EKS_CLUSTER:
+            raise Conflict("Hosted gateways are not offered here (SAAS_HOSTED_EKS_CLUSTER is not set).")
+        if {"region", "eks_cluster", "namespace", "create_eks_cluster"} & {k for k, v in fields.items() if v}:
+            raise InvalidInput.field(
+                "hosted", "Hosted gateways run in our cluster: no region, cluster or namespace."
+            )
+        slug = re.sub(r"[^a-z0-9-]", "-", author.organization.slug.lower())[:40].strip("-")
+        fields.update(
+            hosted=True,
+            region=settings.SAAS_HOSTED_EKS_REGION,
+            eks_cluster=settings.SAAS_HOSTED_EKS_CLUSTER,
+            namespace=f"gw-{slug}-{cluster.id}",
+        )
     _check_region(str(fields.get("region", "")))
     fields = _checked({"namespace": aws.DEFAULT_NAMESPACE, **fields})
     if not fields.get("eks_cluster"):
         raise InvalidInput.field("eks_cluster", "The EKS cluster to deploy into (or to create).")
+    hosted = bool(fields.get("hosted"))
     if fields.pop("create_eks_cluster", False):
         if not NAMESPACE.match(fields["eks_cluster"]):
             raise InvalidInput.field(
                 "eks_cluster", "A new cluster's name: lowercase letters, digits and '-'."
             )
         fields["created_eks_cluster"] = True
-    _verified_connection()
+    if not hosted:
+        _verified_connection()
     live = GatewayDeployment.objects.exclude(status=GatewayDeployment.Status.TORN_DOWN)
     if live.filter(
         eks_cluster=fields["eks_cluster"], region=fields["region"], namespace=fields["namespace"]
@@ -235,6 +252,8 @@ class Context:
 
 
 def _session(ctx: Context) -> Any:
+    if ctx.session is None and ctx.deployment.hosted:
+        ctx.session = aws.own_session(ctx.deployment.region)
     if ctx.session is None:
         connection = _verified_connection()
         ctx.session = aws.assume(connection.role_arn, connection.external_id, ctx.deployment.region)
@@ -266,6 +285,10 @@ def _spec(d: GatewayDeployment, token: str = "") -> GatewaySpec:
         cpu=d.cpu,
         memory=d.memory,
         labels={"gateway-cloud/cluster": str(d.cluster_id), "gateway-cloud/deployment": str(d.id)},
+        hosted=d.hosted,
+        cluster_pod_cidrs=tuple(c.strip() for c in settings.SAAS_HOSTED_POD_CIDRS.split(",") if c.strip())
+        if d.hosted
+        else (),
     )
 
 
@@ -275,7 +298,12 @@ def _manifests(d: GatewayDeployment, kinds: tuple[str, ...], token: str = "") ->
 
 def _assume(ctx: Context) -> str:
     session = _session(ctx)
-    return f"assumed the role in account {aws.preflight(session, ctx.deployment.region)}"
+    account = aws.preflight(session, ctx.deployment.region)
+    return (
+        f"our own account {account} (hosted)"
+        if ctx.deployment.hosted
+        else f"assumed the role in account {account}"
+    )
 
 
 def _describe(ctx: Context) -> str:

@@ -16,3 +16,8 @@ SAAS_CONTROL_PLANE_CIDRS = env_str("SAAS_CONTROL_PLANE_CIDRS", "0.0.0.0/0")
 SAAS_EKS_ENDPOINT_OVERRIDE = env_str("SAAS_EKS_ENDPOINT_OVERRIDE", "")
 # How long a deploy waits for a rollout, a load balancer, the first instance online.
 SAAS_DEPLOY_WAIT_S = float(env_str("SAAS_DEPLOY_WAIT_S", "600"))
+# Hosted gateways: our own EKS cluster (our credentials), one namespace per organization's cluster.
+SAAS_HOSTED_EKS_CLUSTER = env_str("SAAS_HOSTED_EKS_CLUSTER", "")
+SAAS_HOSTED_EKS_REGION = env_str("SAAS_HOSTED_EKS_REGION", "us-east-1")
+# The hosted cluster's pod CIDRs: excluded from "anywhere", so tenants cannot reach each other.
+SAAS_HOSTED_POD_CIDRS = env_str("SAAS_HOSTED_POD_CIDRS", "")

@@ -114,6 +114,8 @@ class DeploymentOutput(serializers.ModelSerializer[GatewayDeployment]):
             "operation",
             "message",
             "load_balancer_hostname",
+            "hosted",
+            "created_eks_cluster",
             "created_at",
             "updated_at",
             "steps",
@@ -121,8 +123,9 @@ class DeploymentOutput(serializers.ModelSerializer[GatewayDeployment]):
 
 
 class DeploymentInput(InputValidator):
-    region = StrictCharField(max_length=32)
-    eks_cluster = StrictCharField(max_length=100)
+    hosted = serializers.BooleanField(required=False)
+    region = StrictCharField(max_length=32, required=False)
+    eks_cluster = StrictCharField(max_length=100, required=False)
     create_eks_cluster = serializers.BooleanField(required=False)
     namespace = StrictCharField(max_length=63, required=False)
     replicas = serializers.IntegerField(required=False)

@@ -4,20 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('deployments', '0001_initial'),
+        ("deployments", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='gatewaydeployment',
-            name='created_eks_cluster',
+            model_name="gatewaydeployment",
+            name="created_eks_cluster",
             field=models.BooleanField(default=False),
         ),
         migrations.AddField(
-            model_name='gatewaydeployment',
-            name='delete_eks_cluster',
+            model_name="gatewaydeployment",
+            name="delete_eks_cluster",
             field=models.BooleanField(default=False),
         ),
     ]

@@ -286,3 +286,34 @@ def test_a_cluster_the_customer_made_is_never_deleted_with_the_gateway(world, aw
     refused = owner.post(f"{base}{started['id']}/teardown/", {"delete_eks_cluster": True}, format="json")
     assert refused.status_code == 400 and "delete_eks_cluster" in refused.json()["errors"]
     assert _aws("eks", aws_fake).list_clusters()["clusters"] == ["theirs"]
+
+
+def test_hosted_gateways_run_in_our_cluster_one_namespace_per_tenant_and_isolated(
+    world, aws_fake, kube, settings
+):
+    settings.SAAS_HOSTED_EKS_CLUSTER = "saas-gateways"
+    settings.SAAS_HOSTED_POD_CIDRS = "100.64.0.0/10"
+    _aws("eks", aws_fake).create_cluster(
+        name="saas-gateways",
+        roleArn="arn:aws:iam::123456789012:role/eks",
+        resourcesVpcConfig={"subnetIds": []},
+    )
+    namespaces = []
+    for side in (world.a, world.b):
+        with schema_context(side.org.schema_name):
+            cluster = GatewayCluster.objects.create(name="edge")
+        base = f"/api/v1/orgs/{side.org.slug}/clusters/{cluster.id}/deployments/"
+        owner = side.client(Role.OWNER)
+        assert owner.post(base, {"hosted": True, "region": "eu-west-1"}, format="json").status_code == 400
+        started = owner.post(base, {"hosted": True}, format="json")
+        assert started.status_code == 202, started.content
+        deployment = owner.get(f"{base}{started.json()['id']}/").json()
+        assert deployment["status"] == "succeeded" and deployment["hosted"], deployment
+        assert deployment["steps"][0]["message"].endswith("(hosted)")
+        namespaces.append(deployment["namespace"])
+    assert len(set(namespaces)) == 2 and all(ns.startswith("gw-org-") for ns in namespaces)
+    assert aws_fake.actions("AssumeRole") == []  # our own account: no customer role involved
+    for namespace in namespaces:
+        policy = kube.get("NetworkPolicy", "gateway-traffic", namespace)
+        [rule] = policy["spec"]["ingress"]
+        assert rule["from"] == [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["100.64.0.0/10"]}}]
