@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test system-deps lint typecheck format install bench-provision bench-catalog bench-gateway bench-propagation bench-plugins bench-metering bench-tools clean
+.PHONY: run console test system-deps lint typecheck format install bench-provision bench-catalog bench-gateway bench-propagation bench-plugins bench-metering bench-tools clean
 
 $(STAMP): pyproject.toml gateway_agent/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,17 +16,23 @@ $(STAMP): pyproject.toml gateway_agent/pyproject.toml
 install: $(STAMP)
 
 ## Start the whole control plane (embedded PostgreSQL and Redis unless DATABASE_URL/REDIS_URL).
-run: $(STAMP)
+run: $(STAMP) console
 	$(PY) -m saas.launcher run
 
-## HAProxy (gateway tests) and shellcheck (install.sh), from the distribution when missing.
+## The web console: API types from the OpenAPI schema, then the build Django serves at /console/.
+console: $(STAMP)
+	$(PY) manage.py spectacular --file frontend/openapi.json
+	cd frontend && npm ci --no-audit --no-fund --loglevel=error && npm run build
+
+## HAProxy (gateway tests), shellcheck (install.sh), Chromium and its driver (console tests),
+## from the distribution when missing.
 system-deps:
-	@command -v haproxy >/dev/null 2>&1 && command -v shellcheck >/dev/null 2>&1 || { \
-	  echo "Installing HAProxy and shellcheck (apt-get)"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy shellcheck >/dev/null; }
+	@command -v haproxy >/dev/null 2>&1 && command -v shellcheck >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || { \
+	  echo "Installing HAProxy, shellcheck, Chromium and chromedriver (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy shellcheck chromium chromium-driver >/dev/null; }
 
 ## Lint, type-check and run every test against real PostgreSQL, Redis and HAProxy.
-test: $(STAMP) system-deps lint
+test: $(STAMP) system-deps lint console
 	$(PY) -m saas.launcher exec -- $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP) system-deps

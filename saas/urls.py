@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from saas import health
 from saas.billing.api.views import stripe_webhook
+from saas.console import console
 from saas.deployments.api.views import role_template
 from saas.gateways.api import install_views
 
@@ -17,6 +18,8 @@ urlpatterns = [
     ),
     path("install.sh", install_views.install_script, name="install-script"),
     path("downloads/<str:name>", install_views.agent_download, name="agent-download"),
+    path("console/", console, name="console"),
+    path("console/<path:path>", console),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("api/schema/", SpectacularAPIView.as_view(), name="openapi-schema"),

@@ -124,6 +124,9 @@ STORAGES = {
 }
 # In development whitenoise serves straight from the apps' folders, no collectstatic needed.
 WHITENOISE_USE_FINDERS = not PRODUCTION
+# The web console's build (`make console`): its assets under /static/console/, its pages at /console/.
+CONSOLE_DIST = BASE_DIR / "frontend" / "dist"
+STATICFILES_DIRS = [("console", CONSOLE_DIST)] if CONSOLE_DIST.is_dir() else []
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

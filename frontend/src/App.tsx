@@ -1,0 +1,101 @@
+import { AppShell, Button, Center, Group, Loader, NavLink, Select, Text, Title } from "@mantine/core";
+import { useQueryClient } from "@tanstack/react-query";
+import { Link, Navigate, Route, Routes, useLocation, useNavigate, useParams } from "react-router-dom";
+import { api } from "./api/client";
+import { BillingPage } from "./pages/BillingPage";
+import { ClusterPage } from "./pages/ClusterPage";
+import { ClustersPage } from "./pages/ClustersPage";
+import { LoginPage, SignupPage } from "./pages/AuthPages";
+import { NewOrganizationPage } from "./pages/NewOrganizationPage";
+import { BILLING_ROLES, useMe } from "./session";
+
+export function App() {
+  const me = useMe();
+  const location = useLocation();
+  if (me.isLoading) {
+    return (
+      <Center h="100vh">
+        <Loader aria-label="Loading" />
+      </Center>
+    );
+  }
+  if (!me.data) {
+    return (
+      <Routes>
+        <Route path="/signup" element={<SignupPage />} />
+        <Route path="*" element={location.pathname === "/login" ? <LoginPage /> : <Navigate to="/login" replace />} />
+      </Routes>
+    );
+  }
+  const first = me.data.organizations[0];
+  return (
+    <Routes>
+      <Route path="/orgs/new" element={<Shell><NewOrganizationPage /></Shell>} />
+      <Route path="/orgs/:slug/*" element={<Shell><OrganizationRoutes /></Shell>} />
+      <Route path="*" element={<Navigate to={first ? `/orgs/${first.slug}/clusters` : "/orgs/new"} replace />} />
+    </Routes>
+  );
+}
+
+function OrganizationRoutes() {
+  return (
+    <Routes>
+      <Route path="clusters" element={<ClustersPage />} />
+      <Route path="clusters/:clusterId" element={<ClusterPage />} />
+      <Route path="billing" element={<BillingPage />} />
+      <Route path="*" element={<Navigate to="clusters" replace />} />
+    </Routes>
+  );
+}
+
+function Shell({ children }: { children: React.ReactNode }) {
+  const me = useMe();
+  const navigate = useNavigate();
+  const queries = useQueryClient();
+  const { slug } = useParams();
+  const organizations = me.data?.organizations ?? [];
+  const current = organizations.find((o) => o.slug === slug);
+  const logout = async () => {
+    await api.POST("/api/v1/auth/logout/");
+    queries.setQueryData(["me"], null);
+    navigate("/login");
+  };
+  return (
+    <AppShell header={{ height: 56 }} navbar={{ width: 220, breakpoint: "sm" }} padding="md">
+      <AppShell.Header>
+        <Group h="100%" px="md" justify="space-between">
+          <Title order={4}>Gateway Cloud</Title>
+          <Group>
+            <Select
+              aria-label="Organization"
+              placeholder="Organization"
+              data={[
+                ...organizations.map((o) => ({ value: o.slug, label: o.name })),
+                { value: "__new__", label: "+ New organization" },
+              ]}
+              value={current?.slug ?? null}
+              onChange={(value) => navigate(value === "__new__" ? "/orgs/new" : `/orgs/${value}/clusters`)}
+            />
+            <Text size="sm" c="dimmed">
+              {me.data?.user.email}
+            </Text>
+            <Button variant="subtle" onClick={logout}>
+              Log out
+            </Button>
+          </Group>
+        </Group>
+      </AppShell.Header>
+      <AppShell.Navbar p="xs">
+        {current && (
+          <>
+            <NavLink component={Link} to={`/orgs/${current.slug}/clusters`} label="Clusters" />
+            {BILLING_ROLES.includes(current.role) && (
+              <NavLink component={Link} to={`/orgs/${current.slug}/billing`} label="Billing" />
+            )}
+          </>
+        )}
+      </AppShell.Navbar>
+      <AppShell.Main>{children}</AppShell.Main>
+    </AppShell>
+  );
+}

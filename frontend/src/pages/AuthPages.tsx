@@ -1,0 +1,91 @@
+import { Alert, Anchor, Button, Center, Paper, PasswordInput, Stack, TextInput, Title } from "@mantine/core";
+import { useQueryClient } from "@tanstack/react-query";
+import { useState } from "react";
+import { Link, useNavigate } from "react-router-dom";
+import { api, errorMessage, fieldErrors } from "../api/client";
+
+function useSignedIn() {
+  const queries = useQueryClient();
+  const navigate = useNavigate();
+  return async () => {
+    await queries.invalidateQueries({ queryKey: ["me"] });
+    navigate("/");
+  };
+}
+
+export function LoginPage() {
+  const signedIn = useSignedIn();
+  const [email, setEmail] = useState("");
+  const [password, setPassword] = useState("");
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const submit = async (event: React.FormEvent) => {
+    event.preventDefault();
+    setBusy(true);
+    const { error: failed } = await api.POST("/api/v1/auth/login/", { body: { email, password } });
+    setBusy(false);
+    if (failed) setError(errorMessage(failed));
+    else await signedIn();
+  };
+  return (
+    <Center h="100vh">
+      <Paper withBorder p="xl" w={380} component="form" onSubmit={submit}>
+        <Stack>
+          <Title order={3}>Log in to Gateway Cloud</Title>
+          {error && <Alert color="red">{error}</Alert>}
+          <TextInput label="Email" type="email" required value={email} onChange={(e) => setEmail(e.currentTarget.value)} />
+          <PasswordInput label="Password" required value={password} onChange={(e) => setPassword(e.currentTarget.value)} />
+          <Button type="submit" loading={busy}>
+            Log in
+          </Button>
+          <Anchor component={Link} to="/signup" size="sm">
+            No account yet? Sign up
+          </Anchor>
+        </Stack>
+      </Paper>
+    </Center>
+  );
+}
+
+export function SignupPage() {
+  const signedIn = useSignedIn();
+  const [form, setForm] = useState({ email: "", password: "", name: "", organization_name: "" });
+  const [errors, setErrors] = useState<Record<string, string>>({});
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const field = (name: keyof typeof form) => ({
+    value: form[name],
+    error: errors[name],
+    onChange: (e: React.ChangeEvent<HTMLInputElement>) => setForm({ ...form, [name]: e.currentTarget.value }),
+  });
+  const submit = async (event: React.FormEvent) => {
+    event.preventDefault();
+    setBusy(true);
+    const { error: failed } = await api.POST("/api/v1/auth/signup/", { body: form });
+    setBusy(false);
+    if (failed) {
+      setErrors(fieldErrors(failed));
+      setError(errorMessage(failed));
+    } else await signedIn();
+  };
+  return (
+    <Center h="100vh">
+      <Paper withBorder p="xl" w={420} component="form" onSubmit={submit}>
+        <Stack>
+          <Title order={3}>Create your account</Title>
+          {error && <Alert color="red">{error}</Alert>}
+          <TextInput label="Email" type="email" required {...field("email")} />
+          <PasswordInput label="Password" required {...field("password")} />
+          <TextInput label="Your name" {...field("name")} />
+          <TextInput label="Organization" description="Your team's name" {...field("organization_name")} />
+          <Button type="submit" loading={busy}>
+            Sign up
+          </Button>
+          <Anchor component={Link} to="/login" size="sm">
+            Already have an account? Log in
+          </Anchor>
+        </Stack>
+      </Paper>
+    </Center>
+  );
+}

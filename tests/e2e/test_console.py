@@ -1,0 +1,135 @@
+"""The web console in a real browser (Chromium, through Selenium), served by the control plane
+as `make run` serves it: a newcomer signs up, lands in their organization, creates a cluster,
+finds the install command and its empty instance list, upgrades on the billing page; a viewer
+sees no button for what their role may not do."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from django.conf import settings
+from django.db import connections
+from selenium import webdriver
+from selenium.common.exceptions import TimeoutException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support import expected_conditions as seen
+from selenium.webdriver.support.ui import WebDriverWait
+
+from saas.launcher.services import free_port
+from tenants.models import User
+from tenants.roles import Role
+from tests.control_plane import env_sharing_test_database, start_control_plane, wait_until_up
+from tests.factories import PASSWORD, add_member, make_org, make_user
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def browser() -> Iterator[WebDriver]:
+    if not (settings.CONSOLE_DIST / "index.html").is_file():
+        pytest.fail("The console is not built: `make test` builds it (make console).")
+    options = webdriver.ChromeOptions()
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900"):
+        options.add_argument(argument)
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium:
+        options.binary_location = chromium
+    service = webdriver.ChromeService(executable_path=shutil.which("chromedriver"))
+    driver = webdriver.Chrome(options=options, service=service)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
+def console_url(transactional_db: None) -> Iterator[str]:
+    port = free_port()
+    process = start_control_plane(port, env_sharing_test_database())
+    try:
+        wait_until_up(port)
+        yield f"http://127.0.0.1:{port}/console"
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def _wait(driver: WebDriver, condition, timeout: float = 15):
+    try:
+        return WebDriverWait(driver, timeout).until(condition)
+    except TimeoutException:
+        page = driver.find_element(By.TAG_NAME, "body").text
+        raise AssertionError(f"timed out at {driver.current_url}; the page says:\n{page[:1500]}") from None
+
+
+def _text(driver: WebDriver, text: str):
+    return _wait(driver, seen.presence_of_element_located((By.XPATH, f"//*[contains(text(), {text!r})]")))
+
+
+def _field(driver: WebDriver, label: str):
+    return _wait(
+        driver,
+        seen.presence_of_element_located((By.XPATH, f"//label[contains(., {label!r})]/following::input[1]")),
+    )
+
+
+def _button(driver: WebDriver, text: str):
+    return _wait(driver, seen.element_to_be_clickable((By.XPATH, f"//button[contains(., {text!r})]")))
+
+
+def test_a_newcomer_signs_up_creates_a_cluster_and_finds_how_to_install_it(browser, console_url):
+    browser.get(f"{console_url}/")
+    _text(browser, "Log in to Gateway Cloud")  # signed out: the login page
+    browser.get(f"{console_url}/signup")
+    _field(browser, "Email").send_keys("ada@example.com")
+    _field(browser, "Password").send_keys("a long enough passphrase 42")
+    _field(browser, "Organization").send_keys("Analytical Engines")
+    _button(browser, "Sign up").click()
+    _text(browser, "No clusters yet")  # landed in the new organization
+    _button(browser, "New cluster").click()
+    _field(browser, "Name").send_keys("production")
+    _button(browser, "Create cluster").click()
+    _wait(browser, seen.element_to_be_clickable((By.LINK_TEXT, "production"))).click()
+    _text(browser, "No gateway has connected yet")
+    browser.find_element(By.XPATH, "//button[contains(., 'Install')]").click()
+    _text(browser, "install.sh")
+    _button(browser, "Create cluster token").click()
+    token = _text(browser, "gct_").text
+    assert token.startswith("gct_")
+    # Billing: the owner sees the plan and upgrades (billing runs locally here).
+    browser.find_element(By.LINK_TEXT, "Billing").click()
+    _text(browser, "Stripe is not connected")
+    _button(browser, "Upgrade to Pro").click()
+    _wait(
+        browser, seen.invisibility_of_element_located((By.XPATH, "//button[contains(., 'Upgrade to Pro')]"))
+    )
+    assert "Pro" in browser.find_element(By.TAG_NAME, "main").text
+
+
+def test_the_console_hides_what_a_viewer_may_not_do(browser, console_url):
+    # The viewer signs up through the control plane, which hashes passwords its own way (the
+    # tests' fast hasher is not among its hashers), then joins as a viewer.
+    owner = make_user("owner@example.com")
+    org = make_org(owner, name="Viewers Inc", slug="viewers-inc")
+    signup = httpx.post(
+        console_url.replace("/console", "/api/v1/auth/signup/"),
+        json={"email": "viewer@example.com", "password": PASSWORD},
+    )
+    assert signup.status_code == 201, signup.text
+    viewer = add_member(org, Role.VIEWER, User.objects.get(email="viewer@example.com"))
+    connections.close_all()
+    browser.get(f"{console_url}/login")
+    _field(browser, "Email").send_keys(viewer.user.email)
+    _field(browser, "Password").send_keys(PASSWORD)
+    _button(browser, "Log in").click()
+    _text(browser, "No clusters yet")
+    assert not browser.find_elements(By.XPATH, "//button[contains(., 'New cluster')]")
+    assert not browser.find_elements(By.LINK_TEXT, "Billing")
+    # A wrong password is an error on the page, not a crash.
+    browser.find_element(By.XPATH, "//button[contains(., 'Log out')]").click()
+    _field(browser, "Email").send_keys(viewer.user.email)
+    _field(browser, "Password").send_keys("wrong")
+    _button(browser, "Log in").click()
+    _wait(browser, seen.presence_of_element_located((By.XPATH, "//*[@role='alert']")))
