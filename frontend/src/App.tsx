@@ -7,6 +7,7 @@ import { ClusterPage } from "./pages/ClusterPage";
 import { ClustersPage } from "./pages/ClustersPage";
 import { LoginPage, SignupPage } from "./pages/AuthPages";
 import { NewOrganizationPage } from "./pages/NewOrganizationPage";
+import { OrganizationPage } from "./pages/OrganizationPage";
 import { BILLING_ROLES, useMe } from "./session";
 
 export function App() {
@@ -43,6 +44,7 @@ function OrganizationRoutes() {
       <Route path="clusters" element={<ClustersPage />} />
       <Route path="clusters/:clusterId" element={<ClusterPage />} />
       <Route path="billing" element={<BillingPage />} />
+      <Route path="settings" element={<OrganizationPage />} />
       <Route path="*" element={<Navigate to="clusters" replace />} />
     </Routes>
   );
@@ -89,6 +91,7 @@ function Shell({ children }: { children: React.ReactNode }) {
         {current && (
           <>
             <NavLink component={Link} to={`/orgs/${current.slug}/clusters`} label="Clusters" />
+            <NavLink component={Link} to={`/orgs/${current.slug}/settings`} label="Organization" />
             {BILLING_ROLES.includes(current.role) && (
               <NavLink component={Link} to={`/orgs/${current.slug}/billing`} label="Billing" />
             )}

@@ -93,6 +93,8 @@ def test_a_newcomer_signs_up_creates_a_cluster_and_finds_how_to_install_it(brows
     _button(browser, "Create cluster").click()
     _wait(browser, seen.element_to_be_clickable((By.LINK_TEXT, "production"))).click()
     _text(browser, "No gateway has connected yet")
+    browser.find_element(By.XPATH, "//button[contains(., 'Traffic')]").click()
+    _text(browser, "No traffic in this range")
     browser.find_element(By.XPATH, "//button[contains(., 'Install')]").click()
     _text(browser, "install.sh")
     _button(browser, "Create cluster token").click()
@@ -106,6 +108,15 @@ def test_a_newcomer_signs_up_creates_a_cluster_and_finds_how_to_install_it(brows
         browser, seen.invisibility_of_element_located((By.XPATH, "//button[contains(., 'Upgrade to Pro')]"))
     )
     assert "Pro" in browser.find_element(By.TAG_NAME, "main").text
+    # The organization: its members, an API token shown once, and the audit log of all of it.
+    browser.find_element(By.LINK_TEXT, "Organization").click()
+    _text(browser, "ada@example.com")
+    browser.find_element(By.XPATH, "//button[contains(., 'API tokens')]").click()
+    _field(browser, "Token name").send_keys("ci")
+    _button(browser, "Create API token").click()
+    _text(browser, "shown once")
+    browser.find_element(By.XPATH, "//button[contains(., 'Audit log')]").click()
+    _text(browser, "billing.plan_changed")
 
 
 def test_the_console_hides_what_a_viewer_may_not_do(browser, console_url):

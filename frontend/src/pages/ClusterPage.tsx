@@ -4,6 +4,7 @@ import { useState } from "react";
 import { useParams } from "react-router-dom";
 import { api, errorMessage, unwrap } from "../api/client";
 import { CLUSTER_WRITERS, useMe } from "../session";
+import { TrafficPanel } from "./TrafficPanel";
 
 type Instance = {
   instance_id: string;
@@ -33,8 +34,12 @@ export function ClusterPage() {
       <Tabs defaultValue="instances">
         <Tabs.List>
           <Tabs.Tab value="instances">Instances</Tabs.Tab>
+          <Tabs.Tab value="traffic">Traffic</Tabs.Tab>
           <Tabs.Tab value="install">Install</Tabs.Tab>
         </Tabs.List>
+        <Tabs.Panel value="traffic" pt="md">
+          <TrafficPanel path={path} />
+        </Tabs.Panel>
         <Tabs.Panel value="instances" pt="md">
           <Instances path={path} />
         </Tabs.Panel>

@@ -1,0 +1,113 @@
+import { AreaChart } from "@mantine/charts";
+import { Alert, Group, Loader, SegmentedControl, SimpleGrid, Stack, Table, Text, Title } from "@mantine/core";
+import { useQuery } from "@tanstack/react-query";
+import { useState } from "react";
+import { api, errorMessage, unwrap } from "../api/client";
+
+type Point = { t: string; requests: number; by_status: Record<string, number> };
+type Latency = { route_id: number; answers: number; p50_ms: number | null; p95_ms: number | null; p99_ms: number | null };
+type Analytics = {
+  totals: { requests: number; bytes_in: number; bytes_out: number };
+  series: Point[];
+  top_routes: { route_id: number; requests: number }[];
+  top_consumers: { consumer: string; requests: number }[];
+  latency_by_route: Latency[];
+};
+
+const RANGES = { "1h": "minute", "24h": "hour", "7d": "hour", "30d": "day" } as const;
+type Range = keyof typeof RANGES;
+const CLASSES = [
+  { name: "2xx", color: "teal.6" },
+  { name: "3xx", color: "blue.6" },
+  { name: "4xx", color: "yellow.6" },
+  { name: "5xx", color: "red.6" },
+];
+
+function ms(value: number | null): string {
+  return value === null ? "> 10 s" : `≤ ${value} ms`;
+}
+
+/** A cluster's traffic: requests over time by status class, latency per route, top routes and
+ * consumers, over a range the user picks. */
+export function TrafficPanel({ path }: { path: { org_slug: string; cluster_id: string } }) {
+  const [range, setRange] = useState<Range>("24h");
+  const analytics = useQuery({
+    queryKey: ["analytics", path, range],
+    queryFn: async () =>
+      (await unwrap(
+        api.GET("/api/v1/orgs/{org_slug}/clusters/{cluster_id}/analytics/", {
+          params: { path, query: { range, bucket: RANGES[range] } },
+        }),
+      )) as unknown as Analytics,
+    refetchInterval: 30000,
+  });
+  const data = analytics.data;
+  const series = (data?.series ?? []).map((point) => ({
+    t: new Date(point.t).toLocaleString(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" }),
+    ...Object.fromEntries(CLASSES.map((c) => [c.name, point.by_status[c.name] ?? 0])),
+  }));
+  return (
+    <Stack>
+      <Group justify="space-between">
+        <Text c="dimmed">{data ? `${data.totals.requests.toLocaleString()} requests` : ""}</Text>
+        <SegmentedControl
+          aria-label="Range"
+          value={range}
+          onChange={(value) => setRange(value as Range)}
+          data={Object.keys(RANGES).map((r) => ({ value: r, label: `Last ${r}` }))}
+        />
+      </Group>
+      {analytics.isLoading && <Loader aria-label="Loading traffic" />}
+      {analytics.isError && <Alert color="red">{errorMessage(analytics.error)}</Alert>}
+      {data && data.totals.requests === 0 && <Text c="dimmed">No traffic in this range.</Text>}
+      {data && data.totals.requests > 0 && (
+        <>
+          <AreaChart h={260} data={series} dataKey="t" series={CLASSES} type="stacked" withLegend aria-label="Requests by status class" />
+          <SimpleGrid cols={{ base: 1, md: 3 }}>
+            <Stack gap={4}>
+              <Title order={5}>Latency by route</Title>
+              <Table>
+                <Table.Thead>
+                  <Table.Tr>
+                    <Table.Th>Route</Table.Th>
+                    <Table.Th>p50</Table.Th>
+                    <Table.Th>p95</Table.Th>
+                    <Table.Th>p99</Table.Th>
+                  </Table.Tr>
+                </Table.Thead>
+                <Table.Tbody>
+                  {data.latency_by_route.map((row) => (
+                    <Table.Tr key={row.route_id}>
+                      <Table.Td>#{row.route_id}</Table.Td>
+                      <Table.Td>{ms(row.p50_ms)}</Table.Td>
+                      <Table.Td>{ms(row.p95_ms)}</Table.Td>
+                      <Table.Td>{ms(row.p99_ms)}</Table.Td>
+                    </Table.Tr>
+                  ))}
+                </Table.Tbody>
+              </Table>
+            </Stack>
+            <Stack gap={4}>
+              <Title order={5}>Top routes</Title>
+              {data.top_routes.map((row) => (
+                <Group key={row.route_id} justify="space-between">
+                  <Text>{row.route_id === 0 ? "no route matched" : `#${row.route_id}`}</Text>
+                  <Text>{row.requests.toLocaleString()}</Text>
+                </Group>
+              ))}
+            </Stack>
+            <Stack gap={4}>
+              <Title order={5}>Top consumers</Title>
+              {data.top_consumers.map((row) => (
+                <Group key={row.consumer} justify="space-between">
+                  <Text>{row.consumer || "anonymous"}</Text>
+                  <Text>{row.requests.toLocaleString()}</Text>
+                </Group>
+              ))}
+            </Stack>
+          </SimpleGrid>
+        </>
+      )}
+    </Stack>
+  );
+}
