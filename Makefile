@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run console test system-deps lint typecheck format install bench-provision bench-catalog bench-gateway bench-propagation bench-plugins bench-metering bench-tools clean
+.PHONY: run demo console test system-deps lint typecheck format install bench-provision bench-catalog bench-gateway bench-propagation bench-plugins bench-metering bench-tools clean
 
 $(STAMP): pyproject.toml gateway_agent/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,6 +18,10 @@ install: $(STAMP)
 ## Start the whole control plane (embedded PostgreSQL and Redis unless DATABASE_URL/REDIS_URL).
 run: $(STAMP) console
 	$(PY) -m saas.launcher run
+
+## The control plane with a demo organization, a local gateway and traffic through it.
+demo: $(STAMP) system-deps console
+	$(PY) -m saas.launcher run --demo
 
 ## The web console: API types from the OpenAPI schema, then the build Django serves at /console/.
 console: $(STAMP)

@@ -10,6 +10,7 @@ Ctrl-C (or SIGTERM) stops the web server and Celery first, then Redis and Postgr
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import subprocess
@@ -179,15 +180,20 @@ def run(args: argparse.Namespace) -> int:
             env,
         )
         base = f"http://{bind}"
-        if _wait_http(f"{base}/readyz", web):
+        demo = ""
+        if _wait_http(f"{base}/readyz", web) and args.demo:
+            demo = _start_demo(group, env, base, args.data_dir)
+        if web.poll() is None:
             print(
                 f"\n  Control plane ready at {base}/\n"
+                f"  Console:   {base}/console/\n"
                 f"  API docs:  {base}/api/docs/\n"
                 f"  Sign up:   curl -c cookies.txt -H 'Content-Type: application/json' \\\n"
                 f'               -d \'{{"email": "you@example.com", "password": "a long passphrase", '
                 f'"organization_name": "Acme"}}\' \\\n'
                 f"               {base}/api/v1/auth/signup/\n"
                 f"  Data:      {args.data_dir}\n"
+                f"{demo}"
                 f"  Press Ctrl-C to stop.\n",
                 flush=True,
             )
@@ -205,6 +211,67 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         group.stop()
         print("[launcher] stopped", flush=True)
+
+
+def _start_demo(group: ProcessGroup, env: dict[str, str], base: str, data_dir: Path) -> str:
+    """The demo organization, a local gateway (agent and HAProxy) and traffic through it."""
+    upstream_port, gateway_port = free_port(), free_port()
+    answer = subprocess.run(
+        [sys.executable, "manage.py", "set_up_demo", "--upstream-port", str(upstream_port)],
+        env=env,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    demo = json.loads(answer.stdout.strip().splitlines()[-1])
+    group.start_app(
+        "gateway",
+        [
+            sys.executable,
+            "-m",
+            "gateway_agent",
+            "run",
+            "--control-plane",
+            base,
+            "--token",
+            demo["token"],
+            "--data-dir",
+            str(data_dir / "demo-gateway"),
+            "--http-port",
+            str(gateway_port),
+            "--https-port",
+            "0",
+            "--metrics-port",
+            "0",
+            "--bind",
+            "127.0.0.1",
+            "--poll-wait",
+            "20",
+            "--heartbeat-interval",
+            "5",
+        ],
+        env,
+    )
+    group.start_app(
+        "traffic",
+        [
+            sys.executable,
+            "-m",
+            "saas.launcher.demo_traffic",
+            "--gateway",
+            f"http://127.0.0.1:{gateway_port}",
+            "--upstream-port",
+            str(upstream_port),
+            "--keys",
+            json.dumps(demo["keys"]),
+        ],
+        env,
+    )
+    return (
+        f"  Demo:      log in at {base}/console/ as {demo['email']} / {demo['password']}\n"
+        f"             gateway http://127.0.0.1:{gateway_port}/ (try /hello), traffic running\n"
+    )
 
 
 def exec_command(args: argparse.Namespace) -> int:
@@ -237,6 +304,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     run_parser.add_argument("--pg-port", type=int, default=int(os.environ.get("SAAS_PG_PORT", "54329")))
     run_parser.add_argument("--redis-port", type=int, default=int(os.environ.get("SAAS_REDIS_PORT", "63799")))
+    run_parser.add_argument(
+        "--demo", action="store_true", help="also a demo organization, gateway and traffic"
+    )
     run_parser.add_argument("--web-workers", type=int, default=int(os.environ.get("SAAS_WEB_WORKERS", "1")))
     run_parser.add_argument(
         "--worker-concurrency", type=int, default=int(os.environ.get("SAAS_WORKER_CONCURRENCY", "2"))
