@@ -13,7 +13,7 @@ import pytest
 from django.conf import settings
 from django.db import connections
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as seen
@@ -76,7 +76,22 @@ def _field(driver: WebDriver, label: str):
 
 
 def _button(driver: WebDriver, text: str):
-    return _wait(driver, seen.element_to_be_clickable((By.XPATH, f"//button[contains(., {text!r})]")))
+    return _wait(driver, seen.element_to_be_clickable((By.XPATH, f"//button[normalize-space(.)={text!r}]")))
+
+
+def _choose(driver: WebDriver, label: str, option: str) -> None:
+    """Pick `option` in the Mantine select or multi-select labelled `label` (re-rendered as the
+    form changes, hence found again when stale)."""
+    for attempt in range(3):
+        try:
+            # A script's click: a multi-select's input sits under its pills box.
+            driver.execute_script("arguments[0].click()", _field(driver, label))
+            xpath = f"//*[@role='option'][contains(., {option!r})]"
+            _wait(driver, seen.element_to_be_clickable((By.XPATH, xpath))).click()
+            break
+        except StaleElementReferenceException:
+            if attempt == 2:
+                raise
 
 
 def test_a_newcomer_signs_up_creates_a_cluster_and_finds_how_to_install_it(browser, console_url):
@@ -93,6 +108,27 @@ def test_a_newcomer_signs_up_creates_a_cluster_and_finds_how_to_install_it(brows
     _button(browser, "Create cluster").click()
     _wait(browser, seen.element_to_be_clickable((By.LINK_TEXT, "production"))).click()
     _text(browser, "No gateway has connected yet")
+    # The catalog: an upstream, then a service with key-auth set through its generated form.
+    browser.find_element(By.XPATH, "//button[@role='tab'][contains(., 'Catalog')]").click()
+    browser.find_element(By.XPATH, "//button[@role='tab'][contains(., 'Upstreams')]").click()
+    _button(browser, "New upstream").click()
+    _field(browser, "Name").send_keys("backend")
+    _wait(
+        browser,
+        seen.presence_of_element_located(
+            (By.XPATH, "//label[contains(., 'Targets')]/following::textarea[1]")
+        ),
+    ).send_keys("127.0.0.1:9000")
+    _button(browser, "Create").click()
+    _text(browser, "127.0.0.1:9000")
+    browser.find_element(By.XPATH, "//button[@role='tab'][contains(., 'Services')]").click()
+    _button(browser, "New service").click()
+    _field(browser, "Name").send_keys("orders")
+    _choose(browser, "Upstream", "backend")
+    _choose(browser, "Plugins", "key-auth")
+    _text(browser, "header")  # key-auth's own settings, from its JSON Schema
+    _button(browser, "Create").click()
+    _wait(browser, seen.presence_of_element_located((By.XPATH, "//code[contains(., 'key-auth')]")))
     browser.find_element(By.XPATH, "//button[contains(., 'Traffic')]").click()
     _text(browser, "No traffic in this range")
     browser.find_element(By.XPATH, "//button[contains(., 'Install')]").click()

@@ -4,6 +4,7 @@ import { useState } from "react";
 import { useParams } from "react-router-dom";
 import { api, errorMessage, unwrap } from "../api/client";
 import { CLUSTER_WRITERS, useMe } from "../session";
+import { CatalogPanel } from "./CatalogPanel";
 import { TrafficPanel } from "./TrafficPanel";
 
 type Instance = {
@@ -21,6 +22,9 @@ const STATUS_COLOR = { online: "green", lost: "yellow", offline: "gray" } as con
 
 export function ClusterPage() {
   const { slug = "", clusterId = "" } = useParams();
+  const me = useMe();
+  const role = me.data?.organizations.find((o) => o.slug === slug)?.role ?? "";
+  const canWrite = ["owner", "admin", "developer"].includes(role);
   const path = { org_slug: slug, cluster_id: clusterId };
   const cluster = useQuery({
     queryKey: ["cluster", slug, clusterId],
@@ -34,9 +38,13 @@ export function ClusterPage() {
       <Tabs defaultValue="instances">
         <Tabs.List>
           <Tabs.Tab value="instances">Instances</Tabs.Tab>
+          <Tabs.Tab value="catalog">Catalog</Tabs.Tab>
           <Tabs.Tab value="traffic">Traffic</Tabs.Tab>
           <Tabs.Tab value="install">Install</Tabs.Tab>
         </Tabs.List>
+        <Tabs.Panel value="catalog" pt="md">
+          <CatalogPanel path={path} canWrite={canWrite} />
+        </Tabs.Panel>
         <Tabs.Panel value="traffic" pt="md">
           <TrafficPanel path={path} />
         </Tabs.Panel>
