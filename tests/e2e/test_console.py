@@ -79,6 +79,13 @@ def _button(driver: WebDriver, text: str):
     return _wait(driver, seen.element_to_be_clickable((By.XPATH, f"//button[normalize-space(.)={text!r}]")))
 
 
+def _tab(driver: WebDriver, name: str) -> None:
+    tab = _wait(
+        driver, seen.presence_of_element_located((By.XPATH, f"//button[@role='tab'][contains(., {name!r})]"))
+    )
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'}); arguments[0].click()", tab)
+
+
 def _choose(driver: WebDriver, label: str, option: str) -> None:
     """Pick `option` in the Mantine select or multi-select labelled `label` (re-rendered as the
     form changes, hence found again when stale)."""
@@ -109,8 +116,8 @@ def test_a_newcomer_signs_up_creates_a_cluster_and_finds_how_to_install_it(brows
     _wait(browser, seen.element_to_be_clickable((By.LINK_TEXT, "production"))).click()
     _text(browser, "No gateway has connected yet")
     # The catalog: an upstream, then a service with key-auth set through its generated form.
-    browser.find_element(By.XPATH, "//button[@role='tab'][contains(., 'Catalog')]").click()
-    browser.find_element(By.XPATH, "//button[@role='tab'][contains(., 'Upstreams')]").click()
+    _tab(browser, "Catalog")
+    _tab(browser, "Upstreams")
     _button(browser, "New upstream").click()
     _field(browser, "Name").send_keys("backend")
     _wait(
@@ -121,7 +128,7 @@ def test_a_newcomer_signs_up_creates_a_cluster_and_finds_how_to_install_it(brows
     ).send_keys("127.0.0.1:9000")
     _button(browser, "Create").click()
     _text(browser, "127.0.0.1:9000")
-    browser.find_element(By.XPATH, "//button[@role='tab'][contains(., 'Services')]").click()
+    _tab(browser, "Services")
     _button(browser, "New service").click()
     _field(browser, "Name").send_keys("orders")
     _choose(browser, "Upstream", "backend")
@@ -129,9 +136,18 @@ def test_a_newcomer_signs_up_creates_a_cluster_and_finds_how_to_install_it(brows
     _text(browser, "header")  # key-auth's own settings, from its JSON Schema
     _button(browser, "Create").click()
     _wait(browser, seen.presence_of_element_located((By.XPATH, "//code[contains(., 'key-auth')]")))
-    browser.find_element(By.XPATH, "//button[contains(., 'Traffic')]").click()
+    # History: the versions those changes published, what each changed, and a dry-run plan.
+    _tab(browser, "History")
+    _text(browser, "service.create orders").click()  # the latest version, by its reason
+    _text(browser, "What changed in")
+    _wait(browser, seen.presence_of_element_located((By.XPATH, "//p[normalize-space(.)='+ orders']")))
+    _button(browser, "Export").click()
+    _wait(browser, lambda d: "orders" in d.find_element(By.XPATH, "//textarea").get_attribute("value"))
+    _button(browser, "Preview changes").click()
+    _text(browser, "Nothing would change")
+    _tab(browser, "Traffic")
     _text(browser, "No traffic in this range")
-    browser.find_element(By.XPATH, "//button[contains(., 'Install')]").click()
+    _tab(browser, "Install")
     _text(browser, "install.sh")
     _button(browser, "Create cluster token").click()
     token = _text(browser, "gct_").text
@@ -147,11 +163,11 @@ def test_a_newcomer_signs_up_creates_a_cluster_and_finds_how_to_install_it(brows
     # The organization: its members, an API token shown once, and the audit log of all of it.
     browser.find_element(By.LINK_TEXT, "Organization").click()
     _text(browser, "ada@example.com")
-    browser.find_element(By.XPATH, "//button[contains(., 'API tokens')]").click()
+    _tab(browser, "API tokens")
     _field(browser, "Token name").send_keys("ci")
     _button(browser, "Create API token").click()
     _text(browser, "shown once")
-    browser.find_element(By.XPATH, "//button[contains(., 'Audit log')]").click()
+    _tab(browser, "Audit log")
     _text(browser, "billing.plan_changed")
 
 

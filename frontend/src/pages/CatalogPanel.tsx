@@ -65,6 +65,7 @@ function Entities({ path, kind, canWrite }: { path: Path; kind: Kind; canWrite: 
     setError(failed ? errorMessage(failed) : null);
     setDeleting(null);
     await queries.invalidateQueries({ queryKey: ["catalog", path] });
+    await queries.invalidateQueries({ queryKey: ["snapshots", path] });
   };
   return (
     <Stack>
@@ -160,6 +161,7 @@ function CreateForm({ path, kind, onDone }: { path: Path; kind: Kind; onDone: ()
       return;
     }
     await queries.invalidateQueries({ queryKey: ["catalog", path] });
+    await queries.invalidateQueries({ queryKey: ["snapshots", path] });  // a change publishes a version
     onDone();
   };
   const nameField = kind === "consumers" ? "username" : "name";

@@ -5,6 +5,7 @@ import { useParams } from "react-router-dom";
 import { api, errorMessage, unwrap } from "../api/client";
 import { CLUSTER_WRITERS, useMe } from "../session";
 import { CatalogPanel } from "./CatalogPanel";
+import { HistoryPanel } from "./HistoryPanel";
 import { TrafficPanel } from "./TrafficPanel";
 
 type Instance = {
@@ -35,15 +36,19 @@ export function ClusterPage() {
     <Stack>
       <Title order={2}>{name || "Cluster"}</Title>
       {cluster.isError && <Alert color="red">{errorMessage(cluster.error)}</Alert>}
-      <Tabs defaultValue="instances">
+      <Tabs defaultValue="instances" keepMounted={false}>
         <Tabs.List>
           <Tabs.Tab value="instances">Instances</Tabs.Tab>
           <Tabs.Tab value="catalog">Catalog</Tabs.Tab>
+          <Tabs.Tab value="history">History</Tabs.Tab>
           <Tabs.Tab value="traffic">Traffic</Tabs.Tab>
           <Tabs.Tab value="install">Install</Tabs.Tab>
         </Tabs.List>
         <Tabs.Panel value="catalog" pt="md">
           <CatalogPanel path={path} canWrite={canWrite} />
+        </Tabs.Panel>
+        <Tabs.Panel value="history" pt="md">
+          <HistoryPanel path={path} canWrite={canWrite} />
         </Tabs.Panel>
         <Tabs.Panel value="traffic" pt="md">
           <TrafficPanel path={path} />
