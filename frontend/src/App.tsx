@@ -2,13 +2,14 @@ import { AppShell, Button, Center, Group, Loader, NavLink, Select, Text, Title }
 import { useQueryClient } from "@tanstack/react-query";
 import { Link, Navigate, Route, Routes, useLocation, useNavigate, useParams } from "react-router-dom";
 import { api } from "./api/client";
+import { AwsPage } from "./pages/AwsPage";
 import { BillingPage } from "./pages/BillingPage";
 import { ClusterPage } from "./pages/ClusterPage";
 import { ClustersPage } from "./pages/ClustersPage";
 import { LoginPage, SignupPage } from "./pages/AuthPages";
 import { NewOrganizationPage } from "./pages/NewOrganizationPage";
 import { OrganizationPage } from "./pages/OrganizationPage";
-import { BILLING_ROLES, useMe } from "./session";
+import { BILLING_ROLES, CLUSTER_WRITERS, useMe } from "./session";
 
 export function App() {
   const me = useMe();
@@ -45,6 +46,7 @@ function OrganizationRoutes() {
       <Route path="clusters/:clusterId" element={<ClusterPage />} />
       <Route path="billing" element={<BillingPage />} />
       <Route path="settings" element={<OrganizationPage />} />
+      <Route path="aws" element={<AwsPage />} />
       <Route path="*" element={<Navigate to="clusters" replace />} />
     </Routes>
   );
@@ -92,6 +94,9 @@ function Shell({ children }: { children: React.ReactNode }) {
           <>
             <NavLink component={Link} to={`/orgs/${current.slug}/clusters`} label="Clusters" />
             <NavLink component={Link} to={`/orgs/${current.slug}/settings`} label="Organization" />
+            {CLUSTER_WRITERS.includes(current.role) && (
+              <NavLink component={Link} to={`/orgs/${current.slug}/aws`} label="Deploy to AWS" />
+            )}
             {BILLING_ROLES.includes(current.role) && (
               <NavLink component={Link} to={`/orgs/${current.slug}/billing`} label="Billing" />
             )}

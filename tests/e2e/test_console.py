@@ -65,7 +65,9 @@ def _wait(driver: WebDriver, condition, timeout: float = 15):
 
 
 def _text(driver: WebDriver, text: str):
-    return _wait(driver, seen.presence_of_element_located((By.XPATH, f"//*[contains(text(), {text!r})]")))
+    """The innermost element whose text (all of it, however React split it) contains `text`."""
+    has = f"contains(normalize-space(.), {text!r})"
+    return _wait(driver, seen.presence_of_element_located((By.XPATH, f"//*[{has} and not(*[{has}])]")))
 
 
 def _field(driver: WebDriver, label: str):
@@ -196,3 +198,79 @@ def test_the_console_hides_what_a_viewer_may_not_do(browser, console_url):
     _field(browser, "Password").send_keys("wrong")
     _button(browser, "Log in").click()
     _wait(browser, seen.presence_of_element_located((By.XPATH, "//*[@role='alert']")))
+
+
+def test_an_owner_connects_aws_and_follows_a_deploy_step_by_step(
+    browser, transactional_db, monkeypatch, tmp_path
+):
+    """Against moto (AWS) and the fake Kubernetes API: the quick-create link's ExternalId, the
+    role verified, a deploy whose step log fills in, and a failure shown with a retry."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    from saas.deployments import aws
+    from tests.fakes.kubernetes_api import FakeKubernetes
+
+    moto = ThreadedMotoServer(port=0, verbose=False)
+    moto.start()
+    host, port = moto.get_host_and_port()
+    aws_url = f"http://{host}:{port}"
+    httpx.post(f"{aws_url}/moto-api/reset")
+    kube = FakeKubernetes()
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    env = {
+        **env_sharing_test_database(),
+        "SAAS_AWS_ENDPOINT_URL": aws_url,
+        "SAAS_EKS_ENDPOINT_OVERRIDE": kube.url,
+        "SAAS_DEPLOY_WAIT_S": "2",
+        "CELERY_TASK_ALWAYS_EAGER": "true",
+    }
+    control_port = free_port()
+    control = start_control_plane(control_port, env)
+    try:
+        wait_until_up(control_port)
+        base = f"http://127.0.0.1:{control_port}/console"
+        browser.get(f"{base}/signup")
+        _field(browser, "Email").send_keys("grace@example.com")
+        _field(browser, "Password").send_keys("a long enough passphrase 42")
+        _field(browser, "Organization").send_keys("Compilers")
+        _button(browser, "Sign up").click()
+        _button(browser, "New cluster").click()
+        _field(browser, "Name").send_keys("edge")
+        _button(browser, "Create cluster").click()
+        _wait(browser, seen.element_to_be_clickable((By.LINK_TEXT, "edge")))
+        browser.find_element(By.LINK_TEXT, "Deploy to AWS").click()
+        external_id = _text(browser, "gwc-").text
+        # What the customer does in their account: launch the template, copy the role ARN.
+        client = boto3.client("cloudformation", region_name="us-east-1", endpoint_url=aws_url)
+        client.create_stack(
+            StackName="gateway-cloud",
+            TemplateBody=aws.role_template(),
+            Parameters=[{"ParameterKey": "ExternalId", "ParameterValue": external_id}],
+            Capabilities=["CAPABILITY_NAMED_IAM"],
+        )
+        role_arn = client.describe_stacks(StackName="gateway-cloud")["Stacks"][0]["Outputs"][0]["OutputValue"]
+        boto3.client("eks", region_name="us-east-1", endpoint_url=aws_url).create_cluster(
+            name="prod-eks",
+            roleArn="arn:aws:iam::123456789012:role/eks",
+            resourcesVpcConfig={"subnetIds": []},
+        )
+        _field(browser, "Role ARN").send_keys(role_arn)
+        _button(browser, "Verify and connect").click()
+        _text(browser, "connected to 123456789012")
+        _choose(browser, "Gateway cluster", "edge")
+        _choose(browser, "EKS cluster", "prod-eks")
+        _button(browser, "Deploy").click()
+        # Applied and rolled out, but no gateway came online in time (none runs here): the step
+        # log says which step failed and why, and offers a retry.
+        _text(browser, "wait for rollout: succeeded")
+        _text(browser, "instances online: failed")
+        _text(browser, "No gateway instance came online")
+        _button(browser, "Retry")
+        assert {a.kind for a in kube.applies} >= {"Namespace", "Deployment", "Service", "NetworkPolicy"}
+    finally:
+        control.terminate()
+        control.wait(timeout=20)
+        kube.close()
+        moto.stop()
