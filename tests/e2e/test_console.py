@@ -138,9 +138,21 @@ def test_a_newcomer_signs_up_creates_a_cluster_and_finds_how_to_install_it(brows
     _text(browser, "header")  # key-auth's own settings, from its JSON Schema
     _button(browser, "Create").click()
     _wait(browser, seen.presence_of_element_located((By.XPATH, "//code[contains(., 'key-auth')]")))
+    # A consumer with a generated key-auth key, shown once.
+    _tab(browser, "Consumers")
+    _button(browser, "New consumer").click()
+    _field(browser, "Username").send_keys("mobile-app")
+    _button(browser, "Create").click()
+    _button(browser, "Credentials").click()
+    _button(browser, "Add credential").click()
+    _text(browser, "Shown once: copy it now")
+    _wait(
+        browser, seen.presence_of_element_located((By.XPATH, "//*[contains(normalize-space(.), 'key-auth')]"))
+    )
+    browser.find_element(By.XPATH, "//button[contains(@class, 'CloseButton')]").click()
     # History: the versions those changes published, what each changed, and a dry-run plan.
     _tab(browser, "History")
-    _text(browser, "service.create orders").click()  # the latest version, by its reason
+    _text(browser, "service.create orders").click()  # the version it published, by its reason
     _text(browser, "What changed in")
     _wait(browser, seen.presence_of_element_located((By.XPATH, "//p[normalize-space(.)='+ orders']")))
     _button(browser, "Export").click()

@@ -1,4 +1,4 @@
-import { Alert, Button, Code, Group, Loader, Modal, MultiSelect, Select, Stack, Table, Tabs, Text, TextInput, Textarea } from "@mantine/core";
+import { Alert, Button, Code, CopyButton, Group, Loader, Modal, MultiSelect, Select, Stack, Table, Tabs, Text, TextInput, Textarea } from "@mantine/core";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { api, errorMessage, fieldErrors, unwrap } from "../api/client";
@@ -55,6 +55,7 @@ function Entities({ path, kind, canWrite }: { path: Path; kind: Kind; canWrite: 
   const rows = useRows(path, kind);
   const [creating, setCreating] = useState(false);
   const [deleting, setDeleting] = useState<Row | null>(null);
+  const [credentialsOf, setCredentialsOf] = useState<Row | null>(null);
   const [error, setError] = useState<string | null>(null);
   const label = (row: Row) => String(row.name ?? row.username ?? row.id);
   const remove = async () => {
@@ -93,6 +94,11 @@ function Entities({ path, kind, canWrite }: { path: Path; kind: Kind; canWrite: 
                   ))}
                 </Table.Td>
                 <Table.Td>
+                  {canWrite && kind === "consumers" && (
+                    <Button size="xs" variant="subtle" onClick={() => setCredentialsOf(row)}>
+                      Credentials
+                    </Button>
+                  )}
                   {canWrite && (
                     <Button size="xs" color="red" variant="subtle" onClick={() => setDeleting(row)}>
                       Delete
@@ -106,6 +112,9 @@ function Entities({ path, kind, canWrite }: { path: Path; kind: Kind; canWrite: 
       )}
       <Modal opened={creating} onClose={() => setCreating(false)} title={`New ${kind.slice(0, -1)}`} size="lg">
         <CreateForm path={path} kind={kind} onDone={() => setCreating(false)} />
+      </Modal>
+      <Modal opened={credentialsOf !== null} onClose={() => setCredentialsOf(null)} title={`Credentials of ${credentialsOf ? label(credentialsOf) : ""}`} size="lg">
+        {credentialsOf && <Credentials path={path} consumerId={credentialsOf.id} />}
       </Modal>
       <Modal opened={deleting !== null} onClose={() => setDeleting(null)} title="Delete">
         <Stack>
@@ -215,6 +224,94 @@ function PluginEditor({ scope, value, onChange, error }: { scope: string; value:
           </Stack>
         ) : null;
       })}
+    </Stack>
+  );
+}
+
+type Credential = { id: number; type: string; key_prefix?: string; username?: string; key?: string };
+const CREDENTIAL_TYPES = ["key-auth", "basic-auth", "jwt-auth", "hmac-auth"];
+
+/** A consumer's credentials: listed by type and prefix (secrets are never shown again), added
+ * with a generated key or secret shown once, deleted. */
+function Credentials({ path, consumerId }: { path: Path; consumerId: number }) {
+  const queries = useQueryClient();
+  const url = "/api/v1/orgs/{org_slug}/clusters/{cluster_id}/consumers/{consumer_id}/credentials/";
+  const params = { path: { ...path, consumer_id: String(consumerId) } };
+  const credentials = useQuery({
+    queryKey: ["credentials", path, consumerId],
+    queryFn: async () => {
+      const data = await unwrap(api.GET(url as never, { params } as never));
+      return ((data as { results?: Credential[] }).results ?? (data as Credential[])) as Credential[];
+    },
+  });
+  const [type, setType] = useState<string | null>("key-auth");
+  const [extra, setExtra] = useState("");
+  const [shown, setShown] = useState<Record<string, string> | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const add = async (event: React.FormEvent) => {
+    event.preventDefault();
+    let fields: Record<string, unknown> = {};
+    try {
+      fields = extra.trim() ? JSON.parse(extra) : {};
+    } catch {
+      setError("The extra fields are not valid JSON.");
+      return;
+    }
+    const { data, error: failed } = await api.POST(url as never, { params, body: { type, ...fields } } as never);
+    if (failed) {
+      setError(errorMessage(failed));
+      return;
+    }
+    setError(null);
+    const answer = data as Record<string, unknown>;
+    const secrets = Object.fromEntries(["key", "secret", "password"].filter((k) => typeof answer[k] === "string").map((k) => [k, String(answer[k])]));
+    setShown(Object.keys(secrets).length ? secrets : null);
+    setExtra("");
+    await queries.invalidateQueries({ queryKey: ["credentials", path, consumerId] });
+  };
+  const remove = async (credential: Credential) => {
+    if (!window.confirm(`Delete this ${credential.type} credential? Clients using it are refused at once.`)) return;
+    await api.DELETE(`${url}{id}/` as never, { params: { path: { ...params.path, id: credential.id } } } as never);
+    await queries.invalidateQueries({ queryKey: ["credentials", path, consumerId] });
+  };
+  return (
+    <Stack>
+      {credentials.isLoading && <Loader aria-label="Loading credentials" />}
+      {(credentials.data ?? []).map((credential) => (
+        <Group key={credential.id} justify="space-between">
+          <Text>
+            <Code>{credential.type}</Code> {credential.key_prefix ? `${credential.key_prefix}…` : credential.username ?? credential.key ?? ""}
+          </Text>
+          <Button size="xs" color="red" variant="subtle" onClick={() => remove(credential)}>
+            Delete
+          </Button>
+        </Group>
+      ))}
+      {credentials.isSuccess && (credentials.data ?? []).length === 0 && <Text c="dimmed">No credentials yet.</Text>}
+      {shown && (
+        <Alert color="blue" title="Shown once: copy it now">
+          {Object.entries(shown).map(([name, value]) => (
+            <Group key={name}>
+              <Text size="sm">{name}</Text>
+              <Code>{value}</Code>
+              <CopyButton value={value}>{({ copied, copy }) => <Button size="xs" onClick={copy}>{copied ? "Copied" : "Copy"}</Button>}</CopyButton>
+            </Group>
+          ))}
+        </Alert>
+      )}
+      {error && <Alert color="red">{error}</Alert>}
+      <Stack component="form" onSubmit={add} gap="xs">
+        <Select label="Type" data={CREDENTIAL_TYPES} value={type} onChange={setType} />
+        <Textarea
+          label="Other fields (JSON, optional)"
+          description='For example {"username": "app", "password": "..."} for basic-auth, or {"key": "app-jwt", "algorithm": "HS256"} for jwt-auth; key-auth keys are generated when left out.'
+          autosize
+          minRows={2}
+          value={extra}
+          onChange={(e) => setExtra(e.currentTarget.value)}
+        />
+        <Button type="submit">Add credential</Button>
+      </Stack>
     </Stack>
   );
 }
