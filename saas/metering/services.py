@@ -33,11 +33,18 @@ INSERT INTO metering_usagebatch
 VALUES {values}
 ON CONFLICT (batch_id) DO NOTHING RETURNING batch_id
 """
+# The rows go as one array per column: a query of constant text (parsed once, by psycopg and by
+# PostgreSQL) whatever the number of rows, in the sorted order that keeps consumers deadlock-free.
 _UPSERT = """
 INSERT INTO metering_usagerollup
     (cluster_id, minute, route_id, consumer, status_class, requests, bytes_in, bytes_out,
      latency_ms_buckets)
-VALUES {values}
+SELECT c, m, r, co, s, q, bi, bo, l::bigint[]
+FROM unnest(
+    %s::bigint[], %s::timestamptz[], %s::bigint[], %s::text[], %s::text[],
+    %s::bigint[], %s::bigint[], %s::bigint[], %s::text[]
+) WITH ORDINALITY AS t(c, m, r, co, s, q, bi, bo, l, n)
+ORDER BY n
 ON CONFLICT (cluster_id, minute, route_id, consumer, status_class) DO UPDATE SET
     requests = metering_usagerollup.requests + EXCLUDED.requests,
     bytes_in = metering_usagerollup.bytes_in + EXCLUDED.bytes_in,
@@ -110,12 +117,14 @@ def record_usage_batches(schema_name: str, batches: list[tuple[int, UsageBatch]]
                     total[3 + index] += answers
         if totals:
             # Sorted keys: concurrent consumers lock rows in one order and cannot deadlock.
-            params: list[Any] = []
+            columns: list[list[Any]] = [[] for _ in range(9)]
             for (cluster_id, minute, route_id, consumer, status_class), counts in sorted(totals.items()):
-                params += [cluster_id, _utc(minute), route_id, consumer, status_class, *counts[:3]]
-                params.append(counts[3:] if any(counts[3:]) else [])
-            values = ",".join(["(%s,%s,%s,%s,%s,%s,%s,%s,%s::bigint[])"] * len(totals))
-            cursor.execute(_UPSERT.format(values=values), params)
+                latency = counts[3:]
+                row = [cluster_id, _utc(minute), route_id, consumer, status_class, *counts[:3]]
+                row.append("{" + ",".join(map(str, latency)) + "}" if any(latency) else "{}")
+                for column, value in zip(columns, row, strict=True):
+                    column.append(value)
+            cursor.execute(_UPSERT, columns)
     return counted
 
 
