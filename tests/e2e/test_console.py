@@ -81,6 +81,36 @@ def _button(driver: WebDriver, text: str):
     return _wait(driver, seen.element_to_be_clickable((By.XPATH, f"//button[normalize-space(.)={text!r}]")))
 
 
+def _self_signed(host: str) -> tuple[str, str]:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=90))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return (
+        certificate.public_bytes(serialization.Encoding.PEM).decode(),
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode(),
+    )
+
+
 def _tab(driver: WebDriver, name: str) -> None:
     tab = _wait(
         driver, seen.presence_of_element_located((By.XPATH, f"//button[@role='tab'][contains(., {name!r})]"))
@@ -130,6 +160,31 @@ def test_a_newcomer_signs_up_creates_a_cluster_and_finds_how_to_install_it(brows
     ).send_keys("127.0.0.1:9000")
     _button(browser, "Create").click()
     _text(browser, "127.0.0.1:9000")
+    # Edited in place: the form comes filled in; saving replaces the entry.
+    _button(browser, "Edit").click()
+    targets = _wait(
+        browser,
+        seen.presence_of_element_located(
+            (By.XPATH, "//label[contains(., 'Targets')]/following::textarea[1]")
+        ),
+    )
+    assert targets.get_attribute("value") == "127.0.0.1:9000"
+    targets.clear()
+    targets.send_keys("127.0.0.1:9001")
+    _button(browser, "Save").click()
+    _text(browser, "127.0.0.1:9001")
+    # A certificate from PEM; its key is never shown again.
+    _tab(browser, "Certificates")
+    _button(browser, "New certificate").click()
+    certificate, key = _self_signed("api.example.com")
+    _field(browser, "Name").send_keys("api")
+    for label, pem in (("Certificate", certificate), ("Private key", key)):
+        area = browser.find_element(By.XPATH, f"//label[contains(., {label!r})]/following::textarea[1]")
+        browser.execute_script("arguments[0].focus()", area)
+        area.send_keys(pem)
+    _button(browser, "Create").click()
+    _text(browser, "api.example.com")
+    _tab(browser, "Upstreams")
     _tab(browser, "Services")
     _button(browser, "New service").click()
     _field(browser, "Name").send_keys("orders")

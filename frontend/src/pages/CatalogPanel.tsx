@@ -6,10 +6,11 @@ import { SchemaForm, type Schema } from "./SchemaForm";
 
 type Path = { org_slug: string; cluster_id: string };
 type Row = Record<string, unknown> & { id: number; name?: string; username?: string };
-type Kind = "routes" | "services" | "upstreams" | "consumers";
+type Kind = "routes" | "services" | "upstreams" | "consumers" | "certificates";
+const KINDS: Kind[] = ["routes", "services", "upstreams", "consumers", "certificates"];
 type PluginInfo = { name: string; description: string; scopes: string[]; schema: Schema };
 
-const SCOPE: Record<Kind, string> = { routes: "route", services: "service", upstreams: "", consumers: "consumer" };
+const SCOPE: Record<Kind, string> = { routes: "route", services: "service", upstreams: "", consumers: "consumer", certificates: "" };
 const METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
 
 function useRows(path: Path, kind: Kind) {
@@ -28,13 +29,13 @@ export function CatalogPanel({ path, canWrite }: { path: Path; canWrite: boolean
   return (
     <Tabs defaultValue="routes" variant="pills">
       <Tabs.List>
-        {(["routes", "services", "upstreams", "consumers"] as Kind[]).map((kind) => (
+        {KINDS.map((kind) => (
           <Tabs.Tab key={kind} value={kind}>
             {kind[0].toUpperCase() + kind.slice(1)}
           </Tabs.Tab>
         ))}
       </Tabs.List>
-      {(["routes", "services", "upstreams", "consumers"] as Kind[]).map((kind) => (
+      {KINDS.map((kind) => (
         <Tabs.Panel key={kind} value={kind} pt="md">
           <Entities path={path} kind={kind} canWrite={canWrite} />
         </Tabs.Panel>
@@ -47,6 +48,7 @@ function summary(kind: Kind, row: Row): string {
   if (kind === "routes") return `${((row.paths as { value: string }[]) ?? []).map((p) => p.value).join(", ")} → ${row.service}`;
   if (kind === "services") return `→ ${row.upstream}`;
   if (kind === "upstreams") return ((row.targets as { host: string; port: number }[]) ?? []).map((t) => `${t.host}:${t.port}`).join(", ");
+  if (kind === "certificates") return `${((row.snis as string[]) ?? []).join(", ")}; expires ${String(row.not_after ?? "").slice(0, 10)}`;
   return "";
 }
 
@@ -56,6 +58,7 @@ function Entities({ path, kind, canWrite }: { path: Path; kind: Kind; canWrite: 
   const [creating, setCreating] = useState(false);
   const [deleting, setDeleting] = useState<Row | null>(null);
   const [credentialsOf, setCredentialsOf] = useState<Row | null>(null);
+  const [editing, setEditing] = useState<Row | null>(null);
   const [error, setError] = useState<string | null>(null);
   const label = (row: Row) => String(row.name ?? row.username ?? row.id);
   const remove = async () => {
@@ -94,6 +97,11 @@ function Entities({ path, kind, canWrite }: { path: Path; kind: Kind; canWrite: 
                   ))}
                 </Table.Td>
                 <Table.Td>
+                  {canWrite && kind !== "certificates" && (
+                    <Button size="xs" variant="subtle" onClick={() => setEditing(row)}>
+                      Edit
+                    </Button>
+                  )}
                   {canWrite && kind === "consumers" && (
                     <Button size="xs" variant="subtle" onClick={() => setCredentialsOf(row)}>
                       Credentials
@@ -112,6 +120,9 @@ function Entities({ path, kind, canWrite }: { path: Path; kind: Kind; canWrite: 
       )}
       <Modal opened={creating} onClose={() => setCreating(false)} title={`New ${kind.slice(0, -1)}`} size="lg">
         <CreateForm path={path} kind={kind} onDone={() => setCreating(false)} />
+      </Modal>
+      <Modal opened={editing !== null} onClose={() => setEditing(null)} title={`Edit ${editing ? label(editing) : ""}`} size="lg">
+        {editing && <CreateForm path={path} kind={kind} initial={editing} onDone={() => setEditing(null)} />}
       </Modal>
       <Modal opened={credentialsOf !== null} onClose={() => setCredentialsOf(null)} title={`Credentials of ${credentialsOf ? label(credentialsOf) : ""}`} size="lg">
         {credentialsOf && <Credentials path={path} consumerId={credentialsOf.id} />}
@@ -135,16 +146,19 @@ function Entities({ path, kind, canWrite }: { path: Path; kind: Kind; canWrite: 
   );
 }
 
-function CreateForm({ path, kind, onDone }: { path: Path; kind: Kind; onDone: () => void }) {
+/** Creates an entry, or with `initial` edits it in place (PUT: the whole entry as the form holds it). */
+function CreateForm({ path, kind, onDone, initial }: { path: Path; kind: Kind; onDone: () => void; initial?: Row }) {
   const queries = useQueryClient();
   const services = useRows(path, "services");
   const upstreams = useRows(path, "upstreams");
-  const [name, setName] = useState("");
-  const [parent, setParent] = useState<string | null>(null);
-  const [paths, setPaths] = useState("/");
-  const [methods, setMethods] = useState<string[]>([]);
-  const [targets, setTargets] = useState("");
-  const [plugins, setPlugins] = useState<Record<string, Record<string, unknown>>>({});
+  const [name, setName] = useState(String(initial?.name ?? initial?.username ?? ""));
+  const [parent, setParent] = useState<string | null>((initial?.service ?? initial?.upstream ?? null) as string | null);
+  const [paths, setPaths] = useState(initial ? ((initial.paths as { value: string }[]) ?? []).map((p) => p.value).join(", ") : "/");
+  const [methods, setMethods] = useState<string[]>((initial?.methods as string[]) ?? []);
+  const [targets, setTargets] = useState(initial ? ((initial.targets as { host: string; port: number }[]) ?? []).map((t) => `${t.host}:${t.port}`).join("\n") : "");
+  const [plugins, setPlugins] = useState<Record<string, Record<string, unknown>>>((initial?.plugins as Record<string, Record<string, unknown>>) ?? {});
+  const [certificate, setCertificate] = useState("");
+  const [privateKey, setPrivateKey] = useState("");
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [error, setError] = useState<string | null>(null);
   const body = (): Record<string, unknown> => {
@@ -159,11 +173,14 @@ function CreateForm({ path, kind, onDone }: { path: Path; kind: Kind; onDone: ()
     }
     if (kind === "services") return { name, upstream: parent, plugins };
     if (kind === "routes") return { name, service: parent, paths: paths.split(/[\s,]+/).filter(Boolean).map((value) => ({ value })), methods, plugins };
+    if (kind === "certificates") return { name, certificate, private_key: privateKey };
     return { username: name, plugins };
   };
   const submit = async (event: React.FormEvent) => {
     event.preventDefault();
-    const { error: failed } = await api.POST(`/api/v1/orgs/{org_slug}/clusters/{cluster_id}/${kind}/` as never, { params: { path }, body: body() } as never);
+    const { error: failed } = initial
+      ? await api.PUT(`/api/v1/orgs/{org_slug}/clusters/{cluster_id}/${kind}/{id}/` as never, { params: { path: { ...path, id: initial.id } }, body: body() } as never)
+      : await api.POST(`/api/v1/orgs/{org_slug}/clusters/{cluster_id}/${kind}/` as never, { params: { path }, body: body() } as never);
     if (failed) {
       setErrors(fieldErrors(failed));
       setError(errorMessage(failed));
@@ -191,8 +208,14 @@ function CreateForm({ path, kind, onDone }: { path: Path; kind: Kind; onDone: ()
           <MultiSelect label="Methods" description="None: every method" data={METHODS} value={methods} onChange={setMethods} />
         </>
       )}
+      {kind === "certificates" && (
+        <>
+          <Textarea label="Certificate (PEM, with its chain)" required autosize minRows={3} value={certificate} error={errors.certificate} onChange={(e) => setCertificate(e.currentTarget.value)} />
+          <Textarea label="Private key (PEM)" description="Stored encrypted; never shown again" required autosize minRows={3} value={privateKey} error={errors.private_key} onChange={(e) => setPrivateKey(e.currentTarget.value)} />
+        </>
+      )}
       {SCOPE[kind] && <PluginEditor scope={SCOPE[kind]} value={plugins} onChange={setPlugins} error={errors.plugins} />}
-      <Button type="submit">Create</Button>
+      <Button type="submit">{initial ? "Save" : "Create"}</Button>
     </Stack>
   );
 }
