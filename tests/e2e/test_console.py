@@ -6,6 +6,7 @@ sees no button for what their role may not do."""
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -13,7 +14,11 @@ import pytest
 from django.conf import settings
 from django.db import connections
 from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
+from selenium.common.exceptions import (
+    ElementClickInterceptedException,
+    StaleElementReferenceException,
+    TimeoutException,
+)
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as seen
@@ -77,8 +82,34 @@ def _field(driver: WebDriver, label: str):
     )
 
 
-def _button(driver: WebDriver, text: str):
-    return _wait(driver, seen.element_to_be_clickable((By.XPATH, f"//button[normalize-space(.)={text!r}]")))
+class _Button:
+    """A button found by its exact label whose click waits out a closing modal's overlay (Mantine
+    fades it for 200 ms, and the browser refuses a click that lands on it)."""
+
+    def __init__(self, driver: WebDriver, text: str) -> None:
+        self.driver, self.xpath = driver, f"//button[normalize-space(.)={text!r}]"
+        _wait(driver, seen.element_to_be_clickable((By.XPATH, self.xpath)))
+
+    def click(self) -> None:
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                self.driver.find_element(By.XPATH, self.xpath).click()
+                return
+            except (ElementClickInterceptedException, StaleElementReferenceException):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
+
+def _link(driver: WebDriver, text: str) -> None:
+    """Follow a link by its text; a script's click, which a fading overlay cannot intercept."""
+    link = _wait(driver, seen.presence_of_element_located((By.LINK_TEXT, text)))
+    driver.execute_script("arguments[0].click()", link)
+
+
+def _button(driver: WebDriver, text: str) -> _Button:
+    return _Button(driver, text)
 
 
 def _self_signed(host: str) -> tuple[str, str]:
@@ -145,7 +176,7 @@ def test_a_newcomer_signs_up_creates_a_cluster_and_finds_how_to_install_it(brows
     _button(browser, "New cluster").click()
     _field(browser, "Name").send_keys("production")
     _button(browser, "Create cluster").click()
-    _wait(browser, seen.element_to_be_clickable((By.LINK_TEXT, "production"))).click()
+    _link(browser, "production")
     _text(browser, "No gateway has connected yet")
     # The catalog: an upstream, then a service with key-auth set through its generated form.
     _tab(browser, "Catalog")
@@ -222,7 +253,7 @@ def test_a_newcomer_signs_up_creates_a_cluster_and_finds_how_to_install_it(brows
     token = _text(browser, "gct_").text
     assert token.startswith("gct_")
     # Billing: the owner sees the plan and upgrades (billing runs locally here).
-    browser.find_element(By.LINK_TEXT, "Billing").click()
+    _link(browser, "Billing")
     _text(browser, "Stripe is not connected")
     _button(browser, "Upgrade to Pro").click()
     _wait(
@@ -230,7 +261,7 @@ def test_a_newcomer_signs_up_creates_a_cluster_and_finds_how_to_install_it(brows
     )
     assert "Pro" in browser.find_element(By.TAG_NAME, "main").text
     # The organization: its members, an API token shown once, and the audit log of all of it.
-    browser.find_element(By.LINK_TEXT, "Organization").click()
+    _link(browser, "Organization")
     _text(browser, "ada@example.com")
     _tab(browser, "API tokens")
     _field(browser, "Token name").send_keys("ci")
@@ -307,7 +338,7 @@ def test_an_owner_connects_aws_and_follows_a_deploy_step_by_step(
         _field(browser, "Name").send_keys("edge")
         _button(browser, "Create cluster").click()
         _wait(browser, seen.element_to_be_clickable((By.LINK_TEXT, "edge")))
-        browser.find_element(By.LINK_TEXT, "Deploy to AWS").click()
+        _link(browser, "Deploy to AWS")
         external_id = _text(browser, "gwc-").text
         # What the customer does in their account: launch the template, copy the role ARN.
         client = boto3.client("cloudformation", region_name="us-east-1", endpoint_url=aws_url)
