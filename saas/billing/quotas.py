@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from tenants.models import Organization
-
 from .models import BillingAccount
 from .plans import get_plan
 
@@ -27,7 +25,3 @@ def gateway_quota(schema_name: str) -> dict[str, Any] | None:
         "limit": plan.included_calls,
         "resets_at": account.quota_resets_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
-
-
-def organization_of(schema_name: str) -> Organization | None:
-    return Organization.objects.filter(schema_name=schema_name).first()

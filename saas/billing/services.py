@@ -17,13 +17,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
-from django.db.models.functions import TruncHour
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from saas.errors import Conflict, InvalidInput
-from saas.metering.services import BillingPeriod, billable_calls
+from saas.metering.services import BillingPeriod, billable_calls, billable_calls_by_hour
 from tenants.audit import Actor, record_audit
 from tenants.models import Membership, Organization
 from tenants.roles import Role
@@ -303,16 +301,7 @@ def report_usage_to_stripe(organization: Organization, now: datetime | None = No
     now = now or timezone.now()
     last_hour = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
     since = last_hour - LOOKBACK
-    from saas.metering.models import UsageRollup
-
-    with schema_context(organization.schema_name):
-        totals = {
-            row["hour"]: int(row["calls"])
-            for row in UsageRollup.objects.filter(minute__gte=since, minute__lt=last_hour)
-            .annotate(hour=TruncHour("minute", tzinfo=UTC))
-            .values("hour")
-            .annotate(calls=Sum("requests"))
-        }
+    totals = billable_calls_by_hour(organization, since, last_hour)
     reports = {r.hour: r for r in MeterReport.objects.filter(organization=organization, hour__gte=since)}
     for hour, calls in sorted(totals.items()):
         report = reports.get(hour)

@@ -131,9 +131,17 @@ def _checked(fields: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
-def start_deployment(author: Author, cluster: GatewayCluster, fields: dict[str, Any]) -> GatewayDeployment:
-    from .tasks import run_operation
+def _run_when_committed(deployment: GatewayDeployment) -> None:
+    """Queue the deployment's operation once what asked for it is committed."""
+    from .tasks import run_operation_task  # the task module imports this one
 
+    schema, deployment_id = current_schema_name(), deployment.id
+    transaction.on_commit(
+        lambda: run_operation_task.apply_async(args=(deployment_id,), kwargs={"schema_name": schema})
+    )
+
+
+def start_deployment(author: Author, cluster: GatewayCluster, fields: dict[str, Any]) -> GatewayDeployment:
     if fields.pop("hosted", False):
         # In our own EKS: its cluster, region and a namespace of the organization's own.
         if not settings.SAAS_HOSTED_EKS_CLUSTER:
@@ -171,8 +179,7 @@ def start_deployment(author: Author, cluster: GatewayCluster, fields: dict[str, 
         deployment = GatewayDeployment.objects.create(cluster=cluster, **fields)
         _plan(deployment, "deploy")
         record_audit(author.actor, author.organization, "deployment.started", deployment, after=fields)
-    schema = current_schema_name()
-    transaction.on_commit(lambda: run_operation.delay(schema, deployment.id))
+    _run_when_committed(deployment)
     return deployment
 
 
@@ -180,8 +187,6 @@ def change_deployment(
     author: Author, deployment: GatewayDeployment, fields: dict[str, Any]
 ) -> GatewayDeployment:
     """Upgrade or scale: the same steps again with the new wishes (each apply converges)."""
-    from .tasks import run_operation
-
     if deployment.status in (GatewayDeployment.Status.RUNNING, GatewayDeployment.Status.TORN_DOWN):
         raise Conflict(f"The deployment is {deployment.status}.")
     allowed = {"replicas", "max_replicas", "cpu", "memory", "upstream_cidrs"}
@@ -198,16 +203,13 @@ def change_deployment(
         record_audit(
             author.actor, author.organization, "deployment.changed", deployment, before=current, after=fields
         )
-    schema = current_schema_name()
-    transaction.on_commit(lambda: run_operation.delay(schema, deployment.id))
+    _run_when_committed(deployment)
     return deployment
 
 
 def start_teardown(
     author: Author, deployment: GatewayDeployment, *, delete_eks_cluster: bool = False
 ) -> GatewayDeployment:
-    from .tasks import run_operation
-
     if deployment.status in (GatewayDeployment.Status.RUNNING, GatewayDeployment.Status.TORN_DOWN):
         raise Conflict(f"The deployment is {deployment.status}.")
     if delete_eks_cluster and not deployment.created_eks_cluster:
@@ -219,21 +221,17 @@ def start_teardown(
         deployment.save(update_fields=["delete_eks_cluster", "updated_at"])
         _plan(deployment, "teardown")
         record_audit(author.actor, author.organization, "deployment.teardown", deployment)
-    schema = current_schema_name()
-    transaction.on_commit(lambda: run_operation.delay(schema, deployment.id))
+    _run_when_committed(deployment)
     return deployment
 
 
 def retry(author: Author, deployment: GatewayDeployment) -> GatewayDeployment:
     """Run the failed operation again, from its failed step."""
-    from .tasks import run_operation
-
     if deployment.status != GatewayDeployment.Status.FAILED:
         raise Conflict("Only a failed deployment can be retried.")
     GatewayDeployment.objects.filter(pk=deployment.pk).update(status=GatewayDeployment.Status.PENDING)
     record_audit(author.actor, author.organization, "deployment.retried", deployment)
-    schema = current_schema_name()
-    transaction.on_commit(lambda: run_operation.delay(schema, deployment.id))
+    _run_when_committed(deployment)
     deployment.refresh_from_db()
     return deployment
 
@@ -395,39 +393,40 @@ def _instances_online(ctx: Context) -> str:
         time.sleep(2)
 
 
-def _create_cluster(ctx: Context) -> str:
-    """Creating an EKS cluster takes minutes: waited for, with its status in the step's message."""
+def _until_active(ctx: Context, step: str, what: str, ensure: Callable[[], str], failed: set[str]) -> str:
+    """Create-or-describe with `ensure` until ACTIVE (EKS takes minutes), the status in the
+    step's message meanwhile."""
     import time
 
-    d = ctx.deployment
-    role = _verified_connection().role_arn
     deadline = time.monotonic() + settings.SAAS_DEPLOY_WAIT_S
-    while (status := aws.create_eks_cluster(_session(ctx), d.region, d.eks_cluster, role)) != "ACTIVE":
-        DeploymentStep.objects.filter(deployment=d, name="create_eks_cluster").update(
-            message=f"cluster {status}"
-        )
-        if status == "FAILED" or time.monotonic() > deadline:
-            raise aws.AwsError(f"EKS cluster {d.eks_cluster} is {status}.")
+    while (status := ensure()) != "ACTIVE":
+        DeploymentStep.objects.filter(deployment=ctx.deployment, name=step).update(message=f"{what} {status}")
+        if status in failed or time.monotonic() > deadline:
+            raise aws.AwsError(f"{what} is {status}.")
         time.sleep(15)
-    return f"EKS cluster {d.eks_cluster} is ACTIVE"
+    return f"{what} is ACTIVE"
+
+
+def _create_cluster(ctx: Context) -> str:
+    d, role = ctx.deployment, _verified_connection().role_arn
+    return _until_active(
+        ctx,
+        "create_eks_cluster",
+        f"EKS cluster {d.eks_cluster}",
+        lambda: aws.create_eks_cluster(_session(ctx), d.region, d.eks_cluster, role),
+        {"FAILED"},
+    )
 
 
 def _create_nodes(ctx: Context) -> str:
-    import time
-
-    d = ctx.deployment
-    role = _verified_connection().role_arn
-    deadline = time.monotonic() + settings.SAAS_DEPLOY_WAIT_S
-    while (
-        status := aws.create_node_group(_session(ctx), d.region, d.eks_cluster, role, d.replicas)
-    ) != "ACTIVE":
-        DeploymentStep.objects.filter(deployment=d, name="create_node_group").update(
-            message=f"node group {status}"
-        )
-        if status in ("CREATE_FAILED", "DEGRADED") or time.monotonic() > deadline:
-            raise aws.AwsError(f"The node group of {d.eks_cluster} is {status}.")
-        time.sleep(15)
-    return f"node group {aws.NODE_GROUP} is ACTIVE"
+    d, role = ctx.deployment, _verified_connection().role_arn
+    return _until_active(
+        ctx,
+        "create_node_group",
+        f"node group {aws.NODE_GROUP} of {d.eks_cluster}",
+        lambda: aws.create_node_group(_session(ctx), d.region, d.eks_cluster, role, d.replicas),
+        {"CREATE_FAILED", "DEGRADED"},
+    )
 
 
 def _delete_cluster(ctx: Context) -> str:

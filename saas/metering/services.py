@@ -163,6 +163,18 @@ def billable_calls(organization: Organization, period: BillingPeriod) -> int:
     return int(total or 0)
 
 
+def billable_calls_by_hour(organization: Organization, start: datetime, end: datetime) -> dict[datetime, int]:
+    """The organization's calls per UTC hour in [start, end), hours without calls left out."""
+    with schema_context(organization.schema_name):
+        rows = (
+            UsageRollup.objects.filter(minute__gte=start, minute__lt=end)
+            .annotate(hour=Trunc("minute", "hour", tzinfo=UTC))
+            .values("hour")
+            .annotate(calls=Sum("requests"))
+        )
+        return {row["hour"]: int(row["calls"]) for row in rows}
+
+
 BUCKETS = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": timedelta(days=1)}
 RANGES = {
     "1h": timedelta(hours=1),

@@ -28,7 +28,7 @@ from saas.launcher.services import free_port
 from tenants.models import User
 from tenants.roles import Role
 from tests.control_plane import env_sharing_test_database, start_control_plane, wait_until_up
-from tests.factories import PASSWORD, add_member, make_org, make_user
+from tests.factories import PASSWORD, add_member, make_org, make_user, self_signed_certificate
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -112,36 +112,6 @@ def _button(driver: WebDriver, text: str) -> _Button:
     return _Button(driver, text)
 
 
-def _self_signed(host: str) -> tuple[str, str]:
-    import datetime
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=90))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    return (
-        certificate.public_bytes(serialization.Encoding.PEM).decode(),
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ).decode(),
-    )
-
-
 def _tab(driver: WebDriver, name: str) -> None:
     tab = _wait(
         driver, seen.presence_of_element_located((By.XPATH, f"//button[@role='tab'][contains(., {name!r})]"))
@@ -207,7 +177,7 @@ def test_a_newcomer_signs_up_creates_a_cluster_and_finds_how_to_install_it(brows
     # A certificate from PEM; its key is never shown again.
     _tab(browser, "Certificates")
     _button(browser, "New certificate").click()
-    certificate, key = _self_signed("api.example.com")
+    certificate, key = self_signed_certificate("api.example.com")
     _field(browser, "Name").send_keys("api")
     for label, pem in (("Certificate", certificate), ("Private key", key)):
         area = browser.find_element(By.XPATH, f"//label[contains(., {label!r})]/following::textarea[1]")

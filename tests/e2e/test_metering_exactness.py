@@ -26,7 +26,7 @@ from gateway_agent.runtime_api import RuntimeAPI
 from saas.launcher.services import free_port
 from tests.control_plane import env_sharing_test_database, start_agent, start_control_plane, wait_until_up
 from tests.factories import make_org_with_cluster
-from tests.fakes.replaying_proxy import ReplayingProxy
+from tests.fakes.proxy import ForwardingProxy
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -207,7 +207,7 @@ def test_every_call_is_billed_exactly_once_through_kills_outages_reloads_and_rep
     control_port, http_port = free_port(), free_port()
     control = start_control_plane(control_port, env_sharing_test_database())
     wait_until_up(control_port)
-    proxy = ReplayingProxy(f"http://127.0.0.1:{control_port}")
+    proxy = ForwardingProxy(f"http://127.0.0.1:{control_port}", replay_paths=["/agent/v1/usage"])
     data_dir = tmp_path / "agent"
     extra = ("--poll-wait", "5", "--heartbeat-interval", "1")
 

@@ -12,6 +12,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import stripe
 from django.core.management import call_command
 
 from saas.billing import services
@@ -93,7 +94,7 @@ def test_meter_events_are_sent_once_per_organization_hour_and_resume_after_a_fai
         add_calls(org, calls, hour)
     add_calls(org, 7, now)  # the hour still running: not reported yet
     stripe_fake.state.fail_meter_events_after = 1  # Stripe fails after the first event
-    with pytest.raises(Exception):  # noqa: B017 - whatever the client raises, the run stops
+    with pytest.raises(stripe.APIError):  # the run stops at the failure
         services.report_usage_to_stripe(org, now)
     stripe_fake.state.fail_meter_events_after = None
     assert services.report_usage_to_stripe(org, now) == 2  # the two left, not the first again

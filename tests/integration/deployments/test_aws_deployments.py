@@ -21,7 +21,7 @@ from saas.gateways.agents import authenticate_agent, record_heartbeat, register_
 from saas.gateways.models import ClusterToken, GatewayCluster
 from tenants.roles import Role
 from tests.fakes.kubernetes_api import FakeKubernetes
-from tests.fakes.recording_proxy import RecordingProxy
+from tests.fakes.proxy import ForwardingProxy
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -32,7 +32,7 @@ def aws_fake(settings, monkeypatch):
     server.start()
     host, port = server.get_host_and_port()
     httpx.post(f"http://{host}:{port}/moto-api/reset")  # moto's state lives in this process
-    proxy = RecordingProxy(f"http://{host}:{port}")
+    proxy = ForwardingProxy(f"http://{host}:{port}")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.delenv("AWS_PROFILE", raising=False)
@@ -76,11 +76,11 @@ def kube(settings):
     cluster.close()
 
 
-def _aws(service: str, proxy: RecordingProxy) -> Any:
+def _aws(service: str, proxy: ForwardingProxy) -> Any:
     return boto3.client(service, region_name="us-east-1", endpoint_url=proxy.url)
 
 
-def _role_for(org_external_id: str, proxy: RecordingProxy) -> str:
+def _role_for(org_external_id: str, proxy: ForwardingProxy) -> str:
     """What the customer does: launch our template with the quick-create link's ExternalId."""
     cfn = _aws("cloudformation", proxy)
     cfn.create_stack(
