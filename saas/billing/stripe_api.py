@@ -69,18 +69,21 @@ def set_up_catalog(plans: list[Plan]) -> dict[str, PlanPrices]:
             "base": BASE_PRICE_KEY.format(plan=plan.slug),
             "calls": CALLS_PRICE_KEY.format(plan=plan.slug),
         }
-        found = {p.lookup_key: p.id for p in client.v1.prices.list({"lookup_keys": list(keys.values())}).data}
-        product_id = None
-        if len(found) < 2:
-            product = client.v1.products.create(
+        existing = client.v1.prices.list({"lookup_keys": list(keys.values())}).data
+        found = {p.lookup_key: p.id for p in existing}
+        # The plan's product: the one its prices already belong to, made only with its first price.
+        product_id = str(existing[0].product) if existing else ""
+        wanted = {keys["base"]} if plan.base_fee_minor else set()
+        wanted |= {keys["calls"]} if plan.metered else set()
+        if not product_id and wanted - found.keys():
+            product_id = client.v1.products.create(
                 {"name": f"{plan.name} plan", "metadata": {"plan": plan.slug}},
                 {"idempotency_key": f"product-{plan.slug}"},
-            )
-            product_id = product.id
+            ).id
         if keys["base"] not in found and plan.base_fee_minor:
             found[keys["base"]] = client.v1.prices.create(
                 {
-                    "product": product_id or "",
+                    "product": product_id,
                     "currency": plan.currency,
                     "unit_amount": plan.base_fee_minor,
                     "recurring": {"interval": "month"},
@@ -100,7 +103,7 @@ def set_up_catalog(plans: list[Plan]) -> dict[str, PlanPrices]:
                 )
             found[keys["calls"]] = client.v1.prices.create(
                 {
-                    "product": product_id or "",
+                    "product": product_id,
                     "currency": plan.currency,
                     "recurring": {"interval": "month", "usage_type": "metered", "meter": meter.id},
                     "billing_scheme": "tiered",

@@ -52,6 +52,14 @@ def test_set_up_is_idempotent_and_prices_the_tiers(stripe_fake):
         "2": {"up_to": "inf", "unit_amount_decimal": "0.0001"},
     }
     assert len(stripe_fake.of_type("product")) == 1
+    # Days later (idempotency keys forgotten), a price archived meanwhile: made again, on the
+    # plan's same product, not a new one.
+    del stripe_fake.state.objects[calls["id"]]
+    stripe_fake.state.by_idempotency.clear()
+    call_command("setup_stripe_billing")
+    [product] = stripe_fake.of_type("product")
+    assert {p["product"] for p in stripe_fake.of_type("price")} == {product["id"]}
+    assert len(stripe_fake.of_type("price")) == 2
 
 
 def test_checkout_creates_the_customer_once_and_links_to_stripe(stripe_fake, world):
