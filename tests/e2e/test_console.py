@@ -91,6 +91,10 @@ class _Button:
         _wait(driver, seen.element_to_be_clickable((By.XPATH, self.xpath)))
 
     def click(self) -> None:
+        button = self.driver.find_element(By.XPATH, self.xpath)
+        if not self.driver.execute_script("return !!arguments[0].closest('.mantine-Modal-content')", button):
+            # A button of the page: whatever modal was open must be gone, fade-out included.
+            _wait(self.driver, lambda d: not d.find_elements(By.CSS_SELECTOR, ".mantine-Modal-overlay"))
         deadline = time.monotonic() + 5
         while True:
             try:
