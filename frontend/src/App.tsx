@@ -1,15 +1,19 @@
-import { AppShell, Button, Center, Group, Loader, NavLink, Select, Text, Title } from "@mantine/core";
+import { AppShell, Burger, Button, Center, Group, Loader, NavLink, Select, Text, Title } from "@mantine/core";
+import { useDisclosure } from "@mantine/hooks";
 import { useQueryClient } from "@tanstack/react-query";
+import { lazy, Suspense, useEffect } from "react";
 import { Link, Navigate, Route, Routes, useLocation, useNavigate, useParams } from "react-router-dom";
 import { api } from "./api/client";
-import { AwsPage } from "./pages/AwsPage";
-import { BillingPage } from "./pages/BillingPage";
-import { ClusterPage } from "./pages/ClusterPage";
 import { ClustersPage } from "./pages/ClustersPage";
 import { LoginPage, SignupPage } from "./pages/AuthPages";
 import { NewOrganizationPage } from "./pages/NewOrganizationPage";
-import { OrganizationPage } from "./pages/OrganizationPage";
 import { BILLING_ROLES, CLUSTER_WRITERS, useMe } from "./session";
+
+// Each of these pages loads when first opened: the first screen needs none of them (nor charts).
+const AwsPage = lazy(() => import("./pages/AwsPage").then((m) => ({ default: m.AwsPage })));
+const BillingPage = lazy(() => import("./pages/BillingPage").then((m) => ({ default: m.BillingPage })));
+const ClusterPage = lazy(() => import("./pages/ClusterPage").then((m) => ({ default: m.ClusterPage })));
+const OrganizationPage = lazy(() => import("./pages/OrganizationPage").then((m) => ({ default: m.OrganizationPage })));
 
 export function App() {
   const me = useMe();
@@ -57,6 +61,10 @@ function Shell({ children }: { children: React.ReactNode }) {
   const navigate = useNavigate();
   const queries = useQueryClient();
   const { slug } = useParams();
+  const location = useLocation();
+  const [navigationOpen, navigation] = useDisclosure(false);
+  // Following a link on a phone folds the navigation away again.
+  useEffect(() => navigation.close(), [location.pathname]);
   const organizations = me.data?.organizations ?? [];
   const current = organizations.find((o) => o.slug === slug);
   const logout = async () => {
@@ -65,12 +73,19 @@ function Shell({ children }: { children: React.ReactNode }) {
     navigate("/login");
   };
   return (
-    <AppShell header={{ height: 56 }} navbar={{ width: 220, breakpoint: "sm" }} padding="md">
+    <AppShell header={{ height: 56 }} navbar={{ width: 220, breakpoint: "sm", collapsed: { mobile: !navigationOpen } }} padding="md">
       <AppShell.Header>
-        <Group h="100%" px="md" justify="space-between">
-          <Title order={4}>Gateway Cloud</Title>
-          <Group>
+        <Group h="100%" px="md" justify="space-between" wrap="nowrap">
+          <Group gap="xs" wrap="nowrap">
+            {/* On a phone the navigation folds away behind this button. */}
+            <Burger opened={navigationOpen} onClick={navigation.toggle} hiddenFrom="sm" size="sm" aria-label={navigationOpen ? "Close navigation" : "Open navigation"} />
+            <Title order={4} visibleFrom="xs">
+              Gateway Cloud
+            </Title>
+          </Group>
+          <Group wrap="nowrap" gap="xs">
             <Select
+              w={{ base: 150, sm: 220 }}
               aria-label="Organization"
               placeholder="Organization"
               data={[
@@ -80,7 +95,7 @@ function Shell({ children }: { children: React.ReactNode }) {
               value={current?.slug ?? null}
               onChange={(value) => navigate(value === "__new__" ? "/orgs/new" : `/orgs/${value}/clusters`)}
             />
-            <Text size="sm" c="dimmed">
+            <Text size="sm" c="dimmed" visibleFrom="md">
               {me.data?.user.email}
             </Text>
             <Button variant="subtle" onClick={logout}>
@@ -103,7 +118,9 @@ function Shell({ children }: { children: React.ReactNode }) {
           </>
         )}
       </AppShell.Navbar>
-      <AppShell.Main>{children}</AppShell.Main>
+      <AppShell.Main>
+        <Suspense fallback={<Loader aria-label="Loading the page" />}>{children}</Suspense>
+      </AppShell.Main>
     </AppShell>
   );
 }

@@ -18,15 +18,31 @@ const csrf: Middleware = {
   },
 };
 
-export const api = createClient<paths>({ baseUrl: "", credentials: "same-origin" });
+// fetch looked up at each call, not captured once, so the console's unit tests can answer for
+// the API.
+export const api = createClient<paths>({
+  baseUrl: window.location.origin,
+  credentials: "same-origin",
+  fetch: (request) => globalThis.fetch(request),
+});
 api.use(csrf);
 
-/** The API's errors: {"detail": ..., "errors": {field: [messages]}}. */
+/** The API's errors: {"detail": ..., "errors": {field: [messages]}}, a nested field's key spelled
+ * with dots ("paths.0.value", "plugins.limit-count"). */
 export type ApiError = { detail?: string; errors?: Record<string, string[]> };
 
-export function fieldErrors(error: unknown): Record<string, string> {
+/** The messages about `field` and everything within it. */
+export function messagesAbout(error: unknown, field: string): string[] {
   const errors = (error as ApiError | undefined)?.errors ?? {};
-  return Object.fromEntries(Object.entries(errors).map(([field, messages]) => [field, messages.join(" ")]));
+  return Object.entries(errors)
+    .filter(([key]) => key === field || key.startsWith(`${field}.`))
+    .flatMap(([, messages]) => messages);
+}
+
+/** Each top-level field's messages as one line, for the error beside that field. */
+export function fieldErrors(error: unknown): Record<string, string> {
+  const fields = new Set(Object.keys((error as ApiError | undefined)?.errors ?? {}).map((key) => key.split(".")[0]));
+  return Object.fromEntries([...fields].map((field) => [field, messagesAbout(error, field).join(" ")]));
 }
 
 export function errorMessage(error: unknown): string {

@@ -119,7 +119,7 @@ export function BillingPage() {
       <Title order={3}>Invoices</Title>
       {invoices.isSuccess && rows.length === 0 && <Text c="dimmed">No invoices yet.</Text>}
       {rows.length > 0 && (
-        <Table striped>
+        <Table.ScrollContainer minWidth={560}><Table striped>
           <Table.Thead>
             <Table.Tr>
               <Table.Th>Number</Table.Th>
@@ -144,7 +144,7 @@ export function BillingPage() {
               </Table.Tr>
             ))}
           </Table.Tbody>
-        </Table>
+        </Table></Table.ScrollContainer>
       )}
     </Stack>
   );

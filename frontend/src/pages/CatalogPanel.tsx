@@ -1,8 +1,8 @@
 import { Alert, Button, Code, CopyButton, Group, Loader, Modal, MultiSelect, Select, Stack, Table, Tabs, Text, TextInput, Textarea } from "@mantine/core";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
-import { api, errorMessage, fieldErrors, unwrap } from "../api/client";
-import { SchemaForm, type Schema } from "./SchemaForm";
+import { api, errorMessage, fieldErrors, messagesAbout, unwrap } from "../api/client";
+import { pluginFieldErrors, SchemaForm, type Schema } from "./SchemaForm";
 
 type Path = { org_slug: string; cluster_id: string };
 type Row = Record<string, unknown> & { id: number; name?: string; username?: string };
@@ -11,9 +11,11 @@ const KINDS: Kind[] = ["routes", "services", "upstreams", "consumers", "certific
 type PluginInfo = { name: string; description: string; scopes: string[]; schema: Schema };
 
 const SCOPE: Record<Kind, string> = { routes: "route", services: "service", upstreams: "", consumers: "consumer", certificates: "" };
+const FORM_FIELDS = ["name", "username", "targets", "upstream", "service", "paths", "methods", "certificate", "private_key", "plugins"];
 const METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
 
-function useRows(path: Path, kind: Kind) {
+/** A cluster's catalog entries of one kind (routes, services...), shared with other panels. */
+export function useRows(path: Path, kind: Kind) {
   return useQuery({
     queryKey: ["catalog", path, kind],
     queryFn: async () => {
@@ -83,7 +85,7 @@ function Entities({ path, kind, canWrite }: { path: Path; kind: Kind; canWrite: 
       {rows.isError && <Alert color="red">{errorMessage(rows.error)}</Alert>}
       {rows.isSuccess && rows.data.length === 0 && <Text c="dimmed">No {kind} yet.</Text>}
       {rows.isSuccess && rows.data.length > 0 && (
-        <Table striped>
+        <Table.ScrollContainer minWidth={560}><Table striped>
           <Table.Tbody>
             {rows.data.map((row) => (
               <Table.Tr key={row.id}>
@@ -116,7 +118,7 @@ function Entities({ path, kind, canWrite }: { path: Path; kind: Kind; canWrite: 
               </Table.Tr>
             ))}
           </Table.Tbody>
-        </Table>
+        </Table></Table.ScrollContainer>
       )}
       <Modal opened={creating} onClose={() => setCreating(false)} title={`New ${kind.slice(0, -1)}`} size="lg">
         <CreateForm path={path} kind={kind} onDone={() => setCreating(false)} />
@@ -160,6 +162,7 @@ function CreateForm({ path, kind, onDone, initial }: { path: Path; kind: Kind; o
   const [certificate, setCertificate] = useState("");
   const [privateKey, setPrivateKey] = useState("");
   const [errors, setErrors] = useState<Record<string, string>>({});
+  const [pluginErrors, setPluginErrors] = useState<string[]>([]);
   const [error, setError] = useState<string | null>(null);
   const body = (): Record<string, unknown> => {
     if (kind === "upstreams") {
@@ -182,8 +185,12 @@ function CreateForm({ path, kind, onDone, initial }: { path: Path; kind: Kind; o
       ? await api.PUT(`/api/v1/orgs/{org_slug}/clusters/{cluster_id}/${kind}/{id}/` as never, { params: { path: { ...path, id: initial.id } }, body: body() } as never)
       : await api.POST(`/api/v1/orgs/{org_slug}/clusters/{cluster_id}/${kind}/` as never, { params: { path }, body: body() } as never);
     if (failed) {
-      setErrors(fieldErrors(failed));
-      setError(errorMessage(failed));
+      const errors = fieldErrors(failed);
+      setErrors(errors);
+      setPluginErrors(messagesAbout(failed, "plugins"));
+      // Messages beside their fields need no repeating; one about a field the form lacks does.
+      const placed = Object.keys(errors).length > 0 && Object.keys(errors).every((field) => FORM_FIELDS.includes(field));
+      setError(placed ? "Please correct the fields marked below." : errorMessage(failed));
       return;
     }
     await queries.invalidateQueries({ queryKey: ["catalog", path] });
@@ -214,36 +221,46 @@ function CreateForm({ path, kind, onDone, initial }: { path: Path; kind: Kind; o
           <Textarea label="Private key (PEM)" description="Stored encrypted; never shown again" required autosize minRows={3} value={privateKey} error={errors.private_key} onChange={(e) => setPrivateKey(e.currentTarget.value)} />
         </>
       )}
-      {SCOPE[kind] && <PluginEditor scope={SCOPE[kind]} value={plugins} onChange={setPlugins} error={errors.plugins} />}
+      {SCOPE[kind] && <PluginEditor scope={SCOPE[kind]} value={plugins} onChange={setPlugins} messages={pluginErrors} />}
       <Button type="submit">{initial ? "Save" : "Create"}</Button>
     </Stack>
   );
 }
 
-function PluginEditor({ scope, value, onChange, error }: { scope: string; value: Record<string, Record<string, unknown>>; onChange: (v: Record<string, Record<string, unknown>>) => void; error?: string }) {
+/** Plugins chosen from those the scope admits, each set through the form its JSON Schema
+ * generates; the API's messages about a plugin show beside its fields. */
+export function PluginEditor({ scope, value, onChange, messages = [] }: { scope: string; value: Record<string, Record<string, unknown>>; onChange: (v: Record<string, Record<string, unknown>>) => void; messages?: string[] }) {
   const catalog = useQuery({
     queryKey: ["plugins"],
     queryFn: async () => ((await unwrap(api.GET("/api/v1/plugins/"))) as unknown as { plugins: PluginInfo[] }).plugins,
   });
   const available = (catalog.data ?? []).filter((p) => p.scopes.includes(scope));
+  // Messages about no chosen plugin's fields (an unknown plugin, a wrong scope) go by the list.
+  const unplaced = messages.filter((message) => !Object.keys(value).some((name) => message.startsWith(`${name}.`) || message.startsWith(`${name}:`)));
   return (
     <Stack gap="xs">
       <MultiSelect
         label="Plugins"
         data={available.map((p) => ({ value: p.name, label: p.name }))}
         value={Object.keys(value)}
-        error={error}
+        error={unplaced.join(" ") || undefined}
         onChange={(names) => onChange(Object.fromEntries(names.map((n) => [n, value[n] ?? {}])))}
       />
       {Object.keys(value).map((name) => {
         const plugin = available.find((p) => p.name === name);
+        const errors = pluginFieldErrors(name, messages);
         return plugin ? (
           <Stack key={name} gap={4}>
             <Text fw={600}>{name}</Text>
             <Text size="xs" c="dimmed">
               {plugin.description}
             </Text>
-            <SchemaForm schema={plugin.schema} value={value[name]} onChange={(config) => onChange({ ...value, [name]: config })} />
+            {errors[""] && (
+              <Text c="red" size="sm">
+                {errors[""]}
+              </Text>
+            )}
+            <SchemaForm schema={plugin.schema} value={value[name]} errors={errors} onChange={(config) => onChange({ ...value, [name]: config })} />
           </Stack>
         ) : null;
       })}

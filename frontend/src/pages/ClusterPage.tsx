@@ -1,12 +1,11 @@
 import { Alert, Badge, Button, Code, CopyButton, Group, Loader, Stack, Table, Tabs, Text, TextInput, Title } from "@mantine/core";
 import { useQuery } from "@tanstack/react-query";
-import { useState } from "react";
+import { lazy, Suspense, useState } from "react";
 import { useParams } from "react-router-dom";
 import { api, errorMessage, unwrap } from "../api/client";
 import { CLUSTER_WRITERS, useMe } from "../session";
 import { CatalogPanel } from "./CatalogPanel";
 import { HistoryPanel } from "./HistoryPanel";
-import { TrafficPanel } from "./TrafficPanel";
 
 type Instance = {
   instance_id: string;
@@ -18,6 +17,9 @@ type Instance = {
   haproxy_version: string;
   last_error: string | null;
 };
+
+// The charts load when the Traffic tab first opens.
+const TrafficPanel = lazy(() => import("./TrafficPanel").then((m) => ({ default: m.TrafficPanel })));
 
 const STATUS_COLOR = { online: "green", lost: "yellow", offline: "gray" } as const;
 
@@ -51,7 +53,9 @@ export function ClusterPage() {
           <HistoryPanel path={path} canWrite={canWrite} />
         </Tabs.Panel>
         <Tabs.Panel value="traffic" pt="md">
-          <TrafficPanel path={path} />
+          <Suspense fallback={<Loader aria-label="Loading traffic" />}>
+            <TrafficPanel path={path} />
+          </Suspense>
         </Tabs.Panel>
         <Tabs.Panel value="instances" pt="md">
           <Instances path={path} />
@@ -76,7 +80,7 @@ function Instances({ path }: { path: { org_slug: string; cluster_id: string } })
   if (instances.isError) return <Alert color="red">{errorMessage(instances.error)}</Alert>;
   if (rows.length === 0) return <Text c="dimmed">No gateway has connected yet: install one from the Install tab.</Text>;
   return (
-    <Table striped>
+    <Table.ScrollContainer minWidth={560}><Table striped>
       <Table.Thead>
         <Table.Tr>
           <Table.Th>Host</Table.Th>
@@ -103,7 +107,7 @@ function Instances({ path }: { path: { org_slug: string; cluster_id: string } })
           </Table.Tr>
         ))}
       </Table.Tbody>
-    </Table>
+    </Table></Table.ScrollContainer>
   );
 }
 

@@ -29,7 +29,7 @@ export function ClustersPage() {
         <Text c="dimmed">No clusters yet. A cluster is a group of gateways sharing one configuration.</Text>
       )}
       {results.length > 0 && (
-        <Table striped highlightOnHover>
+        <Table.ScrollContainer minWidth={560}><Table striped highlightOnHover>
           <Table.Thead>
             <Table.Tr>
               <Table.Th>Name</Table.Th>
@@ -48,7 +48,7 @@ export function ClustersPage() {
               </Table.Tr>
             ))}
           </Table.Tbody>
-        </Table>
+        </Table></Table.ScrollContainer>
       )}
       <NewClusterModal slug={slug} opened={creating} onClose={() => setCreating(false)} />
     </Stack>

@@ -51,12 +51,15 @@ export function HistoryPanel({ path, canWrite }: { path: Path; canWrite: boolean
       {error && <Alert color="red">{error}</Alert>}
       {snapshots.isLoading && <Loader aria-label="Loading snapshots" />}
       {snapshots.isSuccess && rows.length === 0 && <Text c="dimmed">Nothing published yet.</Text>}
-      <Table highlightOnHover>
+      <Table.ScrollContainer minWidth={560}><Table highlightOnHover>
         <Table.Tbody>
           {rows.map((row) => (
             <Table.Tr key={row.version} onClick={() => setSelected(row.version)} style={{ cursor: "pointer" }} bg={selected === row.version ? "var(--mantine-color-blue-light)" : undefined}>
               <Table.Td>
-                <Badge variant="light">v{row.version}</Badge>
+                {/* A button, so the keyboard reaches each version's changes too. */}
+                <Button size="compact-sm" variant="light" aria-label={`What changed in v${row.version}`} onClick={(e) => { e.stopPropagation(); setSelected(row.version); }}>
+                  v{row.version}
+                </Button>
               </Table.Td>
               <Table.Td>{row.reason}</Table.Td>
               <Table.Td>{row.author}</Table.Td>
@@ -71,7 +74,7 @@ export function HistoryPanel({ path, canWrite }: { path: Path; canWrite: boolean
             </Table.Tr>
           ))}
         </Table.Tbody>
-      </Table>
+      </Table></Table.ScrollContainer>
       {selected !== null && (
         <Stack gap="xs">
           <Title order={5}>What changed in v{selected}</Title>

@@ -98,7 +98,7 @@ function Members({ slug, manager }: { slug: string; manager: boolean }) {
   return (
     <Stack>
       {error && <Alert color="red">{error}</Alert>}
-      <Table>
+      <Table.ScrollContainer minWidth={560}><Table>
         <Table.Thead>
           <Table.Tr>
             <Table.Th>Member</Table.Th>
@@ -127,7 +127,7 @@ function Members({ slug, manager }: { slug: string; manager: boolean }) {
             </Table.Tr>
           ))}
         </Table.Tbody>
-      </Table>
+      </Table></Table.ScrollContainer>
       {manager && (
         <>
           <Title order={4}>Invite</Title>
@@ -199,7 +199,7 @@ function Tokens({ slug }: { slug: string }) {
           </Group>
         </Alert>
       )}
-      <Table>
+      <Table.ScrollContainer minWidth={560}><Table>
         <Table.Tbody>
           {results<Token>(tokens.data).map((token) => (
             <Table.Tr key={token.id}>
@@ -220,7 +220,7 @@ function Tokens({ slug }: { slug: string }) {
             </Table.Tr>
           ))}
         </Table.Tbody>
-      </Table>
+      </Table></Table.ScrollContainer>
     </Stack>
   );
 }
@@ -233,7 +233,7 @@ function Audit({ slug }: { slug: string }) {
   if (entries.isLoading) return <Loader aria-label="Loading the audit log" />;
   if (entries.isError) return <Alert color="red">{errorMessage(entries.error)}</Alert>;
   return (
-    <Table striped>
+    <Table.ScrollContainer minWidth={560}><Table striped>
       <Table.Thead>
         <Table.Tr>
           <Table.Th>When</Table.Th>
@@ -254,6 +254,6 @@ function Audit({ slug }: { slug: string }) {
           </Table.Tr>
         ))}
       </Table.Tbody>
-    </Table>
+    </Table></Table.ScrollContainer>
   );
 }

@@ -1,4 +1,4 @@
-import { Fieldset, NumberInput, Select, Stack, Switch, TagsInput, Textarea, TextInput } from "@mantine/core";
+import { Fieldset, NumberInput, Select, Stack, Switch, TagsInput, Text, Textarea, TextInput } from "@mantine/core";
 import { useState } from "react";
 
 /** A JSON Schema (the subset plugin configs use). */
@@ -16,10 +16,36 @@ export type Schema = {
 };
 
 type Value = Record<string, unknown>;
+/** The API's messages for a config, by the path of the field each is about ("cors/max_age"). */
+export type FieldErrors = Record<string, string>;
+
+/** Messages for one plugin's fields out of the API's `plugins` errors ("limit-count.count: ...",
+ * "limit-count: 'count' is a required property"); what names no field stays under "". */
+export function pluginFieldErrors(plugin: string, messages: string[]): FieldErrors {
+  const errors: FieldErrors = {};
+  for (const message of messages) {
+    const match = message.match(/^([\w-]+)(?:\.([^:]+))?: (.*)$/);
+    if (!match || match[1] !== plugin) continue;
+    const [, , where, text] = match;
+    const required = text.match(/^'([^']+)' is a required property$/);
+    const field = [where, required?.[1]].filter(Boolean).join("/");
+    errors[field] = errors[field] ? `${errors[field]} ${text}` : text;
+  }
+  return errors;
+}
+
+function within(errors: FieldErrors, name: string): FieldErrors {
+  return Object.fromEntries(
+    Object.entries(errors)
+      .filter(([path]) => path.startsWith(`${name}/`))
+      .map(([path, message]) => [path.slice(name.length + 1), message]),
+  );
+}
 
 /** A form generated from a JSON Schema: text, numbers, switches, choices, lists of strings and
- * nested objects; anything else is edited as JSON. The API validates what is sent. */
-export function SchemaForm({ schema, value, onChange }: { schema: Schema; value: Value; onChange: (value: Value) => void }) {
+ * nested objects; anything else is edited as JSON. The API validates what is sent, and its
+ * messages show beside the fields they are about. */
+export function SchemaForm({ schema, value, onChange, errors = {} }: { schema: Schema; value: Value; onChange: (value: Value) => void; errors?: FieldErrors }) {
   const properties = Object.entries(schema.properties ?? {});
   if (properties.length === 0) return null;
   return (
@@ -31,6 +57,8 @@ export function SchemaForm({ schema, value, onChange }: { schema: Schema; value:
           schema={field}
           required={(schema.required ?? []).includes(name)}
           value={value[name]}
+          error={errors[name]}
+          nested={within(errors, name)}
           onChange={(next) => {
             const copy = { ...value };
             if (next === undefined || next === "") delete copy[name];
@@ -43,23 +71,27 @@ export function SchemaForm({ schema, value, onChange }: { schema: Schema; value:
   );
 }
 
-function Field({ name, schema, required, value, onChange }: { name: string; schema: Schema; required: boolean; value: unknown; onChange: (v: unknown) => void }) {
+type FieldProps = { name: string; schema: Schema; required: boolean; value: unknown; onChange: (v: unknown) => void; error?: string; nested: FieldErrors };
+
+function Field({ name, schema, required, value, onChange, error, nested }: FieldProps) {
   const label = schema.title ?? name.replaceAll("_", " ");
-  const common = { label, description: schema.description, required, withAsterisk: required };
+  const common = { label, description: schema.description, required, withAsterisk: required, error };
   const type = Array.isArray(schema.type) ? schema.type.find((t) => t !== "null") : schema.type;
   if (schema.enum) {
+    const choices = schema.enum;
     return (
       <Select
         {...common}
-        data={schema.enum.map(String)}
+        data={choices.map(String)}
         value={value === undefined ? (schema.default === undefined ? null : String(schema.default)) : String(value)}
-        onChange={(v) => onChange(v ?? undefined)}
+        // The choice as the schema spells it: 60, not "60".
+        onChange={(v) => onChange(v === null ? undefined : choices.find((choice) => String(choice) === v))}
         clearable={!required}
       />
     );
   }
   if (type === "boolean") {
-    return <Switch label={label} description={schema.description} checked={Boolean(value ?? schema.default)} onChange={(e) => onChange(e.currentTarget.checked)} />;
+    return <Switch label={label} description={schema.description} error={error} checked={Boolean(value ?? schema.default)} onChange={(e) => onChange(e.currentTarget.checked)} />;
   }
   if (type === "integer" || type === "number") {
     return (
@@ -83,14 +115,19 @@ function Field({ name, schema, required, value, onChange }: { name: string; sche
   if (type === "object" && schema.properties) {
     return (
       <Fieldset legend={label}>
-        <SchemaForm schema={schema} value={(value as Value) ?? {}} onChange={(v) => onChange(Object.keys(v).length ? v : undefined)} />
+        <SchemaForm schema={schema} value={(value as Value) ?? {}} errors={nested} onChange={(v) => onChange(Object.keys(v).length ? v : undefined)} />
+        {error && (
+          <Text c="red" size="xs" mt={4}>
+            {error}
+          </Text>
+        )}
       </Fieldset>
     );
   }
-  return <JsonField label={label} description={schema.description} value={value} onChange={onChange} />;
+  return <JsonField label={label} description={schema.description} value={value} onChange={onChange} apiError={error} />;
 }
 
-function JsonField({ label, description, value, onChange }: { label: string; description?: string; value: unknown; onChange: (v: unknown) => void }) {
+function JsonField({ label, description, value, onChange, apiError }: { label: string; description?: string; value: unknown; onChange: (v: unknown) => void; apiError?: string }) {
   const [text, setText] = useState(value === undefined ? "" : JSON.stringify(value, null, 2));
   const [error, setError] = useState<string | null>(null);
   return (
@@ -100,7 +137,7 @@ function JsonField({ label, description, value, onChange }: { label: string; des
       autosize
       minRows={2}
       value={text}
-      error={error}
+      error={error ?? apiError}
       onChange={(e) => {
         setText(e.currentTarget.value);
         try {

@@ -3,6 +3,7 @@ import { Alert, Group, Loader, SegmentedControl, SimpleGrid, Stack, Table, Text,
 import { useQuery } from "@tanstack/react-query";
 import { useState } from "react";
 import { api, errorMessage, unwrap } from "../api/client";
+import { useRows } from "./CatalogPanel";
 
 type Point = { t: string; requests: number; by_status: Record<string, number> };
 type Latency = { route_id: number; answers: number; p50_ms: number | null; p95_ms: number | null; p99_ms: number | null };
@@ -42,6 +43,8 @@ export function TrafficPanel({ path }: { path: { org_slug: string; cluster_id: s
     refetchInterval: 30000,
   });
   const data = analytics.data;
+  const routes = useRows(path, "routes");
+  const routeName = (id: number) => (id === 0 ? "no route matched" : String(routes.data?.find((r) => r.id === id)?.name ?? `#${id}`));
   const series = (data?.series ?? []).map((point) => ({
     t: new Date(point.t).toLocaleString(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" }),
     ...Object.fromEntries(CLASSES.map((c) => [c.name, point.by_status[c.name] ?? 0])),
@@ -66,7 +69,7 @@ export function TrafficPanel({ path }: { path: { org_slug: string; cluster_id: s
           <SimpleGrid cols={{ base: 1, md: 3 }}>
             <Stack gap={4}>
               <Title order={5}>Latency by route</Title>
-              <Table>
+              <Table.ScrollContainer minWidth={560}><Table>
                 <Table.Thead>
                   <Table.Tr>
                     <Table.Th>Route</Table.Th>
@@ -78,20 +81,20 @@ export function TrafficPanel({ path }: { path: { org_slug: string; cluster_id: s
                 <Table.Tbody>
                   {data.latency_by_route.map((row) => (
                     <Table.Tr key={row.route_id}>
-                      <Table.Td>#{row.route_id}</Table.Td>
+                      <Table.Td>{routeName(row.route_id)}</Table.Td>
                       <Table.Td>{ms(row.p50_ms)}</Table.Td>
                       <Table.Td>{ms(row.p95_ms)}</Table.Td>
                       <Table.Td>{ms(row.p99_ms)}</Table.Td>
                     </Table.Tr>
                   ))}
                 </Table.Tbody>
-              </Table>
+              </Table></Table.ScrollContainer>
             </Stack>
             <Stack gap={4}>
               <Title order={5}>Top routes</Title>
               {data.top_routes.map((row) => (
                 <Group key={row.route_id} justify="space-between">
-                  <Text>{row.route_id === 0 ? "no route matched" : `#${row.route_id}`}</Text>
+                  <Text>{routeName(row.route_id)}</Text>
                   <Text>{row.requests.toLocaleString()}</Text>
                 </Group>
               ))}
