@@ -28,15 +28,17 @@ console: $(STAMP)
 	$(PY) manage.py spectacular --file frontend/openapi.json
 	cd frontend && npm ci --no-audit --no-fund --loglevel=error && npm run build
 
-## HAProxy (gateway tests), shellcheck (install.sh), Chromium and its driver (console tests),
-## from the distribution when missing.
+## HAProxy (gateway tests), shellcheck (install.sh), Chromium (console tests, driven by
+## Playwright), from the distribution when missing.
 system-deps:
-	@command -v haproxy >/dev/null 2>&1 && command -v shellcheck >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || { \
-	  echo "Installing HAProxy, shellcheck, Chromium and chromedriver (apt-get)"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy shellcheck chromium chromium-driver >/dev/null; }
+	@command -v haproxy >/dev/null 2>&1 && command -v shellcheck >/dev/null 2>&1 && command -v chromium >/dev/null 2>&1 || { \
+	  echo "Installing HAProxy, shellcheck and Chromium (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy shellcheck chromium >/dev/null; }
 
-## Lint, type-check and run every test against real PostgreSQL, Redis and HAProxy.
+## Lint, type-check, the console's unit tests (Vitest), then every test against real PostgreSQL,
+## Redis, HAProxy and Chromium.
 test: $(STAMP) system-deps lint console
+	cd frontend && npm test
 	$(PY) -m saas.launcher exec -- $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP) system-deps

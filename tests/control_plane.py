@@ -3,9 +3,15 @@ that need real agents, sockets and long-polls against it."""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import signal
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -91,3 +97,36 @@ def start_agent(
         ],
         cwd=ROOT,
     )
+
+
+def stop_gateway(agent: subprocess.Popen[bytes], data_dir: Path) -> None:
+    """Stop an agent and the HAProxy it ran (which outlives the agent by design)."""
+    if agent.poll() is None:
+        agent.terminate()
+        agent.wait(timeout=20)
+    pid_file = data_dir / "run" / "haproxy.pid"
+    if pid_file.exists():
+        for pid in pid_file.read_text().split():
+            with contextlib.suppress(OSError, ValueError):
+                os.kill(int(pid), signal.SIGTERM)
+
+
+class _Echo(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = json.dumps({"path": self.path, "headers": dict(self.headers)}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def start_echo_upstream() -> ThreadingHTTPServer:
+    """An upstream on loopback answering GETs with the path and headers it saw, as JSON; the
+    caller shuts it down."""
+    upstream = ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    return upstream

@@ -2,7 +2,6 @@
 A published snapshot is served; key-auth refuses and admits; a change reaches the gateway; the
 gateway keeps serving with the control plane down and across an agent crash."""
 
-import contextlib
 import json
 import os
 import signal
@@ -19,29 +18,16 @@ from django.utils.timezone import now as timezone_now
 from django_tenants.utils import schema_context
 
 from saas.launcher.services import free_port
-from tests.control_plane import env_sharing_test_database, start_agent, start_control_plane
+from tests.control_plane import (
+    env_sharing_test_database,
+    start_agent,
+    start_control_plane,
+    start_echo_upstream,
+    stop_gateway,
+)
 from tests.factories import make_org_with_cluster
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-class Echo(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = json.dumps({"path": self.path, "headers": dict(self.headers)}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-def _echo_upstream() -> ThreadingHTTPServer:
-    upstream = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
-    threading.Thread(target=upstream.serve_forever, daemon=True).start()
-    return upstream
 
 
 def _start_gateway(token: str, tmp_path: Path) -> tuple[str, Path, subprocess.Popen, list[subprocess.Popen]]:
@@ -88,14 +74,7 @@ def _tear_down(
 ) -> None:
     """Stop the agents, any HAProxy they left, the control plane and the upstream."""
     for process in agents:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(timeout=20)
-    pid_file = data_dir / "run" / "haproxy.pid"
-    if pid_file.exists():
-        for pid in pid_file.read_text().split():
-            with contextlib.suppress(OSError, ValueError):
-                os.kill(int(pid), signal.SIGTERM)
+        stop_gateway(process, data_dir)
     if control.poll() is None:
         control.terminate()
         control.wait(timeout=20)
@@ -123,7 +102,7 @@ def test_gateway_serves_what_the_control_plane_publishes(tmp_path):
     from saas.gateways.agents import instance_statuses
     from saas.gateways.services import create_cluster_token
 
-    upstream = _echo_upstream()
+    upstream = start_echo_upstream()
     upstream_port = upstream.server_address[1]
 
     org, author, cluster = make_org_with_cluster()
@@ -316,7 +295,7 @@ def test_tls_by_sni_and_a_dead_target_ejected_by_health_checks(tmp_path):
     from saas.gateways.services import create_cluster_token
     from tests.factories import self_signed_certificate
 
-    upstream = _echo_upstream()
+    upstream = start_echo_upstream()
     dead_port = free_port()  # nothing listens there
     org, author, cluster = make_org_with_cluster()
     with schema_context(org.schema_name):
@@ -527,7 +506,7 @@ def test_every_call_through_the_gateway_is_billed_once(tmp_path):
     from saas.metering.stream import STREAM, UsageConsumer
 
     get_redis_connection("default").delete(STREAM)
-    upstream = _echo_upstream()
+    upstream = start_echo_upstream()
     org, author, cluster = make_org_with_cluster()
     with schema_context(org.schema_name):
         catalog.save_upstream(

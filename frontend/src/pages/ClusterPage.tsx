@@ -154,7 +154,8 @@ function Install({ path }: { path: { org_slug: string; cluster_id: string } }) {
         <Stack key={method} gap={4}>
           <Text fw={600}>{method}</Text>
           <Group wrap="nowrap" align="start">
-            <Code block style={{ flex: 1 }}>
+            {/* Long commands wrap rather than widen the page (on a phone above all). */}
+            <Code block style={{ flex: 1, minWidth: 0, whiteSpace: "pre-wrap", wordBreak: "break-all" }}>
               {secret ? command.replaceAll("<cluster token>", secret) : command}
             </Code>
             <CopyButton value={secret ? command.replaceAll("<cluster token>", secret) : command}>

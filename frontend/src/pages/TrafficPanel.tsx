@@ -1,4 +1,4 @@
-import { AreaChart } from "@mantine/charts";
+import { BarChart } from "@mantine/charts";
 import { Alert, Group, Loader, SegmentedControl, SimpleGrid, Stack, Table, Text, Title } from "@mantine/core";
 import { useQuery } from "@tanstack/react-query";
 import { useState } from "react";
@@ -65,11 +65,12 @@ export function TrafficPanel({ path }: { path: { org_slug: string; cluster_id: s
       {data && data.totals.requests === 0 && <Text c="dimmed">No traffic in this range.</Text>}
       {data && data.totals.requests > 0 && (
         <>
-          <AreaChart h={260} data={series} dataKey="t" series={CLASSES} type="stacked" withLegend aria-label="Requests by status class" />
+          {/* Bars: each bucket stands on its own, one bucket or many. */}
+          <BarChart h={260} data={series} dataKey="t" series={CLASSES} type="stacked" withLegend aria-label="Requests by status class" />
           <SimpleGrid cols={{ base: 1, md: 3 }}>
             <Stack gap={4}>
               <Title order={5}>Latency by route</Title>
-              <Table.ScrollContainer minWidth={560}><Table>
+              <Table.ScrollContainer minWidth={300}><Table>
                 <Table.Thead>
                   <Table.Tr>
                     <Table.Th>Route</Table.Th>
