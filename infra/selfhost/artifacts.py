@@ -1,23 +1,28 @@
 """What the control plane serves for self-hosted gateways: the agent wheel (built once from
-`gateway_agent/`) and the install script, filled in with this control plane's URL and the
-wheel's SHA-256."""
+`gateway_agent/`), the install script, filled in with this control plane's URL and the
+wheel's SHA-256, and the gateway's Helm chart packaged as `helm package` would."""
 
 from __future__ import annotations
 
 import hashlib
+import io
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import threading
+from functools import cache
 from pathlib import Path
 
+import yaml
 from django.conf import settings
 
 import gateway_agent
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = Path(__file__).with_name("install.sh")
+GATEWAY_CHART = ROOT / "helm" / "gateway"
 _lock = threading.Lock()
 
 
@@ -67,3 +72,24 @@ def install_script(control_plane_url: str) -> str:
         .replace("__AGENT_VERSION__", gateway_agent.__version__)
         .replace("__AGENT_WHEEL_SHA256__", sha256)
     )
+
+
+def chart_name() -> str:
+    chart = yaml.safe_load((GATEWAY_CHART / "Chart.yaml").read_text())
+    return f"{chart['name']}-{chart['version']}.tgz"
+
+
+@cache
+def gateway_chart() -> bytes:
+    """helm/gateway as a chart archive (`<name>/Chart.yaml`, ...), which `helm install` takes by
+    URL. Built from the files in a fixed order with fixed times, so the same chart is the same
+    bytes."""
+    name = chart_name().rsplit("-", 1)[0]
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz", format=tarfile.PAX_FORMAT) as archive:
+        for path in sorted(p for p in GATEWAY_CHART.rglob("*") if p.is_file()):
+            info = tarfile.TarInfo(f"{name}/{path.relative_to(GATEWAY_CHART).as_posix()}")
+            data = path.read_bytes()
+            info.size, info.mode, info.mtime = len(data), 0o644, 0
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()

@@ -21,6 +21,15 @@ type Instance = {
 // The charts load when the Traffic tab first opens.
 const TrafficPanel = lazy(() => import("./TrafficPanel").then((m) => ({ default: m.TrafficPanel })));
 
+// The install page's methods, by the API's keys; a method the API adds later shows by its key.
+const METHODS: Record<string, string> = {
+  vm: "Linux VM (Debian, Ubuntu, RHEL family): the install script",
+  vm_uninstall: "Linux VM: uninstall",
+  docker: "Docker",
+  helm: "Kubernetes (Helm)",
+  run: "Run the agent yourself",
+};
+
 const STATUS_COLOR = { online: "green", lost: "yellow", offline: "gray" } as const;
 
 export function ClusterPage() {
@@ -152,7 +161,7 @@ function Install({ path }: { path: { org_slug: string; cluster_id: string } }) {
       {install.isLoading && <Loader aria-label="Loading install instructions" />}
       {commands.map(([method, command]) => (
         <Stack key={method} gap={4}>
-          <Text fw={600}>{method}</Text>
+          <Text fw={600}>{METHODS[method] ?? method}</Text>
           <Group wrap="nowrap" align="start">
             {/* Long commands wrap rather than widen the page (on a phone above all). */}
             <Code block style={{ flex: 1, minWidth: 0, whiteSpace: "pre-wrap", wordBreak: "break-all" }}>
@@ -160,7 +169,7 @@ function Install({ path }: { path: { org_slug: string; cluster_id: string } }) {
             </Code>
             <CopyButton value={secret ? command.replaceAll("<cluster token>", secret) : command}>
               {({ copied, copy }) => (
-                <Button size="xs" variant="light" onClick={copy} aria-label={`Copy the ${method} command`}>
+                <Button size="xs" variant="light" onClick={copy} aria-label={`Copy the command: ${METHODS[method] ?? method}`}>
                   {copied ? "Copied" : "Copy"}
                 </Button>
               )}

@@ -1,5 +1,5 @@
-"""The self-host install, served to anyone (the script holds no secret; the token is the
-user's): GET /install.sh and the agent wheel it downloads."""
+"""The self-host install, served to anyone (nothing here holds a secret; the token is the
+user's): GET /install.sh, the agent wheel it downloads, and the gateway's Helm chart."""
 
 from django.conf import settings
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
@@ -16,7 +16,11 @@ def install_script(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def agent_download(request: HttpRequest, name: str) -> FileResponse:
+def agent_download(request: HttpRequest, name: str) -> HttpResponse | FileResponse:
+    if name == artifacts.chart_name():
+        response = HttpResponse(artifacts.gateway_chart(), content_type="application/gzip")
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
     if name != artifacts.wheel_name():
         raise Http404("No such download.")
     return FileResponse(artifacts.agent_wheel().open("rb"), as_attachment=True, filename=name)

@@ -10,6 +10,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from infra.selfhost import artifacts
 from saas.api.validation import InputValidator, StrictCharField
 from saas.gateways import agents, services
 from saas.gateways.models import ClusterToken, GatewayCluster
@@ -161,6 +162,11 @@ class InstallViewSet(ClusterScopedViewSet):
                     "docker run -d --name gateway --restart unless-stopped -p 80:8080 -p 443:8443 -p 9101:9101 "
                     f"-e GATEWAY_CONTROL_PLANE={url} -e GATEWAY_TOKEN=<cluster token> "
                     "-v gateway-data:/var/lib/gateway-agent gateway-agent:latest"
+                ),
+                "helm": (
+                    f"helm install gateway {url}/downloads/{artifacts.chart_name()} "
+                    "--namespace gateway --create-namespace "
+                    f"--set controlPlane.url={url} --set token.value=<cluster token>"
                 ),
                 "run": f"gateway-agent run --control-plane {url} --token <cluster token> --data-dir ./gateway-data",
             }

@@ -213,3 +213,29 @@ def test_the_served_wheel_alone_renders_and_checks_every_plugin(settings, agent_
             text=True,
         ).stdout
     )
+
+
+def test_the_helm_command_installs_the_chart_the_control_plane_serves(db, settings):
+    """The install page's Helm command names a chart archive this control plane serves: the
+    gateway chart packaged as `helm package` lays it out, the same bytes each time."""
+    import io
+    import tarfile
+
+    from tests.factories import client_for, make_org_with_cluster
+
+    settings.PUBLIC_URL = "https://cp.example.com"
+    org, author, cluster = make_org_with_cluster()
+    answer = client_for(author.actor.user).get(f"/api/v1/orgs/{org.slug}/clusters/{cluster.id}/install/")
+    assert answer.status_code == 200, answer.content
+    helm = answer.json()["helm"]
+    url = f"https://cp.example.com/downloads/{artifacts.chart_name()}"
+    assert helm.startswith(f"helm install gateway {url} ")
+    assert "--set controlPlane.url=https://cp.example.com --set token.value=<cluster token>" in helm
+
+    download = Client().get(f"/downloads/{artifacts.chart_name()}")
+    assert download.status_code == 200 and download["Content-Type"] == "application/gzip"
+    with tarfile.open(fileobj=io.BytesIO(download.content)) as chart:
+        names = set(chart.getnames())
+    assert {"gateway/Chart.yaml", "gateway/values.yaml", "gateway/values.schema.json"} <= names
+    assert any(name.startswith("gateway/templates/") for name in names)
+    assert Client().get(f"/downloads/{artifacts.chart_name()}").content == download.content
