@@ -3,10 +3,7 @@ naming the quota and when it resets, and 200 again once it upgrades: both throug
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
 import time
 
 import httpx
@@ -16,8 +13,14 @@ from django.utils.timezone import now as time_now
 from django_tenants.utils import schema_context
 
 from saas.launcher.services import free_port
-from tests.control_plane import env_sharing_test_database, start_agent, start_control_plane, wait_until_up
-from tests.e2e.test_gateway import _echo_upstream
+from tests.control_plane import (
+    env_sharing_test_database,
+    start_agent,
+    start_control_plane,
+    start_echo_upstream,
+    stop_gateway,
+    wait_until_up,
+)
 from tests.factories import make_org_with_cluster
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -52,7 +55,7 @@ def test_a_free_organization_over_its_allowance_is_refused_until_it_upgrades(tmp
     settings.BILLING_PLANS_FILE = str(tmp_path / "plans.json")
 
     get_redis_connection("default").delete(STREAM)
-    upstream = _echo_upstream()
+    upstream = start_echo_upstream()
     org, author, cluster = make_org_with_cluster()
     with schema_context(org.schema_name):
         target = {"host": "127.0.0.1", "port": upstream.server_address[1]}
@@ -96,10 +99,7 @@ def test_a_free_organization_over_its_allowance_is_refused_until_it_upgrades(tmp
         connections.close_all()
         _until(lambda: _status(gateway) == 200)
     finally:
-        agent.terminate()
-        agent.wait(timeout=20)
+        stop_gateway(agent, data_dir)
         control.terminate()
         control.wait(timeout=20)
-        with contextlib.suppress(OSError, ValueError):  # the agent stops its HAProxy itself
-            os.kill(int((data_dir / "run" / "haproxy.pid").read_text().split()[0]), signal.SIGTERM)
         upstream.shutdown()
