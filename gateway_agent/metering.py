@@ -33,7 +33,11 @@ import re
 from .protocol import LATENCY_BOUNDS_MS
 
 TABLE = "usage/counts"
-KEY = "http-request set-var(txn.usage) var(proc.usage_gen),concat(|,txn.route),concat(|,txn.consumer)"
+# The key, computed where a request is tracked rather than kept in a variable: a variable set
+# before authentication would have to be set again once the consumer is known, on every request.
+KEY = "var(proc.usage_gen),concat(|,txn.route),concat(|,txn.consumer)"
+UNMATCHED_KEY = "var(proc.usage_gen),concat(|0|)"
+NO_ROUTE = "!{ var(txn.route) -m found }"
 LOCAL_PEER = "gateway"
 FIRST_LATENCY_GPC = 7
 GPC_COUNT = FIRST_LATENCY_GPC + len(LATENCY_BOUNDS_MS) + 1
@@ -66,23 +70,20 @@ def count_answers(lines: list[str]) -> list[str]:
             code = int(status.group(1)) if status else 302  # a redirect's default
             condition = _condition(line)
             suffix = f" if {condition}" if condition else ""
+            key = UNMATCHED_KEY if condition == NO_ROUTE else KEY
             counted += [
-                f"{indent}http-request track-sc2 var(txn.usage) table {TABLE}{suffix}",
+                f"{indent}http-request track-sc2 {key} table {TABLE}{suffix}",
                 f"{indent}http-request sc-inc-gpc({code // 100 - 1},2){suffix}",
             ]
         counted.append(line)
     return counted
 
 
-def usage_lines() -> tuple[list[str], list[str], list[str]]:
-    """(the key's first setting, after routing; the line tracking a request that goes upstream;
-    the response lines counting the upstream's status class)."""
-    key = [
-        KEY,
-        "http-request set-var(txn.usage) var(proc.usage_gen),concat(|0|) if !{ var(txn.route) -m found }",
-    ]
+def usage_lines() -> tuple[list[str], list[str]]:
+    """(the lines tracking a request that goes upstream; the response lines counting the
+    upstream's status class and latency)."""
     upstream = [
-        f"http-request track-sc2 var(txn.usage) table {TABLE}",
+        f"http-request track-sc2 {KEY} table {TABLE}",
         "http-request sc-inc-gpc(5,2)",
         "http-request set-var(txn.sent_ms) date(0,ms)",
     ]
@@ -97,7 +98,7 @@ def usage_lines() -> tuple[list[str], list[str], list[str]]:
             f"http-response sc-inc-gpc({FIRST_LATENCY_GPC + index},2) if {{ var(txn.latency_ms) -m int {match} }}"
         )
         low = (high or 0) + 1
-    return key, upstream, classes
+    return upstream, classes
 
 
 def global_lines() -> list[str]:

@@ -169,7 +169,7 @@ def _routing(routes: list[Route], options: RenderOptions) -> tuple[list[str], di
         "    http-request set-var(txn.mpath) method,concat(|,txn.path)",
     ]
     files: dict[str, str] = {}
-    unset = "!{ var(txn.route) -m found }"
+    unset = metering.NO_ROUTE
     for priority in sorted({r.priority for r in routes}, reverse=True):
         tier = [r for r in routes if r.priority == priority]
         for route in sorted((r for r in tier if not _is_simple(r)), key=lambda r: r.id):
@@ -319,7 +319,6 @@ def _plugin_rules(
             add(plugin.render(groups, plugin.var, ctx), lines)
     if stages["auth"]:
         stages["auth"].insert(0, "http-request del-header X-Consumer-Username")
-        stages["auth"].append(metering.KEY + " if { var(txn.consumer) -m found }")
         stages["auth"].append(
             "http-request set-header X-Consumer-Username %[var(txn.consumer)] if { var(txn.consumer) -m found }"
         )
@@ -350,8 +349,8 @@ def render(snapshot: Snapshot, options: RenderOptions) -> dict[str, str]:
         )
     frontend.append("    # 1. routing: the first matching route, by priority")
     routing, files = _routing(routes, options)
-    key, track_upstream, classes = metering.usage_lines()
-    frontend += routing[:-1] + [f"    {line}" for line in key] + routing[-1:]  # keyed before the 404
+    track_upstream, classes = metering.usage_lines()
+    frontend += routing
     files["maps/route_backend.map"] = _map_file(
         {route.id: f"up_{services[route.service_id].upstream_id}" for route in routes}
     )

@@ -23,8 +23,8 @@ def render(groups: Settings, var: str, ctx: RenderContext) -> PluginRules:
             f"http-request set-var(txn.rl_window) date,div({window}) if {cond}",
             f"http-request set-var(txn.rl_key) {source},concat(:,txn.route),concat(:,txn.rl_window) if {cond}",
             f"http-request track-sc0 var(txn.rl_key) table {table} if {cond}",
-            f"http-request sc-inc-gpc0(0) if {cond}",
-            f"http-request set-var(txn.rl_used) sc_get_gpc0(0) if {cond}",
+            # Counted and read in one step.
+            f"http-request set-var(txn.rl_used) sc_inc_gpc0(0) if {cond}",
             f"http-request set-var(txn.rl_reset) date,mod({window}),neg,add({window}) if {cond}",
             deny(
                 int(config.get("rejected_code", 429)),
@@ -36,7 +36,7 @@ def render(groups: Settings, var: str, ctx: RenderContext) -> PluginRules:
                     "X-RateLimit-Reset": "%[var(txn.rl_reset)]",
                 },
             )
-            + f" if {cond} {{ var(txn.rl_used),sub(txn.rl_limit) -m int gt 0 }}",
+            + f" if {cond} {{ var(txn.rl_used) -m int gt {int(config['count'])} }}",
         ]
         rules.sections.append(
             [
