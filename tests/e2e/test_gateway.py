@@ -2,6 +2,7 @@
 A published snapshot is served; key-auth refuses and admits; a change reaches the gateway; the
 gateway keeps serving with the control plane down and across an agent crash."""
 
+import http.client
 import json
 import os
 import signal
@@ -355,11 +356,14 @@ def test_tls_by_sni_and_a_dead_target_ejected_by_health_checks(tmp_path):
 
 
 def _named_echo(name: str) -> ThreadingHTTPServer:
-    """An upstream that says who it is and which method it saw."""
+    """An upstream that says who it is, which method it saw and for which consumer."""
 
     class Named(BaseHTTPRequestHandler):
         def _answer(self) -> None:
-            body = json.dumps({"server": name, "method": self.command, "path": self.path}).encode()
+            consumer = self.headers.get("X-Consumer-Username")
+            body = json.dumps(
+                {"server": name, "method": self.command, "path": self.path, "consumer": consumer}
+            ).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
@@ -461,6 +465,36 @@ def test_route_matching_and_changes_taken_without_a_reload(tmp_path):
             ),
             interval=0.05,
         )
+        # One kept connection: each key finds its own consumer, and a deleted key is refused at
+        # once (a connection remembers its last key's hash, never whether it was valid).
+        with schema_context(org.schema_name):
+            other = catalog.save_consumer(author, cluster, {"username": "other"})
+            credential, _ = catalog.add_credential(
+                author, other, {"type": "key-auth", "key": "another-key-at-runtime"}
+            )
+        connections.close_all()
+        kept = http.client.HTTPConnection("127.0.0.1", int(gateway.rsplit(":", 1)[1]), timeout=5)
+
+        def keyed(key: str) -> tuple[int, str | None]:
+            kept.request("GET", "/keyed", headers={"apikey": key})
+            answer = kept.getresponse()
+            body = json.loads(answer.read())
+            return answer.status, body.get("consumer")
+
+        try:
+            _wait_for(lambda: keyed("another-key-at-runtime") == (200, "other"), interval=0.05)
+            connection = kept.sock
+            assert keyed("a-key-added-at-runtime") == (200, "late")
+            assert keyed("another-key-at-runtime") == (200, "other")
+            assert keyed("another-key-at-runtime") == (200, "other")
+            with schema_context(org.schema_name):
+                catalog.delete_credential(author, credential)
+            connections.close_all()
+            _wait_for(lambda: keyed("another-key-at-runtime")[0] == 401, interval=0.05)
+            assert keyed("a-key-added-at-runtime") == (200, "late")
+            assert kept.sock is connection  # one connection throughout
+        finally:
+            kept.close()
         # A longer prefix added later wins over the shorter one.
         with schema_context(org.schema_name):
             catalog.save_route(
