@@ -57,10 +57,11 @@ bench-provision: $(STAMP)
 clean:
 	rm -rf $(VENV) .run .mypy_cache .ruff_cache .pytest_cache
 
-# wrk drives the load; nginx is the upstream and the reverse proxy compared against.
+# wrk drives the load; nginx is the upstream and the reverse proxy compared against; valgrind
+# counts HAProxy's instructions per request, a figure the machine's load does not move.
 bench-tools:
-	@command -v wrk >/dev/null 2>&1 && command -v nginx >/dev/null 2>&1 || { \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light >/dev/null; }
+	@command -v wrk >/dev/null 2>&1 && command -v nginx >/dev/null 2>&1 && command -v valgrind >/dev/null 2>&1 || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light valgrind >/dev/null; }
 
 bench-plugins: $(STAMP) system-deps bench-tools
 	$(PY) tests/perf/bench_plugins.py

@@ -7,9 +7,15 @@ same upstream (an nginx answering 200 "ok"):
       consumers, on a route with key-auth and limit-count (a limit the run never reaches);
   (d) nginx as a plain reverse proxy (the engine under APISIX).
 
+Requests per second on a shared machine move by 10 % from one run to the next, so (b) and (c)
+are also run once more under callgrind, one thread each, for HAProxy's own instructions per
+request over the same 2,000 keep-alive requests: a figure only a change of configuration (or
+HAProxy) moves.
+
 Then the agent itself, running against a live control plane with that cluster: its CPU (share of
 one core over 20 s of steady state) and resident memory. The last line is one JSON object."""
 
+import glob
 import json
 import os
 import re
@@ -35,6 +41,7 @@ NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 WRK = shutil.which("wrk") or "/usr/bin/wrk"
 DURATION_S = int(os.environ.get("BENCH_DURATION_S", "8"))
 CONNECTIONS = 64
+IR_REQUESTS = 2000
 
 
 def free_port() -> int:
@@ -110,6 +117,35 @@ def wrk(url: str, headers: dict[str, str] | None = None) -> tuple[float, float]:
     if non_2xx:
         raise RuntimeError(f"{url}: {non_2xx.group(1)} non-2xx answers\n{output}")
     return rps, value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+
+def instructions_per_request(config: Path, port: int, headers: dict[str, str], work: Path) -> float:
+    """HAProxy's instructions per request (callgrind) with `config` on one thread, over
+    IR_REQUESTS sequential keep-alive requests after a warm-up; start-up is not counted."""
+    single = work / f"single-{config.name}"
+    single.write_text(config.read_text().replace("global\n", "global\n    nbthread 1\n", 1))
+    out = work / f"callgrind-{config.stem}"
+    process = subprocess.Popen(
+        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", HAPROXY, "-db", "-f", str(single)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_port(port, timeout=300)  # HAProxy under valgrind loads 10,000 consumers slowly
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=30) as client:
+            for _ in range(200):
+                assert client.get("/bench").status_code == 200
+            subprocess.run(["callgrind_control", "--zero", str(process.pid)], check=True, capture_output=True)
+            for _ in range(IR_REQUESTS):
+                client.get("/bench")
+            subprocess.run(["callgrind_control", "--dump", str(process.pid)], check=True, capture_output=True)
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+    [dump] = sorted(glob.glob(f"{out}.*"), key=os.path.getmtime)[-1:]
+    total = re.search(r"^(?:summary|totals): (\d+)", Path(dump).read_text(), re.MULTILINE)
+    assert total, dump
+    return int(total.group(1)) / IR_REQUESTS
 
 
 def main() -> None:
@@ -193,6 +229,14 @@ def main() -> None:
         haproxy = wrk(f"http://127.0.0.1:{plain_port}/bench")
         gateway = wrk(f"http://127.0.0.1:{gateway_port}/bench", {"apikey": key})
         nginx_proxy = wrk(f"http://127.0.0.1:{nginx_port}/bench")
+        for process in processes[1:]:  # the proxies, again one at a time under callgrind
+            process.terminate()
+            process.wait(timeout=20)
+        del processes[1:]
+        haproxy_ir = instructions_per_request(work / "plain.cfg", plain_port, {}, work)
+        gateway_ir = instructions_per_request(
+            gateway_dir / "haproxy.cfg", gateway_port, {"apikey": key}, work
+        )
 
         agent_cpu, agent_rss = measure_agent(token, work)
         figures = {
@@ -204,6 +248,9 @@ def main() -> None:
             "gateway_vs_nginx": round(gateway[0] / nginx_proxy[0], 3),
             "gateway_p99_ms": round(gateway[1], 2),
             "haproxy_p99_ms": round(haproxy[1], 2),
+            "haproxy_instructions_per_request": round(haproxy_ir),
+            "gateway_instructions_per_request": round(gateway_ir),
+            "gateway_vs_haproxy_instructions": round(haproxy_ir / gateway_ir, 3),
             "agent_cpu_pct": round(agent_cpu, 2),
             "agent_rss_mb": round(agent_rss, 1),
         }
