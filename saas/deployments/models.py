@@ -43,6 +43,7 @@ class GatewayDeployment(models.Model):
     upstream_cidrs = models.JSONField(default=list)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     operation = models.CharField(max_length=16, default="deploy")  # deploy (also upgrade, scale), teardown
+    image = models.CharField(max_length=255, blank=True)  # the gateway image last applied
     load_balancer_hostname = models.CharField(max_length=255, blank=True)
     eks_endpoint = models.CharField(max_length=255, blank=True)
     eks_ca_data = models.TextField(blank=True)

@@ -225,6 +225,27 @@ def start_teardown(
     return deployment
 
 
+def upgrade_deployment(author: Author, deployment: GatewayDeployment) -> GatewayDeployment:
+    """The same steps again with this release's gateway image (SAAS_GATEWAY_IMAGE): a rolling
+    update, the pods replaced a few at a time as the Deployment's strategy says."""
+    if deployment.status in (GatewayDeployment.Status.RUNNING, GatewayDeployment.Status.TORN_DOWN):
+        raise Conflict(f"The deployment is {deployment.status}.")
+    if deployment.image == settings.SAAS_GATEWAY_IMAGE:
+        raise Conflict(f"The gateways already run {deployment.image}.")
+    with transaction.atomic():
+        _plan(deployment, "deploy")
+        record_audit(
+            author.actor,
+            author.organization,
+            "deployment.upgraded",
+            deployment,
+            before={"image": deployment.image},
+            after={"image": settings.SAAS_GATEWAY_IMAGE},
+        )
+    _run_when_committed(deployment)
+    return deployment
+
+
 def retry(author: Author, deployment: GatewayDeployment) -> GatewayDeployment:
     """Run the failed operation again, from its failed step."""
     if deployment.status != GatewayDeployment.Status.FAILED:
@@ -335,6 +356,10 @@ def _apply(*kinds: str) -> Callable[[Context], str]:
                 ):
                     raise
             names.append(f"{manifest['kind']}/{manifest['metadata']['name']}")
+        if "Deployment" in kinds:
+            d = ctx.deployment
+            d.image = settings.SAAS_GATEWAY_IMAGE
+            GatewayDeployment.objects.filter(pk=d.pk).update(image=d.image)
         return "applied " + ", ".join(names)
 
     return step

@@ -6,7 +6,7 @@ import { api, errorMessage, fieldErrors, unwrap } from "../api/client";
 
 type Connection = { external_id: string; role_arn: string; account_id: string; connected: boolean; quick_create_url: string; template_url: string; last_error: string };
 type Step = { position: number; name: string; status: string; started_at: string | null; finished_at: string | null; message: string };
-type Deployment = { id: number; region: string; eks_cluster: string; namespace: string; replicas: number; status: string; operation: string; message: string; load_balancer_hostname: string; created_eks_cluster: boolean; steps: Step[] };
+type Deployment = { id: number; region: string; eks_cluster: string; namespace: string; replicas: number; status: string; operation: string; message: string; load_balancer_hostname: string; image: string; latest_image: string; created_eks_cluster: boolean; steps: Step[] };
 
 const STEP_COLOR: Record<string, string> = { succeeded: "teal", failed: "red", running: "blue", pending: "gray" };
 
@@ -100,7 +100,7 @@ function ClusterDeployments({ slug, clusterId }: { slug: string; clusterId: stri
   const [tearing, setTearing] = useState<Deployment | null>(null);
   const [deleteEks, setDeleteEks] = useState(false);
   const [error, setError] = useState<string | null>(null);
-  const act = async (deployment: Deployment, action: "retry" | "teardown", body: object = {}) => {
+  const act = async (deployment: Deployment, action: "retry" | "teardown" | "upgrade", body: object = {}) => {
     const { error: failed } = await api.POST(`/api/v1/orgs/{org_slug}/clusters/{cluster_id}/deployments/{id}/${action}/` as never, { params: { path: { ...path, id: deployment.id } }, body } as never);
     setError(failed ? errorMessage(failed) : null);
     await queries.invalidateQueries({ queryKey: ["deployments", path] });
@@ -129,6 +129,9 @@ function ClusterDeployments({ slug, clusterId }: { slug: string; clusterId: stri
                 Load balancer: <Code>{deployment.load_balancer_hostname}</Code>
               </Text>
             )}
+            <Text size="sm">
+              Gateway image: <Code>{deployment.image || "not applied yet"}</Code>
+            </Text>
             {deployment.message && <Alert color="red">{deployment.message}</Alert>}
             <Timeline active={deployment.steps.filter((s) => s.status === "succeeded").length - 1} bulletSize={14}>
               {deployment.steps.map((step) => (
@@ -142,6 +145,11 @@ function ClusterDeployments({ slug, clusterId }: { slug: string; clusterId: stri
             <Group>
               <NumberInput aria-label="Replicas" min={1} max={50} defaultValue={deployment.replicas} w={100} onBlur={(e) => { const n = Number(e.currentTarget.value); if (n && n !== deployment.replicas) void scale(deployment, n); }} />
               {deployment.status === "failed" && <Button variant="light" onClick={() => act(deployment, "retry")}>Retry</Button>}
+              {deployment.image && deployment.image !== deployment.latest_image && deployment.status !== "running" && deployment.status !== "pending" && (
+                <Button variant="light" onClick={() => act(deployment, "upgrade")}>
+                  Upgrade to {deployment.latest_image}
+                </Button>
+              )}
               <Button color="red" variant="subtle" onClick={() => { setDeleteEks(false); setTearing(deployment); }}>
                 Tear down
               </Button>

@@ -32,6 +32,11 @@ urlpatterns = [
         name="deployment-teardown",
     ),
     path(
+        f"{CLUSTER}/deployments/<str:pk>/upgrade/",
+        deployments.as_view({"post": "upgrade"}),
+        name="deployment-upgrade",
+    ),
+    path(
         f"{CLUSTER}/deployments/<str:pk>/retry/",
         deployments.as_view({"post": "retry"}),
         name="deployment-retry",

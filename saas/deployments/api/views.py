@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
@@ -96,6 +97,12 @@ class StepOutput(serializers.ModelSerializer[DeploymentStep]):
 
 class DeploymentOutput(serializers.ModelSerializer[GatewayDeployment]):
     steps = StepOutput(many=True, read_only=True)
+    latest_image = serializers.SerializerMethodField(
+        help_text="This release's gateway image: upgrade/ applies it."
+    )
+
+    def get_latest_image(self, deployment: GatewayDeployment) -> str:
+        return str(settings.SAAS_GATEWAY_IMAGE)
 
     class Meta:
         model = GatewayDeployment
@@ -114,6 +121,8 @@ class DeploymentOutput(serializers.ModelSerializer[GatewayDeployment]):
             "operation",
             "message",
             "load_balancer_hostname",
+            "image",
+            "latest_image",
             "hosted",
             "created_eks_cluster",
             "created_at",
@@ -157,6 +166,7 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Cluste
         "partial_update": Scope.CLUSTER_WRITE,
         "teardown": Scope.CLUSTER_WRITE,
         "retry": Scope.CLUSTER_WRITE,
+        "upgrade": Scope.CLUSTER_WRITE,
     }
 
     def _accepted(self, deployment: GatewayDeployment) -> Response:
@@ -186,6 +196,10 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Cluste
         return self._accepted(
             services.start_teardown(self.author, self.get_object(), delete_eks_cluster=delete)
         )
+
+    @extend_schema(request=None, responses={202: DeploymentOutput})
+    def upgrade(self, request: Request, org_slug: str, cluster_id: str, pk: str) -> Response:
+        return self._accepted(services.upgrade_deployment(self.author, self.get_object()))
 
     @extend_schema(request=None, responses={202: DeploymentOutput})
     def retry(self, request: Request, org_slug: str, cluster_id: str, pk: str) -> Response:

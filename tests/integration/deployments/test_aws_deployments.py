@@ -19,6 +19,7 @@ from gateway_agent.protocol import Heartbeat, RegisterRequest
 from saas.deployments import aws
 from saas.gateways.agents import authenticate_agent, record_heartbeat, register_instance
 from saas.gateways.models import ClusterToken, GatewayCluster
+from tenants.models import AuditEntry
 from tenants.roles import Role
 from tests.fakes.kubernetes_api import FakeKubernetes
 from tests.fakes.proxy import ForwardingProxy
@@ -133,7 +134,7 @@ def test_an_account_is_connected_with_the_organizations_external_id(world, aws_f
     assert assume_roles and all(call["ExternalId"] == external_id for call in assume_roles)
 
 
-def test_deploy_upgrade_retry_and_teardown_converge(world, aws_fake, kube):
+def test_deploy_upgrade_retry_and_teardown_converge(world, aws_fake, kube, settings):
     org = world.a.org
     external_id = _connect(world, aws_fake)
     _aws("eks", aws_fake).create_cluster(
@@ -182,13 +183,28 @@ def test_deploy_upgrade_retry_and_teardown_converge(world, aws_fake, kube):
     assert all((t or "").startswith("Bearer k8s-aws-v1.") for t in kube.tokens)
     assert all(call["ExternalId"] == external_id for call in aws_fake.actions("AssumeRole"))
 
-    # Scale to 3: applied again, converging; the agent token rotates, the old one is revoked.
+    # Upgrade: nothing to do on this release's image; a new release's image rolls out.
     url = f"{base}{deployment['id']}/"
+    assert deployment["image"] == deployment["latest_image"] == settings.SAAS_GATEWAY_IMAGE
+    assert admin.post(f"{url}upgrade/").status_code == 409
+    settings.SAAS_GATEWAY_IMAGE = "registry.example.com/gateway-agent:0.2.0"
+    assert world.a.client(Role.DEVELOPER).post(f"{url}upgrade/").status_code == 403
+    assert admin.get(url).json()["latest_image"] == "registry.example.com/gateway-agent:0.2.0"
+    upgraded = admin.post(f"{url}upgrade/")
+    assert upgraded.status_code == 202, upgraded.content
+    assert admin.get(url).json()["image"] == "registry.example.com/gateway-agent:0.2.0"
+    [container] = kube.get("Deployment", "gateway", "gateway-cloud")["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == "registry.example.com/gateway-agent:0.2.0"
+    upgrade_audit = AuditEntry.objects.get(organization=org, action="deployment.upgraded")
+    assert upgrade_audit.changes["after"] == {"image": "registry.example.com/gateway-agent:0.2.0"}
+
+    # Scale to 3: applied again, converging; the agent token rotates, the old one is revoked.
     assert admin.patch(url, {"replicas": 3}, format="json").status_code == 202
     assert kube.get("Deployment", "gateway", "gateway-cloud")["spec"]["replicas"] == 3
     with schema_context(org.schema_name):
         tokens = list(ClusterToken.objects.filter(cluster=cluster).order_by("id"))
-    assert len(tokens) == 2 and tokens[0].revoked_at is not None and tokens[1].revoked_at is None
+    # (one token per run: the deploy, the upgrade, this scale)
+    assert len(tokens) == 3 and all(t.revoked_at for t in tokens[:2]) and tokens[2].revoked_at is None
 
     # A failure half way leaves a clear message; a retry resumes there and converges.
     kube.fail_next("PATCH", "Service", times=1, status=500)
