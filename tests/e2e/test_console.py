@@ -476,6 +476,7 @@ def test_an_owner_connects_aws_and_follows_a_deploy_step_by_step(
         expect(page.get_by_text("instances online: failed")).to_be_visible()
         expect(page.get_by_text("No gateway instance came online").first).to_be_visible()
         expect(_button(page, "Retry")).to_be_visible()
+        expect(page.get_by_text("Gateway image:")).to_be_visible()
         _screenshot(page, "13-aws-deploy")
         assert {a.kind for a in kube.applies} >= {"Namespace", "Deployment", "Service", "NetworkPolicy"}
     finally:
