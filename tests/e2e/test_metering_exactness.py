@@ -22,7 +22,7 @@ from django.db.models import Sum
 from django.utils.timezone import now as timezone_now
 from django_tenants.utils import schema_context
 
-from gateway_agent.runtime_api import RuntimeAPI
+from gateway_agent.runtime_api import RuntimeAPI, RuntimeAPIError
 from saas.launcher.services import free_port
 from tests.control_plane import env_sharing_test_database, start_agent, start_control_plane, wait_until_up
 from tests.factories import make_org_with_cluster
@@ -177,14 +177,23 @@ def _stop_haproxy(data_dir: Path) -> None:
 
 
 def _worker_pid(data_dir: Path) -> int | None:
-    with RuntimeAPI(data_dir / "run" / "master.sock") as api:
-        return api.current_worker_pid()
+    """The serving worker; None while there is none to ask (a reload re-executes the master,
+    whose socket refuses connections for that moment)."""
+    try:
+        with RuntimeAPI(data_dir / "run" / "master.sock") as api:
+            return api.current_worker_pid()
+    except RuntimeAPIError:
+        return None
 
 
 def _workers(data_dir: Path) -> int:
-    """How many HAProxy workers run, old ones finishing their requests included."""
-    with RuntimeAPI(data_dir / "run" / "master.sock") as api:
-        return len(api.worker_pids())
+    """How many HAProxy workers run, old ones finishing their requests included (0 while the
+    master cannot be asked)."""
+    try:
+        with RuntimeAPI(data_dir / "run" / "master.sock") as api:
+            return len(api.worker_pids())
+    except RuntimeAPIError:
+        return 0
 
 
 def test_every_call_is_billed_exactly_once_through_kills_outages_reloads_and_replays(tmp_path):
