@@ -119,9 +119,12 @@ def wrk(url: str, headers: dict[str, str] | None = None) -> tuple[float, float]:
     return rps, value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
 
 
-def instructions_per_request(config: Path, port: int, headers: dict[str, str], work: Path) -> float:
-    """HAProxy's instructions per request (callgrind) with `config` on one thread, over
-    IR_REQUESTS sequential keep-alive requests after a warm-up; start-up is not counted."""
+def instructions_per_request(
+    config: Path, port: int, requests: dict[str, tuple[str, dict[str, str]]], work: Path
+) -> dict[str, float]:
+    """HAProxy's instructions per request (callgrind) with `config` on one thread, for each
+    named (path, headers): IR_REQUESTS sequential keep-alive requests after a warm-up, counted
+    apart; start-up is not counted."""
     single = work / f"single-{config.name}"
     single.write_text(config.read_text().replace("global\n", "global\n    nbthread 1\n", 1))
     out = work / f"callgrind-{config.stem}"
@@ -130,22 +133,31 @@ def instructions_per_request(config: Path, port: int, headers: dict[str, str], w
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    figures = {}
     try:
         wait_port(port, timeout=300)  # HAProxy under valgrind loads 10,000 consumers slowly
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=30) as client:
-            for _ in range(200):
-                assert client.get("/bench").status_code == 200
-            subprocess.run(["callgrind_control", "--zero", str(process.pid)], check=True, capture_output=True)
-            for _ in range(IR_REQUESTS):
-                client.get("/bench")
-            subprocess.run(["callgrind_control", "--dump", str(process.pid)], check=True, capture_output=True)
+        for name, (path, headers) in requests.items():
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=30) as client:
+                for _ in range(200):
+                    answer = client.get(path)
+                    assert answer.status_code == 200, (path, answer.status_code, answer.text)
+                subprocess.run(
+                    ["callgrind_control", "--zero", str(process.pid)], check=True, capture_output=True
+                )
+                for _ in range(IR_REQUESTS):
+                    client.get(path)
+                dumped = set(glob.glob(f"{out}.*"))
+                subprocess.run(
+                    ["callgrind_control", "--dump", str(process.pid)], check=True, capture_output=True
+                )
+            [dump] = set(glob.glob(f"{out}.*")) - dumped
+            total = re.search(r"^(?:summary|totals): (\d+)", Path(dump).read_text(), re.MULTILINE)
+            assert total, dump
+            figures[name] = int(total.group(1)) / IR_REQUESTS
     finally:
         process.terminate()
         process.wait(timeout=60)
-    [dump] = sorted(glob.glob(f"{out}.*"), key=os.path.getmtime)[-1:]
-    total = re.search(r"^(?:summary|totals): (\d+)", Path(dump).read_text(), re.MULTILINE)
-    assert total, dump
-    return int(total.group(1)) / IR_REQUESTS
+    return figures
 
 
 def main() -> None:
@@ -233,10 +245,12 @@ def main() -> None:
             process.terminate()
             process.wait(timeout=20)
         del processes[1:]
-        haproxy_ir = instructions_per_request(work / "plain.cfg", plain_port, {}, work)
-        gateway_ir = instructions_per_request(
-            gateway_dir / "haproxy.cfg", gateway_port, {"apikey": key}, work
-        )
+        [haproxy_ir] = instructions_per_request(
+            work / "plain.cfg", plain_port, {"plain": ("/bench", {})}, work
+        ).values()
+        [gateway_ir] = instructions_per_request(
+            gateway_dir / "haproxy.cfg", gateway_port, {"gateway": ("/bench", {"apikey": key})}, work
+        ).values()
 
         agent_cpu, agent_rss = measure_agent(token, work)
         figures = {

@@ -1,8 +1,10 @@
 """make bench-plugins: requests per second through the gateway with each authentication plugin,
 and with key-auth + limit-count + cors + response-rewrite together, against a plain HAProxy
 proxy, in one run and to the same upstream (an nginx answering 200 "ok"). The gateway is the
-agent's rendered configuration for one snapshot holding all those routes. The last line is one
-JSON object; the target is every figure at least 0.7 of plain_rps."""
+agent's rendered configuration for one snapshot holding all those routes. Then HAProxy's own
+instructions per request on each route (callgrind, one thread), which the machine's load does
+not move. The last line is one JSON object; the target is every figure at least 0.7 of
+plain_rps."""
 
 import base64
 import hashlib
@@ -24,6 +26,7 @@ from gateway_agent.renderer import RenderOptions, render  # noqa: E402
 from tests.perf.bench_gateway import (  # noqa: E402
     HAPROXY,
     free_port,
+    instructions_per_request,
     ok_upstream,
     plain_haproxy,
     stop,
@@ -144,13 +147,16 @@ def main() -> None:
 
         gateway = f"http://127.0.0.1:{gateway_port}"
         basic = base64.b64encode(f"bench:{PASSWORD}".encode()).decode()
+        requests = {
+            "key_auth": ("/key", {"apikey": API_KEY}),
+            "jwt_auth": ("/jwt", {"Authorization": f"Bearer {jwt_token()}"}),
+            "basic_auth": ("/basic", {"Authorization": f"Basic {basic}"}),
+            "hmac_auth": ("/hmac", hmac_headers("/hmac")),
+            "stack": ("/stack", {"apikey": API_KEY, "Origin": "https://app.example.com"}),
+        }
         plain_before = wrk(f"http://127.0.0.1:{plain_port}/plain")[0]
         figures = {
-            "key_auth_rps": wrk(f"{gateway}/key", {"apikey": API_KEY})[0],
-            "jwt_auth_rps": wrk(f"{gateway}/jwt", {"Authorization": f"Bearer {jwt_token()}"})[0],
-            "basic_auth_rps": wrk(f"{gateway}/basic", {"Authorization": f"Basic {basic}"})[0],
-            "hmac_auth_rps": wrk(f"{gateway}/hmac", hmac_headers("/hmac"))[0],
-            "stack_rps": wrk(f"{gateway}/stack", {"apikey": API_KEY, "Origin": "https://app.example.com"})[0],
+            f"{name}_rps": wrk(f"{gateway}{path}", headers)[0] for name, (path, headers) in requests.items()
         }
         # The baseline before and after: the machine's load drifts during a run.
         plain_rps = (plain_before + wrk(f"http://127.0.0.1:{plain_port}/plain")[0]) / 2
@@ -160,6 +166,16 @@ def main() -> None:
             f"{name.removesuffix('_rps')}_vs_plain": round(value / plain_rps, 3)
             for name, value in figures.items()
             if name != "plain_rps"
+        }
+        for process in processes[1:]:  # the proxies, again one at a time under callgrind
+            process.terminate()
+            process.wait(timeout=20)
+        del processes[1:]
+        plain_ir = instructions_per_request(work / "plain.cfg", plain_port, {"plain": ("/plain", {})}, work)
+        gateway_ir = instructions_per_request(folder / "haproxy.cfg", gateway_port, requests, work)
+        result |= {
+            f"{name}_instructions_per_request": round(value)
+            for name, value in (plain_ir | gateway_ir).items()
         }
         print(json.dumps(result))
     finally:
