@@ -6,7 +6,7 @@ tracked on stick counter 2, with explicit increments that tell a request answere
 in flight:
 
 - a request the gateway answers itself (401, 403, 404, 413, 429, a redirect, a mock, a CORS
-  preflight): its status class, gpc(0..4) = 1xx..5xx, just before that answer;
+  preflight): its status class, gpc(0..4) = 1xx..5xx, by the answer's own condition;
 - a request going upstream: gpc5 just before it goes; the upstream's answer adds its status class
   and gpc6. An answer HAProxy makes up on the way (502, 503, 504) runs no response rule: what
   went upstream without an answer (gpc5 - gpc6) for longer than any request may take, the agent
@@ -60,7 +60,11 @@ def _condition(line: str) -> str | None:
 
 
 def count_answers(lines: list[str]) -> list[str]:
-    """Each line that answers the request is preceded by the two that count it."""
+    """Each line that answers the request is preceded by the one that tracks it, and counts it
+    in its own condition: `sc_inc_gpc` as the condition's last term runs only when every other
+    term held, that is exactly when the answer is given. One rule fewer per refusal than a
+    separate `sc-inc-gpc` action, and HAProxy evaluates every rule of every plugin for every
+    request."""
     counted = []
     for line in lines:
         answer = _ANSWER.match(line)
@@ -71,10 +75,15 @@ def count_answers(lines: list[str]) -> list[str]:
             condition = _condition(line)
             suffix = f" if {condition}" if condition else ""
             key = UNMATCHED_KEY if condition == NO_ROUTE else KEY
-            counted += [
-                f"{indent}http-request track-sc2 {key} table {TABLE}{suffix}",
-                f"{indent}http-request sc-inc-gpc({code // 100 - 1},2){suffix}",
-            ]
+            counted.append(f"{indent}http-request track-sc2 {key} table {TABLE}{suffix}")
+            count = f"{{ sc_inc_gpc({code // 100 - 1},2) -m int gt 0 }}"
+            if condition is None:
+                line = f"{line} if {count}"
+            elif "||" in condition or " or " in condition:
+                # An OR would let the count escape the other terms: a rule of its own then.
+                counted.append(f"{indent}http-request sc-inc-gpc({code // 100 - 1},2){suffix}")
+            else:
+                line = f"{line} {count}"
         counted.append(line)
     return counted
 
