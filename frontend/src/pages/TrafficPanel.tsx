@@ -17,6 +17,22 @@ type Analytics = {
 
 const RANGES = { "1h": "minute", "24h": "hour", "7d": "hour", "30d": "day" } as const;
 type Range = keyof typeof RANGES;
+const BUCKET_MS = { minute: 60_000, hour: 3_600_000, day: 86_400_000 } as const;
+const RANGE_MS: Record<Range, number> = { "1h": 3_600_000, "24h": 86_400_000, "7d": 7 * 86_400_000, "30d": 30 * 86_400_000 };
+
+/** Every bucket of the range, in order, those without traffic as zero: the API lists only buckets
+ * that had some, and a quiet hour must show as a gap, not vanish. Buckets are UTC-aligned, as
+ * the API's are. */
+export function everyBucket(series: Point[], range: Range, now: number): Point[] {
+  const size = BUCKET_MS[RANGES[range]];
+  const byStart = new Map(series.map((point) => [Math.floor(Date.parse(point.t) / size) * size, point]));
+  const last = Math.floor(now / size) * size;
+  const filled: Point[] = [];
+  for (let start = last - Math.ceil(RANGE_MS[range] / size - 1) * size; start <= last; start += size) {
+    filled.push(byStart.get(start) ?? { t: new Date(start).toISOString(), requests: 0, by_status: {} });
+  }
+  return filled;
+}
 const CLASSES = [
   { name: "2xx", color: "teal.6" },
   { name: "3xx", color: "blue.6" },
@@ -45,7 +61,7 @@ export function TrafficPanel({ path }: { path: { org_slug: string; cluster_id: s
   const data = analytics.data;
   const routes = useRows(path, "routes");
   const routeName = (id: number) => (id === 0 ? "no route matched" : String(routes.data?.find((r) => r.id === id)?.name ?? `#${id}`));
-  const series = (data?.series ?? []).map((point) => ({
+  const series = everyBucket(data?.series ?? [], range, Date.now()).map((point) => ({
     t: new Date(point.t).toLocaleString(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" }),
     ...Object.fromEntries(CLASSES.map((c) => [c.name, point.by_status[c.name] ?? 0])),
   }));
