@@ -183,12 +183,17 @@ def start_deployment(author: Author, cluster: GatewayCluster, fields: dict[str, 
     return deployment
 
 
+def _check_changeable(deployment: GatewayDeployment) -> None:
+    """A deployment changes only between runs, and never once torn down."""
+    if deployment.status in (GatewayDeployment.Status.RUNNING, GatewayDeployment.Status.TORN_DOWN):
+        raise Conflict(f"The deployment is {deployment.status}.")
+
+
 def change_deployment(
     author: Author, deployment: GatewayDeployment, fields: dict[str, Any]
 ) -> GatewayDeployment:
-    """Upgrade or scale: the same steps again with the new wishes (each apply converges)."""
-    if deployment.status in (GatewayDeployment.Status.RUNNING, GatewayDeployment.Status.TORN_DOWN):
-        raise Conflict(f"The deployment is {deployment.status}.")
+    """Scale or resize: the same steps again with the new wishes (each apply converges)."""
+    _check_changeable(deployment)
     allowed = {"replicas", "max_replicas", "cpu", "memory", "upstream_cidrs"}
     unknown = set(fields) - allowed
     if unknown:
@@ -210,8 +215,7 @@ def change_deployment(
 def start_teardown(
     author: Author, deployment: GatewayDeployment, *, delete_eks_cluster: bool = False
 ) -> GatewayDeployment:
-    if deployment.status in (GatewayDeployment.Status.RUNNING, GatewayDeployment.Status.TORN_DOWN):
-        raise Conflict(f"The deployment is {deployment.status}.")
+    _check_changeable(deployment)
     if delete_eks_cluster and not deployment.created_eks_cluster:
         raise InvalidInput.field(
             "delete_eks_cluster", "Only a cluster Gateway Cloud created is deleted with it."
@@ -228,8 +232,7 @@ def start_teardown(
 def upgrade_deployment(author: Author, deployment: GatewayDeployment) -> GatewayDeployment:
     """The same steps again with this release's gateway image (SAAS_GATEWAY_IMAGE): a rolling
     update, the pods replaced a few at a time as the Deployment's strategy says."""
-    if deployment.status in (GatewayDeployment.Status.RUNNING, GatewayDeployment.Status.TORN_DOWN):
-        raise Conflict(f"The deployment is {deployment.status}.")
+    _check_changeable(deployment)
     if deployment.image == settings.SAAS_GATEWAY_IMAGE:
         raise Conflict(f"The gateways already run {deployment.image}.")
     with transaction.atomic():
@@ -356,13 +359,17 @@ def _apply(*kinds: str) -> Callable[[Context], str]:
                 ):
                     raise
             names.append(f"{manifest['kind']}/{manifest['metadata']['name']}")
-        if "Deployment" in kinds:
-            d = ctx.deployment
-            d.image = settings.SAAS_GATEWAY_IMAGE
-            GatewayDeployment.objects.filter(pk=d.pk).update(image=d.image)
         return "applied " + ", ".join(names)
 
     return step
+
+
+def _apply_gateways(ctx: Context) -> str:
+    """The gateways' Deployment, and the image it now runs (what an upgrade compares with)."""
+    applied = _apply("Deployment")(ctx)
+    ctx.deployment.image = settings.SAAS_GATEWAY_IMAGE
+    GatewayDeployment.objects.filter(pk=ctx.deployment.pk).update(image=ctx.deployment.image)
+    return applied
 
 
 def _token(ctx: Context) -> str:
@@ -500,7 +507,7 @@ OPERATIONS: dict[str, list[tuple[str, Callable[[Context], str]]]] = {
         ("apply_namespace", _apply("Namespace")),
         ("apply_network_policies", _apply("NetworkPolicy")),
         ("apply_agent_token", _token),
-        ("apply_deployment", _apply("Deployment")),
+        ("apply_deployment", _apply_gateways),
         ("apply_service", _apply("Service")),
         ("apply_disruption_budget", _apply("PodDisruptionBudget")),
         ("apply_autoscaler", _apply("HorizontalPodAutoscaler")),

@@ -131,25 +131,24 @@ class DeploymentOutput(serializers.ModelSerializer[GatewayDeployment]):
         ]
 
 
-class DeploymentInput(InputValidator):
+class DeploymentChange(InputValidator):
+    """What a deployment's PATCH may change."""
+
+    replicas = serializers.IntegerField(required=False)
+    max_replicas = serializers.IntegerField(required=False)
+    cpu = StrictCharField(max_length=16, required=False)
+    memory = StrictCharField(max_length=16, required=False)
+    upstream_cidrs = serializers.ListField(child=StrictCharField(max_length=64), required=False)
+
+
+class DeploymentInput(DeploymentChange):
+    """A new deployment: where it goes, and all a change may set."""
+
     hosted = serializers.BooleanField(required=False)
     region = StrictCharField(max_length=32, required=False)
     eks_cluster = StrictCharField(max_length=100, required=False)
     create_eks_cluster = serializers.BooleanField(required=False)
     namespace = StrictCharField(max_length=63, required=False)
-    replicas = serializers.IntegerField(required=False)
-    max_replicas = serializers.IntegerField(required=False)
-    cpu = StrictCharField(max_length=16, required=False)
-    memory = StrictCharField(max_length=16, required=False)
-    upstream_cidrs = serializers.ListField(child=StrictCharField(max_length=64), required=False)
-
-
-class DeploymentChange(InputValidator):
-    replicas = serializers.IntegerField(required=False)
-    max_replicas = serializers.IntegerField(required=False)
-    cpu = StrictCharField(max_length=16, required=False)
-    memory = StrictCharField(max_length=16, required=False)
-    upstream_cidrs = serializers.ListField(child=StrictCharField(max_length=64), required=False)
 
 
 class TeardownInput(InputValidator):
