@@ -17,7 +17,7 @@ urlpatterns = [
         name="accept-invitation-page",
     ),
     path("install.sh", install_views.install_script, name="install-script"),
-    path("downloads/<str:name>", install_views.agent_download, name="agent-download"),
+    path("downloads/<str:name>", install_views.download, name="download"),
     path("console/", console, name="console"),
     path("console/<path:path>", console),
     path("healthz", health.healthz, name="healthz"),

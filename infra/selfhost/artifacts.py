@@ -74,6 +74,7 @@ def install_script(control_plane_url: str) -> str:
     )
 
 
+@cache
 def chart_name() -> str:
     chart = yaml.safe_load((GATEWAY_CHART / "Chart.yaml").read_text())
     return f"{chart['name']}-{chart['version']}.tgz"

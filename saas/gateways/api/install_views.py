@@ -16,7 +16,7 @@ def install_script(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def agent_download(request: HttpRequest, name: str) -> HttpResponse | FileResponse:
+def download(request: HttpRequest, name: str) -> HttpResponse | FileResponse:
     if name == artifacts.chart_name():
         response = HttpResponse(artifacts.gateway_chart(), content_type="application/gzip")
         response["Content-Disposition"] = f'attachment; filename="{name}"'
