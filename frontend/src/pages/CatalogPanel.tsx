@@ -2,7 +2,7 @@ import { Alert, Button, Code, CopyButton, Group, Loader, Modal, MultiSelect, Sel
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { api, errorMessage, fieldErrors, messagesAbout, unwrap } from "../api/client";
-import { pluginFieldErrors, SchemaForm, type Schema } from "./SchemaForm";
+import { isAboutPlugin, pluginFieldErrors, SchemaForm, type Schema } from "./SchemaForm";
 
 type Path = { org_slug: string; cluster_id: string };
 type Row = Record<string, unknown> & { id: number; name?: string; username?: string };
@@ -229,14 +229,14 @@ function CreateForm({ path, kind, onDone, initial }: { path: Path; kind: Kind; o
 
 /** Plugins chosen from those the scope admits, each set through the form its JSON Schema
  * generates; the API's messages about a plugin show beside its fields. */
-export function PluginEditor({ scope, value, onChange, messages = [] }: { scope: string; value: Record<string, Record<string, unknown>>; onChange: (v: Record<string, Record<string, unknown>>) => void; messages?: string[] }) {
+function PluginEditor({ scope, value, onChange, messages = [] }: { scope: string; value: Record<string, Record<string, unknown>>; onChange: (v: Record<string, Record<string, unknown>>) => void; messages?: string[] }) {
   const catalog = useQuery({
     queryKey: ["plugins"],
     queryFn: async () => ((await unwrap(api.GET("/api/v1/plugins/"))) as unknown as { plugins: PluginInfo[] }).plugins,
   });
   const available = (catalog.data ?? []).filter((p) => p.scopes.includes(scope));
   // Messages about no chosen plugin's fields (an unknown plugin, a wrong scope) go by the list.
-  const unplaced = messages.filter((message) => !Object.keys(value).some((name) => message.startsWith(`${name}.`) || message.startsWith(`${name}:`)));
+  const unplaced = messages.filter((message) => !Object.keys(value).some((name) => isAboutPlugin(message, name)));
   return (
     <Stack gap="xs">
       <MultiSelect

@@ -19,17 +19,28 @@ type Value = Record<string, unknown>;
 /** The API's messages for a config, by the path of the field each is about ("cors/max_age"). */
 export type FieldErrors = Record<string, string>;
 
+/** The plugin an API message is about ("limit-count.count: ...", "limit-count: ..."), and the
+ * rest of it. */
+function parsePluginMessage(message: string): { plugin: string; where?: string; text: string } | null {
+  const match = message.match(/^([\w-]+)(?:\.([^:]+))?: (.*)$/);
+  return match ? { plugin: match[1], where: match[2], text: match[3] } : null;
+}
+
+/** Whether an API message from the `plugins` errors is about `plugin`. */
+export function isAboutPlugin(message: string, plugin: string): boolean {
+  return parsePluginMessage(message)?.plugin === plugin;
+}
+
 /** Messages for one plugin's fields out of the API's `plugins` errors ("limit-count.count: ...",
  * "limit-count: 'count' is a required property"); what names no field stays under "". */
 export function pluginFieldErrors(plugin: string, messages: string[]): FieldErrors {
   const errors: FieldErrors = {};
   for (const message of messages) {
-    const match = message.match(/^([\w-]+)(?:\.([^:]+))?: (.*)$/);
-    if (!match || match[1] !== plugin) continue;
-    const [, , where, text] = match;
-    const required = text.match(/^'([^']+)' is a required property$/);
-    const field = [where, required?.[1]].filter(Boolean).join("/");
-    errors[field] = errors[field] ? `${errors[field]} ${text}` : text;
+    const parsed = parsePluginMessage(message);
+    if (parsed?.plugin !== plugin) continue;
+    const required = parsed.text.match(/^'([^']+)' is a required property$/);
+    const field = [parsed.where, required?.[1]].filter(Boolean).join("/");
+    errors[field] = errors[field] ? `${errors[field]} ${parsed.text}` : parsed.text;
   }
   return errors;
 }
