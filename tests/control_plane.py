@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -46,6 +47,33 @@ def start_control_plane(port: int, env: dict[str, str] | None = None) -> subproc
         cwd=ROOT,
         env=env,
     )
+
+
+def wait_for(
+    check: Callable[[], object], timeout: float = 20, interval: float = 0.2, *, what: str = ""
+) -> object:
+    """Until `check()` gives something true, which is returned. A connection refused or reset on
+    the way (what is waited for is starting or restarting) counts as not yet."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+            if last:
+                return last
+        except (httpx.TransportError, OSError) as exc:
+            last = exc
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what or 'the check'}; last: {last!r}")
+
+
+def stop_haproxy(data_dir: Path) -> None:
+    """Stop the HAProxy an agent ran from `data_dir` (it outlives the agent by design)."""
+    pid_file = data_dir / "run" / "haproxy.pid"
+    if pid_file.exists():
+        for pid in pid_file.read_text().split():
+            with contextlib.suppress(OSError, ValueError):
+                os.kill(int(pid), signal.SIGTERM)
 
 
 def wait_until_up(port: int, timeout: float = 30) -> None:
@@ -100,15 +128,11 @@ def start_agent(
 
 
 def stop_gateway(agent: subprocess.Popen[bytes], data_dir: Path) -> None:
-    """Stop an agent and the HAProxy it ran (which outlives the agent by design)."""
+    """Stop an agent and the HAProxy it ran."""
     if agent.poll() is None:
         agent.terminate()
         agent.wait(timeout=20)
-    pid_file = data_dir / "run" / "haproxy.pid"
-    if pid_file.exists():
-        for pid in pid_file.read_text().split():
-            with contextlib.suppress(OSError, ValueError):
-                os.kill(int(pid), signal.SIGTERM)
+    stop_haproxy(data_dir)
 
 
 class _Echo(BaseHTTPRequestHandler):

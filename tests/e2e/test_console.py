@@ -14,8 +14,7 @@ import shlex
 import shutil
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -35,6 +34,7 @@ from tests.control_plane import (
     start_control_plane,
     start_echo_upstream,
     stop_gateway,
+    wait_for,
     wait_until_up,
 )
 from tests.factories import PASSWORD, add_member, make_org_with_cluster, self_signed_certificate
@@ -120,20 +120,6 @@ def _choose(page: Page, label: str, option: str) -> None:
     # force: a multi-select's pills box lies over its input, and takes the click as the user's.
     page.get_by_role("textbox", name=label).click(force=True)
     page.get_by_role("option", name=option, exact=True).click()
-
-
-def _wait_for(check: Callable[[], object], timeout: float = 30, what: str = "") -> object:
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-            if last:
-                return last
-        except httpx.TransportError as exc:
-            last = exc
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what or check}; last: {last!r}")
 
 
 def _sign_up(page: Page, url: str, email: str, organization: str) -> None:
@@ -277,7 +263,7 @@ def test_a_team_goes_from_sign_up_to_billed_calls_through_their_own_gateway(
             answered += 1
             return status
 
-        _wait_for(lambda: call("/orders/1", apikey=key) == 200, what="the gateway to serve /orders")
+        wait_for(lambda: call("/orders/1", apikey=key) == 200, 30, what="the gateway to serve /orders")
         assert call("/orders/2") == 401  # no key
         assert call("/orders/3", apikey="not-a-key-of-anyone") == 401
         for i in range(5):
@@ -293,7 +279,9 @@ def test_a_team_goes_from_sign_up_to_billed_calls_through_their_own_gateway(
         # Every call metered: in the traffic chart and this period's usage.
         organization = Organization.objects.get(slug="analytical-engines")
         period = BillingPeriod.containing(timezone_now())
-        _wait_for(lambda: billable_calls(organization, period) == answered, what=f"{answered} calls billed")
+        wait_for(
+            lambda: billable_calls(organization, period) == answered, 30, what=f"{answered} calls billed"
+        )
         connections.close_all()
         page.get_by_role("tab", name="Traffic").click()
         expect(page.get_by_text(f"{answered} requests", exact=True)).to_be_visible()
@@ -313,12 +301,12 @@ def test_a_team_goes_from_sign_up_to_billed_calls_through_their_own_gateway(
         _button(route_row, "Delete").click()
         _button(_dialog(page), "Delete").click()
         expect(page.get_by_text("No routes yet.")).to_be_visible()
-        _wait_for(lambda: call("/orders/20", apikey=key) == 404, what="the deletion at the gateway")
+        wait_for(lambda: call("/orders/20", apikey=key) == 404, what="the deletion at the gateway")
         page.get_by_role("tab", name="History").click()
         page.get_by_role("button", name=re.compile(r"^Roll back to v\d+$")).first.click()
         _button(_dialog(page), "Roll back").click()
         expect(page.get_by_text(re.compile(r"rollback", re.IGNORECASE)).first).to_be_visible()
-        _wait_for(lambda: call("/orders/21", apikey=key) == 200, what="the rollback at the gateway")
+        wait_for(lambda: call("/orders/21", apikey=key) == 200, what="the rollback at the gateway")
         assert call("/orders/22") == 401  # key-auth is back with the route
         page.get_by_role("button", name=re.compile(r"^What changed in v\d+$")).first.click()
         expect(page.get_by_text(re.compile(r"^What changed in v\d+$"))).to_be_visible()

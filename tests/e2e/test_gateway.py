@@ -25,6 +25,7 @@ from tests.control_plane import (
     start_control_plane,
     start_echo_upstream,
     stop_gateway,
+    wait_for,
 )
 from tests.factories import make_org_with_cluster
 
@@ -49,24 +50,10 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _wait_for(check, timeout: float = 20, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-            if last:
-                return last
-        except (httpx.TransportError, OSError) as exc:
-            last = exc
-        time.sleep(interval)
-    raise AssertionError(f"timed out; last: {last!r}")
-
-
 def _start_control_plane(port: int) -> subprocess.Popen:
     env = env_sharing_test_database()
     process = start_control_plane(port, env)
-    _wait_for(lambda: httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200)
+    wait_for(lambda: httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200)
     return process
 
 
@@ -137,7 +124,7 @@ def test_gateway_serves_what_the_control_plane_publishes(tmp_path):
     agent = _start_agent(control_port, token, data_dir, http_port, metrics_port)
     agents = [agent]
     try:
-        ok = _wait_for(
+        ok = wait_for(
             lambda: httpx.get(
                 f"{gateway}/orders/42", headers={"apikey": "a-very-secret-api-key-1"}, timeout=2
             )
@@ -166,7 +153,7 @@ def test_gateway_serves_what_the_control_plane_publishes(tmp_path):
             )
         connections.close_all()
         started = time.monotonic()
-        _wait_for(
+        wait_for(
             lambda: (
                 httpx.get(f"{gateway}/shop", headers={"apikey": "a-very-secret-api-key-1"}).status_code == 200
             ),
@@ -177,7 +164,7 @@ def test_gateway_serves_what_the_control_plane_publishes(tmp_path):
 
         # The instance is online, with the latest version applied.
         with schema_context(org.schema_name):
-            status = _wait_for(
+            status = wait_for(
                 lambda: [
                     s
                     for s in instance_statuses(org.schema_name, cluster.id, org.id)
@@ -201,7 +188,7 @@ def test_gateway_serves_what_the_control_plane_publishes(tmp_path):
             )
         connections.close_all()
         key = {"apikey": "a-very-secret-api-key-1"}
-        _wait_for(lambda: httpx.get(f"{gateway}/limited", headers=key).status_code in (200, 429))
+        wait_for(lambda: httpx.get(f"{gateway}/limited", headers=key).status_code in (200, 429))
         time.sleep(1.05 - (time.time() % 1))  # the start of a window
         answers = [httpx.get(f"{gateway}/limited", headers=key) for _ in range(3)]
         assert [a.status_code for a in answers] == [200, 200, 429], [a.text for a in answers]
@@ -233,7 +220,7 @@ def test_gateway_serves_what_the_control_plane_publishes(tmp_path):
             connections.close_all()
             return status if status["last_error"] else None
 
-        status = _wait_for(refusal_reported)
+        status = wait_for(refusal_reported)
         assert "haproxy -c" in status["last_error"] and status["applied_version"] == refused.version - 1
         assert httpx.get(f"{gateway}/shop", headers=key).status_code == 200
 
@@ -256,12 +243,12 @@ def test_gateway_serves_what_the_control_plane_publishes(tmp_path):
         agent.wait(timeout=10)
         master = int((data_dir / "run" / "haproxy.pid").read_text().split()[0])
         os.kill(master, signal.SIGTERM)
-        _wait_for(lambda: not _alive(master), timeout=10)
+        wait_for(lambda: not _alive(master), timeout=10)
         with pytest.raises(httpx.TransportError):
             httpx.get(f"{gateway}/shop", timeout=1)
         agent = _start_agent(control_port, token, data_dir, http_port, metrics_port)
         agents.append(agent)
-        restarted = _wait_for(
+        restarted = wait_for(
             lambda: httpx.get(f"{gateway}/shop", headers={"apikey": "a-very-secret-api-key-1"}, timeout=1)
         )
         assert restarted.status_code == 200
@@ -339,7 +326,7 @@ def test_tls_by_sni_and_a_dead_target_ejected_by_health_checks(tmp_path):
         extra=("--poll-wait", "5"),
     )
     try:
-        _wait_for(lambda: httpx.get(f"http://127.0.0.1:{http_port}/", timeout=2).status_code == 200)
+        wait_for(lambda: httpx.get(f"http://127.0.0.1:{http_port}/", timeout=2).status_code == 200)
         assert _peer_common_name(https_port, "a.example.com") == "a.example.com"
         assert _peer_common_name(https_port, "b.example.com") == "b.example.com"
         time.sleep(2)  # the health check marks the dead target down (retries are off)
@@ -440,7 +427,7 @@ def test_route_matching_and_changes_taken_without_a_reload(tmp_path):
         return str(httpx.request(method, f"{gateway}{path}", headers=headers, timeout=2).json()["server"])
 
     try:
-        _wait_for(lambda: httpx.get(f"{gateway}/m", timeout=2).status_code == 200)
+        wait_for(lambda: httpx.get(f"{gateway}/m", timeout=2).status_code == 200)
         assert server_for("/m") == "blue" and server_for("/m", "POST") == "green"  # by method
         assert server_for("/p") == "green"  # by priority
         assert server_for("/h", host="api.example.com") == "green"  # by host
@@ -459,7 +446,7 @@ def test_route_matching_and_changes_taken_without_a_reload(tmp_path):
             consumer = catalog.save_consumer(author, cluster, {"username": "late"})
             catalog.add_credential(author, consumer, {"type": "key-auth", "key": "a-key-added-at-runtime"})
         connections.close_all()
-        _wait_for(
+        wait_for(
             lambda: (
                 httpx.get(f"{gateway}/keyed", headers={"apikey": "a-key-added-at-runtime"}).status_code == 200
             ),
@@ -482,7 +469,7 @@ def test_route_matching_and_changes_taken_without_a_reload(tmp_path):
             return answer.status, body.get("consumer")
 
         try:
-            _wait_for(lambda: keyed("another-key-at-runtime") == (200, "other"), interval=0.05)
+            wait_for(lambda: keyed("another-key-at-runtime") == (200, "other"), interval=0.05)
             connection = kept.sock
             assert keyed("a-key-added-at-runtime") == (200, "late")
             assert keyed("another-key-at-runtime") == (200, "other")
@@ -490,7 +477,7 @@ def test_route_matching_and_changes_taken_without_a_reload(tmp_path):
             with schema_context(org.schema_name):
                 catalog.delete_credential(author, credential)
             connections.close_all()
-            _wait_for(lambda: keyed("another-key-at-runtime")[0] == 401, interval=0.05)
+            wait_for(lambda: keyed("another-key-at-runtime")[0] == 401, interval=0.05)
             assert keyed("a-key-added-at-runtime") == (200, "late")
             assert kept.sock is connection  # one connection throughout
         finally:
@@ -501,7 +488,7 @@ def test_route_matching_and_changes_taken_without_a_reload(tmp_path):
                 author, cluster, {"name": "deeper", "service": "green", "paths": [{"value": "/shop/cart"}]}
             )
         connections.close_all()
-        _wait_for(lambda: server_for("/shop/cart/1") == "green", interval=0.05)
+        wait_for(lambda: server_for("/shop/cart/1") == "green", interval=0.05)
         assert server_for("/shop/other") == "blue"
         # Server weights: green's target in "both" drained.
         assert {server_for(f"/both/{i}") for i in range(10)} == {"blue", "green"}
@@ -514,7 +501,7 @@ def test_route_matching_and_changes_taken_without_a_reload(tmp_path):
                 instance=both,
             )
         connections.close_all()
-        _wait_for(lambda: {server_for(f"/both/{i}") for i in range(10)} == {"blue"}, interval=0.05)
+        wait_for(lambda: {server_for(f"/both/{i}") for i in range(10)} == {"blue"}, interval=0.05)
 
         # The counter went on from where it was: no reload happened on the way.
         last = [httpx.get(f"{gateway}/counted") for _ in range(2)]
@@ -576,7 +563,7 @@ def test_every_call_through_the_gateway_is_billed_once(tmp_path):
         return status
 
     try:
-        _wait_for(lambda: call("/orders", "orders", **key) == 200)
+        wait_for(lambda: call("/orders", "orders", **key) == 200)
 
         def traffic_burst(count: int) -> None:
             for i in range(count):
@@ -607,7 +594,7 @@ def test_every_call_through_the_gateway_is_billed_once(tmp_path):
             return status["applied_version"] == status["latest_version"]
 
         # Calls go on while the gateway reloads: the old worker's last ones count too.
-        _wait_for(lambda: traffic_burst(5) or reloaded(), interval=0)
+        wait_for(lambda: traffic_burst(5) or reloaded(), interval=0)
         assert call("/tagged", "tagged", **key) == 200
         traffic_burst(200)
 
@@ -619,7 +606,7 @@ def test_every_call_through_the_gateway_is_billed_once(tmp_path):
                 pass
             return billable_calls(org, period)
 
-        _wait_for(lambda: billed() >= len(sent), timeout=30, interval=0.5)
+        wait_for(lambda: billed() >= len(sent), timeout=30, interval=0.5)
         time.sleep(2.5)  # a few more rounds of the agent's counting: nothing more arrives
         assert billed() == len(sent)
         with schema_context(org.schema_name):

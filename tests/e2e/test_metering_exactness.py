@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import os
 import signal
 import subprocess
@@ -24,7 +23,14 @@ from django_tenants.utils import schema_context
 
 from gateway_agent.runtime_api import RuntimeAPI, RuntimeAPIError
 from saas.launcher.services import free_port
-from tests.control_plane import env_sharing_test_database, start_agent, start_control_plane, wait_until_up
+from tests.control_plane import (
+    env_sharing_test_database,
+    start_agent,
+    start_control_plane,
+    stop_haproxy,
+    wait_for,
+    wait_until_up,
+)
 from tests.factories import make_org_with_cluster
 from tests.fakes.proxy import ForwardingProxy
 
@@ -155,13 +161,6 @@ def _expected(traffic: Traffic, routes: dict[str, int]) -> dict[tuple[int, str],
     return dict(expected)
 
 
-def _wait_until(check, what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
-
-
 def _serving(port: int, answers: list[int]) -> bool:
     """Whether the gateway serves /open yet; each answer it gave is in `answers`: billed too."""
     try:
@@ -169,11 +168,6 @@ def _serving(port: int, answers: list[int]) -> bool:
     except httpx.ConnectError:
         return False
     return answers[-1] == 200
-
-
-def _stop_haproxy(data_dir: Path) -> None:
-    with contextlib.suppress(OSError, ValueError):
-        os.kill(int((data_dir / "run" / "haproxy.pid").read_text().split()[0]), signal.SIGTERM)
 
 
 def _worker_pid(data_dir: Path) -> int | None:
@@ -228,7 +222,7 @@ def test_every_call_is_billed_exactly_once_through_kills_outages_reloads_and_rep
     try:
         processes.append(agent())
         probes: list[int] = []
-        _wait_until(lambda: _serving(http_port, probes), "the gateway to serve")
+        wait_for(lambda: _serving(http_port, probes), 60, what="the gateway to serve")
         assert probes == [200]
         traffic_run = Traffic(http_port, CALLS)
         traffic_run.thread.start()
@@ -248,7 +242,7 @@ def test_every_call_is_billed_exactly_once_through_kills_outages_reloads_and_rep
                 },
             )
         connections.close_all()
-        _wait_until(lambda: _worker_pid(data_dir) not in (None, before), "the reload")
+        wait_for(lambda: _worker_pid(data_dir) not in (None, before), 60, what="the reload")
 
         # 2. The control plane unreachable for 30 s; meanwhile the agent is killed and restarted.
         traffic_run.wait_for(CALLS * 3 // 10)
@@ -257,7 +251,7 @@ def test_every_call_is_billed_exactly_once_through_kills_outages_reloads_and_rep
         traffic_run.wait_for(CALLS * 5 // 10)
         # Not while an old worker drains: the agent holds it until its last read, and what it
         # counted since the read before the reload would go with the agent (README, "Usage and analytics").
-        _wait_until(lambda: _workers(data_dir) == 1, "the old worker to finish")
+        wait_for(lambda: _workers(data_dir) == 1, 60, what="the old worker to finish")
         processes[-1].send_signal(signal.SIGKILL)
         processes[-1].wait()
         time.sleep(1)
@@ -286,7 +280,7 @@ def test_every_call_is_billed_exactly_once_through_kills_outages_reloads_and_rep
             return last_billed[0] >= calls
 
         try:
-            _wait_until(caught_up, f"the bill to reach {calls} calls", timeout=90)
+            wait_for(caught_up, 90, what=f"the bill to reach {calls} calls")
         except AssertionError as exc:
             raise AssertionError(f"{exc}: {last_billed[0]} billed") from None
         time.sleep(3)  # more rounds of counting, replays included: nothing more arrives
@@ -310,5 +304,5 @@ def test_every_call_is_billed_exactly_once_through_kills_outages_reloads_and_rep
             if process.poll() is None:
                 process.terminate()
                 process.wait(timeout=20)
-        _stop_haproxy(data_dir)
+        stop_haproxy(data_dir)
         proxy.close()

@@ -4,7 +4,6 @@ naming the quota and when it resets, and 200 again once it upgrades: both throug
 from __future__ import annotations
 
 import json
-import time
 
 import httpx
 import pytest
@@ -19,6 +18,7 @@ from tests.control_plane import (
     start_control_plane,
     start_echo_upstream,
     stop_gateway,
+    wait_for,
     wait_until_up,
 )
 from tests.factories import make_org_with_cluster
@@ -31,13 +31,6 @@ def _status(url: str) -> int:
         return httpx.get(url, timeout=2).status_code
     except httpx.TransportError:
         return 0
-
-
-def _until(check, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.2)
 
 
 def test_a_free_organization_over_its_allowance_is_refused_until_it_upgrades(tmp_path, settings):
@@ -74,7 +67,7 @@ def test_a_free_organization_over_its_allowance_is_refused_until_it_upgrades(tmp
     )
     gateway = f"http://127.0.0.1:{http_port}/api/orders"
     try:
-        _until(lambda: _status(gateway) == 200)
+        wait_for(lambda: _status(gateway) == 200)
         for _ in range(4):
             assert _status(gateway) == 200
         consumer = UsageConsumer("quota")
@@ -85,10 +78,10 @@ def test_a_free_organization_over_its_allowance_is_refused_until_it_upgrades(tmp
                 pass
             return services.period_usage(org, services.account_for(org), time_now()).calls >= 5
 
-        _until(counted)
+        wait_for(counted)
         assert services.evaluate_quota(org) is True
         connections.close_all()
-        _until(lambda: _status(gateway) == 429)
+        wait_for(lambda: _status(gateway) == 429)
         refused = httpx.get(gateway, timeout=2)
         body = refused.json()
         assert body["error"] == "quota_exceeded"
@@ -97,7 +90,7 @@ def test_a_free_organization_over_its_allowance_is_refused_until_it_upgrades(tmp
 
         services.change_plan(author.actor, org, "pro")
         connections.close_all()
-        _until(lambda: _status(gateway) == 200)
+        wait_for(lambda: _status(gateway) == 200)
     finally:
         stop_gateway(agent, data_dir)
         control.terminate()

@@ -158,3 +158,31 @@ def test_simple_routes_are_found_through_maps_longest_prefix_first(tmp_path):
     assert config.index("routes_p0_exact_m") < config.index("routes_p0_prefix")
     assert "str(10)" not in config  # no rule per simple route
     assert haproxy_check(write(files, tmp_path)).returncode == 0
+
+
+def test_each_answer_the_gateway_gives_is_tracked_and_counted_once_by_its_own_condition():
+    """The rules metering adds around an answer: tracked under the request's usage key (route 0
+    when none matched), counted by the answer's condition, or by a rule of its own when an OR
+    could let the count slip past the other terms."""
+    from gateway_agent.metering import KEY, NO_ROUTE, UNMATCHED_KEY, count_answers
+
+    lines = [
+        "    http-request set-var(txn.x) str(1)",
+        f"    http-request return status 404 string 'no' if {NO_ROUTE}",
+        "    http-request return status 401 string 'who or what' if { var(txn.ka) -m str g0 }",
+        "    http-request redirect scheme https if { var(txn.rd) -m str g0 } || { ssl_fc }",
+        "    http-request return status 200 string 'mock'",
+    ]
+    assert count_answers(lines) == [
+        "    http-request set-var(txn.x) str(1)",
+        f"    http-request track-sc2 {UNMATCHED_KEY} table usage/counts if {NO_ROUTE}",
+        f"    http-request return status 404 string 'no' if {NO_ROUTE} {{ sc_inc_gpc(3,2) -m int gt 0 }}",
+        f"    http-request track-sc2 {KEY} table usage/counts if {{ var(txn.ka) -m str g0 }}",
+        "    http-request return status 401 string 'who or what' if { var(txn.ka) -m str g0 } "
+        "{ sc_inc_gpc(3,2) -m int gt 0 }",
+        f"    http-request track-sc2 {KEY} table usage/counts if {{ var(txn.rd) -m str g0 }} || {{ ssl_fc }}",
+        "    http-request sc-inc-gpc(2,2) if { var(txn.rd) -m str g0 } || { ssl_fc }",
+        "    http-request redirect scheme https if { var(txn.rd) -m str g0 } || { ssl_fc }",
+        f"    http-request track-sc2 {KEY} table usage/counts",
+        "    http-request return status 200 string 'mock' if { sc_inc_gpc(1,2) -m int gt 0 }",
+    ]

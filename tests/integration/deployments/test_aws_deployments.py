@@ -104,6 +104,20 @@ def _connect(world, proxy) -> str:
     return connection["external_id"]
 
 
+def _eks_cluster(proxy, name: str) -> None:
+    """An EKS cluster already in the customer's account (moto)."""
+    _aws("eks", proxy).create_cluster(
+        name=name, roleArn="arn:aws:iam::123456789012:role/eks", resourcesVpcConfig={"subnetIds": []}
+    )
+
+
+def _gateway_cluster(org) -> tuple[GatewayCluster, str]:
+    """A gateway cluster of `org`, and the URL of its deployments."""
+    with schema_context(org.schema_name):
+        cluster = GatewayCluster.objects.create(name="edge")
+    return cluster, f"/api/v1/orgs/{org.slug}/clusters/{cluster.id}/deployments/"
+
+
 def test_an_account_is_connected_with_the_organizations_external_id(world, aws_fake):
     org, other = world.a.org, world.b.org
     admin = world.a.client(Role.ADMIN)
@@ -137,13 +151,9 @@ def test_an_account_is_connected_with_the_organizations_external_id(world, aws_f
 def test_deploy_upgrade_retry_and_teardown_converge(world, aws_fake, kube, settings):
     org = world.a.org
     external_id = _connect(world, aws_fake)
-    _aws("eks", aws_fake).create_cluster(
-        name="prod-eks", roleArn="arn:aws:iam::123456789012:role/eks", resourcesVpcConfig={"subnetIds": []}
-    )
-    with schema_context(org.schema_name):
-        cluster = GatewayCluster.objects.create(name="edge")
+    _eks_cluster(aws_fake, "prod-eks")
+    cluster, base = _gateway_cluster(org)
     admin = world.a.client(Role.ADMIN)
-    base = f"/api/v1/orgs/{org.slug}/clusters/{cluster.id}/deployments/"
     listed = admin.get(f"/api/v1/orgs/{org.slug}/aws/eks-clusters/?region=us-east-1").json()
     assert listed["clusters"] == ["prod-eks"]
     body = {
@@ -243,13 +253,9 @@ def test_deploy_upgrade_retry_and_teardown_converge(world, aws_fake, kube, setti
 def test_a_rollout_that_never_completes_fails_with_a_clear_message(world, aws_fake, kube):
     org = world.a.org
     _connect(world, aws_fake)
-    _aws("eks", aws_fake).create_cluster(
-        name="prod-eks", roleArn="arn:aws:iam::123456789012:role/eks", resourcesVpcConfig={"subnetIds": []}
-    )
-    with schema_context(org.schema_name):
-        cluster = GatewayCluster.objects.create(name="edge")
+    _eks_cluster(aws_fake, "prod-eks")
+    _, base = _gateway_cluster(org)
     kube.fail_rollout = True
-    base = f"/api/v1/orgs/{org.slug}/clusters/{cluster.id}/deployments/"
     started = world.a.client(Role.OWNER).post(
         base, {"region": "us-east-1", "eks_cluster": "prod-eks"}, format="json"
     )
@@ -261,10 +267,8 @@ def test_a_rollout_that_never_completes_fails_with_a_clear_message(world, aws_fa
 def test_a_new_eks_cluster_is_created_for_the_gateways_and_deleted_when_asked(world, aws_fake, kube):
     org = world.a.org
     _connect(world, aws_fake)
-    with schema_context(org.schema_name):
-        cluster = GatewayCluster.objects.create(name="edge")
+    _, base = _gateway_cluster(org)
     owner = world.a.client(Role.OWNER)
-    base = f"/api/v1/orgs/{org.slug}/clusters/{cluster.id}/deployments/"
     body = {"region": "us-east-1", "eks_cluster": "gateways-eks", "create_eks_cluster": True}
     started = owner.post(base, body, format="json")
     assert started.status_code == 202, started.content
@@ -291,13 +295,9 @@ def test_a_new_eks_cluster_is_created_for_the_gateways_and_deleted_when_asked(wo
 def test_a_cluster_the_customer_made_is_never_deleted_with_the_gateway(world, aws_fake, kube):
     org = world.a.org
     _connect(world, aws_fake)
-    _aws("eks", aws_fake).create_cluster(
-        name="theirs", roleArn="arn:aws:iam::123456789012:role/eks", resourcesVpcConfig={"subnetIds": []}
-    )
-    with schema_context(org.schema_name):
-        cluster = GatewayCluster.objects.create(name="edge")
+    _eks_cluster(aws_fake, "theirs")
+    _, base = _gateway_cluster(org)
     owner = world.a.client(Role.OWNER)
-    base = f"/api/v1/orgs/{org.slug}/clusters/{cluster.id}/deployments/"
     started = owner.post(base, {"region": "us-east-1", "eks_cluster": "theirs"}, format="json").json()
     refused = owner.post(f"{base}{started['id']}/teardown/", {"delete_eks_cluster": True}, format="json")
     assert refused.status_code == 400 and "delete_eks_cluster" in refused.json()["errors"]
@@ -309,16 +309,10 @@ def test_hosted_gateways_run_in_our_cluster_one_namespace_per_tenant_and_isolate
 ):
     settings.SAAS_HOSTED_EKS_CLUSTER = "saas-gateways"
     settings.SAAS_HOSTED_POD_CIDRS = "100.64.0.0/10"
-    _aws("eks", aws_fake).create_cluster(
-        name="saas-gateways",
-        roleArn="arn:aws:iam::123456789012:role/eks",
-        resourcesVpcConfig={"subnetIds": []},
-    )
+    _eks_cluster(aws_fake, "saas-gateways")
     namespaces = []
     for side in (world.a, world.b):
-        with schema_context(side.org.schema_name):
-            cluster = GatewayCluster.objects.create(name="edge")
-        base = f"/api/v1/orgs/{side.org.slug}/clusters/{cluster.id}/deployments/"
+        _, base = _gateway_cluster(side.org)
         owner = side.client(Role.OWNER)
         assert owner.post(base, {"hosted": True, "region": "eu-west-1"}, format="json").status_code == 400
         started = owner.post(base, {"hosted": True}, format="json")
