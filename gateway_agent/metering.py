@@ -89,25 +89,41 @@ def count_answers(lines: list[str]) -> list[str]:
 
 
 def usage_lines() -> tuple[list[str], list[str]]:
-    """(the lines tracking a request that goes upstream; the response lines counting the
-    upstream's status class and latency)."""
+    """(the lines tracking a request that goes upstream, for the end of a route's backend; the
+    frontend's lines counting the upstream answer's status class and latency).
+
+    Counts happen inside conditions: a `counted_N` ACL (`sc_inc_gpc(N,2)`) is true once it has
+    counted, so in `A counted_1 || B counted_2 || ...` exactly the first branch whose test holds
+    counts, and the rest are not evaluated. Two response rules instead of one per status class
+    and latency bucket: HAProxy evaluates every rule for every answer. (Named ACLs keep the
+    rules within HAProxy's 64 words a line.)"""
     upstream = [
         f"http-request track-sc2 {KEY} table {TABLE}",
-        "http-request sc-inc-gpc(5,2)",
-        "http-request set-var(txn.sent_ms) date(0,ms)",
+        "http-request set-var(txn.sent_ms) date(0,ms) if { sc_inc_gpc(5,2) -m int gt 0 }",
     ]
-    classes = [
-        f"http-response sc-inc-gpc({index},2) if {{ status {low}:{low + 99} }}"
-        for index, low in enumerate((100, 200, 300, 400, 500))
-    ] + ["http-response sc-inc-gpc(6,2)", "http-response set-var(txn.latency_ms) date(0,ms),sub(txn.sent_ms)"]
+    acls, status, latency = [], [], []
+    for index, low in enumerate((100, 200, 300, 400, 500)):
+        acls.append(f"acl status_{index + 1}xx status {low}:{low + 99}")
+        status.append(f"status_{index + 1}xx counted_{index}")
     low = 0
     for index, high in enumerate([*LATENCY_BOUNDS_MS, None]):
-        match = f"{low}:{high}" if high is not None else f"ge {low}"
-        classes.append(
-            f"http-response sc-inc-gpc({FIRST_LATENCY_GPC + index},2) if {{ var(txn.latency_ms) -m int {match} }}"
+        gpc = FIRST_LATENCY_GPC + index
+        acls.append(
+            f"acl latency_{gpc} var(txn.latency_ms) -m int {f'{low}:{high}' if high is not None else f'ge {low}'}"
         )
+        latency.append(f"latency_{gpc} counted_{gpc}")
         low = (high or 0) + 1
-    return upstream, classes
+    for gpc in [*range(5), *range(FIRST_LATENCY_GPC, GPC_COUNT)]:
+        acls.append(f"acl counted_{gpc} sc_inc_gpc({gpc},2) -m int gt 0")
+    answers = [
+        *acls,
+        # The status class counted on the way; TRUE: the latency is measured whatever the status.
+        "http-response set-var(txn.latency_ms) date(0,ms),sub(txn.sent_ms) if "
+        + " || ".join([*status, "TRUE"]),
+        # The latency bucket counted on the way; TRUE: every answer is counted as answered.
+        "http-response sc-inc-gpc(6,2) if " + " || ".join([*latency, "TRUE"]),
+    ]
+    return upstream, answers
 
 
 def global_lines() -> list[str]:

@@ -1,37 +1,52 @@
 """From a config snapshot to HAProxy's files: a pure function, no I/O.
 
 `render(snapshot, options)` returns {relative path: content}: `haproxy.cfg`, map and pattern
-files (hashed API keys to consumers, routes to backends and plugin settings), certificate
-bundles and their crt-list, and JSON error pages. The agent writes them into a fresh folder,
-checks them with `haproxy -c`, then swaps; the control plane may call the same function to
-dry-run a snapshot.
+files (hashed API keys to consumers, routes to backends, consumers to plugin settings),
+certificate bundles and their crt-list, and JSON error pages. The agent writes them into a fresh
+folder, checks them with `haproxy -c`, then swaps; the control plane may call the same function
+to dry-run a snapshot.
 
-Request flow in the `gateway` frontend:
-1. Routing: highest priority first, the first route whose hosts, paths, methods and headers
-   match sets `txn.route` (and its upstream's backend in `txn.backend`). No match: 404 in JSON.
-2. The route's plugins in the order of `gateway_agent.plugins.ORDER`: those before
-   authentication, authentication (which names `txn.consumer`), then the rest; a consumer's own
-   plugin settings take over from the route's once it is known.
-3. `use_backend` the chosen backend: balancing, health checks, timeouts, retries, TLS.
+Request flow:
+1. The `gateway` frontend routes: highest priority first, the first route whose hosts, paths,
+   methods and headers match sets `txn.route`. No match: 404 in JSON. traffic-split, where a
+   route has it, picks the upstream. Then `use_backend` the route's backend.
+2. The route's backend runs the route's plugins in the order of `gateway_agent.plugins.ORDER`:
+   those before authentication, authentication (which names `txn.consumer`), then the rest; a
+   consumer's own plugin settings apply once it is known. Then usage metering, and the upstream:
+   balancing, health checks, timeouts, retries, TLS.
+
+Routes with the same plugin settings to the same upstream share one backend
+(`plugins_<digest of the settings>_up_<upstream id>`, or `plain_up_<id>` without plugins).
+HAProxy evaluates every rule of a section for every request it handles, so plugin rules in the
+frontend would cost every request every plugin any route uses; in backends, a request pays for
+its own route's alone, and the route's settings need no test of which applies. Active health
+checks run once per upstream, in `up_<id>`, and the route backends' servers track them.
 
 Plugins of a route come from the route, then its service, then the cluster (the first wins).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from . import metering
-from .directives import PluginRules, RenderError, RenderOptions, deny, json_body, quote
-from .plugins import ORDER, SUPPORTED, RenderContext
+from .directives import PluginRules, RenderError, RenderOptions, deny, json_body, quote, when
+from .plugins import ORDER, SUPPORTED, GatewayPlugin, RenderContext, traffic_split
 from .plugins.basic_auth import USERLIST, USERS_MAP
 from .plugins.key_auth import KEYS_MAP
 from .plugins.request_size_limit import buffer_size
 from .protocol import Certificate, Consumer, Plugin, Route, Service, Snapshot, Upstream
 
 __all__ = ["SUPPORTED", "RenderError", "RenderOptions", "render"]
+
+TRAFFIC_SPLIT = "traffic-split"
+ROUTE_BACKEND_MAP = "maps/route_backend.map"  # route id -> its backend
+ROUTE_PLUGINS_MAP = "maps/route_plugins.map"  # route id -> its backends' name before _up_<id>
+ROUTE_TRAFFIC_SPLIT_MAP = "maps/route_traffic_split.map"
 
 
 def _effective_plugins(
@@ -78,7 +93,8 @@ def _ms(seconds: float) -> str:
     return f"{max(1, round(seconds * 1000))}ms"
 
 
-def _upstream_backend(upstream: Upstream, options: RenderOptions) -> list[str]:
+def _balancing(upstream: Upstream, options: RenderOptions) -> list[str]:
+    """How a backend sends to an upstream's targets: balancing, timeouts, retries, error pages."""
     balance = {
         "roundrobin": "roundrobin",
         "leastconn": "leastconn",
@@ -87,8 +103,6 @@ def _upstream_backend(upstream: Upstream, options: RenderOptions) -> list[str]:
         "hash_uri": "uri",
     }[upstream.load_balancing]
     lines = [
-        f"backend up_{upstream.id}",
-        f"    # upstream {upstream.name}",
         f"    balance {balance}",
         f"    timeout connect {_ms(upstream.timeouts.connect_s)}",
         f"    timeout server {_ms(max(upstream.timeouts.send_s, upstream.timeouts.read_s))}",
@@ -100,8 +114,22 @@ def _upstream_backend(upstream: Upstream, options: RenderOptions) -> list[str]:
     ]
     if upstream.load_balancing.startswith("hash"):
         lines.append("    hash-type consistent")
+    return lines
+
+
+def _checks_apart(upstream: Upstream) -> bool:
+    """Active checks run once, in the upstream's own backend (`up_<id>`), and every backend
+    sending to the upstream follows their verdict (`track`). Passive checks observe a backend's
+    own traffic, which a tracking server cannot: each backend then checks its targets itself."""
+    return upstream.active_health_check is not None and upstream.passive_health_check is None
+
+
+def _servers(upstream: Upstream, options: RenderOptions, *, checked: bool) -> list[str]:
+    """The upstream's targets as server lines: health-checked (`checked`), or tracking the
+    checks of its own backend when those run apart."""
     check = upstream.active_health_check
-    if check is not None:
+    lines = []
+    if checked and check is not None:
         lines += [f"    option httpchk GET {check.path}", "    http-check expect status 200-399"]
     for index, target in enumerate(upstream.targets):
         server = [f"    server t{index} {target.host}:{target.port} weight {target.weight}"]
@@ -117,13 +145,15 @@ def _upstream_backend(upstream: Upstream, options: RenderOptions) -> list[str]:
             else:
                 server.append("ssl verify none")
             server.append(f"sni str({sni})")
-        if check is not None:
+        if not checked:
+            server.append(f"track up_{upstream.id}/t{index}")
+        elif check is not None:
             interval = _ms(check.interval_s)
             server.append(
                 f"check inter {interval} rise {check.healthy_threshold} fall {check.unhealthy_threshold}"
             )
         passive = upstream.passive_health_check
-        if passive is not None:
+        if checked and passive is not None:
             if check is None:
                 server.append("check inter 1h")  # passive needs checks enabled; the active one stays rare
             server.append(f"observe layer7 error-limit {passive.max_fails} on-error mark-down")
@@ -164,10 +194,7 @@ def _routing(routes: list[Route], options: RenderOptions) -> tuple[list[str], di
     conditions as rules (by id), then the others through maps: exact paths before prefixes
     (longest first), method-specific before any-method. Each lookup is one map search in
     HAProxy, whatever the number of routes."""
-    lines = [
-        "    http-request set-var(txn.path) path",
-        "    http-request set-var(txn.mpath) method,concat(|,txn.path)",
-    ]
+    lines: list[str] = []
     files: dict[str, str] = {}
     unset = metering.NO_ROUTE
     for priority in sorted({r.priority for r in routes}, reverse=True):
@@ -202,6 +229,12 @@ def _routing(routes: list[Route], options: RenderOptions) -> tuple[list[str], di
             lines.append(
                 f"    http-request set-var(txn.route) {expression}({options.config_dir}/{map_path}) if {unset}"
             )
+    if lines:  # the first lookup needs no test that none found a route yet
+        lines[0] = _without(unset, lines[0])
+    prepare = ["    http-request set-var(txn.path) path"]
+    if any("txn.mpath" in line for line in lines):
+        prepare.append("    http-request set-var(txn.mpath) method,concat(|,txn.path)")
+    lines = [*prepare, *lines]
     lines.append("    " + deny(404, "not_found", "No route matches this request") + f" if {unset}")
     return lines, files
 
@@ -270,60 +303,182 @@ def _plugin_settings(
     return by_route, by_consumer
 
 
-def _plugin_rules(
-    snapshot: Snapshot, routes: list[Route], services: dict[int, Service], ctx: RenderContext
-) -> PluginRules:
-    """Every plugin's contribution, in request order: the frontend's http-request lines (before
-    authentication, authentication, consumers' own settings, after), http-response lines,
-    sections, files and global lines."""
+@dataclass(frozen=True)
+class _Grouping:
+    """One plugin's distinct settings (g0, g1, ...) and which route or consumer uses which."""
+
+    settings: dict[str, Any]
+    of_route: dict[int, str]
+    of_consumer: dict[str, str]
+
+
+def _groupings(snapshot: Snapshot, routes: list[Route], services: dict[int, Service]) -> dict[str, _Grouping]:
     by_route, by_consumer = _plugin_settings(snapshot, routes, services)
+    groupings = {}
+    for plugin in ORDER:
+        consumers_of = by_consumer[plugin.name] if plugin.consumer_scoped else {}
+        route_group, consumer_group, groups = _groups(by_route[plugin.name], consumers_of)
+        groupings[plugin.name] = _Grouping(groups, route_group, consumer_group)
+    return groupings
+
+
+def _without(condition: str, line: str) -> str:
+    """The line with one of its condition's terms gone (and its `if` when nothing is left)."""
+    if line.endswith(f" if {condition}"):
+        return line[: -len(condition) - 4]
+    return line.replace(f" if {condition} ", " if ").replace(f" {condition}", "")
+
+
+def _unconditional(plugin: GatewayPlugin, group: str, setting: Any, ctx: RenderContext) -> PluginRules:
+    """A plugin's rules for the one setting every request of a backend has: without the test of
+    which setting applies, which HAProxy would otherwise evaluate on every request."""
+    rules = plugin.render({group: setting}, plugin.var, ctx)
+    condition = when(plugin.var, group)
+    rules.request = [_without(condition, line) for line in rules.request]
+    rules.response = [_without(condition, line) for line in rules.response]
+    return rules
+
+
+def _by_number(groups: set[str]) -> list[str]:
+    return sorted(groups, key=lambda group: int(group[1:]))
+
+
+def _backend_plugin_rules(route_id: int, groupings: dict[str, _Grouping], ctx: RenderContext) -> PluginRules:
+    """The plugin lines of a route's backend, in request order: before authentication,
+    authentication, consumers' own settings, after. The route's own setting of each plugin
+    applies unconditionally; once authentication names the consumer, a consumer's own setting
+    adds to it (before authentication's plugins) or takes over from it (the others)."""
+    authenticates = any(route_id in groupings[p.name].of_route for p in ORDER if p.stage == "auth")
     stages: dict[str, list[str]] = {"before_auth": [], "auth": [], "consumer": [], "after_auth": []}
     out = PluginRules()
-    path = ctx.options.config_dir
 
     def add(rules: PluginRules, request: list[str]) -> None:
         request += rules.request
         out.response += rules.response
         out.sections += rules.sections
         out.files.update(rules.files)
-        out.globals += [line for line in rules.globals if line not in out.globals]
+        out.globals += rules.globals
 
     for plugin in ORDER:
-        routes_of = by_route[plugin.name]
-        consumers_of = by_consumer[plugin.name] if plugin.consumer_scoped else {}
-        if not routes_of and not consumers_of:
-            continue
-        route_group, consumer_group, groups = _groups(routes_of, consumers_of)
-        if plugin.name == "request-size-limit" and (size := buffer_size(groups)):
-            out.globals.append(f"tune.bufsize {size}")
-        slug = plugin.name.replace("-", "_")
+        if plugin.name == TRAFFIC_SPLIT:
+            continue  # chosen in the frontend: it picks the backend
+        grouping = groupings[plugin.name]
+        own = grouping.of_route.get(route_id)
+        theirs = set(grouping.of_consumer.values()) if authenticates else set()
         lines = stages[plugin.stage]
-        if route_group:
-            out.files[f"maps/route_{slug}.map"] = _map_file(route_group)
-            lines.append(
-                f"http-request set-var(txn.{plugin.var}) var(txn.route),map({path}/maps/route_{slug}.map)"
-            )
-        by_consumer_map = f"var(txn.consumer),map({path}/maps/consumer_{slug}.map)"
-        if consumer_group:
-            out.files[f"maps/consumer_{slug}.map"] = _map_file(consumer_group)
-        if consumer_group and plugin.stage == "before_auth":
-            # Applied once the consumer is known, in its own variable, with the consumer's groups.
-            own = {g: groups[g] for g in sorted(set(consumer_group.values()))}
-            stages["consumer"].append(f"http-request set-var(txn.{plugin.var}c) {by_consumer_map}")
-            add(plugin.render(own, f"{plugin.var}c", ctx), stages["consumer"])
-            groups = {g: groups[g] for g in sorted(set(route_group.values()))}
-        elif consumer_group:
-            # After the route's: set only when the consumer has a setting, which then wins.
-            lines.append(f"http-request set-var(txn.{plugin.var}) {by_consumer_map}")
-        if groups:
-            add(plugin.render(groups, plugin.var, ctx), lines)
+        by_consumer = f"var(txn.consumer),map({ctx.path(_consumer_map(plugin))})"
+        if theirs and plugin.stage == "before_auth":
+            stages["consumer"].append(f"http-request set-var(txn.{plugin.var}c) {by_consumer}")
+            settings = {g: grouping.settings[g] for g in _by_number(theirs)}
+            add(plugin.render(settings, f"{plugin.var}c", ctx), stages["consumer"])
+        elif theirs:
+            if own is not None:
+                lines.append(f"http-request set-var(txn.{plugin.var}) str({own})")
+            lines.append(f"http-request set-var(txn.{plugin.var}) {by_consumer}")
+            groups = theirs | ({own} if own is not None else set())
+            add(plugin.render({g: grouping.settings[g] for g in _by_number(groups)}, plugin.var, ctx), lines)
+            continue
+        if own is not None:
+            add(_unconditional(plugin, own, grouping.settings[own], ctx), lines)
     if stages["auth"]:
-        stages["auth"].insert(0, "http-request del-header X-Consumer-Username")
         stages["auth"].append(
-            "http-request set-header X-Consumer-Username %[var(txn.consumer)] if { var(txn.consumer) -m found }"
+            # Every authentication plugin refuses a request it cannot name a consumer for.
+            "http-request set-header X-Consumer-Username %[var(txn.consumer)]"
         )
     out.request = [*stages["before_auth"], *stages["auth"], *stages["consumer"], *stages["after_auth"]]
     return out
+
+
+def _consumer_map(plugin: GatewayPlugin) -> str:
+    return f"maps/consumer_{plugin.name.replace('-', '_')}.map"
+
+
+def _plugins_name(route_id: int, groupings: dict[str, _Grouping]) -> tuple[str, list[str]]:
+    """The name part a route's backends share with every route of the same plugin settings:
+    named by those settings, so adding or removing other routes renames nothing."""
+    settings = {
+        name: grouping.settings[grouping.of_route[route_id]]
+        for name, grouping in groupings.items()
+        if name != TRAFFIC_SPLIT and route_id in grouping.of_route
+    }
+    if not settings:
+        return "plain", []
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+    return f"plugins_{digest[:12]}", [p.name for p in ORDER if p.name in settings]
+
+
+def _backend(
+    name: str, about: str, upstream: Upstream, plugins: PluginRules, options: RenderOptions
+) -> list[str]:
+    """A backend for the routes of one set of plugin settings to one upstream: the plugins'
+    rules, then the tracking of a request going upstream, then the upstream's targets. HAProxy
+    evaluates only the rules of the backend a request goes to, so a request pays for its own
+    route's plugins alone."""
+    track_upstream, _ = metering.usage_lines()
+    lines = [f"backend {name}", f"    # {about}", *_balancing(upstream, options)]
+    rules = [f"    {line}" for line in [*plugins.request, *track_upstream]]
+    lines += metering.count_answers(rules)
+    lines += [f"    {line}" for line in plugins.response]
+    lines += _servers(upstream, options, checked=not _checks_apart(upstream))
+    return lines
+
+
+def _backends(
+    routes: list[Route],
+    services: dict[int, Service],
+    upstreams: dict[int, Upstream],
+    groupings: dict[str, _Grouping],
+    ctx: RenderContext,
+) -> tuple[list[list[str]], PluginRules, dict[int, str]]:
+    """(every route backend's lines; the plugins' shared sections, files and global lines; each
+    route's plugins name). A route's backends: one to its own upstream, and one to each upstream
+    its traffic-split may choose."""
+    sections: list[list[str]] = []
+    shared = PluginRules()
+    names: dict[int, str] = {}
+    done: set[str] = set()
+    split = groupings[TRAFFIC_SPLIT]
+    for route in routes:
+        plugins_name, plugin_list = _plugins_name(route.id, groupings)
+        names[route.id] = plugins_name
+        targets = {services[route.service_id].upstream_id}
+        if route.id in split.of_route:
+            for upstream_name in traffic_split.upstreams(split.settings[split.of_route[route.id]]):
+                targets.add(int(ctx.backend_of(upstream_name).removeprefix("up_")))
+        rules: PluginRules | None = None
+        for upstream_id in sorted(targets):
+            name = f"{plugins_name}_up_{upstream_id}"
+            if name in done:
+                continue
+            done.add(name)
+            if rules is None:
+                rules = _backend_plugin_rules(route.id, groupings, ctx)
+                for section in rules.sections:
+                    if section not in shared.sections:
+                        shared.sections.append(section)
+                shared.files.update(rules.files)
+                shared.globals += [line for line in rules.globals if line not in shared.globals]
+            upstream = upstreams[upstream_id]
+            about = f"upstream {upstream.name}, plugins: {', '.join(plugin_list) or 'none'}"
+            sections.append(_backend(name, about, upstream, rules, ctx.options))
+    return sections, shared, names
+
+
+def _traffic_split(grouping: _Grouping, ctx: RenderContext) -> tuple[list[str], dict[str, str]]:
+    """Frontend lines choosing, for routes with traffic-split, the backend to their chosen
+    upstream (with the route's plugins) instead of their own upstream's."""
+    if not grouping.of_route:
+        return [], {}
+    path = ctx.options.config_dir
+    rules = traffic_split.render(grouping.settings, "ts", ctx)
+    lines = [
+        f"http-request set-var(txn.ts) var(txn.route),map({path}/{ROUTE_TRAFFIC_SPLIT_MAP})",
+        *rules.request,
+        f"http-request set-var(txn.backend) var(txn.route),map({path}/{ROUTE_PLUGINS_MAP}),concat(_,txn.split) "
+        "if { var(txn.split) -m found }",
+        "use_backend %[var(txn.backend)] if { var(txn.backend) -m found }",
+    ]
+    return lines, {ROUTE_TRAFFIC_SPLIT_MAP: _map_file(grouping.of_route)}
 
 
 def render(snapshot: Snapshot, options: RenderOptions) -> dict[str, str]:
@@ -340,6 +495,8 @@ def render(snapshot: Snapshot, options: RenderOptions) -> dict[str, str]:
     ctx = RenderContext(
         options, {u.name: f"up_{u.id}" for u in snapshot.upstreams}, tuple(snapshot.consumers)
     )
+    groupings = _groupings(snapshot, routes, services)
+    backends, plugins, plugins_names = _backends(routes, services, upstreams, groupings, ctx)
 
     bind = f"    bind {options.bind_address}:{options.http_port}"
     frontend = ["frontend gateway", bind]
@@ -349,23 +506,28 @@ def render(snapshot: Snapshot, options: RenderOptions) -> dict[str, str]:
         )
     frontend.append("    # 1. routing: the first matching route, by priority")
     routing, files = _routing(routes, options)
-    track_upstream, classes = metering.usage_lines()
     frontend += routing
-    files["maps/route_backend.map"] = _map_file(
-        {route.id: f"up_{services[route.service_id].upstream_id}" for route in routes}
+    if any(groupings[p.name].of_route for p in ORDER if p.stage == "auth"):
+        # Only authentication names the consumer to the upstream.
+        frontend.append("    http-request del-header X-Consumer-Username")
+    frontend.append("    # 2. the route's backend: its plugins, then its upstream")
+    split_lines, split_files = _traffic_split(groupings[TRAFFIC_SPLIT], ctx)
+    frontend += [f"    {line}" for line in split_lines]
+    files.update(split_files)
+    files[ROUTE_BACKEND_MAP] = _map_file(
+        {
+            route.id: f"{plugins_names[route.id]}_up_{services[route.service_id].upstream_id}"
+            for route in routes
+        }
     )
-    frontend.append(
-        f"    http-request set-var(txn.backend) var(txn.route),map({options.config_dir}/maps/route_backend.map)"
-    )
-    # 2. plugins: a few rules per distinct setting; each route finds its groups through maps.
-    plugins = _plugin_rules(snapshot, routes, services, ctx)
-    files.update(plugins.files)
-    frontend.append("    # 2. plugins")
-    frontend += [f"    {line}" for line in plugins.request]
-    frontend.append("    # 3. the chosen backend")
-    frontend += [f"    {line}" for line in track_upstream]
-    frontend.append("    use_backend %[var(txn.backend)] if { var(txn.backend) -m found }")
-    frontend += [f"    {line}" for line in [*classes, *plugins.response]]
+    if split_files:
+        files[ROUTE_PLUGINS_MAP] = _map_file(
+            {route_id: plugins_names[route_id] for route_id in groupings[TRAFFIC_SPLIT].of_route}
+        )
+    frontend.append(f"    use_backend %[var(txn.route),map({options.config_dir}/{ROUTE_BACKEND_MAP})]")
+    # 3. the upstream's answer counted, after the route's own response rules (a rewritten
+    # status is counted as the client sees it)
+    frontend += [f"    {line}" for line in metering.usage_lines()[1]]
     frontend = metering.count_answers(frontend)
     if snapshot.quota is not None:
         # First, and not counted: calls refused for a used-up allowance are not billed.
@@ -379,6 +541,14 @@ def render(snapshot: Snapshot, options: RenderOptions) -> dict[str, str]:
         frontend.insert(
             frontend.index("    # 1. routing: the first matching route, by priority") + 1, f"    {refusal}"
         )
+    for plugin in ORDER:
+        grouping = groupings[plugin.name]
+        if grouping.of_consumer:
+            files[_consumer_map(plugin)] = _map_file(grouping.of_consumer)
+    size_limits = groupings["request-size-limit"].settings
+    if size_limits and (size := buffer_size(size_limits)):
+        plugins.globals.append(f"tune.bufsize {size}")
+    files.update(plugins.files)
 
     consumer_files, userlist = _consumer_files(snapshot.consumers)
     sections = [
@@ -421,8 +591,16 @@ def render(snapshot: Snapshot, options: RenderOptions) -> dict[str, str]:
             "    http-request return status 404",
             "",
         ]
+    for backend in backends:
+        sections += [*backend, ""]
     for upstream in snapshot.upstreams:
-        sections += [*_upstream_backend(upstream, options), ""]
+        if _checks_apart(upstream):  # the health checks the route backends' servers track
+            sections += [
+                f"backend up_{upstream.id}",
+                f"    # upstream {upstream.name}: health checks",
+                *_servers(upstream, options, checked=True),
+                "",
+            ]
     peers_socket = str(Path(options.runtime_socket).with_name("usage-peers.sock"))
     for section in [metering.table_section(peers_socket), *plugins.sections]:
         sections += [*section, ""]

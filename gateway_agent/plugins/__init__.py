@@ -1,9 +1,10 @@
 """The gateway's plugins: each module turns its validated config into HAProxy directives.
 
-Routes (and consumers) that share one setting of a plugin form a group (g0, g1, ...); a map from
-route id, or consumer name, to group picks a request's group at run time, so the configuration
-holds a few rules per distinct setting, not per route. `ORDER` is the order plugins act in a
-request (the `Stage` says where authentication sits); `render` in gateway_agent/renderer.py walks it.
+Routes (and consumers) that share one setting of a plugin form a group (g0, g1, ...). A route's
+backend holds its own groups' rules; a consumer's own setting is picked at run time by a map from
+consumer name to group, so each plugin renders a few rules per distinct setting, not per
+consumer. `ORDER` is the order plugins act in a request (the `Stage` says where authentication
+sits); `render` in gateway_agent/renderer.py walks it (traffic-split apart: it picks the backend).
 """
 
 from __future__ import annotations

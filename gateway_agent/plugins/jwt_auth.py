@@ -6,6 +6,13 @@ confusion: the configured algorithm is the one verified with). Signature by HAPr
 public key), then `exp` and `nbf` against the gateway's clock with `clock_skew_s`. 401 in JSON
 naming the reason otherwise.
 
+The signature check is a request's costliest step, and a client sends the same token on every
+request of a connection: the connection keeps the last token whose signature passed and the
+credential it passed for, and a request with that same token for that same credential skips
+the check. Everything else runs on every request: the credential is looked up again (a deleted
+one is refused at once), and `exp` and `nbf` are checked against the clock. A credential's new
+secret or key changes the configuration, so it reaches a new HAProxy worker with new connections.
+
 HAProxy 2.6's jwt_verify takes its algorithm and key as literals, not variables, so there is one
 verification rule per credential, chosen by a string compare: fine for hundreds of JWT
 consumers; HAProxy 2.8 takes variables and would make it one rule."""
@@ -45,7 +52,8 @@ def _credential_rules(ctx: RenderContext, rules: PluginRules) -> None:
                 key = ctx.path(relative)
             verify = quote(f"var(txn.jwt),jwt_verify({credential.algorithm},{key})")
             rules.request.append(
-                f"http-request set-var(txn.jwt_valid) {verify} if {{ var(txn.jwt_cred) -m str {slot} }}"
+                f"http-request set-var(txn.jwt_valid) {verify} if {{ var(txn.jwt_cred) -m str {slot} }} "
+                "!{ var(txn.jwt_valid) -m found }"
             )
     rules.files[CREDENTIALS_MAP] = "".join(f"{line}\n" for line in sorted(keys))
     rules.files[ALGORITHMS_MAP] = "".join(f"{line}\n" for line in sorted(algorithms))
@@ -78,12 +86,20 @@ def render(groups: Settings, var: str, ctx: RenderContext) -> PluginRules:
             f"{deny(401, 'unauthorized', 'JWT algorithm is not the one configured for this consumer')} "
             f"if {cond} !{{ var(txn.jwt_alg),strcmp(txn.jwt_expected) -m int eq 0 }}",
         ]
+    for group in groups:
+        # The signature this connection's last request proved, for the same credential.
+        rules.request.append(
+            f"http-request set-var(txn.jwt_valid) int(1) if {when(var, group)} "
+            "{ var(txn.jwt),strcmp(sess.jwt) -m int eq 0 } { var(txn.jwt_cred),strcmp(sess.jwt_cred) -m int eq 0 }"
+        )
     _credential_rules(ctx, rules)
     for group, config in groups.items():
         cond = when(var, group)
         skew = int(config.get("clock_skew_s", 0))
         rules.request += [
             f"{deny(401, 'unauthorized', 'Invalid JWT signature')} if {cond} !{{ var(txn.jwt_valid) -m int eq 1 }}",
+            f"http-request set-var(sess.jwt) var(txn.jwt) if {cond}",
+            f"http-request set-var(sess.jwt_cred) var(txn.jwt_cred) if {cond}",
             f"http-request set-var(txn.jwt_now) date if {cond}",
             f"http-request set-var(txn.jwt_exp) var(txn.jwt),jwt_payload_query('$.exp','int') if {cond}",
             f"{deny(401, 'unauthorized', 'JWT has expired')} if {cond} {{ var(txn.jwt_exp) -m found }} "

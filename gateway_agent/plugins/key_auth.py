@@ -23,9 +23,9 @@ def render(groups: Settings, var: str, ctx: RenderContext) -> PluginRules:
         query = config.get("query", "apikey")
         cond = when(var, group)
         rules.request += [
-            f"http-request set-var(txn.key) req.hdr({header}) if {cond} {{ req.hdr({header}) -m found }}",
-            f"http-request set-var(txn.key) url_param({query}) if {cond} !{{ var(txn.key) -m found }} "
-            f"{{ url_param({query}) -m found }}",
+            # A fetch that finds nothing sets nothing.
+            f"http-request set-var(txn.key) req.hdr({header}) if {cond}",
+            f"http-request set-var(txn.key) url_param({query}) if {cond} !{{ var(txn.key) -m found }}",
             f"{deny(401, 'unauthorized', 'Missing API key')} if {cond} !{{ var(txn.key) -m found }}",
             f"http-request set-var(sess.key_hash) var(txn.key),sha2(256),hex,lower if {cond} "
             "!{ var(txn.key),strcmp(sess.key) -m int eq 0 }",

@@ -8,35 +8,39 @@ from __future__ import annotations
 from ..directives import PluginRules, Settings, deny, when
 from .context import RenderContext
 
-KEY_SOURCES = {"consumer": "var(txn.consumer)", "route": "var(txn.route)", "client_ip": "src"}
-
 
 def render(groups: Settings, var: str, ctx: RenderContext) -> PluginRules:
     rules = PluginRules()
     for group, config in groups.items():
-        window = int(config["time_window"])
-        source = KEY_SOURCES[config.get("key", "client_ip")]
+        window, count = int(config["time_window"]), int(config["count"])
+        scope = config.get("key", "client_ip")
         cond = when(var, group)
         table = f"{var}_{group}"
+        # The counter's key, <window number>:<route>[:<consumer or client address>], computed
+        # where it is tracked: every rule costs every request of the route.
+        key = f"date,div({window}),concat(:,txn.route)"
+        if scope == "consumer":
+            key += ",concat(:,txn.consumer)"
+        elif scope == "client_ip":
+            rules.request.append(f"http-request set-var(txn.rl_src) src if {cond}")
+            key += ",concat(:,txn.rl_src)"
+        reset = f"%[date,mod({window}),neg,add({window})]"
         rules.request += [
-            f"http-request set-var(txn.rl_limit) int({int(config['count'])}) if {cond}",
-            f"http-request set-var(txn.rl_window) date,div({window}) if {cond}",
-            f"http-request set-var(txn.rl_key) {source},concat(:,txn.route),concat(:,txn.rl_window) if {cond}",
-            f"http-request track-sc0 var(txn.rl_key) table {table} if {cond}",
+            f"http-request track-sc0 {key} table {table} if {cond}",
             # Counted and read in one step.
             f"http-request set-var(txn.rl_used) sc_inc_gpc0(0) if {cond}",
-            f"http-request set-var(txn.rl_reset) date,mod({window}),neg,add({window}) if {cond}",
             deny(
                 int(config.get("rejected_code", 429)),
                 "rate_limited",
                 "Too many requests",
-                {
-                    "X-RateLimit-Limit": "%[var(txn.rl_limit)]",
-                    "X-RateLimit-Remaining": "0",
-                    "X-RateLimit-Reset": "%[var(txn.rl_reset)]",
-                },
+                {"X-RateLimit-Limit": str(count), "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset},
             )
-            + f" if {cond} {{ var(txn.rl_used) -m int gt {int(config['count'])} }}",
+            + f" if {cond} {{ var(txn.rl_used) -m int gt {count} }}",
+        ]
+        rules.response += [
+            f"http-response set-header X-RateLimit-Limit {count} if {cond}",
+            f"http-response set-header X-RateLimit-Remaining %[int({count}),sub(txn.rl_used)] if {cond}",
+            f"http-response set-header X-RateLimit-Reset {reset} if {cond}",
         ]
         rules.sections.append(
             [
@@ -44,10 +48,4 @@ def render(groups: Settings, var: str, ctx: RenderContext) -> PluginRules:
                 f"    stick-table type string len 200 size 1m expire {window * 2}s store gpc0",
             ]
         )
-    found = "{ var(txn.rl_limit) -m found }"
-    rules.response += [
-        f"http-response set-header X-RateLimit-Limit %[var(txn.rl_limit)] if {found}",
-        f"http-response set-header X-RateLimit-Remaining %[var(txn.rl_limit),sub(txn.rl_used)] if {found}",
-        f"http-response set-header X-RateLimit-Reset %[var(txn.rl_reset)] if {found}",
-    ]
     return rules

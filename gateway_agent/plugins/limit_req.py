@@ -13,7 +13,8 @@ import math
 
 from ..directives import PluginRules, Settings, deny, when
 from .context import RenderContext
-from .limit_count import KEY_SOURCES
+
+KEY_SOURCES = {"consumer": "var(txn.consumer)", "route": "var(txn.route)", "client_ip": "src"}
 
 
 def render(groups: Settings, var: str, ctx: RenderContext) -> PluginRules:

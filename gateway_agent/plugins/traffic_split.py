@@ -1,9 +1,15 @@
 """traffic-split: rules first, in order: the first whose every header, query argument and cookie
 matches sends the request to its upstream (blue-green, beta users). Otherwise a weighted draw
 between `weighted_upstreams` (canary: 90/10); weights are relative. Requests that match no rule
-and no weight stay on the route's own upstream."""
+and no weight stay on the route's own upstream.
+
+Runs in the frontend, before the route's plugins: the choice of upstream is the choice of
+backend. `txn.split` names the chosen upstream's backend (up_<id>); the renderer turns that into
+the route's backend to it."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from ..directives import PluginRules, Settings, quote, when
 from .context import RenderContext
@@ -46,5 +52,11 @@ def render(groups: Settings, var: str, ctx: RenderContext) -> PluginRules:
                     f"http-request set-var(txn.split) str({ctx.backend_of(upstream)}) if {cond} {unset} "
                     f"{{ var(txn.split_draw) -m int lt {threshold} }}"
                 )
-    rules.request.append("http-request set-var(txn.backend) var(txn.split) if { var(txn.split) -m found }")
     return rules
+
+
+def upstreams(config: dict[str, Any]) -> set[str]:
+    """The upstreams a setting may send requests to."""
+    return {rule["upstream"] for rule in config.get("rules", [])} | {
+        w["upstream"] for w in config.get("weighted_upstreams", []) if int(w["weight"]) > 0
+    }

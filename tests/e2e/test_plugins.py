@@ -505,6 +505,13 @@ def test_jwt_auth_accepts_valid_tokens_and_refuses_every_attack(world, tmp_path)
         # Within the route's clock skew, both pass.
         assert call(token("HS256", "hs-key", exp=now - 60), "/lenient").status_code == 200
         assert call(token("HS256", "hs-key", nbf=now + 60), "/lenient").status_code == 200
+        # The connection remembers the last token whose signature passed: the same token again
+        # skips the signature check, never the clock's.
+        expires = int(time.time()) + 2
+        soon = token("HS256", "hs-key", exp=expires)
+        assert [call(soon).status_code for _ in range(3)] == [200, 200, 200]
+        time.sleep(expires + 1 - time.time())
+        refused(soon, "JWT has expired")
 
 
 def test_hmac_auth_verifies_signed_requests_and_refuses_tampering(world, tmp_path):

@@ -186,3 +186,51 @@ def test_each_answer_the_gateway_gives_is_tracked_and_counted_once_by_its_own_co
         f"    http-request track-sc2 {KEY} table usage/counts",
         "    http-request return status 200 string 'mock' if { sc_inc_gpc(1,2) -m int gt 0 }",
     ]
+
+
+def _sections(config: str) -> dict[str, list[str]]:
+    sections: dict[str, list[str]] = {}
+    for block in config.split("\n\n"):
+        lines = block.strip().splitlines()
+        if lines:
+            sections[lines[0]] = lines[1:]
+    return sections
+
+
+def test_each_route_backend_holds_only_its_own_plugins_and_tracks_the_upstreams_checks(tmp_path):
+    """HAProxy evaluates every rule of a section for each request it handles: plugin rules live
+    in the backends of the routes that use them, shared by routes of the same settings."""
+    routes = [
+        {"id": 1, "name": "a", "service_id": 1, "paths": [{"type": "prefix", "value": "/a"}]},
+        {"id": 2, "name": "b", "service_id": 1, "paths": [{"type": "prefix", "value": "/b"}]},
+        {
+            "id": 3,
+            "name": "limited",
+            "service_id": 1,
+            "paths": [{"type": "prefix", "value": "/limited"}],
+            "plugins": [{"name": "limit-count", "config": {"count": 5, "time_window": 60, "key": "route"}}],
+        },
+        {"id": 4, "name": "open", "service_id": 2, "paths": [{"type": "prefix", "value": "/open"}]},
+    ]
+    document = snapshot_document(routes=routes, certificates=[])
+    options = RenderOptions(config_dir=str(tmp_path), runtime_socket=str(tmp_path / "s.sock"))
+    files = render(Snapshot.model_validate(document), options)
+    backend_of = dict(line.split() for line in files["maps/route_backend.map"].splitlines())
+    assert backend_of["1"] == backend_of["2"] != backend_of["3"]  # the service's key-auth alone
+    assert backend_of["4"] == "plain_up_2"
+    sections = _sections(files["haproxy.cfg"])
+    frontend = "\n".join(sections["frontend gateway"])
+    assert "txn.key" not in frontend and "rl_g" not in frontend
+    keyed, limited = ("\n".join(sections[f"backend {backend_of[r]}"]) for r in ("1", "3"))
+    assert "txn.key" in keyed and "rl_g" not in keyed
+    assert "txn.key" in limited and "track-sc0" in limited
+    assert "txn.key" not in "\n".join(sections["backend plain_up_2"])
+    # Upstream 1's active checks run once, in up_1; every backend to it follows their verdict.
+    assert any(" check inter " in line for line in sections["backend up_1"])
+    for name in (backend_of["1"], backend_of["3"]):
+        [server] = [line for line in sections[f"backend {name}"] if line.strip().startswith("server ")]
+        assert server.endswith("track up_1/t0") and " check" not in server
+    # Upstream 2's passive checks observe each backend's own traffic.
+    [server] = [line for line in sections["backend plain_up_2"] if line.strip().startswith("server ")]
+    assert "observe layer7" in server
+    assert haproxy_check(write(files, tmp_path)).returncode == 0

@@ -57,7 +57,7 @@ def test_a_simple_route_fills_the_maps_it_points_into_before_the_routing_map():
     names = [swap.name for swap in update.map_swaps]
     # Old and new backends first, then the routing map, then the backends exactly.
     assert names == ["maps/route_backend.map", "maps/routes_p0_exact.map", "maps/route_backend.map"]
-    assert {"3 up_2", "4 up_2"} <= set(update.map_swaps[0].entries)
+    assert {"3 plain_up_2", "4 plain_up_2"} <= set(update.map_swaps[0].entries)
     assert update.map_swaps[1].entries == ["/shop 3", "/cart 4"]
     # The beta route (with a header condition) is a rule: removing it changes the configuration.
     assert plan(remove_beta, base) is None
@@ -73,8 +73,21 @@ def test_server_weights_change_at_runtime_other_settings_reload():
         doc["upstreams"][0]["targets"][0]["port"] = 9002
 
     update = plan(drain)
-    assert update is not None and update.map_swaps == [] and update.weights == [("up_1", "t0", 0)]
+    assert update is not None and update.map_swaps == []
+    # Every backend sending to the upstream; up_1 holds its health checks, which theirs track.
+    assert sorted(update.weights) == [(backend, "t0", 0) for backend in sorted(backends_to(1))] + [
+        ("up_1", "t0", 0)
+    ]
     assert plan(move) is None
+
+
+def backends_to(upstream_id: int) -> list[str]:
+    config = rendered(snapshot_document(), OLD_DIR)["haproxy.cfg"]
+    return [
+        line.split()[1]
+        for line in config.splitlines()
+        if line.startswith("backend ") and line.endswith(f"_up_{upstream_id}")
+    ]
 
 
 def test_plugin_and_certificate_changes_need_a_reload():
