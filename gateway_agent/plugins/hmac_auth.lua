@@ -55,6 +55,7 @@ core.register_action("hmac_auth_prepare", {"http-req"}, function(txn)
   end
   local lines = {params.keyId}
   local signed = {}
+  local date = nil
   for name in (params.headers or ""):gmatch("%S+") do
     local lower = name:lower()
     signed[#signed + 1] = lower
@@ -67,6 +68,7 @@ core.register_action("hmac_auth_prepare", {"http-req"}, function(txn)
         return
       end
       lines[#lines + 1] = name .. ": " .. value
+      if lower == "date" then date = value end
     end
   end
   txn:set_var("txn.hmac_key_id", params.keyId)
@@ -74,7 +76,7 @@ core.register_action("hmac_auth_prepare", {"http-req"}, function(txn)
   txn:set_var("txn.hmac_signature", params.signature)
   txn:set_var("txn.hmac_signing", table.concat(lines, "\n") .. "\n")
   txn:set_var("txn.hmac_signed", " " .. table.concat(signed, " ") .. " ")
-  local date = header(txn, "date")
+  date = date or header(txn, "date")  -- fetched once
   local at = date and http_date(date)
   if at then
     txn:set_var("txn.hmac_skew", math.abs(os.time() - at))
