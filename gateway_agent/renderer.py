@@ -381,10 +381,11 @@ def _backend_plugin_rules(route_id: int, groupings: dict[str, _Grouping], ctx: R
         if own is not None:
             add(_unconditional(plugin, own, grouping.settings[own], ctx), lines)
     if stages["auth"]:
-        stages["auth"].append(
-            # Every authentication plugin refuses a request it cannot name a consumer for.
-            "http-request set-header X-Consumer-Username %[var(txn.consumer)]"
-        )
+        # Replacing any the client sent: every authentication plugin refuses a request it
+        # cannot name a consumer for.
+        stages["auth"].append("http-request set-header X-Consumer-Username %[var(txn.consumer)]")
+    else:
+        stages["before_auth"].insert(0, "http-request del-header X-Consumer-Username")
     out.request = [*stages["before_auth"], *stages["auth"], *stages["consumer"], *stages["after_auth"]]
     return out
 
@@ -507,9 +508,6 @@ def render(snapshot: Snapshot, options: RenderOptions) -> dict[str, str]:
     frontend.append("    # 1. routing: the first matching route, by priority")
     routing, files = _routing(routes, options)
     frontend += routing
-    if any(groupings[p.name].of_route for p in ORDER if p.stage == "auth"):
-        # Only authentication names the consumer to the upstream.
-        frontend.append("    http-request del-header X-Consumer-Username")
     frontend.append("    # 2. the route's backend: its plugins, then its upstream")
     split_lines, split_files = _traffic_split(groupings[TRAFFIC_SPLIT], ctx)
     frontend += [f"    {line}" for line in split_lines]

@@ -9,9 +9,9 @@ naming the reason otherwise.
 The signature check is a request's costliest step, and a client sends the same token on every
 request of a connection: the connection keeps the last token whose signature passed and the
 credential it passed for, and a request with that same token for that same credential skips
-the check. Everything else runs on every request: the credential is looked up again (a deleted
-one is refused at once), and `exp` and `nbf` are checked against the clock. A credential's new
-secret or key changes the configuration, so it reaches a new HAProxy worker with new connections.
+the check. Everything else runs on every request: the credential is looked up again, and `exp`
+and `nbf` are checked against the clock. A credential's change (new secret or key, deletion)
+changes the configuration, so it reaches a new HAProxy worker, which remembers nothing.
 
 HAProxy 2.6's jwt_verify takes its algorithm and key as literals, not variables, so there is one
 verification rule per credential, chosen by a string compare: fine for hundreds of JWT

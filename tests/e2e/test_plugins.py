@@ -357,6 +357,7 @@ def test_limit_req_lets_a_burst_through_then_refuses(world, tmp_path):
 
 def test_basic_auth_and_the_consumer_name_passed_upstream(world, tmp_path):
     world.route("private", "/private", {"basic-auth": {"hide_credentials": True}})
+    world.route("open", "/open")
     world.consumer(
         "alice", {"type": "basic-auth", "username": "alice.smith", "password": "correct horse battery"}
     )
@@ -375,6 +376,12 @@ def test_basic_auth_and_the_consumer_name_passed_upstream(world, tmp_path):
             f"{url}/private", auth=("alice.smith", "nope, not it"), headers={"X-Consumer-Username": "alice"}
         )
         assert spoofed.status_code == 401
+        # A client's own X-Consumer-Username never reaches the upstream: replaced after
+        # authentication, dropped on a route without it.
+        claimed = {"X-Consumer-Username": "root"}
+        replaced = httpx.get(f"{url}/private", auth=("alice.smith", "correct horse battery"), headers=claimed)
+        assert replaced.json()["headers"]["x-consumer-username"] == "alice"
+        assert "x-consumer-username" not in httpx.get(f"{url}/open", headers=claimed).json()["headers"]
 
 
 def test_consumer_scoped_plugins_apply_after_authentication_and_win_over_the_route(world, tmp_path):

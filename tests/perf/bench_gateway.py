@@ -7,8 +7,10 @@ same upstream (an nginx answering 200 "ok"):
       consumers, on a route with key-auth and limit-count (a limit the run never reaches);
   (d) nginx as a plain reverse proxy (the engine under APISIX).
 
-Requests per second on a shared machine move by 10 % from one run to the next, so (b) and (c)
-are also run once more under callgrind, one thread each, for HAProxy's own instructions per
+wrk runs each target in turn, BENCH_ROUNDS times (3), for BENCH_DURATION_S seconds each (8):
+the ratios are medians of ratios within a round. Requests per second on a shared machine still
+move by 10 % and more from one run to the next, so (b) and (c) are also run once more under
+callgrind, one thread each, for HAProxy's own instructions per
 request over the same 2,000 keep-alive requests: a figure only a change of configuration (or
 HAProxy) moves.
 
@@ -25,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -117,6 +120,35 @@ def wrk(url: str, headers: dict[str, str] | None = None) -> tuple[float, float]:
     if non_2xx:
         raise RuntimeError(f"{url}: {non_2xx.group(1)} non-2xx answers\n{output}")
     return rps, value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+
+WRK_ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+
+
+@dataclass(frozen=True)
+class Interleaved:
+    """Each target's medians over rounds that run every target once, one after the other: the
+    machine's load drifts by 10 to 15 % over a minute, so a ratio is taken within each round
+    (where both figures saw the same load) and the median of those is reported."""
+
+    rps: dict[str, float]
+    p99_ms: dict[str, float]
+    rounds: dict[str, list[float]]
+
+    def ratio(self, name: str, baseline: str) -> float:
+        return statistics.median(a / b for a, b in zip(self.rounds[name], self.rounds[baseline], strict=True))
+
+
+def wrk_interleaved(targets: dict[str, tuple[str, dict[str, str]]], rounds: int = WRK_ROUNDS) -> Interleaved:
+    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in targets}
+    for _ in range(rounds):
+        for name, (url, headers) in targets.items():
+            runs[name].append(wrk(url, headers))
+    return Interleaved(
+        rps={name: statistics.median(r for r, _ in results) for name, results in runs.items()},
+        p99_ms={name: statistics.median(p for _, p in results) for name, results in runs.items()},
+        rounds={name: [r for r, _ in results] for name, results in runs.items()},
+    )
 
 
 def instructions_per_request(
@@ -237,10 +269,14 @@ def main() -> None:
         assert check.status_code == 200 and check.text == "ok\n", (check.status_code, check.text)
         assert httpx.get(f"http://127.0.0.1:{gateway_port}/bench").status_code == 401
 
-        direct = wrk(f"http://127.0.0.1:{upstream_port}/bench")
-        haproxy = wrk(f"http://127.0.0.1:{plain_port}/bench")
-        gateway = wrk(f"http://127.0.0.1:{gateway_port}/bench", {"apikey": key})
-        nginx_proxy = wrk(f"http://127.0.0.1:{nginx_port}/bench")
+        runs = wrk_interleaved(
+            {
+                "direct": (f"http://127.0.0.1:{upstream_port}/bench", {}),
+                "haproxy": (f"http://127.0.0.1:{plain_port}/bench", {}),
+                "gateway": (f"http://127.0.0.1:{gateway_port}/bench", {"apikey": key}),
+                "nginx": (f"http://127.0.0.1:{nginx_port}/bench", {}),
+            }
+        )
         for process in processes[1:]:  # the proxies, again one at a time under callgrind
             process.terminate()
             process.wait(timeout=20)
@@ -254,14 +290,15 @@ def main() -> None:
 
         agent_cpu, agent_rss = measure_agent(token, work)
         figures = {
-            "direct_rps": round(direct[0]),
-            "haproxy_rps": round(haproxy[0]),
-            "gateway_rps": round(gateway[0]),
-            "nginx_rps": round(nginx_proxy[0]),
-            "gateway_vs_haproxy": round(gateway[0] / haproxy[0], 3),
-            "gateway_vs_nginx": round(gateway[0] / nginx_proxy[0], 3),
-            "gateway_p99_ms": round(gateway[1], 2),
-            "haproxy_p99_ms": round(haproxy[1], 2),
+            "direct_rps": round(runs.rps["direct"]),
+            "haproxy_rps": round(runs.rps["haproxy"]),
+            "gateway_rps": round(runs.rps["gateway"]),
+            "nginx_rps": round(runs.rps["nginx"]),
+            "gateway_vs_haproxy": round(runs.ratio("gateway", "haproxy"), 3),
+            "gateway_vs_nginx": round(runs.ratio("gateway", "nginx"), 3),
+            "gateway_p99_ms": round(runs.p99_ms["gateway"], 2),
+            "haproxy_p99_ms": round(runs.p99_ms["haproxy"], 2),
+            "rounds": WRK_ROUNDS,
             "haproxy_instructions_per_request": round(haproxy_ir),
             "gateway_instructions_per_request": round(gateway_ir),
             "gateway_vs_haproxy_instructions": round(haproxy_ir / gateway_ir, 3),

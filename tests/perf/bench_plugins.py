@@ -1,10 +1,11 @@
 """make bench-plugins: requests per second through the gateway with each authentication plugin,
 and with key-auth + limit-count + cors + response-rewrite together, against a plain HAProxy
 proxy, in one run and to the same upstream (an nginx answering 200 "ok"). The gateway is the
-agent's rendered configuration for one snapshot holding all those routes. Then HAProxy's own
-instructions per request on each route (callgrind, one thread), which the machine's load does
-not move. The last line is one JSON object; the target is every figure at least 0.7 of
-plain_rps."""
+agent's rendered configuration for one snapshot holding all those routes. wrk runs every target
+in turn, three rounds (BENCH_ROUNDS); a ratio is the median of its ratios within a round. Then
+HAProxy's own instructions per request on each route (callgrind, one thread), which the
+machine's load does not move. The last line is one JSON object; the target is every figure at
+least 0.7 of plain_rps."""
 
 import base64
 import hashlib
@@ -31,7 +32,7 @@ from tests.perf.bench_gateway import (  # noqa: E402
     plain_haproxy,
     stop,
     wait_port,
-    wrk,
+    wrk_interleaved,
 )
 
 API_KEY = "bench-api-key-0000000001"
@@ -154,19 +155,14 @@ def main() -> None:
             "hmac_auth": ("/hmac", hmac_headers("/hmac")),
             "stack": ("/stack", {"apikey": API_KEY, "Origin": "https://app.example.com"}),
         }
-        plain_before = wrk(f"http://127.0.0.1:{plain_port}/plain")[0]
-        figures = {
-            f"{name}_rps": wrk(f"{gateway}{path}", headers)[0] for name, (path, headers) in requests.items()
-        }
-        # The baseline before and after: the machine's load drifts during a run.
-        plain_rps = (plain_before + wrk(f"http://127.0.0.1:{plain_port}/plain")[0]) / 2
-        figures = {"plain_rps": plain_rps, **figures}
-        result = {name: round(value) for name, value in figures.items()}
-        result |= {
-            f"{name.removesuffix('_rps')}_vs_plain": round(value / plain_rps, 3)
-            for name, value in figures.items()
-            if name != "plain_rps"
-        }
+        runs = wrk_interleaved(
+            {
+                "plain": (f"http://127.0.0.1:{plain_port}/plain", {}),
+                **{name: (f"{gateway}{path}", headers) for name, (path, headers) in requests.items()},
+            }
+        )
+        result: dict[str, float] = {f"{name}_rps": round(rps) for name, rps in runs.rps.items()}
+        result |= {f"{name}_vs_plain": round(runs.ratio(name, "plain"), 3) for name in requests}
         for process in processes[1:]:  # the proxies, again one at a time under callgrind
             process.terminate()
             process.wait(timeout=20)
