@@ -60,18 +60,18 @@ def _effective_plugins(
 
 
 def _route_conditions(route: Route) -> list[str]:
-    """One ACL expression per group of same-typed paths (ACLs on one line are ANDed; patterns
-    of one ACL are ORed)."""
+    """The route's match as alternative conditions, one rule each: one per kind of path (exact,
+    prefix, regex) and kind of host (exact, wildcard). ACLs on one line are ANDed and the
+    patterns of one ACL ORed; an `||` would bind looser than the other terms, so alternatives
+    are separate rules."""
+    hosts: list[str] = []
+    exact = [h for h in route.hosts if not h.startswith("*.")]
+    wildcard = [h[1:] for h in route.hosts if h.startswith("*.")]
+    if exact:
+        hosts.append("{ req.hdr(host),field(1,:),lower -m str " + " ".join(exact) + " }")
+    if wildcard:
+        hosts.append("{ req.hdr(host),field(1,:),lower -m end " + " ".join(wildcard) + " }")
     common: list[str] = []
-    if route.hosts:
-        exact = [h for h in route.hosts if not h.startswith("*.")]
-        wildcard = [h[1:] for h in route.hosts if h.startswith("*.")]
-        host_acls = []
-        if exact:
-            host_acls.append("{ req.hdr(host),field(1,:),lower -m str " + " ".join(exact) + " }")
-        if wildcard:
-            host_acls.append("{ req.hdr(host),field(1,:),lower -m end " + " ".join(wildcard) + " }")
-        common.append(" || ".join(host_acls) if len(host_acls) > 1 else host_acls[0])
     if route.methods:
         common.append("{ method " + " ".join(route.methods) + " }")
     for header in route.headers:
@@ -85,7 +85,10 @@ def _route_conditions(route: Route) -> list[str]:
     for kind in ("exact", "prefix", "regex"):
         if kind in by_type:
             values = " ".join(quote(v) for v in by_type[kind])
-            conditions.append(" ".join([f"{{ {fetch[kind]} {values} }}", *common]))
+            for host in hosts or [""]:
+                conditions.append(
+                    " ".join(part for part in [f"{{ {fetch[kind]} {values} }}", host, *common] if part)
+                )
     return conditions
 
 

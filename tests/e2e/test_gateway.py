@@ -398,6 +398,12 @@ def test_route_matching_and_changes_taken_without_a_reload(tmp_path):
             {"name": "low", "service": "blue", "paths": [{"value": "/p"}]},
             {"name": "high", "service": "green", "paths": [{"value": "/p"}], "priority": 5},
             {"name": "host", "service": "green", "paths": [{"value": "/h"}], "hosts": ["api.example.com"]},
+            {
+                "name": "hosts",
+                "service": "green",
+                "paths": [{"value": "/w"}],
+                "hosts": ["exact.example.org", "*.example.net"],
+            },
             {"name": "nohost", "service": "blue", "paths": [{"value": "/h"}], "priority": -1},
             {
                 "name": "beta",
@@ -433,6 +439,9 @@ def test_route_matching_and_changes_taken_without_a_reload(tmp_path):
         assert server_for("/h", host="api.example.com") == "green"  # by host
         assert server_for("/h", host="API.example.com:8080") == "green"
         assert server_for("/h", host="other.example.com") == "blue"
+        # An exact and a wildcard host: either, with the route's path (not any path).
+        assert server_for("/w", host="exact.example.org") == server_for("/w", host="a.example.net") == "green"
+        assert server_for("/h", host="a.example.net") == "blue"
         assert server_for("/b", **{"X-Beta": "yes"}) == "green"  # by header
         assert server_for("/b", **{"X-Beta": "no"}) == "blue"
 
