@@ -61,6 +61,7 @@ ORDER: tuple[GatewayPlugin, ...] = (
     GatewayPlugin("limit-count", "rl", "after_auth", limit_count.render, consumer_scoped=True),
     GatewayPlugin("proxy-rewrite", "pr", "after_auth", proxy_rewrite.render),
     GatewayPlugin("strip-prefix", "sp", "after_auth", proxy_rewrite.render_strip_prefix),
+    # Rendered in the frontend, before every other plugin: its choice of upstream picks the backend.
     GatewayPlugin("traffic-split", "ts", "after_auth", traffic_split.render),
     GatewayPlugin("response-rewrite", "rr", "after_auth", response_rewrite.render, consumer_scoped=True),
     GatewayPlugin("mocking", "mk", "after_auth", mocking.render),

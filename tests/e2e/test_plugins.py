@@ -333,7 +333,22 @@ def test_traffic_split_by_weight_and_by_rules(world, tmp_path):
             }
         },
     )
+    # Split first, then the route's own plugins, whichever upstream was chosen.
+    world.route(
+        "guarded",
+        "/guarded",
+        {
+            "key-auth": {},
+            "traffic-split": {"rules": [{"match": {"header": {"X-Beta": "yes"}}, "upstream": "green"}]},
+        },
+    )
+    world.consumer("tester", {"type": "key-auth", "key": "a-key-for-the-guarded-route"})
     with gateway(world, tmp_path) as url, httpx.Client(base_url=url) as client:
+        key = {"apikey": "a-key-for-the-guarded-route"}
+        assert client.get("/guarded", headers={"X-Beta": "yes"}).status_code == 401
+        beta = client.get("/guarded", headers={**key, "X-Beta": "yes"}).json()
+        assert (beta["server"], beta["headers"]["x-consumer-username"]) == ("green", "tester")
+        assert client.get("/guarded", headers=key).json()["server"] == "blue"
         servers = Counter(client.get("/canary").json()["server"] for _ in range(2000))
         # 10 % of 2,000 is 200 with a standard deviation of 13.4: four of them either side.
         assert 146 <= servers["green"] <= 254, servers
