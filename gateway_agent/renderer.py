@@ -8,8 +8,8 @@ to dry-run a snapshot.
 
 Request flow:
 1. The `gateway` frontend routes: highest priority first, the first route whose hosts, paths,
-   methods and headers match sets `txn.route`. No match: 404 in JSON. traffic-split, where a
-   route has it, picks the upstream. Then `use_backend` the route's backend.
+   methods and headers match sets `txn.route`. traffic-split, where a route has it, picks the
+   upstream. Then `use_backend` the route's backend; no match goes to `no_route`, a 404 in JSON.
 2. The route's backend runs the route's plugins in the order of `gateway_agent.plugins.ORDER`:
    those before authentication, authentication (which names `txn.consumer`), then the rest; a
    consumer's own plugin settings apply once it is known. Then usage metering, and the upstream:
@@ -47,6 +47,7 @@ TRAFFIC_SPLIT = "traffic-split"
 ROUTE_BACKEND_MAP = "maps/route_backend.map"  # route id -> its backend
 ROUTE_PLUGINS_MAP = "maps/route_plugins.map"  # route id -> its backends' name before _up_<id>
 ROUTE_TRAFFIC_SPLIT_MAP = "maps/route_traffic_split.map"
+NO_ROUTE_BACKEND = "no_route"
 
 
 def _effective_plugins(
@@ -237,9 +238,7 @@ def _routing(routes: list[Route], options: RenderOptions) -> tuple[list[str], di
     prepare = ["    http-request set-var(txn.path) path"]
     if any("txn.mpath" in line for line in lines):
         prepare.append("    http-request set-var(txn.mpath) method,concat(|,txn.path)")
-    lines = [*prepare, *lines]
-    lines.append("    " + deny(404, "not_found", "No route matches this request") + f" if {unset}")
-    return lines, files
+    return [*prepare, *lines], files
 
 
 def _consumer_files(consumers: list[Consumer]) -> tuple[dict[str, str], list[str]]:
@@ -526,6 +525,8 @@ def render(snapshot: Snapshot, options: RenderOptions) -> dict[str, str]:
             {route_id: plugins_names[route_id] for route_id in groupings[TRAFFIC_SPLIT].of_route}
         )
     frontend.append(f"    use_backend %[var(txn.route),map({options.config_dir}/{ROUTE_BACKEND_MAP})]")
+    # No route: a backend of its own answers, so routed requests evaluate none of its rules.
+    frontend.append(f"    default_backend {NO_ROUTE_BACKEND}")
     # 3. the upstream's answer counted, after the route's own response rules (a rewritten
     # status is counted as the client sees it)
     frontend += [f"    {line}" for line in metering.usage_lines()[1]]
@@ -592,6 +593,8 @@ def render(snapshot: Snapshot, options: RenderOptions) -> dict[str, str]:
             "    http-request return status 404",
             "",
         ]
+    not_found = deny(404, "not_found", "No route matches this request") + f" if {metering.NO_ROUTE}"
+    sections += [f"backend {NO_ROUTE_BACKEND}", *metering.count_answers([f"    {not_found}"]), ""]
     for backend in backends:
         sections += [*backend, ""]
     for upstream in snapshot.upstreams:
