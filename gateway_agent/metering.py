@@ -88,19 +88,21 @@ def count_answers(lines: list[str]) -> list[str]:
     return counted
 
 
-def usage_lines() -> tuple[list[str], list[str]]:
-    """(the lines tracking a request that goes upstream, for the end of a route's backend; the
-    frontend's lines counting the upstream answer's status class and latency).
+# The end of a route's backend: a request going upstream is tracked and counted as sent.
+UPSTREAM_LINES = [
+    f"http-request track-sc2 {KEY} table {TABLE}",
+    "http-request set-var(txn.sent_ms) date(0,ms) if { sc_inc_gpc(5,2) -m int gt 0 }",
+]
+
+
+def answer_lines() -> list[str]:
+    """The frontend's lines counting an upstream answer's status class and latency.
 
     Counts happen inside conditions: a `counted_N` ACL (`sc_inc_gpc(N,2)`) is true once it has
     counted, so in `A counted_1 || B counted_2 || ...` exactly the first branch whose test holds
     counts, and the rest are not evaluated. Two response rules instead of one per status class
     and latency bucket: HAProxy evaluates every rule for every answer. (Named ACLs keep the
     rules within HAProxy's 64 words a line.)"""
-    upstream = [
-        f"http-request track-sc2 {KEY} table {TABLE}",
-        "http-request set-var(txn.sent_ms) date(0,ms) if { sc_inc_gpc(5,2) -m int gt 0 }",
-    ]
     acls, status, latency = [], [], []
     for index, low in enumerate((100, 200, 300, 400, 500)):
         acls.append(f"acl status_{index + 1}xx status {low}:{low + 99}")
@@ -115,7 +117,7 @@ def usage_lines() -> tuple[list[str], list[str]]:
         low = (high or 0) + 1
     for gpc in [*range(5), *range(FIRST_LATENCY_GPC, GPC_COUNT)]:
         acls.append(f"acl counted_{gpc} sc_inc_gpc({gpc},2) -m int gt 0")
-    answers = [
+    return [
         *acls,
         # The status class counted on the way; TRUE: the latency is measured whatever the status.
         "http-response set-var(txn.latency_ms) date(0,ms),sub(txn.sent_ms) if "
@@ -123,7 +125,6 @@ def usage_lines() -> tuple[list[str], list[str]]:
         # The latency bucket counted on the way; TRUE: every answer is counted as answered.
         "http-response sc-inc-gpc(6,2) if " + " || ".join([*latency, "TRUE"]),
     ]
-    return upstream, answers
 
 
 def global_lines() -> list[str]:

@@ -417,9 +417,8 @@ def _backend(
     rules, then the tracking of a request going upstream, then the upstream's targets. HAProxy
     evaluates only the rules of the backend a request goes to, so a request pays for its own
     route's plugins alone."""
-    track_upstream, _ = metering.usage_lines()
     lines = [f"backend {name}", f"    # {about}", *_balancing(upstream, options)]
-    rules = [f"    {line}" for line in [*plugins.request, *track_upstream]]
+    rules = [f"    {line}" for line in [*plugins.request, *metering.UPSTREAM_LINES]]
     lines += metering.count_answers(rules)
     lines += [f"    {line}" for line in plugins.response]
     lines += _servers(upstream, options, checked=not _checks_apart(upstream))
@@ -439,31 +438,31 @@ def _backends(
     sections: list[list[str]] = []
     shared = PluginRules()
     names: dict[int, str] = {}
+    rules_of: dict[str, PluginRules] = {}  # the plugin rules of each plugins name
     done: set[str] = set()
     split = groupings[TRAFFIC_SPLIT]
     for route in routes:
         plugins_name, plugin_list = _plugins_name(route.id, groupings)
         names[route.id] = plugins_name
+        if plugins_name not in rules_of:
+            rules_of[plugins_name] = rules = _backend_plugin_rules(route.id, groupings, ctx)
+            for section in rules.sections:
+                if section not in shared.sections:
+                    shared.sections.append(section)
+            shared.files.update(rules.files)
+            shared.globals += [line for line in rules.globals if line not in shared.globals]
         targets = {services[route.service_id].upstream_id}
         if route.id in split.of_route:
-            for upstream_name in traffic_split.upstreams(split.settings[split.of_route[route.id]]):
-                targets.add(int(ctx.backend_of(upstream_name).removeprefix("up_")))
-        rules: PluginRules | None = None
+            targets |= {
+                ctx.upstream_id(u) for u in traffic_split.upstreams(split.settings[split.of_route[route.id]])
+            }
         for upstream_id in sorted(targets):
             name = f"{plugins_name}_up_{upstream_id}"
-            if name in done:
-                continue
-            done.add(name)
-            if rules is None:
-                rules = _backend_plugin_rules(route.id, groupings, ctx)
-                for section in rules.sections:
-                    if section not in shared.sections:
-                        shared.sections.append(section)
-                shared.files.update(rules.files)
-                shared.globals += [line for line in rules.globals if line not in shared.globals]
-            upstream = upstreams[upstream_id]
-            about = f"upstream {upstream.name}, plugins: {', '.join(plugin_list) or 'none'}"
-            sections.append(_backend(name, about, upstream, rules, ctx.options))
+            if name not in done:
+                done.add(name)
+                upstream = upstreams[upstream_id]
+                about = f"upstream {upstream.name}, plugins: {', '.join(plugin_list) or 'none'}"
+                sections.append(_backend(name, about, upstream, rules_of[plugins_name], ctx.options))
     return sections, shared, names
 
 
@@ -495,9 +494,7 @@ def render(snapshot: Snapshot, options: RenderOptions) -> dict[str, str]:
                 f"Route {route.name!r} points at a service or upstream missing from the snapshot."
             )
     certificate_files = _certificate_files(snapshot.certificates, options)
-    ctx = RenderContext(
-        options, {u.name: f"up_{u.id}" for u in snapshot.upstreams}, tuple(snapshot.consumers)
-    )
+    ctx = RenderContext(options, {u.name: u.id for u in snapshot.upstreams}, tuple(snapshot.consumers))
     groupings = _groupings(snapshot, routes, services)
     backends, plugins, plugins_names = _backends(routes, services, upstreams, groupings, ctx)
 
@@ -529,7 +526,7 @@ def render(snapshot: Snapshot, options: RenderOptions) -> dict[str, str]:
     frontend.append(f"    default_backend {NO_ROUTE_BACKEND}")
     # 3. the upstream's answer counted, after the route's own response rules (a rewritten
     # status is counted as the client sees it)
-    frontend += [f"    {line}" for line in metering.usage_lines()[1]]
+    frontend += [f"    {line}" for line in metering.answer_lines()]
     frontend = metering.count_answers(frontend)
     if snapshot.quota is not None:
         # First, and not counted: calls refused for a used-up allowance are not billed.

@@ -11,14 +11,14 @@ from ..protocol import Consumer
 @dataclass(frozen=True)
 class RenderContext:
     options: RenderOptions
-    upstream_backends: dict[str, str] = field(default_factory=dict)  # upstream name -> backend
+    upstream_ids: dict[str, int] = field(default_factory=dict)  # upstream name -> id
     consumers: tuple[Consumer, ...] = ()
 
     def path(self, relative: str) -> str:
         return f"{self.options.config_dir}/{relative}"
 
-    def backend_of(self, upstream: str) -> str:
+    def upstream_id(self, upstream: str) -> int:
         try:
-            return self.upstream_backends[upstream]
+            return self.upstream_ids[upstream]
         except KeyError:
             raise RenderError(f"No upstream named {upstream!r} in the snapshot.") from None

@@ -4,8 +4,8 @@ between `weighted_upstreams` (canary: 90/10); weights are relative. Requests tha
 and no weight stay on the route's own upstream.
 
 Runs in the frontend, before the route's plugins: the choice of upstream is the choice of
-backend. `txn.split` names the chosen upstream's backend (up_<id>); the renderer turns that into
-the route's backend to it."""
+backend. `txn.split` names the chosen upstream (up_<id>); the renderer turns that into the
+route's backend to it (<the route's plugins name>_up_<id>)."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def render(groups: Settings, var: str, ctx: RenderContext) -> PluginRules:
                 for name, value in match.get("cookie", {}).items()
             ]
             rules.request.append(
-                f"http-request set-var(txn.split) str({ctx.backend_of(rule['upstream'])}) if {cond} {unset} {' '.join(checks)}"
+                f"http-request set-var(txn.split) str(up_{ctx.upstream_id(rule['upstream'])}) if {cond} {unset} {' '.join(checks)}"
             )
         weighted = [
             (w["upstream"], int(w["weight"]))
@@ -49,7 +49,7 @@ def render(groups: Settings, var: str, ctx: RenderContext) -> PluginRules:
             for upstream, weight in weighted:
                 threshold += weight
                 rules.request.append(
-                    f"http-request set-var(txn.split) str({ctx.backend_of(upstream)}) if {cond} {unset} "
+                    f"http-request set-var(txn.split) str(up_{ctx.upstream_id(upstream)}) if {cond} {unset} "
                     f"{{ var(txn.split_draw) -m int lt {threshold} }}"
                 )
     return rules

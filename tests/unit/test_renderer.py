@@ -107,6 +107,13 @@ def write(files: dict[str, str], folder: Path) -> Path:
     return folder / "haproxy.cfg"
 
 
+def render_routes(routes: list[dict], folder: Path) -> dict[str, str]:
+    """The sample snapshot with these routes (and no certificate), rendered for `folder`."""
+    document = snapshot_document(routes=routes, certificates=[])
+    options = RenderOptions(config_dir=str(folder), runtime_socket=str(folder / "s.sock"))
+    return render(Snapshot.model_validate(document), options)
+
+
 def haproxy_check(config: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([HAPROXY, "-c", "-f", str(config)], capture_output=True, text=True)
 
@@ -148,9 +155,7 @@ def test_simple_routes_are_found_through_maps_longest_prefix_first(tmp_path):
             "methods": ["GET", "HEAD"],
         },
     ]
-    document = snapshot_document(routes=routes, certificates=[])
-    options = RenderOptions(config_dir=str(tmp_path), runtime_socket=str(tmp_path / "s.sock"))
-    files = render(Snapshot.model_validate(document), options)
+    files = render_routes(routes, tmp_path)
     assert files["maps/routes_p0_prefix.map"] == "/api/v1 11\n/api 10\n"
     assert files["maps/routes_p0_exact_m.map"] == "GET|/api/item 12\nHEAD|/api/item 12\n"
     config = files["haproxy.cfg"]
@@ -212,9 +217,7 @@ def test_each_route_backend_holds_only_its_own_plugins_and_tracks_the_upstreams_
         },
         {"id": 4, "name": "open", "service_id": 2, "paths": [{"type": "prefix", "value": "/open"}]},
     ]
-    document = snapshot_document(routes=routes, certificates=[])
-    options = RenderOptions(config_dir=str(tmp_path), runtime_socket=str(tmp_path / "s.sock"))
-    files = render(Snapshot.model_validate(document), options)
+    files = render_routes(routes, tmp_path)
     backend_of = dict(line.split() for line in files["maps/route_backend.map"].splitlines())
     assert backend_of["1"] == backend_of["2"] != backend_of["3"]  # the service's key-auth alone
     assert backend_of["4"] == "plain_up_2"
