@@ -60,6 +60,41 @@ def deny(status: int, error: str, message: str, headers: dict[str, str] | None =
     )
 
 
+REFUSAL_VAR = "txn.refusal"
+
+
+def expression(text: str) -> str:
+    """A sample expression as one HAProxy word, for expressions whose converter arguments need
+    quotes of their own (regular expressions, separators): the word goes in double quotes, and
+    the arguments inside it in single quotes, which HAProxy reads literally."""
+    if _CONTROL.search(text.replace("\n", "").replace("\r", "")):
+        raise RenderError(f"Control characters are not allowed in {text!r}.")
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")
+    return '"' + escaped.replace("\n", "\\n").replace("\r", "\\r") + '"'
+
+
+def refuse_if(message: str, condition: str) -> str:
+    """Records why a plugin refuses the request when `condition` holds; `deny_refused` answers
+    once for all of a plugin's checks, so a check costs one rule instead of two (its tracking
+    and its answer). The last check that holds names the reason: a plugin writes its checks from
+    the least fundamental to the most."""
+    text = json.dumps(message)[1:-1]
+    if "'" in text:
+        raise RenderError(f"A refusal's message cannot hold a single quote: {message!r}.")
+    reason = expression("str('" + text + "')")
+    return f"http-request set-var({REFUSAL_VAR}) {reason} if {condition}"
+
+
+def deny_refused(status: int, error: str, headers: dict[str, str] | None = None) -> str:
+    """The answer to a request a plugin's `refuse_if` checks refused, in the one JSON shape."""
+    body = json_body(error, "@").replace('"@"', f'"%[var({REFUSAL_VAR})]"')
+    extra = "".join(f" hdr {name} {value}" for name, value in (headers or {}).items())
+    return (
+        f"http-request return status {status} content-type application/json lf-string {quote(body)}{extra} "
+        f"if {{ var({REFUSAL_VAR}) -m found }}"
+    )
+
+
 def when(var: str, group: str) -> str:
     """The condition "this request's route (or consumer) uses setting `group` of a plugin"."""
     return f"{{ var(txn.{var}) -m str {group} }}"
@@ -73,7 +108,7 @@ class PluginRules:
     response: list[str] = field(default_factory=list)  # http-response lines
     sections: list[list[str]] = field(default_factory=list)  # backends holding stick tables, userlists
     files: dict[str, str] = field(default_factory=dict)  # maps and pattern files, by relative path
-    globals: list[str] = field(default_factory=list)  # lines of the global section (lua-load)
+    globals: list[str] = field(default_factory=list)  # lines of the global section (tune settings)
 
 
 def pattern_file(lines: list[str]) -> str:

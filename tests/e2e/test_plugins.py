@@ -565,20 +565,29 @@ def test_hmac_auth_verifies_signed_requests_and_refuses_tampering(world, tmp_pat
         key: str = secret,
         date: str | None = None,
         signed_path: str | None = None,
+        extra: dict[str, str] | None = None,
+        reordered: bool = False,
     ) -> dict[str, str]:
-        headers = {"Date": date or formatdate(usegmt=True), "X-Request-Id": "r-1"}
+        headers = {"Date": date or formatdate(usegmt=True), "X-Request-Id": "r-1", **(extra or {})}
         lines = [key_id]
         for name in names.split():
-            if name == "@request-target":
+            if name.lower() == "@request-target":
                 lines.append(f"GET {signed_path or path}")
             else:
                 lines.append(f"{name}: {headers.get(name.title(), '')}")
         digest = {"hmac-sha1": hashlib.sha1, "hmac-sha256": hashlib.sha256, "hmac-sha512": hashlib.sha512}
-        mac = hmac.new(key.encode(), ("\n".join(lines) + "\n").encode(), digest[algorithm]).digest()
-        headers["Authorization"] = (
-            f'Signature keyId="{key_id}",algorithm="{algorithm}",headers="{names}",'
-            f'signature="{base64.b64encode(mac).decode()}"'
-        )
+        mac = base64.b64encode(
+            hmac.new(key.encode(), ("\n".join(lines) + "\n").encode(), digest[algorithm]).digest()
+        ).decode()
+        parameters = [
+            f'keyId="{key_id}"',
+            f'algorithm="{algorithm}"',
+            f'headers="{names}"',
+            f'signature="{mac}"',
+        ]
+        if reordered:  # the parameters may come in any order
+            parameters.reverse()
+        headers["Authorization"] = "Signature " + ",".join(parameters)
         return headers
 
     with gateway(world, tmp_path) as url, httpx.Client(base_url=url) as client:
@@ -613,6 +622,28 @@ def test_hmac_auth_verifies_signed_requests_and_refuses_tampering(world, tmp_pat
         refused(signed("/signed/orders", date=old), "Request date outside the allowed clock skew")
         missing = signed("/signed/orders", names="@request-target date x-request-id x-tenant")
         refused(missing, "A signed header is missing from the request")
+        unsigned = signed("/signed/orders")
+        unsigned["Authorization"] = unsigned["Authorization"].replace(
+            ',headers="@request-target date x-request-id"', ""
+        )
+        refused(unsigned, "The Date header must be signed")
+        iso = signed("/signed/orders", date=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        refused(iso, "Request date outside the allowed clock skew")
+
+        # Names in any case, parameters in any order, and as many signed headers as the client
+        # likes: each line is the named header's value, and the signature must cover them all.
+        many = "Date @Request-Target X-Request-Id Accept X-Tenant X-Trace X-Span X-Baggage X-Flags"
+        extra = {"Accept": "application/json", "X-Tenant": "t-1", "X-Trace": "a", "X-Span": "b"}
+        extra |= {"X-Baggage": "c=1", "X-Flags": "f"}
+        for headers in (
+            signed("/signed/orders", names=many, extra=extra, reordered=True),
+            signed("/signed/orders", names="DATE x-request-id @request-target"),
+        ):
+            ok = client.get("/signed/orders", headers=headers)
+            assert ok.status_code == 200, ok.text
+        tampered = signed("/signed/orders", names=many, extra=extra)
+        tampered["X-Span"] = "changed"
+        refused(tampered, "Invalid HMAC signature")
 
 
 def test_key_auth_hides_the_key_from_the_upstream_in_header_and_query(world, tmp_path):
