@@ -237,3 +237,19 @@ def test_each_route_backend_holds_only_its_own_plugins_and_tracks_the_upstreams_
     [server] = [line for line in sections["backend plain_up_2"] if line.strip().startswith("server ")]
     assert "observe layer7" in server
     assert haproxy_check(write(files, tmp_path)).returncode == 0
+
+
+def test_a_plugins_checks_record_their_reason_and_one_rule_answers_with_it():
+    """A check costs one rule: it records why it refuses, and one answer gives the reason of the
+    last check that held, in the one JSON error shape."""
+    from gateway_agent.directives import deny_refused, refuse_if
+
+    assert refuse_if("Unknown HMAC key id", "!{ var(txn.k) -m found }") == (
+        "http-request set-var(txn.refusal) \"str('Unknown HMAC key id')\" if !{ var(txn.k) -m found }"
+    )
+    assert deny_refused(401, "unauthorized") == (
+        "http-request return status 401 content-type application/json lf-string "
+        '\'{"error":"unauthorized","message":"%[var(txn.refusal)]"}\' if { var(txn.refusal) -m found }'
+    )
+    with pytest.raises(RenderError):
+        refuse_if("Can't say", "{ always_true }")
