@@ -34,11 +34,12 @@ CONSUMERS_MAP = "maps/hmac_consumers.map"  # key id -> consumer
 ALGORITHMS = {"hmac-sha1": "sha1", "hmac-sha256": "sha256", "hmac-sha512": "sha512"}
 
 # `Signature k="v",...` -> `"<keyId>"<algorithm>"<signature>"<headers>` (a value cannot hold a
-# double quote, so it separates them). A header it cannot read stays as it is: not starting
-# with a double quote.
+# double quote, so it separates them). A header it cannot read, or whose `headers` list is
+# longer than MAX_HEADERS_CHARS, stays as it is: not starting with a double quote.
 _PARAM = r'(?:\w+="[^"]*"\s*,?\s*)*?'
+MAX_HEADERS_CHARS = 512  # each name costs a scan of the header block: bounded, not a lever
 _PARAMETERS = (
-    rf'^Signature (?={_PARAM}keyId="([^"]*)")(?={_PARAM}algorithm="([^"]*)")'
+    rf'^Signature (?!{_PARAM}headers="[^"]{{{MAX_HEADERS_CHARS + 1}}})(?={_PARAM}keyId="([^"]*)")(?={_PARAM}algorithm="([^"]*)")'
     rf'(?={_PARAM}signature="([^"]*)")(?:(?={_PARAM}headers="([^"]*)"))?[\s\S]*$'
 )
 # Applied, globally, to `<headers>" <METHOD> <path?query>\n<header block>`: each name of
