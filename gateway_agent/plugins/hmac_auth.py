@@ -33,15 +33,19 @@ SECRETS_MAP = "maps/hmac_secrets.map"  # key id -> base64 secret (a private file
 CONSUMERS_MAP = "maps/hmac_consumers.map"  # key id -> consumer
 ALGORITHMS = {"hmac-sha1": "sha1", "hmac-sha256": "sha256", "hmac-sha512": "sha512"}
 
-# `Signature k="v",...` -> `"<keyId>"<algorithm>"<signature>"<headers>` (a value cannot hold a
-# double quote, so it separates them). A header it cannot read, or whose `headers` list is
-# longer than MAX_HEADERS_CHARS, stays as it is: not starting with a double quote.
+# `Signature k="v",...` -> `"<algorithm>"<keyId>"<signature>"<headers>` (a value cannot hold a
+# double quote, so it separates them; the algorithm first, so that a prefix test finds it). The usual order is read in one pass; any other order by
+# a look-ahead per parameter. A header it cannot read stays as it is: not starting with `"`.
 _PARAM = r'(?:\w+="[^"]*"\s*,?\s*)*?'
-MAX_HEADERS_CHARS = 512  # each name costs a scan of the header block: bounded, not a lever
 _PARAMETERS = (
-    rf'^Signature (?!{_PARAM}headers="[^"]{{{MAX_HEADERS_CHARS + 1}}})(?={_PARAM}keyId="([^"]*)")(?={_PARAM}algorithm="([^"]*)")'
-    rf'(?={_PARAM}signature="([^"]*)")(?:(?={_PARAM}headers="([^"]*)"))?[\s\S]*$'
+    r'^Signature (?:keyId="([^"]*)",\s*algorithm="([^"]*)",\s*headers="([^"]*)",\s*signature="([^"]*)"$'
+    rf'|(?={_PARAM}keyId="([^"]*)")(?={_PARAM}algorithm="([^"]*)")'
+    rf'(?={_PARAM}signature="([^"]*)")(?:(?={_PARAM}headers="([^"]*)"))?[\s\S]*$)'
 )
+_PARAMETERS_OUT = '"\\2\\6"\\1\\5"\\4\\7"\\3\\8'
+# Each name of `headers` costs a scan of the header block: the list is bounded, so that a client
+# cannot multiply it.
+MAX_HEADERS_CHARS = 512
 # Applied, globally, to `<headers>" <METHOD> <path?query>\n<header block>`: each name of
 # `headers` becomes its signing line with its newline (found by a back-reference to the name in
 # the block, case-insensitively, its last occurrence as `req.fhdr` gives); a name that is no
@@ -68,7 +72,11 @@ def _parameter(index: int) -> str:
     return f"var(txn.hmac_parameters),field({index},'\"')"
 
 
-KEY_ID, ALGORITHM, SIGNATURE, HEADERS = (_parameter(index) for index in (2, 3, 4, 5))
+KEY_ID, SIGNATURE, HEADERS = (_parameter(index) for index in (3, 4, 5))
+
+
+def _algorithm_is(names: list[str]) -> str:
+    return "{ var(txn.hmac_parameters) -m beg " + " ".join(f"'\"{name}\"'" for name in names) + " }"
 
 
 def _consumer_files(ctx: RenderContext, rules: PluginRules) -> None:
@@ -90,21 +98,25 @@ def render(groups: Settings, var: str, ctx: RenderContext) -> PluginRules:
         cond = when(var, group)
         allowed = [name for name in ALGORITHMS if name in (config.get("allowed_algorithms") or ALGORITHMS)]
         skew = int(config.get("clock_skew_s", 300))
-        parameters = expression(f"req.fhdr(authorization),regsub('{_PARAMETERS}','\"\\1\"\\2\"\\3\"\\4')")
+        parameters = expression(f"req.fhdr(authorization),regsub('{_PARAMETERS}','{_PARAMETERS_OUT}')")
         request = expression(f'%[{HEADERS}]" %[method] %[pathq]\n%[req.hdrs]')
         signing = expression(
             f"%[{KEY_ID}]\n%[var(txn.hmac_request),regsub('{_LINES}','\\1\\2\\4\\3\\5','ig')]"
         )
+        usual = expression(f"%[{KEY_ID}]\n%[method] %[pathq]\n%[{HEADERS},word(2,' ')]: %[req.fhdr(date)]\n")
         date = expression(f"req.fhdr(date),concat('{_MONTHS}'),regsub('{_DATE}','\\3\\7\\1\\4\\5\\6\\8')")
-        algorithm = expression(ALGORITHM)
         rules.request += [
             f"http-request set-var(txn.hmac_parameters) {parameters} if {cond}",
-            f"http-request set-var-fmt(txn.hmac_request) {request} if {cond}",
-            f"http-request set-var-fmt(txn.hmac_signing) {signing} if {cond}",
+            # The usual list, `@request-target date`, needs no copy of the header block.
+            f"http-request set-var-fmt(txn.hmac_signing) {usual} if {cond} "
+            f"{{ {expression(HEADERS)} -m str -i '@request-target date' }} {{ req.fhdr(date) -m len gt 0 }}",
+            f"http-request set-var-fmt(txn.hmac_request) {request} if {cond} !{{ var(txn.hmac_signing) -m found }} "
+            f"{{ {expression(HEADERS)} -m len le {MAX_HEADERS_CHARS} }}",
+            f"http-request set-var-fmt(txn.hmac_signing) {signing} if {cond} {{ var(txn.hmac_request) -m found }}",
             f"http-request set-var(txn.hmac_key) {expression(KEY_ID)},map({secrets}) if {cond}",
             *(
                 f"http-request set-var(txn.hmac_expected) var(txn.hmac_signing),hmac({ALGORITHMS[name]},txn.hmac_key),base64 "
-                f"if {cond} {{ {algorithm} -m str {name} }}"
+                f"if {cond} {_algorithm_is([name])}"
                 for name in allowed
             ),
             f"http-request set-var(txn.hmac_date) {date} if {cond}",
@@ -115,7 +127,8 @@ def render(groups: Settings, var: str, ctx: RenderContext) -> PluginRules:
                 "Invalid HMAC signature",
                 f"!{{ {expression(SIGNATURE + ',secure_memcmp(txn.hmac_expected)')} }}",
             ),
-            ("Unknown HMAC key id", "!{ var(txn.hmac_key) -m found }"),
+            # Both leave no expected signature, so the request is refused already: tested only then.
+            ("Unknown HMAC key id", "{ var(txn.refusal) -m found } !{ var(txn.hmac_key) -m found }"),
             (
                 "Request date outside the allowed clock skew",
                 # Each alternative carries the group's condition: AND binds tighter than OR.
@@ -134,9 +147,16 @@ def render(groups: Settings, var: str, ctx: RenderContext) -> PluginRules:
                 for header in reversed(config.get("signed_headers", []))
             ),
             ("The Date header must be signed", '!{ var(txn.hmac_signing) -m sub -i "\\ndate: " }'),
-            ("HMAC algorithm not allowed", f"!{{ {algorithm} -m str {' '.join(allowed)} }}"),
+            (
+                "HMAC algorithm not allowed",
+                f"{{ var(txn.refusal) -m found }} !{_algorithm_is(allowed)}",
+            ),
             ("A signed header is missing from the request", '{ var(txn.hmac_signing) -m sub "\\n " }'),
-            ("Malformed HMAC signature", "{ var(txn.hmac_parameters) -m beg 'Signature ' }"),
+            (
+                "Malformed HMAC signature",
+                f"{{ var(txn.hmac_parameters) -m beg 'Signature ' }} || {cond} {{ var(txn.refusal) -m found }} "
+                f"{{ {expression(HEADERS)} -m len gt {MAX_HEADERS_CHARS} }}",
+            ),
             ("Missing HMAC signature", "!{ var(txn.hmac_parameters) -m beg '\"' 'Signature ' }"),
         ]
         rules.request += [refuse_if(message, f"{cond} {condition}") for message, condition in refusals]

@@ -544,6 +544,7 @@ def test_hmac_auth_verifies_signed_requests_and_refuses_tampering(world, tmp_pat
 
     secret = "an-hmac-secret-of-at-least-32-characters"
     world.consumer("signer", {"type": "hmac-auth", "key_id": "signer-key", "secret": secret})
+    world.route("usual", "/usual", {"hmac-auth": {}})
     world.route(
         "signed",
         "/signed",
@@ -644,6 +645,18 @@ def test_hmac_auth_verifies_signed_requests_and_refuses_tampering(world, tmp_pat
         # Each name costs the gateway a scan of the header block: the list is bounded.
         endless = signed("/signed/orders", names=" ".join(["date"] * 200))
         refused(endless, "Malformed HMAC signature")
+        # The usual list, `@request-target date`, on a route that requires no other header.
+        usual = signed("/usual/x?y=1", names="@request-target date")
+        assert client.get("/usual/x?y=1", headers=usual).status_code == 200
+        refused(
+            {**usual, "Date": formatdate(usegmt=True, localtime=False)[:-4]},
+            "Request date outside the allowed clock skew",
+            "/usual/x?y=1",
+        )
+        refused(signed("/usual/x", names="@request-target date"), "Invalid HMAC signature", "/usual/x?y=2")
+        dateless = signed("/usual/x", names="@request-target date")
+        del dateless["Date"]
+        refused(dateless, "A signed header is missing from the request", "/usual/x")
         tampered = signed("/signed/orders", names=many, extra=extra)
         tampered["X-Span"] = "changed"
         refused(tampered, "Invalid HMAC signature")
