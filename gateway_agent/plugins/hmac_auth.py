@@ -98,6 +98,7 @@ def render(groups: Settings, var: str, ctx: RenderContext) -> PluginRules:
         cond = when(var, group)
         allowed = [name for name in ALGORITHMS if name in (config.get("allowed_algorithms") or ALGORITHMS)]
         skew = int(config.get("clock_skew_s", 300))
+        at, earliest, latest = (f"sess.hmac_{name}_{skew}" for name in ("at", "earliest", "latest"))
         parameters = expression(f"req.fhdr(authorization),regsub('{_PARAMETERS}','{_PARAMETERS_OUT}')")
         request = expression(f'%[{HEADERS}]" %[method] %[pathq]\n%[req.hdrs]')
         signing = expression(
@@ -120,6 +121,12 @@ def render(groups: Settings, var: str, ctx: RenderContext) -> PluginRules:
                 for name in allowed
             ),
             f"http-request set-var(txn.hmac_date) {date} if {cond}",
+            # The window of acceptable Dates, formatted once a second per connection (`utime`
+            # costs 2k): sess.hmac_at_<skew> is the second it was formatted for.
+            f"http-request set-var(txn.hmac_tick) bool(1) if {cond} !{{ date,sub({at}) -m int eq 0 }}",
+            f"http-request set-var({earliest}) date(-{skew}),{_CLOCK} if {cond} {{ var(txn.hmac_tick) -m found }}",
+            f"http-request set-var({latest}) date({skew}),{_CLOCK} if {cond} {{ var(txn.hmac_tick) -m found }}",
+            f"http-request set-var({at}) date if {cond} {{ var(txn.hmac_tick) -m found }}",
         ]
         # The checks, the least fundamental first: the last that holds is the answer.
         refusals = [
@@ -134,8 +141,8 @@ def render(groups: Settings, var: str, ctx: RenderContext) -> PluginRules:
                 # Each alternative carries the group's condition: AND binds tighter than OR.
                 f" || {cond} ".join(
                     [
-                        f"!{{ date(-{skew}),{_CLOCK},neg,add(txn.hmac_date) -m int ge 0 }}",
-                        f"!{{ date({skew}),{_CLOCK},sub(txn.hmac_date) -m int ge 0 }}",
+                        f"!{{ var(txn.hmac_date),sub({earliest}) -m int ge 0 }}",
+                        f"!{{ var({latest}),sub(txn.hmac_date) -m int ge 0 }}",
                     ]
                 ),
             ),
@@ -146,12 +153,19 @@ def render(groups: Settings, var: str, ctx: RenderContext) -> PluginRules:
                 )
                 for header in reversed(config.get("signed_headers", []))
             ),
-            ("The Date header must be signed", '!{ var(txn.hmac_signing) -m sub -i "\\ndate: " }'),
+            # The usual list signs the Date, which it found: these two are the general path's.
+            (
+                "The Date header must be signed",
+                '{ var(txn.hmac_request) -m found } !{ var(txn.hmac_signing) -m sub -i "\\ndate: " }',
+            ),
             (
                 "HMAC algorithm not allowed",
                 f"{{ var(txn.refusal) -m found }} !{_algorithm_is(allowed)}",
             ),
-            ("A signed header is missing from the request", '{ var(txn.hmac_signing) -m sub "\\n " }'),
+            (
+                "A signed header is missing from the request",
+                '{ var(txn.hmac_request) -m found } { var(txn.hmac_signing) -m sub "\\n " }',
+            ),
             (
                 "Malformed HMAC signature",
                 f"{{ var(txn.hmac_parameters) -m beg 'Signature ' }} || {cond} {{ var(txn.refusal) -m found }} "

@@ -545,6 +545,7 @@ def test_hmac_auth_verifies_signed_requests_and_refuses_tampering(world, tmp_pat
     secret = "an-hmac-secret-of-at-least-32-characters"
     world.consumer("signer", {"type": "hmac-auth", "key_id": "signer-key", "secret": secret})
     world.route("usual", "/usual", {"hmac-auth": {}})
+    world.route("brief", "/brief", {"hmac-auth": {"clock_skew_s": 1}})
     world.route(
         "signed",
         "/signed",
@@ -657,6 +658,11 @@ def test_hmac_auth_verifies_signed_requests_and_refuses_tampering(world, tmp_pat
         dateless = signed("/usual/x", names="@request-target date")
         del dateless["Date"]
         refused(dateless, "A signed header is missing from the request", "/usual/x")
+        # The window of acceptable Dates moves with the clock, on a connection kept open too.
+        brief = signed("/brief", names="@request-target date")
+        assert client.get("/brief", headers=brief).status_code == 200
+        time.sleep(2.5)
+        refused(brief, "Request date outside the allowed clock skew", "/brief")
         tampered = signed("/signed/orders", names=many, extra=extra)
         tampered["X-Span"] = "changed"
         refused(tampered, "Invalid HMAC signature")
