@@ -11,16 +11,19 @@ all be signed; the algorithm must be allowed. 401 in JSON naming the reason othe
 All of it is HAProxy's own converters, no Lua (a Lua action cost 85k instructions a request,
 the cost of two and a half requests through plain HAProxy):
 
-- one regular expression reads the Authorization header's parameters, in any order;
-- HAProxy 2.6 can neither loop nor fetch a header whose name it learns at run time, so one
-  global substitution builds every signing line at once: over the `headers` list followed by the
+- one regular expression reads the Authorization header's parameters: the usual order in one
+  pass, any other by a look-ahead per parameter;
+- the usual list, `@request-target date`, makes its signing string from the request line and
+  the Date header. Any other list takes one global substitution, since HAProxy 2.6 can neither
+  loop nor fetch a header whose name it learns at run time: over the list followed by the
   request line and the header block, it replaces each name with its line, finding the header by
   a back-reference to the name (case-insensitively, its last occurrence, as `req.fhdr` gives);
 - the Date header becomes a sortable YYYYMMDDhhmmss number by one more regular expression (with
-  a table of month names appended to its subject), compared with the clock's own at +/- skew;
+  a table of month names appended to its subject), compared with the clock's own at -/+ skew,
+  which each connection formats once a second;
 - `hmac` computes the signature, `secure_memcmp` compares it in constant time, and maps give
   the secret and the consumer of a key id. Each check records its reason (`refuse_if`) and one
-  rule answers: the success path evaluates each check once."""
+  rule answers, so the success path evaluates each check once."""
 
 from __future__ import annotations
 
@@ -33,9 +36,9 @@ SECRETS_MAP = "maps/hmac_secrets.map"  # key id -> base64 secret (a private file
 CONSUMERS_MAP = "maps/hmac_consumers.map"  # key id -> consumer
 ALGORITHMS = {"hmac-sha1": "sha1", "hmac-sha256": "sha256", "hmac-sha512": "sha512"}
 
-# `Signature k="v",...` -> `"<algorithm>"<keyId>"<signature>"<headers>` (a value cannot hold a
-# double quote, so it separates them; the algorithm first, so that a prefix test finds it). The usual order is read in one pass; any other order by
-# a look-ahead per parameter. A header it cannot read stays as it is: not starting with `"`.
+# `Signature k="v",...` -> `"<algorithm>"<keyId>"<signature>"<headers>`: a value cannot hold a
+# double quote, so it separates them, and the algorithm comes first for a prefix test to find.
+# A header it cannot read stays as it is: not starting with `"`.
 _PARAM = r'(?:\w+="[^"]*"\s*,?\s*)*?'
 _PARAMETERS = (
     r'^Signature (?:keyId="([^"]*)",\s*algorithm="([^"]*)",\s*headers="([^"]*)",\s*signature="([^"]*)"$'

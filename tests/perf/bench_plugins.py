@@ -4,7 +4,8 @@ proxy, in one run and to the same upstream (an nginx answering 200 "ok"). The ga
 agent's rendered configuration for one snapshot holding all those routes. wrk runs every target
 in turn, three rounds (BENCH_ROUNDS); a ratio is the median of its ratios within a round. Then
 HAProxy's own instructions per request on each route (callgrind, one thread), which the
-machine's load does not move. The last line is one JSON object; the target is every figure at
+machine's load does not move, and on hmac-auth's general path (a header list of the client's
+own) as hmac_auth_general_instructions_per_request. The last line is one JSON object; the target is every figure at
 least 0.7 of plain_rps."""
 
 import base64
@@ -50,13 +51,19 @@ def jwt_token() -> str:
     return f"{signing}.{_b64url(hmac.new(JWT_SECRET.encode(), signing.encode(), hashlib.sha256).digest())}"
 
 
-def hmac_headers(path: str) -> dict[str, str]:
+def hmac_headers(path: str, request_id: str | None = None) -> dict[str, str]:
+    """The usual signed headers, `@request-target date`; with `request_id`, X-Request-Id too,
+    which takes the plugin's general path (any list of headers)."""
     date = formatdate(usegmt=True)  # valid for the plugin's 300 s clock skew: the run is shorter
-    signing = f"bench-hmac\nGET {path}\ndate: {date}\n"
+    names = "@request-target date" + (" x-request-id" if request_id else "")
+    signing = f"bench-hmac\nGET {path}\ndate: {date}\n" + (
+        f"x-request-id: {request_id}\n" if request_id else ""
+    )
     mac = base64.b64encode(hmac.new(HMAC_SECRET.encode(), signing.encode(), hashlib.sha256).digest()).decode()
     return {
         "Date": date,
-        "Authorization": f'Signature keyId="bench-hmac",algorithm="hmac-sha256",headers="@request-target date",signature="{mac}"',
+        **({"X-Request-Id": request_id} if request_id else {}),
+        "Authorization": f'Signature keyId="bench-hmac",algorithm="hmac-sha256",headers="{names}",signature="{mac}"',
     }
 
 
@@ -168,7 +175,9 @@ def main() -> None:
             process.wait(timeout=20)
         del processes[1:]
         plain_ir = instructions_per_request(work / "plain.cfg", plain_port, {"plain": ("/plain", {})}, work)
-        gateway_ir = instructions_per_request(folder / "haproxy.cfg", gateway_port, requests, work)
+        # Instructions only: the general path of hmac-auth, with a header list of the client's own.
+        general = {"hmac_auth_general": ("/hmac", hmac_headers("/hmac", request_id="r-1"))}
+        gateway_ir = instructions_per_request(folder / "haproxy.cfg", gateway_port, requests | general, work)
         result |= {
             f"{name}_instructions_per_request": round(value)
             for name, value in (plain_ir | gateway_ir).items()
