@@ -13,8 +13,8 @@ the cost of two and a half requests through plain HAProxy):
 
 - one regular expression reads the Authorization header's parameters: the usual order in one
   pass, any other by a look-ahead per parameter;
-- the usual list, `@request-target date`, makes its signing string from the request line and
-  the Date header. Any other list takes one global substitution, since HAProxy 2.6 can neither
+- the usual list, `@request-target date` as written here, makes its signing string from the
+  request line and the Date header. Any other list takes one global substitution, since HAProxy 2.6 can neither
   loop nor fetch a header whose name it learns at run time: over the list followed by the
   request line and the header block, it replaces each name with its line, finding the header by
   a back-reference to the name (case-insensitively, its last occurrence, as `req.fhdr` gives);
@@ -107,13 +107,13 @@ def render(groups: Settings, var: str, ctx: RenderContext) -> PluginRules:
         signing = expression(
             f"%[{KEY_ID}]\n%[var(txn.hmac_request),regsub('{_LINES}','\\1\\2\\4\\3\\5','ig')]"
         )
-        usual = expression(f"%[{KEY_ID}]\n%[method] %[pathq]\n%[{HEADERS},word(2,' ')]: %[req.fhdr(date)]\n")
+        usual = expression(f"%[{KEY_ID}]\n%[method] %[pathq]\ndate: %[req.fhdr(date)]\n")
         date = expression(f"req.fhdr(date),concat('{_MONTHS}'),regsub('{_DATE}','\\3\\7\\1\\4\\5\\6\\8')")
         rules.request += [
             f"http-request set-var(txn.hmac_parameters) {parameters} if {cond}",
             # The usual list, `@request-target date`, needs no copy of the header block.
             f"http-request set-var-fmt(txn.hmac_signing) {usual} if {cond} "
-            f"{{ {expression(HEADERS)} -m str -i '@request-target date' }} {{ req.fhdr(date) -m len gt 0 }}",
+            f"{{ {expression(HEADERS)} -m str '@request-target date' }} {{ req.fhdr(date) -m len gt 0 }}",
             f"http-request set-var-fmt(txn.hmac_request) {request} if {cond} !{{ var(txn.hmac_signing) -m found }} "
             f"{{ {expression(HEADERS)} -m len le {MAX_HEADERS_CHARS} }}",
             f"http-request set-var-fmt(txn.hmac_signing) {signing} if {cond} {{ var(txn.hmac_request) -m found }}",
@@ -123,7 +123,13 @@ def render(groups: Settings, var: str, ctx: RenderContext) -> PluginRules:
                 f"if {cond} {_algorithm_is([name])}"
                 for name in allowed
             ),
-            f"http-request set-var(txn.hmac_date) {date} if {cond}",
+            # A connection's requests within a second share their Date: parsed once.
+            f"http-request set-var(txn.hmac_date) var(sess.hmac_date) if {cond} "
+            "{ req.fhdr(date),strcmp(sess.hmac_date_of) -m int eq 0 }",
+            f"http-request set-var(sess.hmac_date) {date} if {cond} !{{ var(txn.hmac_date) -m found }}",
+            f"http-request set-var(sess.hmac_date_of) req.fhdr(date) if {cond} !{{ var(txn.hmac_date) -m found }}",
+            f"http-request set-var(txn.hmac_date) var(sess.hmac_date) if {cond} !{{ var(txn.hmac_date) -m found }} "
+            "{ req.fhdr(date),strcmp(sess.hmac_date_of) -m int eq 0 }",
             # The window of acceptable Dates, formatted once a second per connection (`utime`
             # costs 2k): sess.hmac_at_<skew> is the second it was formatted for.
             f"http-request set-var(txn.hmac_tick) bool(1) if {cond} !{{ date,sub({at}) -m int eq 0 }}",
@@ -137,7 +143,9 @@ def render(groups: Settings, var: str, ctx: RenderContext) -> PluginRules:
                 "Invalid HMAC signature",
                 f"!{{ {expression(SIGNATURE + ',secure_memcmp(txn.hmac_expected)')} }}",
             ),
-            # Both leave no expected signature, so the request is refused already: tested only then.
+            # This one, the algorithm's, the malformed and the missing signature all leave no
+            # expected signature (its rules need the parsed parameters, which start with `"`), so
+            # the request is refused already: they are tested only then.
             ("Unknown HMAC key id", "{ var(txn.refusal) -m found } !{ var(txn.hmac_key) -m found }"),
             (
                 "Request date outside the allowed clock skew",
@@ -171,10 +179,14 @@ def render(groups: Settings, var: str, ctx: RenderContext) -> PluginRules:
             ),
             (
                 "Malformed HMAC signature",
-                f"{{ var(txn.hmac_parameters) -m beg 'Signature ' }} || {cond} {{ var(txn.refusal) -m found }} "
+                f"{{ var(txn.refusal) -m found }} {{ var(txn.hmac_parameters) -m beg 'Signature ' }} "
+                f"|| {cond} {{ var(txn.refusal) -m found }} "
                 f"{{ {expression(HEADERS)} -m len gt {MAX_HEADERS_CHARS} }}",
             ),
-            ("Missing HMAC signature", "!{ var(txn.hmac_parameters) -m beg '\"' 'Signature ' }"),
+            (
+                "Missing HMAC signature",
+                "{ var(txn.refusal) -m found } !{ var(txn.hmac_parameters) -m beg '\"' 'Signature ' }",
+            ),
         ]
         rules.request += [refuse_if(message, f"{cond} {condition}") for message, condition in refusals]
         rules.request += [
