@@ -85,12 +85,11 @@ def refuse_if(message: str, condition: str) -> str:
     return f"http-request set-var({REFUSAL_VAR}) {reason} if {condition}"
 
 
-def deny_refused(status: int, error: str, headers: dict[str, str] | None = None) -> str:
+def deny_refused(status: int, error: str) -> str:
     """The answer to a request a plugin's `refuse_if` checks refused, in the one JSON shape."""
     body = json_body(error, "@").replace('"@"', f'"%[var({REFUSAL_VAR})]"')
-    extra = "".join(f" hdr {name} {value}" for name, value in (headers or {}).items())
     return (
-        f"http-request return status {status} content-type application/json lf-string {quote(body)}{extra} "
+        f"http-request return status {status} content-type application/json lf-string {quote(body)} "
         f"if {{ var({REFUSAL_VAR}) -m found }}"
     )
 
