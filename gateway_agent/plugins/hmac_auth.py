@@ -76,6 +76,8 @@ def _parameter(index: int) -> str:
 
 
 KEY_ID, SIGNATURE, HEADERS = (_parameter(index) for index in (3, 4, 5))
+# The same as words of their own (in a condition, or before a converter).
+KEY_ID_WORD, HEADERS_WORD = expression(KEY_ID), expression(HEADERS)
 
 
 def _algorithm_is(names: list[str]) -> str:
@@ -113,11 +115,11 @@ def render(groups: Settings, var: str, ctx: RenderContext) -> PluginRules:
             f"http-request set-var(txn.hmac_parameters) {parameters} if {cond}",
             # The usual list, `@request-target date`, needs no copy of the header block.
             f"http-request set-var-fmt(txn.hmac_signing) {usual} if {cond} "
-            f"{{ {expression(HEADERS)} -m str '@request-target date' }} {{ req.fhdr(date) -m len gt 0 }}",
+            f"{{ {HEADERS_WORD} -m str '@request-target date' }} {{ req.fhdr(date) -m len gt 0 }}",
             f"http-request set-var-fmt(txn.hmac_request) {request} if {cond} !{{ var(txn.hmac_signing) -m found }} "
-            f"{{ {expression(HEADERS)} -m len le {MAX_HEADERS_CHARS} }}",
+            f"{{ {HEADERS_WORD} -m len le {MAX_HEADERS_CHARS} }}",
             f"http-request set-var-fmt(txn.hmac_signing) {signing} if {cond} {{ var(txn.hmac_request) -m found }}",
-            f"http-request set-var(txn.hmac_key) {expression(KEY_ID)},map({secrets}) if {cond}",
+            f"http-request set-var(txn.hmac_key) {KEY_ID_WORD},map({secrets}) if {cond}",
             *(
                 f"http-request set-var(txn.hmac_expected) var(txn.hmac_signing),hmac({ALGORITHMS[name]},txn.hmac_key),base64 "
                 f"if {cond} {_algorithm_is([name])}"
@@ -181,7 +183,7 @@ def render(groups: Settings, var: str, ctx: RenderContext) -> PluginRules:
                 "Malformed HMAC signature",
                 f"{{ var(txn.refusal) -m found }} {{ var(txn.hmac_parameters) -m beg 'Signature ' }} "
                 f"|| {cond} {{ var(txn.refusal) -m found }} "
-                f"{{ {expression(HEADERS)} -m len gt {MAX_HEADERS_CHARS} }}",
+                f"{{ {HEADERS_WORD} -m len gt {MAX_HEADERS_CHARS} }}",
             ),
             (
                 "Missing HMAC signature",
@@ -191,7 +193,7 @@ def render(groups: Settings, var: str, ctx: RenderContext) -> PluginRules:
         rules.request += [refuse_if(message, f"{cond} {condition}") for message, condition in refusals]
         rules.request += [
             deny_refused(401, "unauthorized"),
-            f"http-request set-var(txn.consumer) {expression(KEY_ID)},map({consumers}) if {cond}",
+            f"http-request set-var(txn.consumer) {KEY_ID_WORD},map({consumers}) if {cond}",
         ]
         if config.get("hide_credentials"):
             rules.request.append(f"http-request del-header Authorization if {cond}")

@@ -10,9 +10,8 @@ same upstream (an nginx answering 200 "ok"):
 wrk runs each target in turn, BENCH_ROUNDS times (5), for BENCH_DURATION_S seconds each (8):
 the ratios are medians of ratios within a round. Requests per second on a shared machine still
 move by 10 % and more from one run to the next, so (b) and (c) are also run once more under
-callgrind, one thread each, for HAProxy's own instructions per
-request over the same 2,000 keep-alive requests: a figure only a change of configuration (or
-HAProxy) moves.
+callgrind, one thread each, for HAProxy's own instructions per request over the same 2,000
+keep-alive requests: a figure only a change of configuration (or HAProxy) moves.
 
 Then the agent itself, running against a live control plane with that cluster: its CPU (share of
 one core over 20 s of steady state) and resident memory. The last line is one JSON object."""

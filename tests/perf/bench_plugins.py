@@ -5,8 +5,8 @@ agent's rendered configuration for one snapshot holding all those routes. wrk ru
 in turn, five rounds (BENCH_ROUNDS); a ratio is the median of its ratios within a round. Then
 HAProxy's own instructions per request on each route (callgrind, one thread), which the
 machine's load does not move, and on hmac-auth's general path (a header list of the client's
-own) as hmac_auth_general_instructions_per_request. The last line is one JSON object; the target is every figure at
-least 0.7 of plain_rps."""
+own) as hmac_auth_general_instructions_per_request. The last line is one JSON object; the
+target is every figure at least 0.7 of plain_rps."""
 
 import base64
 import hashlib
