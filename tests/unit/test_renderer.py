@@ -13,6 +13,19 @@ from tests.factories import self_signed_certificate
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 
 
+def route_document(
+    route_id: int, name: str, path: str, *, kind: str = "prefix", service_id: int = 1, **more
+) -> dict:
+    """A route of the sample snapshot: one path, on service 1 unless said otherwise."""
+    return {
+        "id": route_id,
+        "name": name,
+        "service_id": service_id,
+        "paths": [{"type": kind, "value": path}],
+        **more,
+    }
+
+
 def snapshot_document(**overrides) -> dict:
     cert, key = self_signed_certificate("api.example.com")
     document = {
@@ -145,15 +158,9 @@ def test_a_certificate_without_its_key_cannot_render(tmp_path):
 
 def test_simple_routes_are_found_through_maps_longest_prefix_first(tmp_path):
     routes = [
-        {"id": 10, "name": "api", "service_id": 1, "paths": [{"type": "prefix", "value": "/api"}]},
-        {"id": 11, "name": "api-v1", "service_id": 1, "paths": [{"type": "prefix", "value": "/api/v1"}]},
-        {
-            "id": 12,
-            "name": "get-item",
-            "service_id": 1,
-            "paths": [{"type": "exact", "value": "/api/item"}],
-            "methods": ["GET", "HEAD"],
-        },
+        route_document(10, "api", "/api"),
+        route_document(11, "api-v1", "/api/v1"),
+        route_document(12, "get-item", "/api/item", kind="exact", methods=["GET", "HEAD"]),
     ]
     files = render_routes(routes, tmp_path)
     assert files["maps/routes_p0_prefix.map"] == "/api/v1 11\n/api 10\n"
@@ -206,16 +213,15 @@ def test_each_route_backend_holds_only_its_own_plugins_and_tracks_the_upstreams_
     """HAProxy evaluates every rule of a section for each request it handles: plugin rules live
     in the backends of the routes that use them, shared by routes of the same settings."""
     routes = [
-        {"id": 1, "name": "a", "service_id": 1, "paths": [{"type": "prefix", "value": "/a"}]},
-        {"id": 2, "name": "b", "service_id": 1, "paths": [{"type": "prefix", "value": "/b"}]},
-        {
-            "id": 3,
-            "name": "limited",
-            "service_id": 1,
-            "paths": [{"type": "prefix", "value": "/limited"}],
-            "plugins": [{"name": "limit-count", "config": {"count": 5, "time_window": 60, "key": "route"}}],
-        },
-        {"id": 4, "name": "open", "service_id": 2, "paths": [{"type": "prefix", "value": "/open"}]},
+        route_document(1, "a", "/a"),
+        route_document(2, "b", "/b"),
+        route_document(
+            3,
+            "limited",
+            "/limited",
+            plugins=[{"name": "limit-count", "config": {"count": 5, "time_window": 60, "key": "route"}}],
+        ),
+        route_document(4, "open", "/open", service_id=2),
     ]
     files = render_routes(routes, tmp_path)
     backend_of = dict(line.split() for line in files["maps/route_backend.map"].splitlines())

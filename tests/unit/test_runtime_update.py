@@ -5,7 +5,7 @@ import copy
 from gateway_agent.protocol import Snapshot
 from gateway_agent.renderer import RenderOptions, render
 from gateway_agent.runtime_update import plan_runtime_update
-from tests.unit.test_renderer import snapshot_document
+from tests.unit.test_renderer import route_document, snapshot_document
 
 OLD_DIR, NEW_DIR = "/var/lib/gw/versions/v1-aaa", "/var/lib/gw/versions/v2-bbb"
 
@@ -40,14 +40,10 @@ def test_a_new_consumer_key_is_one_map_swap_on_the_loaded_folder():
 
 def test_a_simple_route_fills_the_maps_it_points_into_before_the_routing_map():
     base = snapshot_document()
-    base["routes"].append(
-        {"id": 3, "name": "shop", "service_id": 2, "paths": [{"type": "exact", "value": "/shop"}]}
-    )
+    base["routes"].append(route_document(3, "shop", "/shop", kind="exact", service_id=2))
 
     def add_route(doc):
-        doc["routes"].append(
-            {"id": 4, "name": "cart", "service_id": 2, "paths": [{"type": "exact", "value": "/cart"}]}
-        )
+        doc["routes"].append(route_document(4, "cart", "/cart", kind="exact", service_id=2))
 
     def remove_beta(doc):
         doc["routes"] = [r for r in doc["routes"] if r["id"] != 2]
