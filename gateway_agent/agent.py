@@ -93,6 +93,9 @@ class Agent:
         self.instance_id: str | None = self._load_instance_id()
         self._stop = threading.Event()
         self._lock = threading.Lock()
+        # The main loop and the heartbeat thread may both find the agent unregistered: one
+        # registration at a time, or a slow first one makes two instances.
+        self._registering = threading.RLock()
 
     # --- state on disk ---------------------------------------------------------------------
 
@@ -250,23 +253,31 @@ class Agent:
     # --- talking to the control plane ------------------------------------------------------
 
     def register(self) -> None:
-        answer = self.control_plane.register(
-            RegisterRequest(
-                hostname=socket.gethostname(),
-                agent_version=__version__,
-                haproxy_version=haproxy_version(self.settings.haproxy_bin),
-                labels=self.settings.labels,
-                instance_id=self.instance_id,
+        """Registers, again if need be, under the id the agent has (the control plane keeps it
+        when it knows it)."""
+        with self._registering:
+            answer = self.control_plane.register(
+                RegisterRequest(
+                    hostname=socket.gethostname(),
+                    agent_version=__version__,
+                    haproxy_version=haproxy_version(self.settings.haproxy_bin),
+                    labels=self.settings.labels,
+                    instance_id=self.instance_id,
+                )
             )
-        )
-        self.instance_id = answer.instance_id
-        write_atomically(
-            self.data / "instance.json", json.dumps({"instance_id": answer.instance_id}).encode(), 0o644
-        )
+            self.instance_id = answer.instance_id
+            write_atomically(
+                self.data / "instance.json", json.dumps({"instance_id": answer.instance_id}).encode(), 0o644
+            )
+
+    def ensure_registered(self) -> None:
+        """Registers unless the agent has an instance id: once, whichever thread comes first."""
+        with self._registering:
+            if self.instance_id is None:
+                self.register()
 
     def heartbeat_once(self) -> None:
-        if self.instance_id is None:
-            self.register()
+        self.ensure_registered()
         with self._lock:
             beat = Heartbeat(
                 instance_id=str(self.instance_id),
@@ -396,7 +407,7 @@ class Agent:
         while not self._stop.is_set():
             try:
                 if self.instance_id is None:
-                    self.register()
+                    self.ensure_registered()
                     self._report_now()
                 self.poll_once()
                 backoff = 1.0

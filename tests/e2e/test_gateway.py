@@ -635,3 +635,39 @@ def test_every_call_through_the_gateway_is_billed_once(tmp_path):
         assert counts["series"][0]["by_status"] == {k: v for k, v in by_status.items() if v}
     finally:
         _tear_down(agents, data_dir, control, upstream)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_agent_registers_once_when_its_threads_race_to_register(tmp_path):
+    """The main loop and the heartbeat thread both register an agent that has no instance id
+    yet: on a loaded machine the first registration can outlast a heartbeat's interval, and the
+    cluster must still list one instance, not two."""
+    from gateway_agent.agent import Agent, AgentSettings
+    from saas.gateways.models import GatewayInstance
+    from saas.gateways.services import create_cluster_token
+
+    org, author, cluster = make_org_with_cluster()
+    with schema_context(org.schema_name):
+        _, token = create_cluster_token(author, cluster, name="gw")
+    connections.close_all()
+    control_port = free_port()
+    control = _start_control_plane(control_port)
+    try:
+        agent = Agent(AgentSettings(f"http://127.0.0.1:{control_port}", token, tmp_path / "agent"))
+        together = threading.Barrier(4)
+
+        def register() -> None:
+            together.wait()
+            agent.ensure_registered()
+
+        threads = [threading.Thread(target=register) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        with schema_context(org.schema_name):
+            registered = [str(i.instance_id) for i in GatewayInstance.objects.filter(cluster=cluster)]
+        assert registered == [agent.instance_id]
+    finally:
+        control.terminate()
+        control.wait(timeout=20)
