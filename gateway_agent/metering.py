@@ -22,7 +22,9 @@ choices make a reload lose and double nothing:
 - The table lives in a `peers` section, not in a proxy: HAProxy purges a stopping proxy's table
   as soon as its entries are unused, but leaves a peers section's alone. The agent holds a
   session on the old worker's stats socket across the reload, which keeps that worker alive once
-  its last client is gone, reads its final counts, then lets it go.
+  its last client is gone, reads its final counts, then lets it go. The section is `disabled`:
+  it only holds the table, and a synchronised table would queue every update for a peer
+  (about 2,000 instructions a request) that the agent never needs.
 - Each worker generation (`proc.usage_gen`, the microsecond it loaded its configuration) keys its
   own entries, so counts from two workers never mix, even if a table were copied across."""
 
@@ -38,7 +40,6 @@ TABLE = "usage/counts"
 KEY = "var(proc.usage_gen),concat(|,txn.route),concat(|,txn.consumer)"
 UNMATCHED_KEY = "var(proc.usage_gen),concat(|0|)"
 NO_ROUTE = "!{ var(txn.route) -m found }"
-LOCAL_PEER = "gateway"
 FIRST_LATENCY_GPC = 7
 GPC_COUNT = FIRST_LATENCY_GPC + len(LATENCY_BOUNDS_MS) + 1
 _ANSWER = re.compile(r"^(\s*)http-request (return|redirect) ")
@@ -128,14 +129,13 @@ def answer_lines() -> list[str]:
 
 
 def global_lines() -> list[str]:
-    return [f"localpeer {LOCAL_PEER}", 'set-var-fmt proc.usage_gen "%[date(0,us),hex]"']
+    return ['set-var-fmt proc.usage_gen "%[date(0,us),hex]"']
 
 
-def table_section(peers_socket: str) -> list[str]:
+def table_section() -> list[str]:
     return [
         f"peers {TABLE.split('/')[0]}",
-        f"    bind unix@{peers_socket}",
-        f"    server {LOCAL_PEER}",
+        "    disabled",
         f"    table {TABLE.split('/')[1]} type string len 300 size 1m expire 7d "
         f"store gpc({GPC_COUNT}),bytes_in_cnt,bytes_out_cnt",
     ]

@@ -30,7 +30,6 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from . import metering
@@ -602,8 +601,7 @@ def render(snapshot: Snapshot, options: RenderOptions) -> dict[str, str]:
                 *_servers(upstream, options, checked=True),
                 "",
             ]
-    peers_socket = str(Path(options.runtime_socket).with_name("usage-peers.sock"))
-    for section in [metering.table_section(peers_socket), *plugins.sections]:
+    for section in [metering.table_section(), *plugins.sections]:
         sections += [*section, ""]
 
     files.update({"haproxy.cfg": "\n".join(sections), **consumer_files, **certificate_files})
