@@ -13,6 +13,11 @@ move by 10 % and more from one run to the next, so (b) and (c) are also run once
 callgrind, one thread each, for HAProxy's own instructions per request over the same 2,000
 keep-alive requests: a figure only a change of configuration (or HAProxy) moves.
 
+Each wrk pass also measures what a request cost in CPU: the whole machine's time (wrk, the
+upstream, the proxy and the kernel's loopback network work) and the proxy's own, in user space
+and in the kernel. From nginx's figures comes `gateway_vs_nginx_bound`: the most any proxy could
+reach against nginx here, one that spent no time at all in user space.
+
 Then the agent itself, running against a live control plane with that cluster: its CPU (share of
 one core over 20 s of steady state) and resident memory. The last line is one JSON object."""
 
@@ -26,7 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import httpx
@@ -106,22 +111,55 @@ def plain_haproxy(work: Path, port: int, upstream_port: int) -> subprocess.Popen
     return subprocess.Popen([HAPROXY, "-db", "-f", str(config)])
 
 
-def wrk(url: str, headers: dict[str, str] | None = None) -> tuple[float, float]:
+@dataclass(frozen=True)
+class WrkRun:
+    rps: float
+    p99_ms: float
+    requests: int
+
+
+def wrk(url: str, headers: dict[str, str] | None = None) -> WrkRun:
     command = [WRK, "-t2", f"-c{CONNECTIONS}", f"-d{DURATION_S}s", "--latency", url]
     for name, value in (headers or {}).items():
         command[1:1] = ["-H", f"{name}: {value}"]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    requests = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", output)
     assert p99, output
-    value, unit = float(p99.group(1)), p99.group(2)
+    figure, unit = float(p99.group(1)), p99.group(2)
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     if non_2xx:
         raise RuntimeError(f"{url}: {non_2xx.group(1)} non-2xx answers\n{output}")
-    return rps, value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+    p99_ms = figure / 1000 if unit == "us" else figure * 1000 if unit == "s" else figure
+    return WrkRun(rps, p99_ms, requests)
 
 
 WRK_ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))  # the median of five: single passes scatter by 0.1
+
+
+@dataclass(frozen=True)
+class CpuPerRequest:
+    """CPU microseconds a request cost during one wrk pass: the whole machine's (every process
+    and the kernel's network work), and the proxy's own, in user space and in the kernel."""
+
+    machine_us: float
+    proxy_user_us: float
+    proxy_system_us: float
+
+
+def busy_seconds() -> float:
+    """The machine's CPU time spent so far, on all cores: everything but idle and I/O wait."""
+    times = psutil.cpu_times()
+    return times.user + times.nice + times.system + times.irq + times.softirq
+
+
+def cpu_seconds(pids: list[int]) -> tuple[float, float]:
+    """User and system seconds of the processes `pids` and their children (nginx's workers)."""
+    processes = [psutil.Process(pid) for pid in pids]
+    processes += [child for process in processes for child in process.children(recursive=True)]
+    times = [process.cpu_times() for process in processes]
+    return sum(t.user for t in times), sum(t.system for t in times)
 
 
 @dataclass(frozen=True)
@@ -133,20 +171,49 @@ class Interleaved:
     rps: dict[str, float]
     p99_ms: dict[str, float]
     rounds: dict[str, list[float]]
+    cpu: dict[str, list[CpuPerRequest]]
 
     def ratio(self, name: str, baseline: str) -> float:
         return statistics.median(a / b for a, b in zip(self.rounds[name], self.rounds[baseline], strict=True))
 
+    def cpu_median(self, name: str) -> CpuPerRequest:
+        return CpuPerRequest(
+            *(
+                statistics.median(getattr(c, field) for c in self.cpu[name])
+                for field in CpuPerRequest.__annotations__
+            )
+        )
 
-def wrk_interleaved(targets: dict[str, tuple[str, dict[str, str]]], rounds: int = WRK_ROUNDS) -> Interleaved:
-    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in targets}
+
+def wrk_interleaved(
+    targets: dict[str, tuple[str, dict[str, str]]],
+    rounds: int = WRK_ROUNDS,
+    proxies: dict[str, list[int]] | None = None,
+) -> Interleaved:
+    """wrk on each target in turn, `rounds` times; with `proxies` (a target's process ids),
+    what each request cost in CPU as well."""
+    runs: dict[str, list[WrkRun]] = {name: [] for name in targets}
+    cpu: dict[str, list[CpuPerRequest]] = {name: [] for name in targets}
     for _ in range(rounds):
         for name, (url, headers) in targets.items():
-            runs[name].append(wrk(url, headers))
+            pids = (proxies or {}).get(name, [])
+            machine, (user, system) = busy_seconds(), cpu_seconds(pids)
+            run = wrk(url, headers)
+            machine_after, (user_after, system_after) = busy_seconds(), cpu_seconds(pids)
+            runs[name].append(run)
+            per_request = 1e6 / run.requests
+            cpu[name].append(
+                CpuPerRequest(
+                    (machine_after - machine) * per_request,
+                    (user_after - user) * per_request,
+                    (system_after - system) * per_request,
+                )
+            )
     return Interleaved(
-        rps={name: statistics.median(r for r, _ in results) for name, results in runs.items()},
-        p99_ms={name: statistics.median(p for _, p in results) for name, results in runs.items()},
-        rounds={name: [r for r, _ in results] for name, results in runs.items()},
+        rps={name: statistics.median(r.rps for r in results) for name, results in runs.items()},
+        p99_ms={name: statistics.median(r.p99_ms for r in results) for name, results in runs.items()},
+        rounds={name: [r.rps for r in results] for name, results in runs.items()},
+        cpu=cpu,
     )
 
 
@@ -233,7 +300,8 @@ def main() -> None:
 
         # (b) plain HAProxy
         plain_port = free_port()
-        processes.append(plain_haproxy(work, plain_port, upstream_port))
+        plain = plain_haproxy(work, plain_port, upstream_port)
+        processes.append(plain)
         # (c) the gateway, as the agent renders it
         gateway_port = free_port()
         gateway_dir = work / "gateway"
@@ -251,17 +319,17 @@ def main() -> None:
         for name, content in files.items():
             (gateway_dir / name).parent.mkdir(parents=True, exist_ok=True)
             (gateway_dir / name).write_text(content)
-        processes.append(subprocess.Popen([HAPROXY, "-db", "-f", str(gateway_dir / "haproxy.cfg")]))
+        gateway = subprocess.Popen([HAPROXY, "-db", "-f", str(gateway_dir / "haproxy.cfg")])
+        processes.append(gateway)
         # (d) nginx reverse proxy
         nginx_port = free_port()
-        processes.append(
-            nginx(
-                work / "proxy",
-                f"upstream u {{ server 127.0.0.1:{upstream_port}; keepalive 64; }}\n"
-                f"server {{ listen 127.0.0.1:{nginx_port}; location / {{ proxy_pass http://u; "
-                'proxy_http_version 1.1; proxy_set_header Connection ""; } }',
-            )
+        nginx_proxy = nginx(
+            work / "proxy",
+            f"upstream u {{ server 127.0.0.1:{upstream_port}; keepalive 64; }}\n"
+            f"server {{ listen 127.0.0.1:{nginx_port}; location / {{ proxy_pass http://u; "
+            'proxy_http_version 1.1; proxy_set_header Connection ""; } }',
         )
+        processes.append(nginx_proxy)
         for port in (plain_port, gateway_port, nginx_port):
             wait_port(port)
         check = httpx.get(f"http://127.0.0.1:{gateway_port}/bench", headers={"apikey": key})
@@ -274,7 +342,8 @@ def main() -> None:
                 "haproxy": (f"http://127.0.0.1:{plain_port}/bench", {}),
                 "gateway": (f"http://127.0.0.1:{gateway_port}/bench", {"apikey": key}),
                 "nginx": (f"http://127.0.0.1:{nginx_port}/bench", {}),
-            }
+            },
+            proxies={"haproxy": [plain.pid], "gateway": [gateway.pid], "nginx": [nginx_proxy.pid]},
         )
         for process in processes[1:]:  # the proxies, again one at a time under callgrind
             process.terminate()
@@ -301,12 +370,25 @@ def main() -> None:
             "haproxy_instructions_per_request": round(haproxy_ir),
             "gateway_instructions_per_request": round(gateway_ir),
             "gateway_vs_haproxy_instructions": round(haproxy_ir / gateway_ir, 3),
+            "cpu_us_per_request": {
+                name: {field: round(value, 2) for field, value in asdict(runs.cpu_median(name)).items()}
+                for name in runs.cpu
+            },
+            "nginx_vs_haproxy": round(runs.ratio("nginx", "haproxy"), 3),
+            "gateway_vs_nginx_bound": round(no_user_space_bound(runs.cpu["nginx"]), 3),
             "agent_cpu_pct": round(agent_cpu, 2),
             "agent_rss_mb": round(agent_rss, 1),
         }
         print(json.dumps(figures))
     finally:
         stop(processes, work)
+
+
+def no_user_space_bound(nginx: list[CpuPerRequest]) -> float:
+    """The most any proxy could reach against nginx on this machine: the ratio of a proxy that
+    spends no time at all in user space and the same time in the kernel as nginx, which makes
+    the same four socket calls a request (receive and send on each side). The median over rounds."""
+    return statistics.median(c.machine_us / (c.machine_us - c.proxy_user_us) for c in nginx)
 
 
 def measure_agent(token: str, work: Path) -> tuple[float, float]:
