@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from . import __version__, limit_counters
 from .client import ControlPlane
 from .durable import write_atomically
 from .haproxy import HAProxyError, HAProxyProcess, check_config, haproxy_version
@@ -180,9 +180,22 @@ class Agent:
                     self._point_current_to(previous)
                 raise
             if held is not None:
+                self._carry_limit_counters(held, files["haproxy.cfg"])
                 self._retiring.append(held)
                 self._usage_wake.set()
         self._running = (str(folder), files)
+
+    def _carry_limit_counters(self, old: WorkerSession, config: str) -> None:
+        """limit-count's counters, from the worker that served until now to the new one: a
+        change of configuration must not give every client a fresh window."""
+        try:
+            with self.haproxy.runtime_api() as api:
+                carried = limit_counters.carry(old, api, config, time.time())
+        except RuntimeAPIError as exc:
+            logger.warning("rate-limit counters not carried across the reload: %s", exc)
+            return
+        if carried:
+            logger.info("carried %d rate-limit counters across the reload", carried)
 
     def _hold_current_worker(self) -> WorkerSession | None:
         """A session on the serving worker, so that after the reload it waits for the agent to

@@ -127,6 +127,18 @@ def start_agent(
     )
 
 
+def serving_worker_pid(data_dir: Path) -> int | None:
+    """The agent's serving HAProxy worker; None while there is none to ask (a reload re-executes
+    the master, whose socket refuses connections for that moment)."""
+    from gateway_agent.runtime_api import RuntimeAPI, RuntimeAPIError
+
+    try:
+        with RuntimeAPI(data_dir / "run" / "master.sock") as api:
+            return api.current_worker_pid()
+    except RuntimeAPIError:
+        return None
+
+
 def stop_gateway(agent: subprocess.Popen[bytes], data_dir: Path) -> None:
     """Stop an agent and the HAProxy it ran."""
     if agent.poll() is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from rest_framework.test import APIClient
 
@@ -11,6 +12,10 @@ from tenants import services
 from tenants.audit import Actor
 from tenants.models import Membership, Organization, User
 from tenants.roles import Role
+
+if TYPE_CHECKING:
+    from saas.gateways.models import GatewayCluster
+    from saas.gateways.services import Author
 
 PASSWORD = "correct horse battery staple"
 _counter = itertools.count(1)
@@ -40,6 +45,30 @@ def make_org_with_cluster(name: str = "prod") -> tuple:
     with schema_context(organization.schema_name):
         cluster = GatewayCluster.objects.create(name=name)
     return organization, Author(actor=Actor(user=owner), organization=organization), cluster
+
+
+def add_reloading_route(
+    organization: Organization, author: Author, cluster: GatewayCluster, service: str
+) -> None:
+    """A route `/tagged` to `service` with a plugin setting no other route has: a change the
+    gateway can only take by reloading HAProxy."""
+    from django.db import connections
+    from django_tenants.utils import schema_context
+
+    from saas.catalog import services as catalog
+
+    with schema_context(organization.schema_name):
+        catalog.save_route(
+            author,
+            cluster,
+            {
+                "name": "tagged",
+                "service": service,
+                "paths": [{"value": "/tagged"}],
+                "plugins": {"proxy-rewrite": {"headers": {"set": {"X-Tag": "1"}}}},
+            },
+        )
+    connections.close_all()
 
 
 def add_member(organization: Organization, role: str, user: User | None = None) -> Membership:

@@ -1,10 +1,12 @@
 """limit-count: at most `count` requests per fixed window (1 s, 1 min, 1 h, 1 day) per consumer,
 route or client address. The counter's key carries the route and the window's number, so a new
 window starts at zero exactly at its edge. 429 (or `rejected_code`) beyond, with
-X-RateLimit-Limit, X-RateLimit-Remaining and X-RateLimit-Reset on every answer."""
+X-RateLimit-Limit, X-RateLimit-Remaining and X-RateLimit-Reset on every answer. The counters
+outlive a reload (see gateway_agent/limit_counters.py)."""
 
 from __future__ import annotations
 
+from .. import limit_counters
 from ..directives import PluginRules, Settings, deny, when
 from .context import RenderContext
 
@@ -15,7 +17,7 @@ def render(groups: Settings, var: str, ctx: RenderContext) -> PluginRules:
         window, count = int(config["time_window"]), int(config["count"])
         scope = config.get("key", "client_ip")
         cond = when(var, group)
-        table = f"{var}_{group}"
+        table = limit_counters.table_ref(window, scope)
         # The counter's key, <window number>:<route>[:<consumer or client address>], computed
         # where it is tracked: every rule costs every request of the route.
         key = f"date,div({window}),concat(:,txn.route)"
@@ -42,10 +44,5 @@ def render(groups: Settings, var: str, ctx: RenderContext) -> PluginRules:
             f"http-response set-header X-RateLimit-Remaining %[int({count}),sub(txn.rl_used)] if {cond}",
             f"http-response set-header X-RateLimit-Reset {reset} if {cond}",
         ]
-        rules.sections.append(
-            [
-                f"backend {table}",
-                f"    stick-table type string len 200 size 1m expire {window * 2}s store gpc0",
-            ]
-        )
+        rules.sections.append(limit_counters.table_section(window, scope))
     return rules

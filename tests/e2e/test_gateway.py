@@ -21,13 +21,14 @@ from django_tenants.utils import schema_context
 from saas.launcher.services import free_port
 from tests.control_plane import (
     env_sharing_test_database,
+    serving_worker_pid,
     start_agent,
     start_control_plane,
     start_echo_upstream,
     stop_gateway,
     wait_for,
 )
-from tests.factories import make_org_with_cluster
+from tests.factories import add_reloading_route, make_org_with_cluster
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -372,7 +373,7 @@ def _named_echo(name: str) -> ThreadingHTTPServer:
 def test_route_matching_and_changes_taken_without_a_reload(tmp_path):
     """Routes match by priority, host, method and header. Consumers, simple routes and server
     weights then change while the gateway runs, through HAProxy's runtime API: the rate-limit
-    counters of a route survive all of it, which a reload would have reset."""
+    counters of a route go on counting through all of it."""
     from saas.catalog import services as catalog
     from saas.catalog.models import Upstream
     from saas.gateways.services import create_cluster_token
@@ -523,6 +524,67 @@ def test_route_matching_and_changes_taken_without_a_reload(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
+def test_rate_limit_counters_outlive_a_reload(tmp_path):
+    """A change that needs a reload starts a new HAProxy worker with empty tables; the agent
+    carries limit-count's counters of the current window over, for routes and consumers alike,
+    so a configuration change gives nobody a fresh window."""
+    from saas.catalog import services as catalog
+    from saas.gateways.services import create_cluster_token
+
+    upstream = start_echo_upstream()
+    org, author, cluster = make_org_with_cluster()
+    with schema_context(org.schema_name):
+        port = upstream.server_address[1]
+        catalog.save_upstream(
+            author, cluster, {"name": "echo", "targets": [{"host": "127.0.0.1", "port": port}]}
+        )
+        catalog.save_service(author, cluster, {"name": "echo", "upstream": "echo"})
+        per_route = {"limit-count": {"count": 3, "time_window": 3600, "key": "route"}}
+        catalog.save_route(
+            author,
+            cluster,
+            {"name": "r", "service": "echo", "paths": [{"value": "/r"}], "plugins": per_route},
+        )
+        per_consumer = {"key-auth": {}, "limit-count": {"count": 2, "time_window": 3600, "key": "consumer"}}
+        catalog.save_route(
+            author,
+            cluster,
+            {"name": "c", "service": "echo", "paths": [{"value": "/c"}], "plugins": per_consumer},
+        )
+        for name in ("ann", "bob"):
+            consumer = catalog.save_consumer(author, cluster, {"username": name})
+            catalog.add_credential(author, consumer, {"type": "key-auth", "key": f"{name}-key-0123456789"})
+        _, token = create_cluster_token(author, cluster, name="gw")
+    connections.close_all()
+    gateway, data_dir, control, agents = _start_gateway(token, tmp_path)
+
+    def remaining(path: str, key: str | None = None) -> str:
+        answer = httpx.get(f"{gateway}{path}", headers={"apikey": key} if key else {}, timeout=2)
+        return "429" if answer.status_code == 429 else answer.headers["X-RateLimit-Remaining"]
+
+    try:
+        wait_for(lambda: httpx.get(f"{gateway}/r", timeout=2).status_code == 200)  # one of three used
+        if 3600 - time.time() % 3600 < 60:  # stay inside one window
+            time.sleep(3600 - time.time() % 3600 + 1)
+            assert remaining("/r") == "2"
+        assert remaining("/r") == "1"
+        assert remaining("/c", "ann-key-0123456789") == "1"
+
+        # A new plugin setting: applied by a reload, not at runtime.
+        before = serving_worker_pid(data_dir)
+        add_reloading_route(org, author, cluster, "echo")
+        wait_for(lambda: serving_worker_pid(data_dir) not in (None, before), 60, what="the reload")
+        wait_for(lambda: httpx.get(f"{gateway}/tagged", timeout=2).status_code == 200)
+
+        assert [remaining("/r") for _ in range(2)] == ["0", "429"]
+        assert [remaining("/c", "ann-key-0123456789") for _ in range(2)] == ["0", "429"]
+        assert remaining("/c", "bob-key-0123456789") == "1"  # counted apart, from zero
+    finally:
+        _tear_down(agents, data_dir, control, upstream)
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
 def test_every_call_through_the_gateway_is_billed_once(tmp_path):
     """Proxied calls, refusals and unmatched paths, across a reload: the bill and the analytics
     count each exactly once, per route and consumer."""
@@ -583,18 +645,7 @@ def test_every_call_through_the_gateway_is_billed_once(tmp_path):
                     assert call(f"/nowhere/{i}", "nowhere") == 404
 
         traffic_burst(200)
-        with schema_context(org.schema_name):  # a new plugin setting: the gateway reloads
-            catalog.save_route(
-                author,
-                cluster,
-                {
-                    "name": "tagged",
-                    "service": "orders",
-                    "paths": [{"value": "/tagged"}],
-                    "plugins": {"proxy-rewrite": {"headers": {"set": {"X-Tag": "1"}}}},
-                },
-            )
-        connections.close_all()
+        add_reloading_route(org, author, cluster, "orders")
 
         def reloaded() -> bool:
             with schema_context(org.schema_name):

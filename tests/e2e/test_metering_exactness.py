@@ -25,13 +25,14 @@ from gateway_agent.runtime_api import RuntimeAPI, RuntimeAPIError
 from saas.launcher.services import free_port
 from tests.control_plane import (
     env_sharing_test_database,
+    serving_worker_pid,
     start_agent,
     start_control_plane,
     stop_haproxy,
     wait_for,
     wait_until_up,
 )
-from tests.factories import make_org_with_cluster
+from tests.factories import add_reloading_route, make_org_with_cluster
 from tests.fakes.proxy import ForwardingProxy
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -170,16 +171,6 @@ def _serving(port: int, answers: list[int]) -> bool:
     return answers[-1] == 200
 
 
-def _worker_pid(data_dir: Path) -> int | None:
-    """The serving worker; None while there is none to ask (a reload re-executes the master,
-    whose socket refuses connections for that moment)."""
-    try:
-        with RuntimeAPI(data_dir / "run" / "master.sock") as api:
-            return api.current_worker_pid()
-    except RuntimeAPIError:
-        return None
-
-
 def _workers(data_dir: Path) -> int:
     """How many HAProxy workers run, old ones finishing their requests included (0 while the
     master cannot be asked)."""
@@ -193,7 +184,6 @@ def _workers(data_dir: Path) -> int:
 def test_every_call_is_billed_exactly_once_through_kills_outages_reloads_and_replays(tmp_path):
     from django_redis import get_redis_connection
 
-    from saas.catalog import services as catalog
     from saas.gateways.services import create_cluster_token
     from saas.metering.models import UsageRollup
     from saas.metering.services import BillingPeriod, billable_calls, traffic
@@ -229,20 +219,9 @@ def test_every_call_is_billed_exactly_once_through_kills_outages_reloads_and_rep
 
         # 1. A reload while serving: a new plugin setting cannot be applied at runtime.
         traffic_run.wait_for(CALLS // 10)
-        before = _worker_pid(data_dir)
-        with schema_context(org.schema_name):
-            catalog.save_route(
-                author,
-                cluster,
-                {
-                    "name": "tagged",
-                    "service": "open",
-                    "paths": [{"value": "/tagged"}],
-                    "plugins": {"proxy-rewrite": {"headers": {"set": {"X-Tag": "1"}}}},
-                },
-            )
-        connections.close_all()
-        wait_for(lambda: _worker_pid(data_dir) not in (None, before), 60, what="the reload")
+        before = serving_worker_pid(data_dir)
+        add_reloading_route(org, author, cluster, "open")
+        wait_for(lambda: serving_worker_pid(data_dir) not in (None, before), 60, what="the reload")
 
         # 2. The control plane unreachable for 30 s; meanwhile the agent is killed and restarted.
         traffic_run.wait_for(CALLS * 3 // 10)
