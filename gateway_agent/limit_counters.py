@@ -5,7 +5,9 @@ resync did not carry them here. Without help, every configuration change that ne
 would give every client a fresh rate-limit window. So each limit-count table lives in a
 `disabled` peers section of its own, which a stopping worker does not purge (as the usage table
 does), and after a reload the agent copies the current window's counters from the old worker,
-which it holds a session on, into the new one.
+which it holds a session on, into the new one. That costs about 0.1 ms a counter (commands
+are sent a hundred at a time), after the new worker already serves: 10,000 clients counted in
+the current window take about a second.
 
 A table is named by what its counter keys mean, the window and what is counted (route, consumer
 or client address), not by the group's position in the snapshot: the same name in the next
@@ -79,9 +81,12 @@ def carry(old: WorkerSession, new: RuntimeAPI, config: str, now: float) -> int:
         if not counters:
             continue
         already = parse_counters(new.worker(f"show table {table.ref}"))
-        for key, count in counters.items():
-            answer = new.worker(f"set table {table.ref} key {key} data.gpc0 {count + already.get(key, 0)}")
+        commands = [
+            f"set table {table.ref} key {key} data.gpc0 {count + already.get(key, 0)}"
+            for key, count in counters.items()
+        ]
+        for answer in new.worker_each(commands):
             if answer:
                 raise RuntimeAPIError(f"set table {table.ref}: {answer}")
-            carried += 1
+        carried += len(commands)
     return carried

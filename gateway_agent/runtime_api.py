@@ -21,12 +21,13 @@ class RuntimeAPIError(RuntimeError):
     pass
 
 
-def _ask(sock: socket.socket, text: str, prompt: bytes, who: str) -> str:
-    """Send a command (interactive mode) and read its answer, up to the prompt that ends it."""
+def _ask(sock: socket.socket, text: str, prompt: bytes, who: str, answers: int = 1) -> str:
+    """Send `answers` commands, a line each (interactive mode), and read their answers, up to
+    the prompt that ends the last one."""
     try:
         sock.sendall(text.encode())
         buffer = b""
-        while not buffer.endswith(prompt):
+        while not (buffer.endswith(prompt) and buffer.count(prompt) >= answers):
             data = sock.recv(65536)
             if not data:
                 raise RuntimeAPIError(f"{who} closed the connection after {text[:80]!r}")
@@ -72,6 +73,20 @@ class RuntimeAPI:
         text = f"@1 {command}"
         text += f" <<\n{payload}\n" if payload is not None else "\n"
         return self._exchange(text)
+
+    def worker_each(self, commands: list[str], batch: int = 100) -> list[str]:
+        """Run many commands on the current worker, `batch` at a time without waiting for each
+        answer (a round trip through the master costs more than most commands); their answers,
+        in order."""
+        if self._socket is None:
+            raise RuntimeAPIError("Not connected.")
+        answers: list[str] = []
+        for start in range(0, len(commands), batch):
+            chunk = commands[start : start + batch]
+            text = "".join(f"@1 {command}\n" for command in chunk)
+            answer = _ask(self._socket, text, PROMPT, "HAProxy's master CLI", answers=len(chunk))
+            answers += [part.strip() for part in answer.split(PROMPT.decode())]
+        return answers
 
     def worker_pids(self) -> list[int]:
         """The workers' pids as the master lists them (`show proc`): the newest first, then old
