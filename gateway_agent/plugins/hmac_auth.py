@@ -6,7 +6,8 @@
 over the signing string: the key id, then one line per listed header (`@request-target` is
 "<METHOD> <path?query>", any other "<name>: <value>"), each ending with a newline. The Date
 header must be signed and within `clock_skew_s` of the gateway's clock; `signed_headers` must
-all be signed; the algorithm must be allowed. 401 in JSON naming the reason otherwise.
+all be signed; no signed header may appear twice; the algorithm must be allowed. 401 in JSON
+naming the reason otherwise.
 
 All of it is HAProxy's own converters, no Lua (a Lua action cost 85k instructions a request,
 the cost of two and a half requests through plain HAProxy):
@@ -17,7 +18,7 @@ the cost of two and a half requests through plain HAProxy):
   request line and the Date header. Any other list takes one global substitution, since HAProxy 2.6 can neither
   loop nor fetch a header whose name it learns at run time: over the list followed by the
   request line and the header block, it replaces each name with its line, finding the header by
-  a back-reference to the name (case-insensitively, its last occurrence, as `req.fhdr` gives);
+  a back-reference to the name (case-insensitively; a header that appears twice is refused);
 - the Date header becomes a sortable YYYYMMDDhhmmss number by one more regular expression (with
   a table of month names appended to its subject), compared with the clock's own at -/+ skew,
   which each connection formats once a second;
@@ -50,16 +51,22 @@ _PARAMETERS_OUT = '"\\2\\6"\\1\\5"\\4\\7"\\3\\8'
 # cannot multiply it.
 MAX_HEADERS_CHARS = 512
 # Applied, globally, to `<headers>" <METHOD> <path?query>\n<header block>`: each name of
-# `headers` becomes its signing line with its newline (found by a back-reference to the name in
-# the block, case-insensitively, its last occurrence as `req.fhdr` gives); a name that is no
-# header of the request becomes " "; the spaces between names and the rest become nothing.
+# `headers` becomes its signing line with its newline, found by a back-reference to the name in
+# the block (case-insensitively); a name that is no header of the request becomes " ". A name
+# that is a header more than once gets one more newline: an upstream reading another occurrence
+# would act on a value the signature does not cover, so the request is refused. The first
+# occurrence is matched atomically and the rest of the block searched once for another: one
+# scan of the block a name. The spaces between names and the rest become nothing.
 _LINES = (
     r'@request-target(?=[\s"])(?=[^"]*" (\S+ \S+\n))'
-    r'|([^\s"]+)(?=[^"]*"[^\n]*(\n)(?:[^\n]*\n)*\2(: [^\r\n]+)\r\n)'
+    r'|([^\s"]+)(?=[^"]*"[^\n]*(\n)(?>(?:[^\n]*\n)*?\2(: [^\r\n]+)\r\n)'
+    r"(?:(?=(?:[^\n]*\n)*?\2: )(?<=(\n))|))"
     r'|[^\s"]+(?=[^"]*"( ))'
     r'|\s+(?=[^"]*")'
     r'|"[\s\S]*'
 )
+_LINES_OUT = "\\1\\2\\4\\3\\5\\6"
+
 _MONTHS = "|Jan01Feb02Mar03Apr04May05Jun06Jul07Aug08Sep09Oct10Nov11Dec12"
 # "Sun, 06 Nov 1994 08:49:37 GMT|Jan01..." -> 19941106084937, sortable like the clock's own; any
 # other Date becomes "|", which is no number.
@@ -106,16 +113,15 @@ def render(groups: Settings, var: str, ctx: RenderContext) -> PluginRules:
         at, earliest, latest = (f"sess.hmac_{name}_{skew}" for name in ("at", "earliest", "latest"))
         parameters = expression(f"req.fhdr(authorization),regsub('{_PARAMETERS}','{_PARAMETERS_OUT}')")
         request = expression(f'%[{HEADERS}]" %[method] %[pathq]\n%[req.hdrs]')
-        signing = expression(
-            f"%[{KEY_ID}]\n%[var(txn.hmac_request),regsub('{_LINES}','\\1\\2\\4\\3\\5','ig')]"
-        )
+        signing = expression(f"%[{KEY_ID}]\n%[var(txn.hmac_request),regsub('{_LINES}','{_LINES_OUT}','ig')]")
         usual = expression(f"%[{KEY_ID}]\n%[method] %[pathq]\ndate: %[req.fhdr(date)]\n")
         date = expression(f"req.fhdr(date),concat('{_MONTHS}'),regsub('{_DATE}','\\3\\7\\1\\4\\5\\6\\8')")
         rules.request += [
             f"http-request set-var(txn.hmac_parameters) {parameters} if {cond}",
-            # The usual list, `@request-target date`, needs no copy of the header block.
+            # The usual list, `@request-target date`, needs no copy of the header block (a
+            # repeated Date takes the general path, which refuses it).
             f"http-request set-var-fmt(txn.hmac_signing) {usual} if {cond} "
-            f"{{ {HEADERS_WORD} -m str '@request-target date' }} {{ req.fhdr(date) -m len gt 0 }}",
+            f"{{ {HEADERS_WORD} -m str '@request-target date' }} {{ req.fhdr_cnt(date) -m int eq 1 }}",
             f"http-request set-var-fmt(txn.hmac_request) {request} if {cond} !{{ var(txn.hmac_signing) -m found }} "
             f"{{ {HEADERS_WORD} -m len le {MAX_HEADERS_CHARS} }}",
             f"http-request set-var-fmt(txn.hmac_signing) {signing} if {cond} {{ var(txn.hmac_request) -m found }}",
@@ -174,6 +180,10 @@ def render(groups: Settings, var: str, ctx: RenderContext) -> PluginRules:
             (
                 "HMAC algorithm not allowed",
                 f"{{ var(txn.refusal) -m found }} !{_algorithm_is(allowed)}",
+            ),
+            (
+                "A signed header appears more than once in the request",
+                '{ var(txn.hmac_request) -m found } { var(txn.hmac_signing) -m sub "\\n\\n" }',
             ),
             (
                 "A signed header is missing from the request",

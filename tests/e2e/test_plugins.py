@@ -667,6 +667,19 @@ def test_hmac_auth_verifies_signed_requests_and_refuses_tampering(world, tmp_pat
         tampered["X-Span"] = "changed"
         refused(tampered, "Invalid HMAC signature")
 
+        # A signed header sent twice is refused: the signature covers one value, and an upstream
+        # may read the other. Unsigned headers may repeat.
+        def twice(headers: dict[str, str], name: str, value: str, path: str) -> None:
+            answer = client.get(path, headers=[(name, value), *headers.items()])
+            assert answer.status_code == 401, answer.text
+            assert answer.json()["message"] == "A signed header appears more than once in the request"
+
+        twice(signed("/signed/orders"), "x-request-id", "r-forged", "/signed/orders")
+        twice(signed("/signed/orders", names=many, extra=extra), "X-TRACE", "z", "/signed/orders")
+        twice(usual, "Date", formatdate(usegmt=True), "/usual/x?y=1")
+        repeated = client.get("/usual/x?y=1", headers=[("X-Note", "a"), ("X-Note", "b"), *usual.items()])
+        assert repeated.status_code == 200, repeated.text
+
 
 def test_key_auth_hides_the_key_from_the_upstream_in_header_and_query(world, tmp_path):
     world.route("hidden", "/hidden", {"key-auth": {"hide_credentials": True}})
