@@ -51,6 +51,9 @@ async def poll_config(authorization: str, query: dict[str, str], if_none_match: 
     try:
         deadline = loop.time() + wait
         while True:
+            # Cleared before looking, never after: a notification that arrives while the
+            # database is read must wake the wait that follows, not be wiped out by it.
+            event.clear()
             latest = await in_pool(agents.latest_snapshot)(ctx)
             if latest is not None and latest[0] != known and latest[1] != etag:
                 found = await in_pool(agents.served_snapshot_json)(ctx, latest[1])
@@ -60,7 +63,6 @@ async def poll_config(authorization: str, query: dict[str, str], if_none_match: 
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return 304, ({"etag": f'"{latest[1]}"'} if latest else {}), b""
-            event.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(event.wait(), remaining)
     finally:

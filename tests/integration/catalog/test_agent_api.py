@@ -177,3 +177,58 @@ def test_a_waiting_long_poll_wakes_when_a_snapshot_is_published():
     assert status == 200
     assert 0.4 < waited < 5  # woken by the publish, not by the 20 s timeout
     assert sorted(u["name"] for u in body["document"]["upstreams"]) == ["u", "v"]
+
+
+def test_a_snapshot_published_while_the_long_poll_looks_is_not_missed(monkeypatch):
+    """The notification of a snapshot published while a waiting poll reads the latest version
+    must wake that poll, not wait out its timeout."""
+    from saas.catalog import services as catalog_services
+    from saas.gateways import agents
+    from saas.gateways.services import create_cluster_token
+    from tests.factories import make_org_with_cluster
+
+    org, author, cluster = make_org_with_cluster()
+    with schema_context(org.schema_name):
+        catalog_services.save_upstream(
+            author, cluster, {"name": "u", "targets": [{"host": "10.0.0.1", "port": 80}]}
+        )
+        _, token = create_cluster_token(author, cluster, name="gw")
+    latest_snapshot = agents.latest_snapshot
+    armed = threading.Event()
+
+    def latest_then_published(ctx):
+        found = latest_snapshot(ctx)
+        if armed.is_set():
+            armed.clear()
+            try:
+                with schema_context(org.schema_name):
+                    catalog_services.save_upstream(
+                        author, cluster, {"name": "v", "targets": [{"host": "10.0.0.2", "port": 80}]}
+                    )
+            finally:
+                connections.close_all()
+            time.sleep(0.5)  # the notification reaches the waiting poll meanwhile
+        return found
+
+    monkeypatch.setattr(agents, "latest_snapshot", latest_then_published)
+
+    async def poll() -> tuple[int, float, dict]:
+        from saas.asgi import application
+
+        client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=application), base_url="http://testserver"
+        )
+        auth = {"Authorization": f"Bearer {token}"}
+        first = await client.get("/agent/v1/config?wait=0", headers=auth)
+        version = first.json()["version"]
+        armed.set()
+        start = time.monotonic()
+        response = await client.get(f"/agent/v1/config?version={version}&wait=20", headers=auth)
+        waited = time.monotonic() - start
+        await sync_to_async(connections.close_all)()
+        return response.status_code, waited, response.json()
+
+    status, waited, body = asyncio.run(poll())
+    assert status == 200
+    assert waited < 5  # woken by the publish it read past, not by the 20 s timeout
+    assert sorted(u["name"] for u in body["document"]["upstreams"]) == ["u", "v"]
