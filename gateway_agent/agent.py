@@ -123,9 +123,10 @@ class Agent:
             runtime_socket=str(self.run_dir / "haproxy.sock"),
         )
 
-    def apply(self, served: dict[str, Any], *, persist: bool = True) -> None:
+    def apply(self, served: dict[str, Any], body: bytes | None = None) -> None:
         """Render, then change HAProxy at runtime when it can take the change that way, or
-        check, swap and reload. Raises (and changes nothing) when any step fails."""
+        check, swap and reload. Raises (and changes nothing) when any step fails. With the
+        `body` it came in, the snapshot is kept on disk as the last good one."""
         started = time.monotonic()
         version, sha = int(served["version"]), str(served["sha256"])
         folder = self.versions / f"v{version}-{sha[:12]}"
@@ -149,8 +150,8 @@ class Agent:
             if not self._points_to(folder):
                 shutil.rmtree(folder, ignore_errors=True)
             raise ApplyError(f"version {version}: {exc}") from exc
-        if persist:
-            write_atomically(self.data / "last_good.json", json.dumps(served).encode())
+        if body is not None:
+            write_atomically(self.data / "last_good.json", body)
         with self._lock:
             self.applied_version, self.applied_sha, self.last_error = version, sha, None
             self.seen_version = max(version, self.seen_version or 0)
@@ -309,12 +310,13 @@ class Agent:
 
     def poll_once(self) -> bool:
         """One long-poll; True when a snapshot arrived (applied or refused)."""
-        served = self.control_plane.poll_config(self.seen_version, self.settings.poll_wait_s)
-        if served is None:
+        polled = self.control_plane.poll_config(self.seen_version, self.settings.poll_wait_s)
+        if polled is None:
             return False
+        served, body = polled
         logger.info("received snapshot version %s", served["version"])
         try:
-            self.apply(served)
+            self.apply(served, body)
         except ApplyError as exc:
             with self._lock:
                 self.last_error = str(exc)[:4000]
@@ -335,7 +337,7 @@ class Agent:
         if served is None:
             return
         try:
-            self.apply(served, persist=False)
+            self.apply(served)
         except ApplyError as exc:
             logger.error("the last good snapshot on disk cannot be applied: %s", exc)
 
