@@ -94,6 +94,16 @@ def deny_refused(status: int, error: str) -> str:
     )
 
 
+def kept_table(ref: str, definition: str) -> list[str]:
+    """A stick table that outlives its worker, `ref` being `<section>/<table>` as rules name it.
+    It is declared in a peers section, which a stopping worker leaves alone (a proxy's table is
+    purged as soon as its entries are unused), so the agent can still read it through its
+    session on that worker after a reload. The section is `disabled`: synchronising would queue
+    every update for a peer that nobody reads, about 2,000 instructions a request."""
+    section, table = ref.split("/")
+    return [f"peers {section}", "    disabled", f"    table {table} {definition}"]
+
+
 def when(var: str, group: str) -> str:
     """The condition "this request's route (or consumer) uses setting `group` of a plugin"."""
     return f"{{ var(txn.{var}) -m str {group} }}"

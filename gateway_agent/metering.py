@@ -19,12 +19,9 @@ of LATENCY_BOUNDS_MS.
 The agent reads the table's absolute counters and turns their growth into usage batches. Two
 choices make a reload lose and double nothing:
 
-- The table lives in a `peers` section, not in a proxy: HAProxy purges a stopping proxy's table
-  as soon as its entries are unused, but leaves a peers section's alone. The agent holds a
-  session on the old worker's stats socket across the reload, which keeps that worker alive once
-  its last client is gone, reads its final counts, then lets it go. The section is `disabled`:
-  it only holds the table, and a synchronised table would queue every update for a peer
-  (about 2,000 instructions a request) that the agent never needs.
+- The table outlives its worker (`directives.kept_table`). The agent holds a session on the old
+  worker's stats socket across the reload, which keeps that worker alive once its last client
+  is gone, reads its final counts, then lets it go.
 - Each worker generation (`proc.usage_gen`, the microsecond it loaded its configuration) keys its
   own entries, so counts from two workers never mix, even if a table were copied across."""
 
@@ -32,6 +29,7 @@ from __future__ import annotations
 
 import re
 
+from .directives import kept_table
 from .protocol import LATENCY_BOUNDS_MS
 
 TABLE = "usage/counts"
@@ -133,9 +131,6 @@ def global_lines() -> list[str]:
 
 
 def table_section() -> list[str]:
-    return [
-        f"peers {TABLE.split('/')[0]}",
-        "    disabled",
-        f"    table {TABLE.split('/')[1]} type string len 300 size 1m expire 7d "
-        f"store gpc({GPC_COUNT}),bytes_in_cnt,bytes_out_cnt",
-    ]
+    return kept_table(
+        TABLE, f"type string len 300 size 1m expire 7d store gpc({GPC_COUNT}),bytes_in_cnt,bytes_out_cnt"
+    )
