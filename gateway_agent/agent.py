@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -22,9 +23,10 @@ import shutil
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from . import __version__, limit_counters
 from .client import ControlPlane
@@ -66,6 +68,22 @@ def write_files(files: dict[str, str], folder: Path) -> None:
         path.chmod(0o600 if private else 0o644)
 
 
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Decoding, validating and rendering a snapshot makes a few hundred thousand short-lived
+    objects, none of them in a reference cycle, so reference counting frees them all. The cyclic
+    collector, triggered by every 700 of them, scanned them again and again with all the agent
+    holds: 40 % of the time of each change (1,000 routes, 10,000 consumers: 194 ms with it,
+    119 ms without), and more on a busy machine."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 class Agent:
     def __init__(self, settings: AgentSettings, control_plane: ControlPlane | None = None) -> None:
         self.settings = settings
@@ -105,10 +123,10 @@ class Agent:
         except (OSError, ValueError, KeyError):
             return None
 
-    def _last_good(self) -> dict[str, Any] | None:
+    def _last_good(self) -> bytes | None:
         try:
-            return dict(json.loads((self.data / "last_good.json").read_text()))
-        except (OSError, ValueError):
+            return (self.data / "last_good.json").read_bytes()
+        except OSError:
             return None
 
     # --- applying a snapshot ---------------------------------------------------------------
@@ -123,12 +141,33 @@ class Agent:
             runtime_socket=str(self.run_dir / "haproxy.sock"),
         )
 
-    def apply(self, served: dict[str, Any], body: bytes | None = None) -> None:
-        """Render, then change HAProxy at runtime when it can take the change that way, or
-        check, swap and reload. Raises (and changes nothing) when any step fails. With the
-        `body` it came in, the snapshot is kept on disk as the last good one."""
+    def apply(self, body: bytes, *, keep: bool = True) -> None:
+        """Decode and render the served snapshot `body`, then change HAProxy at runtime when it
+        can take the change that way, or check, swap and reload. Raises (and changes nothing)
+        when any step fails. With `keep`, the body is kept on disk as the last good snapshot."""
         started = time.monotonic()
-        version, sha = int(served["version"]), str(served["sha256"])
+        with collector_paused():
+            version, sha, how = self._apply(body)
+        if keep:
+            write_atomically(self.data / "last_good.json", body)
+        with self._lock:
+            self.applied_version, self.applied_sha, self.last_error = version, sha, None
+            self.seen_version = max(version, self.seen_version or 0)
+        logger.info(
+            "applied snapshot version %s (%s) %s in %.0f ms",
+            version,
+            sha[:12],
+            how,
+            (time.monotonic() - started) * 1000,
+        )
+
+    def _apply(self, body: bytes) -> tuple[int, str, str]:
+        """(version, sha256, how it was applied)."""
+        try:
+            served = json.loads(body)
+            version, sha = int(served["version"]), str(served["sha256"])
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ApplyError(f"not a snapshot: {exc}") from exc
         folder = self.versions / f"v{version}-{sha[:12]}"
         staging = folder.with_name(folder.name + ".staging")
         shutil.rmtree(staging, ignore_errors=True)
@@ -145,24 +184,13 @@ class Agent:
             else:
                 self._apply_by_reload(files, folder)
                 how = "by reload"
-        except (RenderError, HAProxyError, OSError, ValueError) as exc:
+        except (RenderError, HAProxyError, OSError, ValueError, KeyError, TypeError) as exc:
             shutil.rmtree(staging, ignore_errors=True)
             if not self._points_to(folder):
                 shutil.rmtree(folder, ignore_errors=True)
-            raise ApplyError(f"version {version}: {exc}") from exc
-        if body is not None:
-            write_atomically(self.data / "last_good.json", body)
-        with self._lock:
-            self.applied_version, self.applied_sha, self.last_error = version, sha, None
-            self.seen_version = max(version, self.seen_version or 0)
+            raise ApplyError(f"version {version}: {exc}", version) from exc
         self._prune(keep=folder)
-        logger.info(
-            "applied snapshot version %s (%s) %s in %.0f ms",
-            version,
-            sha[:12],
-            how,
-            (time.monotonic() - started) * 1000,
-        )
+        return version, sha, how
 
     def _apply_by_reload(self, files: dict[str, str], folder: Path) -> None:
         check_config(self.settings.haproxy_bin, folder / "haproxy.cfg")
@@ -310,20 +338,20 @@ class Agent:
 
     def poll_once(self) -> bool:
         """One long-poll; True when a snapshot arrived (applied or refused)."""
-        polled = self.control_plane.poll_config(self.seen_version, self.settings.poll_wait_s)
-        if polled is None:
+        body = self.control_plane.poll_config(self.seen_version, self.settings.poll_wait_s)
+        if body is None:
             return False
-        served, body = polled
-        logger.info("received snapshot version %s", served["version"])
         try:
-            self.apply(served, body)
+            self.apply(body)
         except ApplyError as exc:
             with self._lock:
                 self.last_error = str(exc)[:4000]
                 # Remember the refused version so the poll waits for the next one.
-                self.seen_version = int(served["version"])
+                self.seen_version = exc.version if exc.version is not None else self.seen_version
             logger.error("snapshot refused, still serving the last good one: %s", exc)
             self._report_now()
+            if exc.version is None:
+                raise  # not a snapshot at all: back off as from any other failure
         return True
 
     def _report_now(self) -> None:
@@ -333,11 +361,11 @@ class Agent:
             logger.warning("could not report: %s", exc)
 
     def serve_last_good(self) -> None:
-        served = self._last_good()
-        if served is None:
+        body = self._last_good()
+        if body is None:
             return
         try:
-            self.apply(served)
+            self.apply(body, keep=False)
         except ApplyError as exc:
             logger.error("the last good snapshot on disk cannot be applied: %s", exc)
 
@@ -447,4 +475,6 @@ class Agent:
 
 
 class ApplyError(RuntimeError):
-    pass
+    def __init__(self, message: str, version: int | None = None) -> None:
+        super().__init__(message)
+        self.version = version  # None when the body did not even name one

@@ -37,9 +37,9 @@ class ControlPlane:
             raise ControlPlaneError(f"heartbeat: HTTP {response.status_code} {response.text[:200]}")
         return True
 
-    def poll_config(self, version: int | None, wait_s: float) -> tuple[dict[str, Any], bytes] | None:
-        """The next snapshot after `version` and the body it came in (kept on disk as it is,
-        rather than serialised again), or None when none came within `wait_s`."""
+    def poll_config(self, version: int | None, wait_s: float) -> bytes | None:
+        """The next snapshot after `version`, as the JSON body it came in (decoded by the agent,
+        and kept on disk as it is), or None when none came within `wait_s`."""
         params: dict[str, Any] = {"wait": wait_s}
         if version is not None:
             params["version"] = version
@@ -48,7 +48,7 @@ class ControlPlane:
             return None
         if response.status_code != 200:
             raise ControlPlaneError(f"config: HTTP {response.status_code} {response.text[:200]}")
-        return dict(response.json()), response.content
+        return response.content
 
     def post_usage(self, batch_json: bytes) -> int:
         """POST one spooled batch as it is; the HTTP status (202 when queued)."""
