@@ -9,8 +9,11 @@ django_application = get_asgi_application()
 
 from saas.gateways.api.config_poll import PATH as CONFIG_POLL_PATH  # noqa: E402  (needs Django set up)
 from saas.gateways.api.config_poll import config_poll_app  # noqa: E402
+from saas.heap import freeze_startup_objects  # noqa: E402
 from saas.metering.api.intake import PATH as USAGE_PATH  # noqa: E402
 from saas.metering.api.intake import usage_intake_app  # noqa: E402
+
+freeze_startup_objects()
 
 
 async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:

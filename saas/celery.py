@@ -4,12 +4,20 @@ import os
 from typing import Any, Protocol
 
 from celery import Celery, Task
+from celery.signals import worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "saas.settings")
 
 app = Celery("saas")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@worker_process_init.connect
+def _freeze_startup_objects(**_: Any) -> None:
+    from saas.heap import freeze_startup_objects
+
+    freeze_startup_objects()
 
 
 class _HasSchema(Protocol):

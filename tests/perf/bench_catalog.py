@@ -130,6 +130,9 @@ def main() -> None:
             compile_snapshot(cluster)
             compile_times.append((time.perf_counter() - start) * 1000)
 
+    from saas.heap import freeze_startup_objects
+
+    freeze_startup_objects()  # as a started web process does (saas.asgi)
     client = APIClient()
     client.force_login(user)
     base = f"/api/v1/orgs/{org.slug}/clusters/{cluster.id}"

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
+from saas.heap import freeze_startup_objects
 from saas.metering.stream import UsageConsumer
 
 
@@ -24,5 +25,6 @@ class Command(BaseCommand):
         stop = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
+        freeze_startup_objects()
         self.stdout.write(f"usage consumer {options['name']} started")
         UsageConsumer(options["name"], claim_idle_ms=options["claim_idle_ms"]).run(stop)
