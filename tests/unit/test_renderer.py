@@ -164,12 +164,26 @@ def test_simple_routes_are_found_through_maps_longest_prefix_first(tmp_path):
     ]
     files = render_routes(routes, tmp_path)
     assert files["maps/routes_p0_prefix.map"] == "/api/v1 11\n/api 10\n"
-    assert files["maps/routes_p0_exact_m.map"] == "GET|/api/item 12\nHEAD|/api/item 12\n"
+    # A map per method, searched only for requests of that method.
+    assert files["maps/routes_p0_exact_GET.map"] == files["maps/routes_p0_exact_HEAD.map"] == "/api/item 12\n"
     config = files["haproxy.cfg"]
+    assert f"path,map_str({tmp_path}/maps/routes_p0_exact_GET.map) if {{ method GET }}\n" in config
+    assert (
+        f"path,map_str({tmp_path}/maps/routes_p0_exact_HEAD.map) if {{ method HEAD }} !{{ var(txn.route) -m found }}\n"
+        in config
+    )
     # Exact with method, then exact, then prefix with method, then prefix.
-    assert config.index("routes_p0_exact_m") < config.index("routes_p0_prefix")
+    assert config.index("routes_p0_exact_GET") < config.index("routes_p0_exact_HEAD")
+    assert config.index("routes_p0_exact_HEAD") < config.index("routes_p0_prefix")
     assert "str(10)" not in config  # no rule per simple route
     assert haproxy_check(write(files, tmp_path)).returncode == 0
+
+
+def test_a_route_method_that_is_not_one_cannot_render(tmp_path):
+    """The method goes into ACLs and file names as it is: anything but letters is refused."""
+    for method in ["GET } || { always_true", "../GET", "get"]:
+        with pytest.raises(RenderError, match="is not an HTTP method"):
+            render_routes([route_document(10, "api", "/api", methods=[method])], tmp_path)
 
 
 def test_each_answer_the_gateway_gives_is_tracked_and_counted_once_by_its_own_condition():
