@@ -85,13 +85,16 @@ def refuse_if(message: str, condition: str) -> str:
     return f"http-request set-var({REFUSAL_VAR}) {reason} if {condition}"
 
 
+def deny_computed(status: int, error: str, message: str) -> str:
+    """`http-request return` in the one JSON shape, its message the sample expression `message`
+    evaluated for the request: one rule answers for several reasons."""
+    body = json_body(error, "@").replace('"@"', f'"%[{message}]"')
+    return f"http-request return status {status} content-type application/json lf-string {quote(body)}"
+
+
 def deny_refused(status: int, error: str) -> str:
     """The answer to a request a plugin's `refuse_if` checks refused, in the one JSON shape."""
-    body = json_body(error, "@").replace('"@"', f'"%[var({REFUSAL_VAR})]"')
-    return (
-        f"http-request return status {status} content-type application/json lf-string {quote(body)} "
-        f"if {{ var({REFUSAL_VAR}) -m found }}"
-    )
+    return f"{deny_computed(status, error, f'var({REFUSAL_VAR})')} if {{ var({REFUSAL_VAR}) -m found }}"
 
 
 def kept_table(ref: str, definition: str) -> list[str]:

@@ -692,3 +692,38 @@ def test_key_auth_hides_the_key_from_the_upstream_in_header_and_query(world, tmp
         by_query = httpx.get(f"{url}/hidden/x?a=1&apikey=a-key-the-upstream-never-sees&b=2").json()
         assert by_query["path"] == "/hidden/x?a=1&b=2"
         assert by_query["headers"]["x-consumer-username"] == "app"
+
+
+def _exchange(
+    connection: socket.socket, reader: Any, path: str, headers: dict[str, str]
+) -> tuple[int, bytes]:
+    """One request on a kept connection, and its answer's status and body."""
+    lines = [f"GET {path} HTTP/1.1", "Host: gateway", *(f"{k}: {v}" for k, v in headers.items())]
+    connection.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+    status = int(reader.readline().split()[1])
+    length = 0
+    while (line := reader.readline()) not in (b"\r\n", b""):
+        name, _, value = line.decode().partition(":")
+        if name.lower() == "content-length":
+            length = int(value)
+    return status, reader.read(length)
+
+
+def test_key_auth_refuses_a_request_without_a_key_on_a_connection_that_sent_one(world, tmp_path):
+    """A connection remembers its last key's hash, to skip hashing the same key again: a request
+    that follows without a key, or with an empty one, must still be refused, not let through on
+    that hash."""
+    world.route("keyed", "/keyed", {"key-auth": {}})
+    world.consumer("app", {"type": "key-auth", "key": "a-key-for-one-connection"})
+    good = {"apikey": "a-key-for-one-connection"}
+    with gateway(world, tmp_path) as url:
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=5) as connection:
+            reader = connection.makefile("rb")
+            answers = [
+                _exchange(connection, reader, "/keyed", headers)
+                for headers in (good, {}, {"apikey": ""}, good, {"apikey": "a-key-nobody-was-given"})
+            ]
+    assert [status for status, _ in answers] == [200, 401, 401, 200, 401]
+    assert [json.loads(body)["message"] for _, body in answers[1:3]] == ["Missing API key"] * 2
+    assert json.loads(answers[4][1])["message"] == "Invalid API key"
