@@ -3,9 +3,9 @@
 A full collection walks every object the collector tracks. A web process holds some 130,000
 from its start (Django, DRF, the models, the URL configuration) for as long as it lives, and
 each full collection walked them all again: one landing in a request made it take twice as long
-(creating a route with its publish: 70 ms at the median, 170 ms at p95 with 1,000 routes and
-10,000 consumers). Frozen into the permanent generation once the process has started, they are
-never walked again."""
+(creating a route with its publish: 70 ms at the median, 180 ms at p95 with 1,000 routes and
+10,000 consumers), and the usage intake and consumer ran at half their speed. Frozen into the
+permanent generation once the process has started, they are never walked again."""
 
 import gc
 
