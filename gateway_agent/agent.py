@@ -346,8 +346,8 @@ class Agent:
         except ApplyError as exc:
             with self._lock:
                 self.last_error = str(exc)[:4000]
-                # Remember the refused version so the poll waits for the next one.
-                self.seen_version = exc.version if exc.version is not None else self.seen_version
+                if exc.version is not None:  # remembered, so the poll waits for the next one
+                    self.seen_version = exc.version
             logger.error("snapshot refused, still serving the last good one: %s", exc)
             self._report_now()
             if exc.version is None:

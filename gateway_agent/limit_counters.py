@@ -3,10 +3,10 @@
 A reload starts a new HAProxy worker with empty stick tables, and HAProxy 2.6's own local peer
 resync did not carry them here. Without help, every configuration change that needs a reload
 would give every client a fresh rate-limit window. So each limit-count table outlives its
-worker, as the usage table does (`directives.kept_table`), and after a reload the agent copies the current window's counters from the old worker,
-which it holds a session on, into the new one. That costs about 0.1 ms a counter (commands
-are sent a hundred at a time), after the new worker already serves: 10,000 clients counted in
-the current window take about a second.
+worker, as the usage table does (`directives.kept_table`), and after a reload the agent copies
+the current window's counters from the old worker, which it holds a session on, into the new
+one. That costs about 0.1 ms a counter (commands are sent a hundred at a time), after the new
+worker already serves: 10,000 clients counted in the current window take about a second.
 
 A table is named by what its counter keys mean, the window and what is counted (route, consumer
 or client address), not by the group's position in the snapshot: the same name in the next

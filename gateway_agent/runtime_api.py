@@ -85,7 +85,8 @@ class RuntimeAPI:
             chunk = commands[start : start + batch]
             text = "".join(f"@1 {command}\n" for command in chunk)
             answer = _ask(self._socket, text, PROMPT, "HAProxy's master CLI", answers=len(chunk))
-            answers += [part.strip() for part in answer.split(PROMPT.decode())]
+            # Each answer ends with a prompt: the text after the last one is empty.
+            answers += [part.strip() for part in answer.split(PROMPT.decode())[: len(chunk)]]
         return answers
 
     def worker_pids(self) -> list[int]:
