@@ -25,8 +25,10 @@ def render(groups: Settings, var: str, ctx: RenderContext) -> PluginRules:
         query = config.get("query", "apikey")
         cond = when(var, group)
         rules.request += [
-            f"http-request set-var(txn.key) req.hdr({header}) if {cond}",
-            f"http-request set-var(txn.key) url_param({query}) if {cond} !{{ var(txn.key) -m found }}",
+            # The whole value (req.hdr would split a key at a comma) of the first occurrence,
+            # whose search stops where it is found; a query parameter percent-decoded.
+            f"http-request set-var(txn.key) req.fhdr({header},1) if {cond}",
+            f"http-request set-var(txn.key) url_param({query}),url_dec if {cond} !{{ var(txn.key) -m found }}",
             # No key counts as the empty one (`var(txn.key,)`): a fetch that finds nothing sets
             # nothing, and the lookup would take the hash of the connection's previous key.
             f"http-request set-var(sess.key_hash) var(txn.key,),sha2(256),hex,lower if {cond} "

@@ -694,6 +694,25 @@ def test_key_auth_hides_the_key_from_the_upstream_in_header_and_query(world, tmp
         assert by_query["headers"]["x-consumer-username"] == "app"
 
 
+def test_key_auth_takes_a_key_with_commas_in_the_header_and_percent_encoded_in_the_query(world, tmp_path):
+    """A key may hold any printable character: the header's whole value is the key (not its
+    last comma-separated part), and a key in the query string is percent-decoded."""
+    world.route("keyed", "/keyed", {"key-auth": {}})
+    world.consumer("commas", {"type": "key-auth", "key": "part-one,part-two,three"})
+    world.consumer("symbols", {"type": "key-auth", "key": "a&b=c%d+e?f#g-0123456789"})
+    with gateway(world, tmp_path) as url:
+        by_header = httpx.get(f"{url}/keyed", headers={"apikey": "part-one,part-two,three"})
+        assert by_header.status_code == 200, by_header.text
+        assert by_header.json()["headers"]["x-consumer-username"] == "commas"
+        assert httpx.get(f"{url}/keyed", headers={"apikey": "three"}).status_code == 401
+        # Sent twice: the first one counts.
+        twice = httpx.get(f"{url}/keyed", headers=[("apikey", "part-one,part-two,three"), ("apikey", "x")])
+        assert twice.status_code == 200, twice.text
+        by_query = httpx.get(f"{url}/keyed", params={"apikey": "a&b=c%d+e?f#g-0123456789"})
+        assert by_query.status_code == 200, by_query.text
+        assert by_query.json()["headers"]["x-consumer-username"] == "symbols"
+
+
 def _exchange(
     connection: socket.socket, reader: Any, path: str, headers: dict[str, str]
 ) -> tuple[int, bytes]:
