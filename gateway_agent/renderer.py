@@ -417,12 +417,12 @@ def _backend(
     name: str, about: str, upstream: Upstream, plugins: PluginRules, options: RenderOptions
 ) -> list[str]:
     """A backend for the routes of one set of plugin settings to one upstream: the plugins'
-    rules, then the tracking of a request going upstream, then the upstream's targets. HAProxy
+    rules and the request's tracking, then its count as sent, then the upstream's targets. HAProxy
     evaluates only the rules of the backend a request goes to, so a request pays for its own
     route's plugins alone."""
     lines = [f"backend {name}", f"    # {about}", *_balancing(upstream, options)]
     rules = [f"    {line}" for line in [*plugins.request, *metering.UPSTREAM_LINES]]
-    lines += metering.count_answers(rules)
+    lines += metering.count_route_answers(rules)
     lines += [f"    {line}" for line in plugins.response]
     lines += _servers(upstream, options, checked=not _checks_apart(upstream))
     return lines

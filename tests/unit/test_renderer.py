@@ -186,6 +186,38 @@ def test_a_route_method_that_is_not_one_cannot_render(tmp_path):
             render_routes([route_document(10, "api", "/api", methods=[method])], tmp_path)
 
 
+def test_a_route_tracks_its_request_once_as_soon_as_authentication_names_the_consumer():
+    """Answers before the consumer is named are tracked by their own conditions (as anonymous);
+    the request is then tracked once, unconditionally, and later answers and the request going
+    upstream only count: a request that passes evaluates no tracking condition after that."""
+    from gateway_agent.metering import KEY, UPSTREAM_LINES, count_route_answers
+
+    track = f"    http-request track-sc2 {KEY} table usage/counts"
+    lines = [
+        "    http-request return status 403 string 'no' if { src 10.0.0.1 }",
+        "    http-request set-var(txn.consumer) var(txn.key),map(keys.map)",
+        "    http-request return status 401 string 'who' if !{ var(txn.consumer) -m found }",
+        "    http-request set-var(txn.rl) var(txn.consumer),map(rl.map)",
+        "    http-request return status 429 string 'slow' if { var(txn.rl_used) -m int gt 5 }",
+        *[f"    {line}" for line in UPSTREAM_LINES],
+    ]
+    assert count_route_answers(lines) == [
+        f"{track} if {{ src 10.0.0.1 }}",
+        "    http-request return status 403 string 'no' if { src 10.0.0.1 } { sc_inc_gpc(3,2) -m int gt 0 }",
+        "    http-request set-var(txn.consumer) var(txn.key),map(keys.map)",
+        track,
+        "    http-request return status 401 string 'who' if !{ var(txn.consumer) -m found } "
+        "{ sc_inc_gpc(3,2) -m int gt 0 }",
+        "    http-request set-var(txn.rl) var(txn.consumer),map(rl.map)",
+        "    http-request return status 429 string 'slow' if { var(txn.rl_used) -m int gt 5 } "
+        "{ sc_inc_gpc(3,2) -m int gt 0 }",
+        "    http-request set-var(txn.sent_ms) date(0,ms) if { sc_inc_gpc(5,2) -m int gt 0 }",
+    ]
+    # A route without authentication: tracked first thing.
+    unnamed = count_route_answers([lines[0], *lines[-1:]])
+    assert unnamed[0] == track and unnamed[1] == lines[0] + " { sc_inc_gpc(3,2) -m int gt 0 }"
+
+
 def test_each_answer_the_gateway_gives_is_tracked_and_counted_once_by_its_own_condition():
     """The rules metering adds around an answer: tracked under the request's usage key (route 0
     when none matched), counted by the answer's condition, or by a rule of its own when an OR
