@@ -154,10 +154,19 @@ def main() -> None:
         response = client.post(f"{base}/routes/", body, format="json")
         create_times.append((time.perf_counter() - start) * 1000)
         assert response.status_code == 201, response.content
+    # A consumer write publishes the whole consumers section again (10,000 consumers).
+    consumer_times = []
+    for i in range(SAMPLES):
+        start = time.perf_counter()
+        response = client.post(f"{base}/consumers/", {"username": f"new{i}"}, format="json")
+        consumer_times.append((time.perf_counter() - start) * 1000)
+        assert response.status_code == 201, response.content
 
     figures = {
         "list_routes_p95_ms": round(p95(list_times), 1),
         "create_route_p95_ms": round(p95(create_times), 1),
+        "create_consumer_p95_ms": round(p95(consumer_times), 1),
+        "create_consumer_p50_ms": round(statistics.median(consumer_times), 1),
         "compile_snapshot_ms": round(statistics.median(compile_times), 1),
         "list_routes_p50_ms": round(statistics.median(list_times), 1),
         "create_route_p50_ms": round(statistics.median(create_times), 1),

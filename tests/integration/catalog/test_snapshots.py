@@ -31,6 +31,39 @@ def test_compiling_is_deterministic_and_valid_against_the_protocol(cw):
     Snapshot.model_validate(first)
 
 
+def test_consumers_section_holds_each_consumers_labels_plugins_and_credentials(cw):
+    """Consumers that share labels, one with plugins of its own, one with nothing: each reads
+    back as the API wrote it (the section decodes each distinct JSON text once)."""
+    client = cw.client()
+    limit = {"limit-count": {"count": 5, "time_window": 60}}
+    written = [
+        {"username": "shared-1", "labels": {"tier": "free"}},
+        {"username": "shared-2", "labels": {"tier": "free"}},
+        {"username": "limited", "labels": {"tier": "paid", "team": "a"}, "plugins": limit},
+        {"username": "bare"},
+    ]
+    ids = [client.post(cw.url("consumers/"), body, format="json").json()["id"] for body in written]
+    client.post(
+        cw.url(f"consumers/{ids[2]}/credentials/"),
+        {"type": "key-auth", "key": "a-key-for-the-limited-one"},
+        format="json",
+    )
+    with schema_context(cw.world.a.org.schema_name):
+        cluster = GatewayCluster.objects.get(id=cw.cluster_id)
+        consumers = compile_snapshot(cluster, ["consumers"])["consumers"]
+    assert [(c["id"], c["username"], c["labels"]) for c in consumers] == [
+        (ids[0], "shared-1", {"tier": "free"}),
+        (ids[1], "shared-2", {"tier": "free"}),
+        (ids[2], "limited", {"tier": "paid", "team": "a"}),
+        (ids[3], "bare", {}),
+    ]
+    assert consumers[2]["plugins"] == [{"name": "limit-count", "config": limit["limit-count"]}]
+    assert [c["plugins"] for c in consumers if c["username"] != "limited"] == [[], [], []]
+    [credential] = consumers[2]["credentials"]
+    assert credential["type"] == "key-auth" and len(credential["key_sha256"]) == 64
+    assert [c["credentials"] for c in consumers if c["username"] != "limited"] == [[], [], []]
+
+
 def test_diff_and_rollback(cw):
     client = cw.client()
     made = build_catalog(client, cw.url)  # versions 1..3
