@@ -203,7 +203,8 @@ def _routing(routes: list[Route], options: RenderOptions) -> tuple[list[str], di
     HAProxy, whatever the number of routes. Routes naming methods have a map per method, looked
     up by the request's path under a test of its method: one map keyed by method and path needed
     both kept in variables first, which cost more than the lookup (1,700 instructions a
-    request)."""
+    request). A method's map holds the any-method routes too (`_with_any_method`), so a request
+    of that method finds its route in one search; the any-method map serves the other methods."""
     lines: list[str] = []
     files: dict[str, str] = {}
     unset = metering.NO_ROUTE
@@ -224,8 +225,11 @@ def _routing(routes: list[Route], options: RenderOptions) -> tuple[list[str], di
                     if not route.methods:
                         any_method.setdefault(path.value, route.id)
             for method, entries in sorted(by_method.items()):
-                lookups.append((f"{kind}_{method}", converter, entries, f"{{ method {method} }}"))
-            lookups.append((kind, converter, any_method, ""))
+                merged = _with_any_method(entries, any_method, prefixes=kind == "prefix")
+                lookups.append((f"{kind}_{method}", converter, merged, f"{{ method {method} }}"))
+            # Requests of a method with a map of its own found every route there.
+            others = f"!{{ method {' '.join(sorted(by_method))} }}" if by_method else ""
+            lookups.append((kind, converter, any_method, others))
         tag = f"p{priority}".replace("-", "n")
         for name, converter, entries, condition in lookups:
             if not entries:
@@ -234,14 +238,29 @@ def _routing(routes: list[Route], options: RenderOptions) -> tuple[list[str], di
                 entries = dict(sorted(entries.items(), key=lambda item: -len(item[0])))
             map_path = f"maps/routes_{tag}_{name}.map"
             files[map_path] = _map_file(entries)
-            # The method first: for other methods' requests, the one term evaluated.
-            terms = " ".join(term for term in (condition, unset) if term)
+            # A method's map: its method first, the one term evaluated for other methods'
+            # requests. The any-method map: whether a route was found first, the one term
+            # evaluated for found requests.
+            order = (condition, unset) if condition.startswith("{ method") else (unset, condition)
+            terms = " ".join(term for term in order if term)
             lines.append(
                 f"    http-request set-var(txn.route) path,{converter}({options.config_dir}/{map_path}) if {terms}"
             )
     if lines:  # the first lookup needs no test that none found a route yet
         lines[0] = _without(unset, lines[0])
     return lines, files
+
+
+def _with_any_method(own: dict[str, int], any_method: dict[str, int], *, prefixes: bool) -> dict[str, int]:
+    """A method's map: its own routes' paths, then the any-method routes' paths, except a prefix
+    that starts with one of the method's own prefixes, where the method's route comes first (as
+    it does when the maps are searched one after the other). The same path stays the method's."""
+    merged = dict(own)
+    for path, route_id in any_method.items():
+        if prefixes and any(path[:end] in own for end in range(1, len(path))):
+            continue
+        merged.setdefault(path, route_id)
+    return merged
 
 
 def _consumer_files(consumers: list[Consumer]) -> tuple[dict[str, str], list[str]]:

@@ -396,6 +396,8 @@ def test_route_matching_and_changes_taken_without_a_reload(tmp_path):
         routes = [
             {"name": "get", "service": "blue", "paths": [{"value": "/m"}], "methods": ["GET"]},
             {"name": "post", "service": "green", "paths": [{"value": "/m"}], "methods": ["POST"]},
+            {"name": "area", "service": "blue", "paths": [{"value": "/area"}], "methods": ["GET"]},
+            {"name": "area-open", "service": "green", "paths": [{"value": "/area/open"}]},
             {"name": "low", "service": "blue", "paths": [{"value": "/p"}]},
             {"name": "high", "service": "green", "paths": [{"value": "/p"}], "priority": 5},
             {"name": "host", "service": "green", "paths": [{"value": "/h"}], "hosts": ["api.example.com"]},
@@ -436,6 +438,9 @@ def test_route_matching_and_changes_taken_without_a_reload(tmp_path):
     try:
         wait_for(lambda: httpx.get(f"{gateway}/m", timeout=2).status_code == 200)
         assert server_for("/m") == "blue" and server_for("/m", "POST") == "green"  # by method
+        # A route naming the method before an any-method one, even one with a longer prefix.
+        assert server_for("/area/open/x") == "blue" and server_for("/area/open/x", "POST") == "green"
+        assert server_for("/shop/x") == server_for("/shop/x", "POST") == "blue"
         assert server_for("/p") == "green"  # by priority
         assert server_for("/h", host="api.example.com") == "green"  # by host
         assert server_for("/h", host="API.example.com:8080") == "green"

@@ -179,6 +179,37 @@ def test_simple_routes_are_found_through_maps_longest_prefix_first(tmp_path):
     assert haproxy_check(write(files, tmp_path)).returncode == 0
 
 
+def test_a_methods_map_holds_the_any_method_routes_its_own_routes_do_not_come_before(tmp_path):
+    """A GET request finds its route in one search of the GET map, which holds the any-method
+    routes as well, but not a prefix under a GET route's prefix: there the GET route comes first,
+    as when the GET map and then the any-method map are searched. Other methods search the
+    any-method map."""
+    routes = [
+        route_document(10, "api", "/api"),
+        route_document(11, "api-v1", "/api/v1"),
+        route_document(20, "admin", "/admin", methods=["GET"]),
+        route_document(21, "admin-public", "/admin/public"),
+        route_document(22, "shop", "/shop"),
+        route_document(23, "cart", "/shop/cart", methods=["GET"]),
+        route_document(24, "health", "/health", kind="exact"),
+        route_document(25, "status", "/status", kind="exact", methods=["GET"]),
+    ]
+    files = render_routes(routes, tmp_path)
+    assert (
+        files["maps/routes_p0_prefix_GET.map"] == "/shop/cart 23\n/api/v1 11\n/admin 20\n/shop 22\n/api 10\n"
+    )
+    assert files["maps/routes_p0_prefix.map"] == "/admin/public 21\n/api/v1 11\n/shop 22\n/api 10\n"
+    assert files["maps/routes_p0_exact_GET.map"] == "/status 25\n/health 24\n"
+    config = files["haproxy.cfg"]
+    # The any-method maps: for requests that found no route, of a method without a map.
+    for kind, converter in (("exact", "map_str"), ("prefix", "map_beg")):
+        assert (
+            f"path,{converter}({tmp_path}/maps/routes_p0_{kind}.map) if !{{ var(txn.route) -m found }} "
+            "!{ method GET }\n" in config
+        )
+    assert haproxy_check(write(files, tmp_path)).returncode == 0
+
+
 def test_a_route_method_that_is_not_one_cannot_render(tmp_path):
     """The method goes into ACLs and file names as it is: anything but letters is refused."""
     for method in ["GET } || { always_true", "../GET", "get"]:
