@@ -2,7 +2,7 @@
 and with key-auth + limit-count + cors + response-rewrite together, against a plain HAProxy
 proxy, in one run and to the same upstream (an nginx answering 200 "ok"). The gateway is the
 agent's rendered configuration for one snapshot holding all those routes. wrk runs every target
-in turn, five rounds (BENCH_ROUNDS); a ratio is the median of its ratios within a round. Then
+in turn, ten rounds of 4 s (BENCH_ROUNDS, BENCH_DURATION_S; see bench_gateway); a ratio is the median of its ratios within a round. Then
 HAProxy's own instructions per request on each route (callgrind, one thread), which the
 machine's load does not move, and on hmac-auth's general path (a header list of the client's
 own) as hmac_auth_general_instructions_per_request. The last line is one JSON object; the
