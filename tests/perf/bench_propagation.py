@@ -136,22 +136,20 @@ def main() -> None:
         requests, non_2xx, socket_errors = wrk_counts("".join(route_phase))
         c_requests, c_non_2xx, c_socket_errors = wrk_counts("".join(consumer_output))
         latencies.sort()
-        print(
-            json.dumps(
-                {
-                    "propagation_p50_ms": round(statistics.median(latencies), 1),
-                    "propagation_p99_ms": round(latencies[int(len(latencies) * 0.99) - 1], 1),
-                    "requests": requests,
-                    "non_2xx": non_2xx,
-                    "socket_errors": socket_errors,
-                    "consumer_changes_requests": c_requests,
-                    "consumer_changes_non_2xx": c_non_2xx,
-                    "consumer_changes_socket_errors": c_socket_errors,
-                }
-            )
-        )
+        figures = {
+            "propagation_p50_ms": round(statistics.median(latencies), 1),
+            "propagation_p99_ms": round(latencies[int(len(latencies) * 0.99) - 1], 1),
+            "requests": requests,
+            "non_2xx": non_2xx,
+            "socket_errors": socket_errors,
+            "consumer_changes_requests": c_requests,
+            "consumer_changes_non_2xx": c_non_2xx,
+            "consumer_changes_socket_errors": c_socket_errors,
+        }
     finally:
         stop(processes, work)
+    # Once everything has stopped: HAProxy's parting warnings must not follow the figures.
+    print(json.dumps(figures), flush=True)
 
 
 if __name__ == "__main__":
