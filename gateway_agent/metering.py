@@ -58,6 +58,10 @@ def _condition(line: str) -> str | None:
     return None
 
 
+def _tracking(key: str) -> str:
+    return f"http-request track-sc2 {key} table {TABLE}"
+
+
 def count_answers(lines: list[str], *, tracked: bool = False) -> list[str]:
     """Each line that answers the request is preceded by the one that tracks it (unless the
     request is `tracked` already), and counts it in its own condition: `sc_inc_gpc` as the
@@ -73,9 +77,9 @@ def count_answers(lines: list[str], *, tracked: bool = False) -> list[str]:
             code = int(status.group(1)) if status else 302  # a redirect's default
             condition = _condition(line)
             suffix = f" if {condition}" if condition else ""
-            key = UNMATCHED_KEY if condition == NO_ROUTE else KEY
             if not tracked:
-                counted.append(f"{indent}http-request track-sc2 {key} table {TABLE}{suffix}")
+                key = UNMATCHED_KEY if condition == NO_ROUTE else KEY
+                counted.append(f"{indent}{_tracking(key)}{suffix}")
             count = f"{{ sc_inc_gpc({code // 100 - 1},2) -m int gt 0 }}"
             if condition is None:
                 line = f"{line} if {count}"
@@ -105,7 +109,7 @@ def count_route_answers(lines: list[str]) -> list[str]:
     indent = lines[0][: len(lines[0]) - len(lines[0].lstrip())] if lines else ""
     return [
         *count_answers(lines[:at]),
-        f"{indent}http-request track-sc2 {KEY} table {TABLE}",
+        f"{indent}{_tracking(KEY)}",
         *count_answers(lines[at:], tracked=True),
     ]
 

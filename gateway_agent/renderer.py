@@ -214,7 +214,8 @@ def _routing(routes: list[Route], options: RenderOptions) -> tuple[list[str], di
             for condition in _route_conditions(route):
                 lines.append(f"    http-request set-var(txn.route) str({route.id}) if {unset} {condition}")
         simple = sorted((r for r in tier if _is_simple(r)), key=lambda r: r.id)
-        lookups: list[tuple[str, str, dict[str, int], str]] = []
+        # (map name, converter, entries, the lookup's terms in the order they are tested)
+        lookups: list[tuple[str, str, dict[str, int], tuple[str, ...]]] = []
         for kind, converter in (("exact", "map_str"), ("prefix", "map_beg")):
             by_method: dict[str, dict[str, int]] = {}
             any_method: dict[str, int] = {}
@@ -224,27 +225,25 @@ def _routing(routes: list[Route], options: RenderOptions) -> tuple[list[str], di
                         by_method.setdefault(method, {}).setdefault(path.value, route.id)
                     if not route.methods:
                         any_method.setdefault(path.value, route.id)
+            # A method's map: its method first, the one term evaluated for other methods' requests.
             for method, entries in sorted(by_method.items()):
                 merged = _with_any_method(entries, any_method, prefixes=kind == "prefix")
-                lookups.append((f"{kind}_{method}", converter, merged, f"{{ method {method} }}"))
-            # Requests of a method with a map of its own found every route there.
+                lookups.append((f"{kind}_{method}", converter, merged, (f"{{ method {method} }}", unset)))
+            # The any-method map: whether a route was found first, the one term evaluated for found
+            # requests; then not a method with a map of its own, where every route was found.
             others = f"!{{ method {' '.join(sorted(by_method))} }}" if by_method else ""
-            lookups.append((kind, converter, any_method, others))
+            lookups.append((kind, converter, any_method, (unset, others)))
         tag = f"p{priority}".replace("-", "n")
-        for name, converter, entries, condition in lookups:
+        for name, converter, entries, terms in lookups:
             if not entries:
                 continue
             if converter == "map_beg":  # the longest prefix first: map_beg returns the first match
                 entries = dict(sorted(entries.items(), key=lambda item: -len(item[0])))
             map_path = f"maps/routes_{tag}_{name}.map"
             files[map_path] = _map_file(entries)
-            # A method's map: its method first, the one term evaluated for other methods'
-            # requests. The any-method map: whether a route was found first, the one term
-            # evaluated for found requests.
-            order = (condition, unset) if condition.startswith("{ method") else (unset, condition)
-            terms = " ".join(term for term in order if term)
+            condition = " ".join(term for term in terms if term)
             lines.append(
-                f"    http-request set-var(txn.route) path,{converter}({options.config_dir}/{map_path}) if {terms}"
+                f"    http-request set-var(txn.route) path,{converter}({options.config_dir}/{map_path}) if {condition}"
             )
     if lines:  # the first lookup needs no test that none found a route yet
         lines[0] = _without(unset, lines[0])
