@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run demo console test system-deps lint typecheck format install bench-provision bench-catalog bench-gateway bench-propagation bench-plugins bench-metering bench-tools clean
+.PHONY: run demo console test test-shifted system-deps lint typecheck format install bench-provision bench-catalog bench-gateway bench-propagation bench-plugins bench-metering bench-tools clean
 
 $(STAMP): pyproject.toml gateway_agent/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,20 @@ system-deps:
 test: $(STAMP) system-deps lint console
 	cd frontend && npm test
 	$(PY) -m saas.launcher exec -- $(PY) -m pytest $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory test-shifted
+
+## The suites that read the clock for dates (billing periods, invoices, quotas, token and
+## invitation expiry, the audit log, metering, the agent's spool ages) again, the whole session
+## CLOCK_SHIFT_DAYS ahead of today (tests/conftest.py): nothing may assume the current month or
+## year. Not the e2e suites: their agents and HAProxy run in subprocesses on the real clock.
+CLOCK_SHIFT_DAYS ?= 548
+SHIFTED_SUITES := tests/unit/test_usage_spool.py tests/unit/test_pricing.py tests/integration/billing \
+	tests/integration/test_tokens.py tests/integration/test_members.py tests/integration/test_audit_log.py \
+	tests/integration/test_accounts.py tests/integration/test_signup.py tests/integration/test_isolation.py \
+	tests/integration/catalog/test_metering.py tests/integration/catalog/test_agent_api.py \
+	tests/integration/catalog/test_clusters.py
+test-shifted: $(STAMP)
+	SAAS_TEST_CLOCK_SHIFT_DAYS=$(CLOCK_SHIFT_DAYS) $(PY) -m saas.launcher exec -- $(PY) -m pytest $(SHIFTED_SUITES)
 
 lint: $(STAMP) system-deps
 	shellcheck infra/selfhost/install.sh

@@ -60,13 +60,21 @@ class UsageSpool:
         logger.error("usage batch %s refused by the control plane: %s", path.name, reason)
         path.replace(self.rejected / path.name)
 
+    @staticmethod
+    def _spooled_at(path: Path, mtime: float) -> float:
+        """When `append` spooled the batch: the time in its name, read from the clock the age is
+        measured by (the file's mtime, stamped by the filesystem's clock, for a name without one)."""
+        stamp = path.name.partition("-")[0]
+        return int(stamp) / 1e9 if stamp.isdigit() else mtime
+
     def enforce_limits(self) -> None:
         now = time.time()
         files = [(path, path.stat()) for path in self.pending()]
         total = sum(stat.st_size for _, stat in files)
         dropped = 0
         for path, stat in files:  # oldest first
-            if total <= self.limits.max_bytes and now - stat.st_mtime <= self.limits.max_age_s:
+            age = now - self._spooled_at(path, stat.st_mtime)
+            if total <= self.limits.max_bytes and age <= self.limits.max_age_s:
                 break
             path.unlink(missing_ok=True)
             total -= stat.st_size

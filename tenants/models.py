@@ -16,6 +16,8 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django_tenants.models import DomainMixin, TenantMixin
 
+from saas import clock
+
 from .roles import Role
 
 
@@ -124,7 +126,7 @@ class Invitation(models.Model):
             return "accepted"
         if self.revoked_at:
             return "revoked"
-        if self.expires_at <= timezone.now():
+        if self.expires_at <= clock.now():
             return "expired"
         return "pending"
 
@@ -152,7 +154,7 @@ class ApiToken(models.Model):
     def is_usable(self) -> bool:
         if self.revoked_at is not None:
             return False
-        return self.expires_at is None or self.expires_at > timezone.now()
+        return self.expires_at is None or self.expires_at > clock.now()
 
 
 class AuditEntry(models.Model):

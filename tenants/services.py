@@ -12,9 +12,9 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
-from django.utils import timezone
 from django.utils.text import slugify
 
+from saas import clock
 from saas.errors import Forbidden, InvalidInput, NotFound
 
 from .audit import Actor, record_audit
@@ -170,7 +170,7 @@ def _remove(actor: Actor, organization: Organization, membership: Membership, ac
     )
     # Tokens act on behalf of a membership; without it they must stop working at once.
     ApiToken.objects.filter(organization=organization, user=membership.user, revoked_at__isnull=True).update(
-        revoked_at=timezone.now()
+        revoked_at=clock.now()
     )
     membership.delete()
 
@@ -210,14 +210,14 @@ def invite_member(
     pending = Invitation.objects.select_for_update().filter(
         organization=organization, accepted_at__isnull=True, revoked_at__isnull=True
     )
-    pending.annotate(lower_email=Lower("email")).filter(lower_email=email).update(revoked_at=timezone.now())
+    pending.annotate(lower_email=Lower("email")).filter(lower_email=email).update(revoked_at=clock.now())
     invitation = Invitation.objects.create(
         organization=organization,
         email=email,
         role=role,
         token_hash=hash_secret(new_secret()),  # replaced by the task's hash when it sends the link
         invited_by=actor.user,
-        expires_at=timezone.now() + timedelta(hours=settings.INVITATION_TTL_HOURS),
+        expires_at=clock.now() + timedelta(hours=settings.INVITATION_TTL_HOURS),
     )
     record_audit(actor, organization, "invitation.create", invitation, after={"email": email, "role": role})
     transaction.on_commit(lambda: _enqueue_invitation_email(organization, invitation))
@@ -240,7 +240,7 @@ def resend_invitation(actor: Actor, organization: Organization, invitation: Invi
     """Send a fresh link (the old one stops working) and extend the expiry."""
     if invitation.status not in ("pending", "expired"):
         raise InvalidInput.field("status", f"This invitation is already {invitation.status}.")
-    invitation.expires_at = timezone.now() + timedelta(hours=settings.INVITATION_TTL_HOURS)
+    invitation.expires_at = clock.now() + timedelta(hours=settings.INVITATION_TTL_HOURS)
     invitation.save(update_fields=["expires_at"])
     record_audit(actor, organization, "invitation.resend", invitation, after={"email": invitation.email})
     transaction.on_commit(lambda: _enqueue_invitation_email(organization, invitation))
@@ -258,7 +258,7 @@ def issue_invitation_link(invitation: Invitation) -> str:
 def revoke_invitation(actor: Actor, organization: Organization, invitation: Invitation) -> None:
     if invitation.status != "pending":
         raise InvalidInput.field("status", f"This invitation is already {invitation.status}.")
-    invitation.revoked_at = timezone.now()
+    invitation.revoked_at = clock.now()
     invitation.save(update_fields=["revoked_at"])
     record_audit(actor, organization, "invitation.revoke", invitation, before={"email": invitation.email})
 
@@ -300,7 +300,7 @@ def accept_invitation(
     if Membership.objects.filter(organization=organization, user=user).exists():
         raise InvalidInput.field("token", "You are already a member of this organization.")
     membership = Membership.objects.create(organization=organization, user=user, role=invitation.role)
-    invitation.accepted_at = timezone.now()
+    invitation.accepted_at = clock.now()
     invitation.accepted_by = user
     invitation.save(update_fields=["accepted_at", "accepted_by"])
     record_audit(
@@ -328,7 +328,7 @@ def create_api_token(
 ) -> tuple[ApiToken, str]:
     """Returns the token and its secret: the only time the secret is seen."""
     ceiling = role_ceiling or membership.role
-    if expires_at is not None and expires_at <= timezone.now():
+    if expires_at is not None and expires_at <= clock.now():
         raise InvalidInput.field("expires_at", "The expiry must be in the future.")
     secret = new_secret(settings.API_TOKEN_PREFIX)
     token = ApiToken.objects.create(
@@ -358,7 +358,7 @@ def create_api_token(
 def revoke_api_token(actor: Actor, organization: Organization, token: ApiToken) -> None:
     if token.revoked_at is not None:
         return
-    token.revoked_at = timezone.now()
+    token.revoked_at = clock.now()
     token.save(update_fields=["revoked_at"])
     record_audit(actor, organization, "api_token.revoke", token, before={"name": token.name})
 
@@ -379,7 +379,7 @@ def authenticate_api_token(secret: str) -> tuple[ApiToken, Membership] | None:
     membership = Membership.objects.filter(organization=token.organization, user=token.user).first()
     if membership is None:
         return None
-    now = timezone.now()
+    now = clock.now()
     # Recording every use would make each API call a write; a minute's resolution is enough.
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
         ApiToken.objects.filter(id=token.id).update(last_used_at=now)

@@ -7,8 +7,8 @@ from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
 from django.template.loader import render_to_string
-from django.utils import timezone
 
+from saas import clock
 from saas.celery import TenantTask, app
 
 from .models import Invitation
@@ -51,6 +51,6 @@ def send_invitation_email(invitation_id: int) -> None:
 def purge_stale_invitations() -> int:
     """Invitations that ended (expired, revoked or accepted) over 30 days ago are deleted; the
     audit log keeps their history."""
-    cutoff = timezone.now() - timedelta(days=30)
+    cutoff = clock.now() - timedelta(days=30)
     deleted, _ = Invitation.objects.filter(expires_at__lt=cutoff).delete()
     return deleted

@@ -17,9 +17,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 from django_tenants.utils import schema_context
 
+from saas import clock
 from saas.errors import Conflict, InvalidInput
 from saas.metering.services import BillingPeriod, billable_calls, billable_calls_by_hour
 from tenants.audit import Actor, record_audit
@@ -84,7 +84,7 @@ def plan_document(plan: Plan) -> dict[str, Any]:
 
 
 def billing_summary(organization: Organization, now: datetime | None = None) -> dict[str, Any]:
-    now = now or timezone.now()
+    now = now or clock.now()
     account = account_for(organization)
     plan = get_plan(account.plan)
     usage = period_usage(organization, account, now)
@@ -186,7 +186,7 @@ def evaluate_quota(organization: Organization, now: datetime | None = None) -> b
     from saas.catalog.publishing import publish  # catalog compiles billing's quota: import late
     from saas.gateways.models import GatewayCluster
 
-    now = now or timezone.now()
+    now = now or clock.now()
     account = account_for(organization)
     plan = get_plan(account.plan)
     if plan.custom or not plan.included_calls:
@@ -298,7 +298,7 @@ def report_usage_to_stripe(organization: Organization, now: datetime | None = No
     account = account_for(organization)
     if not account.stripe_customer_id or not get_plan(account.plan).metered:
         return 0
-    now = now or timezone.now()
+    now = now or clock.now()
     last_hour = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
     since = last_hour - LOOKBACK
     totals = billable_calls_by_hour(organization, since, last_hour)
@@ -323,7 +323,7 @@ def report_usage_to_stripe(organization: Organization, now: datetime | None = No
             stripe_api.send_meter_event(
                 account.stripe_customer_id, report.calls, report.identifier, report.hour
             )
-        report.sent_at = timezone.now()
+        report.sent_at = clock.now()
         report.save(update_fields=["sent_at"])
         sent += 1
     return sent
@@ -344,7 +344,7 @@ def handle_stripe_event(event: dict[str, Any]) -> bool:
         if not created:
             return False
         kind, obj = event["type"], event["data"]["object"]
-        as_of = _moment(event.get("created")) or timezone.now()
+        as_of = _moment(event.get("created")) or clock.now()
         if kind.startswith("customer.subscription."):
             _apply_subscription(obj, as_of, deleted=kind == "customer.subscription.deleted")
         elif kind.startswith("invoice."):

@@ -9,8 +9,8 @@ from smtplib import SMTPException
 from django.conf import settings
 from django.core.mail import send_mail
 from django.template.loader import render_to_string
-from django.utils import timezone
 
+from saas import clock
 from saas.celery import app
 from saas.metering.services import BillingPeriod
 from tenants.models import Organization
@@ -85,5 +85,5 @@ def issue_local_invoices() -> int:
     """Billing run locally: each organization's invoice for the month that ended."""
     if stripe_api.stripe_connected():
         return 0  # Stripe is the system of record for invoices
-    last_month = BillingPeriod.containing(BillingPeriod.containing(timezone.now()).start - timedelta(days=1))
+    last_month = BillingPeriod.containing(BillingPeriod.containing(clock.now()).start - timedelta(days=1))
     return len([services.issue_local_invoice(organization, last_month) for organization in _organizations()])

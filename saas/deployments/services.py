@@ -19,9 +19,9 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 
 from infra.kubernetes.gateway import APP, FIELD_MANAGER, GatewaySpec, gateway_manifests
+from saas import clock
 from saas.errors import Conflict, InvalidInput
 from saas.gateways.agents import instance_statuses
 from saas.gateways.models import ClusterToken, GatewayCluster
@@ -68,7 +68,7 @@ def connect_account(author: Author, role_arn: str) -> AwsConnection:
         raise InvalidInput.field("role_arn", str(exc)) from exc
     before = {"role_arn": connection.role_arn}
     connection.role_arn, connection.account_id = role_arn, account_id
-    connection.verified_at, connection.last_error = timezone.now(), ""
+    connection.verified_at, connection.last_error = clock.now(), ""
     connection.save()
     record_audit(
         author.actor,
@@ -570,7 +570,7 @@ def run_operation(deployment_id: int) -> str:
             continue
         DeploymentStep.objects.filter(pk=step.pk).update(
             status=DeploymentStep.Status.RUNNING,
-            started_at=timezone.now(),
+            started_at=clock.now(),
             finished_at=None,
             attempts=step.attempts + 1,
             message="",
@@ -580,7 +580,7 @@ def run_operation(deployment_id: int) -> str:
         except Exception as exc:  # any failure is the step's: recorded, so the operation can be retried
             if not isinstance(exc, aws.AwsError | KubernetesError):
                 logger.exception("deployment %s: step %s failed unexpectedly", deployment.id, step.name)
-            now = timezone.now()
+            now = clock.now()
             DeploymentStep.objects.filter(pk=step.pk).update(
                 status=DeploymentStep.Status.FAILED, finished_at=now, message=str(exc)
             )
@@ -589,7 +589,7 @@ def run_operation(deployment_id: int) -> str:
             )
             return GatewayDeployment.Status.FAILED
         DeploymentStep.objects.filter(pk=step.pk).update(
-            status=DeploymentStep.Status.SUCCEEDED, finished_at=timezone.now(), message=message[:2000]
+            status=DeploymentStep.Status.SUCCEEDED, finished_at=clock.now(), message=message[:2000]
         )
     final = (
         GatewayDeployment.Status.TORN_DOWN

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
+from saas import clock
 from saas.errors import InvalidInput
 from tenants.audit import Actor, record_audit
 from tenants.credentials import hash_secret, new_secret
@@ -107,7 +107,7 @@ def create_cluster_token(author: Author, cluster: GatewayCluster, *, name: str) 
 def revoke_cluster_token(author: Author, token: ClusterToken) -> None:
     if token.revoked_at is not None:
         return
-    token.revoked_at = timezone.now()
+    token.revoked_at = clock.now()
     token.save(update_fields=["revoked_at"])
     record_audit(
         author.actor, author.organization, "cluster_token.revoke", token, before={"name": token.name}

@@ -4,7 +4,6 @@ from typing import Any
 
 from django.contrib.auth import authenticate, login, logout
 from django.middleware.csrf import get_token
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, mixins, status
 from rest_framework.decorators import action
@@ -13,6 +12,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from saas import clock
 from saas.api.client import client_ip
 from saas.errors import InvalidInput
 from tenants import services
@@ -225,7 +225,7 @@ class InvitationViewSet(OrganizationScopedViewSet):
         queryset = self.get_queryset()
         if request.query_params.get("status") == "pending":
             queryset = queryset.filter(
-                accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now()
+                accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=clock.now()
             )
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(s.InvitationOutput(page, many=True).data)

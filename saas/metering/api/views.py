@@ -6,12 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from saas import clock
 from saas.errors import InvalidInput
 from saas.gateways.api.scoping import ClusterScopedViewSet
 from saas.gateways.models import GatewayCluster
@@ -36,9 +36,7 @@ class UsageViewSet(OrganizationScopedViewSet):
     def list(self, request: Request, org_slug: str) -> Response:
         label = request.query_params.get("period")
         period = (
-            services.BillingPeriod.parse(label)
-            if label
-            else services.BillingPeriod.containing(timezone.now())
+            services.BillingPeriod.parse(label) if label else services.BillingPeriod.containing(clock.now())
         )
         return Response(
             {
@@ -79,12 +77,12 @@ class AnalyticsViewSet(ClusterScopedViewSet):
         params = request.query_params
         if "from" in params or "to" in params:
             start = _moment(params.get("from", ""), "from")
-            end = _moment(params.get("to", ""), "to") if "to" in params else timezone.now()
+            end = _moment(params.get("to", ""), "to") if "to" in params else clock.now()
         else:
             span = params.get("range", "24h")
             if span not in services.RANGES:
                 raise InvalidInput.field("range", f"One of: {', '.join(services.RANGES)}.")
-            end = timezone.now()
+            end = clock.now()
             start = end - services.RANGES[span]
         default_bucket = "minute" if end - start <= services.RANGES["1h"] else "hour"
         bucket = params.get("bucket", default_bucket if end - start <= services.RANGES["7d"] else "day")

@@ -145,6 +145,9 @@ def _post_event(api, payload: dict, secret: str = SECRET):
     )
 
 
+# The subscription's period (2026-11-15 to 2026-12-15) is the billing period only while it holds
+# the clock: the clock is set inside it, whatever today's date.
+@pytest.mark.time_machine(datetime(2026, 12, 1, 12, 0, tzinfo=UTC), tick=True)
 def test_webhooks_are_verified_handled_once_and_safe_out_of_order(stripe_fake, world, api):
     org = world.a.org
     account = _subscribed(org)
