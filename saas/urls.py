@@ -1,15 +1,26 @@
-from django.urls import include, path
-from django.views.generic import TemplateView
+from django.urls import URLPattern, URLResolver, include, path
+from django.views.generic import RedirectView, TemplateView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from saas import health
+from saas.api.trailing_slash import slash_optional
 from saas.billing.api.views import stripe_webhook
 from saas.console import console
 from saas.deployments.api.views import role_template
 from saas.gateways.api import install_views
 
+api_urls: list[URLPattern | URLResolver] = [
+    path("schema/", SpectacularAPIView.as_view(), name="openapi-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="openapi-schema"), name="api-docs"),
+    path("v1/", include("tenants.api.urls")),
+    path("v1/", include("saas.catalog.api.urls")),
+    path("v1/", include("saas.billing.api.urls")),
+    path("v1/", include("saas.deployments.api.urls")),
+]
+
 urlpatterns = [
-    path("", TemplateView.as_view(template_name="home.html"), name="home"),
+    # The first address `make run` prints: people come for the console.
+    path("", RedirectView.as_view(url="/console/", permanent=False), name="home"),
     # The link in invitation emails; the page itself talks to the API.
     path(
         "invitations/<str:secret>",
@@ -22,15 +33,11 @@ urlpatterns = [
     path("console/<path:path>", console),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
-    path("api/schema/", SpectacularAPIView.as_view(), name="openapi-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="openapi-schema"), name="api-docs"),
-    path("api/v1/", include("tenants.api.urls")),
-    path("api/v1/", include("saas.catalog.api.urls")),
-    path("api/v1/", include("saas.billing.api.urls")),
-    path("api/v1/", include("saas.deployments.api.urls")),
+    # The API's trailing slashes are optional, for every method (saas.api.trailing_slash).
+    slash_optional(path("api/", include(api_urls))),
     path("aws/gateway-role.yaml", role_template, name="aws-role-template"),
     path("billing/stripe/webhook", stripe_webhook, name="stripe-webhook"),
-    path("agent/v1/", include("saas.gateways.api.agent_urls")),
+    slash_optional(path("agent/v1/", include("saas.gateways.api.agent_urls"))),
 ]
 
 handler404 = "saas.api.errors.not_found"

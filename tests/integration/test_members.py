@@ -76,6 +76,34 @@ def test_invite_new_person_who_signs_up_on_the_way(world, django_capture_on_comm
     assert again.json()["detail"] == "This invitation is accepted."
 
 
+def test_the_emails_api_instructions_accept_the_invitation(
+    world, settings, django_capture_on_commit_callbacks
+):
+    _invite(
+        world.a.client(Role.ADMIN),
+        world.a.org.slug,
+        "api.user@example.com",
+        Role.VIEWER,
+        django_capture_on_commit_callbacks,
+    )
+    [message] = mail.outbox
+    assert f"{settings.PUBLIC_URL}/console/" in message.body
+    match = re.search(r"POST (\S+) with the JSON", message.body)
+    assert match, message.body
+    url = match.group(1)
+    assert url == f"{settings.PUBLIC_URL}/api/v1/invitations/accept/"
+    accepted = APIClient().post(
+        url.removeprefix(settings.PUBLIC_URL),
+        {"token": _link_secret(message), "password": "a long passphrase"},
+        format="json",
+    )
+    assert accepted.status_code == 200, accepted.content
+    assert (
+        Membership.objects.get(organization=world.a.org, user__email="api.user@example.com").role
+        == Role.VIEWER
+    )
+
+
 def test_existing_user_accepts_while_logged_in(world, django_capture_on_commit_callbacks):
     person = make_user("existing@example.com")
     _invite(

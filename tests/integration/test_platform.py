@@ -56,10 +56,10 @@ def test_openapi_schema_and_docs(client, db):
     assert assets and all(asset.startswith(b"/static/drf_spectacular_sidecar/") for asset in assets), assets
 
 
-def test_home_page_says_how_to_sign_up(client, db):
+def test_home_sends_people_to_the_console(client, db):
     response = client.get("/")
-    assert response.status_code == 200
-    assert b"/api/v1/auth/signup/" in response.content
+    assert response.status_code == 302
+    assert response["Location"] == "/console/"
 
 
 def test_cache_keys_are_tenant_prefixed(world):
@@ -108,5 +108,10 @@ def test_the_emailed_link_opens_a_page_that_uses_the_api(client, db):
     response = client.get("/invitations/some-secret")
     assert response.status_code == 200
     assert b"/api/v1/invitations/accept/" in response.content
+    # Once accepted, the console opens on the organization joined (the console's route
+    # /orgs/<slug>, frontend/src/App.tsx), not the API docs.
+    assert b'"/console/orgs/" + encodeURIComponent(slug)' in response.content
+    assert b"location.assign(consoleUrl(invitation.organization.slug))" in response.content
+    assert b"/api/docs/" not in response.content
     # The secret in the URL must not leak to other sites through the Referer header.
     assert b'name="referrer" content="no-referrer"' in response.content

@@ -1,8 +1,9 @@
 import { Alert, Anchor, Badge, Button, Card, Code, Group, Loader, Modal, NumberInput, Select, Stack, Switch, TagsInput, Text, TextInput, Timeline, Title } from "@mantine/core";
-import { useQuery, useQueryClient } from "@tanstack/react-query";
+import { useQuery } from "@tanstack/react-query";
 import { useState } from "react";
 import { useParams } from "react-router-dom";
 import { api, errorMessage, fieldErrors, unwrap } from "../api/client";
+import { keys, useAfterWrite } from "../api/queries";
 
 type Connection = { external_id: string; role_arn: string; account_id: string; connected: boolean; quick_create_url: string; template_url: string; last_error: string };
 type Step = { position: number; name: string; status: string; started_at: string | null; finished_at: string | null; message: string };
@@ -16,7 +17,7 @@ export function AwsPage() {
   const { slug = "" } = useParams();
   const path = { org_slug: slug };
   const connection = useQuery({
-    queryKey: ["aws", slug],
+    queryKey: keys.aws(slug),
     queryFn: async () => (await unwrap(api.GET("/api/v1/orgs/{org_slug}/aws/connection/" as never, { params: { path } } as never))) as Connection,
   });
   if (connection.isLoading) return <Loader aria-label="Loading the AWS connection" />;
@@ -31,7 +32,7 @@ export function AwsPage() {
 }
 
 function ConnectionCard({ slug, connection }: { slug: string; connection: Connection }) {
-  const queries = useQueryClient();
+  const afterWrite = useAfterWrite(slug);
   const [roleArn, setRoleArn] = useState(connection.role_arn);
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [busy, setBusy] = useState(false);
@@ -41,7 +42,7 @@ function ConnectionCard({ slug, connection }: { slug: string; connection: Connec
     const { error } = await api.POST("/api/v1/orgs/{org_slug}/aws/connection/" as never, { params: { path: { org_slug: slug } }, body: { role_arn: roleArn } } as never);
     setBusy(false);
     setErrors(error ? fieldErrors(error) : {});
-    await queries.invalidateQueries({ queryKey: ["aws", slug] });
+    await afterWrite(keys.aws(slug));
   };
   return (
     <Card withBorder>
@@ -75,7 +76,7 @@ function ConnectionCard({ slug, connection }: { slug: string; connection: Connec
 
 function Deployments({ slug }: { slug: string }) {
   const clusters = useQuery({
-    queryKey: ["clusters", slug],
+    queryKey: keys.clusters(slug),
     queryFn: () => unwrap(api.GET("/api/v1/orgs/{org_slug}/clusters/", { params: { path: { org_slug: slug } } })),
   });
   const options = (((clusters.data as { results?: { id: number; name: string }[] } | undefined)?.results ?? []) as { id: number; name: string }[]).map((c) => ({ value: String(c.id), label: c.name }));
@@ -89,10 +90,10 @@ function Deployments({ slug }: { slug: string }) {
 }
 
 function ClusterDeployments({ slug, clusterId }: { slug: string; clusterId: string }) {
-  const queries = useQueryClient();
+  const afterWrite = useAfterWrite(slug);
   const path = { org_slug: slug, cluster_id: clusterId };
   const deployments = useQuery({
-    queryKey: ["deployments", path],
+    queryKey: keys.deployments(path),
     queryFn: async () => ((await unwrap(api.GET(`/api/v1/orgs/{org_slug}/clusters/{cluster_id}/deployments/` as never, { params: { path } } as never))) as { results: Deployment[] }).results,
     // The step log updates live while something runs.
     refetchInterval: (query) => ((query.state.data as Deployment[] | undefined) ?? []).some((d) => ["pending", "running"].includes(d.status)) ? 2000 : false,
@@ -103,12 +104,12 @@ function ClusterDeployments({ slug, clusterId }: { slug: string; clusterId: stri
   const act = async (deployment: Deployment, action: "retry" | "teardown" | "upgrade", body: object = {}) => {
     const { error: failed } = await api.POST(`/api/v1/orgs/{org_slug}/clusters/{cluster_id}/deployments/{id}/${action}/` as never, { params: { path: { ...path, id: deployment.id } }, body } as never);
     setError(failed ? errorMessage(failed) : null);
-    await queries.invalidateQueries({ queryKey: ["deployments", path] });
+    await afterWrite(keys.deployments(path));
   };
   const scale = async (deployment: Deployment, replicas: number) => {
     const { error: failed } = await api.PATCH(`/api/v1/orgs/{org_slug}/clusters/{cluster_id}/deployments/{id}/` as never, { params: { path: { ...path, id: deployment.id } }, body: { replicas } } as never);
     setError(failed ? errorMessage(failed) : null);
-    await queries.invalidateQueries({ queryKey: ["deployments", path] });
+    await afterWrite(keys.deployments(path));
   };
   const live = (deployments.data ?? []).filter((d) => d.status !== "torn_down");
   return (
@@ -175,7 +176,7 @@ function ClusterDeployments({ slug, clusterId }: { slug: string; clusterId: stri
 }
 
 function NewDeployment({ slug, clusterId }: { slug: string; clusterId: string }) {
-  const queries = useQueryClient();
+  const afterWrite = useAfterWrite(slug);
   const [region, setRegion] = useState("us-east-1");
   const [create, setCreate] = useState(false);
   const [eksCluster, setEksCluster] = useState<string | null>(null);
@@ -196,7 +197,7 @@ function NewDeployment({ slug, clusterId }: { slug: string; clusterId: string })
     } as never);
     setErrors(failed ? fieldErrors(failed) : {});
     setError(failed ? errorMessage(failed) : null);
-    await queries.invalidateQueries({ queryKey: ["deployments"] });
+    await afterWrite(keys.deployments({ org_slug: slug, cluster_id: clusterId }));
   };
   return (
     <Card withBorder component="form" onSubmit={deploy}>

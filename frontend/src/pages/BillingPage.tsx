@@ -1,8 +1,9 @@
 import { Alert, Anchor, Button, Card, Group, Loader, Progress, SimpleGrid, Stack, Table, Text, Title } from "@mantine/core";
-import { useQuery, useQueryClient } from "@tanstack/react-query";
+import { useQuery } from "@tanstack/react-query";
 import { useState } from "react";
 import { useParams } from "react-router-dom";
 import { api, errorMessage, unwrap } from "../api/client";
+import { keys, useAfterWrite } from "../api/queries";
 
 type Summary = {
   plan: { slug: string; name: string; included_calls: number; hard_cap: boolean };
@@ -33,14 +34,14 @@ function money(minor: number, currency: string): string {
 
 export function BillingPage() {
   const { slug = "" } = useParams();
-  const queries = useQueryClient();
+  const afterWrite = useAfterWrite(slug);
   const path = { org_slug: slug };
   const summary = useQuery({
-    queryKey: ["billing", slug],
+    queryKey: keys.billing(slug),
     queryFn: async () => (await unwrap(api.GET("/api/v1/orgs/{org_slug}/billing/", { params: { path } }))) as unknown as Summary,
   });
   const invoices = useQuery({
-    queryKey: ["invoices", slug],
+    queryKey: keys.invoices(slug),
     queryFn: () => unwrap(api.GET("/api/v1/orgs/{org_slug}/billing/invoices/", { params: { path } })),
   });
   const [error, setError] = useState<string | null>(null);
@@ -57,7 +58,7 @@ export function BillingPage() {
     }
     const { error: failed } = await api.POST("/api/v1/orgs/{org_slug}/billing/plan/", { params: { path }, body: { plan: "pro" } });
     if (failed) setError(errorMessage(failed));
-    await queries.invalidateQueries({ queryKey: ["billing", slug] });
+    await afterWrite(keys.billing(slug));
   };
   const manage = async () => {
     const { data, error: failed } = await api.POST("/api/v1/orgs/{org_slug}/billing/portal/", { params: { path } });

@@ -1,8 +1,9 @@
 import { Alert, Anchor, Button, Group, Loader, Modal, Stack, Table, Text, TextInput, Title } from "@mantine/core";
-import { useQuery, useQueryClient } from "@tanstack/react-query";
+import { useQuery } from "@tanstack/react-query";
 import { useState } from "react";
 import { Link, useParams } from "react-router-dom";
 import { api, errorMessage, fieldErrors, unwrap } from "../api/client";
+import { keys, useAfterWrite } from "../api/queries";
 import { CLUSTER_WRITERS, useMe } from "../session";
 
 type Cluster = { id: number; name: string; description: string; latest_version: number | null };
@@ -12,7 +13,7 @@ export function ClustersPage() {
   const me = useMe();
   const role = me.data?.organizations.find((o) => o.slug === slug)?.role ?? "";
   const clusters = useQuery({
-    queryKey: ["clusters", slug],
+    queryKey: keys.clusters(slug),
     queryFn: () => unwrap(api.GET("/api/v1/orgs/{org_slug}/clusters/", { params: { path: { org_slug: slug } } })),
   });
   const [creating, setCreating] = useState(false);
@@ -56,7 +57,7 @@ export function ClustersPage() {
 }
 
 function NewClusterModal({ slug, opened, onClose }: { slug: string; opened: boolean; onClose: () => void }) {
-  const queries = useQueryClient();
+  const afterWrite = useAfterWrite(slug);
   const [name, setName] = useState("");
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [error, setError] = useState<string | null>(null);
@@ -73,7 +74,7 @@ function NewClusterModal({ slug, opened, onClose }: { slug: string; opened: bool
     }
     setName("");
     setError(null);
-    await queries.invalidateQueries({ queryKey: ["clusters", slug] });
+    await afterWrite(keys.clusters(slug));
     onClose();
   };
   return (

@@ -1,7 +1,8 @@
 import { Alert, Badge, Button, Code, Group, Loader, Modal, Stack, Table, Text, Textarea, Title } from "@mantine/core";
-import { useQuery, useQueryClient } from "@tanstack/react-query";
+import { useQuery } from "@tanstack/react-query";
 import { useState } from "react";
 import { api, errorMessage, unwrap } from "../api/client";
+import { keys, published, useAfterWrite } from "../api/queries";
 
 type Path = { org_slug: string; cluster_id: string };
 type Snapshot = { version: number; author: string; reason: string; created_at: string };
@@ -17,9 +18,9 @@ const short = (value: unknown) => {
 /** Snapshot history with a readable diff and rollback; declarative export and apply, the dry-run
  * plan shown before anything changes. */
 export function HistoryPanel({ path, canWrite }: { path: Path; canWrite: boolean }) {
-  const queries = useQueryClient();
+  const afterWrite = useAfterWrite(path.org_slug);
   const snapshots = useQuery({
-    queryKey: ["snapshots", path],
+    queryKey: keys.snapshots(path),
     queryFn: () => unwrap(api.GET("/api/v1/orgs/{org_slug}/clusters/{cluster_id}/snapshots/", { params: { path } })),
   });
   const rows = ((snapshots.data as { results?: Snapshot[] } | undefined)?.results ?? []) as Snapshot[];
@@ -42,8 +43,7 @@ export function HistoryPanel({ path, canWrite }: { path: Path; canWrite: boolean
     } as never);
     setError(failed ? errorMessage(failed) : null);
     setConfirm(null);
-    await queries.invalidateQueries({ queryKey: ["snapshots", path] });
-    await queries.invalidateQueries({ queryKey: ["catalog", path] });
+    await afterWrite(...published(path));
   };
   const changes = ((diff.data as { changes?: Record<string, Section> } | undefined)?.changes ?? {}) as Record<string, Section>;
   return (
@@ -118,7 +118,7 @@ export function HistoryPanel({ path, canWrite }: { path: Path; canWrite: boolean
 }
 
 function Declarative({ path }: { path: Path }) {
-  const queries = useQueryClient();
+  const afterWrite = useAfterWrite(path.org_slug);
   const [text, setText] = useState("");
   const [plan, setPlan] = useState<PlanItem[] | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -147,8 +147,7 @@ function Declarative({ path }: { path: Path }) {
     setPlan(((data as { plan?: PlanItem[] }).plan ?? []) as PlanItem[]);
     if (!dryRun) {
       setPlan(null);
-      await queries.invalidateQueries({ queryKey: ["snapshots", path] });
-      await queries.invalidateQueries({ queryKey: ["catalog", path] });
+      await afterWrite(...published(path));
     }
   };
   return (

@@ -1,8 +1,9 @@
 import { Alert, Badge, Button, Code, CopyButton, Group, Loader, Modal, Select, Stack, Table, Tabs, Text, TextInput, Title } from "@mantine/core";
-import { useQuery, useQueryClient } from "@tanstack/react-query";
+import { useQuery } from "@tanstack/react-query";
 import { useState } from "react";
 import { useParams } from "react-router-dom";
 import { api, errorMessage, fieldErrors, unwrap } from "../api/client";
+import { keys, useAfterWrite } from "../api/queries";
 import { useMe } from "../session";
 
 const ROLES = ["owner", "admin", "developer", "viewer", "billing"];
@@ -49,11 +50,11 @@ export function OrganizationPage() {
 }
 
 function Members({ slug, manager }: { slug: string; manager: boolean }) {
-  const queries = useQueryClient();
+  const afterWrite = useAfterWrite(slug);
   const path = { org_slug: slug };
-  const members = useQuery({ queryKey: ["members", slug], queryFn: () => unwrap(api.GET("/api/v1/orgs/{org_slug}/members/", { params: { path } })) });
+  const members = useQuery({ queryKey: keys.members(slug), queryFn: () => unwrap(api.GET("/api/v1/orgs/{org_slug}/members/", { params: { path } })) });
   const invitations = useQuery({
-    queryKey: ["invitations", slug],
+    queryKey: keys.invitations(slug),
     queryFn: () => unwrap(api.GET("/api/v1/orgs/{org_slug}/invitations/", { params: { path } })),
     enabled: manager,
   });
@@ -62,7 +63,6 @@ function Members({ slug, manager }: { slug: string; manager: boolean }) {
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [error, setError] = useState<string | null>(null);
   const [removing, setRemoving] = useState<Member | null>(null);
-  const refresh = () => Promise.all([queries.invalidateQueries({ queryKey: ["members", slug] }), queries.invalidateQueries({ queryKey: ["invitations", slug] })]);
   const invite = async (event: React.FormEvent) => {
     event.preventDefault();
     const { error: failed } = await api.POST("/api/v1/orgs/{org_slug}/invitations/", {
@@ -73,7 +73,7 @@ function Members({ slug, manager }: { slug: string; manager: boolean }) {
     setError(failed ? errorMessage(failed) : null);
     if (!failed) {
       setEmail("");
-      await refresh();
+      await afterWrite(keys.invitations(slug));
     }
   };
   const changeRole = async (member: Member, newRole: string | null) => {
@@ -83,7 +83,8 @@ function Members({ slug, manager }: { slug: string; manager: boolean }) {
       body: { role: newRole } as never,
     });
     setError(failed ? errorMessage(failed) : null);
-    await refresh();
+    // A role is also in my own organizations (the session), when the member is me.
+    await afterWrite(keys.members(slug), keys.me());
   };
   const remove = async () => {
     if (!removing) return;
@@ -92,7 +93,7 @@ function Members({ slug, manager }: { slug: string; manager: boolean }) {
     });
     setError(failed ? errorMessage(failed) : null);
     setRemoving(null);
-    await refresh();
+    await afterWrite(keys.members(slug), keys.me());
   };
   if (members.isLoading) return <Loader aria-label="Loading members" />;
   return (
@@ -163,9 +164,9 @@ function Members({ slug, manager }: { slug: string; manager: boolean }) {
 }
 
 function Tokens({ slug }: { slug: string }) {
-  const queries = useQueryClient();
+  const afterWrite = useAfterWrite(slug);
   const path = { org_slug: slug };
-  const tokens = useQuery({ queryKey: ["tokens", slug], queryFn: () => unwrap(api.GET("/api/v1/orgs/{org_slug}/tokens/", { params: { path } })) });
+  const tokens = useQuery({ queryKey: keys.tokens(slug), queryFn: () => unwrap(api.GET("/api/v1/orgs/{org_slug}/tokens/", { params: { path } })) });
   const [name, setName] = useState("");
   const [secret, setSecret] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -176,13 +177,13 @@ function Tokens({ slug }: { slug: string }) {
     if (!failed) {
       setSecret((data as unknown as { token: string }).token);
       setName("");
-      await queries.invalidateQueries({ queryKey: ["tokens", slug] });
+      await afterWrite(keys.tokens(slug));
     }
   };
   const revoke = async (token: Token) => {
     if (!window.confirm(`Revoke the token ${token.name}? Whatever uses it stops working.`)) return;
     await api.DELETE("/api/v1/orgs/{org_slug}/tokens/{id}/", { params: { path: { org_slug: slug, id: String(token.id) } as never } });
-    await queries.invalidateQueries({ queryKey: ["tokens", slug] });
+    await afterWrite(keys.tokens(slug));
   };
   return (
     <Stack>
@@ -227,7 +228,7 @@ function Tokens({ slug }: { slug: string }) {
 
 function Audit({ slug }: { slug: string }) {
   const entries = useQuery({
-    queryKey: ["audit", slug],
+    queryKey: keys.audit(slug),
     queryFn: () => unwrap(api.GET("/api/v1/orgs/{org_slug}/audit-log/", { params: { path: { org_slug: slug } } })),
   });
   if (entries.isLoading) return <Loader aria-label="Loading the audit log" />;
