@@ -41,6 +41,10 @@ from .usage import SpoolLimits, UsageMeter, UsageSpool, parse_usage_table, send_
 
 logger = logging.getLogger("gateway_agent")
 KEEP_VERSIONS = 5
+# Retries of the long-poll after a failure: 0.25 s, doubling up to 1.5 s, each times a random
+# 0.5 to 1: a change published after an outage reaches the gateway within about 2 s.
+RETRY_FIRST_S = 0.25
+RETRY_CAP_S = 1.5
 
 
 @dataclass
@@ -147,12 +151,14 @@ class Agent:
         when any step fails. With `keep`, the body is kept on disk as the last good snapshot."""
         started = time.monotonic()
         with collector_paused():
-            version, sha, how = self._apply(body)
+            version, sha, how = self._same_content(body) or self._apply(body)
         if keep:
             write_atomically(self.data / "last_good.json", body)
         with self._lock:
             self.applied_version, self.applied_sha, self.last_error = version, sha, None
-            self.seen_version = max(version, self.seen_version or 0)
+            # The version served, even when lower than one seen before (a control plane whose
+            # history restarted): the next poll names it, so the two sides agree.
+            self.seen_version = version
         logger.info(
             "applied snapshot version %s (%s) %s in %.0f ms",
             version,
@@ -160,6 +166,20 @@ class Agent:
             how,
             (time.monotonic() - started) * 1000,
         )
+
+    def _same_content(self, body: bytes) -> tuple[int, str, str] | None:
+        """A new version whose content HAProxy already serves (a rollback, an edit undone):
+        nothing to render or reload, only the version to take. None otherwise."""
+        if self.applied_sha is None or self._running is None:
+            return None
+        try:
+            served = json.loads(body)
+            version, sha = int(served["version"]), str(served["sha256"])
+        except (ValueError, TypeError, KeyError):
+            return None
+        if sha != self.applied_sha:
+            return None
+        return version, sha, "unchanged (same content as the version serving)"
 
     def _apply(self, body: bytes) -> tuple[int, str, str]:
         """(version, sha256, how it was applied)."""
@@ -341,6 +361,9 @@ class Agent:
         body = self.control_plane.poll_config(self.seen_version, self.settings.poll_wait_s)
         if body is None:
             return False
+        if self.seen_version is not None and _version_of(body) == self.seen_version:
+            # The control plane answered at once with what the agent has: never spin on it.
+            raise NothingNew(f"the control plane answered version {self.seen_version} again")
         try:
             self.apply(body)
         except ApplyError as exc:
@@ -446,19 +469,23 @@ class Agent:
         self.serve_last_good()
         threading.Thread(target=self._heartbeats, args=(heartbeat_interval_s,), daemon=True).start()
         threading.Thread(target=self._send_usage, args=(heartbeat_interval_s,), daemon=True).start()
-        backoff = 1.0
+        backoff = RETRY_FIRST_S
         while not self._stop.is_set():
             try:
                 if self.instance_id is None:
                     self.ensure_registered()
                     self._report_now()
                 self.poll_once()
-                backoff = 1.0
+                backoff = RETRY_FIRST_S
             except Exception as exc:  # any failure: keep serving the last good snapshot, retry
-                delay = backoff * random.uniform(0.5, 1.5)  # noqa: S311 - jitter, not secrecy
-                logger.warning("control plane unreachable (%s); retrying in %.1f s", exc, delay)
+                # Capped low: a control plane back from an outage must be heard within a couple
+                # of seconds. A refused connection costs the control plane nothing; the jitter
+                # spreads a fleet's retries.
+                delay = backoff * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not secrecy
+                what = "nothing new" if isinstance(exc, NothingNew) else "control plane unreachable"
+                logger.warning("%s (%s); retrying in %.1f s", what, exc, delay)
                 self._stop.wait(delay)
-                backoff = min(backoff * 2, 30.0)
+                backoff = min(backoff * 2, RETRY_CAP_S)
 
     def stop(self, stop_haproxy: bool = True) -> None:
         self._stop.set()
@@ -472,6 +499,18 @@ class Agent:
         if stop_haproxy:
             self.haproxy.stop()
         self.control_plane.close()
+
+
+def _version_of(body: bytes) -> int | None:
+    try:
+        version = json.loads(body)["version"]
+    except (ValueError, TypeError, KeyError):
+        return None
+    return version if isinstance(version, int) else None
+
+
+class NothingNew(RuntimeError):
+    """A poll answered at once with the version the agent already has."""
 
 
 class ApplyError(RuntimeError):

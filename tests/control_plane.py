@@ -98,9 +98,12 @@ def start_agent(
     metrics_port: int = 0,
     extra: tuple[str, ...] = (),
     control_url: str | None = None,
+    log: Path | None = None,
 ) -> subprocess.Popen[bytes]:
     """`gateway-agent run` against the control plane on `control_port` (or at `control_url`), its
-    HAProxy listening on 127.0.0.1 (0 turns the HTTPS or metrics listener off)."""
+    HAProxy listening on 127.0.0.1 (0 turns the HTTPS or metrics listener off); its log goes to
+    the file `log` when given."""
+    output = log.open("ab") if log is not None else None
     return subprocess.Popen(
         [
             sys.executable,
@@ -124,6 +127,8 @@ def start_agent(
             *extra,
         ],
         cwd=ROOT,
+        stdout=output,
+        stderr=output,
     )
 
 

@@ -16,11 +16,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.db import transaction
-from django.utils import timezone
 from django_redis import get_redis_connection
 from django_tenants.utils import schema_context
 
 from gateway_agent.protocol import Heartbeat, RegisterRequest
+from saas import clock
 from saas.encryption import decrypt_secret
 from tenants.credentials import hash_secret
 from tenants.models import Organization
@@ -62,7 +62,7 @@ def authenticate_agent(secret: str) -> AgentContext | None:
         token = ClusterToken.objects.filter(token_hash=hash_secret(secret), revoked_at__isnull=True).first()
         if token is None:
             return None
-        now = timezone.now()
+        now = clock.now()
         if (
             token.last_used_at is None
             or (now - token.last_used_at).total_seconds() > TOKEN_LAST_USED_RESOLUTION_S
@@ -221,24 +221,32 @@ def _served_section(key: str, text: str) -> str:
     )
 
 
-# The served form of recent snapshots, by (schema, cluster, sha256): when a publish wakes a
-# thousand waiting agents, the document is assembled and decrypted once.
-_served: OrderedDict[tuple[str, int, str], bytes] = OrderedDict()
+# The served form of recent snapshots, by (schema, cluster, version): when a publish wakes a
+# thousand waiting agents, the document is assembled and decrypted once. Keyed by version, not
+# by content: a rollback publishes an earlier content under a new version, and an agent must be
+# told that new version, or it polls again at once for ever.
+_served: OrderedDict[tuple[str, int, int], bytes] = OrderedDict()
 _served_lock = threading.Lock()
 SERVED_CACHE_ENTRIES = 32
 
 
-def served_snapshot_json(ctx: AgentContext, sha256: str) -> tuple[str, bytes] | None:
-    """The latest snapshot as (sha256, JSON bytes), cached: `sha256` names the one expected.
+def served_etag(version: int, sha256: str) -> str:
+    """The ETag of a served snapshot: its version (what agents report and compare) and content."""
+    return f"{version}-{sha256}"
+
+
+def served_snapshot_json(ctx: AgentContext, version: int) -> tuple[int, bytes] | None:
+    """The snapshot `version` as (version, JSON bytes), cached; None when it does not exist.
 
     The body is {"version", "sha256", "sections": {name: section sha256}, "document"}: agents
     revalidate only the sections whose sha256 they have not seen."""
+    key = (ctx.schema_name, ctx.cluster_id, version)
     with _served_lock:
-        cached = _served.get((ctx.schema_name, ctx.cluster_id, sha256))
+        cached = _served.get(key)
     if cached is not None:
-        return sha256, cached
-    with schema_context(ctx.schema_name):  # the latest, which may be newer still
-        snapshot = ConfigSnapshot.objects.filter(cluster_id=ctx.cluster_id).order_by("-version").first()
+        return version, cached
+    with schema_context(ctx.schema_name):
+        snapshot = ConfigSnapshot.objects.filter(cluster_id=ctx.cluster_id, version=version).first()
         if snapshot is None:
             return None
         texts = section_texts(snapshot.sections.values())
@@ -251,14 +259,14 @@ def served_snapshot_json(ctx: AgentContext, sha256: str) -> tuple[str, bytes] | 
         f'"sections":{json.dumps(sections, separators=(",", ":"))},"document":{{{document}}}}}'
     ).encode()
     with _served_lock:
-        _served[(ctx.schema_name, ctx.cluster_id, snapshot.sha256)] = body
+        _served[key] = body
         while len(_served) > SERVED_CACHE_ENTRIES:
             _served.popitem(last=False)
-    return snapshot.sha256, body
+    return version, body
 
 
 def served_snapshot(ctx: AgentContext) -> dict[str, Any] | None:
     """The latest snapshot as its cluster's agents receive it, parsed."""
     latest = latest_snapshot(ctx)
-    found = served_snapshot_json(ctx, latest[1]) if latest else None
+    found = served_snapshot_json(ctx, latest[0]) if latest else None
     return dict(json.loads(found[1])) if found else None

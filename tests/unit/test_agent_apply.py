@@ -5,7 +5,7 @@ import gc
 
 import pytest
 
-from gateway_agent.agent import Agent, AgentSettings, ApplyError
+from gateway_agent.agent import Agent, AgentSettings, ApplyError, NothingNew
 
 
 @pytest.fixture
@@ -46,3 +46,47 @@ def test_a_snapshot_the_renderer_refuses_names_its_version(agent):
     assert not (agent.data / "last_good.json").exists()
     assert list(agent.versions.iterdir()) == []
     assert gc.isenabled()
+
+
+class _AnswersAtOnce:
+    """A control plane whose long-poll answers at once with one body, whatever it is asked."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+        self.polls: list[int | None] = []
+
+    def poll_config(self, version: int | None, wait_s: float) -> bytes:
+        self.polls.append(version)
+        return self.body
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_poll_answered_at_once_with_the_version_held_is_nothing_new_not_a_change(tmp_path):
+    body = b'{"version": 20, "sha256": "ab", "sections": {}, "document": {}}'
+    control_plane = _AnswersAtOnce(body)
+    agent = Agent(AgentSettings("http://127.0.0.1:9", "t", tmp_path / "agent"), control_plane)  # type: ignore[arg-type]
+    agent.seen_version = agent.applied_version = 20
+
+    with pytest.raises(NothingNew):
+        agent.poll_once()  # the run loop backs off on it instead of polling again at once
+
+    assert control_plane.polls == [20] and agent.applied_version == 20
+    assert list(agent.versions.iterdir()) == []
+
+
+def test_a_new_version_with_the_content_served_is_taken_without_rendering(agent):
+    agent.applied_version, agent.seen_version, agent.applied_sha = 20, 20, "907c1d183ae5" + "0" * 52
+    agent._running = ("/somewhere", {})  # HAProxy serves that content
+    rolled_back = (
+        b'{"version": 22, "sha256": "907c1d183ae5' + b"0" * 52 + b'", "sections": {}, "document": {}}'
+    )
+
+    agent.apply(rolled_back)
+
+    # The version it reports (and polls with) is the new one, so the control plane sees it up to
+    # date and the next poll waits; nothing was rendered or reloaded.
+    assert (agent.applied_version, agent.seen_version) == (22, 22)
+    assert list(agent.versions.iterdir()) == []
+    assert (agent.data / "last_good.json").read_bytes() == rolled_back

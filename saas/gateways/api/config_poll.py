@@ -6,8 +6,11 @@ Here a waiting agent is one coroutine; database lookups are short calls on the s
 pool, and wake-ups come from one Redis subscription per process (saas.gateways.notifier).
 
 Answers: 200 with {"version", "sha256", "document"} and an ETag when the cluster's latest
-snapshot differs from the agent's `version` (or If-None-Match); otherwise it waits up to `wait`
-seconds (default 30, at most 60) for one, then answers 304. 401 for a bad token."""
+version differs from the agent's `version` (or from the version named by If-None-Match);
+otherwise it waits up to `wait` seconds (default 30, at most 60) for one, then answers 304.
+Versions, not contents, are compared: every publish is its own version, even one whose content
+equals an earlier one (a rollback), and the answer is always the version it names. 401 for a
+bad token."""
 
 from __future__ import annotations
 
@@ -36,8 +39,10 @@ async def poll_config(authorization: str, query: dict[str, str], if_none_match: 
             401, {"detail": "Invalid or revoked cluster token."}, {"www-authenticate": "Bearer"}
         )
     version = query.get("version", "")
-    known = int(version) if version.isdigit() else None
+    known = int(version) if version.isdigit() and len(version) < 12 else None
     etag = if_none_match.strip().strip('"')
+    if known is None and etag.partition("-")[0].isdigit() and len(etag.partition("-")[0]) < 12:
+        known = int(etag.partition("-")[0])
     try:
         wait = max(0.0, min(float(query.get("wait", DEFAULT_WAIT_S)), MAX_WAIT_S))
     except ValueError:
@@ -55,14 +60,14 @@ async def poll_config(authorization: str, query: dict[str, str], if_none_match: 
             # database is read must wake the wait that follows, not be wiped out by it.
             event.clear()
             latest = await in_pool(agents.latest_snapshot)(ctx)
-            if latest is not None and latest[0] != known and latest[1] != etag:
-                found = await in_pool(agents.served_snapshot_json)(ctx, latest[1])
+            if latest is not None and latest[0] != known:
+                found = await in_pool(agents.served_snapshot_json)(ctx, latest[0])
                 if found is not None:
-                    sha256, body = found
-                    return 200, {"content-type": "application/json", "etag": f'"{sha256}"'}, body
+                    etag_value = agents.served_etag(latest[0], latest[1])
+                    return 200, {"content-type": "application/json", "etag": f'"{etag_value}"'}, found[1]
             remaining = deadline - loop.time()
             if remaining <= 0:
-                return 304, ({"etag": f'"{latest[1]}"'} if latest else {}), b""
+                return 304, ({"etag": f'"{agents.served_etag(*latest)}"'} if latest else {}), b""
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(event.wait(), remaining)
     finally:

@@ -122,7 +122,7 @@ def test_config_served_with_etag_and_usable_secrets(cw):
     response = _config(token)
     assert response.status_code == 200
     served = response.json()
-    assert response.headers["ETag"] == f'"{served["sha256"]}"'
+    assert response.headers["ETag"] == f'"{served["version"]}-{served["sha256"]}"'
     [credential] = served["document"]["consumers"][0]["credentials"]
     assert credential["secret"] == jwt["secret"] and "secret_ciphertext" not in credential
     assert [r["name"] for r in served["document"]["routes"]] == ["list-orders"]
@@ -131,6 +131,32 @@ def test_config_served_with_etag_and_usable_secrets(cw):
     assert _config(token, f"version={version}&wait=0").status_code == 304
     assert _config(token, "wait=0", **{"If-None-Match": response.headers["ETag"]}).status_code == 304
     assert _config(token, "wait=soon").status_code == 400
+
+
+def test_a_rollback_to_an_equal_content_is_served_as_its_own_version(cw):
+    """After a rollback (or an edit undone) the latest version has the content of an earlier
+    one. The poll must answer that latest version, then wait: answering the earlier version's
+    body made agents poll again at once, about 20 times a second, for ever."""
+    token = _token(cw)
+    client = cw.client()
+    build_catalog(client, cw.url)
+    first = _config(token).json()
+    client.post(
+        cw.url("upstreams/"), {"name": "spare", "targets": [{"host": "10.0.0.9", "port": 80}]}, format="json"
+    )
+    changed = _config(token, f"version={first['version']}&wait=0").json()
+    assert changed["version"] > first["version"] and changed["sha256"] != first["sha256"]
+    rolled = client.post(cw.url(f"snapshots/{first['version']}/rollback/"))
+    assert rolled.status_code == 201, rolled.content
+    latest = rolled.json()["version"]
+    assert latest > changed["version"] and rolled.json()["sha256"] == first["sha256"]
+
+    # An agent at any earlier version gets the latest version, content equal or not...
+    for known in (first["version"], changed["version"]):
+        answer = _config(token, f"version={known}&wait=0")
+        assert answer.status_code == 200 and answer.json()["version"] == latest
+    # ...and an agent at the latest waits.
+    assert _config(token, f"version={latest}&wait=0").status_code == 304
 
 
 @pytest.mark.django_db(transaction=True)
