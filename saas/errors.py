@@ -29,3 +29,11 @@ class NotFound(ServiceError):
 
 class Conflict(ServiceError):
     """HTTP 409: not possible in the current state (for example billing's mode)."""
+
+
+class StaleRevision(ServiceError):
+    """HTTP 412: the write named a revision of the object that is no longer the current one."""
+
+    def __init__(self, detail: str, current: dict[str, object]) -> None:
+        super().__init__(detail)
+        self.current = current

@@ -9,7 +9,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from saas.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceError
+from saas.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceError, StaleRevision
 
 
 def _first_message(errors: Any) -> str | None:
@@ -40,6 +40,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, ServiceError):
         if isinstance(exc, InvalidInput):
             return Response({"detail": exc.detail, "errors": exc.errors}, status=status.HTTP_400_BAD_REQUEST)
+        if isinstance(exc, StaleRevision):
+            return Response({"detail": exc.detail, **exc.current}, status=status.HTTP_412_PRECONDITION_FAILED)
         code = {Forbidden: 403, NotFound: 404, Conflict: 409}.get(type(exc), 400)
         return Response({"detail": exc.detail}, status=code)
     if isinstance(exc, exceptions.ValidationError):

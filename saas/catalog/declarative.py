@@ -15,8 +15,8 @@ from typing import Any
 import yaml
 from django.db import transaction
 
-from saas.errors import InvalidInput
-from saas.gateways.models import GatewayCluster
+from saas.errors import InvalidInput, StaleRevision
+from saas.gateways.models import ConfigSnapshot, GatewayCluster
 from saas.gateways.services import Author
 from tenants.audit import record_audit
 
@@ -376,13 +376,19 @@ def _apply(author: Author, cluster: GatewayCluster, document: dict[str, Any]) ->
     return plan
 
 
-def apply_config(author: Author, cluster: GatewayCluster, text: Any, *, dry_run: bool) -> dict[str, Any]:
+def apply_config(
+    author: Author, cluster: GatewayCluster, text: Any, *, dry_run: bool, based_on: int | None = None
+) -> dict[str, Any]:
     """Make the cluster match the document. With `dry_run`, the same work runs and is rolled
-    back, so the plan shows exactly what would change and nothing does."""
+    back, so the plan shows exactly what would change and nothing does; the plan names the
+    version it was made against (`based_on_version`). An apply `based_on` a version that is no
+    longer the latest is refused: the plan went stale, and applying it would undo what changed
+    since without anyone having seen it."""
     document = parse_document(text)
     result: dict[str, Any] = {}
     try:
         with transaction.atomic():
+            latest = _check_plan_current(cluster, based_on)
             with one_snapshot(cluster, author=author.label, reason="declarative apply") as published:
                 plan = _apply(author, cluster, document)
                 if plan:
@@ -393,9 +399,34 @@ def apply_config(author: Author, cluster: GatewayCluster, text: Any, *, dry_run:
                         cluster,
                         after={"changes": len(plan), "dry_run": dry_run},
                     )
-            result = {"dry_run": dry_run, "plan": plan, "version": published[0].version}
+            result = {
+                "dry_run": dry_run,
+                "plan": plan,
+                "based_on_version": latest.version if latest else None,
+                "version": published[0].version,
+            }
             if dry_run:
                 raise _Rollback
     except _Rollback:
         result["version"] = None
     return result
+
+
+def _check_plan_current(cluster: GatewayCluster, based_on: int | None) -> ConfigSnapshot | None:
+    """The cluster's latest snapshot, with the cluster locked for the apply; StaleRevision when
+    the plan was made against another version."""
+    GatewayCluster.objects.select_for_update().filter(id=cluster.id).first()
+    latest = ConfigSnapshot.objects.filter(cluster=cluster).order_by("-version").first()
+    current = latest.version if latest else 0
+    if based_on is not None and based_on != current:
+        who = f" by {latest.author}" if latest and latest.author else ""
+        raise StaleRevision(
+            f"The plan was made against version {based_on}; the cluster is at version {current}, "
+            f"published{who}. Plan again.",
+            {
+                "current_revision": current,
+                "updated_by": (latest.author or None) if latest else None,
+                "updated_at": latest.created_at.isoformat() if latest else None,
+            },
+        )
+    return latest

@@ -1,6 +1,8 @@
 """The API catalog of a gateway cluster. These tables live in each organization's own schema;
 every entity belongs to one cluster and is named uniquely within it."""
 
+from typing import Any
+
 from django.db import models
 
 from saas.gateways.models import GatewayCluster
@@ -10,9 +12,18 @@ class CatalogEntity(models.Model):
     cluster = models.ForeignKey(GatewayCluster, on_delete=models.CASCADE, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Optimistic concurrency: every save of a stored entity makes its next revision, which the
+    # API serves as its ETag; a write naming an older one (If-Match) is refused.
+    revision = models.PositiveIntegerField(default=1)
+    updated_by = models.CharField(max_length=254, blank=True)
 
     class Meta:
         abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            self.revision += 1
+        super().save(*args, **kwargs)
 
 
 class Upstream(CatalogEntity):

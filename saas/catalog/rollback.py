@@ -25,15 +25,22 @@ def _plugins(items: list[dict[str, Any]]) -> dict[str, Any]:
     return {item["name"]: item["config"] for item in items}
 
 
-def _sync(model: type[Model], cluster: GatewayCluster, rows: dict[int, dict[str, Any]]) -> None:
-    """Make the cluster's rows of `model` exactly `rows` (id -> field values)."""
+def _sync(
+    model: type[Model], cluster: GatewayCluster, rows: dict[int, dict[str, Any]], author: Author
+) -> None:
+    """Make the cluster's rows of `model` exactly `rows` (id -> field values). Rows that change
+    take their next revision, so an edit begun before the rollback is refused as stale."""
     manager = model._default_manager
     manager.filter(cluster=cluster).exclude(pk__in=list(rows)).delete()
     existing = {obj.pk: obj for obj in manager.filter(cluster=cluster, pk__in=list(rows))}
     for pk, fields in rows.items():
-        obj = existing.get(pk) or model(pk=pk, cluster=cluster)
+        obj = existing.get(pk)
+        if obj is not None and all(getattr(obj, name) == value for name, value in fields.items()):
+            continue  # as it was: same revision
+        obj = obj or model(pk=pk, cluster=cluster)
         for name, value in fields.items():
             setattr(obj, name, value)
+        obj.updated_by = author.label  # type: ignore[attr-defined]
         obj.save()
 
 
@@ -55,9 +62,11 @@ def roll_back(author: Author, cluster: GatewayCluster, snapshot: ConfigSnapshot)
         name__in=[p["name"] for p in document["global_plugins"]]
     ).delete()
     for plugin in document["global_plugins"]:
-        GlobalPlugin.objects.update_or_create(
-            cluster=cluster, name=plugin["name"], defaults={"config": plugin["config"]}
-        )
+        kept = GlobalPlugin.objects.filter(cluster=cluster, name=plugin["name"]).first()
+        if kept is None or kept.config != plugin["config"]:
+            kept = kept or GlobalPlugin(cluster=cluster, name=plugin["name"])
+            kept.config, kept.updated_by = plugin["config"], author.label
+            kept.save()
     _sync(
         Upstream,
         cluster,
@@ -78,6 +87,7 @@ def roll_back(author: Author, cluster: GatewayCluster, snapshot: ConfigSnapshot)
             }
             for u in document["upstreams"]
         },
+        author,
     )
     _sync(
         Service,
@@ -86,6 +96,7 @@ def roll_back(author: Author, cluster: GatewayCluster, snapshot: ConfigSnapshot)
             pk: {"name": s["name"], "upstream_id": s["upstream_id"], "plugins": _plugins(s["plugins"])}
             for pk, s in services.items()
         },
+        author,
     )
     _sync(
         Route,
@@ -104,6 +115,7 @@ def roll_back(author: Author, cluster: GatewayCluster, snapshot: ConfigSnapshot)
             }
             for pk, r in routes.items()
         },
+        author,
     )
     _sync(
         Consumer,
@@ -112,6 +124,7 @@ def roll_back(author: Author, cluster: GatewayCluster, snapshot: ConfigSnapshot)
             pk: {"username": c["username"], "labels": c["labels"], "plugins": _plugins(c["plugins"])}
             for pk, c in consumers.items()
         },
+        author,
     )
     credentials: dict[int, dict[str, Any]] = {}
     for consumer in consumers.values():
@@ -131,7 +144,7 @@ def roll_back(author: Author, cluster: GatewayCluster, snapshot: ConfigSnapshot)
             else:
                 fields |= {"basic_username": cred["username"], "basic_password_crypt": cred["password_crypt"]}
             credentials[cred["id"]] = fields
-    _sync(Credential, cluster, credentials)
+    _sync(Credential, cluster, credentials, author)
     _sync(
         Certificate,
         cluster,
@@ -146,6 +159,7 @@ def roll_back(author: Author, cluster: GatewayCluster, snapshot: ConfigSnapshot)
             }
             for c in document["certificates"]
         },
+        author,
     )
     record_audit(
         author.actor,

@@ -10,14 +10,14 @@ from django.db import transaction
 from django.db.models import Model
 
 from saas.encryption import encrypt_secret
-from saas.errors import InvalidInput
+from saas.errors import InvalidInput, NotFound, StaleRevision
 from saas.gateways.models import ConfigSnapshot, GatewayCluster
 from saas.gateways.services import Author
 from tenants.audit import record_audit
 
 from . import specs
 from .key_material import check_jwt_public_key, crypt_password, new_api_key, parse_certificate, sha256_hex
-from .models import Certificate, Consumer, Credential, GlobalPlugin, Route, Service, Upstream
+from .models import CatalogEntity, Certificate, Consumer, Credential, GlobalPlugin, Route, Service, Upstream
 from .plugins import plugin_config_errors
 from .publishing import publish
 
@@ -95,6 +95,33 @@ def certificate_view(certificate: Certificate) -> dict[str, Any]:
 
 
 # --- shared rules ----------------------------------------------------------------------------
+
+
+def revision_view(entity: CatalogEntity) -> dict[str, Any]:
+    """Who changed an entity last and when: what a refused stale write is told."""
+    return {
+        "current_revision": entity.revision,
+        "updated_by": entity.updated_by or None,
+        "updated_at": entity.updated_at.isoformat() if entity.updated_at else None,
+    }
+
+
+def claim_revision(entity: CatalogEntity, expected: int | None) -> None:
+    """Lock the entity's row for the rest of the transaction and refuse the write when the caller
+    edited an older revision than the current one (`expected` None: the caller does not say, as
+    API clients that never read may). Two editors cannot then overwrite each other unknowingly."""
+    current = type(entity)._default_manager.select_for_update().filter(pk=entity.pk).first()
+    if current is None:
+        raise NotFound(f"{type(entity).__name__} not found.")
+    entity.revision = current.revision
+    if expected is not None and expected != current.revision:
+        who = f" by {current.updated_by}" if current.updated_by else ""
+        raise StaleRevision(
+            f"{type(entity).__name__} {current} was changed{who} at "
+            f"{current.updated_at:%Y-%m-%d %H:%M:%S} UTC (revision {current.revision}; you edited "
+            f"revision {expected}). Reload it and make your change again.",
+            revision_view(current),
+        )
 
 
 def _commit(
@@ -230,6 +257,7 @@ def save_upstream(
     upstream.passive_health_check = (
         spec.passive_health_check.model_dump() if spec.passive_health_check else None
     )
+    upstream.updated_by = author.label
     upstream.save()
     _commit(
         author,
@@ -282,6 +310,7 @@ def save_service(
         upstream,
         spec.plugins,
     )
+    service.updated_by = author.label
     service.save()
     _commit(
         author,
@@ -330,6 +359,7 @@ def save_route(author: Author, cluster: GatewayCluster, data: Any, instance: Rou
     route.priority = spec.priority
     route.strip_path_prefix = spec.strip_path_prefix or ""
     route.plugins = spec.plugins
+    route.updated_by = author.label
     route.save()
     _commit(
         author,
@@ -361,6 +391,7 @@ def save_consumer(
     before = consumer_spec(instance) if instance else None
     consumer = instance or Consumer(cluster=cluster)
     consumer.username, consumer.labels, consumer.plugins = spec.username, spec.labels, spec.plugins
+    consumer.updated_by = author.label
     consumer.save()
     _commit(
         author,
@@ -471,6 +502,7 @@ def save_certificate(
     certificate.snis = parsed.snis
     certificate.not_after = parsed.not_after
     certificate.fingerprint_sha256 = parsed.fingerprint_sha256
+    certificate.updated_by = author.label
     certificate.save()
     after = {k: v for k, v in certificate_view(certificate).items() if k != "certificate"}
     _commit(
@@ -498,11 +530,13 @@ def delete_certificate(author: Author, certificate: Certificate) -> None:
 def set_global_plugin(author: Author, cluster: GatewayCluster, name: str, config: Any) -> GlobalPlugin:
     _check_plugins(cluster, {name: config}, "global", field="config")
     plugin, created = GlobalPlugin.objects.get_or_create(
-        cluster=cluster, name=name, defaults={"config": config}
+        cluster=cluster, name=name, defaults={"config": config, "updated_by": author.label}
     )
     before = None if created else {"config": plugin.config}
-    plugin.config = config
-    plugin.save()
+    if not created:
+        plugin.config = config
+        plugin.updated_by = author.label
+        plugin.save()
     _commit(
         author,
         cluster,

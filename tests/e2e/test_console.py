@@ -315,6 +315,10 @@ def test_a_team_goes_from_sign_up_to_billed_calls_through_their_own_gateway(
         expect(page.locator("textarea").first).to_have_value(re.compile("orders"))
         _button(page, "Preview changes").click()
         expect(page.get_by_text("Nothing would change")).to_be_visible()
+        # The rollback's version (the content of an earlier one) is applied and shown up to date.
+        page.get_by_role("tab", name="Instances").click()
+        expect(page.get_by_text("up to date", exact=True)).to_be_visible()
+        _screenshot(page, "09b-instances-up-to-date")
 
         # The organization: members, an API token shown once, and the audit log of all of it.
         page.get_by_role("link", name="Organization").click()
@@ -472,3 +476,153 @@ def test_an_owner_connects_aws_and_follows_a_deploy_step_by_step(
         control.wait(timeout=20)
         kube.close()
         moto.stop()
+
+
+def _sign_in_as_member(page: Page, control_plane: str, org: Organization, email: str, role: str) -> None:
+    """Signed up through the control plane (its own password hasher), added to `org`, signed in."""
+    signup = httpx.post(f"{control_plane}/api/v1/auth/signup/", json={"email": email, "password": PASSWORD})
+    assert signup.status_code == 201, signup.text
+    add_member(org, role, User.objects.get(email=email))
+    connections.close_all()
+    page.goto(f"{control_plane}/console/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    _button(page, "Log in").click()
+
+
+def test_an_edit_in_the_console_changes_only_what_the_user_changed(page: Page, control_plane: str) -> None:
+    """Every field set through the API; in the console each object is opened, only its name (a
+    global plugin: one setting) is changed and saved; every other field is exactly as it was.
+    Then two writers: a save from a form opened before a colleague's change is refused, says
+    who changed it, and changes nothing."""
+    from saas.catalog import services as catalog
+    from saas.catalog.api.views import ConsumerViewSet, RouteViewSet, ServiceViewSet, UpstreamViewSet
+    from saas.catalog.models import Consumer, GlobalPlugin, Route, Service, Upstream
+
+    org, author, cluster = make_org_with_cluster("edits")
+    with schema_context(org.schema_name):
+        catalog.save_upstream(
+            author,
+            cluster,
+            {
+                "name": "billing",
+                "targets": [
+                    {"host": "10.0.0.7", "port": 9000, "weight": 30},
+                    {"host": "10.0.0.8", "port": 9000},
+                ],
+                "load_balancing": "leastconn",
+                "retries": 3,
+                "timeouts": {"connect_s": 2, "send_s": 7, "read_s": 45},
+                "passive_health_check": {"max_fails": 5, "fail_timeout_s": 20},
+            },
+        )
+        catalog.save_service(
+            author,
+            cluster,
+            {
+                "name": "billing-api",
+                "upstream": "billing",
+                "description": "Invoices",
+                "plugins": {"key-auth": {}},
+            },
+        )
+        catalog.save_route(
+            author,
+            cluster,
+            {
+                "name": "invoices",
+                "service": "billing-api",
+                "hosts": ["api.example.com", "*.shop.example.com"],
+                "paths": [
+                    {"type": "exact", "value": "/invoices"},
+                    {"type": "regex", "value": "^/invoices/[0-9]+$"},
+                ],
+                "methods": ["GET", "POST"],
+                "headers": [{"name": "X-Tenant", "value": "acme", "type": "exact"}],
+                "priority": 5,
+                "strip_path_prefix": "/invoices",
+                "plugins": {"limit-count": {"count": 10, "time_window": 60}},
+            },
+        )
+        catalog.save_consumer(
+            author,
+            cluster,
+            {
+                "username": "mobile",
+                "labels": {"team": "apps"},
+                "plugins": {"limit-count": {"count": 5, "time_window": 1}},
+            },
+        )
+        catalog.set_global_plugin(
+            author,
+            cluster,
+            "cors",
+            {"allow_origins": ["https://a.example.com"], "max_age": 600, "allow_credentials": True},
+        )
+    kinds = {
+        "Routes": (Route, RouteViewSet.spec, "invoices"),
+        "Services": (Service, ServiceViewSet.spec, "billing-api"),
+        "Upstreams": (Upstream, UpstreamViewSet.spec, "billing"),
+        "Consumers": (Consumer, ConsumerViewSet.spec, "mobile"),
+    }
+
+    def spec_of(model: type, spec: object) -> dict:
+        with schema_context(org.schema_name):
+            found = spec(model.objects.get())  # type: ignore[operator]
+        connections.close_all()
+        return found
+
+    before = {tab: spec_of(model, spec) for tab, (model, spec, _) in kinds.items()}
+    _sign_in_as_member(page, control_plane, org, "editor@example.com", Role.DEVELOPER)
+    page.get_by_role("link", name="edits").click()
+    page.get_by_role("tab", name="Catalog").click()
+    for tab, (model, spec, name) in kinds.items():
+        page.get_by_role("tab", name=tab, exact=True).click()
+        panel = page.get_by_role("tabpanel", name=tab)
+        _button(panel, "Edit").click()
+        field = _dialog(page).get_by_role("textbox", name=re.compile("^(Name|Username)"))
+        expect(field).to_have_value(name)
+        field.fill(f"{name}-renamed")
+        _button(_dialog(page), "Save").click()
+        expect(_dialog(page)).to_have_count(0)
+        expect(panel.get_by_text(f"{name}-renamed", exact=True)).to_be_visible()
+        after = spec_of(model, spec)
+        key = "username" if tab == "Consumers" else "name"
+        assert after == {**before[tab], key: f"{name}-renamed"}, tab
+        # What refers to it by name follows the rename.
+        before = {t: spec_of(m, s) for t, (m, s, _) in kinds.items()}
+    _screenshot(page, "20-edited-consumers")
+
+    page.get_by_role("tab", name="Global plugins").click()
+    plugins = page.get_by_role("tabpanel", name="Global plugins")
+    _button(plugins, "Edit").click()
+    _dialog(page).get_by_role("textbox", name=re.compile("max age")).fill("900")
+    _button(_dialog(page), "Save").click()
+    expect(_dialog(page)).to_have_count(0)
+    with schema_context(org.schema_name):
+        assert GlobalPlugin.objects.get(name="cors").config == {
+            "allow_origins": ["https://a.example.com"],
+            "max_age": 900,
+            "allow_credentials": True,
+        }
+    connections.close_all()
+
+    # Two writers: the form is opened, a colleague changes the route meanwhile, the save is refused.
+    page.get_by_role("tab", name="Routes", exact=True).click()
+    _button(page.get_by_role("tabpanel", name="Routes"), "Edit").click()
+    with schema_context(org.schema_name):
+        route = Route.objects.get()
+        colleague = type(author)(
+            actor=type(author.actor)(user=User.objects.get(email="editor@example.com")), organization=org
+        )
+        catalog.save_route(colleague, cluster, {**RouteViewSet.spec(route), "priority": 7})
+    connections.close_all()
+    _dialog(page).get_by_role("textbox", name=re.compile("^Name")).fill("invoices-mine")
+    _button(_dialog(page), "Save").click()
+    expect(_dialog(page).get_by_text(re.compile("was changed by editor@example.com"))).to_be_visible()
+    _screenshot(page, "21-edit-refused-as-stale")
+    with schema_context(org.schema_name):
+        assert (Route.objects.get().name, Route.objects.get().priority) == ("invoices-renamed", 7)
+    connections.close_all()
+    _button(_dialog(page), "Reload").click()
+    expect(_dialog(page)).to_have_count(0)

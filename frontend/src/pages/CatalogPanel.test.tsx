@@ -73,6 +73,48 @@ describe("the catalog", () => {
     expect(sent?.body).toEqual({ name: "checkout", service: "orders", paths: [{ value: "checkout" }], methods: [], plugins: { "limit-count": { count: 100 } } });
   });
 
+  it("saves an edit as a PATCH of the changed fields only, naming the revision it opened", async () => {
+    const route = {
+      id: 1, name: "orders", service: "orders", revision: 4, hosts: ["api.example.com"], priority: 5, strip_path_prefix: "/orders",
+      paths: [{ type: "exact", value: "/orders" }], methods: ["GET"], headers: [{ name: "X-Tenant", value: "acme", type: "exact" }], plugins: { "key-auth": {} },
+    };
+    const calls = answerApi({
+      ...CATALOG,
+      [`GET ${BASE}/routes/`]: [200, { results: [route] }],
+      [`PATCH ${BASE}/routes/1/`]: [200, { ...route, name: "orders-v2", revision: 5 }],
+    });
+    renderInConsole(<CatalogPanel path={PATH} canWrite />);
+    await userEvent.click(await screen.findByRole("button", { name: "Edit" }));
+    const form = within(await screen.findByRole("dialog"));
+    const name = form.getByRole("textbox", { name: /Name/ });
+    await userEvent.clear(name);
+    await userEvent.type(name, "orders-v2");
+    await userEvent.click(form.getByRole("button", { name: "Save" }));
+
+    await vi.waitFor(() => expect(calls.some((call) => call.method === "PATCH")).toBe(true));
+    const sent = calls.find((call) => call.method === "PATCH");
+    expect(sent?.body).toEqual({ name: "orders-v2" });
+    expect(sent?.headers["if-match"]).toBe('"4"');
+    expect(calls.some((call) => call.method === "PUT")).toBe(false);
+  });
+
+  it("tells who changed an entry meanwhile instead of overwriting it", async () => {
+    const route = { id: 1, name: "orders", service: "orders", revision: 4, paths: [{ value: "/orders" }], methods: [], plugins: {} };
+    answerApi({
+      ...CATALOG,
+      [`GET ${BASE}/routes/`]: [200, { results: [route] }],
+      [`PATCH ${BASE}/routes/1/`]: [412, { detail: "Route orders was changed by bob@example.com at 2026-12-03 10:00:00 UTC (revision 5; you edited revision 4). Reload it and make your change again.", current_revision: 5, updated_by: "bob@example.com", updated_at: "2026-12-03T10:00:00Z" }],
+    });
+    renderInConsole(<CatalogPanel path={PATH} canWrite />);
+    await userEvent.click(await screen.findByRole("button", { name: "Edit" }));
+    const form = within(await screen.findByRole("dialog"));
+    await userEvent.type(form.getByRole("textbox", { name: /Name/ }), "-v2");
+    await userEvent.click(form.getByRole("button", { name: "Save" }));
+
+    expect(await form.findByText(/changed by bob@example.com/)).toBeTruthy();
+    expect(form.getByRole("button", { name: "Reload" })).toBeTruthy();
+  });
+
   it("offers no way to change anything to a role that may not", async () => {
     answerApi({ ...CATALOG });
     renderInConsole(<CatalogPanel path={PATH} canWrite={false} />);

@@ -2,6 +2,7 @@ import { Alert, Button, Code, CopyButton, Group, Loader, Modal, MultiSelect, Sel
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { api, errorMessage, fieldErrors, messagesAbout, unwrap } from "../api/client";
+import { keys, published, useAfterWrite } from "../api/queries";
 import { isAboutPlugin, pluginFieldErrors, SchemaForm, type Schema } from "./SchemaForm";
 
 type Path = { org_slug: string; cluster_id: string };
@@ -17,7 +18,7 @@ const METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
 /** A cluster's catalog entries of one kind (routes, services...), shared with other panels. */
 export function useRows(path: Path, kind: Kind) {
   return useQuery({
-    queryKey: ["catalog", path, kind],
+    queryKey: [...keys.catalog(path), kind],
     queryFn: async () => {
       const answer = await unwrap(api.GET(`/api/v1/orgs/{org_slug}/clusters/{cluster_id}/${kind}/` as never, { params: { path } } as never));
       return ((answer as { results?: Row[] }).results ?? []) as Row[];
@@ -36,12 +37,16 @@ export function CatalogPanel({ path, canWrite }: { path: Path; canWrite: boolean
             {kind[0].toUpperCase() + kind.slice(1)}
           </Tabs.Tab>
         ))}
+        <Tabs.Tab value="global-plugins">Global plugins</Tabs.Tab>
       </Tabs.List>
       {KINDS.map((kind) => (
         <Tabs.Panel key={kind} value={kind} pt="md">
           <Entities path={path} kind={kind} canWrite={canWrite} />
         </Tabs.Panel>
       ))}
+      <Tabs.Panel value="global-plugins" pt="md">
+        <GlobalPlugins path={path} canWrite={canWrite} />
+      </Tabs.Panel>
     </Tabs>
   );
 }
@@ -55,7 +60,7 @@ function summary(kind: Kind, row: Row): string {
 }
 
 function Entities({ path, kind, canWrite }: { path: Path; kind: Kind; canWrite: boolean }) {
-  const queries = useQueryClient();
+  const afterWrite = useAfterWrite(path.org_slug);
   const rows = useRows(path, kind);
   const [creating, setCreating] = useState(false);
   const [deleting, setDeleting] = useState<Row | null>(null);
@@ -70,8 +75,7 @@ function Entities({ path, kind, canWrite }: { path: Path; kind: Kind; canWrite: 
     } as never);
     setError(failed ? errorMessage(failed) : null);
     setDeleting(null);
-    await queries.invalidateQueries({ queryKey: ["catalog", path] });
-    await queries.invalidateQueries({ queryKey: ["snapshots", path] });
+    await afterWrite(...published(path));
   };
   return (
     <Stack>
@@ -148,42 +152,78 @@ function Entities({ path, kind, canWrite }: { path: Path; kind: Kind; canWrite: 
   );
 }
 
-/** Creates an entry, or with `initial` edits it in place (PUT: the whole entry as the form holds it). */
+type Target = { host: string; port: number; weight?: number };
+type PathMatch = { type?: string; value: string };
+
+/** Creates an entry, or with `initial` edits it in place: PATCH with only the fields the user
+ * changed, naming the revision the form was opened on (If-Match), so neither what the form does
+ * not show nor a colleague's change made meanwhile is overwritten. */
 function CreateForm({ path, kind, onDone, initial }: { path: Path; kind: Kind; onDone: () => void; initial?: Row }) {
   const queries = useQueryClient();
+  const afterWrite = useAfterWrite(path.org_slug);
   const services = useRows(path, "services");
   const upstreams = useRows(path, "upstreams");
+  const initialPaths = (initial?.paths as PathMatch[]) ?? [];
+  const initialTargets = (initial?.targets as Target[]) ?? [];
   const [name, setName] = useState(String(initial?.name ?? initial?.username ?? ""));
   const [parent, setParent] = useState<string | null>((initial?.service ?? initial?.upstream ?? null) as string | null);
-  const [paths, setPaths] = useState(initial ? ((initial.paths as { value: string }[]) ?? []).map((p) => p.value).join(", ") : "/");
+  const [paths, setPaths] = useState(initial ? initialPaths.map((p) => p.value).join(", ") : "/");
   const [methods, setMethods] = useState<string[]>((initial?.methods as string[]) ?? []);
-  const [targets, setTargets] = useState(initial ? ((initial.targets as { host: string; port: number }[]) ?? []).map((t) => `${t.host}:${t.port}`).join("\n") : "");
+  const [targets, setTargets] = useState(initial ? initialTargets.map((t) => `${t.host}:${t.port}`).join("\n") : "");
   const [plugins, setPlugins] = useState<Record<string, Record<string, unknown>>>((initial?.plugins as Record<string, Record<string, unknown>>) ?? {});
   const [certificate, setCertificate] = useState("");
   const [privateKey, setPrivateKey] = useState("");
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [pluginErrors, setPluginErrors] = useState<string[]>([]);
   const [error, setError] = useState<string | null>(null);
+  const [stale, setStale] = useState<string | null>(null);
+  const [opened] = useState(() => ({ name, parent, paths, methods, targets, plugins }));
+  // A path or target the user kept keeps its type or weight; a new one is a prefix, weight 100.
+  const pathList = () =>
+    paths.split(/[\s,]+/).filter(Boolean).map((value) => initialPaths.find((p) => p.value === value) ?? { value });
+  const targetList = () =>
+    targets
+      .split(/[\s,]+/)
+      .filter(Boolean)
+      .map((t) => ({ host: t.split(":")[0], port: Number(t.split(":")[1] ?? 80) }))
+      .map((t) => initialTargets.find((o) => o.host === t.host && o.port === t.port) ?? t);
   const body = (): Record<string, unknown> => {
-    if (kind === "upstreams") {
-      return {
-        name,
-        targets: targets
-          .split(/[\s,]+/)
-          .filter(Boolean)
-          .map((t) => ({ host: t.split(":")[0], port: Number(t.split(":")[1] ?? 80) })),
-      };
-    }
+    if (kind === "upstreams") return { name, targets: targetList() };
     if (kind === "services") return { name, upstream: parent, plugins };
-    if (kind === "routes") return { name, service: parent, paths: paths.split(/[\s,]+/).filter(Boolean).map((value) => ({ value })), methods, plugins };
+    if (kind === "routes") return { name, service: parent, paths: pathList(), methods, plugins };
     if (kind === "certificates") return { name, certificate, private_key: privateKey };
     return { username: name, plugins };
   };
+  /** The fields the user changed since the form opened, by their API names. */
+  const changes = (): Record<string, unknown> => {
+    const all = body();
+    const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+    const changed: Record<string, unknown> = {};
+    if (name !== opened.name) changed[kind === "consumers" ? "username" : "name"] = name;
+    if (parent !== opened.parent) changed[kind === "routes" ? "service" : "upstream"] = parent;
+    if (paths !== opened.paths) changed.paths = all.paths;
+    if (!same(methods, opened.methods)) changed.methods = methods;
+    if (targets !== opened.targets) changed.targets = all.targets;
+    if (!same(plugins, opened.plugins)) changed.plugins = plugins;
+    if (kind === "certificates") return all;  // a certificate is replaced whole, key and all
+    return changed;
+  };
   const submit = async (event: React.FormEvent) => {
     event.preventDefault();
-    const { error: failed } = initial
-      ? await api.PUT(`/api/v1/orgs/{org_slug}/clusters/{cluster_id}/${kind}/{id}/` as never, { params: { path: { ...path, id: initial.id } }, body: body() } as never)
-      : await api.POST(`/api/v1/orgs/{org_slug}/clusters/{cluster_id}/${kind}/` as never, { params: { path }, body: body() } as never);
+    const url = `/api/v1/orgs/{org_slug}/clusters/{cluster_id}/${kind}/`;
+    let failed: unknown;
+    if (initial) {
+      const changed = changes();
+      if (Object.keys(changed).length === 0) return onDone();
+      const ifMatch = { "If-Match": `"${String(initial.revision ?? "")}"` };
+      ({ error: failed } = await api.PATCH(`${url}{id}/` as never, { params: { path: { ...path, id: initial.id } }, headers: ifMatch, body: changed } as never));
+    } else {
+      ({ error: failed } = await api.POST(url as never, { params: { path }, body: body() } as never));
+    }
+    if ((failed as { current_revision?: number } | undefined)?.current_revision !== undefined) {
+      setStale(errorMessage(failed));
+      return;
+    }
     if (failed) {
       const errors = fieldErrors(failed);
       setErrors(errors);
@@ -193,13 +233,28 @@ function CreateForm({ path, kind, onDone, initial }: { path: Path; kind: Kind; o
       setError(placed ? "Please correct the fields marked below." : errorMessage(failed));
       return;
     }
-    await queries.invalidateQueries({ queryKey: ["catalog", path] });
-    await queries.invalidateQueries({ queryKey: ["snapshots", path] });  // a change publishes a version
+    await afterWrite(...published(path));  // a change publishes a version and is audited
+    onDone();
+  };
+  const reload = async () => {
+    await queries.invalidateQueries({ queryKey: keys.catalog(path) });  // nothing was written
     onDone();
   };
   const nameField = kind === "consumers" ? "username" : "name";
   return (
     <Stack component="form" onSubmit={submit}>
+      {stale && (
+        <Alert color="orange" title="Changed by someone else" role="alert">
+          <Stack gap="xs">
+            <Text size="sm">{stale}</Text>
+            <Group>
+              <Button size="xs" onClick={reload}>
+                Reload
+              </Button>
+            </Group>
+          </Stack>
+        </Alert>
+      )}
       {error && <Alert color="red">{error}</Alert>}
       <TextInput label={kind === "consumers" ? "Username" : "Name"} required value={name} error={errors[nameField]} onChange={(e) => setName(e.currentTarget.value)} />
       {kind === "upstreams" && (
@@ -268,17 +323,147 @@ function PluginEditor({ scope, value, onChange, messages = [] }: { scope: string
   );
 }
 
+type GlobalPlugin = { name: string; config: Record<string, unknown>; revision: number };
+
+/** Plugins for the whole cluster (the least specific scope): listed, added, edited through the
+ * form their JSON Schema generates (the whole config, as the form holds it, naming the revision it
+ * was opened on), and removed. */
+function GlobalPlugins({ path, canWrite }: { path: Path; canWrite: boolean }) {
+  const afterWrite = useAfterWrite(path.org_slug);
+  const url = "/api/v1/orgs/{org_slug}/clusters/{cluster_id}/plugins/";
+  const list = useQuery({
+    queryKey: [...keys.catalog(path), "global-plugins"],
+    queryFn: async () => (await unwrap(api.GET(url as never, { params: { path } } as never))) as Record<string, Record<string, unknown>>,
+  });
+  const catalog = useQuery({
+    queryKey: ["plugins"],
+    queryFn: async () => ((await unwrap(api.GET("/api/v1/plugins/"))) as unknown as { plugins: PluginInfo[] }).plugins,
+  });
+  const [editing, setEditing] = useState<GlobalPlugin | null>(null);
+  const [adding, setAdding] = useState<string | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const open = async (name: string) => {
+    const plugin = (await unwrap(api.GET(`${url}{name}/` as never, { params: { path: { ...path, name } } } as never))) as GlobalPlugin;
+    setEditing(plugin);
+  };
+  const remove = async (name: string) => {
+    if (!window.confirm(`Remove ${name} from the whole cluster?`)) return;
+    const { error: failed } = await api.DELETE(`${url}{name}/` as never, { params: { path: { ...path, name } } } as never);
+    setError(failed ? errorMessage(failed) : null);
+    await afterWrite(...published(path));
+  };
+  const globalOnes = (catalog.data ?? []).filter((p) => p.scopes.includes("global"));
+  const names = Object.keys(list.data ?? {});
+  return (
+    <Stack>
+      {error && <Alert color="red">{error}</Alert>}
+      {canWrite && (
+        <Group align="end">
+          <Select
+            label="Add a plugin to every route"
+            placeholder="Choose a plugin"
+            data={globalOnes.filter((p) => !names.includes(p.name)).map((p) => p.name)}
+            value={adding}
+            onChange={(name) => {
+              setAdding(null);
+              if (name) setEditing({ name, config: {}, revision: 0 });
+            }}
+          />
+        </Group>
+      )}
+      {list.isSuccess && names.length === 0 && <Text c="dimmed">No global plugins yet.</Text>}
+      {names.length > 0 && (
+        <Table striped>
+          <Table.Thead>
+            <Table.Tr>
+              <Table.Th>Plugin</Table.Th>
+              <Table.Th>Settings</Table.Th>
+              <Table.Th />
+            </Table.Tr>
+          </Table.Thead>
+          <Table.Tbody>
+            {names.map((name) => (
+              <Table.Tr key={name}>
+                <Table.Td>
+                  <Code>{name}</Code>
+                </Table.Td>
+                <Table.Td>
+                  <Text size="sm" lineClamp={2}>
+                    {JSON.stringify(list.data?.[name])}
+                  </Text>
+                </Table.Td>
+                <Table.Td>
+                  {canWrite && (
+                    <Group gap={4}>
+                      <Button size="xs" variant="subtle" onClick={() => open(name)}>
+                        Edit
+                      </Button>
+                      <Button size="xs" variant="subtle" color="red" onClick={() => remove(name)}>
+                        Remove
+                      </Button>
+                    </Group>
+                  )}
+                </Table.Td>
+              </Table.Tr>
+            ))}
+          </Table.Tbody>
+        </Table>
+      )}
+      <Modal opened={editing !== null} onClose={() => setEditing(null)} title={editing ? `Global ${editing.name}` : ""} size="lg">
+        {editing && (
+          <GlobalPluginForm path={path} plugin={editing} info={globalOnes.find((p) => p.name === editing.name)} onDone={() => setEditing(null)} />
+        )}
+      </Modal>
+    </Stack>
+  );
+}
+
+function GlobalPluginForm({ path, plugin, info, onDone }: { path: Path; plugin: GlobalPlugin; info?: PluginInfo; onDone: () => void }) {
+  const afterWrite = useAfterWrite(path.org_slug);
+  const [config, setConfig] = useState<Record<string, unknown>>(plugin.config);
+  const [messages, setMessages] = useState<string[]>([]);
+  const [error, setError] = useState<string | null>(null);
+  const save = async (event: React.FormEvent) => {
+    event.preventDefault();
+    const headers = plugin.revision ? { "If-Match": `"${plugin.revision}"` } : {};
+    const { error: failed } = await api.PUT("/api/v1/orgs/{org_slug}/clusters/{cluster_id}/plugins/{name}/" as never, {
+      params: { path: { ...path, name: plugin.name } },
+      headers,
+      body: config,
+    } as never);
+    if (failed) {
+      setMessages(messagesAbout(failed, "config"));
+      setError(errorMessage(failed));
+      return;
+    }
+    await afterWrite(...published(path));
+    onDone();
+  };
+  return (
+    <Stack component="form" onSubmit={save}>
+      {error && (
+        <Alert color="red" role="alert">
+          {error}
+        </Alert>
+      )}
+      {info && <Text size="sm" c="dimmed">{info.description}</Text>}
+      {info && <SchemaForm schema={info.schema} value={config} errors={pluginFieldErrors(plugin.name, messages)} onChange={setConfig} />}
+      <Button type="submit">Save</Button>
+    </Stack>
+  );
+}
+
 type Credential = { id: number; type: string; key_prefix?: string; username?: string; key?: string };
 const CREDENTIAL_TYPES = ["key-auth", "basic-auth", "jwt-auth", "hmac-auth"];
 
 /** A consumer's credentials: listed by type and prefix (secrets are never shown again), added
  * with a generated key or secret shown once, deleted. */
 function Credentials({ path, consumerId }: { path: Path; consumerId: number }) {
-  const queries = useQueryClient();
+  const afterWrite = useAfterWrite(path.org_slug);
   const url = "/api/v1/orgs/{org_slug}/clusters/{cluster_id}/consumers/{consumer_id}/credentials/";
   const params = { path: { ...path, consumer_id: String(consumerId) } };
   const credentials = useQuery({
-    queryKey: ["credentials", path, consumerId],
+    queryKey: keys.credentials(path, consumerId),
     queryFn: async () => {
       const data = await unwrap(api.GET(url as never, { params } as never));
       return ((data as { results?: Credential[] }).results ?? (data as Credential[])) as Credential[];
@@ -307,12 +492,12 @@ function Credentials({ path, consumerId }: { path: Path; consumerId: number }) {
     const secrets = Object.fromEntries(["key", "secret", "password"].filter((k) => typeof answer[k] === "string").map((k) => [k, String(answer[k])]));
     setShown(Object.keys(secrets).length ? secrets : null);
     setExtra("");
-    await queries.invalidateQueries({ queryKey: ["credentials", path, consumerId] });
+    await afterWrite(keys.credentials(path, consumerId), ...published(path));
   };
   const remove = async (credential: Credential) => {
     if (!window.confirm(`Delete this ${credential.type} credential? Clients using it are refused at once.`)) return;
     await api.DELETE(`${url}{id}/` as never, { params: { path: { ...params.path, id: credential.id } } } as never);
-    await queries.invalidateQueries({ queryKey: ["credentials", path, consumerId] });
+    await afterWrite(keys.credentials(path, consumerId), ...published(path));
   };
   return (
     <Stack>

@@ -3,6 +3,7 @@ import { useQuery } from "@tanstack/react-query";
 import { lazy, Suspense, useState } from "react";
 import { useParams } from "react-router-dom";
 import { api, errorMessage, unwrap } from "../api/client";
+import { keys, useAfterWrite } from "../api/queries";
 import { CLUSTER_WRITERS, useMe } from "../session";
 import { CatalogPanel } from "./CatalogPanel";
 import { HistoryPanel } from "./HistoryPanel";
@@ -39,7 +40,7 @@ export function ClusterPage() {
   const canWrite = ["owner", "admin", "developer"].includes(role);
   const path = { org_slug: slug, cluster_id: clusterId };
   const cluster = useQuery({
-    queryKey: ["cluster", slug, clusterId],
+    queryKey: keys.cluster(slug, clusterId),
     queryFn: () => unwrap(api.GET("/api/v1/orgs/{org_slug}/clusters/{id}/", { params: { path: { org_slug: slug, id: Number(clusterId) } } })),
   });
   const name = (cluster.data as { name?: string } | undefined)?.name ?? "";
@@ -80,7 +81,7 @@ export function ClusterPage() {
 function Instances({ path }: { path: { org_slug: string; cluster_id: string } }) {
   // Live status: refreshed on its own every 5 s.
   const instances = useQuery({
-    queryKey: ["instances", path],
+    queryKey: keys.instances(path),
     queryFn: () => unwrap(api.GET("/api/v1/orgs/{org_slug}/clusters/{cluster_id}/instances/", { params: { path } })),
     refetchInterval: 5000,
   });
@@ -107,7 +108,18 @@ function Instances({ path }: { path: { org_slug: string; cluster_id: string } })
               <Badge color={STATUS_COLOR[row.status]}>{row.status}</Badge>
             </Table.Td>
             <Table.Td>
-              {row.applied_version ?? "none"} of {row.latest_version ?? "none"}
+              {row.applied_version !== null && row.applied_version === row.latest_version ? (
+                <Group gap={6}>
+                  <Text size="sm">v{row.applied_version}</Text>
+                  <Badge color="green" variant="light">
+                    up to date
+                  </Badge>
+                </Group>
+              ) : (
+                <Text size="sm">
+                  {row.applied_version === null ? "none" : `v${row.applied_version}`} of {row.latest_version === null ? "none" : `v${row.latest_version}`}
+                </Text>
+              )}
             </Table.Td>
             <Table.Td>
               agent {row.agent_version}, HAProxy {row.haproxy_version}
@@ -127,6 +139,7 @@ function Install({ path }: { path: { org_slug: string; cluster_id: string } }) {
     queryKey: ["install", path],
     queryFn: () => unwrap(api.GET("/api/v1/orgs/{org_slug}/clusters/{cluster_id}/install/", { params: { path } })),
   });
+  const afterWrite = useAfterWrite(path.org_slug);
   const [tokenName, setTokenName] = useState("gateway");
   const [secret, setSecret] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -136,7 +149,10 @@ function Install({ path }: { path: { org_slug: string; cluster_id: string } }) {
       body: { name: tokenName } as never,
     });
     if (failed) setError(errorMessage(failed));
-    else setSecret((data as unknown as { token: string }).token);
+    else {
+      setSecret((data as unknown as { token: string }).token);
+      await afterWrite(); // no list of cluster tokens here: the audit log only
+    }
   };
   const commands = Object.entries((install.data ?? {}) as Record<string, unknown>).filter(
     (entry): entry is [string, string] => typeof entry[1] === "string",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import transaction
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
@@ -52,36 +53,64 @@ class CatalogEntityViewSet(ClusterScopedViewSet):
         return {
             "id": entity.id,
             **type(self).spec(entity),
+            "revision": entity.revision,
+            "updated_by": entity.updated_by or None,
             "created_at": entity.created_at,
             "updated_at": entity.updated_at,
         }
+
+    def answer(self, entity: Any, code: int = status.HTTP_200_OK) -> Response:
+        """The entity, with its revision as the ETag a later write may name in If-Match."""
+        return Response(self.output(entity), status=code, headers={"ETag": f'"{entity.revision}"'})
 
     def list(self, request: Request, org_slug: str, cluster_id: str) -> Response:
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response([self.output(entity) for entity in page or []])
 
     def retrieve(self, request: Request, org_slug: str, cluster_id: str, pk: str) -> Response:
-        return Response(self.output(self.get_object()))
+        return self.answer(self.get_object())
 
     def create(self, request: Request, org_slug: str, cluster_id: str) -> Response:
         entity = type(self).save(self.author, self.cluster, request.data)
-        return Response(self.output(entity), status=status.HTTP_201_CREATED)
+        return self.answer(entity, status.HTTP_201_CREATED)
 
     def update(self, request: Request, org_slug: str, cluster_id: str, pk: str) -> Response:
-        entity = self.get_object()
-        return Response(self.output(type(self).save(self.author, self.cluster, request.data, entity)))
+        """PUT: the whole entity; a field left out takes its default."""
+        with transaction.atomic():
+            entity = self.get_object()
+            services.claim_revision(entity, expected_revision(request))
+            saved = type(self).save(self.author, self.cluster, request.data, entity)
+        return self.answer(saved)
 
     def partial_update(self, request: Request, org_slug: str, cluster_id: str, pk: str) -> Response:
-        entity = self.get_object()
+        """PATCH: only the fields named change; every other keeps its current value."""
         if not isinstance(request.data, dict):
             raise InvalidInput.field("non_field_errors", "Expected a JSON object.")
-        merged = {**type(self).spec(entity), **request.data}
-        merged = {key: value for key, value in merged.items() if value is not None or key in request.data}
-        return Response(self.output(type(self).save(self.author, self.cluster, merged, entity)))
+        with transaction.atomic():
+            entity = self.get_object()
+            services.claim_revision(entity, expected_revision(request))
+            merged = {**type(self).spec(entity), **request.data}
+            merged = {key: value for key, value in merged.items() if value is not None or key in request.data}
+            saved = type(self).save(self.author, self.cluster, merged, entity)
+        return self.answer(saved)
 
     def destroy(self, request: Request, org_slug: str, cluster_id: str, pk: str) -> Response:
-        type(self).remove(self.author, self.get_object())
+        with transaction.atomic():
+            entity = self.get_object()
+            services.claim_revision(entity, expected_revision(request))
+            type(self).remove(self.author, entity)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def expected_revision(request: Request) -> int | None:
+    """The revision an If-Match header names (`"3"`, `W/"3"`); None without one or with `*`."""
+    value = request.headers.get("If-Match", "").strip()
+    if not value or value == "*":
+        return None
+    text = value.removeprefix("W/").strip().strip('"')
+    if not text.isdigit() or len(text) > 9:
+        raise InvalidInput.field("If-Match", 'Give the ETag of the revision you edited, such as "3".')
+    return int(text)
 
 
 def _documented(spec_model: type[specs.Spec]) -> Any:
@@ -217,11 +246,39 @@ class GlobalPluginViewSet(ClusterScopedViewSet):
     queryset = GlobalPlugin.objects.all()
     lookup_field = "name"
     lookup_value_regex = "[a-z0-9-]+"
-    scope_map = {"list": Scope.CATALOG_READ, "update": Scope.CATALOG_WRITE, "destroy": Scope.CATALOG_WRITE}
+    scope_map = {
+        "list": Scope.CATALOG_READ,
+        "retrieve": Scope.CATALOG_READ,
+        "update": Scope.CATALOG_WRITE,
+        "destroy": Scope.CATALOG_WRITE,
+    }
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="Cluster-wide plugins, name -> config")
+    @staticmethod
+    def answer(plugin: GlobalPlugin) -> Response:
+        body = {
+            "name": plugin.name,
+            "config": plugin.config,
+            "revision": plugin.revision,
+            "updated_by": plugin.updated_by or None,
+            "updated_at": plugin.updated_at,
+        }
+        return Response(body, headers={"ETag": f'"{plugin.revision}"'})
+
+    @extend_schema(
+        responses={200: OpenApiTypes.OBJECT},
+        operation_id="global_plugins_list",
+        summary="Cluster-wide plugins, name -> config",
+    )
     def list(self, request: Request, org_slug: str, cluster_id: str) -> Response:
         return Response({p.name: p.config for p in self.get_queryset()})
+
+    @extend_schema(
+        responses={200: OpenApiTypes.OBJECT},
+        operation_id="global_plugins_retrieve",
+        summary="One cluster-wide plugin, with its revision",
+    )
+    def retrieve(self, request: Request, org_slug: str, cluster_id: str, name: str) -> Response:
+        return self.answer(self.get_object())
 
     @extend_schema(
         request=OpenApiTypes.OBJECT,
@@ -229,12 +286,19 @@ class GlobalPluginViewSet(ClusterScopedViewSet):
         summary="Attach or change a cluster-wide plugin",
     )
     def update(self, request: Request, org_slug: str, cluster_id: str, name: str) -> Response:
-        plugin = services.set_global_plugin(self.author, self.cluster, name, request.data)
-        return Response({"name": plugin.name, "config": plugin.config})
+        with transaction.atomic():
+            existing = self.get_queryset().filter(name=name).first()
+            if existing is not None:
+                services.claim_revision(existing, expected_revision(request))
+            plugin = services.set_global_plugin(self.author, self.cluster, name, request.data)
+        return self.answer(plugin)
 
     @extend_schema(responses={204: None})
     def destroy(self, request: Request, org_slug: str, cluster_id: str, name: str) -> Response:
-        services.delete_global_plugin(self.author, self.get_object())
+        with transaction.atomic():
+            plugin = self.get_object()
+            services.claim_revision(plugin, expected_revision(request))
+            services.delete_global_plugin(self.author, plugin)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -350,13 +414,24 @@ class DeclarativeConfigViewSet(ClusterScopedViewSet):
 
     @extend_schema(
         request=OpenApiTypes.OBJECT,
-        parameters=[OpenApiParameter("dry_run", bool)],
+        parameters=[
+            OpenApiParameter("dry_run", bool),
+            OpenApiParameter(
+                "If-Match",
+                str,
+                OpenApiParameter.HEADER,
+                description="The plan's based_on_version: refused with 412 if the cluster has moved on",
+            ),
+        ],
         responses={200: OpenApiTypes.OBJECT},
         summary="Make the cluster match a declarative document",
     )
     def apply(self, request: Request, org_slug: str, cluster_id: str) -> Response:
         dry_run = request.query_params.get("dry_run", "").lower() in ("1", "true", "yes")
-        return Response(declarative.apply_config(self.author, self.cluster, request.data, dry_run=dry_run))
+        result = declarative.apply_config(
+            self.author, self.cluster, request.data, dry_run=dry_run, based_on=expected_revision(request)
+        )
+        return Response(result)
 
     @extend_schema(
         request=OpenApiTypes.OBJECT,

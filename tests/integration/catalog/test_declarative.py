@@ -53,7 +53,7 @@ def test_export_then_apply_round_trips_to_an_identical_snapshot(cw):
     before = _latest(cw)
 
     plan = client.post(cw.url("config/?dry_run=true"), text, content_type="application/yaml").json()
-    assert plan == {"dry_run": True, "plan": [], "version": None}
+    assert plan == {"dry_run": True, "plan": [], "based_on_version": before.version, "version": None}
     applied = client.post(cw.url("config/"), text, content_type="application/yaml").json()
     assert applied["plan"] == []
     assert _latest(cw).sha256 == before.sha256 and _latest(cw).version == before.version
