@@ -40,6 +40,76 @@ def quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$") + '"'
 
 
+# What HAProxy's argument reader (between a fetch's or converter's parentheses) reads specially.
+_ARGUMENT_SPECIAL = re.compile(r"[,()'\"\\]")
+
+
+def argument(value: str) -> str:
+    """A user's text as the argument of a sample fetch or converter written in a bare word
+    (`req.hdr(<here>)`, `url_param(<here>)`). HAProxy reads it twice: the line's words, then the
+    arguments between the parentheses, where `,` and `)` end an argument and quotes and `\\`
+    are read again. Text holding none of those is quoted once, for the line; other text goes in
+    double quotes for the argument reader first."""
+    if _ARGUMENT_SPECIAL.search(value):
+        value = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return quote(value)
+
+
+def patterns(values: list[str]) -> str:
+    """Patterns of an ACL, each quoted. HAProxy reads a pattern starting with `-` as a flag
+    (`-f <file>` would load a file) unless `--` comes first; a pattern `}` would end the braced
+    condition, whatever its quotes: it is refused."""
+    quoted, flag = [], False
+    for value in values:
+        if not value or value == "}":
+            raise RenderError(f"{value!r} cannot be a pattern of a condition.")
+        flag = flag or value[0] == "-"
+        quoted.append(quote(value))
+    if not quoted:
+        raise RenderError("An ACL needs at least one pattern.")
+    return " ".join(["--", *quoted] if flag else quoted)
+
+
+# HAProxy 2.6 reads at most 64 words a line (MAX_LINE_ARGS) and refuses a longer one.
+MAX_WORDS = 64
+# The pieces HAProxy's line reader sees: quoted text, an escaped character, blanks, a comment's
+# start, anything else. Quotes and escapes belong to the word they are in.
+_TOKEN = re.compile(r"""'[^']*'?|"(?:\\[\s\S]|[^"\\])*"?|\\[\s\S]?|[ \t]+|#|[^\s'"\\#]+""")
+
+
+def words(line: str) -> int:
+    """How many words HAProxy reads in `line` (up to an unquoted #, which starts a comment)."""
+    count, in_word = 0, False
+    for token in _TOKEN.findall(line):
+        if token[0] in " \t":
+            in_word = False
+        elif token == "#":
+            break
+        elif not in_word:
+            count, in_word = count + 1, True
+    return count
+
+
+def condition_of(line: str) -> str | None:
+    """What follows the line's ` if ` outside quotes (its condition), or None without one."""
+    for token in _TOKEN.finditer(line):
+        if token.group() == "#":
+            return None
+        if token.group()[0] == " " and line.startswith(" if ", token.start()):
+            return line[token.start() + 4 :]
+    return None
+
+
+def unquoted(line: str) -> str:
+    """The line with its quoted text (and escaped characters) left out."""
+    return "".join(token for token in _TOKEN.findall(line) if token[0] not in "'\"\\")
+
+
+def too_long(line: str) -> bool:
+    """More words than HAProxy reads in a line; most lines are told by their blanks alone."""
+    return line.count(" ") + line.count("\t") >= MAX_WORDS and words(line) > MAX_WORDS
+
+
 def literal(value: str) -> str:
     """A user's text where HAProxy expects a log-format string (header values, redirect
     locations): `%` would start a sample expression, so it is doubled."""
@@ -79,9 +149,9 @@ def refuse_if(message: str, condition: str) -> str:
     and its answer). The last check that holds names the reason: a plugin writes its checks from
     the least fundamental to the most."""
     text = json.dumps(message)[1:-1]
-    if "'" in text:
-        raise RenderError(f"A refusal's message cannot hold a single quote: {message!r}.")
-    reason = expression("str('" + text + "')")
+    # A single quote: in double quotes for the argument reader, which reads \\ and " there.
+    quoted = '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"' if "'" in text else f"'{text}'"
+    reason = expression(f"str({quoted})")
     return f"http-request set-var({REFUSAL_VAR}) {reason} if {condition}"
 
 

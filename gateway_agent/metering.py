@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import re
 
-from .directives import kept_table
+from .directives import condition_of, kept_table, unquoted
 from .protocol import LATENCY_BOUNDS_MS
 
 TABLE = "usage/counts"
@@ -46,16 +46,7 @@ _STATUS = re.compile(r"\b(?:status|code) (\d{3})\b")
 
 def _condition(line: str) -> str | None:
     """What follows the line's ` if ` outside quotes, or None when it has none."""
-    quote = ""
-    for index, char in enumerate(line):
-        if quote:
-            if char == quote:
-                quote = ""
-        elif char in "'\"":
-            quote = char
-        elif line.startswith(" if ", index):
-            return line[index + 4 :]
-    return None
+    return condition_of(line)
 
 
 def _tracking(key: str) -> str:
@@ -73,9 +64,10 @@ def count_answers(lines: list[str], *, tracked: bool = False) -> list[str]:
         answer = _ANSWER.match(line)
         if answer:
             indent = answer.group(1)
-            status = _STATUS.search(line)
-            code = int(status.group(1)) if status else 302  # a redirect's default
             condition = _condition(line)
+            # The answer's own status, not one in a user's text: quoted text left out.
+            status = _STATUS.search(unquoted(line[: len(line) - len(condition or "")]))
+            code = int(status.group(1)) if status else 302  # a redirect's default
             suffix = f" if {condition}" if condition else ""
             if not tracked:
                 key = UNMATCHED_KEY if condition == NO_ROUTE else KEY

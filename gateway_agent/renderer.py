@@ -33,8 +33,22 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from . import metering
-from .directives import PluginRules, RenderError, RenderOptions, deny, json_body, quote, when
+from . import metering, pcre
+from .directives import (
+    MAX_WORDS,
+    PluginRules,
+    RenderError,
+    RenderOptions,
+    argument,
+    condition_of,
+    deny,
+    json_body,
+    patterns,
+    quote,
+    too_long,
+    when,
+    words,
+)
 from .plugins import ORDER, SUPPORTED, GatewayPlugin, RenderContext, traffic_split
 from .plugins.basic_auth import USERLIST, USERS_MAP
 from .plugins.key_auth import KEYS_MAP
@@ -63,37 +77,91 @@ def _effective_plugins(
 _METHOD = re.compile(r"[A-Z]{1,20}")
 
 
-def _route_conditions(route: Route) -> list[str]:
+# `http-request set-var(txn.route) str(<id>) if !{ var(txn.route) -m found }`: the words of a
+# route's rule before its conditions.
+_RULE_WORDS = 9
+# Patterns an `acl` line declares at most (the line's other words: 6 at most).
+_ACL_PATTERNS = 50
+_HOST = "req.hdr(host),field(1,:),lower"
+_PATH = {"prefix": "path_beg", "exact": "path", "regex": "path_reg"}
+
+
+def _fits(condition: str) -> bool:
+    """A route's rule with this condition stays within HAProxy's words a line (a condition has
+    at most one word more than it has blanks: most are told by those alone)."""
+    return _RULE_WORDS + condition.count(" ") + 1 <= MAX_WORDS or _RULE_WORDS + words(condition) <= MAX_WORDS
+
+
+def _route_regex(route: Route, pattern: str) -> None:
+    """A route's regex as HAProxy compiles an ACL's (PCRE2, no captures): one it would refuse
+    stops the snapshot here, with the route's name, instead of at `haproxy -c`."""
+    try:
+        pcre.check(pattern)
+    except pcre.RegexError as exc:
+        raise RenderError(f"Route {route.name!r}: regex {pattern!r} is invalid: {exc}") from None
+
+
+def _route_conditions(route: Route) -> tuple[list[str], list[str]]:
     """The route's match as alternative conditions, one rule each: one per kind of path (exact,
     prefix, regex) and kind of host (exact, wildcard). ACLs on one line are ANDed and the
     patterns of one ACL ORed; an `||` would bind looser than the other terms, so alternatives
-    are separate rules."""
-    hosts: list[str] = []
-    exact = [h for h in route.hosts if not h.startswith("*.")]
-    wildcard = [h[1:] for h in route.hosts if h.startswith("*.")]
-    if exact:
-        hosts.append("{ req.hdr(host),field(1,:),lower -m str " + " ".join(exact) + " }")
-    if wildcard:
-        hosts.append("{ req.hdr(host),field(1,:),lower -m end " + " ".join(wildcard) + " }")
-    common: list[str] = []
-    if route.methods:
-        common.append("{ method " + " ".join(route.methods) + " }")
+    are separate rules. Every value is quoted (`patterns`, `argument`).
+
+    HAProxy reads 64 words a line: when a rule would hold more, the route's paths, hosts and
+    headers are named ACLs instead, declared in `acl` lines (returned first; an ACL declared on
+    several lines holds the patterns of all), and its rules refer to them by name: the same
+    rules, each a few words long."""
+    methods = ["{ method " + " ".join(route.methods) + " }"] if route.methods else []
+    headers: list[str] = []
     for header in route.headers:
+        if header.type == "regex":
+            _route_regex(route, header.value)
         match = "-m reg" if header.type == "regex" else "-m str"
-        common.append(f"{{ req.hdr({header.name}) {match} {quote(header.value)} }}")
-    by_type: dict[str, list[str]] = {}
+        headers.append(f"req.hdr({argument(header.name)}) {match} {patterns([header.value])}")
+    hosts = {
+        "str": [h for h in route.hosts if not h.startswith("*.")],
+        "end": [h[1:] for h in route.hosts if h.startswith("*.")],
+    }
+    paths: dict[str, list[str]] = {}
     for path in route.paths:
-        by_type.setdefault(path.type, []).append(path.value)
-    conditions = []
-    fetch = {"prefix": "path_beg", "exact": "path", "regex": "path_reg"}
-    for kind in ("exact", "prefix", "regex"):
-        if kind in by_type:
-            values = " ".join(quote(v) for v in by_type[kind])
-            for host in hosts or [""]:
-                conditions.append(
-                    " ".join(part for part in [f"{{ {fetch[kind]} {values} }}", host, *common] if part)
-                )
-    return conditions
+        if path.type == "regex":
+            _route_regex(route, path.value)
+        paths.setdefault(path.type, []).append(path.value)
+    host_terms = [f"{_HOST} -m {match} {patterns(values)}" for match, values in hosts.items() if values]
+    path_terms = [
+        f"{_PATH[kind]} {patterns(paths[kind])}" for kind in ("exact", "prefix", "regex") if kind in paths
+    ]
+    tail = "".join(f" {term}" for term in methods) + "".join(f" {{ {header} }}" for header in headers)
+    hosts_of = [f" {{ {host} }}" for host in host_terms] or [""]
+    conditions = [f"{{ {path} }}{host}{tail}" for path in path_terms for host in hosts_of]
+    if all(_fits(condition) for condition in conditions):
+        return [], conditions
+    name = f"route{route.id}"
+    acls: list[str] = []
+
+    def declare(acl: str, fetch: str, values: list[str]) -> str:
+        for start in range(0, len(values), _ACL_PATTERNS):
+            acls.append(f"acl {acl} {fetch} {patterns(values[start : start + _ACL_PATTERNS])}")
+        return acl
+
+    host_names = [
+        declare(f"{name}_host_{match}", f"{_HOST} -m {match}", values)
+        for match, values in hosts.items()
+        if values
+    ]
+    path_names = [
+        declare(f"{name}_{kind}", _PATH[kind], paths[kind])
+        for kind in ("exact", "prefix", "regex")
+        if kind in paths
+    ]
+    header_names = [f"{name}_header{index}" for index in range(len(headers))]
+    acls += [f"acl {acl} {term}" for acl, term in zip(header_names, headers, strict=True)]
+    conditions = [
+        " ".join([path, *host_names[i : i + 1], *methods, *header_names])
+        for path in path_names
+        for i in (range(len(host_names)) if host_names else [0])
+    ]
+    return acls, conditions
 
 
 def _ms(seconds: float) -> str:
@@ -102,10 +170,12 @@ def _ms(seconds: float) -> str:
 
 def _balancing(upstream: Upstream, options: RenderOptions) -> list[str]:
     """How a backend sends to an upstream's targets: balancing, timeouts, retries, error pages."""
+    if upstream.load_balancing == "hash_header" and not upstream.hash_header:
+        raise RenderError(f"Upstream {upstream.name!r} hashes on a header it does not name.")
     balance = {
         "roundrobin": "roundrobin",
         "leastconn": "leastconn",
-        "hash_header": f"hdr({upstream.hash_header})",
+        "hash_header": f"hdr({quote(upstream.hash_header or '')})",
         "hash_client_ip": "source",
         "hash_uri": "uri",
     }[upstream.load_balancing]
@@ -131,17 +201,23 @@ def _checks_apart(upstream: Upstream) -> bool:
     return upstream.active_health_check is not None and upstream.passive_health_check is None
 
 
+# A target's host name or IP address, and its TLS server name: written as they are.
+_ADDRESS = re.compile(r"[A-Za-z0-9][A-Za-z0-9.:-]*|::[A-Fa-f0-9.:]*")
+
+
 def _servers(upstream: Upstream, options: RenderOptions, *, checked: bool) -> list[str]:
     """The upstream's targets as server lines: health-checked (`checked`), or tracking the
     checks of its own backend when those run apart."""
     check = upstream.active_health_check
     lines = []
     if checked and check is not None:
-        lines += [f"    option httpchk GET {check.path}", "    http-check expect status 200-399"]
+        lines += [f"    option httpchk GET {quote(check.path)}", "    http-check expect status 200-399"]
     for index, target in enumerate(upstream.targets):
+        sni = upstream.tls_sni or target.host
+        if not _ADDRESS.fullmatch(target.host) or not _ADDRESS.fullmatch(sni):
+            raise RenderError(f"Upstream {upstream.name!r}: {target.host!r} is not a host name or address.")
         server = [f"    server t{index} {target.host}:{target.port} weight {target.weight}"]
         if upstream.scheme == "https":
-            sni = upstream.tls_sni or target.host
             if upstream.tls_verify:
                 ca = (
                     f"ca-file {options.config_dir}/ca/up_{upstream.id}.pem"
@@ -208,11 +284,24 @@ def _routing(routes: list[Route], options: RenderOptions) -> tuple[list[str], di
     lines: list[str] = []
     files: dict[str, str] = {}
     unset = metering.NO_ROUTE
+    first = True
+
+    def rule(action: str, terms: tuple[str, ...]) -> None:
+        nonlocal first
+        if first:  # the first lookup needs no test that none found a route yet
+            terms, first = tuple(term for term in terms if term != unset), False
+        condition = " ".join(term for term in terms if term)
+        lines.append(
+            f"    http-request {action} if {condition}" if condition else f"    http-request {action}"
+        )
+
     for priority in sorted({r.priority for r in routes}, reverse=True):
         tier = [r for r in routes if r.priority == priority]
         for route in sorted((r for r in tier if not _is_simple(r)), key=lambda r: r.id):
-            for condition in _route_conditions(route):
-                lines.append(f"    http-request set-var(txn.route) str({route.id}) if {unset} {condition}")
+            acls, conditions = _route_conditions(route)
+            lines += [f"    {acl}" for acl in acls]
+            for condition in conditions:
+                rule(f"set-var(txn.route) str({route.id})", (unset, condition))
         simple = sorted((r for r in tier if _is_simple(r)), key=lambda r: r.id)
         # (map name, converter, entries, the lookup's terms in the order they are tested)
         lookups: list[tuple[str, str, dict[str, int], tuple[str, ...]]] = []
@@ -241,12 +330,7 @@ def _routing(routes: list[Route], options: RenderOptions) -> tuple[list[str], di
                 entries = dict(sorted(entries.items(), key=lambda item: -len(item[0])))
             map_path = f"maps/routes_{tag}_{name}.map"
             files[map_path] = _map_file(entries)
-            condition = " ".join(term for term in terms if term)
-            lines.append(
-                f"    http-request set-var(txn.route) path,{converter}({options.config_dir}/{map_path}) if {condition}"
-            )
-    if lines:  # the first lookup needs no test that none found a route yet
-        lines[0] = _without(unset, lines[0])
+            rule(f"set-var(txn.route) path,{converter}({options.config_dir}/{map_path})", terms)
     return lines, files
 
 
@@ -280,12 +364,21 @@ def _consumer_files(consumers: list[Consumer]) -> tuple[dict[str, str], list[str
     return files, userlist
 
 
+# A certificate's host name, maybe a wildcard: a crt-list filter (a leading `!` would negate it).
+_SNI = re.compile(
+    r"(\*\.)?[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?)*"
+)
+
+
 def _certificate_files(certificates: list[Certificate], options: RenderOptions) -> dict[str, str]:
     files: dict[str, str] = {}
     entries = []
     for certificate in certificates:
         if not certificate.private_key_pem:
             raise RenderError(f"Certificate {certificate.name!r} came without its private key.")
+        for sni in certificate.snis:  # filters of the crt-list's line, as they are
+            if not _SNI.fullmatch(sni):
+                raise RenderError(f"Certificate {certificate.name!r} names {sni!r}, which is no host name.")
         path = f"certs/{certificate.id}.pem"
         files[path] = (
             certificate.certificate_pem.rstrip() + "\n" + certificate.private_key_pem.rstrip() + "\n"
@@ -346,10 +439,16 @@ def _groupings(snapshot: Snapshot, routes: list[Route], services: dict[int, Serv
 
 
 def _without(condition: str, line: str) -> str:
-    """The line with one of its condition's terms gone (and its `if` when nothing is left)."""
-    if line.endswith(f" if {condition}"):
-        return line[: -len(condition) - 4]
-    return line.replace(f" if {condition} ", " if ").replace(f" {condition}", "")
+    """The line with one of its condition's terms gone (and its `if` when nothing is left); the
+    action before the condition, which may quote a user's text, is left alone."""
+    terms = condition_of(line)
+    if terms is None:
+        return line
+    action = line[: len(line) - len(terms) - 4]
+    if terms == condition:
+        return action
+    terms = f" {terms} ".replace(f" {condition} ", " ").strip()
+    return f"{action} if {terms}" if terms else action
 
 
 def _unconditional(plugin: GatewayPlugin, group: str, setting: Any, ctx: RenderContext) -> PluginRules:
@@ -629,6 +728,11 @@ def render(snapshot: Snapshot, options: RenderOptions) -> dict[str, str]:
     for section in [metering.table_section(), *plugins.sections]:
         sections += [*section, ""]
 
+    for line in sections:
+        if too_long(line):
+            raise RenderError(
+                f"A line would hold more than the {MAX_WORDS} words HAProxy reads: {line[:200]!r}"
+            )
     files.update({"haproxy.cfg": "\n".join(sections), **consumer_files, **certificate_files})
     for upstream in snapshot.upstreams:
         if upstream.scheme == "https" and upstream.tls_verify and upstream.tls_ca_pem:

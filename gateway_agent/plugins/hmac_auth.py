@@ -168,7 +168,7 @@ def render(groups: Settings, var: str, ctx: RenderContext) -> PluginRules:
             *(
                 (
                     f"The {header} header must be signed",
-                    f'!{{ var(txn.hmac_signing) -m sub -i "\\n{header.lower()}: " }}',
+                    f"!{{ var(txn.hmac_signing) -m sub -i {expression(chr(10) + header.lower() + ': ')} }}",
                 )
                 for header in reversed(config.get("signed_headers", []))
             ),

@@ -19,7 +19,7 @@ consumers; HAProxy 2.8 takes variables and would make it one rule."""
 
 from __future__ import annotations
 
-from ..directives import PluginRules, RenderError, Settings, deny, quote, when
+from ..directives import PluginRules, RenderError, Settings, argument, deny, quote, when
 from .context import RenderContext
 
 CREDENTIALS_MAP = "maps/jwt_credentials.map"  # key claim -> credential slot
@@ -72,10 +72,10 @@ def render(groups: Settings, var: str, ctx: RenderContext) -> PluginRules:
                 "{ req.hdr(authorization) -m beg -i 'bearer ' }"
             )
         else:
-            rules.request.append(f"http-request set-var(txn.jwt) req.hdr({header}) if {cond}")
+            rules.request.append(f"http-request set-var(txn.jwt) req.hdr({argument(header)}) if {cond}")
         rules.request += [
-            f"http-request set-var(txn.jwt) url_param({quote(config.get('query', 'jwt'))}) if {cond} {unset}",
-            f"http-request set-var(txn.jwt) req.cook({quote(config.get('cookie', 'jwt'))}) if {cond} {unset}",
+            f"http-request set-var(txn.jwt) url_param({argument(str(config.get('query', 'jwt')))}) if {cond} {unset}",
+            f"http-request set-var(txn.jwt) req.cook({argument(str(config.get('cookie', 'jwt')))}) if {cond} {unset}",
             f"{deny(401, 'unauthorized', 'Missing JWT')} if {cond} {unset}",
             f"http-request set-var(txn.jwt_alg) var(txn.jwt),jwt_header_query('$.alg') if {cond}",
             f"{deny(401, 'unauthorized', 'Malformed JWT')} if {cond} !{{ var(txn.jwt_alg) -m found }}",
@@ -110,5 +110,5 @@ def render(groups: Settings, var: str, ctx: RenderContext) -> PluginRules:
             f"http-request set-var(txn.consumer) var(txn.jwt_cred),map({ctx.path(CONSUMERS_MAP)}) if {cond}",
         ]
         if config.get("hide_credentials"):
-            rules.request.append(f"http-request del-header {header} if {cond}")
+            rules.request.append(f"http-request del-header {quote(header)} if {cond}")
     return rules

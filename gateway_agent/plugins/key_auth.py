@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import re
 
-from ..directives import PluginRules, Settings, deny_computed, when
+from ..directives import PluginRules, RenderError, Settings, argument, deny_computed, quote, when
 from .context import RenderContext
 
 KEYS_MAP = "maps/keys.map"
+# A query parameter's name as the catalog accepts it (plugins.py's _PARAMETER_NAME).
+_PARAMETER = re.compile(r"[A-Za-z0-9_.~-]{1,100}")
 # An empty key is a missing one.
 REFUSAL = "var(txn.key,),length,bool,iif('Invalid API key','Missing API key')"
 
@@ -21,14 +23,16 @@ REFUSAL = "var(txn.key,),length,bool,iif('Invalid API key','Missing API key')"
 def render(groups: Settings, var: str, ctx: RenderContext) -> PluginRules:
     rules = PluginRules()
     for group, config in groups.items():
-        header = config.get("header", "apikey")
-        query = config.get("query", "apikey")
+        header = str(config.get("header", "apikey"))
+        query = str(config.get("query", "apikey"))
+        if not _PARAMETER.fullmatch(query):  # also written into a regular expression below
+            raise RenderError(f"key-auth: {query!r} cannot be a query parameter's name.")
         cond = when(var, group)
         rules.request += [
             # The whole value (req.hdr would split a key at a comma) of the first occurrence,
             # whose search stops where it is found; a query parameter percent-decoded.
-            f"http-request set-var(txn.key) req.fhdr({header},1) if {cond}",
-            f"http-request set-var(txn.key) url_param({query}),url_dec if {cond} !{{ var(txn.key) -m found }}",
+            f"http-request set-var(txn.key) req.fhdr({argument(header)},1) if {cond}",
+            f"http-request set-var(txn.key) url_param({argument(query)}),url_dec if {cond} !{{ var(txn.key) -m found }}",
             # No key counts as the empty one (`var(txn.key,)`): a fetch that finds nothing sets
             # nothing, and the lookup would take the hash of the connection's previous key. The
             # connection's key is kept (the `set-var` converter) only when it changes: a rule
@@ -45,7 +49,7 @@ def render(groups: Settings, var: str, ctx: RenderContext) -> PluginRules:
             # The header, and the query parameter wherever it sits in the query string.
             without = f"%[query,regsub('(^|&){re.escape(query)}=[^&]*','',g),regsub('^&','')]"
             rules.request += [
-                f"http-request del-header {header} if {cond}",
-                f'http-request set-query "{without}" if {cond} {{ url_param({query}) -m found }}',
+                f"http-request del-header {quote(header)} if {cond}",
+                f'http-request set-query "{without}" if {cond} {{ url_param({argument(query)}) -m found }}',
             ]
     return rules

@@ -16,6 +16,6 @@ def render(groups: Settings, var: str, ctx: RenderContext) -> PluginRules:
         if body:
             line += f" content-type {quote(str(config.get('content_type', 'application/json')))} string {quote(body)}"
         for name, value in config.get("headers", {}).items():
-            line += f" hdr {name} {literal(value)}"
+            line += f" hdr {quote(name)} {literal(value)}"
         rules.request.append(f"{line} if {when(var, group)}")
     return rules

@@ -13,11 +13,11 @@ def header_operations(direction: str, headers: dict[str, Any], cond: str) -> lis
     """set / add / remove on request or response headers (direction: request or response)."""
     lines = []
     for name, value in headers.get("set", {}).items():
-        lines.append(f"http-{direction} set-header {name} {literal(value)} if {cond}")
+        lines.append(f"http-{direction} set-header {quote(name)} {literal(value)} if {cond}")
     for name, value in headers.get("add", {}).items():
-        lines.append(f"http-{direction} add-header {name} {literal(value)} if {cond}")
+        lines.append(f"http-{direction} add-header {quote(name)} {literal(value)} if {cond}")
     for name in headers.get("remove", []):
-        lines.append(f"http-{direction} del-header {name} if {cond}")
+        lines.append(f"http-{direction} del-header {quote(name)} if {cond}")
     return lines
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..directives import PluginRules, Settings, quote, when
+from ..directives import PluginRules, Settings, argument, patterns, when
 from .context import RenderContext
 
 
@@ -23,16 +23,9 @@ def render(groups: Settings, var: str, ctx: RenderContext) -> PluginRules:
         for rule in config.get("rules", []):
             match = rule["match"]
             checks = [
-                f"{{ req.hdr({name}) -m str {quote(value)} }}"
-                for name, value in match.get("header", {}).items()
-            ]
-            checks += [
-                f"{{ url_param({quote(name)}) -m str {quote(value)} }}"
-                for name, value in match.get("query", {}).items()
-            ]
-            checks += [
-                f"{{ req.cook({quote(name)}) -m str {quote(value)} }}"
-                for name, value in match.get("cookie", {}).items()
+                f"{{ {fetch}({argument(name)}) -m str {patterns([value])} }}"
+                for kind, fetch in (("header", "req.hdr"), ("query", "url_param"), ("cookie", "req.cook"))
+                for name, value in match.get(kind, {}).items()
             ]
             rules.request.append(
                 f"http-request set-var(txn.split) str(up_{ctx.upstream_id(rule['upstream'])}) if {cond} {unset} {' '.join(checks)}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +18,10 @@ from saas.errors import InvalidInput
 
 # glibc's default round count: HAProxy runs crypt(3) on every Basic-authenticated request.
 BASIC_AUTH_ROUNDS = 5000
+# A name a certificate serves, maybe a wildcard: the gateway writes it as it is into its
+# crt-list, where a space, a `!` or a bracket would mean something else (the agent's renderer
+# refuses the same).
+_SNI = re.compile(r"(\*\.)?[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*")
 
 
 def new_api_key() -> str:
@@ -81,6 +86,11 @@ def parse_certificate(certificate_pem: str, private_key_pem: str) -> ParsedCerti
         snis = [str(a.value).lower() for a in leaf.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
     if not snis:
         raise InvalidInput.field("certificate", "The certificate names no host (no DNS SAN, no CN).")
+    for sni in snis:
+        if len(sni) > 253 or not _SNI.fullmatch(sni):
+            raise InvalidInput.field(
+                "certificate", f"The certificate names {sni!r}, which is not a host name."
+            )
     # Normalize: the stored key is PKCS#8 PEM, whatever the user pasted.
     key_pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()

@@ -7,6 +7,8 @@ merged field by field."""
 
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,10 +18,12 @@ SCOPES = ("global", "service", "route", "consumer")
 PRECEDENCE = ("consumer", "route", "service", "global")
 
 _HEADER_NAME = {"type": "string", "pattern": "^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,256}$"}
+# A header's value: HAProxy takes no empty one (`set-header X ''` is refused).
+_HEADER_VALUE = {"type": "string", "minLength": 1, "maxLength": 4096}
 _HEADER_MAP = {
     "type": "object",
     "propertyNames": _HEADER_NAME,
-    "additionalProperties": {"type": "string", "maxLength": 4096},
+    "additionalProperties": _HEADER_VALUE,
 }
 _HEADER_OPERATIONS = {
     "type": "object",
@@ -38,6 +42,11 @@ _METHODS = {
     "uniqueItems": True,
 }
 _LIMIT_KEY = {"enum": ["consumer", "route", "client_ip"], "default": "client_ip"}
+# A traffic-split rule's conditions (headers, query arguments and cookies together) share one
+# HAProxy rule, and HAProxy reads at most 64 words a line: 6 conditions of 7 words each fit.
+MAX_SPLIT_CONDITIONS = 6
+# A mocked answer's headers share its line too (3 words each).
+MAX_MOCK_HEADERS = 12
 
 
 def _schema(properties: dict[str, Any], required: list[str] | None = None, **extra: Any) -> dict[str, Any]:
@@ -240,11 +249,13 @@ PLUGINS: dict[str, PluginDefinition] = {
                                         "header": _HEADER_MAP,
                                         "query": {
                                             "type": "object",
-                                            "additionalProperties": {"type": "string"},
+                                            "propertyNames": _PARAMETER_NAME,
+                                            "additionalProperties": _HEADER_VALUE,
                                         },
                                         "cookie": {
                                             "type": "object",
-                                            "additionalProperties": {"type": "string"},
+                                            "propertyNames": _PARAMETER_NAME,
+                                            "additionalProperties": _HEADER_VALUE,
                                         },
                                     }
                                 ),
@@ -283,9 +294,15 @@ PLUGINS: dict[str, PluginDefinition] = {
             ("service", "route"),
             _schema(
                 {
-                    "status_code": {"type": "integer", "minimum": 100, "maximum": 599, "default": 200},
-                    "content_type": {"type": "string", "maxLength": 200, "default": "application/json"},
-                    "headers": _HEADER_MAP,
+                    # HAProxy answers with 200 to 599 itself (`http-request return`).
+                    "status_code": {"type": "integer", "minimum": 200, "maximum": 599, "default": 200},
+                    "content_type": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": 200,
+                        "default": "application/json",
+                    },
+                    "headers": {**_HEADER_MAP, "maxProperties": MAX_MOCK_HEADERS},
                     "body": {"type": "string", "maxLength": 65536, "default": ""},
                 }
             ),
@@ -304,6 +321,48 @@ def _control_characters(value: Any) -> bool:
     return False
 
 
+def _ip_restriction_errors(config: dict[str, Any]) -> list[str]:
+    messages = []
+    for field in ("allowlist", "denylist"):
+        for index, entry in enumerate(config.get(field, [])):
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                messages.append(f"{field}/{index}: {entry!r} is not an IP address or CIDR block.")
+    return messages
+
+
+def _traffic_split_errors(config: dict[str, Any]) -> list[str]:
+    messages = []
+    for index, rule in enumerate(config.get("rules", [])):
+        match = rule["match"]
+        if sum(len(match.get(kind, {})) for kind in ("header", "query", "cookie")) > MAX_SPLIT_CONDITIONS:
+            messages.append(
+                f"rules/{index}/match: at most {MAX_SPLIT_CONDITIONS} conditions (headers, query "
+                "arguments and cookies together) a rule."
+            )
+        for kind in ("header", "query", "cookie"):
+            for key, value in match.get(kind, {}).items():
+                if value == "}":  # HAProxy would read it as the end of the condition
+                    messages.append(f"rules/{index}/match/{kind}/{key}: '}}' alone cannot be matched.")
+    return messages
+
+
+def _mocking_errors(config: dict[str, Any]) -> list[str]:
+    status = config.get("status_code", 200)
+    if status in (204, 304) and config.get("body"):
+        return [f"body: a {status} answer has no body."]
+    return []
+
+
+# Checks beyond the schema, run once it holds: what HAProxy would refuse in a valid-looking config.
+_CHECKS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
+    "ip-restriction": _ip_restriction_errors,
+    "traffic-split": _traffic_split_errors,
+    "mocking": _mocking_errors,
+}
+
+
 def plugin_config_errors(name: str, config: Any, scope: str) -> list[str]:
     """Messages for a plugin config that is not acceptable at `scope`; empty when it is."""
     definition = PLUGINS.get(name)
@@ -320,4 +379,6 @@ def plugin_config_errors(name: str, config: Any, scope: str) -> list[str]:
     for error in sorted(definition.validator.iter_errors(config), key=lambda e: list(e.absolute_path)):
         where = "/".join(str(p) for p in error.absolute_path)
         messages.append(f"{name}{'.' + where if where else ''}: {error.message}")
+    if not messages and name in _CHECKS:
+        messages = [f"{name}.{message}" for message in _CHECKS[name](config)]
     return messages

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
+from gateway_agent import pcre
 from saas.errors import InvalidInput
 from saas.specs import Spec, invalid_input_from, parse_spec
 
@@ -23,25 +24,26 @@ _NAME = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "CONNECT", "TRACE")
 
 
-# Python's `re` accepts these escapes; HAProxy's PCRE2 does not, and would refuse the snapshot.
-_PCRE2_UNSUPPORTED = re.compile(r"\\[NLlUu]")
-
-
 def check_regex(value: str) -> None:
+    """A regex as the gateways compile an ACL's: HAProxy's PCRE2, without captures (see
+    gateway_agent/pcre.py); Python's `re` takes many a pattern PCRE2 refuses, and the other way."""
     try:
-        re.compile(value)
-    except re.error as exc:
+        pcre.check(value)
+    except pcre.RegexError as exc:
         raise ValueError(f"value: invalid regular expression: {exc}") from exc
-    if _PCRE2_UNSUPPORTED.search(value):
-        raise ValueError(
-            "value: \\N, \\L, \\l, \\U and \\u escapes are not supported by the gateway's regex engine"
-        )
+    check_pattern(value)
+
+
+def check_pattern(value: str) -> None:
+    """A value HAProxy matches in a braced condition: a pattern `}` would end the condition."""
+    if value == "}":
+        raise ValueError("value: '}' alone cannot be matched (write \\} in a regex)")
 
 
 def is_host(value: str) -> bool:
     try:
         ipaddress.ip_address(value)
-        return True
+        return "%" not in value  # an IPv6 zone (fe80::1%eth0) names no interface of the gateway
     except ValueError:
         return bool(_HOSTNAME.match(value))
 
@@ -141,6 +143,8 @@ class HeaderSpec(Spec):
     def _valid(self) -> HeaderSpec:
         if self.type == "regex":
             check_regex(self.value)
+        else:
+            check_pattern(self.value)
         return self
 
 

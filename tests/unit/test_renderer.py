@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway_agent.directives import words
 from gateway_agent.protocol import Snapshot
 from gateway_agent.renderer import RenderError, RenderOptions, render
 from tests.factories import self_signed_certificate
@@ -334,5 +335,185 @@ def test_a_plugins_checks_record_their_reason_and_one_rule_answers_with_it():
         "http-request return status 401 content-type application/json lf-string "
         '\'{"error":"unauthorized","message":"%[var(txn.refusal)]"}\' if { var(txn.refusal) -m found }'
     )
-    with pytest.raises(RenderError):
-        refuse_if("Can't say", "{ always_true }")
+    # A message holding a single quote (a header name may) goes in double quotes for HAProxy's
+    # argument reader, inside the word's own.
+    assert refuse_if("The x'y header must be signed", "{ always_true }") == (
+        'http-request set-var(txn.refusal) "str(\\"The x\'y header must be signed\\")" if { always_true }'
+    )
+
+
+# Every character a header name may hold (RFC 9110's tchar) that means something to HAProxy.
+HOSTILE_NAMES = ["x#y", "x'y", "x$y", "-x", "x%y", "x'#$%&*+.^_`|~!-z"]
+HOSTILE_TEXT = "-a'b\"c$d\\e#f%g ${HOME} \\x41 }"
+
+
+def test_every_users_string_is_quoted_and_haproxy_reads_it_as_written(tmp_path):
+    """Header names, values, paths, regexes, plugin settings holding what HAProxy's line and
+    argument readers treat specially (#, quotes, $, \\, %, a leading -): quoted by the shared
+    functions, so `haproxy -c` accepts the whole configuration."""
+    header_ops = {
+        "set": {name: HOSTILE_TEXT for name in HOSTILE_NAMES},
+        "add": {"x'y": "1"},
+        "remove": HOSTILE_NAMES,
+    }
+    routes = [
+        route_document(
+            10,
+            "hostile",
+            "-(?i)/x#y'$",
+            kind="regex",
+            headers=[
+                *({"name": name, "value": HOSTILE_TEXT} for name in HOSTILE_NAMES),
+                {"name": "x'y", "value": "-a'b(?i)c#", "type": "regex"},
+            ],
+            plugins=[
+                {"name": "proxy-rewrite", "config": {"headers": header_ops, "host": HOSTILE_TEXT}},
+                {"name": "response-rewrite", "config": {"headers": header_ops}},
+                {"name": "cors", "config": {"allow_origins": ["https://a"], "allow_headers": HOSTILE_NAMES}},
+                {"name": "hmac-auth", "config": {"signed_headers": HOSTILE_NAMES}},
+            ],
+        ),
+        route_document(
+            11,
+            "mocked",
+            "/mock",
+            plugins=[
+                {
+                    "name": "mocking",
+                    "config": {"body": HOSTILE_TEXT, "headers": {n: HOSTILE_TEXT for n in HOSTILE_NAMES}},
+                },
+                {"name": "jwt-auth", "config": {"header": "x'#y", "hide_credentials": True}},
+            ],
+        ),
+        route_document(
+            12,
+            "split",
+            "/split",
+            service_id=2,
+            plugins=[
+                {
+                    "name": "traffic-split",
+                    "config": {
+                        "rules": [
+                            {
+                                "match": {
+                                    "header": {"x#'y": "-v", "x$y": HOSTILE_TEXT},
+                                    "query": {"q.-~": "}x"},
+                                    "cookie": {"c_": "'"},
+                                },
+                                "upstream": "orders",
+                            }
+                        ]
+                    },
+                },
+                {"name": "redirect", "config": {"uri": HOSTILE_TEXT}},
+            ],
+        ),
+        # Paths as the catalog takes them (a slash first, no blank): in a rule, and in a map.
+        route_document(13, "ruled", "/a'b\"c#d\\e$f%g", kind="exact", hosts=["a.example.com"]),
+        route_document(14, "mapped", "/a'b\"c#d\\e$f%g/"),
+    ]
+    document = snapshot_document(routes=routes, certificates=[])
+    document["services"][0]["plugins"] = [
+        {"name": "key-auth", "config": {"header": "x'y#z", "hide_credentials": True}}
+    ]
+    document["upstreams"][1]["hash_header"] = "x#y'z"
+    document["upstreams"][0]["active_health_check"]["path"] = "/a'b#c\"d\\e$f"
+    options = RenderOptions(config_dir=str(tmp_path), runtime_socket=str(tmp_path / "s.sock"))
+    files = render(Snapshot.model_validate(document), options)
+    config = files["haproxy.cfg"]
+    result = haproxy_check(write(files, tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "{ req.hdr('x#y') -m str -- " in config
+    assert 'balance hdr("x#y\'z")' in config
+    assert "    http-request del-header 'x#y'" in config
+    assert 'req.fhdr("\\"x\'y#z\\"",1)' in config  # in double quotes for the argument reader too
+    assert '{ path "/a\'b\\"c#d\\\\e\\$f%g" }' in config
+    assert files["maps/routes_p0_prefix.map"] == "/a'b\"c#d\\e$f%g/ 14\n/split 12\n/mock 11\n"
+
+
+def test_a_route_with_more_conditions_than_a_line_holds_names_them_in_acls(tmp_path):
+    """HAProxy reads 64 words a line: a route whose rule would hold more names its paths, hosts
+    and headers in `acl` lines (an ACL declared on several lines holds all their patterns) and
+    keeps its rules, one per alternative; a usual route is written as before."""
+    headers = [{"name": f"X-H{index}", "value": f"-{index}"} for index in range(20)]
+    hosts = [f"h{index}.example.com" for index in range(60)] + [
+        f"*.w{index}.example.com" for index in range(40)
+    ]
+    paths = [{"type": "regex", "value": f"^/p{index}$"} for index in range(100)]
+    big = {
+        "id": 10,
+        "name": "big",
+        "service_id": 1,
+        "paths": paths,
+        "hosts": hosts,
+        "headers": headers,
+        "methods": ["DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE", "CONNECT"],
+    }
+    usual = route_document(11, "usual", "^/u$", kind="regex", headers=headers[:2], hosts=["a.example.com"])
+    files = render_routes([big, usual], tmp_path)
+    config = files["haproxy.cfg"]
+    assert all(words(line) <= 64 for line in config.splitlines())
+    lines = config.splitlines()
+    assert "    acl route10_header19 req.hdr('X-H19') -m str -- '-19'" in lines
+    assert sum(line.startswith("    acl route10_regex path_reg '^/p0$' ") for line in lines) == 1
+    assert sum(line.startswith("    acl route10_regex ") for line in lines) == 2
+    assert sum(line.startswith("    acl route10_host_str ") for line in lines) == 2
+    assert sum(line.startswith("    acl route10_host_end ") for line in lines) == 1
+    names = " ".join(f"route10_header{index}" for index in range(20))
+    methods = "{ method DELETE GET HEAD OPTIONS PATCH POST PUT TRACE CONNECT }"
+    assert [line for line in lines if "str(10)" in line] == [
+        f"    http-request set-var(txn.route) str(10) if route10_regex route10_host_str {methods} {names}",
+        "    http-request set-var(txn.route) str(10) if !{ var(txn.route) -m found } route10_regex "
+        f"route10_host_end {methods} {names}",
+    ]
+    [usual_rule] = [line for line in lines if "str(11)" in line]
+    assert usual_rule == (
+        "    http-request set-var(txn.route) str(11) if !{ var(txn.route) -m found } { path_reg '^/u$' } "
+        "{ req.hdr(host),field(1,:),lower -m str 'a.example.com' } { req.hdr('X-H0') -m str -- '-0' } "
+        "{ req.hdr('X-H1') -m str -- '-1' }"
+    )
+    result = haproxy_check(write(files, tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("route", "message"),
+    [
+        (route_document(10, "u", "(?u)/x", kind="regex"), "Route 'u': regex '\\(\\?u\\)/x' is invalid"),
+        (
+            route_document(10, "h", "/h", headers=[{"name": "X", "value": "(a)\\1", "type": "regex"}]),
+            "non-existent subpattern",
+        ),
+        (route_document(10, "b", "/b", headers=[{"name": "X", "value": "}"}]), "cannot be a pattern"),
+        (route_document(10, "e", "}", kind="regex"), "cannot be a pattern"),
+    ],
+)
+def test_what_haproxy_would_refuse_in_a_route_stops_the_render(tmp_path, route, message):
+    with pytest.raises(RenderError, match=message):
+        render_routes([route], tmp_path)
+
+
+def test_an_answers_condition_is_found_past_quoted_text_and_escapes():
+    """Metering tracks an answer by its condition: a user's text (a mocked body) holding an
+    escaped quote and ` if ` must not be taken for it, nor its `status 500` for the answer's."""
+    from gateway_agent.directives import condition_of, quote
+    from gateway_agent.metering import count_answers
+
+    body = quote('\' " if { always_true } status 500 "')
+    line = f"    http-request return status 200 content-type 'a' string {body} if {{ var(txn.mk) -m str g0 }}"
+    assert condition_of(line) == "{ var(txn.mk) -m str g0 }"
+    tracking, counted = count_answers([line])
+    assert tracking.endswith(" if { var(txn.mk) -m str g0 }")
+    assert counted == line + " { sc_inc_gpc(1,2) -m int gt 0 }"
+
+
+def test_arguments_are_quoted_for_the_line_and_the_argument_reader():
+    from gateway_agent.directives import argument, patterns
+
+    assert argument("X-Beta") == "'X-Beta'"
+    assert argument("x#y") == "'x#y'"
+    assert argument("x'y") == '"\\"x\'y\\""'
+    assert argument("a,b)") == "'\"a,b)\"'"
+    assert patterns(["/a", "/b"]) == "'/a' '/b'"
+    assert patterns(["/a", "-b"]) == "-- '/a' '-b'"

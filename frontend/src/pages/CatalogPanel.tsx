@@ -266,7 +266,7 @@ function CreateForm({ path, kind, onDone, initial }: { path: Path; kind: Kind; o
       {kind === "routes" && (
         <>
           <Select label="Service" required data={(services.data ?? []).map((s) => String(s.name))} value={parent} error={errors.service} onChange={setParent} />
-          <TextInput label="Paths" description="Path prefixes, comma-separated" required value={paths} error={errors.paths} onChange={(e) => setPaths(e.currentTarget.value)} />
+          <TextInput label="Paths" description="Comma-separated; each path keeps its match type (a new one matches as a prefix)" required value={paths} error={errors.paths} onChange={(e) => setPaths(e.currentTarget.value)} />
           <MultiSelect label="Methods" description="None: every method" data={METHODS} value={methods} onChange={setMethods} />
         </>
       )}
