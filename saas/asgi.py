@@ -7,9 +7,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "saas.settings")
 
 django_application = get_asgi_application()
 
+from core.heap import freeze_startup_objects  # noqa: E402
 from saas.gateways.api.config_poll import PATH as CONFIG_POLL_PATH  # noqa: E402  (needs Django set up)
 from saas.gateways.api.config_poll import config_poll_app  # noqa: E402
-from saas.heap import freeze_startup_objects  # noqa: E402
 from saas.metering.api.intake import PATH as USAGE_PATH  # noqa: E402
 from saas.metering.api.intake import usage_intake_app  # noqa: E402
 

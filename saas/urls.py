@@ -2,9 +2,9 @@ from django.urls import URLPattern, URLResolver, include, path
 from django.views.generic import RedirectView, TemplateView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from billing.api.views import stripe_webhook
+from core.api.trailing_slash import slash_optional
 from saas import health
-from saas.api.trailing_slash import slash_optional
-from saas.billing.api.views import stripe_webhook
 from saas.console import console
 from saas.deployments.api.views import role_template
 from saas.gateways.api import install_views
@@ -14,7 +14,7 @@ api_urls: list[URLPattern | URLResolver] = [
     path("docs/", SpectacularSwaggerView.as_view(url_name="openapi-schema"), name="api-docs"),
     path("v1/", include("tenants.api.urls")),
     path("v1/", include("saas.catalog.api.urls")),
-    path("v1/", include("saas.billing.api.urls")),
+    path("v1/", include("billing.api.urls")),
     path("v1/", include("saas.deployments.api.urls")),
 ]
 
@@ -33,12 +33,12 @@ urlpatterns = [
     path("console/<path:path>", console),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
-    # The API's trailing slashes are optional, for every method (saas.api.trailing_slash).
+    # The API's trailing slashes are optional, for every method (core.api.trailing_slash).
     slash_optional(path("api/", include(api_urls))),
     path("aws/gateway-role.yaml", role_template, name="aws-role-template"),
     path("billing/stripe/webhook", stripe_webhook, name="stripe-webhook"),
     slash_optional(path("agent/v1/", include("saas.gateways.api.agent_urls"))),
 ]
 
-handler404 = "saas.api.errors.not_found"
-handler500 = "saas.api.errors.server_error"
+handler404 = "core.api.errors.not_found"
+handler500 = "core.api.errors.server_error"

@@ -6,6 +6,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "saas.settings")
 
 application = get_wsgi_application()
 
-from saas.heap import freeze_startup_objects  # noqa: E402  (needs Django set up)
+from core.heap import freeze_startup_objects  # noqa: E402  (needs Django set up)
 
 freeze_startup_objects()

@@ -25,7 +25,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django_tenants.utils import schema_exists
 
-from saas.postgres_binaries import postgres_bin_dir
+from core.postgres_binaries import postgres_bin_dir
 
 from .models import Organization
 from .schemas import activate_public_schema

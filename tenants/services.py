@@ -14,8 +14,8 @@ from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
 from django.utils.text import slugify
 
-from saas import clock
-from saas.errors import Forbidden, InvalidInput, NotFound
+from core import clock
+from core.errors import Forbidden, InvalidInput, NotFound
 
 from .audit import Actor, record_audit
 from .credentials import hash_secret, new_secret

@@ -8,8 +8,8 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.template.loader import render_to_string
 
-from saas import clock
-from saas.celery import TenantTask, app
+from core import clock
+from core.celery import TenantTask, app
 
 from .models import Invitation
 from .services import issue_invitation_link

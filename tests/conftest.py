@@ -80,6 +80,6 @@ def world(db: None) -> OrgWorld:
 @pytest.fixture(autouse=True, scope="session")
 def _eager_celery() -> None:
     # Most tests run tasks in-process; test_invitation_email_worker runs a real worker.
-    from saas.celery import app
+    from core.celery import app
 
     app.conf.task_always_eager = True

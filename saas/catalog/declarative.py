@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 from django.db import transaction
 
-from saas.errors import InvalidInput, StaleRevision
+from core.errors import InvalidInput, StaleRevision
 from saas.gateways.models import ConfigSnapshot, GatewayCluster
 from saas.gateways.services import Author
 from tenants.audit import record_audit

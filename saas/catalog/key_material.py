@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 from passlib.hash import sha512_crypt
 
-from saas.errors import InvalidInput
+from core.errors import InvalidInput
 
 # glibc's default round count: HAProxy runs crypt(3) on every Basic-authenticated request.
 BASIC_AUTH_ROUNDS = 5000

@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 from django.db import transaction
 from django.utils.text import slugify
 
-from saas.errors import InvalidInput
+from core.errors import InvalidInput
 from saas.gateways.models import GatewayCluster
 from saas.gateways.services import Author
 

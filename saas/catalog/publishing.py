@@ -14,8 +14,8 @@ from typing import Any
 from django.db.models import TextField
 from django.db.models.functions import Cast
 
+from billing.quotas import gateway_quota
 from gateway_agent.protocol import SCHEMA_VERSION
-from saas.billing.quotas import gateway_quota
 from saas.gateways.models import ConfigSnapshot, GatewayCluster
 from saas.gateways.snapshots import store_snapshot
 from tenants.schemas import current_schema_name

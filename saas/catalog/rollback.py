@@ -10,7 +10,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Model
 
-from saas.errors import InvalidInput
+from core.errors import InvalidInput
 from saas.gateways.models import ConfigSnapshot, GatewayCluster
 from saas.gateways.services import Author
 from saas.gateways.snapshots import snapshot_document

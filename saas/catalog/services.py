@@ -9,8 +9,8 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Model
 
-from saas.encryption import encrypt_secret
-from saas.errors import InvalidInput, NotFound, StaleRevision
+from core.encryption import encrypt_secret
+from core.errors import InvalidInput, NotFound, StaleRevision
 from saas.gateways.models import ConfigSnapshot, GatewayCluster
 from saas.gateways.services import Author
 from tenants.audit import record_audit

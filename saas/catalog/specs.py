@@ -10,9 +10,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
+from core.errors import InvalidInput
+from core.specs import Spec, invalid_input_from, parse_spec
 from gateway_agent import pcre
-from saas.errors import InvalidInput
-from saas.specs import Spec, invalid_input_from, parse_spec
 
 __all__ = ["Spec", "parse_spec"]
 

@@ -20,9 +20,9 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
+from core import clock
+from core.errors import Conflict, InvalidInput
 from infra.kubernetes.gateway import APP, FIELD_MANAGER, GatewaySpec, gateway_manifests
-from saas import clock
-from saas.errors import Conflict, InvalidInput
 from saas.gateways.agents import instance_statuses
 from saas.gateways.models import ClusterToken, GatewayCluster
 from saas.gateways.services import Author, create_cluster_token, revoke_cluster_token

@@ -4,7 +4,7 @@ acknowledged late) resumes where it stopped and every step converges."""
 
 from __future__ import annotations
 
-from saas.celery import TenantTask, app
+from core.celery import TenantTask, app
 
 from . import services
 

@@ -19,9 +19,9 @@ from django.db import transaction
 from django_redis import get_redis_connection
 from django_tenants.utils import schema_context
 
+from core import clock
+from core.encryption import decrypt_secret
 from gateway_agent.protocol import Heartbeat, RegisterRequest
-from saas import clock
-from saas.encryption import decrypt_secret
 from tenants.credentials import hash_secret
 from tenants.models import Organization
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from saas import clock
-from saas.errors import InvalidInput
+from core import clock
+from core.errors import InvalidInput
 from tenants.audit import Actor, record_audit
 from tenants.credentials import hash_secret, new_secret
 from tenants.models import Organization

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from saas.specs import Spec
+from core.specs import Spec
 
 _NAME = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")]
 

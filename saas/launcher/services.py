@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from saas.postgres_binaries import postgres_bin_dir
+from core.postgres_binaries import postgres_bin_dir
 
 POSTGRES_SYSTEM_USER = "saas-postgres"
 

@@ -20,8 +20,8 @@ from django.db.models import Sum
 from django.db.models.functions import Trunc
 from django_tenants.utils import schema_context
 
+from core.errors import InvalidInput
 from gateway_agent.protocol import LATENCY_BOUNDS_MS, UsageBatch
-from saas.errors import InvalidInput
 from tenants.models import Organization
 
 from .models import UsageRollup

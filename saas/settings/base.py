@@ -44,7 +44,7 @@ SHARED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "tenants",
-    "saas.billing",
+    "billing",
 ]
 # Apps whose tables live in each organization's own schema (the catalog and gateways, later).
 TENANT_APPS = [

@@ -11,7 +11,7 @@ from django.db.models import QuerySet
 from rest_framework import exceptions, viewsets
 from rest_framework.request import Request
 
-from saas.api.client import client_ip
+from core.api.client import client_ip
 from tenants.audit import Actor
 from tenants.authentication import token_auth_of
 from tenants.models import Membership, Organization, User

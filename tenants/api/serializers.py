@@ -4,7 +4,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from saas.api.validation import InputValidator, StrictCharField
+from core.api.validation import InputValidator, StrictCharField
 from tenants.models import ApiToken, AuditEntry, Invitation, Membership, Organization, User
 from tenants.roles import Role
 

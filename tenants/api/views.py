@@ -12,9 +12,9 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from saas import clock
-from saas.api.client import client_ip
-from saas.errors import InvalidInput
+from core import clock
+from core.api.client import client_ip
+from core.errors import InvalidInput
 from tenants import services
 from tenants.audit import Actor
 from tenants.authentication import token_auth_of

@@ -36,7 +36,7 @@ def _status(url: str) -> int:
 def test_a_free_organization_over_its_allowance_is_refused_until_it_upgrades(tmp_path, settings):
     from django_redis import get_redis_connection
 
-    from saas.billing import services
+    from billing import services
     from saas.catalog import services as catalog
     from saas.gateways.services import create_cluster_token
     from saas.metering.services import BillingPeriod

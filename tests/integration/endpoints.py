@@ -54,7 +54,7 @@ def _token(org: Organization, user: User) -> ApiToken:
 
 
 def _local_invoice(org: Organization) -> Any:
-    from saas.billing.services import issue_local_invoice
+    from billing.services import issue_local_invoice
     from saas.metering.services import BillingPeriod
 
     return issue_local_invoice(org, BillingPeriod.parse("2026-10"))

@@ -9,7 +9,7 @@ from celery.contrib.testing.worker import start_worker
 from django.core import mail
 from django.db import connection
 
-from saas.celery import app
+from core.celery import app
 from tenants.models import Invitation
 from tenants.roles import Role
 from tenants.tasks import send_invitation_email

@@ -1,5 +1,5 @@
 """A missing (or extra) trailing slash on an /api/ or /agent/ path: the request is routed as meant,
-for every method, never redirected and never a 500 (saas.api.trailing_slash)."""
+for every method, never redirected and never a 500 (core.api.trailing_slash)."""
 
 import re
 

@@ -130,7 +130,7 @@ def main() -> None:
             compile_snapshot(cluster)
             compile_times.append((time.perf_counter() - start) * 1000)
 
-    from saas.heap import freeze_startup_objects
+    from core.heap import freeze_startup_objects
 
     freeze_startup_objects()  # as a started web process does (saas.asgi)
     client = APIClient()

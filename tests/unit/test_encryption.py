@@ -3,7 +3,7 @@
 import pytest
 from cryptography.fernet import Fernet
 
-from saas.encryption import SecretDecryptionError, decrypt_secret, encrypt_secret, rotate_secret
+from core.encryption import SecretDecryptionError, decrypt_secret, encrypt_secret, rotate_secret
 
 
 def test_round_trip_and_ciphertext_differs_each_time(settings):

@@ -5,8 +5,8 @@ from decimal import Decimal
 
 import pytest
 
-from saas.billing.plans import Plan, Tier
-from saas.billing.pricing import period_cost_minor
+from billing.plans import Plan, Tier
+from billing.pricing import period_cost_minor
 
 PRO = Plan(
     slug="pro",
@@ -43,7 +43,7 @@ def test_the_free_plan_costs_nothing_whatever_the_calls():
 
 
 def test_the_default_plans_are_configuration():
-    from saas.billing.plans import all_plans
+    from billing.plans import all_plans
 
     plans = all_plans()
     assert set(plans) == {"free", "pro", "enterprise"}

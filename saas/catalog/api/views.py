@@ -19,11 +19,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from saas.api.parsers import YAMLParser
+from core.api.parsers import YAMLParser
+from core.errors import InvalidInput
 from saas.catalog import declarative, openapi_import, rollback, services, specs
 from saas.catalog.models import Certificate, Consumer, Credential, GlobalPlugin, Route, Service, Upstream
 from saas.catalog.plugins import PLUGINS, PRECEDENCE
-from saas.errors import InvalidInput
 from saas.gateways.api.scoping import ClusterScopedViewSet
 from saas.gateways.models import ConfigSnapshot
 from saas.gateways.snapshots import diff_documents, redact, snapshot_document

@@ -14,7 +14,7 @@ from rest_framework import mixins, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from saas.api.validation import InputValidator, StrictCharField
+from core.api.validation import InputValidator, StrictCharField
 from saas.deployments import aws, services
 from saas.deployments.models import AwsConnection, DeploymentStep, GatewayDeployment
 from saas.gateways.api.scoping import ClusterScopedViewSet

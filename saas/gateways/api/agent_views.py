@@ -14,9 +14,9 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from pydantic import BaseModel, ValidationError
 
+from core.specs import invalid_input_from
 from gateway_agent.protocol import Heartbeat, RegisterRequest, RegisterResponse
 from saas.gateways import agents
-from saas.specs import invalid_input_from
 
 
 def _error(status: int, detail: str, **extra: Any) -> JsonResponse:

@@ -10,12 +10,12 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from core.api.validation import InputValidator, StrictCharField
+from core.specs import parse_spec
 from infra.selfhost import artifacts
-from saas.api.validation import InputValidator, StrictCharField
 from saas.gateways import agents, services
 from saas.gateways.models import ClusterToken, GatewayCluster
 from saas.gateways.specs import ClusterSpec
-from saas.specs import parse_spec
 from tenants.api.scoping import OrganizationScopedViewSet
 from tenants.roles import Scope
 

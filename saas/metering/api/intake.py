@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from core.specs import invalid_input_from
 from gateway_agent.protocol import UsageBatch
 from saas.gateways import agents
 from saas.gateways.api.agent_views import bearer_secret
@@ -22,7 +23,6 @@ from saas.gateways.api.raw_asgi import (
     send_response,
 )
 from saas.metering.stream import enqueue_usage_batch
-from saas.specs import invalid_input_from
 
 PATH = "/agent/v1/usage"
 MAX_BODY_BYTES = 4 * 1024 * 1024

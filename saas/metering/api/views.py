@@ -11,8 +11,8 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from saas import clock
-from saas.errors import InvalidInput
+from core import clock
+from core.errors import InvalidInput
 from saas.gateways.api.scoping import ClusterScopedViewSet
 from saas.gateways.models import GatewayCluster
 from saas.metering import services

@@ -11,9 +11,9 @@ import pytest
 from django.core import mail
 from django_tenants.utils import schema_context
 
+from billing import services, tasks
+from billing.models import Invoice
 from gateway_agent.protocol import UsageBatch
-from saas.billing import services, tasks
-from saas.billing.models import Invoice
 from saas.gateways.models import ConfigSnapshot, GatewayCluster
 from saas.gateways.snapshots import snapshot_document
 from saas.metering.services import BillingPeriod, record_usage_batches

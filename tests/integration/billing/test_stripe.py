@@ -15,8 +15,8 @@ import pytest
 import stripe
 from django.core.management import call_command
 
-from saas.billing import services
-from saas.billing.models import BillingAccount, Invoice, MeterReport
+from billing import services
+from billing.models import BillingAccount, Invoice, MeterReport
 from tenants.roles import Role
 from tests.fakes.stripe_server import FakeStripe
 from tests.integration.billing.test_billing import add_calls, url

@@ -5,8 +5,8 @@ import hashlib
 
 from django_tenants.utils import schema_context
 
+from core.encryption import decrypt_secret
 from saas.catalog.models import Credential
-from saas.encryption import decrypt_secret
 from saas.gateways.models import ConfigSnapshot
 from tenants.models import AuditEntry
 from tenants.roles import Role

@@ -22,6 +22,7 @@ import httpx
 import pytest
 from django_tenants.utils import schema_context
 
+from core.errors import InvalidInput
 from gateway_agent.directives import RenderOptions, quote
 from gateway_agent.haproxy import HAProxyError, check_config
 from gateway_agent.protocol import Snapshot
@@ -29,7 +30,6 @@ from gateway_agent.renderer import RenderError, render
 from saas.catalog.plugins import plugin_config_errors
 from saas.catalog.publishing import compile_snapshot
 from saas.catalog.specs import RouteSpec, UpstreamSpec, parse_spec
-from saas.errors import InvalidInput
 from saas.gateways.models import GatewayCluster
 from saas.launcher.services import free_port
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from saas.heap import freeze_startup_objects
+from core.heap import freeze_startup_objects
 from saas.metering.stream import UsageConsumer
 
 

@@ -1,4 +1,4 @@
-"""Errors raised by service functions; the API turns them into HTTP answers (saas.api.errors)."""
+"""Errors raised by service functions; the API turns them into HTTP answers (core.api.errors)."""
 
 
 class ServiceError(Exception):

@@ -9,7 +9,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from saas.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceError, StaleRevision
+from core.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceError, StaleRevision
 
 
 def _first_message(errors: Any) -> str | None:

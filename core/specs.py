@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from saas.errors import InvalidInput
+from core.errors import InvalidInput
 
 
 class Spec(BaseModel):

@@ -4,8 +4,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from saas.billing import stripe_api
-from saas.billing.plans import all_plans
+from billing import stripe_api
+from billing.plans import all_plans
 
 
 class Command(BaseCommand):

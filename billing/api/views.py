@@ -19,12 +19,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from saas.api.validation import InputValidator, StrictCharField
-from saas.billing import services, stripe_api
-from saas.billing.invoice_documents import invoice_html, invoice_pdf
-from saas.billing.models import Invoice
-from saas.billing.plans import all_plans
-from saas.errors import NotFound
+from billing import services, stripe_api
+from billing.invoice_documents import invoice_html, invoice_pdf
+from billing.models import Invoice
+from billing.plans import all_plans
+from core.api.validation import InputValidator, StrictCharField
+from core.errors import NotFound
 from tenants.api.scoping import OrganizationScopedViewSet
 from tenants.roles import Scope
 

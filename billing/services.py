@@ -19,8 +19,8 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django_tenants.utils import schema_context
 
-from saas import clock
-from saas.errors import Conflict, InvalidInput
+from core import clock
+from core.errors import Conflict, InvalidInput
 from saas.metering.services import BillingPeriod, billable_calls, billable_calls_by_hour
 from tenants.audit import Actor, record_audit
 from tenants.models import Membership, Organization

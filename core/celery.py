@@ -15,7 +15,7 @@ app.autodiscover_tasks()
 
 @worker_process_init.connect
 def _freeze_startup_objects(**_: Any) -> None:
-    from saas.heap import freeze_startup_objects
+    from core.heap import freeze_startup_objects
 
     freeze_startup_objects()
 

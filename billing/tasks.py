@@ -10,15 +10,15 @@ from django.conf import settings
 from django.core.mail import send_mail
 from django.template.loader import render_to_string
 
-from saas import clock
-from saas.celery import app
+from core import clock
+from core.celery import app
 from saas.metering.services import BillingPeriod
 from tenants.models import Organization
 
 from . import services, stripe_api
 from .plans import get_plan
 
-logger = logging.getLogger("saas.billing")
+logger = logging.getLogger("billing")
 
 
 def _organizations() -> list[Organization]:

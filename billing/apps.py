@@ -2,6 +2,6 @@ from django.apps import AppConfig
 
 
 class BillingConfig(AppConfig):
-    name = "saas.billing"
+    name = "billing"
     label = "billing"
     default_auto_field = "django.db.models.BigAutoField"
