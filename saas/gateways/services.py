@@ -1,123 +1,44 @@
-"""Gateway clusters and their agent tokens."""
+"""What other apps may use of gateways, in one place (an import-linter contract keeps them to
+it): clusters and their tokens, who changes a configuration, the agents' context and live status,
+snapshots read and compared. Publishing, the section registry and rollback are in
+`saas.gateways.publishing`; the base for cluster-scoped API views in `saas.gateways.api.scoping`."""
 
-from __future__ import annotations
+from .agents import (
+    AgentContext,
+    authenticate_agent_cached,
+    instance_statuses,
+    recently_authenticated,
+)
+from .clusters import (
+    CLUSTER_TOKEN_PREFIX,
+    Author,
+    create_cluster,
+    create_cluster_token,
+    delete_cluster,
+    revoke_cluster_token,
+    rotate_cluster_token,
+    update_cluster,
+)
+from .models import ClusterToken, ConfigSnapshot, GatewayCluster
+from .snapshots import diff_documents, redact, snapshot_document
 
-from dataclasses import dataclass
-from typing import Any
-
-from django.db import IntegrityError, transaction
-
-from core import clock
-from core.errors import InvalidInput
-from tenants.audit import Actor, record_audit
-from tenants.credentials import hash_secret, new_secret
-from tenants.models import Organization
-
-from .models import ClusterToken, GatewayCluster
-
-CLUSTER_TOKEN_PREFIX = "gct_"
-
-
-@dataclass(frozen=True)
-class Author:
-    """Who changes an organization's gateway configuration, for the audit log and snapshots."""
-
-    actor: Actor
-    organization: Organization
-
-    @property
-    def label(self) -> str:
-        return self.actor.user.email if self.actor.user else ""
-
-
-def _cluster_fields(cluster: GatewayCluster) -> dict[str, Any]:
-    return {"name": cluster.name, "description": cluster.description, "labels": cluster.labels}
-
-
-def _unique_name(name: str, exclude_id: int | None) -> None:
-    clash = GatewayCluster.objects.filter(name=name)
-    if exclude_id is not None:
-        clash = clash.exclude(id=exclude_id)
-    if clash.exists():
-        raise InvalidInput.field("name", f"A cluster named {name!r} already exists.")
-
-
-@transaction.atomic
-def create_cluster(author: Author, *, name: str, description: str, labels: dict[str, str]) -> GatewayCluster:
-    _unique_name(name, None)
-    try:
-        with transaction.atomic():
-            cluster = GatewayCluster.objects.create(name=name, description=description, labels=labels)
-    except IntegrityError as exc:
-        raise InvalidInput.field("name", f"A cluster named {name!r} already exists.") from exc
-    record_audit(author.actor, author.organization, "cluster.create", cluster, after=_cluster_fields(cluster))
-    return cluster
-
-
-@transaction.atomic
-def update_cluster(
-    author: Author, cluster: GatewayCluster, *, name: str, description: str, labels: dict[str, str]
-) -> GatewayCluster:
-    before = _cluster_fields(cluster)
-    _unique_name(name, cluster.id)
-    cluster.name, cluster.description, cluster.labels = name, description, labels
-    cluster.save()
-    record_audit(
-        author.actor,
-        author.organization,
-        "cluster.update",
-        cluster,
-        before=before,
-        after=_cluster_fields(cluster),
-    )
-    return cluster
-
-
-@transaction.atomic
-def delete_cluster(author: Author, cluster: GatewayCluster) -> None:
-    record_audit(
-        author.actor, author.organization, "cluster.delete", cluster, before=_cluster_fields(cluster)
-    )
-    cluster.delete()  # the cluster's catalog, tokens and snapshots go with it
-
-
-@transaction.atomic
-def create_cluster_token(author: Author, cluster: GatewayCluster, *, name: str) -> tuple[ClusterToken, str]:
-    """Returns the token and its secret, shown only this once. The secret names the
-    organization, so the agent API can find the schema before it checks the hash."""
-    secret = f"{CLUSTER_TOKEN_PREFIX}{author.organization.id}_{new_secret()}"
-    token = ClusterToken.objects.create(
-        cluster=cluster,
-        name=name,
-        prefix=secret[: len(CLUSTER_TOKEN_PREFIX) + len(str(author.organization.id)) + 7],
-        token_hash=hash_secret(secret),
-        created_by=author.label,
-    )
-    record_audit(
-        author.actor,
-        author.organization,
-        "cluster_token.create",
-        token,
-        after={"name": name, "cluster": cluster.name},
-    )
-    return token, secret
-
-
-@transaction.atomic
-def revoke_cluster_token(author: Author, token: ClusterToken) -> None:
-    if token.revoked_at is not None:
-        return
-    token.revoked_at = clock.now()
-    token.save(update_fields=["revoked_at"])
-    record_audit(
-        author.actor, author.organization, "cluster_token.revoke", token, before={"name": token.name}
-    )
-
-
-@transaction.atomic
-def rotate_cluster_token(author: Author, token: ClusterToken) -> tuple[ClusterToken, str]:
-    """A new secret under the same name; the old one stops working now."""
-    if token.revoked_at is not None:
-        raise InvalidInput.field("token", "This token is revoked; create a new one.")
-    revoke_cluster_token(author, token)
-    return create_cluster_token(author, token.cluster, name=token.name)
+__all__ = [
+    "CLUSTER_TOKEN_PREFIX",
+    "AgentContext",
+    "Author",
+    "ClusterToken",
+    "ConfigSnapshot",
+    "GatewayCluster",
+    "authenticate_agent_cached",
+    "create_cluster",
+    "create_cluster_token",
+    "delete_cluster",
+    "diff_documents",
+    "instance_statuses",
+    "recently_authenticated",
+    "redact",
+    "revoke_cluster_token",
+    "rotate_cluster_token",
+    "snapshot_document",
+    "update_cluster",
+]

@@ -229,7 +229,7 @@ def test_every_call_is_billed_exactly_once_through_kills_outages_reloads_and_rep
         outage_ends = time.monotonic() + 30
         traffic_run.wait_for(CALLS * 5 // 10)
         # Not while an old worker drains: the agent holds it until its last read, and what it
-        # counted since the read before the reload would go with the agent (README, "Usage and analytics").
+        # counted since the read before the reload would go with the agent (docs/billing.md).
         wait_for(lambda: _workers(data_dir) == 1, 60, what="the old worker to finish")
         processes[-1].send_signal(signal.SIGKILL)
         processes[-1].wait()
