@@ -1,6 +1,7 @@
 """The gateway's Kubernetes objects: valid for Kubernetes 1.31 in strict mode, and their
 NetworkPolicies allow exactly the traffic listed (gateway ports in from anywhere; out only DNS,
-the control plane and the upstream CIDRs), hosted ones no traffic from other tenants' pods."""
+the control plane and the upstream CIDRs), hosted ones no traffic from other tenants' pods.
+That helm/gateway renders the same objects: test_gateway_chart_parity.py."""
 
 from __future__ import annotations
 
@@ -102,6 +103,7 @@ def test_network_policies_allow_and_forbid_exactly_what_is_listed():
     assert not allowed(policies, "Egress", {"ip": "203.0.113.10"}, 80)
     assert not allowed(policies, "Egress", {"ip": "203.0.113.11"}, 443)
     assert allowed(policies, "Egress", {"ip": "10.20.3.4"}, 8000)
+    assert allowed(policies, "Egress", {"ip": "10.20.3.4"}, 53, "UDP")  # an upstream: every port
     assert not allowed(policies, "Egress", {"ip": "10.21.0.1"}, 8000)
     assert not allowed(policies, "Egress", internet, 443)
     assert not allowed(policies, "Egress", {"namespace": "other-tenant"}, 8080)
@@ -113,3 +115,37 @@ def test_hosted_gateways_take_no_traffic_from_other_tenants_pods():
     assert not allowed(policies, "Ingress", {"ip": "100.64.12.9"}, 8080)  # a pod of another tenant
     assert not allowed(policies, "Ingress", {"namespace": "gw-other"}, 8080)
     assert not allowed(policies, "Egress", {"namespace": "gw-other"}, 8080)
+
+
+def test_the_control_plane_is_reached_on_its_urls_port_and_anywhere_when_no_cidr_is_known():
+    spec = GatewaySpec(
+        **{**SPEC.__dict__, "control_plane_url": "https://cp.example.com:8443/", "control_plane_cidrs": ()}
+    )
+    policies = network_policies(spec)
+    assert allowed(policies, "Egress", {"ip": "198.51.100.7"}, 8443)
+    assert not allowed(policies, "Egress", {"ip": "198.51.100.7"}, 443)
+    hosted = GatewaySpec(**{**HOSTED.__dict__, "control_plane_cidrs": ()})
+    assert not allowed(network_policies(hosted), "Egress", {"ip": "100.64.12.9"}, 443)  # a tenant's pod
+
+
+def test_the_pods_run_the_agent_as_its_image_expects():
+    deployment = next(m for m in gateway_manifests(SPEC) if m["kind"] == "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["GATEWAY_CONTROL_PLANE"] == "https://cp.example.com"
+    assert (
+        env["GATEWAY_METRICS_PORT"] == "9101" and container["readinessProbe"]["httpGet"]["port"] == "metrics"
+    )
+    assert pod["securityContext"]["runAsUser"] == 10001 and pod["securityContext"]["runAsNonRoot"]
+    # The pods carry every label the Deployment selects by (by name: a selector cannot change).
+    selector = deployment["spec"]["selector"]["matchLabels"]
+    assert selector == {"app.kubernetes.io/name": "gateway"}
+    assert selector.items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
+    # A new token changes the pod template, so that the pods restart with it.
+    other = next(
+        m
+        for m in gateway_manifests(GatewaySpec(**{**SPEC.__dict__, "token": "gct_new"}))
+        if m["kind"] == "Deployment"
+    )
+    assert other["spec"]["template"]["metadata"] != deployment["spec"]["template"]["metadata"]

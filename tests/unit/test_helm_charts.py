@@ -1,8 +1,9 @@
 """The Helm charts in helm/. Helm is not installed on the build machines, so nothing here renders
-a chart: values.yaml is validated against values.schema.json (with the settings an install must
-add), bad values must be refused by the schema, and the templates are checked as text: balanced
-actions and blocks, defined includes, `.Values` paths that exist, values that some template
-uses, the hardened security context, and environment variable names the programs really read."""
+a chart (test_gateway_chart_parity.py renders helm/gateway with tests/helm_template.py):
+values.yaml is validated against values.schema.json (with the settings an install must add), bad
+values must be refused by the schema, and the templates are checked as text: balanced actions
+and blocks, defined includes, `.Values` paths that exist, values that some template uses, the
+hardened security context, and environment variable names the programs really read."""
 
 from __future__ import annotations
 
@@ -247,7 +248,11 @@ GOOD_VALUES: list[tuple[str, dict[str, Any]]] = [
             "networkPolicy": {
                 "controlPlane": {"cidrs": ["203.0.113.0/24"]},
                 "upstreams": [{"cidr": "10.0.0.0/16", "except": ["10.0.5.0/24"], "ports": [80, 443]}],
+                "defaultDeny": True,
+                "dnsNamespace": "kube-system",
+                "excludedCidrs": ["100.64.0.0/10"],
             },
+            "commonLabels": {"gateway-cloud/cluster": "7"},
             "autoscaling": {"enabled": True, "targetMemoryUtilizationPercentage": 80},
             "securityContext": {"runAsUser": None, "fsGroup": None},
         },
@@ -295,6 +300,9 @@ BAD_VALUES: list[tuple[str, str, dict[str, Any]]] = [
         {"autoscaling": {"enabled": True, "targetCPUUtilizationPercentage": None}},
     ),
     ("gateway", "root user", {"securityContext": {"runAsUser": 0}}),
+    ("gateway", "a label of the chart's own", {"commonLabels": {"app.kubernetes.io/name": "x"}}),
+    ("gateway", "an excluded CIDR that is not one", {"networkPolicy": {"excludedCidrs": ["pods"]}}),
+    ("gateway", "the disruption budget's old key", {"podDisruptionBudget": {"minAvailable": 1}}),
     ("saas", "negative replicas", {"web": {"replicas": -1}}),
     ("saas", "unknown top-level key", {"replicas": 2}),
     ("saas", "more than one beat", {"beat": {"replicas": 2}}),

@@ -26,12 +26,17 @@ app.kubernetes.io/name: {{ include "gateway.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
+{{/* Every object's labels. infra/kubernetes/gateway.py sets the same (managed-by: gateway-saas,
+the release "gateway"), but helm.sh/chart. */}}
 {{- define "gateway.labels" -}}
 helm.sh/chart: {{ include "gateway.chart" . }}
 {{ include "gateway.selectorLabels" . }}
-app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/version: {{ default .Chart.AppVersion .Values.image.tag | trunc 63 | trimSuffix "-" | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/component: gateway
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
 {{- end -}}
 
 {{- define "gateway.serviceAccountName" -}}
@@ -55,11 +60,18 @@ app.kubernetes.io/component: gateway
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
 {{- end -}}
 
-{{/* How many pods run at least: the PDB is only useful above one. */}}
-{{- define "gateway.minReplicas" -}}
-{{- if .Values.autoscaling.enabled -}}
-{{- .Values.autoscaling.minReplicas | int -}}
-{{- else -}}
-{{- .Values.replicas | int -}}
+{{/* A NetworkPolicy peer, as a list item: an ipBlock of .cidr less .except and, when .cidr is
+0.0.0.0/0 ("anywhere"), less .excluded (networkPolicy.excludedCidrs).
+Takes (dict "cidr" CIDR "except" LIST "excluded" LIST). */}}
+{{- define "gateway.ipBlock" -}}
+{{- $except := default (list) .except -}}
+{{- if eq .cidr "0.0.0.0/0" -}}
+{{- $except = concat $except (default (list) .excluded) -}}
 {{- end -}}
+- ipBlock:
+    cidr: {{ .cidr }}
+    {{- with $except }}
+    except:
+      {{- toYaml . | nindent 6 }}
+    {{- end }}
 {{- end -}}
