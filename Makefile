@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run demo console test test-shifted system-deps lint typecheck format install bench-provision bench-catalog bench-gateway bench-propagation bench-plugins bench-metering bench-tools clean
+.PHONY: run demo console test test-fast test-shifted system-deps lint typecheck format install bench-provision bench-catalog bench-gateway bench-propagation bench-plugins bench-metering bench-tools clean
 
 $(STAMP): pyproject.toml gateway_agent/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -42,16 +42,23 @@ test: $(STAMP) system-deps lint console
 	$(PY) -m saas.launcher exec -- $(PY) -m pytest $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory test-shifted
 
+## The fast lane: unit and integration tests, without browsers, gateways or whole processes
+## (those are marked slow), and without the lint and the console's build.
+test-fast: $(STAMP)
+	$(PY) -m saas.launcher exec -- $(PY) -m pytest tests/unit tests/integration -m "not slow" $(PYTEST_ARGS)
+
 ## The suites that read the clock for dates (billing periods, invoices, quotas, token and
 ## invitation expiry, the audit log, metering, the agent's spool ages) again, the whole session
 ## CLOCK_SHIFT_DAYS ahead of today (tests/conftest.py): nothing may assume the current month or
 ## year. Not the e2e suites: their agents and HAProxy run in subprocesses on the real clock.
 CLOCK_SHIFT_DAYS ?= 548
 SHIFTED_SUITES := tests/unit/test_usage_spool.py tests/unit/test_pricing.py tests/integration/billing \
-	tests/integration/test_tokens.py tests/integration/test_members.py tests/integration/test_audit_log.py \
-	tests/integration/test_accounts.py tests/integration/test_signup.py tests/integration/test_isolation.py \
-	tests/integration/catalog/test_metering.py tests/integration/catalog/test_agent_api.py \
-	tests/integration/catalog/test_clusters.py
+	tests/integration/tenants/test_tokens.py tests/integration/tenants/test_members.py \
+	tests/integration/tenants/test_audit_log.py tests/integration/tenants/test_accounts.py \
+	tests/integration/tenants/test_signup.py \
+	tests/integration/test_isolation.py \
+	tests/integration/metering tests/integration/gateways/test_agent_api.py \
+	tests/integration/gateways/test_clusters.py
 test-shifted: $(STAMP)
 	SAAS_TEST_CLOCK_SHIFT_DAYS=$(CLOCK_SHIFT_DAYS) $(PY) -m saas.launcher exec -- $(PY) -m pytest $(SHIFTED_SUITES)
 
@@ -60,6 +67,7 @@ lint: $(STAMP) system-deps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
+	$(VENV)/bin/lint-imports
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format .

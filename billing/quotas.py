@@ -1,5 +1,5 @@
-"""What gateways must know of billing: whether the organization's allowance is used up. Read by
-snapshot compiling, so kept apart from the rest of billing (which publishes snapshots)."""
+"""What gateways must know of billing: whether the organization's allowance is used up. Billing
+registers it as the `quota` section of every snapshot (BillingConfig.ready)."""
 
 from __future__ import annotations
 

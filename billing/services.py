@@ -21,6 +21,7 @@ from django_tenants.utils import schema_context
 
 from core import clock
 from core.errors import Conflict, InvalidInput
+from saas.gateways.publishing import publish_to_every_cluster
 from saas.metering.services import BillingPeriod, billable_calls, billable_calls_by_hour
 from tenants.audit import Actor, record_audit
 from tenants.models import Membership, Organization
@@ -183,9 +184,6 @@ def portal_url(actor: Actor, organization: Organization, return_url: str) -> str
 def evaluate_quota(organization: Organization, now: datetime | None = None) -> bool:
     """Announce thresholds crossed (once per period each) and block or unblock a hard-capped
     plan; True when the block changed (the organization's clusters got a new snapshot)."""
-    from saas.catalog.publishing import publish  # catalog compiles billing's quota: import late
-    from saas.gateways.models import GatewayCluster
-
     now = now or clock.now()
     account = account_for(organization)
     plan = get_plan(account.plan)
@@ -211,9 +209,8 @@ def evaluate_quota(organization: Organization, now: datetime | None = None) -> b
             quota_exceeded=exceeded, quota_resets_at=resets_at
         )
         with schema_context(organization.schema_name):
-            for cluster in GatewayCluster.objects.all():
-                reason = "allowance used up: calls refused" if exceeded else "allowance available again"
-                publish(cluster, author="billing", reason=reason, sections=["quota"])
+            reason = "allowance used up: calls refused" if exceeded else "allowance available again"
+            publish_to_every_cluster(author="billing", reason=reason, sections=["quota"])
     return True
 
 

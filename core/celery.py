@@ -39,5 +39,15 @@ class TenantTask(Task):
         with schema_context(schema_name):
             return super().__call__(*args, **kwargs)
 
+    def retry(self, *args: Any, **options: Any) -> Any:
+        """Celery's retry re-sends the kwargs the task function got, which no longer hold the
+        schema (__call__ took it out): it goes back in, so a retried task runs where it ran."""
+        from django.db import connection
+
+        kwargs = dict(options.pop("kwargs", None) or self.request.kwargs or {})
+        kwargs.setdefault("schema_name", connection.schema_name)  # type: ignore[attr-defined]
+        options["kwargs"] = kwargs
+        return super().retry(*args, **options)
+
     def delay_for(self, organization: _HasSchema, *args: Any, **kwargs: Any) -> Any:
         return self.apply_async(args=args, kwargs={**kwargs, "schema_name": organization.schema_name})

@@ -146,3 +146,48 @@ def self_signed_certificate(*hosts: str, key_type: str = "ec") -> tuple[str, str
             serialization.NoEncryption(),
         ).decode(),
     )
+
+
+# --- a cluster's catalog through the API (integration tests) ----------------------------------
+
+
+@dataclass
+class CatalogWorld:
+    world: OrgWorld
+    cluster_id: int
+    other_cluster_id: int  # in organization B
+
+    def client(self, role: str = Role.DEVELOPER, side: str = "a") -> APIClient:
+        return getattr(self.world, side).client(role)
+
+    def url(self, path: str = "", side: str = "a", cluster_id: int | None = None) -> str:
+        slug = getattr(self.world, side).org.slug
+        cid = (
+            cluster_id
+            if cluster_id is not None
+            else (self.cluster_id if side == "a" else self.other_cluster_id)
+        )
+        return f"/api/v1/orgs/{slug}/clusters/{cid}/{path}"
+
+
+UPSTREAM = {
+    "name": "orders",
+    "targets": [{"host": "10.0.0.1", "port": 8080}, {"host": "orders.internal", "port": 80, "weight": 50}],
+}
+SERVICE = {"name": "orders-api", "upstream": "orders"}
+ROUTE = {
+    "name": "list-orders",
+    "service": "orders-api",
+    "paths": [{"type": "prefix", "value": "/orders"}],
+    "methods": ["GET"],
+}
+
+
+def build_catalog(client: APIClient, url) -> dict[str, dict]:
+    """An upstream, a service and a route, made through the API."""
+    made = {}
+    for kind, body in (("upstreams", UPSTREAM), ("services", SERVICE), ("routes", ROUTE)):
+        response = client.post(url(f"{kind}/"), body, format="json")
+        assert response.status_code == 201, response.content
+        made[kind] = response.json()
+    return made

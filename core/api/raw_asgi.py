@@ -12,6 +12,13 @@ from typing import Any, TypeVar
 from asgiref.sync import sync_to_async
 from django.db import close_old_connections
 
+
+def bearer_secret(header: str) -> str:
+    """The secret of an `Authorization: Bearer <secret>` header; empty for any other scheme."""
+    scheme, _, secret = header.partition(" ")
+    return secret.strip() if scheme.lower() == "bearer" else ""
+
+
 T = TypeVar("T")
 Response = tuple[int, dict[str, str], bytes]
 

@@ -1,5 +1,8 @@
 """The one way the control plane talks to AWS: boto3, as our SaaS account, assuming each
-organization's role with its ExternalId. Assumed credentials live in memory for one step only."""
+organization's role with its ExternalId. Assumed credentials live in memory for one task only.
+
+No Django here: the caller passes what settings say (our account's id, where the AWS APIs are),
+and a `Session` carries its region and endpoint to every call made with it."""
 
 from __future__ import annotations
 
@@ -12,28 +15,68 @@ from urllib.parse import quote
 
 import boto3
 from botocore.client import BaseClient
-from botocore.exceptions import BotoCoreError, ClientError
-from django.conf import settings
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as NetworkError
 
 ROLE_ARN = re.compile(r"^arn:aws:iam::(\d{12}):role/[\w+=,.@/-]{1,512}$")
 TEMPLATE = Path(__file__).with_name("gateway-role.yaml")
 DEFAULT_NAMESPACE = "gateway-cloud"
 SESSION_NAME = "gateway-cloud-deployer"
+# What AWS answers when the same call may work later: throttling, AWS's own failures.
+TRANSIENT_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "InternalError",
+        "InternalFailure",
+        "ServerException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+    }
+)
 
 
 class AwsError(RuntimeError):
     """AWS refused or failed: the message says what, for the step log and the API."""
 
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self._transient = transient
 
-def _client(service: str, region: str = "us-east-1", session: boto3.Session | None = None) -> BaseClient:
-    session = session or boto3.Session()
-    return session.client(service, region_name=region, endpoint_url=settings.SAAS_AWS_ENDPOINT_URL or None)
+    @property
+    def transient(self) -> bool:
+        """The network or AWS itself failed (or throttled us): trying again later may work. Not
+        a refusal: a missing permission, a wrong ExternalId, a cluster that is not there."""
+        return self._transient or is_transient(self.__cause__)
 
 
-def role_template() -> str:
-    return TEMPLATE.read_text().format(
-        trusted_account=settings.SAAS_AWS_ACCOUNT_ID, namespace=DEFAULT_NAMESPACE
-    )
+def is_transient(exc: BaseException | None) -> bool:
+    if isinstance(exc, ClientError):
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        return exc.response.get("Error", {}).get("Code") in TRANSIENT_CODES or int(status) >= 500
+    return isinstance(exc, NetworkError | HTTPClientError)  # no connection, a timeout, a hang-up
+
+
+@dataclass(frozen=True)
+class Session:
+    """Credentials (ours, or a customer role's), the region, and where the AWS APIs are (None:
+    AWS itself; tests point it at moto)."""
+
+    boto: boto3.Session
+    region: str = "us-east-1"
+    endpoint_url: str | None = None
+
+    def client(self, service: str) -> BaseClient:
+        return self.boto.client(service, region_name=self.region, endpoint_url=self.endpoint_url or None)
+
+
+def role_template(trusted_account: str, namespace: str = DEFAULT_NAMESPACE) -> str:
+    """The role's CloudFormation template, trusting `trusted_account` (our SaaS account)."""
+    return TEMPLATE.read_text().format(trusted_account=trusted_account, namespace=namespace)
 
 
 def quick_create_url(template_url: str, external_id: str, region: str = "us-east-1") -> str:
@@ -45,45 +88,52 @@ def quick_create_url(template_url: str, external_id: str, region: str = "us-east
     )
 
 
-def assume(role_arn: str, external_id: str, region: str = "us-east-1") -> boto3.Session:
-    """A session as the customer's role; the ExternalId goes with every assume-role."""
+def assume(role_arn: str, external_id: str, region: str, endpoint_url: str | None = None) -> Session:
+    """A session as the customer's role, assumed as our own; the ExternalId goes with every
+    assume-role."""
     try:
-        answer = _client("sts", region).assume_role(
-            RoleArn=role_arn, RoleSessionName=SESSION_NAME, ExternalId=external_id, DurationSeconds=900
+        answer = (
+            own_session(region, endpoint_url)
+            .client("sts")
+            .assume_role(
+                RoleArn=role_arn, RoleSessionName=SESSION_NAME, ExternalId=external_id, DurationSeconds=900
+            )
         )
     except (ClientError, BotoCoreError) as exc:
         raise AwsError(f"Cannot assume {role_arn} with this organization's ExternalId: {exc}") from exc
     credentials = answer["Credentials"]
-    return boto3.Session(
+    boto = boto3.Session(
         aws_access_key_id=credentials["AccessKeyId"],
         aws_secret_access_key=credentials["SecretAccessKey"],
         aws_session_token=credentials["SessionToken"],
         region_name=region,
     )
+    return Session(boto, region, endpoint_url)
 
 
-def own_session(region: str) -> boto3.Session:
-    """Our SaaS account's own credentials (the standard AWS environment): hosted gateways."""
-    return boto3.Session(region_name=region)
+def own_session(region: str, endpoint_url: str | None = None) -> Session:
+    """Our SaaS account's own credentials (the standard AWS environment): hosted gateways, and
+    who assumes customers' roles."""
+    return Session(boto3.Session(region_name=region), region, endpoint_url)
 
 
-def preflight(session: boto3.Session, region: str) -> str:
+def preflight(session: Session) -> str:
     """What the role can do, checked: who it is, and that it may list EKS clusters. Returns its
     account id."""
     try:
-        identity = _client("sts", region, session).get_caller_identity()
-        _client("eks", region, session).list_clusters(maxResults=1)
+        identity = session.client("sts").get_caller_identity()
+        session.client("eks").list_clusters(maxResults=1)
     except (ClientError, BotoCoreError) as exc:
         raise AwsError(f"The role lacks a permission it needs: {exc}") from exc
     return str(identity["Account"])
 
 
-def list_eks_clusters(session: boto3.Session, region: str) -> list[str]:
+def list_eks_clusters(session: Session) -> list[str]:
     try:
-        pages = _client("eks", region, session).get_paginator("list_clusters").paginate()
+        pages = session.client("eks").get_paginator("list_clusters").paginate()
         return sorted(name for page in pages for name in page["clusters"])
     except (ClientError, BotoCoreError) as exc:
-        raise AwsError(f"Cannot list EKS clusters in {region}: {exc}") from exc
+        raise AwsError(f"Cannot list EKS clusters in {session.region}: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -94,21 +144,21 @@ class EksCluster:
     status: str
 
 
-def describe_eks_cluster(session: boto3.Session, region: str, name: str) -> EksCluster:
+def describe_eks_cluster(session: Session, name: str) -> EksCluster:
     try:
-        cluster = _client("eks", region, session).describe_cluster(name=name)["cluster"]
+        cluster = session.client("eks").describe_cluster(name=name)["cluster"]
     except (ClientError, BotoCoreError) as exc:
-        raise AwsError(f"Cannot describe EKS cluster {name} in {region}: {exc}") from exc
+        raise AwsError(f"Cannot describe EKS cluster {name} in {session.region}: {exc}") from exc
     if cluster.get("status") != "ACTIVE":
         raise AwsError(f"EKS cluster {name} is {cluster.get('status')}, not ACTIVE yet.")
     ca: dict[str, Any] = cluster.get("certificateAuthority") or {}
     return EksCluster(name, str(cluster.get("endpoint", "")), str(ca.get("data", "")), str(cluster["status"]))
 
 
-def eks_bearer_token(session: boto3.Session, region: str, cluster_name: str) -> str:
+def eks_bearer_token(session: Session, cluster_name: str) -> str:
     """What `aws eks get-token` makes: a presigned STS GetCallerIdentity URL carrying the
     cluster's name in the signed `x-k8s-aws-id` header, base64url-encoded."""
-    sts = _client("sts", region, session)
+    sts = session.client("sts")
 
     def add_cluster_header(request: Any, **_: Any) -> None:
         request.headers["x-k8s-aws-id"] = cluster_name
@@ -134,20 +184,20 @@ def _not_found(exc: ClientError) -> bool:
     return bool(exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException")
 
 
-def create_eks_cluster(session: boto3.Session, region: str, name: str, deployer_role_arn: str) -> str:
+def create_eks_cluster(session: Session, name: str, deployer_role_arn: str) -> str:
     """Create the cluster (and its node group) unless it exists; returns the cluster's status."""
-    eks = _client("eks", region, session)
+    eks = session.client("eks")
     try:
         return str(eks.describe_cluster(name=name)["cluster"]["status"])
     except ClientError as exc:
         if not _not_found(exc):
             raise AwsError(f"Cannot look up EKS cluster {name}: {exc}") from exc
     try:
-        subnets = _client("ec2", region, session).describe_subnets(
+        subnets = session.client("ec2").describe_subnets(
             Filters=[{"Name": "default-for-az", "Values": ["true"]}]
         )["Subnets"]
         if len(subnets) < 2:
-            raise AwsError(f"{region} has fewer than two default subnets for the cluster.")
+            raise AwsError(f"{session.region} has fewer than two default subnets for the cluster.")
         cluster = eks.create_cluster(
             name=name,
             roleArn=companion_role(deployer_role_arn, "eks"),
@@ -160,10 +210,8 @@ def create_eks_cluster(session: boto3.Session, region: str, name: str, deployer_
     return str(cluster["status"])
 
 
-def create_node_group(
-    session: boto3.Session, region: str, name: str, deployer_role_arn: str, size: int
-) -> str:
-    eks = _client("eks", region, session)
+def create_node_group(session: Session, name: str, deployer_role_arn: str, size: int) -> str:
+    eks = session.client("eks")
     try:
         return str(eks.describe_nodegroup(clusterName=name, nodegroupName=NODE_GROUP)["nodegroup"]["status"])
     except ClientError as exc:
@@ -185,9 +233,9 @@ def create_node_group(
     return str(group["status"])
 
 
-def delete_eks_cluster(session: boto3.Session, region: str, name: str) -> str:
+def delete_eks_cluster(session: Session, name: str) -> str:
     """Delete the node group, then the cluster; what is already gone is fine."""
-    eks = _client("eks", region, session)
+    eks = session.client("eks")
     removed = []
     for call, kwargs, what in (
         (eks.delete_nodegroup, {"clusterName": name, "nodegroupName": NODE_GROUP}, "node group"),

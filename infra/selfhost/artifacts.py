@@ -16,7 +16,6 @@ from functools import cache
 from pathlib import Path
 
 import yaml
-from django.conf import settings
 
 import gateway_agent
 
@@ -30,9 +29,9 @@ def wheel_name() -> str:
     return f"gateway_agent-{gateway_agent.__version__}-py3-none-any.whl"
 
 
-def agent_wheel() -> Path:
+def agent_wheel(dist_dir: Path) -> Path:
     """The agent's wheel, built on first use into GATEWAY_AGENT_DIST_DIR."""
-    dist = Path(settings.GATEWAY_AGENT_DIST_DIR)
+    dist = Path(dist_dir)
     wheel = dist / wheel_name()
     with _lock:
         if not wheel.exists():
@@ -64,8 +63,8 @@ def agent_wheel() -> Path:
     return wheel
 
 
-def install_script(control_plane_url: str) -> str:
-    sha256 = hashlib.sha256(agent_wheel().read_bytes()).hexdigest()
+def install_script(control_plane_url: str, dist_dir: Path) -> str:
+    sha256 = hashlib.sha256(agent_wheel(dist_dir).read_bytes()).hexdigest()
     return (
         SCRIPT.read_text()
         .replace("__CONTROL_PLANE_URL__", control_plane_url.rstrip("/"))

@@ -10,19 +10,19 @@ its secret (key-auth may bring `key_sha256` alone, since the gateway only needs 
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import yaml
 from django.db import transaction
 
 from core.errors import InvalidInput, StaleRevision
-from saas.gateways.models import ConfigSnapshot, GatewayCluster
-from saas.gateways.services import Author
+from saas.gateways.publishing import publish
+from saas.gateways.services import Author, ConfigSnapshot, GatewayCluster
 from tenants.audit import record_audit
 
 from . import services, specs
 from .models import Certificate, Consumer, Credential, GlobalPlugin, Route, Service, Upstream
-from .publishing import one_snapshot
 
 FORMAT_VERSION = 1
 TOP_LEVEL = {"format_version", "plugins", "upstreams", "services", "routes", "consumers", "certificates"}
@@ -224,7 +224,7 @@ def _sync_credentials(
         desired[identity(item)] = item
     for key, credential in present.items():
         if key not in desired:
-            services.delete_credential(author, credential)
+            services.delete_credential(author, credential, publish=False)
             plan.append(
                 {
                     "action": "delete",
@@ -240,7 +240,7 @@ def _sync_credentials(
             _add_key_hash(author, consumer, str(body["key_sha256"]))
         else:
             try:
-                services.add_credential(author, consumer, body)
+                services.add_credential(author, consumer, body, publish=False)
             except InvalidInput as exc:
                 raise _reindex(exc, "consumers", f"{consumer.username}.credentials") from exc
         plan.append(
@@ -281,8 +281,12 @@ def _apply(author: Author, cluster: GatewayCluster, document: dict[str, Any]) ->
     current_upstreams = {u.name: u for u in Upstream.objects.filter(cluster=cluster)}
 
     # Routes and services that go away first, so upstreams they used can change or go.
-    _delete_missing(plan, "routes", routes, current_routes, services.delete_route, author)
-    _delete_missing(plan, "services", services_, current_services, services.delete_service, author)
+    _delete_missing(
+        plan, "routes", routes, current_routes, partial(services.delete_route, publish=False), author
+    )
+    _delete_missing(
+        plan, "services", services_, current_services, partial(services.delete_service, publish=False), author
+    )
     _sync_kind(
         plan,
         author,
@@ -292,7 +296,7 @@ def _apply(author: Author, cluster: GatewayCluster, document: dict[str, Any]) ->
         current_upstreams,
         specs.UpstreamSpec,
         services.upstream_spec,
-        services.save_upstream,
+        partial(services.save_upstream, publish=False),
     )
     current_services = {s.name: s for s in Service.objects.filter(cluster=cluster).select_related("upstream")}
     _sync_kind(
@@ -304,7 +308,7 @@ def _apply(author: Author, cluster: GatewayCluster, document: dict[str, Any]) ->
         current_services,
         specs.ServiceSpec,
         services.service_spec,
-        services.save_service,
+        partial(services.save_service, publish=False),
     )
     current_routes = {r.name: r for r in Route.objects.filter(cluster=cluster).select_related("service")}
     _sync_kind(
@@ -316,13 +320,27 @@ def _apply(author: Author, cluster: GatewayCluster, document: dict[str, Any]) ->
         current_routes,
         specs.RouteSpec,
         services.route_spec,
-        services.save_route,
+        partial(services.save_route, publish=False),
     )
     current_upstreams = {u.name: u for u in Upstream.objects.filter(cluster=cluster)}
-    _delete_missing(plan, "upstreams", upstreams, current_upstreams, services.delete_upstream, author)
+    _delete_missing(
+        plan,
+        "upstreams",
+        upstreams,
+        current_upstreams,
+        partial(services.delete_upstream, publish=False),
+        author,
+    )
 
     current_consumers = {c.username: c for c in Consumer.objects.filter(cluster=cluster)}
-    _delete_missing(plan, "consumers", consumers, current_consumers, services.delete_consumer, author)
+    _delete_missing(
+        plan,
+        "consumers",
+        consumers,
+        current_consumers,
+        partial(services.delete_consumer, publish=False),
+        author,
+    )
     _sync_kind(
         plan,
         author,
@@ -332,7 +350,7 @@ def _apply(author: Author, cluster: GatewayCluster, document: dict[str, Any]) ->
         current_consumers,
         specs.ConsumerSpec,
         services.consumer_spec,
-        services.save_consumer,
+        partial(services.save_consumer, publish=False),
     )
     for username, wanted in consumers.items():
         consumer = Consumer.objects.get(cluster=cluster, username=username)
@@ -343,7 +361,12 @@ def _apply(author: Author, cluster: GatewayCluster, document: dict[str, Any]) ->
 
     current_certificates = {c.name: c for c in Certificate.objects.filter(cluster=cluster)}
     _delete_missing(
-        plan, "certificates", certificates, current_certificates, services.delete_certificate, author
+        plan,
+        "certificates",
+        certificates,
+        current_certificates,
+        partial(services.delete_certificate, publish=False),
+        author,
     )
     for name, wanted in certificates.items():
         existing = current_certificates.get(name)
@@ -354,7 +377,7 @@ def _apply(author: Author, cluster: GatewayCluster, document: dict[str, Any]) ->
                 )
             continue
         try:
-            services.save_certificate(author, cluster, wanted, existing)
+            services.save_certificate(author, cluster, wanted, existing, publish=False)
         except InvalidInput as exc:
             raise _reindex(exc, "certificates", name) from exc
         plan.append({"action": "update" if existing else "create", "kind": "certificates", "name": name})
@@ -362,14 +385,14 @@ def _apply(author: Author, cluster: GatewayCluster, document: dict[str, Any]) ->
     plugins = document.get("plugins", {})
     current_plugins = {p.name: p for p in GlobalPlugin.objects.filter(cluster=cluster)}
     for name in sorted(set(current_plugins) - set(plugins)):
-        services.delete_global_plugin(author, current_plugins[name])
+        services.delete_global_plugin(author, current_plugins[name], publish=False)
         plan.append({"action": "delete", "kind": "plugins", "name": name})
     for name, config in plugins.items():
         existing_plugin = current_plugins.get(name)
         if existing_plugin is not None and existing_plugin.config == config:
             continue
         try:
-            services.set_global_plugin(author, cluster, name, config)
+            services.set_global_plugin(author, cluster, name, config, publish=False)
         except InvalidInput as exc:
             raise _reindex(exc, "plugins", name) from exc
         plan.append({"action": "update" if existing_plugin else "create", "kind": "plugins", "name": name})
@@ -389,21 +412,22 @@ def apply_config(
     try:
         with transaction.atomic():
             latest = _check_plan_current(cluster, based_on)
-            with one_snapshot(cluster, author=author.label, reason="declarative apply") as published:
-                plan = _apply(author, cluster, document)
-                if plan:
-                    record_audit(
-                        author.actor,
-                        author.organization,
-                        "config.apply",
-                        cluster,
-                        after={"changes": len(plan), "dry_run": dry_run},
-                    )
+            # Every write without its own publish; the whole document is published once.
+            plan = _apply(author, cluster, document)
+            if plan:
+                record_audit(
+                    author.actor,
+                    author.organization,
+                    "config.apply",
+                    cluster,
+                    after={"changes": len(plan), "dry_run": dry_run},
+                )
+            published = publish(cluster, author=author.label, reason="declarative apply")
             result = {
                 "dry_run": dry_run,
                 "plan": plan,
                 "based_on_version": latest.version if latest else None,
-                "version": published[0].version,
+                "version": published.version,
             }
             if dry_run:
                 raise _Rollback

@@ -5,11 +5,9 @@ from typing import Any
 
 from django.db import models
 
-from saas.gateways.models import GatewayCluster
-
 
 class CatalogEntity(models.Model):
-    cluster = models.ForeignKey(GatewayCluster, on_delete=models.CASCADE, related_name="+")
+    cluster = models.ForeignKey("gateways.GatewayCluster", on_delete=models.CASCADE, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     # Optimistic concurrency: every save of a stored entity makes its next revision, which the

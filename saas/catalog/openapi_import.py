@@ -16,13 +16,12 @@ from django.db import transaction
 from django.utils.text import slugify
 
 from core.errors import InvalidInput
-from saas.gateways.models import GatewayCluster
-from saas.gateways.services import Author
+from saas.gateways.publishing import publish
+from saas.gateways.services import Author, GatewayCluster
 
 from . import services
 from .declarative import load_mapping
 from .models import Upstream
-from .publishing import one_snapshot
 
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
@@ -66,10 +65,7 @@ def import_openapi(
     servers = document.get("servers") or [{"url": "/"}]
     server_url = str(servers[0].get("url", "/")) if isinstance(servers[0], dict) else "/"
     parsed = urlparse(server_url)
-    with (
-        transaction.atomic(),
-        one_snapshot(cluster, author=author.label, reason=f"openapi import {name}") as published,
-    ):
+    with transaction.atomic():  # every write without its own publish; one publish at the end
         if upstream_name:
             if not Upstream.objects.filter(cluster=cluster, name=upstream_name).exists():
                 raise InvalidInput.field("upstream", f"No upstream named {upstream_name!r} in this cluster.")
@@ -89,11 +85,13 @@ def import_openapi(
                     "scheme": "https" if https else "http",
                     **({"tls_sni": parsed.hostname} if https else {}),
                 },
+                publish=False,
             )
         services.save_service(
             author,
             cluster,
             {"name": name, "upstream": upstream_name, "description": str(info.get("title", ""))[:500]},
+            publish=False,
         )
         routes = []
         for path, item in document["paths"].items():
@@ -114,11 +112,12 @@ def import_openapi(
                     "priority": priority,
                 }
                 try:
-                    services.save_route(author, cluster, route)
+                    services.save_route(author, cluster, route, publish=False)
                 except InvalidInput as exc:
                     raise InvalidInput(
                         {f"paths.{path}.{method}.{k}": v for k, v in exc.errors.items()},
                         detail=f"{method.upper()} {path}: {exc.detail}",
                     ) from exc
                 routes.append(route)
-    return {"service": name, "upstream": upstream_name, "routes": routes, "version": published[0].version}
+        published = publish(cluster, author=author.label, reason=f"openapi import {name}")
+    return {"service": name, "upstream": upstream_name, "routes": routes, "version": published.version}

@@ -1,24 +1,18 @@
-"""Rolling a cluster back to an earlier snapshot: the catalog is restored to what that snapshot
-holds (same ids, same hashed and encrypted secrets), then published, so the new version's
-document and hash equal the old one's. Fields a snapshot does not carry (descriptions) keep
-their current values."""
+"""The catalog's part of rolling a cluster back to an earlier snapshot (saas.gateways.publishing
+.roll_back): its rows are restored to what that snapshot holds (same ids, same hashed and
+encrypted secrets), so the version published next has the old one's document and hash. Fields a
+snapshot does not carry (descriptions) keep their current values."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
 from django.db.models import Model
 
-from core.errors import InvalidInput
-from saas.gateways.models import ConfigSnapshot, GatewayCluster
-from saas.gateways.services import Author
-from saas.gateways.snapshots import snapshot_document
-from tenants.audit import record_audit
+from saas.gateways.services import Author, GatewayCluster
 
 from .key_material import certificate_fingerprint
 from .models import Certificate, Consumer, Credential, GlobalPlugin, Route, Service, Upstream
-from .publishing import publish
 
 
 def _plugins(items: list[dict[str, Any]]) -> dict[str, Any]:
@@ -44,11 +38,9 @@ def _sync(
         obj.save()
 
 
-@transaction.atomic
-def roll_back(author: Author, cluster: GatewayCluster, snapshot: ConfigSnapshot) -> ConfigSnapshot:
-    document = snapshot_document(snapshot)
-    if document.get("cluster_id") != cluster.id:
-        raise InvalidInput.field("version", "That snapshot belongs to another cluster.")
+def restore_catalog(cluster: GatewayCluster, document: dict[str, Any], author: Author) -> None:
+    """Registered with gateways' rollback (CatalogConfig.ready): the catalog's rows as `document`
+    holds them; gateways then audits the rollback and publishes."""
     # Children first where rows go away, parents first where they come back.
     routes = {r["id"]: r for r in document["routes"]}
     services = {s["id"]: s for s in document["services"]}
@@ -161,13 +153,3 @@ def roll_back(author: Author, cluster: GatewayCluster, snapshot: ConfigSnapshot)
         },
         author,
     )
-    record_audit(
-        author.actor,
-        author.organization,
-        "snapshot.rollback",
-        snapshot,
-        after={"to_version": snapshot.version},
-    )
-    published = publish(cluster, author=author.label, reason=f"rollback to version {snapshot.version}")
-    assert published is not None
-    return published

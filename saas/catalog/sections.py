@@ -1,24 +1,18 @@
-"""Compiling a cluster's catalog into a snapshot document (`gateway_agent.protocol.Snapshot`)
-and publishing it. Compiling reads each table once with plain value queries, so its cost is
-linear in the size of the catalog."""
+"""The catalog's sections of a cluster's snapshot document (`gateway_agent.protocol.Snapshot`):
+global plugins, upstreams, services, routes, consumers, certificates. Compiling reads each table
+once with plain value queries, so its cost is linear in the size of the catalog."""
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable
 from typing import Any
 
 from django.db.models import TextField
 from django.db.models.functions import Cast
 
-from billing.quotas import gateway_quota
-from gateway_agent.protocol import SCHEMA_VERSION
-from saas.gateways.models import ConfigSnapshot, GatewayCluster
-from saas.gateways.snapshots import store_snapshot
-from tenants.schemas import current_schema_name
+from saas.gateways.services import GatewayCluster
 
 from .models import Certificate, Consumer, Credential, GlobalPlugin, Route, Service, Upstream
 
@@ -167,58 +161,13 @@ def _certificates(cluster: GatewayCluster) -> list[dict[str, Any]]:
     return [{**row, "not_after": row["not_after"].isoformat()} for row in rows]
 
 
-# Each top-level key of the document and how to compile it.
-SECTION_COMPILERS: dict[str, Callable[[GatewayCluster], Any]] = {
-    "schema_version": lambda cluster: SCHEMA_VERSION,
-    "cluster_id": lambda cluster: cluster.id,
+# The catalog's sections of the snapshot document, registered with gateways' publishing when
+# Django starts (CatalogConfig.ready).
+SECTIONS: dict[str, Callable[[GatewayCluster], Any]] = {
     "global_plugins": _global_plugins,
     "upstreams": _upstreams,
     "services": _services,
     "routes": _routes,
     "consumers": _consumers,
     "certificates": _certificates,
-    # Not catalog: the organization's quota state, from billing's facade.
-    "quota": lambda cluster: gateway_quota(current_schema_name()),
 }
-
-
-def compile_snapshot(cluster: GatewayCluster, sections: Iterable[str] | None = None) -> dict[str, Any]:
-    """The configuration of `cluster` as a snapshot document, or just the named sections of it.
-    Deterministic: the same catalog gives the same document (every list sorted by id or name)."""
-    keys = SECTION_COMPILERS.keys() if sections is None else sections
-    return {key: SECTION_COMPILERS[key](cluster) for key in keys}
-
-
-# Inside `one_snapshot(...)`, publishing is deferred to its end: a declarative apply of many
-# changes publishes one snapshot, not one per entity.
-_deferred: ContextVar[set[int] | None] = ContextVar("deferred_publishing", default=None)
-
-
-def publish(
-    cluster: GatewayCluster, *, author: str, reason: str, sections: Iterable[str] | None = None
-) -> ConfigSnapshot | None:
-    """Compile and store the cluster's next snapshot, in the caller's transaction. A writer that
-    names the `sections` it touched has only those recompiled; the rest is reused."""
-    deferred = _deferred.get()
-    if deferred is not None:
-        deferred.add(cluster.id)
-        return None
-    if sections is not None:
-        latest = ConfigSnapshot.objects.filter(cluster=cluster).order_by("-version").first()
-        if latest is None:
-            sections = None  # the first version is compiled whole
-        else:  # and a section added to the protocol since the latest one, with the rest
-            sections = {*sections, *(key for key in SECTION_COMPILERS if key not in latest.sections)}
-    return store_snapshot(cluster, compile_snapshot(cluster, sections), author=author, reason=reason)
-
-
-@contextmanager
-def one_snapshot(cluster: GatewayCluster, *, author: str, reason: str) -> Iterator[list[ConfigSnapshot]]:
-    """Run many catalog writes and publish once at the end; the list receives the snapshot."""
-    published: list[ConfigSnapshot] = []
-    token = _deferred.set(set())
-    try:
-        yield published
-    finally:
-        _deferred.reset(token)
-    published.append(store_snapshot(cluster, compile_snapshot(cluster), author=author, reason=reason))

@@ -11,15 +11,14 @@ from django.db.models import Model
 
 from core.encryption import encrypt_secret
 from core.errors import InvalidInput, NotFound, StaleRevision
-from saas.gateways.models import ConfigSnapshot, GatewayCluster
-from saas.gateways.services import Author
+from saas.gateways.publishing import publish as publish_snapshot
+from saas.gateways.services import Author, ConfigSnapshot, GatewayCluster
 from tenants.audit import record_audit
 
 from . import specs
 from .key_material import check_jwt_public_key, crypt_password, new_api_key, parse_certificate, sha256_hex
 from .models import CatalogEntity, Certificate, Consumer, Credential, GlobalPlugin, Route, Service, Upstream
 from .plugins import plugin_config_errors
-from .publishing import publish
 
 # --- entities as specs (the API's output and the declarative export) -------------------------
 
@@ -125,11 +124,22 @@ def claim_revision(entity: CatalogEntity, expected: int | None) -> None:
 
 
 def _commit(
-    author: Author, cluster: GatewayCluster, action: str, target: Model, section: str, **changes: Any
+    author: Author,
+    cluster: GatewayCluster,
+    action: str,
+    target: Model,
+    section: str,
+    *,
+    publish: bool,
+    **changes: Any,
 ) -> ConfigSnapshot | None:
-    """Audit the write and publish the snapshot with the one section it changed recompiled."""
+    """Audit the write and, unless the caller publishes many writes at once itself (`publish`
+    false: a declarative apply, an OpenAPI import), publish the snapshot with the one section it
+    changed recompiled."""
     record_audit(author.actor, author.organization, action, target, **changes)
-    return publish(cluster, author=author.label, reason=f"{action} {target}", sections=[section])
+    if not publish:
+        return None
+    return publish_snapshot(cluster, author=author.label, reason=f"{action} {target}", sections=[section])
 
 
 def _delete(
@@ -139,15 +149,17 @@ def _delete(
     sections: list[str],
     *,
     before: dict[str, Any],
+    publish: bool,
     audit_target: Model | None = None,
 ) -> None:
-    """Audit, delete, and publish the sections the deletion changed."""
+    """Audit, delete, and publish the sections the deletion changed (see _commit)."""
     cluster = entity.cluster
     target = audit_target or entity
     reason = f"{action} {target}"
     record_audit(author.actor, author.organization, action, target, before=before)
     entity.delete()
-    publish(cluster, author=author.label, reason=reason, sections=sections)
+    if publish:
+        publish_snapshot(cluster, author=author.label, reason=reason, sections=sections)
 
 
 def _split_upstreams(config: dict[str, Any]) -> set[str]:
@@ -237,7 +249,12 @@ def _conflicting_route(cluster: GatewayCluster, spec: specs.RouteSpec, exclude: 
 
 @transaction.atomic
 def save_upstream(
-    author: Author, cluster: GatewayCluster, data: Any, instance: Upstream | None = None
+    author: Author,
+    cluster: GatewayCluster,
+    data: Any,
+    instance: Upstream | None = None,
+    *,
+    publish: bool = True,
 ) -> Upstream:
     spec = specs.parse_spec(specs.UpstreamSpec, data)
     _check_name(Upstream, cluster, "name", spec.name, instance)
@@ -267,12 +284,13 @@ def save_upstream(
         "upstreams",
         before=before,
         after=upstream_spec(upstream),
+        publish=publish,
     )
     return upstream
 
 
 @transaction.atomic
-def delete_upstream(author: Author, upstream: Upstream) -> None:
+def delete_upstream(author: Author, upstream: Upstream, *, publish: bool = True) -> None:
     users = sorted(upstream.services.values_list("name", flat=True))
     if users:
         raise InvalidInput.field(
@@ -288,7 +306,9 @@ def delete_upstream(author: Author, upstream: Upstream) -> None:
         raise InvalidInput.field(
             "upstream", f"Upstream {upstream.name!r} is used by traffic-split in: {', '.join(splitting)}."
         )
-    _delete(author, upstream, "upstream.delete", ["upstreams"], before=upstream_spec(upstream))
+    _delete(
+        author, upstream, "upstream.delete", ["upstreams"], before=upstream_spec(upstream), publish=publish
+    )
 
 
 # --- services --------------------------------------------------------------------------------
@@ -296,7 +316,12 @@ def delete_upstream(author: Author, upstream: Upstream) -> None:
 
 @transaction.atomic
 def save_service(
-    author: Author, cluster: GatewayCluster, data: Any, instance: Service | None = None
+    author: Author,
+    cluster: GatewayCluster,
+    data: Any,
+    instance: Service | None = None,
+    *,
+    publish: bool = True,
 ) -> Service:
     spec = specs.parse_spec(specs.ServiceSpec, data)
     _check_name(Service, cluster, "name", spec.name, instance)
@@ -320,22 +345,30 @@ def save_service(
         "services",
         before=before,
         after=service_spec(service),
+        publish=publish,
     )
     return service
 
 
 @transaction.atomic
-def delete_service(author: Author, service: Service) -> None:
+def delete_service(author: Author, service: Service, *, publish: bool = True) -> None:
     """Deletes the service and its routes."""
     before = service_spec(service) | {"routes": sorted(service.routes.values_list("name", flat=True))}
-    _delete(author, service, "service.delete", ["services", "routes"], before=before)
+    _delete(author, service, "service.delete", ["services", "routes"], before=before, publish=publish)
 
 
 # --- routes ----------------------------------------------------------------------------------
 
 
 @transaction.atomic
-def save_route(author: Author, cluster: GatewayCluster, data: Any, instance: Route | None = None) -> Route:
+def save_route(
+    author: Author,
+    cluster: GatewayCluster,
+    data: Any,
+    instance: Route | None = None,
+    *,
+    publish: bool = True,
+) -> Route:
     spec = specs.parse_spec(specs.RouteSpec, data)
     _check_name(Route, cluster, "name", spec.name, instance)
     service = _find(Service, cluster, "service", spec.service, "service")
@@ -369,13 +402,14 @@ def save_route(author: Author, cluster: GatewayCluster, data: Any, instance: Rou
         "routes",
         before=before,
         after=route_spec(route),
+        publish=publish,
     )
     return route
 
 
 @transaction.atomic
-def delete_route(author: Author, route: Route) -> None:
-    _delete(author, route, "route.delete", ["routes"], before=route_spec(route))
+def delete_route(author: Author, route: Route, *, publish: bool = True) -> None:
+    _delete(author, route, "route.delete", ["routes"], before=route_spec(route), publish=publish)
 
 
 # --- consumers and credentials ---------------------------------------------------------------
@@ -383,7 +417,12 @@ def delete_route(author: Author, route: Route) -> None:
 
 @transaction.atomic
 def save_consumer(
-    author: Author, cluster: GatewayCluster, data: Any, instance: Consumer | None = None
+    author: Author,
+    cluster: GatewayCluster,
+    data: Any,
+    instance: Consumer | None = None,
+    *,
+    publish: bool = True,
 ) -> Consumer:
     spec = specs.parse_spec(specs.ConsumerSpec, data)
     _check_name(Consumer, cluster, "username", spec.username, instance)
@@ -401,17 +440,22 @@ def save_consumer(
         "consumers",
         before=before,
         after=consumer_spec(consumer),
+        publish=publish,
     )
     return consumer
 
 
 @transaction.atomic
-def delete_consumer(author: Author, consumer: Consumer) -> None:
-    _delete(author, consumer, "consumer.delete", ["consumers"], before=consumer_spec(consumer))
+def delete_consumer(author: Author, consumer: Consumer, *, publish: bool = True) -> None:
+    _delete(
+        author, consumer, "consumer.delete", ["consumers"], before=consumer_spec(consumer), publish=publish
+    )
 
 
 @transaction.atomic
-def add_credential(author: Author, consumer: Consumer, data: Any) -> tuple[Credential, dict[str, str]]:
+def add_credential(
+    author: Author, consumer: Consumer, data: Any, *, publish: bool = True
+) -> tuple[Credential, dict[str, str]]:
     """Returns the credential and the secrets to show once (a generated key-auth key or JWT
     HMAC secret); supplied secrets are not echoed back."""
     spec = specs.parse_credential(data)
@@ -467,12 +511,13 @@ def add_credential(author: Author, consumer: Consumer, data: Any) -> tuple[Crede
         consumer,
         "consumers",
         after={"credential": credential_view(credential)},
+        publish=publish,
     )
     return credential, shown
 
 
 @transaction.atomic
-def delete_credential(author: Author, credential: Credential) -> None:
+def delete_credential(author: Author, credential: Credential, *, publish: bool = True) -> None:
     before = {"credential": credential_view(credential)}
     _delete(
         author,
@@ -481,6 +526,7 @@ def delete_credential(author: Author, credential: Credential) -> None:
         ["consumers"],
         before=before,
         audit_target=credential.consumer,
+        publish=publish,
     )
 
 
@@ -489,7 +535,12 @@ def delete_credential(author: Author, credential: Credential) -> None:
 
 @transaction.atomic
 def save_certificate(
-    author: Author, cluster: GatewayCluster, data: Any, instance: Certificate | None = None
+    author: Author,
+    cluster: GatewayCluster,
+    data: Any,
+    instance: Certificate | None = None,
+    *,
+    publish: bool = True,
 ) -> Certificate:
     spec = specs.parse_spec(specs.CertificateSpec, data)
     _check_name(Certificate, cluster, "name", spec.name, instance)
@@ -513,21 +564,24 @@ def save_certificate(
         "certificates",
         before={k: v for k, v in before.items() if k != "certificate"} if before else None,
         after=after,
+        publish=publish,
     )
     return certificate
 
 
 @transaction.atomic
-def delete_certificate(author: Author, certificate: Certificate) -> None:
+def delete_certificate(author: Author, certificate: Certificate, *, publish: bool = True) -> None:
     before = {"name": certificate.name, "snis": certificate.snis}
-    _delete(author, certificate, "certificate.delete", ["certificates"], before=before)
+    _delete(author, certificate, "certificate.delete", ["certificates"], before=before, publish=publish)
 
 
 # --- global plugins --------------------------------------------------------------------------
 
 
 @transaction.atomic
-def set_global_plugin(author: Author, cluster: GatewayCluster, name: str, config: Any) -> GlobalPlugin:
+def set_global_plugin(
+    author: Author, cluster: GatewayCluster, name: str, config: Any, *, publish: bool = True
+) -> GlobalPlugin:
     _check_plugins(cluster, {name: config}, "global", field="config")
     plugin, created = GlobalPlugin.objects.get_or_create(
         cluster=cluster, name=name, defaults={"config": config, "updated_by": author.label}
@@ -545,10 +599,18 @@ def set_global_plugin(author: Author, cluster: GatewayCluster, name: str, config
         "global_plugins",
         before=before,
         after={"config": config},
+        publish=publish,
     )
     return plugin
 
 
 @transaction.atomic
-def delete_global_plugin(author: Author, plugin: GlobalPlugin) -> None:
-    _delete(author, plugin, "global_plugin.delete", ["global_plugins"], before={"config": plugin.config})
+def delete_global_plugin(author: Author, plugin: GlobalPlugin, *, publish: bool = True) -> None:
+    _delete(
+        author,
+        plugin,
+        "global_plugin.delete",
+        ["global_plugins"],
+        before={"config": plugin.config},
+        publish=publish,
+    )

@@ -1,27 +1,64 @@
 """Semi-managed deployments into a customer's AWS account, in the organization's own schema: the
-connection (the role we may assume, with the organization's ExternalId) and each gateway
-deployment with its ordered step log. Assumed-role credentials are never stored."""
+connection (the role we may assume, with the organization's ExternalId, and the state of its
+latest verification), the EKS clusters last listed in each region, and each gateway deployment
+with its ordered step log. Assumed-role credentials are never stored.
+
+Nothing here waits on AWS or Kubernetes in a request: a request records what is wanted and a
+task does it, writing its progress here for the API to answer when polled."""
 
 from __future__ import annotations
 
 from django.db import models
 
-from saas.gateways.models import GatewayCluster
-
 
 class AwsConnection(models.Model):
     """One per organization. The ExternalId is unguessable and only shown to the organization's
-    owners and admins; the role trusts our account only with it."""
+    owners and admins; the role trusts our account only with it.
+
+    `role_arn`, `account_id` and `verified_at` are the role in use (verified); `status`,
+    `requested_role_arn` and `message` are the latest verification's, which runs in a task: a
+    role that fails to verify leaves the one in use as it was."""
+
+    class Status(models.TextChoices):
+        NOT_CONNECTED = "not_connected"
+        VERIFYING = "verifying"
+        VERIFIED = "verified"
+        FAILED = "failed"
 
     external_id = models.CharField(max_length=64, unique=True)
     role_arn = models.CharField(max_length=2048, blank=True)
     account_id = models.CharField(max_length=12, blank=True)
     verified_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.NOT_CONNECTED)
+    requested_role_arn = models.CharField(max_length=2048, blank=True)
+    requested_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    message = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
         return self.role_arn or "not connected"
+
+
+class EksClusterListing(models.Model):
+    """The EKS clusters the connected role sees in one region, as a task last listed them."""
+
+    class Status(models.TextChoices):
+        LISTING = "listing"
+        LISTED = "listed"
+        FAILED = "failed"
+
+    region = models.CharField(max_length=32, unique=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.LISTING)
+    clusters = models.JSONField(default=list)
+    message = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    requested_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"EKS clusters in {self.region} ({self.status})"
 
 
 class GatewayDeployment(models.Model):
@@ -32,7 +69,9 @@ class GatewayDeployment(models.Model):
         FAILED = "failed"
         TORN_DOWN = "torn_down"
 
-    cluster = models.ForeignKey(GatewayCluster, on_delete=models.CASCADE, related_name="deployments")
+    cluster = models.ForeignKey(
+        "gateways.GatewayCluster", on_delete=models.CASCADE, related_name="deployments"
+    )
     region = models.CharField(max_length=32)
     eks_cluster = models.CharField(max_length=100)
     namespace = models.CharField(max_length=63)

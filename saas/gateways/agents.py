@@ -25,8 +25,8 @@ from gateway_agent.protocol import Heartbeat, RegisterRequest
 from tenants.credentials import hash_secret
 from tenants.models import Organization
 
+from .clusters import CLUSTER_TOKEN_PREFIX
 from .models import ClusterToken, ConfigSnapshot, GatewayInstance
-from .services import CLUSTER_TOKEN_PREFIX
 from .snapshots import section_texts
 
 HEARTBEAT_INTERVAL_S = 10

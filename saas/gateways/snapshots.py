@@ -1,5 +1,5 @@
 """Storing, reading and comparing config snapshots. Compiling a catalog into a snapshot is the
-catalog's job (saas.catalog.publishing); this module keeps the history.
+the registered sections' job (saas.gateways.publishing); this module keeps the history.
 
 A snapshot's document is stored as sections (one per top-level key) addressed by the SHA-256 of
 their canonical JSON. Publishing a change recompiles only the sections it touched; the

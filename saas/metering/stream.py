@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from redis.exceptions import ResponseError
 
 from gateway_agent.protocol import UsageBatch
-from saas.gateways.agents import AgentContext
+from saas.gateways.services import AgentContext
 
 from .services import record_usage_batches
 

@@ -414,7 +414,7 @@ def test_an_owner_connects_aws_and_follows_a_deploy_step_by_step(
     import boto3
     from moto.server import ThreadedMotoServer
 
-    from saas.deployments import aws
+    from saas.deployments import services
     from tests.fakes.kubernetes_api import FakeKubernetes
 
     moto = ThreadedMotoServer(port=0, verbose=False)
@@ -446,7 +446,7 @@ def test_an_owner_connects_aws_and_follows_a_deploy_step_by_step(
         client = boto3.client("cloudformation", region_name="us-east-1", endpoint_url=aws_url)
         client.create_stack(
             StackName="gateway-cloud",
-            TemplateBody=aws.role_template(),
+            TemplateBody=services.role_template(),
             Parameters=[{"ParameterKey": "ExternalId", "ParameterValue": external_id}],
             Capabilities=["CAPABILITY_NAMED_IAM"],
         )
@@ -459,6 +459,7 @@ def test_an_owner_connects_aws_and_follows_a_deploy_step_by_step(
         page.get_by_label("Role ARN").fill(role_arn)
         _button(page, "Verify and connect").click()
         expect(page.get_by_text("connected to 123456789012")).to_be_visible()
+        expect(page.get_by_text(re.compile("it may list EKS clusters"))).to_be_visible()
         _choose(page, "Gateway cluster", "edge")
         _choose(page, "EKS cluster", "prod-eks")
         _button(page, "Deploy").click()

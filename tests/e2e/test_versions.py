@@ -82,10 +82,10 @@ def _change(org, work) -> int:
 
 
 def test_a_rollback_and_an_undone_edit_are_applied_once_and_the_gateways_then_wait(tmp_path: Path) -> None:
-    from saas.catalog import rollback
     from saas.catalog import services as catalog
     from saas.catalog.models import Route
     from saas.gateways.models import ConfigSnapshot
+    from saas.gateways.publishing import roll_back
 
     upstream = start_echo_upstream()
     org, author, cluster, token = _catalog(upstream.server_address[1])
@@ -126,9 +126,7 @@ def test_a_rollback_and_an_undone_edit_are_applied_once_and_the_gateways_then_wa
         wait_for(lambda: serving("/shop") == [200, 200], what="the new route served")
         rolled = _change(
             org,
-            lambda: rollback.roll_back(
-                author, cluster, ConfigSnapshot.objects.get(cluster=cluster, version=first)
-            ),
+            lambda: roll_back(author, cluster, ConfigSnapshot.objects.get(cluster=cluster, version=first)),
         )
         # An edit, then the same edit undone: the last version has the content of the first again.
         edited = _change(

@@ -57,8 +57,8 @@ def seed_cluster(
 
     from saas.catalog.key_material import sha256_hex
     from saas.catalog.models import Consumer, Credential, Route, Service, Upstream
-    from saas.catalog.publishing import publish
     from saas.gateways.models import GatewayCluster
+    from saas.gateways.publishing import publish
     from tenants import services as tenant_services
     from tenants.audit import Actor
     from tenants.models import User
@@ -120,7 +120,7 @@ def main() -> None:
     from django_tenants.utils import schema_context
     from rest_framework.test import APIClient
 
-    from saas.catalog.publishing import compile_snapshot
+    from saas.gateways.publishing import compile_snapshot
 
     user, org, cluster = seed_cluster()
     with schema_context(org.schema_name):

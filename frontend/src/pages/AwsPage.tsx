@@ -1,15 +1,22 @@
 import { Alert, Anchor, Badge, Button, Card, Code, Group, Loader, Modal, NumberInput, Select, Stack, Switch, TagsInput, Text, TextInput, Timeline, Title } from "@mantine/core";
 import { useQuery } from "@tanstack/react-query";
-import { useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import { useParams } from "react-router-dom";
 import { api, errorMessage, fieldErrors, unwrap } from "../api/client";
 import { keys, useAfterWrite } from "../api/queries";
 
-type Connection = { external_id: string; role_arn: string; account_id: string; connected: boolean; quick_create_url: string; template_url: string; last_error: string };
+/** `connected`: a verified role is in use. `status` and `message`: the latest verification's, which
+ * a task runs after the POST answers 202 (verifying, then verified or failed). */
+type Connection = { external_id: string; role_arn: string; account_id: string; connected: boolean; status: "not_connected" | "verifying" | "verified" | "failed"; requested_role_arn: string; attempts: number; message: string; quick_create_url: string; template_url: string; last_error: string };
+/** The EKS clusters a task last listed in a region (the POST answers 202, status "listing"). */
+type EksListing = { region: string; status: "listing" | "listed" | "failed"; clusters: string[]; message: string; attempts: number };
 type Step = { position: number; name: string; status: string; started_at: string | null; finished_at: string | null; message: string };
 type Deployment = { id: number; region: string; eks_cluster: string; namespace: string; replicas: number; status: string; operation: string; message: string; load_balancer_hostname: string; image: string; latest_image: string; created_eks_cluster: boolean; steps: Step[] };
 
 const STEP_COLOR: Record<string, string> = { succeeded: "teal", failed: "red", running: "blue", pending: "gray" };
+const REGION = /^[a-z]{2}(-[a-z]+)+-\d$/;
+// How often what a task is doing is polled.
+const POLL_MS = 1500;
 
 /** Deploy to AWS: connect an account (quick-create link, the role ARN verified), then deploy a
  * cluster's gateways into an EKS cluster, with the step log updating live; upgrade, retry, tear down. */
@@ -19,6 +26,8 @@ export function AwsPage() {
   const connection = useQuery({
     queryKey: keys.aws(slug),
     queryFn: async () => (await unwrap(api.GET("/api/v1/orgs/{org_slug}/aws/connection/" as never, { params: { path } } as never))) as Connection,
+    // A role being verified: its outcome is polled.
+    refetchInterval: (query) => ((query.state.data as Connection | undefined)?.status === "verifying" ? POLL_MS : false),
   });
   if (connection.isLoading) return <Loader aria-label="Loading the AWS connection" />;
   if (connection.isError || !connection.data) return <Alert color="red">{errorMessage(connection.error)}</Alert>;
@@ -36,9 +45,11 @@ function ConnectionCard({ slug, connection }: { slug: string; connection: Connec
   const [roleArn, setRoleArn] = useState(connection.role_arn);
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [busy, setBusy] = useState(false);
+  const verifying = connection.status === "verifying";
   const verify = async (event: React.FormEvent) => {
     event.preventDefault();
     setBusy(true);
+    // 202 at once: the role is assumed and checked in the background, its progress polled.
     const { error } = await api.POST("/api/v1/orgs/{org_slug}/aws/connection/" as never, { params: { path: { org_slug: slug } }, body: { role_arn: roleArn } } as never);
     setBusy(false);
     setErrors(error ? fieldErrors(error) : {});
@@ -51,6 +62,7 @@ function ConnectionCard({ slug, connection }: { slug: string; connection: Connec
           <Title order={4}>AWS account</Title>
           {connection.connected ? <Badge color="teal">connected to {connection.account_id}</Badge> : <Badge color="gray">not connected</Badge>}
         </Group>
+        <VerificationStatus connection={connection} />
         <Text size="sm">
           1. Create the role in your account with our CloudFormation template: it trusts us only with your ExternalId <Code>{connection.external_id}</Code>.
         </Text>
@@ -65,13 +77,41 @@ function ConnectionCard({ slug, connection }: { slug: string; connection: Connec
         <Text size="sm">2. Paste the role ARN the stack outputs; we assume it and check its permissions.</Text>
         <Group align="end" component="form" onSubmit={verify}>
           <TextInput label="Role ARN" placeholder="arn:aws:iam::123456789012:role/gateway-cloud-deployer-..." w={480} value={roleArn} error={errors.role_arn} onChange={(e) => setRoleArn(e.currentTarget.value)} />
-          <Button type="submit" loading={busy}>
+          <Button type="submit" loading={busy || verifying}>
             Verify and connect
           </Button>
         </Group>
       </Stack>
     </Card>
   );
+}
+
+/** What the latest verification is doing, or how it ended. */
+function VerificationStatus({ connection }: { connection: Connection }) {
+  if (connection.status === "verifying")
+    return (
+      <Group gap="xs" role="status">
+        <Loader size="xs" aria-label="Verifying the role" />
+        <Text size="sm">
+          Verifying <Code>{connection.requested_role_arn}</Code>
+          {connection.attempts > 1 ? ` (attempt ${connection.attempts})` : ""}: {connection.message}
+        </Text>
+      </Group>
+    );
+  if (connection.status === "failed")
+    return (
+      <Alert color="red" title={`The role ${connection.requested_role_arn} could not be verified`}>
+        {connection.message}
+        {connection.connected && ` The role in use is still ${connection.role_arn}.`}
+      </Alert>
+    );
+  if (connection.status === "verified")
+    return (
+      <Text size="sm" c="dimmed">
+        {connection.message}
+      </Text>
+    );
+  return null;
 }
 
 function Deployments({ slug }: { slug: string }) {
@@ -184,11 +224,7 @@ function NewDeployment({ slug, clusterId }: { slug: string; clusterId: string })
   const [cidrs, setCidrs] = useState<string[]>([]);
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [error, setError] = useState<string | null>(null);
-  const eks = useQuery({
-    queryKey: ["eks", slug, region],
-    enabled: !create && /^[a-z]{2}(-[a-z]+)+-\d$/.test(region),
-    queryFn: async () => ((await unwrap(api.GET("/api/v1/orgs/{org_slug}/aws/eks-clusters/" as never, { params: { path: { org_slug: slug }, query: { region } } } as never))) as { clusters: string[] }).clusters,
-  });
+  const eks = useEksClusters(slug, !create && REGION.test(region) ? region : null);
   const deploy = async (event: React.FormEvent) => {
     event.preventDefault();
     const { error: failed } = await api.POST(`/api/v1/orgs/{org_slug}/clusters/{cluster_id}/deployments/` as never, {
@@ -209,7 +245,18 @@ function NewDeployment({ slug, clusterId }: { slug: string; clusterId: string })
         {create ? (
           <TextInput label="New EKS cluster's name" value={eksCluster ?? ""} error={errors.eks_cluster} onChange={(e) => setEksCluster(e.currentTarget.value)} w={320} />
         ) : (
-          <Select label="EKS cluster" data={eks.data ?? []} value={eksCluster} error={errors.eks_cluster ?? (eks.isError ? errorMessage(eks.error) : undefined)} onChange={setEksCluster} w={320} />
+          <Group align="end">
+            <Select label="EKS cluster" data={eks.listing?.clusters ?? []} value={eksCluster} error={errors.eks_cluster ?? eks.error} onChange={setEksCluster} w={320} />
+            <Button variant="subtle" onClick={eks.refresh} disabled={eks.listing?.status === "listing"}>
+              List again
+            </Button>
+          </Group>
+        )}
+        {!create && eks.listing?.status === "listing" && (
+          <Group gap="xs" role="status">
+            <Loader size="xs" aria-label="Listing EKS clusters" />
+            <Text size="sm">{eks.listing.message}</Text>
+          </Group>
         )}
         <NumberInput label="Replicas" min={1} max={50} value={replicas} error={errors.replicas} onChange={(v) => setReplicas(Number(v) || 1)} w={120} />
         <TagsInput label="Upstream CIDRs" description="Where the gateways may send traffic (their egress policy)" value={cidrs} error={errors.upstream_cidrs} onChange={setCidrs} />
@@ -219,4 +266,39 @@ function NewDeployment({ slug, clusterId }: { slug: string; clusterId: string })
       </Stack>
     </Card>
   );
+}
+
+/** The EKS clusters of `region` (none: not wanted), as a task lists them: the latest listing is
+ * read, one is asked for when there is none yet (or on `refresh`), and polled while it runs. */
+function useEksClusters(slug: string, region: string | null) {
+  const afterWrite = useAfterWrite(slug);
+  const [requestError, setRequestError] = useState<{ region: string; message: string } | undefined>();
+  const asked = useRef(new Set<string>());
+  const path = { org_slug: slug };
+  const queryKey = ["eks", slug, region];
+  const listing = useQuery({
+    queryKey,
+    enabled: region !== null,
+    queryFn: async () => {
+      const { data, error, response } = await api.GET("/api/v1/orgs/{org_slug}/aws/eks-clusters/" as never, { params: { path, query: { region } } } as never);
+      if (response.status === 404) return null; // never listed in this region
+      if (error !== undefined) throw error;
+      return data as EksListing;
+    },
+    refetchInterval: (query) => ((query.state.data as EksListing | null | undefined)?.status === "listing" ? POLL_MS : false),
+  });
+  const refresh = async () => {
+    if (region === null) return;
+    asked.current.add(region);
+    const { error } = await api.POST("/api/v1/orgs/{org_slug}/aws/eks-clusters/" as never, { params: { path }, body: { region } } as never);
+    setRequestError(error ? { region, message: errorMessage(error) } : undefined);
+    await afterWrite(queryKey);
+  };
+  useEffect(() => {
+    if (region !== null && listing.isSuccess && listing.data === null && !asked.current.has(region)) void refresh();
+    // Asked for once per region: `refresh` itself changes at each render.
+  }, [region, listing.isSuccess, listing.data]);
+  const data = listing.data ?? undefined;
+  const error = (requestError?.region === region ? requestError.message : undefined) ?? (listing.isError ? errorMessage(listing.error) : data?.status === "failed" ? data.message : undefined);
+  return { listing: data, error, refresh };
 }

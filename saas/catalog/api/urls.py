@@ -1,22 +1,12 @@
 from django.urls import path, re_path
 from rest_framework.routers import SimpleRouter
 
-from saas.gateways.api.views import ClusterTokenViewSet, ClusterViewSet, InstallViewSet, InstanceViewSet
-from saas.metering.api.views import AnalyticsViewSet, UsageViewSet
-
 from . import views
 
 ORG = r"orgs/(?P<org_slug>[^/]+)"
 CLUSTER = rf"{ORG}/clusters/(?P<cluster_id>[^/]+)"
 
 router = SimpleRouter()
-router.register(rf"{ORG}/clusters", ClusterViewSet, basename="cluster")
-router.register(rf"{CLUSTER}/tokens", ClusterTokenViewSet, basename="cluster-token")
-router.register(rf"{CLUSTER}/instances", InstanceViewSet, basename="instance")
-router.register(rf"{CLUSTER}/install", InstallViewSet, basename="install")
-router.register(rf"{CLUSTER}/analytics", AnalyticsViewSet, basename="analytics")
-router.register(rf"{ORG}/usage", UsageViewSet, basename="usage")
-router.register(rf"{CLUSTER}/snapshots", views.SnapshotViewSet, basename="snapshot")
 router.register(rf"{CLUSTER}/upstreams", views.UpstreamViewSet, basename="upstream")
 router.register(rf"{CLUSTER}/services", views.ServiceViewSet, basename="service")
 router.register(rf"{CLUSTER}/routes", views.RouteViewSet, basename="route")

@@ -12,7 +12,6 @@ from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import permissions, serializers, status
-from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
@@ -21,12 +20,10 @@ from rest_framework.views import APIView
 
 from core.api.parsers import YAMLParser
 from core.errors import InvalidInput
-from saas.catalog import declarative, openapi_import, rollback, services, specs
+from saas.catalog import declarative, openapi_import, services, specs
 from saas.catalog.models import Certificate, Consumer, Credential, GlobalPlugin, Route, Service, Upstream
 from saas.catalog.plugins import PLUGINS, PRECEDENCE
 from saas.gateways.api.scoping import ClusterScopedViewSet
-from saas.gateways.models import ConfigSnapshot
-from saas.gateways.snapshots import diff_documents, redact, snapshot_document
 from tenants.roles import Scope
 
 READ_WRITE_SCOPES = {
@@ -300,70 +297,6 @@ class GlobalPluginViewSet(ClusterScopedViewSet):
             services.claim_revision(plugin, expected_revision(request))
             services.delete_global_plugin(self.author, plugin)
         return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-def _snapshot_summary(snapshot: ConfigSnapshot) -> dict[str, Any]:
-    return {
-        "version": snapshot.version,
-        "sha256": snapshot.sha256,
-        "author": snapshot.author,
-        "reason": snapshot.reason,
-        "created_at": snapshot.created_at,
-    }
-
-
-class SnapshotViewSet(ClusterScopedViewSet):
-    queryset = ConfigSnapshot.objects.all()
-    lookup_field = "version"
-    lookup_value_regex = "[0-9]+"
-    scope_map = {
-        "list": Scope.CATALOG_READ,
-        "retrieve": Scope.CATALOG_READ,
-        "diff": Scope.CATALOG_READ,
-        "rollback": Scope.CATALOG_WRITE,
-    }
-
-    def _version(self, value: Any, field: str) -> ConfigSnapshot:
-        if not str(value).isdigit():
-            raise InvalidInput.field(field, "Give a snapshot version number.")
-        snapshot = ConfigSnapshot.objects.filter(cluster=self.cluster, version=int(value)).first()
-        if snapshot is None:
-            raise InvalidInput.field(field, f"This cluster has no version {value}.")
-        return snapshot
-
-    @extend_schema(
-        responses={200: OpenApiTypes.OBJECT}, operation_id="snapshots_list", summary="Version history"
-    )
-    def list(self, request: Request, org_slug: str, cluster_id: str) -> Response:
-        page = self.paginate_queryset(self.get_queryset().defer("sections"))
-        return self.get_paginated_response([_snapshot_summary(s) for s in page or []])
-
-    @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="One version, with its document")
-    def retrieve(self, request: Request, org_slug: str, cluster_id: str, version: str) -> Response:
-        snapshot = self.get_object()
-        return Response({**_snapshot_summary(snapshot), "document": redact(snapshot_document(snapshot))})
-
-    @extend_schema(
-        parameters=[OpenApiParameter("from", int, required=True), OpenApiParameter("to", int, required=True)],
-        responses={200: OpenApiTypes.OBJECT},
-        summary="Structured diff between two versions",
-    )
-    @action(detail=False, methods=["get"])
-    def diff(self, request: Request, org_slug: str, cluster_id: str) -> Response:
-        old = self._version(request.query_params.get("from"), "from")
-        new = self._version(request.query_params.get("to"), "to")
-        changes = diff_documents(redact(snapshot_document(old)), redact(snapshot_document(new)))
-        return Response({"from": old.version, "to": new.version, "changes": changes})
-
-    @extend_schema(
-        request=None,
-        responses={201: OpenApiTypes.OBJECT},
-        summary="Restore the catalog as it was at this version",
-    )
-    @action(detail=True, methods=["post"])
-    def rollback(self, request: Request, org_slug: str, cluster_id: str, version: str) -> Response:
-        snapshot = rollback.roll_back(self.author, self.cluster, self.get_object())
-        return Response(_snapshot_summary(snapshot), status=status.HTTP_201_CREATED)
 
 
 class PluginListView(APIView):

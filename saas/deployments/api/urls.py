@@ -13,7 +13,7 @@ urlpatterns = [
     ),
     path(
         "orgs/<str:org_slug>/aws/eks-clusters/",
-        views.AwsConnectionViewSet.as_view({"get": "eks_clusters"}),
+        views.AwsConnectionViewSet.as_view({"get": "eks_clusters", "post": "list_eks_clusters"}),
         name="aws-eks-clusters",
     ),
     path(

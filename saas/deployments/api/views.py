@@ -1,6 +1,10 @@
 """Connecting an AWS account and deploying gateways into its EKS clusters. Only owners and
 admins connect accounts, see the ExternalId and deploy; every member but billing reads
-deployments and their step logs. Starting an operation answers 202 at once with its id."""
+deployments and their step logs.
+
+No request waits on AWS or Kubernetes: verifying a role, listing EKS clusters and every
+deployment operation answer 202 at once with the resource a task then updates (its status, its
+message or step log), to poll with GET."""
 
 from __future__ import annotations
 
@@ -8,15 +12,14 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.api.validation import InputValidator, StrictCharField
-from saas.deployments import aws, services
-from saas.deployments.models import AwsConnection, DeploymentStep, GatewayDeployment
+from saas.deployments import services
+from saas.deployments.models import AwsConnection, DeploymentStep, EksClusterListing, GatewayDeployment
 from saas.gateways.api.scoping import ClusterScopedViewSet
 from saas.gateways.services import Author
 from tenants.api.scoping import OrganizationScopedViewSet
@@ -25,13 +28,16 @@ from tenants.roles import Scope
 
 def role_template(request: HttpRequest) -> HttpResponse:
     """The CloudFormation template of the role customers create (public: it holds no secret)."""
-    return HttpResponse(aws.role_template(), content_type="application/x-yaml")
+    return HttpResponse(services.role_template(), content_type="application/x-yaml")
 
 
 class ConnectionOutput(serializers.ModelSerializer[AwsConnection]):
     quick_create_url = serializers.SerializerMethodField()
     template_url = serializers.SerializerMethodField()
-    connected = serializers.SerializerMethodField()
+    connected = serializers.SerializerMethodField(
+        help_text="A verified role is in use (`role_arn`): deploys may start. A new role being verified, "
+        "or one that failed to, leaves it so."
+    )
 
     class Meta:
         model = AwsConnection
@@ -40,17 +46,27 @@ class ConnectionOutput(serializers.ModelSerializer[AwsConnection]):
             "role_arn",
             "account_id",
             "verified_at",
-            "last_error",
             "connected",
+            "status",
+            "requested_role_arn",
+            "requested_at",
+            "attempts",
+            "message",
+            "last_error",
             "template_url",
             "quick_create_url",
         ]
+        extra_kwargs = {
+            "status": {"help_text": "The latest verification's: verifying, verified or failed."},
+            "message": {"help_text": "What the latest verification is doing, or its outcome."},
+            "requested_role_arn": {"help_text": "The role ARN of the latest verification."},
+        }
 
     def get_template_url(self, connection: AwsConnection) -> str:
         return services.template_url()
 
     def get_quick_create_url(self, connection: AwsConnection) -> str:
-        return aws.quick_create_url(services.template_url(), connection.external_id)
+        return services.quick_create_url(connection)
 
     def get_connected(self, connection: AwsConnection) -> bool:
         return connection.verified_at is not None
@@ -60,11 +76,26 @@ class ConnectInput(InputValidator):
     role_arn = StrictCharField(max_length=2048)
 
 
+class EksClustersOutput(serializers.ModelSerializer[EksClusterListing]):
+    class Meta:
+        model = EksClusterListing
+        fields = ["region", "status", "clusters", "message", "attempts", "requested_at", "finished_at"]
+        extra_kwargs = {"status": {"help_text": "listing (a task is at it), listed or failed."}}
+
+
+class EksClustersInput(InputValidator):
+    region = StrictCharField(max_length=32)
+
+
+REGION_PARAMETER = OpenApiParameter("region", str, required=False, description="An AWS region (us-east-1).")
+
+
 class AwsConnectionViewSet(OrganizationScopedViewSet):
     scope_map = {
         "list": Scope.CLUSTER_WRITE,
         "create": Scope.CLUSTER_WRITE,
         "eks_clusters": Scope.CLUSTER_WRITE,
+        "list_eks_clusters": Scope.CLUSTER_WRITE,
     }
 
     @property
@@ -75,18 +106,36 @@ class AwsConnectionViewSet(OrganizationScopedViewSet):
     def list(self, request: Request, org_slug: str) -> Response:
         return Response(ConnectionOutput(services.connection_for()).data)
 
-    @extend_schema(request=ConnectInput, responses={200: ConnectionOutput}, operation_id="aws_connect")
+    @extend_schema(request=ConnectInput, responses={202: ConnectionOutput}, operation_id="aws_connect")
     def create(self, request: Request, org_slug: str) -> Response:
+        """Verify a role ARN: answers 202 (status `verifying`) once its form is checked; a task
+        assumes the role and checks it, then the connection's status is `verified` or `failed`."""
         data = ConnectInput(data=request.data)
         data.is_valid(raise_exception=True)
-        return Response(
-            ConnectionOutput(services.connect_account(self.author, data.validated_data["role_arn"])).data
-        )
+        connection = services.connect_account(self.author, data.validated_data["role_arn"])
+        connection.refresh_from_db()  # as the task left it, when it ran at once
+        return Response(ConnectionOutput(connection).data, status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT}, operation_id="aws_eks_clusters")
+    @extend_schema(
+        parameters=[REGION_PARAMETER],
+        responses={200: EksClustersOutput},
+        operation_id="aws_eks_clusters",
+    )
     def eks_clusters(self, request: Request, org_slug: str) -> Response:
+        """The EKS clusters last listed in the region (404 before the first listing)."""
         region = request.query_params.get("region", "us-east-1")
-        return Response({"region": region, "clusters": services.eks_clusters(region)})
+        return Response(EksClustersOutput(services.eks_listing(region)).data)
+
+    @extend_schema(
+        request=EksClustersInput, responses={202: EksClustersOutput}, operation_id="aws_list_eks_clusters"
+    )
+    def list_eks_clusters(self, request: Request, org_slug: str) -> Response:
+        """List the region's EKS clusters again: 202 (status `listing`); poll the GET."""
+        data = EksClustersInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        listing = services.request_eks_listing(self.author, data.validated_data["region"])
+        listing.refresh_from_db()
+        return Response(EksClustersOutput(listing).data, status=status.HTTP_202_ACCEPTED)
 
 
 class StepOutput(serializers.ModelSerializer[DeploymentStep]):

@@ -14,6 +14,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from pydantic import BaseModel, ValidationError
 
+from core.api.raw_asgi import bearer_secret
 from core.specs import invalid_input_from
 from gateway_agent.protocol import Heartbeat, RegisterRequest, RegisterResponse
 from saas.gateways import agents
@@ -21,11 +22,6 @@ from saas.gateways import agents
 
 def _error(status: int, detail: str, **extra: Any) -> JsonResponse:
     return JsonResponse({"detail": detail, **extra}, status=status)
-
-
-def bearer_secret(header: str) -> str:
-    scheme, _, secret = header.partition(" ")
-    return secret.strip() if scheme.lower() == "bearer" else ""
 
 
 def _bearer(request: HttpRequest) -> str:

@@ -20,12 +20,10 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
 
+from core.api.raw_asgi import Response, bearer_secret, in_pool, json_response, request_headers, send_response
 from saas.gateways import agents
 from saas.gateways.notifier import snapshot_waiters
 from saas.gateways.snapshots import snapshot_channel
-
-from .agent_views import bearer_secret
-from .raw_asgi import Response, in_pool, json_response, request_headers, send_response
 
 PATH = "/agent/v1/config"
 MAX_WAIT_S = 60.0

@@ -11,7 +11,8 @@ from infra.selfhost import artifacts
 @require_GET
 def install_script(request: HttpRequest) -> HttpResponse:
     return HttpResponse(
-        artifacts.install_script(settings.PUBLIC_URL), content_type="text/x-shellscript; charset=utf-8"
+        artifacts.install_script(settings.PUBLIC_URL, settings.GATEWAY_AGENT_DIST_DIR),
+        content_type="text/x-shellscript; charset=utf-8",
     )
 
 
@@ -23,4 +24,6 @@ def download(request: HttpRequest, name: str) -> HttpResponse | FileResponse:
         return response
     if name != artifacts.wheel_name():
         raise Http404("No such download.")
-    return FileResponse(artifacts.agent_wheel().open("rb"), as_attachment=True, filename=name)
+    return FileResponse(
+        artifacts.agent_wheel(settings.GATEWAY_AGENT_DIST_DIR).open("rb"), as_attachment=True, filename=name
+    )

@@ -6,8 +6,8 @@ from django.db.models import QuerySet
 from rest_framework import exceptions
 from rest_framework.request import Request
 
+from saas.gateways.clusters import Author
 from saas.gateways.models import GatewayCluster
-from saas.gateways.services import Author
 from tenants.api.scoping import OrganizationScopedViewSet
 
 

@@ -4,17 +4,19 @@ from typing import Any
 
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.api.validation import InputValidator, StrictCharField
+from core.errors import InvalidInput
 from core.specs import parse_spec
 from infra.selfhost import artifacts
-from saas.gateways import agents, services
-from saas.gateways.models import ClusterToken, GatewayCluster
+from saas.gateways import agents, clusters, publishing
+from saas.gateways.models import ClusterToken, ConfigSnapshot, GatewayCluster
+from saas.gateways.snapshots import diff_documents, redact, snapshot_document
 from saas.gateways.specs import ClusterSpec
 from tenants.api.scoping import OrganizationScopedViewSet
 from tenants.roles import Scope
@@ -45,8 +47,8 @@ class ClusterViewSet(OrganizationScopedViewSet):
         "destroy": Scope.CLUSTER_WRITE,
     }
 
-    def _author(self) -> services.Author:
-        return services.Author(actor=self.actor, organization=self.organization)
+    def _author(self) -> clusters.Author:
+        return clusters.Author(actor=self.actor, organization=self.organization)
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT}, operation_id="clusters_list")
     def list(self, request: Request, org_slug: str) -> Response:
@@ -60,7 +62,7 @@ class ClusterViewSet(OrganizationScopedViewSet):
     @extend_schema(request=ClusterSpec, responses={201: ClusterSpec})
     def create(self, request: Request, org_slug: str) -> Response:
         spec = parse_spec(ClusterSpec, request.data)
-        cluster = services.create_cluster(
+        cluster = clusters.create_cluster(
             self._author(), name=spec.name, description=spec.description, labels=spec.labels
         )
         return Response(cluster_output(cluster), status=status.HTTP_201_CREATED)
@@ -72,14 +74,14 @@ class ClusterViewSet(OrganizationScopedViewSet):
         spec = parse_spec(
             ClusterSpec, {**current, **request.data} if isinstance(request.data, dict) else request.data
         )
-        cluster = services.update_cluster(
+        cluster = clusters.update_cluster(
             self._author(), cluster, name=spec.name, description=spec.description, labels=spec.labels
         )
         return Response(cluster_output(cluster))
 
     @extend_schema(responses={204: None})
     def destroy(self, request: Request, org_slug: str, pk: str) -> Response:
-        services.delete_cluster(self._author(), self.get_object())
+        clusters.delete_cluster(self._author(), self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -115,18 +117,18 @@ class ClusterTokenViewSet(ClusterScopedViewSet):
         validator = ClusterTokenInput(data=request.data)
         validator.is_valid(raise_exception=True)
         return self._created(
-            *services.create_cluster_token(self.author, self.cluster, name=validator.validated_data["name"])
+            *clusters.create_cluster_token(self.author, self.cluster, name=validator.validated_data["name"])
         )
 
     @extend_schema(responses={204: None})
     def destroy(self, request: Request, org_slug: str, cluster_id: str, pk: str) -> Response:
-        services.revoke_cluster_token(self.author, self.get_object())
+        clusters.revoke_cluster_token(self.author, self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request=None, responses={201: ClusterTokenOutput}, summary="New secret, old one revoked")
     @action(detail=True, methods=["post"])
     def rotate(self, request: Request, org_slug: str, cluster_id: str, pk: str) -> Response:
-        return self._created(*services.rotate_cluster_token(self.author, self.get_object()))
+        return self._created(*clusters.rotate_cluster_token(self.author, self.get_object()))
 
 
 class InstanceViewSet(ClusterScopedViewSet):
@@ -171,3 +173,67 @@ class InstallViewSet(ClusterScopedViewSet):
                 "run": f"gateway-agent run --control-plane {url} --token <cluster token> --data-dir ./gateway-data",
             }
         )
+
+
+def _snapshot_summary(snapshot: ConfigSnapshot) -> dict[str, Any]:
+    return {
+        "version": snapshot.version,
+        "sha256": snapshot.sha256,
+        "author": snapshot.author,
+        "reason": snapshot.reason,
+        "created_at": snapshot.created_at,
+    }
+
+
+class SnapshotViewSet(ClusterScopedViewSet):
+    queryset = ConfigSnapshot.objects.all()
+    lookup_field = "version"
+    lookup_value_regex = "[0-9]+"
+    scope_map = {
+        "list": Scope.CATALOG_READ,
+        "retrieve": Scope.CATALOG_READ,
+        "diff": Scope.CATALOG_READ,
+        "rollback": Scope.CATALOG_WRITE,
+    }
+
+    def _version(self, value: Any, field: str) -> ConfigSnapshot:
+        if not str(value).isdigit():
+            raise InvalidInput.field(field, "Give a snapshot version number.")
+        snapshot = ConfigSnapshot.objects.filter(cluster=self.cluster, version=int(value)).first()
+        if snapshot is None:
+            raise InvalidInput.field(field, f"This cluster has no version {value}.")
+        return snapshot
+
+    @extend_schema(
+        responses={200: OpenApiTypes.OBJECT}, operation_id="snapshots_list", summary="Version history"
+    )
+    def list(self, request: Request, org_slug: str, cluster_id: str) -> Response:
+        page = self.paginate_queryset(self.get_queryset().defer("sections"))
+        return self.get_paginated_response([_snapshot_summary(s) for s in page or []])
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="One version, with its document")
+    def retrieve(self, request: Request, org_slug: str, cluster_id: str, version: str) -> Response:
+        snapshot = self.get_object()
+        return Response({**_snapshot_summary(snapshot), "document": redact(snapshot_document(snapshot))})
+
+    @extend_schema(
+        parameters=[OpenApiParameter("from", int, required=True), OpenApiParameter("to", int, required=True)],
+        responses={200: OpenApiTypes.OBJECT},
+        summary="Structured diff between two versions",
+    )
+    @action(detail=False, methods=["get"])
+    def diff(self, request: Request, org_slug: str, cluster_id: str) -> Response:
+        old = self._version(request.query_params.get("from"), "from")
+        new = self._version(request.query_params.get("to"), "to")
+        changes = diff_documents(redact(snapshot_document(old)), redact(snapshot_document(new)))
+        return Response({"from": old.version, "to": new.version, "changes": changes})
+
+    @extend_schema(
+        request=None,
+        responses={201: OpenApiTypes.OBJECT},
+        summary="Restore the catalog as it was at this version",
+    )
+    @action(detail=True, methods=["post"])
+    def rollback(self, request: Request, org_slug: str, cluster_id: str, version: str) -> Response:
+        snapshot = publishing.roll_back(self.author, self.cluster, self.get_object())
+        return Response(_snapshot_summary(snapshot), status=status.HTTP_201_CREATED)

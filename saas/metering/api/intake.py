@@ -10,18 +10,18 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from core.specs import invalid_input_from
-from gateway_agent.protocol import UsageBatch
-from saas.gateways import agents
-from saas.gateways.api.agent_views import bearer_secret
-from saas.gateways.api.raw_asgi import (
+from core.api.raw_asgi import (
     Response,
+    bearer_secret,
     in_pool,
     json_response,
     read_body,
     request_headers,
     send_response,
 )
+from core.specs import invalid_input_from
+from gateway_agent.protocol import UsageBatch
+from saas.gateways import services as gateways
 from saas.metering.stream import enqueue_usage_batch
 
 PATH = "/agent/v1/usage"
@@ -30,7 +30,7 @@ MAX_BODY_BYTES = 4 * 1024 * 1024
 
 async def take_usage_batch(authorization: str, receive: Callable[..., Any]) -> Response:
     secret = bearer_secret(authorization)
-    ctx = agents.recently_authenticated(secret) or await in_pool(agents.authenticate_agent_cached)(secret)
+    ctx = gateways.recently_authenticated(secret) or await in_pool(gateways.authenticate_agent_cached)(secret)
     if ctx is None:
         return json_response(
             401, {"detail": "Invalid or revoked cluster token."}, {"www-authenticate": "Bearer"}

@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from core import clock
 from core.errors import InvalidInput
 from saas.gateways.api.scoping import ClusterScopedViewSet
-from saas.gateways.models import GatewayCluster
+from saas.gateways.services import GatewayCluster
 from saas.metering import services
 from tenants.api.scoping import OrganizationScopedViewSet
 from tenants.models import Organization

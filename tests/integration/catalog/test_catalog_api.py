@@ -10,9 +10,7 @@ from saas.catalog.models import Credential
 from saas.gateways.models import ConfigSnapshot
 from tenants.models import AuditEntry
 from tenants.roles import Role
-from tests.factories import self_signed_certificate
-
-from .conftest import ROUTE, build_catalog
+from tests.factories import ROUTE, build_catalog, self_signed_certificate
 
 
 def _versions(cw) -> list[int]:

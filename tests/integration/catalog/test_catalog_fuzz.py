@@ -5,9 +5,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.factories import build_catalog
 from tests.integration.test_fuzz_inputs import json_values
-
-from .conftest import build_catalog
 
 FIELDS = [
     "name",

@@ -6,8 +6,7 @@ from django_tenants.utils import schema_context
 from saas.catalog.models import Route, Upstream
 from saas.gateways.models import ConfigSnapshot
 from tenants.roles import Role
-
-from .conftest import SERVICE, UPSTREAM, build_catalog
+from tests.factories import SERVICE, UPSTREAM, build_catalog
 
 BAD = [
     ("upstreams/", {**UPSTREAM, "targets": [{"host": "10.0.0.1", "port": 0}]}, "targets.0.port"),

@@ -7,9 +7,7 @@ import yaml
 from django_tenants.utils import schema_context
 
 from saas.gateways.models import ConfigSnapshot
-from tests.factories import self_signed_certificate
-
-from .conftest import build_catalog
+from tests.factories import build_catalog, self_signed_certificate
 
 PETSTORE = Path(__file__).resolve().parents[2] / "data" / "petstore-v3.yaml"
 

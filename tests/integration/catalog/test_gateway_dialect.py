@@ -28,12 +28,11 @@ from gateway_agent.haproxy import HAProxyError, check_config
 from gateway_agent.protocol import Snapshot
 from gateway_agent.renderer import RenderError, render
 from saas.catalog.plugins import plugin_config_errors
-from saas.catalog.publishing import compile_snapshot
 from saas.catalog.specs import RouteSpec, UpstreamSpec, parse_spec
 from saas.gateways.models import GatewayCluster
+from saas.gateways.publishing import compile_snapshot
 from saas.launcher.services import free_port
-
-from .conftest import build_catalog
+from tests.factories import build_catalog
 
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 

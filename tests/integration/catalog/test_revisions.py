@@ -5,8 +5,7 @@ it and when, and changes nothing; a declarative plan that went stale is refused 
 import pytest
 
 from tenants.roles import Role
-
-from .conftest import build_catalog
+from tests.factories import build_catalog
 
 pytestmark = pytest.mark.django_db
 

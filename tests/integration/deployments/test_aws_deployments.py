@@ -1,6 +1,10 @@
 """One-click deploys into a customer's AWS account, through real boto3 calls against moto's
 server (STS, CloudFormation, EKS, IAM) and the real kubernetes client against a fake Kubernetes
-API (tests/fakes/kubernetes_api.py) that records the server-side applies."""
+API (tests/fakes/kubernetes_api.py) that records the server-side applies.
+
+Celery runs eagerly here (tests/conftest.py): a request's task has run when its 202 comes back,
+so the GET that follows shows the outcome. `held` keeps tasks queued instead, as a busy worker
+would, to see what the API answers meanwhile."""
 
 from __future__ import annotations
 
@@ -15,8 +19,10 @@ from django.db import connections
 from django_tenants.utils import schema_context
 from moto.server import ThreadedMotoServer
 
+import infra.aws
 from gateway_agent.protocol import Heartbeat, RegisterRequest
-from saas.deployments import aws
+from saas.deployments import services, tasks
+from saas.deployments.models import AwsConnection
 from saas.gateways.agents import authenticate_agent, record_heartbeat, register_instance
 from saas.gateways.models import ClusterToken, GatewayCluster
 from tenants.models import AuditEntry
@@ -86,7 +92,7 @@ def _role_for(org_external_id: str, proxy: ForwardingProxy) -> str:
     cfn = _aws("cloudformation", proxy)
     cfn.create_stack(
         StackName="gateway-cloud",
-        TemplateBody=aws.role_template(),
+        TemplateBody=services.role_template(),
         Parameters=[{"ParameterKey": "ExternalId", "ParameterValue": org_external_id}],
         Capabilities=["CAPABILITY_NAMED_IAM"],
     )
@@ -100,8 +106,33 @@ def _connect(world, proxy) -> str:
     connection = owner.get(f"/api/v1/orgs/{org.slug}/aws/connection/").json()
     role_arn = _role_for(connection["external_id"], proxy)
     answer = owner.post(f"/api/v1/orgs/{org.slug}/aws/connection/", {"role_arn": role_arn}, format="json")
-    assert answer.status_code == 200 and answer.json()["connected"], answer.content
+    assert answer.status_code == 202, answer.content
+    assert owner.get(f"/api/v1/orgs/{org.slug}/aws/connection/").json()["connected"]
     return connection["external_id"]
+
+
+class Held(list[tuple[Any, tuple[Any, ...], dict[str, Any]]]):
+    """Tasks queued and not yet run, as with a busy worker."""
+
+    def run(self) -> None:
+        while self:
+            task, args, kwargs = self.pop(0)
+            result = task.apply(args=args, kwargs=kwargs)
+            assert result.successful(), result.traceback
+
+
+@pytest.fixture
+def held(monkeypatch) -> Held:
+    queued = Held()
+    for task in (tasks.verify_connection_task, tasks.list_eks_clusters_task, tasks.run_operation_task):
+
+        def hold(
+            args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None, _task=task, **_: Any
+        ) -> None:
+            queued.append((_task, tuple(args), dict(kwargs or {})))
+
+        monkeypatch.setattr(task, "apply_async", hold)
+    return queued
 
 
 def _eks_cluster(proxy, name: str) -> None:
@@ -141,11 +172,126 @@ def test_an_account_is_connected_with_the_organizations_external_id(world, aws_f
     bad = admin.post(
         f"/api/v1/orgs/{org.slug}/aws/connection/", {"role_arn": "arn:aws:iam::1:user/x"}, format="json"
     )
-    assert bad.status_code == 400 and "role_arn" in bad.json()["errors"]
+    assert bad.status_code == 400 and "role_arn" in bad.json()["errors"] and bad.json()["detail"]
+    assert aws_fake.actions("AssumeRole") == []  # its form is checked first, in the request
     answer = admin.post(f"/api/v1/orgs/{org.slug}/aws/connection/", {"role_arn": role_arn}, format="json")
-    assert answer.status_code == 200 and answer.json()["account_id"] == "123456789012"
+    assert answer.status_code == 202, answer.content
+    connected = admin.get(f"/api/v1/orgs/{org.slug}/aws/connection/").json()
+    assert connected["status"] == "verified" and connected["connected"], connected
+    assert connected["account_id"] == "123456789012" and connected["role_arn"] == role_arn
+    assert connected["message"].startswith("Assumed the role in account 123456789012")
     assume_roles = aws_fake.actions("AssumeRole")
     assert assume_roles and all(call["ExternalId"] == external_id for call in assume_roles)
+    # Both halves audited: the request, and the verification's outcome, as the one who asked.
+    entries = AuditEntry.objects.filter(organization=org, action__startswith="aws.").order_by("id")
+    assert [(e.action, e.actor_email) for e in entries] == [
+        ("aws.verification_requested", world.a.user(Role.ADMIN).email),
+        ("aws.connected", world.a.user(Role.ADMIN).email),
+    ]
+    assert entries[1].changes["after"] == {"role_arn": role_arn, "account_id": "123456789012"}
+    # Organization B's connection is untouched.
+    other_connection = world.b.client(Role.OWNER).get(f"/api/v1/orgs/{other.slug}/aws/connection/").json()
+    assert other_connection["status"] == "not_connected" and not other_connection["connected"]
+
+
+def test_verifying_a_role_answers_at_once_and_the_outcome_is_polled(world, aws_fake, held):
+    org = world.a.org
+    owner = world.a.client(Role.OWNER)
+    url = f"/api/v1/orgs/{org.slug}/aws/connection/"
+    role_arn = _role_for(owner.get(url).json()["external_id"], aws_fake)
+    answer = owner.post(url, {"role_arn": role_arn}, format="json")
+    assert answer.status_code == 202, answer.content
+    pending = answer.json()
+    assert pending["status"] == "verifying" and pending["requested_role_arn"] == role_arn
+    assert not pending["connected"] and pending["role_arn"] == "" and pending["message"]
+    assert aws_fake.actions("AssumeRole") == []  # nothing asked of AWS in the request
+    assert owner.get(url).json()["status"] == "verifying"
+    # Nothing can be deployed, or listed, before the role is verified.
+    _, base = _gateway_cluster(org)
+    early = owner.post(base, {"region": "us-east-1", "eks_cluster": "prod-eks"}, format="json")
+    assert early.status_code == 409 and "Connect an AWS account" in early.json()["detail"]
+    eks = f"/api/v1/orgs/{org.slug}/aws/eks-clusters/"
+    assert owner.post(eks, {"region": "us-east-1"}, format="json").status_code == 409
+    [(task, args, _)] = held
+    assert task is tasks.verify_connection_task and all(isinstance(a, int | str) for a in args)
+    held.run()
+    done = owner.get(url).json()
+    assert done["status"] == "verified" and done["connected"] and done["attempts"] == 1
+
+    # The EKS clusters are listed by a task too; the GET shows the latest listing.
+    _eks_cluster(aws_fake, "prod-eks")
+    assert owner.get(f"{eks}?region=us-east-1").status_code == 404
+    assert "region" in owner.post(eks, {"region": "mars"}, format="json").json()["errors"]
+    assert owner.get(f"{eks}?region=mars").status_code == 400
+    assert world.a.client(Role.DEVELOPER).post(eks, {"region": "us-east-1"}, format="json").status_code == 403
+    listing = owner.post(eks, {"region": "us-east-1"}, format="json")
+    assert listing.status_code == 202 and listing.json()["status"] == "listing", listing.content
+    assert owner.get(f"{eks}?region=us-east-1").json()["status"] == "listing"
+    held.run()
+    listed = owner.get(f"{eks}?region=us-east-1").json()
+    assert listed["status"] == "listed" and listed["clusters"] == ["prod-eks"], listed
+    assert AuditEntry.objects.filter(organization=org, action="aws.eks_clusters_requested").count() == 1
+    # Organization B sees none of it.
+    assert (
+        world.b.client(Role.OWNER).get(f"/api/v1/orgs/{world.b.org.slug}/aws/eks-clusters/").status_code
+        == 404
+    )
+
+
+def test_a_refused_role_fails_with_its_reason_and_the_role_in_use_stays(world, aws_fake, monkeypatch):
+    org = world.a.org
+    owner = world.a.client(Role.OWNER)
+    url = f"/api/v1/orgs/{org.slug}/aws/connection/"
+    _connect(world, aws_fake)
+    working = owner.get(url).json()
+
+    def refuse(session: Any) -> str:
+        raise infra.aws.AwsError("The role lacks a permission it needs: AccessDenied (eks:ListClusters)")
+
+    monkeypatch.setattr(infra.aws, "preflight", refuse)
+    other_role = "arn:aws:iam::123456789012:role/gateway-cloud-deployer-other"
+    assert owner.post(url, {"role_arn": other_role}, format="json").status_code == 202
+    failed = owner.get(url).json()
+    assert failed["status"] == "failed" and failed["attempts"] == 1  # a refusal is not tried again
+    assert "AccessDenied" in failed["message"] and failed["last_error"] == failed["message"]
+    assert failed["requested_role_arn"] == other_role
+    # The role verified before is still the one in use.
+    assert failed["connected"] and failed["role_arn"] == working["role_arn"]
+    audit = AuditEntry.objects.filter(organization=org, action="aws.verification_failed").get()
+    assert audit.changes["after"]["role_arn"] == other_role
+
+
+def test_aws_unreachable_is_tried_again_a_bounded_number_of_times(world, aws_fake, monkeypatch):
+    org = world.a.org
+    owner = world.a.client(Role.OWNER)
+    url = f"/api/v1/orgs/{org.slug}/aws/connection/"
+    role_arn = _role_for(owner.get(url).json()["external_id"], aws_fake)
+    assumed = []
+    real_assume = infra.aws.assume
+
+    def flaky(*args: Any, **kwargs: Any) -> Any:
+        assumed.append(args)
+        if len(assumed) == 1:
+            aws_fake.down.set()  # the first attempt finds AWS unreachable
+        try:
+            return real_assume(*args, **kwargs)
+        finally:
+            aws_fake.down.clear()
+
+    monkeypatch.setattr(infra.aws, "assume", flaky)
+    assert owner.post(url, {"role_arn": role_arn}, format="json").status_code == 202
+    connection = owner.get(url).json()
+    assert connection["status"] == "verified" and connection["attempts"] == 2, connection
+
+    # Down for good: every attempt fails, then the verification does, saying why.
+    monkeypatch.setattr(infra.aws, "assume", real_assume)
+    aws_fake.down.set()
+    assert owner.post(url, {"role_arn": role_arn}, format="json").status_code == 202
+    connection = owner.get(url).json()
+    assert connection["status"] == "failed" and connection["attempts"] == tasks.AWS_ATTEMPTS, connection
+    assert "Cannot assume" in connection["message"]
+    with schema_context(org.schema_name):
+        assert AwsConnection.objects.get().status == "failed"
 
 
 def test_deploy_upgrade_retry_and_teardown_converge(world, aws_fake, kube, settings):
@@ -154,8 +300,10 @@ def test_deploy_upgrade_retry_and_teardown_converge(world, aws_fake, kube, setti
     _eks_cluster(aws_fake, "prod-eks")
     cluster, base = _gateway_cluster(org)
     admin = world.a.client(Role.ADMIN)
-    listed = admin.get(f"/api/v1/orgs/{org.slug}/aws/eks-clusters/?region=us-east-1").json()
-    assert listed["clusters"] == ["prod-eks"]
+    eks = f"/api/v1/orgs/{org.slug}/aws/eks-clusters/"
+    assert admin.post(eks, {"region": "us-east-1"}, format="json").status_code == 202
+    listed = admin.get(f"{eks}?region=us-east-1").json()
+    assert listed["status"] == "listed" and listed["clusters"] == ["prod-eks"], listed
     body = {
         "region": "us-east-1",
         "eks_cluster": "prod-eks",

@@ -15,8 +15,7 @@ from django_redis import get_redis_connection
 from django_tenants.utils import schema_context
 
 from tenants.roles import Role
-
-from .conftest import build_catalog
+from tests.factories import build_catalog
 
 # The config long-poll reads the database from a shared thread pool, on connections of its own:
 # what the tests write must be committed for it to see.

@@ -3,12 +3,10 @@
 from django_tenants.utils import schema_context
 
 from gateway_agent.protocol import Snapshot, canonical_json, document_sha256
-from saas.catalog.publishing import compile_snapshot
 from saas.gateways.models import ConfigSnapshot, GatewayCluster
+from saas.gateways.publishing import compile_snapshot
 from tenants.roles import Role
-from tests.factories import self_signed_certificate
-
-from .conftest import build_catalog
+from tests.factories import build_catalog, self_signed_certificate
 
 
 def test_compiling_is_deterministic_and_valid_against_the_protocol(cw):

@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.test import Client
 
 from infra.selfhost import artifacts
@@ -64,7 +65,7 @@ def machine(tmp_path, settings, agent_dist):
 
 
 def _script(client_url: str = "https://cp.example.com") -> str:
-    return artifacts.install_script(client_url)
+    return artifacts.install_script(client_url, settings.GATEWAY_AGENT_DIST_DIR)
 
 
 def _run(machine, script: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -73,7 +74,7 @@ def _run(machine, script: str, *args: str, **env: str) -> subprocess.CompletedPr
     full_env = {
         "PATH": f"{machine['bin']}:/usr/bin:/bin",
         "GATEWAY_INSTALL_ROOT": str(machine["root"]),
-        "FAKE_WHEEL": str(artifacts.agent_wheel()),
+        "FAKE_WHEEL": str(artifacts.agent_wheel(settings.GATEWAY_AGENT_DIST_DIR)),
         "GATEWAY_WAIT_SECONDS": "3",
         **env,
     }
@@ -84,7 +85,7 @@ def test_the_served_script_is_filled_in_and_shellcheck_clean(db, machine):
     response = Client().get("/install.sh")
     assert response.status_code == 200
     script = response.content.decode()
-    wheel = artifacts.agent_wheel()
+    wheel = artifacts.agent_wheel(settings.GATEWAY_AGENT_DIST_DIR)
     assert hashlib.sha256(wheel.read_bytes()).hexdigest() in script
     assert "__CONTROL_PLANE_URL__" not in script
     download = Client().get(f"/downloads/{wheel.name}")
@@ -144,7 +145,7 @@ def test_refusals(machine, change, message):
 
 def test_a_tampered_download_is_refused(machine, tmp_path):
     tampered = tmp_path / "tampered.whl"
-    tampered.write_bytes(artifacts.agent_wheel().read_bytes() + b"x")
+    tampered.write_bytes(artifacts.agent_wheel(settings.GATEWAY_AGENT_DIST_DIR).read_bytes() + b"x")
     result = _run(machine, _script(), GATEWAY_TOKEN="gct_1_x", FAKE_WHEEL=str(tampered))
     assert result.returncode != 0
     assert "does not match its SHA-256" in result.stderr
@@ -170,7 +171,7 @@ def test_the_served_wheel_alone_renders_and_checks_every_plugin(settings, agent_
 
     settings.GATEWAY_AGENT_DIST_DIR = agent_dist
     site = tmp_path / "site"
-    with zipfile.ZipFile(artifacts.agent_wheel()) as wheel:
+    with zipfile.ZipFile(artifacts.agent_wheel(settings.GATEWAY_AGENT_DIST_DIR)) as wheel:
         wheel.extractall(site)
     plugins = {
         "ip-restriction": {"allowlist": ["10.0.0.0/8"]},

@@ -13,8 +13,13 @@ from django_tenants.utils import schema_context
 
 from saas.catalog import services as catalog
 from saas.catalog.models import Route, Upstream
-from saas.gateways.models import ClusterToken, GatewayCluster
-from saas.gateways.services import Author, create_cluster_token, revoke_cluster_token
+from saas.gateways.services import (
+    Author,
+    ClusterToken,
+    GatewayCluster,
+    create_cluster_token,
+    revoke_cluster_token,
+)
 from tenants.audit import Actor
 from tenants.models import Membership, User
 from tenants.services import sign_up

@@ -1,0 +1,47 @@
+"""AWS for the deployer: sessions (ours, or a customer's role assumed with their ExternalId), EKS,
+and the role template customers launch (gateway-role.yaml). Imports no Django: what settings
+say is passed in by the caller (saas.deployments)."""
+
+from .client import (
+    DEFAULT_NAMESPACE,
+    NODE_GROUP,
+    ROLE_ARN,
+    AwsError,
+    EksCluster,
+    Session,
+    assume,
+    companion_role,
+    create_eks_cluster,
+    create_node_group,
+    delete_eks_cluster,
+    describe_eks_cluster,
+    eks_bearer_token,
+    is_transient,
+    list_eks_clusters,
+    own_session,
+    preflight,
+    quick_create_url,
+    role_template,
+)
+
+__all__ = [
+    "DEFAULT_NAMESPACE",
+    "NODE_GROUP",
+    "ROLE_ARN",
+    "AwsError",
+    "EksCluster",
+    "Session",
+    "assume",
+    "companion_role",
+    "create_eks_cluster",
+    "create_node_group",
+    "delete_eks_cluster",
+    "describe_eks_cluster",
+    "eks_bearer_token",
+    "is_transient",
+    "list_eks_clusters",
+    "own_session",
+    "preflight",
+    "quick_create_url",
+    "role_template",
+]
