@@ -57,6 +57,9 @@ class GatewaySpec:
     hosted: bool = False
     cluster_pod_cidrs: tuple[str, ...] = ()  # hosted: where other tenants' pods live
     labels: dict[str, str] = field(default_factory=dict)  # more labels on every object
+    # What identifies the token in the Secret when its value is not at hand (the deployer applies
+    # the Deployment in a later step than the Secret): a new one rolls the pods all the same.
+    token_revision: str = ""
 
 
 def _selector() -> dict[str, str]:
@@ -188,8 +191,10 @@ def _deployment(spec: GatewaySpec) -> dict[str, Any]:
         ],
     }
     template_meta: dict[str, Any] = {"labels": _selector()}
-    if spec.token:  # a new token rolls the pods: a container reads its environment when it starts
-        template_meta["annotations"] = {"checksum/token": hashlib.sha256(spec.token.encode()).hexdigest()}
+    # A new token rolls the pods: a container reads its environment only when it starts.
+    if spec.token or spec.token_revision:
+        identity = spec.token or f"revision:{spec.token_revision}"
+        template_meta["annotations"] = {"checksum/token": hashlib.sha256(identity.encode()).hexdigest()}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",

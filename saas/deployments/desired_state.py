@@ -163,6 +163,7 @@ def gateway_spec(d: GatewayDeployment, token: str = "") -> GatewaySpec:
         control_plane_url=settings.PUBLIC_URL,
         control_plane_cidrs=_cidrs(settings.SAAS_CONTROL_PLANE_CIDRS),
         token=token,
+        token_revision=str(d.token_id or ""),
         upstream_cidrs=tuple(d.upstream_cidrs),
         replicas=d.replicas,
         max_replicas=d.max_replicas,

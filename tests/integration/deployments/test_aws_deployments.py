@@ -356,8 +356,15 @@ def test_deploy_upgrade_retry_and_teardown_converge(world, aws_fake, kube, setti
     upgrade_audit = AuditEntry.objects.get(organization=org, action="deployment.upgraded")
     assert upgrade_audit.changes["after"] == {"image": "registry.example.com/gateway-agent:0.2.0"}
 
-    # Scale to 3: applied again, converging; the agent token rotates, the old one is revoked.
+    # Scale to 3: applied again, converging; the agent token rotates, the old one is revoked, and
+    # the pods roll onto the new one (a container reads its token only when it starts).
+    def token_checksum() -> str:
+        template = kube.get("Deployment", "gateway", "gateway-cloud")["spec"]["template"]
+        return template["metadata"]["annotations"]["checksum/token"]
+
+    before_rotation = token_checksum()
     assert admin.patch(url, {"replicas": 3}, format="json").status_code == 202
+    assert token_checksum() != before_rotation
     assert kube.get("Deployment", "gateway", "gateway-cloud")["spec"]["replicas"] == 3
     with schema_context(org.schema_name):
         tokens = list(ClusterToken.objects.filter(cluster=cluster).order_by("id"))
