@@ -41,10 +41,10 @@ from .usage import SpoolLimits, UsageMeter, UsageSpool, parse_usage_table, send_
 
 logger = logging.getLogger("gateway_agent")
 KEEP_VERSIONS = 5
-# Retries of the long-poll after a failure: 0.25 s, doubling up to 1.5 s, each times a random
+# Retries of the long-poll after a failure: 0.25 s, doubling up to 1 s, each times a random
 # 0.5 to 1: a change published after an outage reaches the gateway within about 2 s.
 RETRY_FIRST_S = 0.25
-RETRY_CAP_S = 1.5
+RETRY_CAP_S = 1.0
 
 
 @dataclass
