@@ -42,7 +42,7 @@ def test_a_free_organization_over_its_allowance_is_refused_until_it_upgrades(tmp
     from saas.metering.services import BillingPeriod
     from saas.metering.stream import STREAM, UsageConsumer
 
-    plans = json.loads((settings.BASE_DIR / "saas" / "billing" / "plans.json").read_text())
+    plans = json.loads((settings.BASE_DIR / "billing" / "plans.json").read_text())
     plans["free"]["included_calls"] = 5
     (tmp_path / "plans.json").write_text(json.dumps(plans))
     settings.BILLING_PLANS_FILE = str(tmp_path / "plans.json")
