@@ -53,11 +53,16 @@ ROLE_SCOPES: dict[str, frozenset[str]] = {
 }
 
 
+# Scopes an API token never carries, whatever its ceiling: a leaked token must not be able to
+# hand out, change or take away the owner role. An owner does that logged in, as themselves.
+SESSION_ONLY_SCOPES: frozenset[str] = frozenset({Scope.OWNER_WRITE})
+
+
 def scopes_for(role: str, ceiling: str | None = None) -> frozenset[str]:
     """The scopes of a member with `role`, limited by an API token's `ceiling` role if any."""
     scopes = ROLE_SCOPES[role]
     if ceiling is not None:
-        scopes = scopes & ROLE_SCOPES[ceiling]
+        scopes = (scopes & ROLE_SCOPES[ceiling]) - SESSION_ONLY_SCOPES
     return scopes
 
 

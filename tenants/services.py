@@ -96,8 +96,22 @@ def sign_up(
     return user, organization
 
 
+def _refuse_token(actor: Actor, message: str) -> None:
+    """What a person must do logged in, as themselves: never through an API token."""
+    if actor.api_token is not None:
+        raise Forbidden(message)
+
+
+def _refuse_owner_grant_by_token(actor: Actor, role: str) -> None:
+    if role == Role.OWNER:
+        _refuse_token(
+            actor, "The owner role cannot be granted or taken away with an API token; log in to do it."
+        )
+
+
 def create_organization(actor: Actor, *, name: str, slug: str | None) -> Organization:
     assert actor.user is not None
+    _refuse_token(actor, "API tokens belong to one organization and cannot create others.")
     return _provision(actor, actor.user, name=name, slug=slug)
 
 
@@ -143,6 +157,8 @@ def change_member_role(
 ) -> Membership:
     if role == membership.role:
         return membership
+    _refuse_owner_grant_by_token(actor, role)
+    _refuse_owner_grant_by_token(actor, membership.role)
     if not can_grant(granter_scopes, role) or (
         membership.role == Role.OWNER and Scope.OWNER_WRITE not in granter_scopes
     ):
@@ -179,6 +195,7 @@ def _remove(actor: Actor, organization: Organization, membership: Membership, ac
 def remove_member(
     actor: Actor, organization: Organization, membership: Membership, remover_scopes: frozenset[str]
 ) -> None:
+    _refuse_owner_grant_by_token(actor, membership.role)
     if membership.role == Role.OWNER and Scope.OWNER_WRITE not in remover_scopes:
         raise Forbidden("Only owners can remove an owner.")
     _remove(actor, organization, membership, "member.remove")
@@ -202,6 +219,7 @@ def invite_member(
     """Create an invitation; the email with its single-use link is sent by a Celery task once
     the transaction commits (the link's secret is made there and never stored in clear)."""
     email = email.strip().lower()
+    _refuse_owner_grant_by_token(actor, role)
     if not can_grant(inviter_scopes, role):
         raise Forbidden("Only owners can invite owners.")
     if Membership.objects.filter(organization=organization, user__email__iexact=email).exists():
@@ -327,6 +345,8 @@ def create_api_token(
     expires_at: datetime | None,
 ) -> tuple[ApiToken, str]:
     """Returns the token and its secret: the only time the secret is seen."""
+    # A leaked token must not be able to mint more tokens.
+    _refuse_token(actor, "API tokens cannot create API tokens; log in to do it.")
     ceiling = role_ceiling or membership.role
     if expires_at is not None and expires_at <= clock.now():
         raise InvalidInput.field("expires_at", "The expiry must be in the future.")

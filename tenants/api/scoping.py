@@ -8,8 +8,9 @@ not a member gets 404, so the existence of other organizations is not revealed."
 from typing import Any, ClassVar
 
 from django.db.models import QuerySet
-from rest_framework import exceptions, viewsets
+from rest_framework import exceptions, status, viewsets
 from rest_framework.request import Request
+from rest_framework.response import Response
 
 from core.api.client import client_ip
 from tenants.audit import Actor
@@ -55,14 +56,25 @@ class OrganizationScopedViewSet(viewsets.GenericViewSet):
         self.organization = membership.organization
         self.scopes = scopes_for(membership.role, token_auth.token.role_ceiling if token_auth else None)
         action = self.action
+        if action == "metadata":  # OPTIONS, for any member: answered by `options`, below
+            activate_organization_schema(self.organization)
+            return
         if action is None:
-            return  # a method this endpoint does not have: DRF answers 405
+            # A method this endpoint does not have. Nothing below this base may run for it
+            # (subclasses look things up in the organization's schema, active only for actions):
+            # 405 here, with `Allow` naming the methods it has (DRF adds it to every answer).
+            raise exceptions.MethodNotAllowed(request.method or "")
         required = self.scope_map.get(action)
         if required is None or required not in self.scopes:
             raise exceptions.PermissionDenied("Your role does not allow this.")
         if token_auth and action in self.session_only_actions:
             raise exceptions.PermissionDenied("This cannot be done with an API token; log in to do it.")
         activate_organization_schema(self.organization)
+
+    def options(self, request: Any, *args: Any, **kwargs: Any) -> Response:
+        """The methods, in `Allow`, and no body: the OpenAPI document describes the rest. (DRF's
+        metadata would build serializers and look objects up for every method.)"""
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
     def get_queryset(self) -> QuerySet[Any]:
         """The viewset's `queryset`, limited to this organization. Models in the organization's

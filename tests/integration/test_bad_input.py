@@ -126,3 +126,127 @@ def test_unknown_ids_and_methods(world):
     assert owner.put(f"/api/v1/orgs/{slug}/", {"name": "x"}, format="json").status_code == 405
     assert owner.get("/api/v1/nope/").status_code == 404
     assert owner.get("/api/v1/nope/").json() == {"detail": "Not found."}
+
+
+# --- unsupported methods, malformed ids: one base answers them for every view ----------------
+
+CLUSTER_UNSUPPORTED = [
+    ("PUT", "config/"),
+    ("DELETE", "config/"),
+    ("DELETE", "deployments/"),
+    ("PUT", "deployments/"),
+    ("PATCH", "snapshots/"),
+    ("POST", "snapshots/"),
+    ("POST", "plugins/"),
+    ("PATCH", "upstreams/"),
+    ("PUT", "instances/"),
+    ("DELETE", "analytics/"),
+    ("TRACE", "config/"),
+    ("TRACE", "upstreams/"),
+    ("TRACE", ""),
+]
+
+
+@pytest.mark.parametrize(("method", "tail"), CLUSTER_UNSUPPORTED, ids=lambda v: v or "root")
+def test_unsupported_methods_on_cluster_endpoints_are_405_with_allow(cw, method, tail):
+    owner = cw.client(Role.OWNER)
+    response = owner.generic(method, cw.url(tail), b"{}", content_type="application/json")
+    assert response.status_code == 405, response.content
+    assert response.json() == {"detail": f'Method "{method}" not allowed.'}
+    allowed = {m.strip() for m in response["Allow"].split(",")}
+    assert method not in allowed and ("GET" in allowed or "POST" in allowed), allowed
+    # An outsider still learns nothing: 404 for the organization, before the method.
+    outsider = cw.world.b.client(Role.OWNER).generic(
+        method, cw.url(tail), b"{}", content_type="application/json"
+    )
+    assert outsider.status_code == 404
+
+
+@pytest.mark.parametrize("tail", ["config/", "upstreams/", "deployments/", "snapshots/", ""])
+def test_options_on_cluster_endpoints_names_the_methods(cw, tail):
+    response = cw.client(Role.OWNER).options(cw.url(tail))
+    assert response.status_code == 204, response.content
+    assert "GET" in response["Allow"]
+
+
+def test_unsupported_methods_on_organization_endpoints_are_405(world):
+    owner = world.a.client(Role.OWNER)
+    slug = world.a.org.slug
+    for method, path in [
+        ("DELETE", f"/api/v1/orgs/{slug}/"),
+        ("PUT", f"/api/v1/orgs/{slug}/members/"),
+        ("TRACE", f"/api/v1/orgs/{slug}/tokens/"),
+        ("PATCH", f"/api/v1/orgs/{slug}/clusters/"),
+    ]:
+        response = owner.generic(method, path, b"{}", content_type="application/json")
+        assert response.status_code == 405, (method, path, response.content)
+        assert "detail" in response.json() and response["Allow"]
+
+
+@pytest.mark.parametrize("cluster_id", ["²", "١٢", "9" * 30, "-1", "1.0", "abc"])
+def test_malformed_or_unknown_cluster_ids_are_404(cw, cluster_id):
+    response = cw.client(Role.OWNER).get(cw.url("upstreams/", cluster_id=cluster_id))
+    assert response.status_code == 404, response.content
+    assert response.json() == {"detail": "Cluster not found."}
+
+
+def _agent_token(cw) -> str:
+    from django_tenants.utils import schema_context
+
+    from saas.gateways.models import GatewayCluster
+    from saas.gateways.services import Author, create_cluster_token
+    from tenants.audit import Actor
+
+    org = cw.world.a.org
+    with schema_context(org.schema_name):
+        cluster = GatewayCluster.objects.get(id=cw.cluster_id)
+        author = Author(actor=Actor(user=cw.world.a.user(Role.OWNER)), organization=org)
+        return create_cluster_token(author, cluster, name="gw")[1]
+
+
+AGENT_REGISTER = {"hostname": "gw-1", "agent_version": "1.0"}
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({**AGENT_REGISTER, "instance_id": "not-a-uuid"}, "instance_id"),
+        ({**AGENT_REGISTER, "instance_id": "1" * 100}, "instance_id"),
+        ({**AGENT_REGISTER, "instance_id": 12}, "instance_id"),
+        ({**AGENT_REGISTER, "hostname": "gw\x00"}, "hostname"),
+        ({**AGENT_REGISTER, "labels": {"zone": "a\x00"}}, "labels.zone"),
+    ],
+)
+def test_agent_register_with_malformed_input_is_400_naming_the_field(cw, body, field):
+    token = _agent_token(cw)
+    response = APIClient().post(
+        "/agent/v1/register", body, format="json", HTTP_AUTHORIZATION=f"Bearer {token}"
+    )
+    assert response.status_code == 400, response.content
+    assert field in response.json()["errors"], response.json()
+    assert response.json()["detail"].startswith(field)
+
+
+def test_agent_endpoints_answer_bad_methods_tokens_and_bodies_in_json(cw):
+    token = _agent_token(cw)
+    client = APIClient(HTTP_AUTHORIZATION=f"Bearer {token}")
+    for path in ("/agent/v1/register", "/agent/v1/heartbeat"):
+        wrong = client.get(path)
+        assert wrong.status_code == 405 and wrong["Allow"] == "POST"
+        assert "detail" in wrong.json()
+        deep = client.generic("POST", path, b"[" * 100_000 + b"]" * 100_000, content_type="application/json")
+        assert deep.status_code == 400, deep.content
+    # A token whose organization part is a digit outside ASCII: refused, not a 500.
+    for secret in ("gct_²_abc", f"gct_{'9' * 40}_abc"):
+        refused = APIClient().post(
+            "/agent/v1/register", AGENT_REGISTER, format="json", HTTP_AUTHORIZATION=f"Bearer {secret}"
+        )
+        assert refused.status_code == 401, refused.content
+    registered = client.post("/agent/v1/register", AGENT_REGISTER, format="json")
+    assert registered.status_code == 201
+    again = client.post(
+        "/agent/v1/register",
+        {**AGENT_REGISTER, "instance_id": registered.json()["instance_id"]},
+        format="json",
+    )
+    assert again.status_code == 201 and again.json()["instance_id"] == registered.json()["instance_id"]

@@ -5,13 +5,13 @@ heartbeat are plain views; the config long-poll (saas.gateways.api.config_poll) 
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
 from pydantic import BaseModel, ValidationError
 
 from core.api.raw_asgi import bearer_secret
@@ -28,16 +28,43 @@ def _bearer(request: HttpRequest) -> str:
     return bearer_secret(request.headers.get("Authorization", ""))
 
 
+def _nul_at(data: Any, path: str = "") -> str | None:
+    """The path of the first key or string holding a NUL character, if any."""
+    if isinstance(data, str):
+        return (path or "non_field_errors") if "\x00" in data else None
+    items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else ()
+    for key, value in items:
+        where = f"{path}.{key}" if path else str(key)
+        if isinstance(key, str) and "\x00" in key:
+            return where
+        found = _nul_at(value, where)
+        if found is not None:
+            return found
+    return None
+
+
 def _body(request: HttpRequest, model: type[Any]) -> Any:
     try:
         data = json.loads(request.body or b"null")
-    except (ValueError, UnicodeDecodeError):
+        where = _nul_at(data)
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deep
         return _error(400, "Expected a JSON body.")
+    if where is not None:  # PostgreSQL stores no NUL character: refused here, not a 500 there
+        message = "NUL characters are not allowed."
+        return _error(400, f"{where}: {message}", errors={where: [message]})
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         invalid = invalid_input_from(exc)
         return _error(400, invalid.detail, errors=invalid.errors)
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _unauthorized() -> JsonResponse:
@@ -56,9 +83,12 @@ def agent_endpoint(model: type[M]) -> Callable[[AgentHandler], Callable[[HttpReq
 
     def decorate(handler: AgentHandler) -> Callable[[HttpRequest], HttpResponse]:
         @csrf_exempt
-        @require_POST
         @wraps(handler)
         def view(request: HttpRequest) -> HttpResponse:
+            if request.method != "POST":
+                response = _error(405, f'Method "{request.method}" not allowed.')
+                response["Allow"] = "POST"
+                return response
             ctx = agents.authenticate_agent(_bearer(request))
             if ctx is None:
                 return _unauthorized()
@@ -74,6 +104,9 @@ def agent_endpoint(model: type[M]) -> Callable[[AgentHandler], Callable[[HttpReq
 
 @agent_endpoint(RegisterRequest)
 def register(ctx: agents.AgentContext, request: RegisterRequest) -> HttpResponse:
+    if request.instance_id and not _is_uuid(request.instance_id):
+        message = "A UUID, as this endpoint answered it before."
+        return _error(400, f"instance_id: {message}", errors={"instance_id": [message]})
     instance = agents.register_instance(ctx, request)
     answer = RegisterResponse(
         instance_id=str(instance.instance_id),

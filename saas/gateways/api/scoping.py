@@ -16,10 +16,10 @@ class ClusterScopedViewSet(OrganizationScopedViewSet):
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # membership, scopes, the organization's schema
-        cluster_id = kwargs.get("cluster_id", "")
-        cluster = (
-            GatewayCluster.objects.filter(id=int(cluster_id)).first() if str(cluster_id).isdigit() else None
-        )
+        cluster_id = str(kwargs.get("cluster_id", ""))
+        # ASCII digits only ("²".isdigit() is true, int() refuses it), within a bigint.
+        valid = cluster_id.isascii() and cluster_id.isdigit() and len(cluster_id) <= 18
+        cluster = GatewayCluster.objects.filter(id=int(cluster_id)).first() if valid else None
         if cluster is None:
             raise exceptions.NotFound("Cluster not found.")
         self.cluster = cluster

@@ -122,3 +122,101 @@ def test_members_see_own_tokens_admins_see_all_and_revoke(world):
     }
     assert viewer.delete(f"/api/v1/orgs/{slug}/tokens/{dev_token['id']}/").status_code == 404
     assert admin.delete(f"/api/v1/orgs/{slug}/tokens/{dev_token['id']}/").status_code == 204
+
+
+# --- a token cannot escalate: no owner role handed out or taken away, no tokens minted --------
+
+
+def _owner_token(world) -> APIClient:
+    secret = (
+        world.a.client(Role.OWNER)
+        .post(f"/api/v1/orgs/{world.a.org.slug}/tokens/", {"name": "owner bot"}, format="json")
+        .json()["token"]
+    )
+    assert ApiToken.objects.get(name="owner bot").role_ceiling == Role.OWNER
+    return _bearer(secret)
+
+
+def test_an_owner_token_cannot_invite_an_owner(world):
+    slug = world.a.org.slug
+    client = _owner_token(world)
+    response = client.post(
+        f"/api/v1/orgs/{slug}/invitations/", {"email": "boss@example.com", "role": "owner"}, format="json"
+    )
+    assert response.status_code == 403, response.content
+    assert set(response.json()) == {"detail"}
+    # Below owner, the token may invite.
+    admin = client.post(
+        f"/api/v1/orgs/{slug}/invitations/", {"email": "adm@example.com", "role": "admin"}, format="json"
+    )
+    assert admin.status_code == 201, admin.content
+
+
+def test_an_owner_token_cannot_promote_to_owner_or_touch_an_owner(world):
+    slug = world.a.org.slug
+    client = _owner_token(world)
+    admin = world.a.members[Role.ADMIN]
+    promoted = client.patch(f"/api/v1/orgs/{slug}/members/{admin.id}/", {"role": "owner"}, format="json")
+    assert promoted.status_code == 403, promoted.content
+    admin.refresh_from_db()
+    assert admin.role == Role.ADMIN
+    # A second owner (made by an owner's session) can neither be demoted nor removed by the token.
+    session = world.a.client(Role.OWNER)
+    assert (
+        session.patch(
+            f"/api/v1/orgs/{slug}/members/{admin.id}/", {"role": "owner"}, format="json"
+        ).status_code
+        == 200
+    )
+    demoted = client.patch(f"/api/v1/orgs/{slug}/members/{admin.id}/", {"role": "viewer"}, format="json")
+    assert demoted.status_code == 403, demoted.content
+    assert client.delete(f"/api/v1/orgs/{slug}/members/{admin.id}/").status_code == 403
+    admin.refresh_from_db()
+    assert admin.role == Role.OWNER
+    # The token still manages roles below owner.
+    developer = world.a.members[Role.DEVELOPER]
+    changed = client.patch(f"/api/v1/orgs/{slug}/members/{developer.id}/", {"role": "viewer"}, format="json")
+    assert changed.status_code == 200, changed.content
+
+
+def test_an_owner_session_can_invite_and_promote_owners(world):
+    slug = world.a.org.slug
+    session = world.a.client(Role.OWNER)
+    invited = session.post(
+        f"/api/v1/orgs/{slug}/invitations/", {"email": "co@example.com", "role": "owner"}, format="json"
+    )
+    assert invited.status_code == 201, invited.content
+    developer = world.a.members[Role.DEVELOPER]
+    promoted = session.patch(f"/api/v1/orgs/{slug}/members/{developer.id}/", {"role": "owner"}, format="json")
+    assert promoted.status_code == 200, promoted.content
+
+
+def test_no_token_reaches_owner_scopes_or_mints_tokens_in_the_service_layer(world):
+    """The service layer refuses too, whatever view calls it."""
+    import pytest
+
+    from core.errors import Forbidden
+    from tenants import services
+    from tenants.audit import Actor
+    from tenants.roles import Scope, scopes_for
+
+    assert Scope.OWNER_WRITE not in scopes_for(Role.OWNER, Role.OWNER)
+    assert Scope.OWNER_WRITE in scopes_for(Role.OWNER)
+    _owner_token(world)
+    token = ApiToken.objects.get(name="owner bot")
+    owner = world.a.members[Role.OWNER]
+    actor = Actor(user=owner.user, api_token=token)
+    session_scopes = scopes_for(Role.OWNER)  # even with an owner's scopes
+    with pytest.raises(Forbidden):
+        services.create_api_token(actor, world.a.org, owner, name="child", role_ceiling=None, expires_at=None)
+    with pytest.raises(Forbidden):
+        services.invite_member(
+            actor, world.a.org, email="x@example.com", role=Role.OWNER, inviter_scopes=session_scopes
+        )
+    with pytest.raises(Forbidden):
+        services.change_member_role(
+            actor, world.a.org, world.a.members[Role.ADMIN], Role.OWNER, session_scopes
+        )
+    with pytest.raises(Forbidden):
+        services.create_organization(actor, name="Side project", slug=None)
+    assert ApiToken.objects.filter(name="child").count() == 0
