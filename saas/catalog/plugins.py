@@ -99,7 +99,23 @@ PLUGINS: dict[str, PluginDefinition] = {
                     "header": {**_HEADER_NAME, "default": "Authorization"},
                     "query": {**_PARAMETER_NAME, "default": "jwt"},
                     "cookie": {**_PARAMETER_NAME, "default": "jwt"},
+                    # Leeway for exp and nbf (and maximum_expiration): APISIX's lifetime_grace_period.
                     "clock_skew_s": {"type": "integer", "minimum": 0, "maximum": 3600, "default": 0},
+                    # Kong's options. The claims that must be present: `exp` unless said otherwise,
+                    # also for a config stored before the option existed.
+                    "claims_to_verify": {
+                        "type": "array",
+                        "items": {"enum": ["exp", "nbf"]},
+                        "uniqueItems": True,
+                        "default": ["exp"],
+                    },
+                    # At most this many seconds between now and exp (0: no limit); requires exp.
+                    "maximum_expiration": {
+                        "type": "integer",
+                        "minimum": 0,
+                        "maximum": 31536000,
+                        "default": 0,
+                    },
                     "hide_credentials": {"type": "boolean", "default": False},
                 }
             ),
@@ -382,3 +398,23 @@ def plugin_config_errors(name: str, config: Any, scope: str) -> list[str]:
     if not messages and name in _CHECKS:
         messages = [f"{name}.{message}" for message in _CHECKS[name](config)]
     return messages
+
+
+# Settings a plugin configuration takes when it is written (created, or changed) without them,
+# where the gateway's own default for a configuration stored before the setting existed is the
+# old behaviour: jwt-auth requires `exp` in new configurations, and existing routes keep
+# accepting the tokens they accepted until someone edits their jwt-auth settings.
+NEW_CONFIGURATION_DEFAULTS: dict[str, dict[str, Any]] = {"jwt-auth": {"claims_to_verify": ["exp"]}}
+
+
+def with_new_config_defaults(
+    plugins: dict[str, Any], previous: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """`plugins` with NEW_CONFIGURATION_DEFAULTS filled into each configuration that is new or
+    changed since `previous` (an unchanged one is left as stored)."""
+    result = dict(plugins)
+    for name, defaults in NEW_CONFIGURATION_DEFAULTS.items():
+        config = result.get(name)
+        if isinstance(config, dict) and (previous or {}).get(name) != config:
+            result[name] = {**defaults, **config}
+    return result

@@ -536,6 +536,155 @@ def test_jwt_auth_accepts_valid_tokens_and_refuses_every_attack(world, tmp_path)
         refused(soon, "JWT has expired")
 
 
+def test_jwt_auth_reads_exp_and_nbf_strictly_and_bounds_a_tokens_lifetime(world, tmp_path):
+    """Issue 22: every claim HAProxy cannot read as a NumericDate is refused (on today's code
+    null, lists, objects, strings, 2^53 and beyond, and a missing `exp` all passed), `exp` is
+    required unless the route says otherwise, `maximum_expiration` bounds `exp - now`, and the
+    algorithm cannot be chosen by the token."""
+    import hashlib
+    import hmac
+
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    secret, other_secret = "an-hmac-secret-of-at-least-32-characters", "another-hmac-secret-of-32-characters!"
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    rsa_pem = (
+        rsa_key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    world.consumer("hs-app", {"type": "jwt-auth", "key": "hs-key", "algorithm": "HS256", "secret": secret})
+    world.consumer(
+        "other-app", {"type": "jwt-auth", "key": "other-key", "algorithm": "HS256", "secret": other_secret}
+    )
+    world.consumer(
+        "rs-app", {"type": "jwt-auth", "key": "rs-key", "algorithm": "RS256", "public_key": rsa_pem}
+    )
+    world.route("api", "/api", {"jwt-auth": {}})
+    world.route("optional", "/optional", {"jwt-auth": {"claims_to_verify": []}})
+    world.route(
+        "strict",
+        "/strict",
+        {"jwt-auth": {"claims_to_verify": ["exp", "nbf"], "maximum_expiration": 3600, "clock_skew_s": 60}},
+    )
+    now = int(time.time())
+
+    def hs256(m: bytes, key: str = secret) -> bytes:
+        return hmac.new(key.encode(), m, hashlib.sha256).digest()
+
+    def rs256(m: bytes) -> bytes:
+        return rsa_key.sign(m, padding.PKCS1v15(), hashes.SHA256())
+
+    def raw(payload: str, header: str = '{"alg":"HS256","typ":"JWT"}', sign: Any = hs256) -> str:
+        """A token whose payload is this exact JSON text (json.dumps cannot write 1e400)."""
+        signing_input = f"{_b64(header.encode())}.{_b64(payload.encode())}"
+        return f"{signing_input}.{_b64(sign(signing_input.encode()))}"
+
+    def body(key: str, claims: str) -> str:
+        return '{"key":"' + key + '"' + claims + "}"
+
+    def hs(claims: str, key: str = "hs-key") -> str:
+        return raw(body(key, claims))
+
+    later = now + 300
+    malformed = {
+        "null": "null",
+        "-1": "-1",
+        '"-1"': '"-1"',
+        "a string of a good date": f'"{later}"',
+        "a string with a good prefix": f'"{later}x"',
+        "2^53": str(2**53),
+        "2^63": str(2**63),
+        "a list": f"[{later}]",
+        "an object": f'{{"v":{later}}}',
+        "true": "true",
+        "1e400": "1e400",
+        "-1e400": "-1e400",
+        "a float beyond 2^53": "9.3e18",
+        "exponent notation read as 1 by HAProxy": f"{later / 10**9}e9",
+        "exponent notation read as 10x by HAProxy": f"{later}0e-1",
+        "a leading zero, read as octal by HAProxy": f"0{later}",
+        "a fraction and exponent read as 10x by HAProxy": "9999999999.9e-1",
+        "0": "0",
+        "an empty string": '""',
+    }
+    with gateway(world, tmp_path) as url, httpx.Client(base_url=url) as client:
+
+        def call(jwt: str | None, path: str = "/api") -> httpx.Response:
+            return client.get(path, headers={"Authorization": f"Bearer {jwt}"} if jwt else {})
+
+        def accepted(jwt: str, path: str = "/api", consumer: str = "hs-app") -> None:
+            answer = call(jwt, path)
+            assert answer.status_code == 200, (path, answer.text)
+            assert answer.json()["headers"]["x-consumer-username"] == consumer
+
+        def refused(jwt: str | None, message: str, path: str = "/api") -> None:
+            answer = call(jwt, path)
+            assert answer.status_code == 401, (message, path, answer.text)
+            assert answer.json() == {"error": "unauthorized", "message": message}
+
+        accepted(hs(f',"exp":{later}'))
+        accepted(hs(f',"exp":{later}.5,"nbf":{now - 10}'))  # a fraction is fine
+        accepted(hs(f',"exp" : {later} ,"nbf":{now}'))
+        accepted(hs(',"sub":"exp","note":"\\"nbf\\":null"'), "/optional")  # no claim at all
+        refused(hs(""), "JWT exp claim is missing or not a valid NumericDate")
+        for value in malformed.values():
+            refused(hs(f',"exp":{value}'), "JWT exp claim is missing or not a valid NumericDate")
+            refused(hs(f',"exp":{value}'), "JWT exp claim is not a valid NumericDate", "/optional")
+            refused(hs(f',"exp":{later},"nbf":{value}'), "JWT nbf claim is not a valid NumericDate")
+            refused(hs(f',"nbf":{value}'), "JWT nbf claim is not a valid NumericDate", "/optional")
+        # A duplicate: HAProxy reads the first one.
+        refused(hs(f',"exp":null,"exp":{later}'), "JWT exp claim is missing or not a valid NumericDate")
+
+        # Required claims, the maximum lifetime and the clock skew (60 s on /strict).
+        strict = f',"nbf":{now}'
+        accepted(hs(f',"exp":{now + 3600}{strict}'), "/strict")
+        accepted(hs(f',"exp":{now + 3650}{strict}'), "/strict")  # within the skew
+        accepted(hs(f',"exp":{now - 30}{strict}'), "/strict")
+        accepted(hs(f',"exp":{later},"nbf":{now + 30}'), "/strict")
+        refused(hs(f',"nbf":{now}'), "JWT exp claim is missing or not a valid NumericDate", "/strict")
+        refused(hs(f',"exp":{later}'), "JWT nbf claim is missing or not a valid NumericDate", "/strict")
+        refused(hs(f',"exp":{now + 3720}{strict}'), "JWT exp exceeds the maximum expiration", "/strict")
+        refused(hs(f',"exp":{now + 10**8}{strict}'), "JWT exp exceeds the maximum expiration", "/strict")
+        refused(hs(f',"exp":{now - 120}{strict}'), "JWT has expired", "/strict")
+        refused(hs(f',"exp":{later},"nbf":{now + 120}'), "JWT is not valid yet", "/strict")
+        refused(hs(f',"exp":{later},"nbf":{now + 60}'), "JWT is not valid yet")  # no skew on /api
+
+        # The algorithm is the credential's, never the token's.
+        claims = f',"exp":{later}'
+        accepted(raw(body("rs-key", claims), '{"alg":"RS256"}', rs256), consumer="rs-app")
+        for alg in ("none", "None", "NONE"):
+            refused(
+                raw(body("hs-key", claims), f'{{"alg":"{alg}"}}', lambda m: b""),
+                "JWT algorithm none is not accepted",
+            )
+        refused(raw(body("hs-key", claims), "{}"), "Malformed JWT")
+        refused(raw(body("hs-key", claims), '{"typ":"JWT"}'), "Malformed JWT")
+        wrong_alg = "JWT algorithm is not the one configured for this consumer"
+        # The RSA public key used as an HMAC secret.
+        refused(raw(body("rs-key", claims), '{"alg":"HS256"}', lambda m: hs256(m, rsa_pem)), wrong_alg)
+        # The header's alg switched after signing (RS256 -> RS512, HS256 -> HS512).
+        refused(raw(body("rs-key", claims), '{"alg":"RS512"}', rs256), wrong_alg)
+        refused(raw(body("hs-key", claims), '{"alg":"HS512"}'), wrong_alg)
+        refused(raw(body("rs-key", claims), '{"alg":"hs256"}', lambda m: hs256(m, rsa_pem)), wrong_alg)
+        # Another consumer's key claim on a token signed with this consumer's secret, also right
+        # after this consumer's good token on the same connection.
+        accepted(hs(claims))
+        refused(hs(claims, "other-key"), "Invalid JWT signature")
+        accepted(raw(body("other-key", claims), sign=lambda m: hs256(m, other_secret)), consumer="other-app")
+        # A `kid` naming another consumer changes nothing: the key claim chooses.
+        accepted(raw(body("hs-key", claims), '{"alg":"HS256","kid":"other-key"}'))
+        refused(
+            raw(
+                body("hs-key", claims),
+                '{"alg":"HS256","kid":"other-key"}',
+                lambda m: hs256(m, other_secret),
+            ),
+            "Invalid JWT signature",
+        )
+
+
 def test_hmac_auth_verifies_signed_requests_and_refuses_tampering(world, tmp_path):
     import base64
     import hashlib

@@ -15,9 +15,11 @@ import json
 import subprocess
 import sys
 import tempfile
+import time
 from email.utils import formatdate
 from pathlib import Path
 
+import httpx
 from passlib.hash import sha512_crypt
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,7 +49,9 @@ def _b64url(data: bytes) -> str:
 
 
 def jwt_token() -> str:
-    signing = f"{_b64url(json.dumps({'alg': 'HS256', 'typ': 'JWT'}).encode())}.{_b64url(json.dumps({'key': 'bench'}).encode())}"
+    # With an expiry, which jwt-auth requires by default (a day: the run is shorter).
+    claims = {"key": "bench", "exp": int(time.time()) + 86400}
+    signing = f"{_b64url(json.dumps({'alg': 'HS256', 'typ': 'JWT'}).encode())}.{_b64url(json.dumps(claims).encode())}"
     return f"{signing}.{_b64url(hmac.new(JWT_SECRET.encode(), signing.encode(), hashlib.sha256).digest())}"
 
 
@@ -162,6 +166,11 @@ def main() -> None:
             "hmac_auth": ("/hmac", hmac_headers("/hmac")),
             "stack": ("/stack", {"apikey": API_KEY, "Origin": "https://app.example.com"}),
         }
+        # Every route must pass its plugin, or the figures measure refusals.
+        for name, (path, headers) in requests.items():
+            status = httpx.get(f"{gateway}{path}", headers=headers).status_code
+            if status != 200:
+                raise SystemExit(f"{name}: {path} answered {status}, not 200")
         runs = wrk_interleaved(
             {
                 "plain": (f"http://127.0.0.1:{plain_port}/plain", {}),
