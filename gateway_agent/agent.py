@@ -10,7 +10,11 @@
   `haproxy -c`, the `current` link is swapped atomically and HAProxy reloaded without dropping
   connections. A snapshot that
   fails anywhere on the way changes nothing: the last good one keeps serving, and the error is
-  reported with the next heartbeat."""
+  reported with the next heartbeat.
+- Nothing sent is trusted: before anything is written, the version must be an integer from 1 to
+  2^53-1, every hash 64 hex digits, and each section's hash and the document's are recomputed
+  from the content (`protocol.verify_served`). Every path built stays inside the data folder,
+  checked on resolved paths before a write or a delete."""
 
 from __future__ import annotations
 
@@ -33,7 +37,14 @@ from .client import ControlPlane
 from .durable import write_atomically
 from .haproxy import HAProxyError, HAProxyProcess, check_config, haproxy_version
 from .metering import TABLE as USAGE_TABLE
-from .protocol import Heartbeat, RegisterRequest, SnapshotParser
+from .protocol import (
+    Heartbeat,
+    RegisterRequest,
+    SnapshotParser,
+    SnapshotRefused,
+    VerifiedSnapshot,
+    verify_served,
+)
 from .renderer import RenderError, RenderOptions, render
 from .runtime_api import RuntimeAPIError, WorkerSession
 from .runtime_update import plan_runtime_update, rebase
@@ -60,11 +71,20 @@ class AgentSettings:
     poll_wait_s: float = 30
     labels: dict[str, str] = field(default_factory=dict)
     usage_spool: SpoolLimits = field(default_factory=SpoolLimits)
+    insecure_http: bool = False  # allow a plain-http control plane that is not on loopback
+
+
+def inside(path: Path, folder: Path) -> Path:
+    """`path` resolved, if it lies strictly inside `folder` (resolved); ValueError otherwise."""
+    resolved, base = path.resolve(), folder.resolve()
+    if resolved == base or not resolved.is_relative_to(base):
+        raise ValueError(f"{path} is outside {base}")
+    return resolved
 
 
 def write_files(files: dict[str, str], folder: Path) -> None:
     for name, content in files.items():
-        path = folder / name
+        path = inside(folder / name, folder)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(content)
         # Private keys, JWT and HMAC secrets: readable by the agent's user only.
@@ -97,10 +117,13 @@ class Agent:
         self.run_dir = self.data / "run"
         for folder in (self.data, self.versions, self.run_dir):
             folder.mkdir(parents=True, exist_ok=True)
-        self.control_plane = control_plane or ControlPlane(settings.control_plane_url, settings.token)
+        self.control_plane = control_plane or ControlPlane(
+            settings.control_plane_url, settings.token, insecure_http=settings.insecure_http
+        )
         self.haproxy = HAProxyProcess(settings.haproxy_bin, self.current / "haproxy.cfg", self.run_dir)
         self.applied_version: int | None = None  # the version serving, reported in heartbeats
         self.seen_version: int | None = None  # the newest version received, applied or refused
+        # The SHA-256 of the document serving, as received and recomputed by the agent.
         self.applied_sha: str | None = None
         # The folder HAProxy loaded and what it serves now (maps changed at runtime included).
         self._running: tuple[str, dict[str, str]] | None = None
@@ -151,7 +174,11 @@ class Agent:
         when any step fails. With `keep`, the body is kept on disk as the last good snapshot."""
         started = time.monotonic()
         with collector_paused():
-            version, sha, how = self._same_content(body) or self._apply(body)
+            try:
+                snapshot = verify_served(body)
+            except SnapshotRefused as exc:
+                raise ApplyError(str(exc), exc.version) from exc
+            version, sha, how = self._same_content(snapshot) or self._apply(snapshot)
         if keep:
             write_atomically(self.data / "last_good.json", body)
         with self._lock:
@@ -167,32 +194,26 @@ class Agent:
             (time.monotonic() - started) * 1000,
         )
 
-    def _same_content(self, body: bytes) -> tuple[int, str, str] | None:
+    def _same_content(self, snapshot: VerifiedSnapshot) -> tuple[int, str, str] | None:
         """A new version whose content HAProxy already serves (a rollback, an edit undone):
-        nothing to render or reload, only the version to take. None otherwise."""
-        if self.applied_sha is None or self._running is None:
+        nothing to render or reload, only the version to take. None otherwise. The content's
+        hash is the one the agent recomputed, never one it was only told."""
+        if self.applied_sha is None or self._running is None or snapshot.content_sha256 != self.applied_sha:
             return None
-        try:
-            served = json.loads(body)
-            version, sha = int(served["version"]), str(served["sha256"])
-        except (ValueError, TypeError, KeyError):
-            return None
-        if sha != self.applied_sha:
-            return None
-        return version, sha, "unchanged (same content as the version serving)"
+        return snapshot.version, snapshot.content_sha256, "unchanged (same content as the version serving)"
 
-    def _apply(self, body: bytes) -> tuple[int, str, str]:
-        """(version, sha256, how it was applied)."""
+    def _apply(self, verified: VerifiedSnapshot) -> tuple[int, str, str]:
+        """(version, SHA-256 of the content, how it was applied)."""
+        version, sha = verified.version, verified.content_sha256
         try:
-            served = json.loads(body)
-            version, sha = int(served["version"]), str(served["sha256"])
-        except (ValueError, TypeError, KeyError) as exc:
-            raise ApplyError(f"not a snapshot: {exc}") from exc
-        folder = self.versions / f"v{version}-{sha[:12]}"
-        staging = folder.with_name(folder.name + ".staging")
+            # Both parts checked (an integer, hex digits); the resolved paths are checked too.
+            folder = inside(self.versions / f"v{version}-{sha[:12]}", self.versions)
+            staging = inside(folder.with_name(folder.name + ".staging"), self.versions)
+        except ValueError as exc:
+            raise ApplyError(f"version {version}: {exc}", version) from exc
         shutil.rmtree(staging, ignore_errors=True)
         try:
-            snapshot = self.parser.parse(served)
+            snapshot = self.parser.parse(verified.served)
             # Paths inside the configuration name the final folder; HAProxy checks the staged one
             # after it is moved there.
             files = render(snapshot, self.options_for(folder))
@@ -307,10 +328,13 @@ class Agent:
             return False
 
     def _prune(self, keep: Path) -> None:
-        folders = sorted((p for p in self.versions.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
+        folders = sorted(
+            (p for p in self.versions.iterdir() if p.is_dir() and not p.is_symlink()),
+            key=lambda p: p.stat().st_mtime,
+        )
         for old in folders[:-KEEP_VERSIONS]:
-            if old != keep:
-                shutil.rmtree(old, ignore_errors=True)
+            if old != keep and not self._points_to(old):
+                shutil.rmtree(inside(old, self.versions), ignore_errors=True)
 
     # --- talking to the control plane ------------------------------------------------------
 
@@ -482,7 +506,13 @@ class Agent:
                 # of seconds. A refused connection costs the control plane nothing; the jitter
                 # spreads a fleet's retries.
                 delay = backoff * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not secrecy
-                what = "nothing new" if isinstance(exc, NothingNew) else "control plane unreachable"
+                what = (
+                    "nothing new"
+                    if isinstance(exc, NothingNew)
+                    else "snapshot refused"
+                    if isinstance(exc, ApplyError)
+                    else "control plane unreachable"
+                )
                 logger.warning("%s (%s); retrying in %.1f s", what, exc, delay)
                 self._stop.wait(delay)
                 backoff = min(backoff * 2, RETRY_CAP_S)
@@ -504,9 +534,9 @@ class Agent:
 def _version_of(body: bytes) -> int | None:
     try:
         version = json.loads(body)["version"]
-    except (ValueError, TypeError, KeyError):
+    except (ValueError, TypeError, KeyError, RecursionError):
         return None
-    return version if isinstance(version, int) else None
+    return version if type(version) is int else None
 
 
 class NothingNew(RuntimeError):

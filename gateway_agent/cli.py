@@ -13,6 +13,7 @@ from pathlib import Path
 
 from . import __version__
 from .agent import Agent, AgentSettings, write_files
+from .client import check_control_plane_url
 from .haproxy import HAProxyError, check_config
 from .protocol import Snapshot
 from .renderer import RenderError, RenderOptions, render
@@ -36,6 +37,13 @@ def main(argv: list[str] | None = None) -> int:
         "--control-plane", default=os.environ.get("GATEWAY_CONTROL_PLANE"), help="GATEWAY_CONTROL_PLANE"
     )
     run.add_argument("--token", default=os.environ.get("GATEWAY_TOKEN"), help="GATEWAY_TOKEN")
+    run.add_argument(
+        "--insecure-http",
+        action="store_true",
+        default=os.environ.get("GATEWAY_INSECURE_HTTP", "") in ("1", "true", "yes"),
+        help="allow a plain-http control plane off loopback (GATEWAY_INSECURE_HTTP=1); "
+        "anyone on the way could then configure the gateway",
+    )
     run.add_argument(
         "--data-dir", type=Path, default=Path(os.environ.get("GATEWAY_DATA_DIR", "/var/lib/gateway-agent"))
     )
@@ -69,6 +77,12 @@ def main(argv: list[str] | None = None) -> int:
         return _check(args.snapshot, args.haproxy_bin)
     if not args.control_plane or not args.token:
         parser.error("run needs --control-plane and --token (or GATEWAY_CONTROL_PLANE and GATEWAY_TOKEN)")
+    try:
+        check_control_plane_url(args.control_plane, insecure_http=args.insecure_http)
+    except ValueError as exc:
+        parser.error(str(exc))
+    if args.insecure_http and args.control_plane.startswith("http:"):
+        logging.getLogger("gateway_agent").warning("plain-http control plane allowed by --insecure-http")
     agent = Agent(
         AgentSettings(
             control_plane_url=args.control_plane,
@@ -80,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
             metrics_port=args.metrics_port,
             bind_address=args.bind,
             poll_wait_s=args.poll_wait,
+            insecure_http=args.insecure_http,
             usage_spool=SpoolLimits(
                 max_bytes=args.usage_spool_mb * 1024 * 1024, max_age_s=args.usage_spool_hours * 3600
             ),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -13,8 +15,34 @@ class ControlPlaneError(RuntimeError):
     pass
 
 
+def is_loopback(host: str) -> bool:
+    """localhost, 127.0.0.0/8 or ::1."""
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_control_plane_url(url: str, *, insecure_http: bool = False) -> None:
+    """Refuses (ValueError) a URL the agent must not take snapshots from: anything but https,
+    except plain http to loopback, or anywhere when `insecure_http` (--insecure-http,
+    GATEWAY_INSECURE_HTTP=1) says so. Over plain http anyone on the way could send the agent a
+    configuration and read its token."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ValueError(f"the control plane URL must be https://HOST[:PORT], not {url!r}")
+    if parts.scheme == "http" and not insecure_http and not is_loopback(parts.hostname):
+        raise ValueError(
+            f"refusing the plain-http control plane {url}: use https, or --insecure-http "
+            "(GATEWAY_INSECURE_HTTP=1) if the network to it is trusted"
+        )
+
+
 class ControlPlane:
-    def __init__(self, url: str, token: str, *, timeout_s: float = 10) -> None:
+    def __init__(self, url: str, token: str, *, timeout_s: float = 10, insecure_http: bool = False) -> None:
+        check_control_plane_url(url, insecure_http=insecure_http)
         self.url = url.rstrip("/")
         self._client = httpx.Client(
             base_url=self.url,

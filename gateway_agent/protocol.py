@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import re
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
@@ -209,13 +212,103 @@ class SnapshotParser:
         return Snapshot.model_construct(**values)
 
 
-def canonical_json(document: dict[str, Any]) -> bytes:
+def canonical_json(document: Any) -> bytes:
     """Sorted keys, no whitespace, UTF-8: one byte string per document."""
     return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def document_sha256(document: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json(document)).hexdigest()
+
+
+# --- checking what the agent is sent ---------------------------------------------------------
+
+# Versions are JSON numbers: below 2^53 every JSON reader agrees on their value.
+MAX_VERSION = 2**53 - 1
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+class SnapshotRefused(ValueError):
+    """A served snapshot the agent must not use. `version` is the version it names when that
+    much was valid (the poll then waits for the next one), None otherwise."""
+
+    def __init__(self, message: str, version: int | None = None) -> None:
+        super().__init__(message)
+        self.version = version
+
+
+@dataclass(frozen=True)
+class VerifiedSnapshot:
+    """A served snapshot whose every hash was recomputed from its content and matched.
+
+    `sha256`: the snapshot's identity as the control plane stores it (secrets as ciphertext).
+    `content_sha256`: the SHA-256 of the canonical JSON of the document as received (secrets
+    usable): what the agent serves, recomputed here, so equal content means equal hash."""
+
+    version: int
+    sha256: str
+    content_sha256: str
+    served: dict[str, Any]
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number out of range: {text[:40]}")
+    return value
+
+
+def _no_constant(text: str) -> Any:
+    raise ValueError(f"{text} is not a JSON number")
+
+
+def _sha256_field(served: dict[str, Any], name: str, version: int) -> str:
+    value = served.get(name)
+    if not isinstance(value, str) or not _SHA256.fullmatch(value):
+        raise SnapshotRefused(f"version {version}: {name} is not 64 lowercase hex digits", version)
+    return value
+
+
+def verify_served(body: bytes) -> VerifiedSnapshot:
+    """Decode a served snapshot body and check it before anything uses it: a bounded integer
+    version, hashes that are 64 hex digits, and every hash recomputed from the content.
+
+    Each section's hash is the SHA-256 of its canonical JSON (`canonical_json` of its value)
+    as received; the document's is the SHA-256 of the canonical JSON of the whole document as
+    received, given as `served_sha256` (the control plane sends it, as it sends the sections'
+    hashes, over the document with secrets decrypted); from a control plane that does not send
+    it, `sha256` must match instead (a document without secrets is served as stored)."""
+    try:
+        served = json.loads(body, parse_float=_finite, parse_constant=_no_constant)
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise SnapshotRefused(f"not a snapshot: {exc}") from exc
+    if not isinstance(served, dict):
+        raise SnapshotRefused("not a snapshot: not a JSON object")
+    version = served.get("version")
+    if type(version) is not int or not 1 <= version <= MAX_VERSION:
+        raise SnapshotRefused(
+            f"not a snapshot: version must be an integer from 1 to 2^53-1, not {version!r:.40}"
+        )
+    sha256 = _sha256_field(served, "sha256", version)
+    expected = _sha256_field(served, "served_sha256", version) if "served_sha256" in served else sha256
+    document, sections = served.get("document"), served.get("sections", {})
+    if not isinstance(document, dict):
+        raise SnapshotRefused(f"version {version}: the document is not a JSON object", version)
+    if not isinstance(sections, dict) or (sections and set(sections) != set(document)):
+        raise SnapshotRefused(f"version {version}: the sections named are not the document's", version)
+    parts = []
+    for name in sorted(document):
+        text = canonical_json(document[name])
+        claimed = sections.get(name)
+        if claimed is not None and claimed != hashlib.sha256(text).hexdigest():
+            raise SnapshotRefused(
+                f"version {version}: section {name!r:.60} does not match its sha256", version
+            )
+        parts.append(json.dumps(name, ensure_ascii=False).encode() + b":" + text)
+    content_sha256 = hashlib.sha256(b"{" + b",".join(parts) + b"}").hexdigest()
+    if content_sha256 != expected:
+        raise SnapshotRefused(f"version {version}: the document does not match its sha256", version)
+    return VerifiedSnapshot(version, sha256, content_sha256, served)
 
 
 # --- the agent API (/agent/v1/) ------------------------------------------------------------
@@ -248,10 +341,11 @@ class ServedSnapshot(_Model):
     """The answer to GET /agent/v1/config: a version and its document with secrets usable."""
 
     version: int
-    sha256: str
-    # Each top-level key of the document and the SHA-256 of its stored canonical JSON: an agent
-    # revalidates only the sections it has not seen before.
+    sha256: str  # of the document as stored (secrets as ciphertext): the snapshot's identity
+    # Each top-level key of the document and the SHA-256 of its canonical JSON as served (with
+    # secrets usable): an agent checks each and revalidates only those it has not seen before.
     sections: dict[str, str] = Field(default_factory=dict)
+    served_sha256: str | None = None  # of the document as served; agents check it
     document: Snapshot
 
 

@@ -6,7 +6,10 @@
 #   curl -fsSL __CONTROL_PLANE_URL__/install.sh | sudo sh -s -- --uninstall
 #
 # Re-running it upgrades in place. Settings, from the environment: GATEWAY_TOKEN (required),
-# GATEWAY_HTTP_PORT (80), GATEWAY_HTTPS_PORT (443), GATEWAY_METRICS_PORT (9101).
+# GATEWAY_HTTP_PORT (80), GATEWAY_HTTPS_PORT (443), GATEWAY_METRICS_PORT (9101),
+# GATEWAY_INSECURE_HTTP (1 lets the agent use a plain-http control plane off loopback).
+# The agent and HAProxy run as the system user gateway-agent, which may bind ports below 1024
+# (CAP_NET_BIND_SERVICE) and nothing more.
 # The whole body is in main(), called on the last line: a truncated download runs nothing.
 
 set -eu
@@ -21,6 +24,7 @@ PREFIX="$ROOT/opt/gateway-agent"
 CONFIG_DIR="$ROOT/etc/gateway-agent"
 DATA_DIR="$ROOT/var/lib/gateway-agent"
 UNIT_FILE="$ROOT/etc/systemd/system/gateway-agent.service"
+SERVICE_USER="gateway-agent"
 
 say() { printf '%s\n' "gateway-install: $*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -72,6 +76,14 @@ install_agent() {
   say "agent $AGENT_VERSION installed in $PREFIX"
 }
 
+create_user() {
+  if ! getent passwd "$SERVICE_USER" >/dev/null 2>&1; then
+    useradd --system --user-group --home-dir /var/lib/gateway-agent --no-create-home \
+      --shell /usr/sbin/nologin "$SERVICE_USER"
+    say "created the system user $SERVICE_USER"
+  fi
+}
+
 write_configuration() {
   mkdir -p "$CONFIG_DIR" "$DATA_DIR" "$(dirname "$UNIT_FILE")"
   umask 077
@@ -82,8 +94,12 @@ GATEWAY_DATA_DIR=/var/lib/gateway-agent
 GATEWAY_HTTP_PORT=${GATEWAY_HTTP_PORT:-80}
 GATEWAY_HTTPS_PORT=${GATEWAY_HTTPS_PORT:-443}
 GATEWAY_METRICS_PORT=${GATEWAY_METRICS_PORT:-9101}
+GATEWAY_INSECURE_HTTP=${GATEWAY_INSECURE_HTTP:-0}
 ENV
   chmod 600 "$CONFIG_DIR/env"
+  # The agent's own folder (an install that ran it as root left files it could not replace).
+  chown -R "$SERVICE_USER:$SERVICE_USER" "$DATA_DIR"
+  chmod 750 "$DATA_DIR"
   umask 022
   cat > "$UNIT_FILE" <<UNIT
 [Unit]
@@ -94,6 +110,15 @@ Wants=network-online.target
 [Service]
 EnvironmentFile=/etc/gateway-agent/env
 ExecStart=/opt/gateway-agent/bin/gateway-agent run
+# Its own unprivileged user; ports 80 and 443 through this one capability, which HAProxy inherits.
+User=$SERVICE_USER
+Group=$SERVICE_USER
+AmbientCapabilities=CAP_NET_BIND_SERVICE
+CapabilityBoundingSet=CAP_NET_BIND_SERVICE
+NoNewPrivileges=yes
+ProtectSystem=full
+ProtectHome=yes
+PrivateTmp=yes
 Restart=always
 RestartSec=2
 # HAProxy stays up while the agent restarts; stopping the service stops both.
@@ -138,9 +163,14 @@ main() {
     return
   fi
   [ -n "${GATEWAY_TOKEN:-}" ] || die "set GATEWAY_TOKEN to a cluster token (gct_...)"
+  case "$CONTROL_PLANE_URL" in
+    http://127.*|http://localhost*|http://\[::1\]*|https://*) ;;
+    *) [ "${GATEWAY_INSECURE_HTTP:-0}" = 1 ] || die "the control plane $CONTROL_PLANE_URL is plain http: the agent refuses it unless GATEWAY_INSECURE_HTTP=1" ;;
+  esac
   install_packages "$(detect_package_manager)"
   check_haproxy_version
   install_agent
+  create_user
   write_configuration
   start_service
   wait_until_online

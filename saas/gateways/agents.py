@@ -6,6 +6,7 @@ last heartbeat is at most 30 s old, lost up to 2 h, then offline (the key expire
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -51,7 +52,7 @@ def authenticate_agent(secret: str) -> AgentContext | None:
     if not secret.startswith(CLUSTER_TOKEN_PREFIX):
         return None
     org_part, _, rest = secret[len(CLUSTER_TOKEN_PREFIX) :].partition("_")
-    if not org_part.isdigit() or not rest:
+    if not (org_part.isascii() and org_part.isdigit() and len(org_part) <= 18) or not rest:
         return None
     organization = (
         Organization.objects.filter(id=int(org_part), is_template=False).only("schema_name").first()
@@ -238,8 +239,11 @@ def served_etag(version: int, sha256: str) -> str:
 def served_snapshot_json(ctx: AgentContext, version: int) -> tuple[int, bytes] | None:
     """The snapshot `version` as (version, JSON bytes), cached; None when it does not exist.
 
-    The body is {"version", "sha256", "sections": {name: section sha256}, "document"}: agents
-    revalidate only the sections whose sha256 they have not seen."""
+    The body is {"version", "sha256", "served_sha256", "sections": {name: section sha256},
+    "document"}. `sha256` is the stored document's (the snapshot's identity); `served_sha256` and
+    the sections' hashes are those of the canonical JSON the agent receives, secrets decrypted,
+    so an agent can recompute and check every one. Agents revalidate only the sections whose
+    sha256 they have not seen."""
     key = (ctx.schema_name, ctx.cluster_id, version)
     with _served_lock:
         cached = _served.get(key)
@@ -250,12 +254,18 @@ def served_snapshot_json(ctx: AgentContext, version: int) -> tuple[int, bytes] |
         if snapshot is None:
             return None
         texts = section_texts(snapshot.sections.values())
-    sections = dict(sorted(snapshot.sections.items()))
-    document = ",".join(
-        f"{json.dumps(key)}:{_served_section(key, texts[sha])}" for key, sha in sections.items()
-    )
+    served = {key: _served_section(key, texts[sha]) for key, sha in sorted(snapshot.sections.items())}
+    # The hashes agents check: of each section and of the document as they receive them. They
+    # differ from the stored ones only where secrets were decrypted.
+    sections = {
+        key: sha if served[key] == texts[sha] else hashlib.sha256(served[key].encode()).hexdigest()
+        for key, sha in sorted(snapshot.sections.items())
+    }
+    document = ",".join(f"{json.dumps(key)}:{text}" for key, text in served.items())
+    served_sha256 = hashlib.sha256(f"{{{document}}}".encode()).hexdigest()
     body = (
         f'{{"version":{int(snapshot.version)},"sha256":{json.dumps(snapshot.sha256)},'
+        f'"served_sha256":"{served_sha256}",'
         f'"sections":{json.dumps(sections, separators=(",", ":"))},"document":{{{document}}}}}'
     ).encode()
     with _served_lock:

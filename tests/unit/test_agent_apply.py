@@ -2,10 +2,13 @@
 nothing, and leave the process as it found it."""
 
 import gc
+import hashlib
+import json
 
 import pytest
 
 from gateway_agent.agent import Agent, AgentSettings, ApplyError, NothingNew
+from gateway_agent.protocol import document_sha256
 
 
 @pytest.fixture
@@ -35,10 +38,9 @@ def test_a_body_that_is_not_a_snapshot_is_refused_and_nothing_is_kept(agent, bod
 
 
 def test_a_snapshot_the_renderer_refuses_names_its_version(agent):
-    body = (
-        b'{"version": 7, "sha256": "ab", "sections": {},'
-        b' "document": {"cluster_id": 1, "routes": [{"id": 1, "name": "r", "service_id": 9}]}}'
-    )
+    document = {"cluster_id": 1, "routes": [{"id": 1, "name": "r", "service_id": 9}]}
+    sha = document_sha256(document)  # the hashes hold: the renderer is what refuses it
+    body = json.dumps({"version": 7, "sha256": sha, "sections": {}, "document": document}).encode()
     with pytest.raises(ApplyError, match="version 7") as refused:
         agent.apply(body)
 
@@ -77,11 +79,10 @@ def test_a_poll_answered_at_once_with_the_version_held_is_nothing_new_not_a_chan
 
 
 def test_a_new_version_with_the_content_served_is_taken_without_rendering(agent):
-    agent.applied_version, agent.seen_version, agent.applied_sha = 20, 20, "907c1d183ae5" + "0" * 52
+    empty = hashlib.sha256(b"{}").hexdigest()  # the document {}, as the agent recomputes it
+    agent.applied_version, agent.seen_version, agent.applied_sha = 20, 20, empty
     agent._running = ("/somewhere", {})  # HAProxy serves that content
-    rolled_back = (
-        b'{"version": 22, "sha256": "907c1d183ae5' + b"0" * 52 + b'", "sections": {}, "document": {}}'
-    )
+    rolled_back = b'{"version": 22, "sha256": "%s", "sections": {}, "document": {}}' % empty.encode()
 
     agent.apply(rolled_back)
 

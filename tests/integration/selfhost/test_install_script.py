@@ -39,6 +39,10 @@ def machine(tmp_path, settings, agent_dist):
     log = tmp_path / "calls.log"
     record = f'echo "$(basename "$0") $*" >> {log}'
     _double(bin_dir, "apt-get", record)
+    # The system user: unknown until useradd made it (FAKE_USER_EXISTS=1: made before).
+    _double(bin_dir, "getent", f'{record}\n[ "${{FAKE_USER_EXISTS:-0}}" = 1 ]')
+    _double(bin_dir, "useradd", record)
+    _double(bin_dir, "chown", record)
     _double(bin_dir, "dnf", record)
     _double(
         bin_dir, "haproxy", f'{record}\necho "HAProxy version ${{FAKE_HAPROXY_VERSION:-2.6.12}} 2023/01/01"'
@@ -111,12 +115,23 @@ def test_install_on_debian_then_upgrade_then_uninstall(machine):
     assert "GATEWAY_CONTROL_PLANE=https://cp.example.com" in env_file.read_text()
     unit = (machine["root"] / "etc" / "systemd" / "system" / "gateway-agent.service").read_text()
     assert "ExecStart=/opt/gateway-agent/bin/gateway-agent run" in unit
+    # Its own unprivileged user, owning its data folder, with only the capability for ports 80/443.
+    assert "User=gateway-agent\n" in unit and "Group=gateway-agent\n" in unit
+    assert "AmbientCapabilities=CAP_NET_BIND_SERVICE\n" in unit
+    assert "CapabilityBoundingSet=CAP_NET_BIND_SERVICE\n" in unit
+    assert "NoNewPrivileges=yes" in unit
+    assert "useradd --system --user-group --home-dir /var/lib/gateway-agent" in calls
+    assert f"chown -R gateway-agent:gateway-agent {machine['root']}/var/lib/gateway-agent" in calls
+    assert calls.index("useradd") < calls.index("chown") < calls.index("systemctl restart")
     assert "online" in result.stderr
 
     # Again: an upgrade in place (the venv is reused).
     machine["log"].write_text("")
     assert _run(machine, _script(), GATEWAY_TOKEN="gct_1_secret").returncode == 0
     assert "python3 -m venv" not in machine["log"].read_text()
+    machine["log"].write_text("")
+    assert _run(machine, _script(), GATEWAY_TOKEN="gct_1_secret", FAKE_USER_EXISTS="1").returncode == 0
+    assert "useradd" not in machine["log"].read_text()  # the user is made once
 
     removed = _run(machine, _script(), "--uninstall")
     assert removed.returncode == 0, removed.stderr
@@ -240,3 +255,22 @@ def test_the_helm_command_installs_the_chart_the_control_plane_serves(db, settin
     assert {"gateway/Chart.yaml", "gateway/values.yaml", "gateway/values.schema.json"} <= names
     assert any(name.startswith("gateway/templates/") for name in names)
     assert Client().get(f"/downloads/{artifacts.chart_name()}").content == download.content
+
+
+def test_a_plain_http_control_plane_is_refused_unless_allowed(machine):
+    script = _script("http://cp.example.com")
+    refused = _run(machine, script, GATEWAY_TOKEN="gct_1_x")
+    assert refused.returncode != 0
+    assert "plain http" in refused.stderr and "GATEWAY_INSECURE_HTTP=1" in refused.stderr
+    assert not machine["log"].exists()  # before anything ran
+
+    allowed = _run(machine, script, GATEWAY_TOKEN="gct_1_x", GATEWAY_INSECURE_HTTP="1")
+    assert allowed.returncode == 0, allowed.stderr
+    env_file = (machine["root"] / "etc" / "gateway-agent" / "env").read_text()
+    assert "GATEWAY_INSECURE_HTTP=1" in env_file
+
+
+def test_a_loopback_control_plane_needs_no_permission(machine):
+    result = _run(machine, _script("http://127.0.0.1:8000"), GATEWAY_TOKEN="gct_1_x")
+    assert result.returncode == 0, result.stderr
+    assert "GATEWAY_INSECURE_HTTP=0" in (machine["root"] / "etc" / "gateway-agent" / "env").read_text()
