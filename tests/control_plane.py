@@ -23,11 +23,18 @@ ROOT = Path(__file__).resolve().parents[1]
 def env_sharing_test_database() -> dict[str, str]:
     """The environment for a control-plane process that must share the test database."""
     import os
+    from urllib.parse import quote
 
     from django.conf import settings
 
     db = settings.DATABASES["default"]
-    return {**os.environ, "DATABASE_URL": f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"}
+    credentials = quote(str(db["USER"]), safe="")
+    if db.get("PASSWORD"):
+        credentials += ":" + quote(str(db["PASSWORD"]), safe="")
+    return {
+        **os.environ,
+        "DATABASE_URL": f"postgresql://{credentials}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+    }
 
 
 def start_control_plane(port: int, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:

@@ -16,3 +16,17 @@ class CatalogConfig(AppConfig):
         for name, compile_section in SECTIONS.items():
             register_section(name, compile_section)
         register_restorer(restore_catalog)
+        # Secrets encrypted at rest, re-encrypted by `manage.py rotate_encryption_key`.
+        from functools import partial
+
+        from core.encryption import register_rotator, rotate_model_fields
+
+        from .models import Certificate, Credential
+
+        register_rotator(
+            "catalog.Credential",
+            partial(rotate_model_fields, Credential, ["jwt_secret_ciphertext", "hmac_secret_ciphertext"]),
+        )
+        register_rotator(
+            "catalog.Certificate", partial(rotate_model_fields, Certificate, ["private_key_ciphertext"])
+        )

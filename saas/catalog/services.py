@@ -18,7 +18,7 @@ from tenants.audit import record_audit
 from . import specs
 from .key_material import check_jwt_public_key, crypt_password, new_api_key, parse_certificate, sha256_hex
 from .models import CatalogEntity, Certificate, Consumer, Credential, GlobalPlugin, Route, Service, Upstream
-from .plugins import plugin_config_errors
+from .plugins import plugin_config_errors, with_new_config_defaults
 
 # --- entities as specs (the API's output and the declarative export) -------------------------
 
@@ -333,7 +333,7 @@ def save_service(
         spec.name,
         spec.description,
         upstream,
-        spec.plugins,
+        with_new_config_defaults(spec.plugins, instance.plugins if instance else None),
     )
     service.updated_by = author.label
     service.save()
@@ -391,7 +391,7 @@ def save_route(
     route.headers = [h.model_dump() for h in spec.headers]
     route.priority = spec.priority
     route.strip_path_prefix = spec.strip_path_prefix or ""
-    route.plugins = spec.plugins
+    route.plugins = with_new_config_defaults(spec.plugins, instance.plugins if instance else None)
     route.updated_by = author.label
     route.save()
     _commit(
@@ -429,7 +429,8 @@ def save_consumer(
     _check_plugins(cluster, spec.plugins, "consumer")
     before = consumer_spec(instance) if instance else None
     consumer = instance or Consumer(cluster=cluster)
-    consumer.username, consumer.labels, consumer.plugins = spec.username, spec.labels, spec.plugins
+    consumer.username, consumer.labels = spec.username, spec.labels
+    consumer.plugins = with_new_config_defaults(spec.plugins, instance.plugins if instance else None)
     consumer.updated_by = author.label
     consumer.save()
     _commit(
@@ -467,7 +468,9 @@ def add_credential(
         key = spec.key or new_api_key()
         if spec.key is None:
             shown["key"] = key
-        credential.key_sha256, credential.key_prefix = sha256_hex(key), key[:6]
+        # A prefix people may see again only of a key we generated (192 random bits, 36 shown):
+        # of a key someone chose, even a few characters may give away the rest.
+        credential.key_sha256, credential.key_prefix = sha256_hex(key), key[:6] if spec.key is None else ""
         if same_cluster.filter(key_sha256=credential.key_sha256).exists():
             raise InvalidInput.field("key", "This key is already in use in this cluster.")
     elif isinstance(spec, specs.JwtAuthSpec):

@@ -80,7 +80,9 @@ def connection_for() -> AwsConnection:
     """The organization's connection (in its schema), with its ExternalId made on first use."""
     connection = AwsConnection.objects.first()
     if connection is None:
-        connection = AwsConnection.objects.create(external_id=f"gwc-{secrets.token_urlsafe(24)}")
+        connection = AwsConnection()
+        connection.external_id = f"gwc-{secrets.token_urlsafe(24)}"  # stored encrypted
+        connection.save()
     return connection
 
 

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from django.db import models
 
+from core.encryption import decrypt_secret, encrypt_secret
+
 
 class AwsConnection(models.Model):
-    """One per organization. The ExternalId is unguessable and only shown to the organization's
-    owners and admins; the role trusts our account only with it.
+    """One per organization. The ExternalId is unguessable, stored encrypted (core.encryption: it
+    is sent to STS on every assume-role) and shown in clear only to the organization's owners and
+    admins, and only until a role is verified with it; the role trusts our account only with it.
 
     `role_arn`, `account_id` and `verified_at` are the role in use (verified); `status`,
     `requested_role_arn` and `message` are the latest verification's, which runs in a task: a
@@ -25,7 +28,7 @@ class AwsConnection(models.Model):
         VERIFIED = "verified"
         FAILED = "failed"
 
-    external_id = models.CharField(max_length=64, unique=True)
+    external_id_ciphertext = models.TextField()
     role_arn = models.CharField(max_length=2048, blank=True)
     account_id = models.CharField(max_length=12, blank=True)
     verified_at = models.DateTimeField(null=True, blank=True)
@@ -39,6 +42,14 @@ class AwsConnection(models.Model):
 
     def __str__(self) -> str:
         return self.role_arn or "not connected"
+
+    @property
+    def external_id(self) -> str:
+        return decrypt_secret(self.external_id_ciphertext)
+
+    @external_id.setter
+    def external_id(self, value: str) -> None:
+        self.external_id_ciphertext = encrypt_secret(value)
 
 
 class EksClusterListing(models.Model):

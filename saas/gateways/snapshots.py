@@ -21,6 +21,7 @@ from django.db import transaction
 from django_redis import get_redis_connection
 from pydantic import TypeAdapter
 
+from core.encryption import RotationCount, reencrypted
 from gateway_agent.protocol import Snapshot, canonical_json
 from tenants.schemas import current_schema_name
 
@@ -199,3 +200,57 @@ def redact(document: Any) -> Any:
     if isinstance(document, list):
         return [redact(item) for item in document]
     return document
+
+
+def _reencrypt_in(value: Any, count: RotationCount) -> Any:
+    if isinstance(value, dict):
+        result = {}
+        for key, item in value.items():
+            if key in REDACTED_FIELDS and isinstance(item, str) and item:
+                new = reencrypted(item)
+                count.rotated, count.current = (
+                    count.rotated + (new is not None),
+                    count.current + (new is None),
+                )
+                result[key] = new or item
+            else:
+                result[key] = _reencrypt_in(item, count)
+        return result
+    if isinstance(value, list):
+        return [_reencrypt_in(item, count) for item in value]
+    return value
+
+
+def rotate_snapshot_secrets() -> RotationCount:
+    """Re-encrypt the ciphertext kept in the current schema's snapshot history under the first
+    key, so a rollback to any version still decrypts once the old key is gone. A section is
+    addressed by its hash, so a rewritten section is stored under its new hash, the snapshots
+    using it point there (their document hash recomputed) and the old section is deleted.
+    Versions do not change, and agents poll by version: they fetch nothing again."""
+    count = RotationCount()
+    renamed: dict[str, str] = {}
+    with transaction.atomic():
+        candidates = SnapshotSection.objects.filter(content__contains="_ciphertext").select_for_update()
+        for sha, text in candidates.values_list("sha256", "content"):
+            section_count = RotationCount()
+            rewritten = _reencrypt_in(json.loads(text), section_count)
+            count += section_count
+            if section_count.rotated:
+                new_text = canonical_json(rewritten).decode()
+                new_sha = hashlib.sha256(new_text.encode()).hexdigest()
+                SnapshotSection.objects.bulk_create(
+                    [SnapshotSection(sha256=new_sha, content=new_text)], ignore_conflicts=True
+                )
+                renamed[sha] = new_sha
+        if not renamed:
+            return count
+        for snapshot in ConfigSnapshot.objects.select_for_update().order_by("id"):
+            if not renamed.keys() & set(snapshot.sections.values()):
+                continue
+            snapshot.sections = {key: renamed.get(sha, sha) for key, sha in snapshot.sections.items()}
+            snapshot.sha256 = hashlib.sha256(
+                _assemble(snapshot.sections, section_texts(snapshot.sections.values()))
+            ).hexdigest()
+            snapshot.save(update_fields=["sections", "sha256"])
+        SnapshotSection.objects.filter(sha256__in=renamed.keys()).delete()
+    return count

@@ -20,6 +20,7 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
+from .secrets import LEGACY_MARKER, field_encryption_keys, postgres_password
 from .services import EmbeddedPostgres, EmbeddedRedis, free_port
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -66,13 +67,22 @@ class ProcessGroup:
                     process.wait()
 
 
-def _start_services(group: ProcessGroup, data_dir: Path, pg_port: int, redis_port: int) -> dict[str, str]:
+def _start_services(
+    group: ProcessGroup, data_dir: Path, pg_port: int, redis_port: int, *, read_legacy_key: bool = False
+) -> dict[str, str]:
     env = dict(os.environ)
     data_dir.mkdir(parents=True, exist_ok=True)
     logs = data_dir / "logs"
     logs.mkdir(exist_ok=True)
+    if not env.get("FIELD_ENCRYPTION_KEY"):
+        # Random, made once into the data folder (0600) and reused: never a key from the source.
+        env["FIELD_ENCRYPTION_KEY"] = field_encryption_keys(
+            data_dir,
+            env.get("DJANGO_SECRET_KEY"),
+            data_exists=read_legacy_key and (data_dir / "postgres" / "PG_VERSION").exists(),
+        )
     if not env.get("DATABASE_URL"):
-        postgres = EmbeddedPostgres(data_dir / "postgres", pg_port)
+        postgres = EmbeddedPostgres(data_dir / "postgres", pg_port, postgres_password(data_dir))
         print(
             f"[launcher] starting embedded PostgreSQL on 127.0.0.1:{pg_port} ({postgres.data_dir})",
             flush=True,
@@ -116,11 +126,17 @@ def run(args: argparse.Namespace) -> int:
     group = ProcessGroup()
     _install_stop_handlers(group)
     try:
-        env = _start_services(group, args.data_dir, args.pg_port, args.redis_port)
+        env = _start_services(group, args.data_dir, args.pg_port, args.redis_port, read_legacy_key=True)
         print("[launcher] applying migrations", flush=True)
         executor = env.get("SAAS_MIGRATION_EXECUTOR", "standard")
         _manage(env, "migrate_schemas", "--noinput", "-v", "0", f"--executor={executor}")
         _manage(env, "ensure_template_schema")
+        if (args.data_dir / LEGACY_MARKER).exists() and "," in env["FIELD_ENCRYPTION_KEY"]:
+            # Data made when the key was derived from the source: re-encrypted under the new key.
+            print("[launcher] re-encrypting secrets under the generated field encryption key", flush=True)
+            _manage(env, "rotate_encryption_key")
+            (args.data_dir / LEGACY_MARKER).unlink()
+            env["FIELD_ENCRYPTION_KEY"] = env["FIELD_ENCRYPTION_KEY"].split(",")[0]
         bind = f"{args.host}:{args.port}"
         env.setdefault("SAAS_PUBLIC_URL", f"http://{bind}")  # links in emails point here
         web = group.start_app(
@@ -182,7 +198,10 @@ def run(args: argparse.Namespace) -> int:
         base = f"http://{bind}"
         demo = ""
         if _wait_http(f"{base}/readyz", web) and args.demo:
-            demo = _start_demo(group, env, base, args.data_dir)
+            # The demo gateway runs here: it reaches the control plane on loopback (the agent
+            # refuses plain http elsewhere), even when the web server listens on every address.
+            local = f"http://127.0.0.1:{args.port}" if args.host in ("0.0.0.0", "::", "") else base
+            demo = _start_demo(group, env, local, args.data_dir)
         if web.poll() is None:
             print(
                 f"\n  Control plane ready at {base}/\n"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 import shutil
 import socket
 import stat
@@ -13,6 +14,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 from core.postgres_binaries import postgres_bin_dir
 
@@ -62,13 +64,19 @@ def _let_others_traverse(path: Path) -> None:
 
 @dataclass
 class EmbeddedPostgres:
+    """Connections over TCP need the password (scram-sha-256). The Unix socket, in the data
+    folder (mode 0700), stays `trust`: only the server's own user (or root) reaches it, and the
+    launcher uses it to set the password, on a new cluster and on one made before passwords
+    (`--auth=trust`), which is switched over in place at its next start."""
+
     data_dir: Path
     port: int
+    password: str
     database: str = "saas"
 
     @property
     def url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{self.database}"
+        return f"postgresql://postgres:{quote(self.password, safe='')}@127.0.0.1:{self.port}/{self.database}"
 
     def _run_as(self) -> tuple[int | None, int | None]:
         user = _unprivileged_user()
@@ -81,6 +89,7 @@ class EmbeddedPostgres:
             _let_others_traverse(postgres_bin_dir())
             _let_others_traverse(self.data_dir.parent)
         if (self.data_dir / "PG_VERSION").exists():
+            self._require_password_on_host_connections()
             return
         if self.data_dir.exists():
             shutil.rmtree(self.data_dir)  # a half-made folder from an interrupted initdb
@@ -94,7 +103,8 @@ class EmbeddedPostgres:
                 str(self.data_dir),
                 "-U",
                 "postgres",
-                "--auth=trust",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
                 "--encoding=UTF8",
                 "--no-sync",
             ],
@@ -103,6 +113,31 @@ class EmbeddedPostgres:
             user=uid,
             group=gid,
         )
+
+    def _require_password_on_host_connections(self) -> None:
+        """A cluster made with `--auth=trust`: its `host` lines ask for the password from now on
+        (the file keeps its owner and mode: it is rewritten in place)."""
+        hba = self.data_dir / "pg_hba.conf"
+        lines = hba.read_text().splitlines(keepends=True)
+        changed = [
+            re.sub(r"\btrust(\s*)$", r"scram-sha-256\1", line) if line.lstrip().startswith("host") else line
+            for line in lines
+        ]
+        if changed != lines:
+            with hba.open("r+") as file:
+                file.write("".join(changed))
+                file.truncate()
+
+    def _set_password(self) -> None:
+        """Through the Unix socket (trust): the password TCP connections must bring."""
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(
+            host=str(self.data_dir), port=self.port, user="postgres", dbname="postgres", autocommit=True
+        ) as conn:
+            conn.execute("SET password_encryption = 'scram-sha-256'")
+            conn.execute(sql.SQL("ALTER USER postgres PASSWORD {}").format(sql.Literal(self.password)))
 
     def start(self, log_file: Path) -> subprocess.Popen[bytes]:
         self.initialize()
@@ -148,8 +183,13 @@ class EmbeddedPostgres:
             if process.poll() is not None:
                 raise RuntimeError(f"PostgreSQL exited; see {log_file}:\n{log_file.read_text()[-2000:]}")
             try:
+                self._set_password()
                 with psycopg.connect(
-                    f"postgresql://postgres@127.0.0.1:{self.port}/postgres",
+                    host="127.0.0.1",
+                    port=self.port,
+                    user="postgres",
+                    password=self.password,
+                    dbname="postgres",
                     autocommit=True,
                     connect_timeout=2,
                 ) as conn:

@@ -1,7 +1,5 @@
 """Core Django settings: apps, middleware, templates, static files, product options."""
 
-import base64
-import hashlib
 from pathlib import Path
 
 from .env import env_bool, env_int, env_list, env_str
@@ -12,7 +10,8 @@ BASE_DIR = Path(__file__).resolve().parent.parent.parent
 SAAS_ENV = env_str("SAAS_ENV", "development")
 PRODUCTION = SAAS_ENV == "production"
 
-DEBUG = env_bool("DJANGO_DEBUG", not PRODUCTION)
+# Off unless asked for, `make run` included: a product run shows no tracebacks (SAAS_DEBUG=1).
+DEBUG = env_bool("SAAS_DEBUG", False)
 SECRET_KEY = env_str("DJANGO_SECRET_KEY", None if PRODUCTION else "django-insecure-development-only-key")
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", [] if PRODUCTION else ["localhost", "127.0.0.1", "[::1]"])
 
@@ -21,8 +20,13 @@ PUBLIC_URL = env_str("SAAS_PUBLIC_URL", "http://localhost:8000").rstrip("/")
 
 # Keys for secrets that must be decrypted later (JWT keys, TLS private keys). Comma-separated
 # Fernet keys: the first encrypts, all decrypt, so keys rotate without re-encrypting at once.
-_default_field_key = base64.urlsafe_b64encode(hashlib.sha256(SECRET_KEY.encode()).digest()).decode()
-FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEY", [] if PRODUCTION else [_default_field_key])
+# `make run` generates one at random into its data folder and passes it to every process it
+# starts; a development process started by hand reads that same file.
+_run_key_file = Path(env_str("SAAS_DATA_DIR", str(BASE_DIR / ".run" / "data"))) / "field-encryption.key"
+_default_field_keys = (
+    [_run_key_file.read_text().strip()] if not PRODUCTION and _run_key_file.is_file() else []
+)
+FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEY", _default_field_keys)
 if PRODUCTION and not FIELD_ENCRYPTION_KEYS:
     from django.core.exceptions import ImproperlyConfigured
 

@@ -1,8 +1,11 @@
 """`make run` from a clean data folder: everything comes up, /readyz answers 200, a second run
 reuses the data, and Ctrl-C stops every process."""
 
+import base64
+import hashlib
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -11,6 +14,7 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+from cryptography.fernet import Fernet, InvalidToken
 
 from saas.launcher.services import free_port
 
@@ -18,7 +22,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _start(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "FIELD_ENCRYPTION_KEY")
+    }
     env["SAAS_DATA_DIR"] = str(data_dir)
     env["SAAS_PORT"] = str(port)
     env["SAAS_PG_PORT"] = str(free_port())
@@ -57,6 +63,9 @@ def _signup(port: int, email: str) -> int:
 
 
 def _stop(process: subprocess.Popen[bytes], signum: int = signal.SIGINT) -> str:
+    if process.poll() is not None:  # exited on its own: say why, not that it cannot be found
+        output = process.stdout.read().decode() if process.stdout else ""
+        raise AssertionError(f"the launcher exited with {process.returncode}:\n{output[-5000:]}")
     children = psutil.Process(process.pid).children(recursive=True)
     all_descendants = {p.pid for p in children}
     # Any process started by the launcher, even in its own session, must be gone afterwards.
@@ -82,6 +91,10 @@ def test_make_run_comes_up_reuses_data_and_stops_cleanly(tmp_path):
         output = _stop(process)
     assert f"Control plane ready at http://127.0.0.1:{port}/" in output
     assert "/api/v1/auth/signup/" in output
+    secrets_of_first_run = (
+        (data_dir / "field-encryption.key").read_text(),
+        (data_dir / "postgres-password").read_text(),
+    )
 
     # Second run: same data folder, the account made before is still there. Stopped the way
     # Kubernetes or systemd would, with SIGTERM.
@@ -91,3 +104,38 @@ def test_make_run_comes_up_reuses_data_and_stops_cleanly(tmp_path):
         assert _signup(port, "first@example.com") == 400  # already exists: the data was kept
     finally:
         _stop(process, signal.SIGTERM)
+
+    # The secrets `make run` made for itself: random, 0600, in the data folder, kept across runs.
+    key_file, password_file = data_dir / "field-encryption.key", data_dir / "postgres-password"
+    assert stat.S_IMODE(key_file.stat().st_mode) == stat.S_IMODE(password_file.stat().st_mode) == 0o600
+    assert (key_file.read_text(), password_file.read_text()) == secrets_of_first_run
+
+
+def _old_development_key() -> bytes:
+    """How the field encryption key was derived before: from the development SECRET_KEY."""
+    return base64.urlsafe_b64encode(hashlib.sha256(b"django-insecure-development-only-key").digest())
+
+
+@pytest.mark.slow
+def test_a_fresh_make_run_encrypts_nothing_the_old_development_key_decrypts(tmp_path):
+    data_dir = tmp_path / "data"
+    port = free_port()
+    process = _start(data_dir, port)
+    try:
+        _wait_ready(port, process)
+    finally:
+        _stop(process)
+    key = (data_dir / "field-encryption.key").read_text().strip()
+    assert Fernet(key.encode()) and key.encode() != _old_development_key()
+    # A process of the development tree started by hand, no FIELD_ENCRYPTION_KEY: it reads the
+    # key `make run` made, as the launcher's own processes receive it.
+    env = {k: v for k, v in os.environ.items() if k != "FIELD_ENCRYPTION_KEY"}
+    env["SAAS_DATA_DIR"] = str(data_dir)
+    ciphertext = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup(); from core.encryption import encrypt_secret;"
+         " print(encrypt_secret('a JWT HMAC secret'))"],
+        cwd=ROOT, env={**env, "DJANGO_SETTINGS_MODULE": "saas.settings"}, check=True, capture_output=True, text=True,
+    ).stdout.strip().encode()  # fmt: skip
+    assert Fernet(key.encode()).decrypt(ciphertext) == b"a JWT HMAC secret"
+    with pytest.raises(InvalidToken):
+        Fernet(_old_development_key()).decrypt(ciphertext)

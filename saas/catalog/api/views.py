@@ -178,7 +178,10 @@ class CredentialOutput(serializers.Serializer[Credential]):
 
     id = serializers.IntegerField()
     type = serializers.ChoiceField(choices=["key-auth", "jwt-auth", "basic-auth", "hmac-auth"])
-    key_prefix = serializers.CharField(required=False, help_text="key-auth: the key's first characters")
+    key_prefix = serializers.CharField(
+        required=False,
+        help_text="key-auth: a generated key's first characters; empty for a key you chose",
+    )
     key = serializers.CharField(required=False, help_text="jwt-auth: the `key` claim naming the consumer")
     algorithm = serializers.CharField(required=False)
     public_key = serializers.CharField(required=False, allow_null=True)

@@ -31,8 +31,19 @@ def role_template(request: HttpRequest) -> HttpResponse:
     return HttpResponse(services.role_template(), content_type="application/x-yaml")
 
 
+def _external_id_hint(external_id: str) -> str:
+    return f"{external_id[:4]}…{external_id[-4:]}"
+
+
 class ConnectionOutput(serializers.ModelSerializer[AwsConnection]):
-    quick_create_url = serializers.SerializerMethodField()
+    external_id = serializers.SerializerMethodField(
+        help_text="The ExternalId the role must require: in clear until a role is verified with it (to "
+        "create the role), then only a hint (`gwc-…abcd`): the role's trust policy holds it."
+    )
+    quick_create_url = serializers.SerializerMethodField(
+        help_text="CloudFormation's quick-create link for the role, with the ExternalId: until a role "
+        "is verified with it, then empty."
+    )
     template_url = serializers.SerializerMethodField()
     connected = serializers.SerializerMethodField(
         help_text="A verified role is in use (`role_arn`): deploys may start. A new role being verified, "
@@ -65,8 +76,12 @@ class ConnectionOutput(serializers.ModelSerializer[AwsConnection]):
     def get_template_url(self, connection: AwsConnection) -> str:
         return services.template_url()
 
+    def get_external_id(self, connection: AwsConnection) -> str:
+        external_id = connection.external_id
+        return external_id if connection.verified_at is None else _external_id_hint(external_id)
+
     def get_quick_create_url(self, connection: AwsConnection) -> str:
-        return services.quick_create_url(connection)
+        return services.quick_create_url(connection) if connection.verified_at is None else ""
 
     def get_connected(self, connection: AwsConnection) -> bool:
         return connection.verified_at is not None

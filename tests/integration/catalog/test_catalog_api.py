@@ -74,6 +74,8 @@ def test_consumers_and_credentials_keep_secrets_out_of_sight(cw):
     with schema_context(cw.world.a.org.schema_name):
         stored = {c.id: c for c in Credential.objects.filter(consumer_id=consumer["id"])}
     assert stored[generated["id"]].key_sha256 == hashlib.sha256(key.encode()).hexdigest()
+    # A prefix is kept only of the key we generated, never of one someone chose.
+    assert (stored[generated["id"]].key_prefix, stored[supplied["id"]].key_prefix) == (key[:6], "")
     assert decrypt_secret(stored[jwt["id"]].jwt_secret_ciphertext) == jwt["secret"]
     password_crypt = stored[basic["id"]].basic_password_crypt
     assert password_crypt.startswith("$6$")

@@ -180,6 +180,12 @@ def test_an_account_is_connected_with_the_organizations_external_id(world, aws_f
     assert connected["status"] == "verified" and connected["connected"], connected
     assert connected["account_id"] == "123456789012" and connected["role_arn"] == role_arn
     assert connected["message"].startswith("Assumed the role in account 123456789012")
+    # Connected: the ExternalId is in the role's trust policy now; the API shows only a hint, and
+    # stores it encrypted.
+    assert connected["external_id"] == f"gwc-…{external_id[-4:]}" and connected["quick_create_url"] == ""
+    with schema_context(org.schema_name):
+        stored = AwsConnection.objects.get()
+    assert external_id not in stored.external_id_ciphertext and stored.external_id == external_id
     assume_roles = aws_fake.actions("AssumeRole")
     assert assume_roles and all(call["ExternalId"] == external_id for call in assume_roles)
     # Both halves audited: the request, and the verification's outcome, as the one who asked.

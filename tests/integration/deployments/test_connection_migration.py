@@ -1,5 +1,5 @@
 """Connections verified before verification moved into a task keep their state: the migration
-gives each the status the API now answers with."""
+gives each the status the API now answers with; the next one encrypts their ExternalIds."""
 
 from __future__ import annotations
 
@@ -32,6 +32,9 @@ def test_connections_verified_in_a_request_before_are_verified_or_failed_after()
         states = {
             c.external_id: (c.status, c.requested_role_arn, c.message) for c in AwsConnection.objects.all()
         }
+        stored = list(AwsConnection.objects.values_list("external_id_ciphertext", flat=True))
+    # 0006: the ExternalIds are encrypted in place, none left in clear.
+    assert stored and not any(text.startswith("gwc-") for text in stored)
     assert states == {
         "gwc-verified": ("verified", "arn:aws:iam::123456789012:role/r", ""),
         "gwc-refused": ("failed", "", "AccessDenied"),
