@@ -7,7 +7,6 @@ hardened security context, and environment variable names the programs really re
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 from collections.abc import Iterator
@@ -17,6 +16,8 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
+
+from tests.helm_template import coalesce
 
 ROOT = Path(__file__).resolve().parents[2]
 HELM = ROOT / "helm"
@@ -62,22 +63,8 @@ def _schema(chart: str) -> dict[str, Any]:
     return schema
 
 
-def _merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
-    """Helm's coalescing of user values over the chart's: maps merge key by key, anything else
-    replaces, and null removes the key."""
-    merged = copy.deepcopy(base)
-    for key, value in overlay.items():
-        if value is None:
-            merged.pop(key, None)
-        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
-
-
 def _install_values(chart: str, overlay: dict[str, Any] | None = None) -> dict[str, Any]:
-    return _merge(_merge(_values(chart), INSTALL_VALUES[chart]), overlay or {})
+    return coalesce(coalesce(_values(chart), INSTALL_VALUES[chart]), overlay or {})
 
 
 def _errors(chart: str, values: dict[str, Any]) -> list[jsonschema.ValidationError]:
