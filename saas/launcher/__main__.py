@@ -10,6 +10,7 @@ Ctrl-C (or SIGTERM) stops the web server and Celery first, then Redis and Postgr
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import os
 import signal
@@ -200,7 +201,7 @@ def run(args: argparse.Namespace) -> int:
         if _wait_http(f"{base}/readyz", web) and args.demo:
             # The demo gateway runs here: it reaches the control plane on loopback (the agent
             # refuses plain http elsewhere), even when the web server listens on every address.
-            local = f"http://127.0.0.1:{args.port}" if args.host in ("0.0.0.0", "::", "") else base
+            local = f"http://127.0.0.1:{args.port}" if _every_address(args.host) else base
             demo = _start_demo(group, env, local, args.data_dir)
         if web.poll() is None:
             print(
@@ -230,6 +231,14 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         group.stop()
         print("[launcher] stopped", flush=True)
+
+
+def _every_address(host: str) -> bool:
+    """Whether `host` is the wildcard address (listening on every address) rather than one."""
+    try:
+        return not host or ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        return False
 
 
 def _start_demo(group: ProcessGroup, env: dict[str, str], base: str, data_dir: Path) -> str:
