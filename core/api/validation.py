@@ -30,3 +30,12 @@ class InputValidator(serializers.Serializer):
 
     def update(self, instance: Any, validated_data: Any) -> Any:
         raise NotImplementedError("Input validators do not save; call a service function.")
+
+
+def parse_id(text: str, max_digits: int = 18) -> int | None:
+    """A whole number written as ASCII digits (an id, a version, a revision), or None. The one
+    check for numbers taken from paths, queries and headers: "²".isdigit() is true and int()
+    refuses it, and more than 18 digits would not fit PostgreSQL's bigint."""
+    if not (text and text.isascii() and text.isdigit() and len(text) <= max_digits):
+        return None
+    return int(text)

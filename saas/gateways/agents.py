@@ -21,6 +21,7 @@ from django_redis import get_redis_connection
 from django_tenants.utils import schema_context
 
 from core import clock
+from core.api.validation import parse_id
 from core.encryption import decrypt_secret
 from gateway_agent.protocol import Heartbeat, RegisterRequest
 from tenants.credentials import hash_secret
@@ -52,10 +53,11 @@ def authenticate_agent(secret: str) -> AgentContext | None:
     if not secret.startswith(CLUSTER_TOKEN_PREFIX):
         return None
     org_part, _, rest = secret[len(CLUSTER_TOKEN_PREFIX) :].partition("_")
-    if not (org_part.isascii() and org_part.isdigit() and len(org_part) <= 18) or not rest:
+    organization_id = parse_id(org_part)
+    if organization_id is None or not rest:
         return None
     organization = (
-        Organization.objects.filter(id=int(org_part), is_template=False).only("schema_name").first()
+        Organization.objects.filter(id=organization_id, is_template=False).only("schema_name").first()
     )
     if organization is None:
         return None

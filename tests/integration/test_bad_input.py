@@ -190,6 +190,24 @@ def test_malformed_or_unknown_cluster_ids_are_404(cw, cluster_id):
     assert response.json() == {"detail": "Cluster not found."}
 
 
+@pytest.mark.parametrize("number", ["²", "١٢", "9" * 30])
+def test_numbers_in_paths_queries_and_headers_that_are_not_ascii_digits_are_4xx(cw, number):
+    """A snapshot version, a consumer id, a revision in If-Match: each is a number the request
+    writes as text, and "²".isdigit() is true while int("²") raises."""
+    client = cw.client(Role.OWNER)
+    diff = client.get(cw.url(f"snapshots/diff/?from={number}&to=1"))
+    assert diff.status_code == 400 and "from" in diff.json()["errors"], diff.content
+    assert client.get(cw.url(f"consumers/{number}/credentials/")).status_code == 404
+    made = client.post(
+        cw.url("upstreams/"), {"name": "u", "targets": [{"host": "10.0.0.1", "port": 80}]}, format="json"
+    )
+    assert made.status_code == 201, made.content
+    stale = client.patch(
+        cw.url(f"upstreams/{made.json()['id']}/"), {"retries": 2}, format="json", HTTP_IF_MATCH=f'"{number}"'
+    )
+    assert stale.status_code == 400 and "If-Match" in stale.json()["errors"]
+
+
 def _agent_token(cw) -> str:
     from django_tenants.utils import schema_context
 

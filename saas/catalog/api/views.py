@@ -19,6 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api.parsers import YAMLParser
+from core.api.validation import parse_id
 from core.errors import InvalidInput
 from saas.catalog import declarative, openapi_import, services, specs
 from saas.catalog.models import Certificate, Consumer, Credential, GlobalPlugin, Route, Service, Upstream
@@ -104,10 +105,10 @@ def expected_revision(request: Request) -> int | None:
     value = request.headers.get("If-Match", "").strip()
     if not value or value == "*":
         return None
-    text = value.removeprefix("W/").strip().strip('"')
-    if not text.isdigit() or len(text) > 9:
+    revision = parse_id(value.removeprefix("W/").strip().strip('"'), max_digits=9)
+    if revision is None:
         raise InvalidInput.field("If-Match", 'Give the ETag of the revision you edited, such as "3".')
-    return int(text)
+    return revision
 
 
 def _documented(spec_model: type[specs.Spec]) -> Any:
@@ -195,10 +196,10 @@ class CredentialViewSet(ClusterScopedViewSet):
     scope_map = {"list": Scope.CATALOG_READ, "create": Scope.CATALOG_WRITE, "destroy": Scope.CATALOG_WRITE}
 
     def _consumer(self) -> Consumer:
-        consumer_id = self.kwargs.get("consumer_id", "")
+        consumer_id = parse_id(self.kwargs.get("consumer_id", ""))
         consumer = (
-            Consumer.objects.filter(cluster=self.cluster, id=int(consumer_id)).first()
-            if consumer_id.isdigit()
+            Consumer.objects.filter(cluster=self.cluster, id=consumer_id).first()
+            if consumer_id is not None
             else None
         )
         if consumer is None:

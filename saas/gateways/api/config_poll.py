@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from core.api.raw_asgi import Response, bearer_secret, in_pool, json_response, request_headers, send_response
+from core.api.validation import parse_id
 from saas.gateways import agents
 from saas.gateways.notifier import snapshot_waiters
 from saas.gateways.snapshots import snapshot_channel
@@ -37,10 +38,8 @@ async def poll_config(authorization: str, query: dict[str, str], if_none_match: 
             401, {"detail": "Invalid or revoked cluster token."}, {"www-authenticate": "Bearer"}
         )
     version = query.get("version", "")
-    known = int(version) if version.isdigit() and len(version) < 12 else None
-    etag = if_none_match.strip().strip('"')
-    if known is None and etag.partition("-")[0].isdigit() and len(etag.partition("-")[0]) < 12:
-        known = int(etag.partition("-")[0])
+    # The version the agent has: named in the query, or by the ETag it last received.
+    known = parse_id(version) or parse_id(if_none_match.strip().strip('"').partition("-")[0])
     try:
         wait = max(0.0, min(float(query.get("wait", DEFAULT_WAIT_S)), MAX_WAIT_S))
     except ValueError:

@@ -6,6 +6,7 @@ from django.db.models import QuerySet
 from rest_framework import exceptions
 from rest_framework.request import Request
 
+from core.api.validation import parse_id
 from saas.gateways.clusters import Author
 from saas.gateways.models import GatewayCluster
 from tenants.api.scoping import OrganizationScopedViewSet
@@ -16,10 +17,8 @@ class ClusterScopedViewSet(OrganizationScopedViewSet):
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # membership, scopes, the organization's schema
-        cluster_id = str(kwargs.get("cluster_id", ""))
-        # ASCII digits only ("²".isdigit() is true, int() refuses it), within a bigint.
-        valid = cluster_id.isascii() and cluster_id.isdigit() and len(cluster_id) <= 18
-        cluster = GatewayCluster.objects.filter(id=int(cluster_id)).first() if valid else None
+        cluster_id = parse_id(str(kwargs.get("cluster_id", "")))
+        cluster = GatewayCluster.objects.filter(id=cluster_id).first() if cluster_id is not None else None
         if cluster is None:
             raise exceptions.NotFound("Cluster not found.")
         self.cluster = cluster

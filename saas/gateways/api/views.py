@@ -10,7 +10,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from core.api.validation import InputValidator, StrictCharField
+from core.api.validation import InputValidator, StrictCharField, parse_id
 from core.errors import InvalidInput
 from core.specs import parse_spec
 from infra.selfhost import artifacts
@@ -197,9 +197,10 @@ class SnapshotViewSet(ClusterScopedViewSet):
     }
 
     def _version(self, value: Any, field: str) -> ConfigSnapshot:
-        if not str(value).isdigit():
+        version = parse_id(str(value))
+        if version is None:
             raise InvalidInput.field(field, "Give a snapshot version number.")
-        snapshot = ConfigSnapshot.objects.filter(cluster=self.cluster, version=int(value)).first()
+        snapshot = ConfigSnapshot.objects.filter(cluster=self.cluster, version=version).first()
         if snapshot is None:
             raise InvalidInput.field(field, f"This cluster has no version {value}.")
         return snapshot

@@ -132,6 +132,14 @@ def test_config_served_with_etag_and_usable_secrets(cw):
     assert _config(token, "wait=soon").status_code == 400
 
 
+def test_a_poll_naming_a_version_that_is_not_ascii_digits_is_answered_not_a_500(cw):
+    token = _token(cw)
+    build_catalog(cw.client(), cw.url)
+    # "²".isdigit() is true and int("²") raises: the version is parsed as ASCII digits only.
+    answer = _config(token, "version=²&wait=0")
+    assert answer.status_code == 200 and answer.json()["version"] >= 1, answer.content
+
+
 def test_a_rollback_to_an_equal_content_is_served_as_its_own_version(cw):
     """After a rollback (or an edit undone) the latest version has the content of an earlier
     one. The poll must answer that latest version, then wait: answering the earlier version's
