@@ -4,8 +4,8 @@ A snapshot is the whole configuration of one gateway cluster. The control plane 
 catalog into this document, validates it against these models, and stores it with a version and
 the SHA-256 of its canonical JSON (`canonical_json`). Every list is sorted by id, so the same
 catalog always yields the same bytes. Secrets appear only as hashes (key-auth keys, basic-auth
-passwords) or as ciphertext only the control plane can open for the cluster's agents (JWT HMAC
-secrets, TLS private keys)."""
+passwords) or as ciphertext only the control plane can open for the cluster's agents (JWT and
+hmac-auth secrets, the key-auth hashing secret, TLS private keys)."""
 
 from __future__ import annotations
 
@@ -107,7 +107,10 @@ class Route(_Model):
 class KeyAuthCredential(_Model):
     type: Literal["key-auth"] = "key-auth"
     id: int
-    key_sha256: str
+    # The key's digest in hex: HMAC-SHA256 under the snapshot's `key_auth` secret, or plain
+    # SHA-256 for keys stored before the cluster had one.
+    key_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    scheme: Literal["hmac-sha256", "sha256"] = "sha256"
 
 
 class JwtAuthCredential(_Model):
@@ -159,6 +162,13 @@ class Certificate(_Model):
     not_after: str  # ISO 8601, UTC
 
 
+class KeyAuth(_Model):
+    """The secret key-auth keys are hashed with (HMAC-SHA256), 32 bytes in base64."""
+
+    secret_ciphertext: str | None = None  # stored documents
+    secret: Annotated[str | None, Field(pattern=r"^[A-Za-z0-9+/]{43}=$")] = None  # served to agents
+
+
 class Quota(_Model):
     """The organization's plan allowance is used up: the gateway refuses every call with 429
     until `resets_at` (ISO 8601) or an upgrade lifts it with the next snapshot."""
@@ -176,6 +186,7 @@ class Snapshot(_Model):
     services: list[Service] = Field(default_factory=list)
     routes: list[Route] = Field(default_factory=list)
     consumers: list[Consumer] = Field(default_factory=list)
+    key_auth: KeyAuth | None = None
     certificates: list[Certificate] = Field(default_factory=list)
     quota: Quota | None = None
 

@@ -51,7 +51,7 @@ from .directives import (
 )
 from .plugins import ORDER, SUPPORTED, GatewayPlugin, RenderContext, traffic_split
 from .plugins.basic_auth import USERLIST, USERS_MAP
-from .plugins.key_auth import KEYS_MAP
+from .plugins.key_auth import KEYS_HMAC_MAP, KEYS_MAP
 from .plugins.request_size_limit import buffer_size
 from .protocol import Certificate, Consumer, Plugin, Route, Service, Snapshot, Upstream
 
@@ -348,11 +348,15 @@ def _with_any_method(own: dict[str, int], any_method: dict[str, int], *, prefixe
 
 def _consumer_files(consumers: list[Consumer]) -> tuple[dict[str, str], list[str]]:
     """The maps from credentials to consumers, and the userlist of basic-auth passwords."""
-    keys, users, userlist = [], [], [f"userlist {USERLIST}"]
+    keys: list[str] = []
+    hmac_keys: list[str] = []
+    users: list[str] = []
+    userlist = [f"userlist {USERLIST}"]
     for consumer in consumers:
         for credential in consumer.credentials:
             if credential.type == "key-auth":
-                keys.append(f"{credential.key_sha256} {consumer.username}")
+                by_scheme = hmac_keys if credential.scheme == "hmac-sha256" else keys
+                by_scheme.append(f"{credential.key_sha256} {consumer.username}")
             elif credential.type == "basic-auth":
                 if not credential.username or any(c.isspace() for c in credential.username):
                     raise RenderError(f"basic-auth username {credential.username!r} cannot be used.")
@@ -361,6 +365,8 @@ def _consumer_files(consumers: list[Consumer]) -> tuple[dict[str, str], list[str
                     f"    user {quote(credential.username)} password {quote(credential.password_crypt)}"
                 )
     files = {KEYS_MAP: "\n".join(sorted(keys)) + "\n", USERS_MAP: "\n".join(sorted(users)) + "\n"}
+    if hmac_keys:
+        files[KEYS_HMAC_MAP] = "\n".join(sorted(hmac_keys)) + "\n"
     return files, userlist
 
 
@@ -617,7 +623,12 @@ def render(snapshot: Snapshot, options: RenderOptions) -> dict[str, str]:
             if not _METHOD.fullmatch(method):
                 raise RenderError(f"Route {route.name!r}: {method!r} is not an HTTP method.")
     certificate_files = _certificate_files(snapshot.certificates, options)
-    ctx = RenderContext(options, {u.name: u.id for u in snapshot.upstreams}, tuple(snapshot.consumers))
+    ctx = RenderContext(
+        options,
+        {u.name: u.id for u in snapshot.upstreams},
+        tuple(snapshot.consumers),
+        snapshot.key_auth.secret if snapshot.key_auth else None,
+    )
     groupings = _groupings(snapshot, routes, services)
     backends, plugins, plugins_names = _backends(routes, services, upstreams, groupings, ctx)
 

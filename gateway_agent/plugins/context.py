@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from ..directives import RenderError, RenderOptions
 from ..protocol import Consumer
@@ -13,6 +14,17 @@ class RenderContext:
     options: RenderOptions
     upstream_ids: dict[str, int] = field(default_factory=dict)  # upstream name -> id
     consumers: tuple[Consumer, ...] = ()
+    key_auth_secret: str | None = None  # base64: what key-auth's HMAC keys are hashed with
+
+    @cached_property
+    def key_schemes(self) -> frozenset[str]:
+        """How the consumers' key-auth keys are hashed: "hmac-sha256", "sha256", or both."""
+        return frozenset(
+            credential.scheme
+            for consumer in self.consumers
+            for credential in consumer.credentials
+            if credential.type == "key-auth"
+        )
 
     def path(self, relative: str) -> str:
         return f"{self.options.config_dir}/{relative}"

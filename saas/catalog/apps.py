@@ -21,11 +21,14 @@ class CatalogConfig(AppConfig):
 
         from core.encryption import register_rotator, rotate_model_fields
 
-        from .models import Certificate, Credential
+        from .models import Certificate, Credential, KeyAuthSecret
 
         register_rotator(
             "catalog.Credential",
             partial(rotate_model_fields, Credential, ["jwt_secret_ciphertext", "hmac_secret_ciphertext"]),
+        )
+        register_rotator(
+            "catalog.KeyAuthSecret", partial(rotate_model_fields, KeyAuthSecret, ["secret_ciphertext"])
         )
         register_rotator(
             "catalog.Certificate", partial(rotate_model_fields, Certificate, ["private_key_ciphertext"])

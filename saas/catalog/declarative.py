@@ -3,10 +3,12 @@ apply a document so the cluster matches it (creating, updating and deleting), wi
 shows the plan first. Applying goes through the same service functions as the REST API, so both
 refuse the same things with the same messages, and publishes a single snapshot.
 
-Secrets are never exported. Credentials appear by what identifies them (the key's SHA-256, the
+Secrets are never exported. Credentials appear by what identifies them (the key's digest, the
 JWT `key` claim, the basic-auth username) and certificates without their private key; on apply,
 an entry without its secret keeps the secret the cluster already has, and a new one must bring
-its secret (key-auth may bring `key_sha256` alone, since the gateway only needs the hash)."""
+its secret. A key-auth key may come as its plain `key_sha256` alone (stored as such, since the
+gateway only needs a digest); a `key_hmac_sha256` names a key of this cluster, hashed with its
+secret, and cannot add one."""
 
 from __future__ import annotations
 
@@ -22,7 +24,8 @@ from saas.gateways.services import Author, ConfigSnapshot, GatewayCluster
 from tenants.audit import record_audit
 
 from . import services, specs
-from .models import Certificate, Consumer, Credential, GlobalPlugin, Route, Service, Upstream
+from .key_material import key_hmac_hex, sha256_hex
+from .models import Certificate, Consumer, Credential, GlobalPlugin, KeyAuthSecret, Route, Service, Upstream
 
 FORMAT_VERSION = 1
 TOP_LEVEL = {"format_version", "plugins", "upstreams", "services", "routes", "consumers", "certificates"}
@@ -34,6 +37,8 @@ class _Rollback(Exception):
 
 def _credential_export(credential: Credential) -> dict[str, Any]:
     if credential.type == Credential.KEY_AUTH:
+        if credential.key_scheme == Credential.KEY_HMAC_SHA256:
+            return {"type": "key-auth", "key_hmac_sha256": credential.key_sha256}
         return {"type": "key-auth", "key_sha256": credential.key_sha256}
     if credential.type == Credential.JWT_AUTH:
         exported: dict[str, Any] = {
@@ -192,15 +197,14 @@ def _sync_credentials(
     plan: list[dict[str, Any]], author: Author, consumer: Consumer, wanted: list[Any]
 ) -> None:
     existing = list(consumer.credentials.all())
+    key_digests = {c.key_sha256 for c in existing if c.type == Credential.KEY_AUTH}
 
     def identity(item: dict[str, Any]) -> tuple[str, str]:
         kind = item.get("type")
         if kind == "key-auth":
             if "key" in item and isinstance(item["key"], str):
-                from .key_material import sha256_hex
-
-                return kind, sha256_hex(item["key"])
-            return kind, str(item.get("key_sha256", ""))
+                return kind, _key_digest(consumer.cluster, item["key"], key_digests)
+            return kind, str(item.get("key_sha256", item.get("key_hmac_sha256", "")))
         if kind == "jwt-auth":
             return kind, str(item.get("key", ""))
         if kind == "hmac-auth":
@@ -236,6 +240,11 @@ def _sync_credentials(
         if key in present:
             continue  # same identity: the secret the cluster holds stays
         body = dict(item)
+        if body.get("type") == "key-auth" and "key_hmac_sha256" in body and "key" not in body:
+            raise InvalidInput.field(
+                f"consumers.{consumer.username}.credentials.key_hmac_sha256",
+                "This digest was made with another cluster's secret: bring the key itself (`key`).",
+            )
         if body.get("type") == "key-auth" and "key_sha256" in body and "key" not in body:
             _add_key_hash(author, consumer, str(body["key_sha256"]))
         else:
@@ -248,7 +257,20 @@ def _sync_credentials(
         )
 
 
+def _key_digest(cluster: GatewayCluster, key: str, present: set[str]) -> str:
+    """The digest a clear key is stored under in this consumer, by either scheme (the plain
+    SHA-256 for a key not stored yet)."""
+    legacy = sha256_hex(key)
+    if legacy not in present and KeyAuthSecret.objects.filter(cluster=cluster).exists():
+        hashed = key_hmac_hex(services.key_auth_secret(cluster), key)
+        if hashed in present:
+            return hashed
+    return legacy
+
+
 def _add_key_hash(author: Author, consumer: Consumer, key_sha256: str) -> None:
+    """A key known only by its plain SHA-256 (a file exported from a cluster that hashed that
+    way): stored as such, and looked up in the gateway's SHA-256 map."""
     if len(key_sha256) != 64 or any(c not in "0123456789abcdef" for c in key_sha256):
         raise InvalidInput.field(
             f"consumers.{consumer.username}.credentials.key_sha256", "Expected a SHA-256 in hex."
@@ -258,6 +280,7 @@ def _add_key_hash(author: Author, consumer: Consumer, key_sha256: str) -> None:
         consumer=consumer,
         type=Credential.KEY_AUTH,
         key_sha256=key_sha256,
+        key_scheme=Credential.KEY_SHA256,
         key_prefix="",
     )
     record_audit(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import re
 import secrets
 from dataclasses import dataclass
@@ -30,6 +32,18 @@ def new_api_key() -> str:
 
 def sha256_hex(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
+
+
+def new_key_auth_secret() -> str:
+    """A cluster's key-auth hashing secret: 256 random bits, base64 as HAProxy's `hmac`
+    converter takes its key."""
+    return base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def key_hmac_hex(secret: str, key: str) -> str:
+    """A key-auth key's digest under the cluster's secret, as the gateway computes it
+    (`hmac(sha256,<secret>),hex,lower`)."""
+    return hmac.new(base64.b64decode(secret), key.encode(), hashlib.sha256).hexdigest()
 
 
 def crypt_password(password: str) -> str:

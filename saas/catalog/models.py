@@ -101,11 +101,16 @@ class Credential(CatalogEntity):
     JWT_AUTH = "jwt-auth"
     BASIC_AUTH = "basic-auth"
     HMAC_AUTH = "hmac-auth"
+    # How a key-auth key is hashed: with the cluster's KeyAuthSecret (every key made since it
+    # exists), or plain SHA-256 (keys from before it, and hashes a declarative file brings).
+    KEY_HMAC_SHA256 = "hmac-sha256"
+    KEY_SHA256 = "sha256"
 
     consumer = models.ForeignKey(Consumer, on_delete=models.CASCADE, related_name="credentials")
     type = models.CharField(max_length=16)
-    # key-auth: only the SHA-256 of the key, which the gateway matches.
+    # key-auth: only the key's digest (hex, by `key_scheme`), which the gateway matches.
     key_sha256 = models.CharField(max_length=64, blank=True)
+    key_scheme = models.CharField(max_length=12, default=KEY_HMAC_SHA256, blank=True)
     key_prefix = models.CharField(max_length=12, blank=True)
     # jwt-auth
     jwt_key = models.CharField(max_length=200, blank=True)
@@ -146,6 +151,20 @@ class Credential(CatalogEntity):
 
     def __str__(self) -> str:
         return f"{self.type} of {self.consumer_id}"
+
+
+class KeyAuthSecret(models.Model):
+    """The cluster's server-side secret that key-auth keys are hashed with (HMAC-SHA256): a
+    stolen database or snapshot gives digests no one can test guesses against without it. Made
+    with the cluster's first key and never changed (a new secret would need every clear key);
+    encrypted at rest, decrypted only into what the cluster's agents are served."""
+
+    cluster = models.OneToOneField("gateways.GatewayCluster", on_delete=models.CASCADE, related_name="+")
+    secret_ciphertext = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"key-auth secret of cluster {self.cluster_id}"
 
 
 class GlobalPlugin(CatalogEntity):

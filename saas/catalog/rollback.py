@@ -123,7 +123,8 @@ def restore_catalog(cluster: GatewayCluster, document: dict[str, Any], author: A
         for cred in consumer["credentials"]:
             fields: dict[str, Any] = {"consumer_id": consumer["id"], "type": cred["type"]}
             if cred["type"] == "key-auth":
-                fields |= {"key_sha256": cred["key_sha256"]}
+                # A document from before key hashing had schemes holds SHA-256 digests.
+                fields |= {"key_sha256": cred["key_sha256"], "key_scheme": cred.get("scheme", "sha256")}
             elif cred["type"] == "jwt-auth":
                 fields |= {
                     "jwt_key": cred["key"],

@@ -14,7 +14,7 @@ from django.db.models.functions import Cast
 
 from saas.gateways.services import GatewayCluster
 
-from .models import Certificate, Consumer, Credential, GlobalPlugin, Route, Service, Upstream
+from .models import Certificate, Consumer, Credential, GlobalPlugin, KeyAuthSecret, Route, Service, Upstream
 
 
 def _plugins(plugins: dict[str, Any]) -> list[dict[str, Any]]:
@@ -44,7 +44,12 @@ def _upstream(row: dict[str, Any]) -> dict[str, Any]:
 
 def _credential(row: dict[str, Any]) -> dict[str, Any]:
     if row["type"] == Credential.KEY_AUTH:
-        return {"type": "key-auth", "id": row["id"], "key_sha256": row["key_sha256"]}
+        return {
+            "type": "key-auth",
+            "id": row["id"],
+            "key_sha256": row["key_sha256"],
+            "scheme": row["key_scheme"],
+        }
     if row["type"] == Credential.JWT_AUTH:
         return {
             "type": "jwt-auth",
@@ -74,7 +79,7 @@ _UPSTREAM_FIELDS = (
     "tls_ca_pem", "timeouts", "retries", "active_health_check", "passive_health_check",
 )  # fmt: skip
 _CREDENTIAL_FIELDS = (
-    "id", "consumer_id", "type", "key_sha256", "jwt_key", "jwt_algorithm", "jwt_secret_ciphertext",
+    "id", "consumer_id", "type", "key_sha256", "key_scheme", "jwt_key", "jwt_algorithm", "jwt_secret_ciphertext",
     "jwt_public_key_pem", "basic_username", "basic_password_crypt", "hmac_key_id", "hmac_secret_ciphertext",
 )  # fmt: skip
 _ROUTE_FIELDS = (
@@ -161,6 +166,20 @@ def _certificates(cluster: GatewayCluster) -> list[dict[str, Any]]:
     return [{**row, "not_after": row["not_after"].isoformat()} for row in rows]
 
 
+def _key_auth(cluster: GatewayCluster) -> dict[str, str] | None:
+    """The secret the cluster's key-auth keys are hashed with, while any key needs it (so a
+    rollback to a version from before it compiles to that version's document again)."""
+    hashed = Credential.objects.filter(
+        cluster=cluster, type=Credential.KEY_AUTH, key_scheme=Credential.KEY_HMAC_SHA256
+    )
+    ciphertext = (
+        KeyAuthSecret.objects.filter(cluster=cluster).values_list("secret_ciphertext", flat=True).first()
+        if hashed.exists()
+        else None
+    )
+    return {"secret_ciphertext": ciphertext} if ciphertext else None
+
+
 # The catalog's sections of the snapshot document, registered with gateways' publishing when
 # Django starts (CatalogConfig.ready).
 SECTIONS: dict[str, Callable[[GatewayCluster], Any]] = {
@@ -169,5 +188,12 @@ SECTIONS: dict[str, Callable[[GatewayCluster], Any]] = {
     "services": _services,
     "routes": _routes,
     "consumers": _consumers,
+    "key_auth": _key_auth,
     "certificates": _certificates,
 }
+# Sections compiled from the same rows as another: a write that changes the one recompiles both.
+_COMPILED_WITH = {"consumers": ("key_auth",)}
+
+
+def with_dependent_sections(sections: list[str]) -> list[str]:
+    return [*sections, *(dependent for name in sections for dependent in _COMPILED_WITH.get(name, ()))]

@@ -7,18 +7,37 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Model
+from django.db.models import Model, Q
 
-from core.encryption import encrypt_secret
+from core.encryption import decrypt_secret, encrypt_secret
 from core.errors import InvalidInput, NotFound, StaleRevision
 from saas.gateways.publishing import publish as publish_snapshot
 from saas.gateways.services import Author, ConfigSnapshot, GatewayCluster
 from tenants.audit import record_audit
 
 from . import specs
-from .key_material import check_jwt_public_key, crypt_password, new_api_key, parse_certificate, sha256_hex
-from .models import CatalogEntity, Certificate, Consumer, Credential, GlobalPlugin, Route, Service, Upstream
+from .key_material import (
+    check_jwt_public_key,
+    crypt_password,
+    key_hmac_hex,
+    new_api_key,
+    new_key_auth_secret,
+    parse_certificate,
+    sha256_hex,
+)
+from .models import (
+    CatalogEntity,
+    Certificate,
+    Consumer,
+    Credential,
+    GlobalPlugin,
+    KeyAuthSecret,
+    Route,
+    Service,
+    Upstream,
+)
 from .plugins import plugin_config_errors, with_new_config_defaults
+from .sections import with_dependent_sections
 
 # --- entities as specs (the API's output and the declarative export) -------------------------
 
@@ -139,7 +158,9 @@ def _commit(
     record_audit(author.actor, author.organization, action, target, **changes)
     if not publish:
         return None
-    return publish_snapshot(cluster, author=author.label, reason=f"{action} {target}", sections=[section])
+    return publish_snapshot(
+        cluster, author=author.label, reason=f"{action} {target}", sections=with_dependent_sections([section])
+    )
 
 
 def _delete(
@@ -159,7 +180,9 @@ def _delete(
     record_audit(author.actor, author.organization, action, target, before=before)
     entity.delete()
     if publish:
-        publish_snapshot(cluster, author=author.label, reason=reason, sections=sections)
+        publish_snapshot(
+            cluster, author=author.label, reason=reason, sections=with_dependent_sections(sections)
+        )
 
 
 def _split_upstreams(config: dict[str, Any]) -> set[str]:
@@ -470,8 +493,10 @@ def add_credential(
             shown["key"] = key
         # A prefix people may see again only of a key we generated (192 random bits, 36 shown):
         # of a key someone chose, even a few characters may give away the rest.
-        credential.key_sha256, credential.key_prefix = sha256_hex(key), key[:6] if spec.key is None else ""
-        if same_cluster.filter(key_sha256=credential.key_sha256).exists():
+        credential.key_prefix = key[:6] if spec.key is None else ""
+        credential.key_sha256 = key_hmac_hex(key_auth_secret(cluster), key)
+        credential.key_scheme = Credential.KEY_HMAC_SHA256
+        if key_in_use(cluster, key):
             raise InvalidInput.field("key", "This key is already in use in this cluster.")
     elif isinstance(spec, specs.JwtAuthSpec):
         if same_cluster.filter(jwt_key=spec.key).exists():
@@ -517,6 +542,30 @@ def add_credential(
         publish=publish,
     )
     return credential, shown
+
+
+def key_auth_secret(cluster: GatewayCluster) -> str:
+    """The cluster's key-auth hashing secret, made with its first key."""
+    ciphertext = (
+        KeyAuthSecret.objects.filter(cluster=cluster).values_list("secret_ciphertext", flat=True).first()
+    )
+    if ciphertext is None:
+        with transaction.atomic():  # a savepoint: two first keys at once make one secret
+            row, _ = KeyAuthSecret.objects.get_or_create(
+                cluster=cluster, defaults={"secret_ciphertext": encrypt_secret(new_key_auth_secret())}
+            )
+        ciphertext = row.secret_ciphertext
+    return decrypt_secret(ciphertext)
+
+
+def key_in_use(cluster: GatewayCluster, key: str) -> bool:
+    """Whether a key-auth credential of the cluster already has this key, by either scheme."""
+    digests = Q(key_scheme=Credential.KEY_SHA256, key_sha256=sha256_hex(key))
+    if KeyAuthSecret.objects.filter(cluster=cluster).exists():
+        digests |= Q(
+            key_scheme=Credential.KEY_HMAC_SHA256, key_sha256=key_hmac_hex(key_auth_secret(cluster), key)
+        )
+    return Credential.objects.filter(digests, cluster=cluster, type=Credential.KEY_AUTH).exists()
 
 
 @transaction.atomic

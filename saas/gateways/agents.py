@@ -201,8 +201,11 @@ def latest_snapshot(ctx: AgentContext) -> tuple[int, str] | None:
 
 
 def _with_usable_secrets(key: str, value: Any) -> Any:
-    """Decrypt what the agent must hold: JWT HMAC secrets and TLS private keys."""
-    if key == "consumers":
+    """Decrypt what the agent must hold: JWT and HMAC secrets, the key-auth hashing secret, TLS
+    private keys."""
+    if key == "key_auth" and value and value.get("secret_ciphertext"):
+        value["secret"] = decrypt_secret(value.pop("secret_ciphertext"))
+    elif key == "consumers":
         for consumer in value:
             for credential in consumer["credentials"]:
                 if credential.get("secret_ciphertext"):
@@ -217,7 +220,7 @@ def _with_usable_secrets(key: str, value: Any) -> Any:
 def _served_section(key: str, text: str) -> str:
     """A section as agents receive it. Only sections holding ciphertext are parsed (to decrypt
     it); the others go out as stored, so ten thousand consumers cost a string copy."""
-    if key not in ("consumers", "certificates") or "_ciphertext" not in text:
+    if key not in ("consumers", "key_auth", "certificates") or "_ciphertext" not in text:
         return text
     return json.dumps(
         _with_usable_secrets(key, json.loads(text)), sort_keys=True, separators=(",", ":"), ensure_ascii=False

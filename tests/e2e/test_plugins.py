@@ -5,6 +5,7 @@ rendered by the agent's renderer and served by a real HAProxy in front of loopba
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import shutil
 import socket
@@ -895,3 +896,49 @@ def test_key_auth_refuses_a_request_without_a_key_on_a_connection_that_sent_one(
     assert [status for status, _ in answers] == [200, 401, 401, 200, 401]
     assert [json.loads(body)["message"] for _, body in answers[1:3]] == ["Missing API key"] * 2
     assert json.loads(answers[4][1])["message"] == "Invalid API key"
+
+
+def test_key_auth_hashes_keys_with_the_clusters_secret_and_still_takes_keys_from_before_it(world, tmp_path):
+    """New keys are HMAC-SHA256 digests under the cluster's secret; keys stored as plain SHA-256
+    before the cluster had one (or imported as such) keep working beside them, on the same
+    connection, and a digest the gateway's maps hold is never the key's plain SHA-256."""
+    from saas.catalog.models import Credential
+    from saas.gateways.publishing import publish
+
+    world.route("keyed", "/keyed", {"key-auth": {}})
+    world.consumer("new-app", {"type": "key-auth", "key": "a-key-made-after-the-secret"})
+    world.consumer("old-app", {"type": "key-auth", "key": "a-key-stored-before-the-secret"})
+    with schema_context(world.org.schema_name):
+        # As the migration leaves a key stored before this version.
+        old = Credential.objects.get(consumer__username="old-app")
+        old.key_sha256 = hashlib.sha256(b"a-key-stored-before-the-secret").hexdigest()
+        old.key_scheme = Credential.KEY_SHA256
+        old.save()
+        publish(world.cluster, author="test", reason="legacy key", sections=["consumers", "key_auth"])
+    snapshot = world.snapshot()
+    assert snapshot.key_auth is not None and snapshot.key_auth.secret
+    with gateway(world, tmp_path) as url:
+        maps = (tmp_path / "maps/keys_hmac.map").read_text() + (tmp_path / "maps/keys.map").read_text()
+        assert hashlib.sha256(b"a-key-made-after-the-secret").hexdigest() not in maps
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=5) as connection:
+            reader = connection.makefile("rb")
+            answers = [
+                _exchange(connection, reader, "/keyed", {"apikey": key})
+                for key in (
+                    "a-key-made-after-the-secret",
+                    "a-key-stored-before-the-secret",
+                    "a-key-made-after-the-secret",
+                    "a-key-nobody-was-given-ever",
+                    "a-key-stored-before-the-secret",
+                )
+            ]
+    assert [status for status, _ in answers] == [200, 200, 200, 401, 200]
+    assert [
+        json.loads(body)["headers"]["x-consumer-username"] for status, body in answers if status == 200
+    ] == [
+        "new-app",
+        "old-app",
+        "new-app",
+        "old-app",
+    ]

@@ -11,7 +11,7 @@ from django.core.management import CommandError, call_command
 from django_tenants.utils import schema_context
 
 from gateway_agent.protocol import document_sha256
-from saas.catalog.models import Certificate, Credential
+from saas.catalog.models import Certificate, Credential, KeyAuthSecret
 from saas.deployments.connections import connection_for
 from saas.deployments.models import AwsConnection
 from saas.gateways.models import ConfigSnapshot, SnapshotSection
@@ -29,6 +29,7 @@ def _ciphertexts(schema_name: str) -> list[str]:
             if value
         ]
         found += list(Certificate.objects.values_list("private_key_ciphertext", flat=True))
+        found += list(KeyAuthSecret.objects.values_list("secret_ciphertext", flat=True))
         found += list(AwsConnection.objects.values_list("external_id_ciphertext", flat=True))
         for text in SnapshotSection.objects.filter(content__contains="_ciphertext").values_list(
             "content", flat=True
@@ -54,6 +55,8 @@ def _make_secrets(cw, side: str) -> None:
     consumer = client.post(cw.url("consumers/", side=side), {"username": "app"}, format="json").json()
     base = cw.url(f"consumers/{consumer['id']}/credentials/", side=side)
     made = client.post(base, {"type": "jwt-auth", "key": "app", "algorithm": "HS256"}, format="json")
+    assert made.status_code == 201, made.content
+    made = client.post(base, {"type": "key-auth"}, format="json")  # the cluster's key-auth secret
     assert made.status_code == 201, made.content
     cert, key = self_signed_certificate("api.example.com")
     made = client.post(
@@ -84,6 +87,7 @@ def test_rotation_reencrypts_everything_under_the_new_key_and_is_idempotent(cw, 
     output = out.getvalue()
     assert f"{cw.world.a.org.slug}: catalog.Credential: 1 re-encrypted, 0 already current" in output
     assert f"{cw.world.b.org.slug}: catalog.Certificate: 1 re-encrypted" in output
+    assert f"{cw.world.b.org.slug}: catalog.KeyAuthSecret: 1 re-encrypted" in output
     assert f"{cw.world.a.org.slug}: gateways.SnapshotSection:" in output
     assert f"{cw.world.b.org.slug}: deployments.AwsConnection: 1 re-encrypted" in output
     assert "may now be removed" in output

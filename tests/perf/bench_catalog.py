@@ -55,8 +55,9 @@ def seed_cluster(
     from django.db import transaction
     from django_tenants.utils import schema_context
 
-    from saas.catalog.key_material import sha256_hex
+    from saas.catalog.key_material import key_hmac_hex
     from saas.catalog.models import Consumer, Credential, Route, Service, Upstream
+    from saas.catalog.services import key_auth_secret
     from saas.gateways.models import GatewayCluster
     from saas.gateways.publishing import publish
     from tenants import services as tenant_services
@@ -91,12 +92,14 @@ def seed_cluster(
         created = Consumer.objects.bulk_create(
             Consumer(cluster=cluster, username=f"c{i}", labels={"tier": "free"}) for i in range(consumers)
         )
+        secret = key_auth_secret(cluster)
         Credential.objects.bulk_create(
             Credential(
                 cluster=cluster,
                 consumer=c,
                 type="key-auth",
-                key_sha256=sha256_hex(f"key-{c.id}"),
+                key_sha256=key_hmac_hex(secret, f"key-{c.id}"),
+                key_scheme=Credential.KEY_HMAC_SHA256,
                 key_prefix="key-",
             )
             for c in created

@@ -39,6 +39,7 @@ from tests.perf.bench_gateway import (  # noqa: E402
 )
 
 API_KEY = "bench-api-key-0000000001"
+KEY_AUTH_SECRET = bytes(range(32))  # the cluster's key-auth hashing secret
 JWT_SECRET = "bench-jwt-secret-of-at-least-32-chars"
 HMAC_SECRET = "bench-hmac-secret-of-at-least-32-chars"
 PASSWORD = "bench password"
@@ -102,6 +103,7 @@ def snapshot(upstream_port: int) -> Snapshot:
                     },
                 ),
             ],
+            "key_auth": {"secret": base64.b64encode(KEY_AUTH_SECRET).decode()},
             "consumers": [
                 {
                     "id": 1,
@@ -110,7 +112,10 @@ def snapshot(upstream_port: int) -> Snapshot:
                         {
                             "type": "key-auth",
                             "id": 1,
-                            "key_sha256": hashlib.sha256(API_KEY.encode()).hexdigest(),
+                            "key_sha256": hmac.new(
+                                KEY_AUTH_SECRET, API_KEY.encode(), hashlib.sha256
+                            ).hexdigest(),
+                            "scheme": "hmac-sha256",
                         },
                         {
                             "type": "jwt-auth",

@@ -1,12 +1,14 @@
 """A developer describes an API (upstream, service, route, consumer with credentials,
 certificate, plugins); every change publishes a new snapshot."""
 
+import base64
 import hashlib
+import hmac
 
 from django_tenants.utils import schema_context
 
 from core.encryption import decrypt_secret
-from saas.catalog.models import Credential
+from saas.catalog.models import Credential, KeyAuthSecret
 from saas.gateways.models import ConfigSnapshot
 from tenants.models import AuditEntry
 from tenants.roles import Role
@@ -73,7 +75,13 @@ def test_consumers_and_credentials_keep_secrets_out_of_sight(cw):
 
     with schema_context(cw.world.a.org.schema_name):
         stored = {c.id: c for c in Credential.objects.filter(consumer_id=consumer["id"])}
-    assert stored[generated["id"]].key_sha256 == hashlib.sha256(key.encode()).hexdigest()
+        secret = base64.b64decode(decrypt_secret(KeyAuthSecret.objects.get().secret_ciphertext))
+    # Keys are hashed with the cluster's server-side secret: the stored digest is no SHA-256 of
+    # the key, so a copy of the database gives nothing a guessed key can be checked against.
+    assert len(secret) == 32
+    assert stored[generated["id"]].key_sha256 == hmac.new(secret, key.encode(), hashlib.sha256).hexdigest()
+    assert stored[generated["id"]].key_scheme == "hmac-sha256"
+    assert stored[supplied["id"]].key_sha256 != hashlib.sha256(b"supplied-key-0123456789").hexdigest()
     # A prefix is kept only of the key we generated, never of one someone chose.
     assert (stored[generated["id"]].key_prefix, stored[supplied["id"]].key_prefix) == (key[:6], "")
     assert decrypt_secret(stored[jwt["id"]].jwt_secret_ciphertext) == jwt["secret"]
@@ -91,7 +99,9 @@ def test_consumers_and_credentials_keep_secrets_out_of_sight(cw):
         stored[generated["id"]].key_sha256,
         stored[supplied["id"]].key_sha256,
     }
+    assert creds["key-auth"]["scheme"] == "hmac-sha256"
     assert creds["jwt-auth"]["secret_ciphertext"].startswith("encrypted:")  # redacted for people
+    assert document["key_auth"]["secret_ciphertext"].startswith("encrypted:")
     assert key not in str(document) and jwt["secret"] not in str(document)
 
     duplicate = client.post(base, {"type": "key-auth", "key": "supplied-key-0123456789"}, format="json")

@@ -158,3 +158,49 @@ def test_import_the_petstore(cw):
     assert again.status_code == 400
     not_openapi = client.post(cw.url("openapi-import/"), {"swagger": "2.0"}, format="json")
     assert not_openapi.status_code == 400
+
+
+def test_key_auth_keys_in_files_by_their_digest_or_the_key_itself(cw):
+    """A key made in this cluster is exported as its HMAC digest, which only this cluster can
+    use: applied here it changes nothing, applied to another cluster it is refused, by name.
+    A file may still bring a key as its plain SHA-256 (from a tool that hashed it so), or the
+    key itself, which is then recognized whichever way it was stored."""
+    import hashlib
+
+    from saas.gateways.models import GatewayCluster
+
+    client = cw.client()
+    consumer = client.post(cw.url("consumers/"), {"username": "app"}, format="json").json()
+    creds = cw.url(f"consumers/{consumer['id']}/credentials/")
+    client.post(creds, {"type": "key-auth", "key": "a-key-of-this-cluster-001"}, format="json")
+    document = client.get(cw.url("config/?format=json")).json()
+    [credential] = document["consumers"][0]["credentials"]
+    assert set(credential) == {"type", "key_hmac_sha256"}
+
+    same_key = {
+        **document,
+        "consumers": [
+            {"username": "app", "credentials": [{"type": "key-auth", "key": "a-key-of-this-cluster-001"}]}
+        ],
+    }
+    assert client.post(cw.url("config/?dry_run=true"), same_key, format="json").json()["plan"] == []
+
+    with schema_context(cw.world.a.org.schema_name):
+        staging = GatewayCluster.objects.create(name="staging")
+    moved = client.post(cw.url("config/", cluster_id=staging.id), document, format="json")
+    assert moved.status_code == 400
+    assert "consumers.app.credentials.key_hmac_sha256" in moved.json()["errors"]
+
+    legacy = hashlib.sha256(b"a-key-hashed-elsewhere-01").hexdigest()
+    document["consumers"][0]["credentials"].append({"type": "key-auth", "key_sha256": legacy})
+    applied = client.post(cw.url("config/"), document, format="json")
+    assert applied.status_code == 200, applied.content
+    exported = client.get(cw.url("config/?format=json")).json()["consumers"][0]["credentials"]
+    assert {"type": "key-auth", "key_sha256": legacy} in exported
+    # The clear key finds the legacy digest: nothing to create, nothing to delete.
+    by_key = [
+        {"type": "key-auth", "key": "a-key-of-this-cluster-001"},
+        {"type": "key-auth", "key": "a-key-hashed-elsewhere-01"},
+    ]
+    document["consumers"][0]["credentials"] = by_key
+    assert client.post(cw.url("config/?dry_run=true"), document, format="json").json()["plan"] == []

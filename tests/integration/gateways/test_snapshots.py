@@ -107,3 +107,33 @@ def test_rollback_restores_deleted_secrets_as_they_were(cw):
         restored["credentials"] == [{"id": key["id"], "type": "key-auth", "key_prefix": key["key"][:6]}]
         or restored["credentials"][0]["id"] == key["id"]
     )
+
+
+def test_rollback_of_a_hashed_key_gives_the_old_document_and_the_same_secret(cw):
+    """A key hashed with the cluster's secret, deleted, then rolled back: the version published
+    is the old one, key-auth secret included (the secret never changes), and the key's digest
+    is what it was; a rollback to before the first key serves no secret at all."""
+    from saas.catalog.models import Credential
+
+    client = cw.client()
+    build_catalog(client, cw.url)
+    before_keys = client.get(cw.url("snapshots/")).json()["results"][0]["version"]
+    consumer = client.post(cw.url("consumers/"), {"username": "keyed"}, format="json").json()
+    creds = cw.url(f"consumers/{consumer['id']}/credentials/")
+    client.post(creds, {"type": "key-auth"}, format="json")
+    version = client.get(cw.url("snapshots/")).json()["results"][0]["version"]
+    with schema_context(cw.world.a.org.schema_name):
+        digest = Credential.objects.get().key_sha256
+    client.delete(cw.url(f"consumers/{consumer['id']}/"))
+    assert client.get(cw.url("snapshots/")).json()["results"][0]["version"] == version + 1
+    assert client.post(cw.url(f"snapshots/{version}/rollback/")).status_code == 201
+    with schema_context(cw.world.a.org.schema_name):
+        assert Credential.objects.get().key_sha256 == digest
+        latest, old = (
+            ConfigSnapshot.objects.order_by("-version")[0],
+            ConfigSnapshot.objects.get(version=version),
+        )
+        assert latest.sha256 == old.sha256 and latest.sections["key_auth"] == old.sections["key_auth"]
+    assert client.post(cw.url(f"snapshots/{before_keys}/rollback/")).status_code == 201
+    document = client.get(cw.url(f"snapshots/{version + 3}/")).json()["document"]
+    assert document["key_auth"] is None and document["consumers"] == []
