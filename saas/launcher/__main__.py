@@ -21,7 +21,7 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
-from .secrets import LEGACY_MARKER, field_encryption_keys, postgres_password
+from .secrets import LEGACY_MARKER, django_secret_key, field_encryption_keys, postgres_password
 from .services import EmbeddedPostgres, EmbeddedRedis, free_port
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -82,6 +82,8 @@ def _start_services(
             env.get("DJANGO_SECRET_KEY"),
             data_exists=read_legacy_key and (data_dir / "postgres" / "PG_VERSION").exists(),
         )
+    if not env.get("DJANGO_SECRET_KEY"):
+        env["DJANGO_SECRET_KEY"] = django_secret_key(data_dir)
     if not env.get("DATABASE_URL"):
         postgres = EmbeddedPostgres(data_dir / "postgres", pg_port, postgres_password(data_dir))
         print(

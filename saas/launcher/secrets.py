@@ -14,6 +14,7 @@ from cryptography.fernet import Fernet
 
 FIELD_ENCRYPTION_KEY_FILE = "field-encryption.key"
 POSTGRES_PASSWORD_FILE = "postgres-password"
+DJANGO_SECRET_KEY_FILE = "django-secret-key"
 
 
 def _new_fernet_key() -> str:
@@ -47,6 +48,12 @@ def field_encryption_key(data_dir: Path) -> str:
 
 def postgres_password(data_dir: Path) -> str:
     return secret_file(data_dir / POSTGRES_PASSWORD_FILE, _new_password)
+
+
+def django_secret_key(data_dir: Path) -> str:
+    """What signs password-reset links, CSRF tokens and signed values: one from the source
+    would let anyone forge them for a `make run` deployment."""
+    return secret_file(data_dir / DJANGO_SECRET_KEY_FILE, lambda: secrets.token_urlsafe(50))
 
 
 # Until issue 22 the development key was derived from the development SECRET_KEY. A data folder

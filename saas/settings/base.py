@@ -12,7 +12,22 @@ PRODUCTION = SAAS_ENV == "production"
 
 # Off unless asked for, `make run` included: a product run shows no tracebacks (SAAS_DEBUG=1).
 DEBUG = env_bool("SAAS_DEBUG", False)
-SECRET_KEY = env_str("DJANGO_SECRET_KEY", None if PRODUCTION else "django-insecure-development-only-key")
+# `make run` makes the secrets below once at random into its data folder and passes them to the
+# processes it starts; a development process started by hand reads the same files.
+_RUN_DATA = Path(env_str("SAAS_DATA_DIR", str(BASE_DIR / ".run" / "data")))
+
+
+def _run_secret(name: str) -> str | None:
+    path = _RUN_DATA / name
+    return path.read_text().strip() if not PRODUCTION and path.is_file() else None
+
+
+# Signs password-reset links, CSRF tokens and signed values: never a key from the source, except
+# for a process with no data folder at all (a bare `manage.py check`).
+SECRET_KEY = env_str(
+    "DJANGO_SECRET_KEY",
+    None if PRODUCTION else _run_secret("django-secret-key") or "django-insecure-development-only-key",
+)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", [] if PRODUCTION else ["localhost", "127.0.0.1", "[::1]"])
 
 # Where users reach the control plane; used in emails (invitation links).
@@ -20,13 +35,8 @@ PUBLIC_URL = env_str("SAAS_PUBLIC_URL", "http://localhost:8000").rstrip("/")
 
 # Keys for secrets that must be decrypted later (JWT keys, TLS private keys). Comma-separated
 # Fernet keys: the first encrypts, all decrypt, so keys rotate without re-encrypting at once.
-# `make run` generates one at random into its data folder and passes it to every process it
-# starts; a development process started by hand reads that same file.
-_run_key_file = Path(env_str("SAAS_DATA_DIR", str(BASE_DIR / ".run" / "data"))) / "field-encryption.key"
-_default_field_keys = (
-    [_run_key_file.read_text().strip()] if not PRODUCTION and _run_key_file.is_file() else []
-)
-FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEY", _default_field_keys)
+_run_field_key = _run_secret("field-encryption.key")
+FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEY", [_run_field_key] if _run_field_key else [])
 if PRODUCTION and not FIELD_ENCRYPTION_KEYS:
     from django.core.exceptions import ImproperlyConfigured
 

@@ -13,6 +13,7 @@ import pytest
 from core.postgres_binaries import postgres_bin_dir
 from saas.launcher.secrets import (
     LEGACY_MARKER,
+    django_secret_key,
     field_encryption_key,
     field_encryption_keys,
     legacy_development_key,
@@ -22,10 +23,16 @@ from saas.launcher.services import EmbeddedPostgres, free_port
 
 
 def test_secrets_are_made_once_with_mode_0600_and_reused(tmp_path):
-    key, password = field_encryption_key(tmp_path), postgres_password(tmp_path)
-    for name in ("field-encryption.key", "postgres-password"):
+    key, password, signing = (
+        field_encryption_key(tmp_path),
+        postgres_password(tmp_path),
+        django_secret_key(tmp_path),
+    )
+    for name in ("field-encryption.key", "postgres-password", "django-secret-key"):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600
     assert field_encryption_key(tmp_path) == key and postgres_password(tmp_path) == password
+    assert django_secret_key(tmp_path) == signing and len(signing) >= 50
+    assert signing != "django-insecure-development-only-key"
     assert field_encryption_key(tmp_path / "other") != key
 
 

@@ -23,7 +23,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _start(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     env = {
-        k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "FIELD_ENCRYPTION_KEY")
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "REDIS_URL", "FIELD_ENCRYPTION_KEY", "DJANGO_SECRET_KEY")
     }
     env["SAAS_DATA_DIR"] = str(data_dir)
     env["SAAS_PORT"] = str(port)
@@ -108,6 +110,7 @@ def test_make_run_comes_up_reuses_data_and_stops_cleanly(tmp_path):
     # The secrets `make run` made for itself: random, 0600, in the data folder, kept across runs.
     key_file, password_file = data_dir / "field-encryption.key", data_dir / "postgres-password"
     assert stat.S_IMODE(key_file.stat().st_mode) == stat.S_IMODE(password_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE((data_dir / "django-secret-key").stat().st_mode) == 0o600
     assert (key_file.read_text(), password_file.read_text()) == secrets_of_first_run
 
 
