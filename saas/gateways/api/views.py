@@ -104,6 +104,9 @@ class ClusterTokenViewSet(ClusterScopedViewSet):
         "destroy": Scope.CLUSTER_WRITE,
         "rotate": Scope.CLUSTER_WRITE,
     }
+    # An agent token reads the cluster's secrets decrypted (JWT and HMAC secrets, TLS private
+    # keys): an API token may not mint one, or it could read what it was never shown.
+    session_only_actions = frozenset({"create", "rotate"})
 
     def _created(self, token: ClusterToken, secret: str) -> Response:
         return Response({**ClusterTokenOutput(token).data, "token": secret}, status=status.HTTP_201_CREATED)

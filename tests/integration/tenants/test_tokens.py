@@ -220,3 +220,20 @@ def test_no_token_reaches_owner_scopes_or_mints_tokens_in_the_service_layer(worl
     with pytest.raises(Forbidden):
         services.create_organization(actor, name="Side project", slug=None)
     assert ApiToken.objects.filter(name="child").count() == 0
+
+
+def test_an_api_token_cannot_mint_a_gateway_agent_token(world):
+    """An agent token reads the cluster's secrets decrypted: a token may manage clusters and
+    revoke agent tokens, but only a person logged in makes or rotates one."""
+    slug = world.a.org.slug
+    client = _owner_token(world)
+    cluster = client.post(f"/api/v1/orgs/{slug}/clusters/", {"name": "edge"}, format="json")
+    assert cluster.status_code == 201, cluster.content
+    tokens = f"/api/v1/orgs/{slug}/clusters/{cluster.json()['id']}/tokens/"
+    refused = client.post(tokens, {"name": "gw"}, format="json")
+    assert refused.status_code == 403 and "log in" in refused.json()["detail"]
+    made = world.a.client(Role.OWNER).post(tokens, {"name": "gw"}, format="json")
+    assert made.status_code == 201, made.content
+    assert client.post(f"{tokens}{made.json()['id']}/rotate/").status_code == 403
+    assert client.get(tokens).status_code == 200
+    assert client.delete(f"{tokens}{made.json()['id']}/").status_code == 204
