@@ -239,7 +239,10 @@ class Agent:
         with self._usage_lock:
             held = self._hold_current_worker()
             # Read now: if the agent dies while the old worker drains, only its last moments are lost.
-            self._collect_usage_locked()
+            try:
+                self._collect_usage_locked()
+            except Exception as exc:  # counting never holds a snapshot back; the old worker is held
+                logger.warning("usage counters not read before the reload: %s", exc)
             self._point_current_to(folder)
             try:
                 self.haproxy.reload()
@@ -450,29 +453,47 @@ class Agent:
         counters: dict[str, list[int]] = {}
         for table in tables:
             counters.update(parse_usage_table(table))
-        batch = self.meter.record(counters, self.instance_id or socket.gethostname(), time.time())
+        batches = self.meter.record(counters, self.instance_id or socket.gethostname(), time.time())
         logger.debug(
-            "usage read from %d workers (%d keys): %d calls",
+            "usage read from %d workers (%d keys): %d calls in %d batches",
             len(tables),
             len(counters),
-            sum(item.requests for item in batch.items) if batch else 0,
+            sum(item.requests for batch in batches for item in batch.items),
+            len(batches),
         )
         for session in done:  # its last counts are spooled: it may exit now
             self._retiring.remove(session)
             session.close()
 
+    def _a_retiring_worker_is_done(self) -> bool:
+        """Whether an old worker held across a reload serves no one any more (or is gone): its
+        last read is due."""
+        with self._usage_lock:
+            for session in self._retiring:
+                try:
+                    if session.idle():
+                        return True
+                except RuntimeAPIError:
+                    return True
+        return False
+
     def _send_usage(self, interval_s: float) -> None:
-        """Count every `interval_s` (every 0.1 s while an old worker waits for its last read) and
-        deliver the usage spool, oldest first: at start (what a previous run left), then after
-        each count; after a failure, again with backoff and jitter, while counting goes on."""
+        """Count every `interval_s`, and as soon as an old worker is done (asked every 0.1 s: a
+        call may keep it for as long as its route's timeout), and deliver the usage spool, oldest
+        first: at start (what a previous run left), then after each count; after a failure, again
+        with backoff and jitter, while counting goes on."""
         backoff = 0.0
         next_send = 0.0
+        next_read = 0.0
         while not self._stop.is_set():
-            try:
-                self.collect_usage()
-            except Exception as exc:  # HAProxy restarting: the next read catches up
-                logger.warning("usage counters not read: %s", exc)
-            if time.monotonic() >= next_send:
+            counted = False
+            if time.monotonic() >= next_read or (self._retiring and self._a_retiring_worker_is_done()):
+                try:
+                    self.collect_usage()
+                except Exception as exc:  # HAProxy restarting: the next read catches up
+                    logger.warning("usage counters not read: %s", exc)
+                next_read, counted = time.monotonic() + interval_s, True
+            if (counted or backoff) and time.monotonic() >= next_send:
                 try:
                     send_pending(self.spool, self.control_plane.post_usage)
                     backoff = 0.0
@@ -483,7 +504,7 @@ class Agent:
                     logger.warning(
                         "usage not delivered (%s); retrying in %.1f s", exc, next_send - time.monotonic()
                     )
-            wait = 0.1 if self._retiring else interval_s
+            wait = 0.1 if self._retiring else max(next_read - time.monotonic(), 0.0)
             if backoff:
                 wait = min(wait, max(next_send - time.monotonic(), 0.0))
             self._usage_wake.wait(wait)

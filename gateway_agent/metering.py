@@ -7,10 +7,23 @@ in flight:
 
 - a request the gateway answers itself (401, 403, 404, 413, 429, a redirect, a mock, a CORS
   preflight): its status class, gpc(0..4) = 1xx..5xx, by the answer's own condition;
-- a request going upstream: gpc5 just before it goes; the upstream's answer adds its status class
-  and gpc6. An answer HAProxy makes up on the way (502, 503, 504) runs no response rule: what
-  went upstream without an answer (gpc5 - gpc6) for longer than any request may take, the agent
-  counts as 5xx.
+- a request going upstream: gpc5 just before it goes (`txn.sent_ms` set), then gpc6 and its
+  status class when it is answered, exactly once, whoever answers:
+  - the upstream's answer, in the frontend's `http-response` rules (`txn.latency_ms` set);
+  - an answer HAProxy makes itself once the request went upstream (504 after `timeout server`,
+    503 for a refused connection, 502 for an upstream that closes before its headers), for which
+    no `http-response` rule runs: in the one `http-after-response` rule, which HAProxy runs for
+    every answer, its own included. HAProxy 2.6 has no `sc-inc-gpc` action there, but the
+    `sc_inc_gpc` fetch works in its condition, on the counter the request tracked.
+
+  No timer guesses: a request in flight stays in flight, however long it takes (a route may wait
+  an hour) and however long the agent does not read. A client that goes away does not stop the
+  count: without `option abortonclose` HAProxy still waits for the upstream's answer and runs the
+  response rules. One that cancels its HTTP/2 stream (RST_STREAM) ends the request before any
+  answer: it went upstream and is never answered. The agent counts such a request as 5xx once
+  HAProxy says it is gone: `use`, in `show table`, is how many live requests hold the entry, so at
+  least `gpc5 - gpc6 - use` of its requests will never be answered. What a worker that is gone left
+  unanswered is counted as 5xx at once.
 
 An upstream answer also adds one to the latency bucket its time falls in (gpc7 onwards): the
 milliseconds from the request leaving for the upstream to the answer's headers, in the buckets
@@ -21,7 +34,9 @@ choices make a reload lose and double nothing:
 
 - The table outlives its worker (`directives.kept_table`). The agent holds a session on the old
   worker's stats socket across the reload, which keeps that worker alive once its last client
-  is gone, reads its final counts, then lets it go.
+  is gone, reads its final counts, then lets it go. Nothing stops an old worker earlier (no
+  `hard-stop-after`, no `mworker-max-reloads`): a call as long as its route's timeout is still
+  counted when it is answered.
 - Each worker generation (`proc.usage_gen`, the microsecond it loaded its configuration) keys its
   own entries, so counts from two workers never mix, even if a table were copied across."""
 
@@ -107,18 +122,28 @@ def count_route_answers(lines: list[str]) -> list[str]:
 
 
 def answer_lines() -> list[str]:
-    """The frontend's lines counting an upstream answer's status class and latency.
+    """The frontend's lines counting an answer to a request that went upstream: its status class,
+    its latency when the upstream answered, and that it is answered (gpc6).
 
     Counts happen inside conditions: a `counted_N` ACL (`sc_inc_gpc(N,2)`) is true once it has
     counted, so in `A counted_1 || B counted_2 || ...` exactly the first branch whose test holds
     counts, and the rest are not evaluated. Two response rules instead of one per status class
     and latency bucket: HAProxy evaluates every rule for every answer. (Named ACLs keep the
-    rules within HAProxy's 64 words a line.)"""
-    acls, status, latency = [], [], []
+    rules within HAProxy's 64 words a line.)
+
+    The `http-after-response` rule counts what went upstream and got no upstream answer through
+    the `http-response` rules: an answer HAProxy made itself. Its action, `allow`, does nothing but
+    end the frontend's after-response rules (it must be the last: the backend's run before it);
+    the counting is in its condition. An upstream answer stops at its first test, the gateway's
+    own answers at its second."""
+    acls, status, latency, made = [], [], [], []
     # 2xx first: most answers stop at the first test.
     for low in (200, 300, 400, 500, 100):
         acls.append(f"acl status_{low // 100}xx status {low}:{low + 99}")
         status.append(f"status_{low // 100}xx counted_{low // 100 - 1}")
+    # HAProxy's own answers are mostly 502, 503 and 504.
+    for low in (500, 400, 200, 300, 100):
+        made.append(f"status_{low // 100}xx counted_{low // 100 - 1} counted_6")
     low = 0
     for index, high in enumerate([*LATENCY_BOUNDS_MS, None]):
         gpc = FIRST_LATENCY_GPC + index
@@ -127,8 +152,13 @@ def answer_lines() -> list[str]:
         )
         latency.append(f"latency_{gpc} counted_{gpc}")
         low = (high or 0) + 1
-    for gpc in [*range(5), *range(FIRST_LATENCY_GPC, GPC_COUNT)]:
-        acls.append(f"acl counted_{gpc} sc_inc_gpc({gpc},2) -m int gt 0")
+    for gpc in range(GPC_COUNT):
+        if gpc != 5:
+            acls.append(f"acl counted_{gpc} sc_inc_gpc({gpc},2) -m int gt 0")
+    acls += [
+        "acl answered_upstream var(txn.latency_ms) -m found",
+        "acl went_upstream var(txn.sent_ms) -m found",
+    ]
     return [
         *acls,
         # The status class counted on the way; TRUE: the latency is measured whatever the status.
@@ -136,6 +166,9 @@ def answer_lines() -> list[str]:
         + " || ".join([*status, "TRUE"]),
         # The latency bucket counted on the way; TRUE: every answer is counted as answered.
         "http-response sc-inc-gpc(6,2) if " + " || ".join([*latency, "TRUE"]),
+        # Counted above, or never sent upstream (counted by its own answer, or not at all): done.
+        # Otherwise HAProxy answered it: its status class and answered, on the way.
+        "http-after-response allow if answered_upstream || !went_upstream || " + " || ".join(made),
     ]
 
 

@@ -52,6 +52,10 @@ class UsageSpool:
     def pending(self) -> list[Path]:
         return sorted(self.folder.glob("*.json"))
 
+    def holds(self, batch_id: str) -> bool:
+        """Whether a batch with this id waits in the spool."""
+        return any(self.folder.glob(f"*-{batch_id}.json"))
+
     def remove(self, path: Path) -> None:
         path.unlink(missing_ok=True)
 
@@ -98,7 +102,9 @@ class UsageRefused(RuntimeError):
 def send_pending(spool: UsageSpool, post: Callable[[bytes], int]) -> int:
     """Send what the spool holds, oldest first; returns how many were delivered. `post` takes a
     batch's JSON bytes and returns the HTTP status. Stops at the first failure (the caller retries
-    later, with backoff): 202 removes a batch, 400 sets it aside, anything else leaves it."""
+    later, with backoff): 202 removes a batch, 400 and 413 (refused as invalid or too big: sent
+    again, it would be refused again, and hold back every batch after it) set it aside, anything
+    else leaves it."""
     delivered = 0
     for path in spool.pending():
         try:
@@ -109,8 +115,8 @@ def send_pending(spool: UsageSpool, post: Callable[[bytes], int]) -> int:
         if status == 202:
             spool.remove(path)
             delivered += 1
-        elif status == 400:
-            spool.reject(path, "HTTP 400")
+        elif status in (400, 413):
+            spool.reject(path, f"HTTP {status}")
         else:
             raise UsageRefused(f"usage: HTTP {status}; {len(spool.pending())} batches wait in the spool")
     return delivered
@@ -120,28 +126,68 @@ def send_pending(spool: UsageSpool, post: Callable[[bytes], int]) -> int:
 
 CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
 LATENCY_BUCKETS = len(LATENCY_BOUNDS_MS) + 1
+# A row of `parse_usage_table`: the counters (only ever growing while their worker lives), then
+# what HAProxy says holds the entry now.
+SENT, ANSWERED, BYTES_IN, BYTES_OUT, FIRST_LATENCY = 5, 6, 7, 8, 9
+COUNTERS = FIRST_LATENCY + LATENCY_BUCKETS
+IN_USE = COUNTERS  # `use`: the live requests tracking the entry (not a counter)
+# What one batch may hold: the protocol's bound on items, and a size within the control plane's
+# bound on a body (4 MiB) and the common proxy default in front of it (nginx's 1 MiB): 10,000
+# items of long consumer names and big numbers would pass both.
+MAX_BATCH_ITEMS: int = min(
+    m.max_length for m in UsageBatch.model_fields["items"].metadata if hasattr(m, "max_length")
+)
+MAX_BATCH_BYTES = 1_000_000
 _ROW = re.compile(r"\bkey=(\S+)")
+_USE = re.compile(r"\buse=(\d+)")
 _FIELD = re.compile(r"\b(bytes_in_cnt|bytes_out_cnt|gpc\d+)=(\d+)")
 # Settled worker generations are remembered longer than a table keeps an idle entry.
 SETTLED_GENERATIONS_KEPT_S = 8 * 24 * 3600
 
 
 def parse_usage_table(text: str) -> dict[str, list[int]]:
-    """`show table usage/counts` as {key: [1xx, 2xx, 3xx, 4xx, 5xx, went upstream, answered by
-    the upstream, bytes in, bytes out, *latency buckets]}."""
+    """`show table usage/counts` as {key: [1xx, 2xx, 3xx, 4xx, 5xx, went upstream, answered,
+    bytes in, bytes out, *latency buckets, in use]}: COUNTERS counters, then IN_USE."""
     rows: dict[str, list[int]] = {}
     for line in text.splitlines():
         key = _ROW.search(line)
         if key is None:
             continue
         fields = {name: int(value) for name, value in _FIELD.findall(line)}
+        use = _USE.search(line, key.end())
         rows[key.group(1)] = [
             *(fields.get(f"gpc{i}", 0) for i in range(FIRST_LATENCY_GPC)),
             fields.get("bytes_in_cnt", 0),
             fields.get("bytes_out_cnt", 0),
             *(fields.get(f"gpc{FIRST_LATENCY_GPC + i}", 0) for i in range(LATENCY_BUCKETS)),
+            int(use.group(1)) if use else 0,
         ]
     return rows
+
+
+def _generation(key: str) -> str:
+    return key.split("|", 1)[0]
+
+
+def _batch_id(instance_id: str, sequence: int, now: float, part: int) -> str:
+    """Deterministic for a read: the first part keeps the id a read had when it made one batch."""
+    identity = f"{instance_id}:{sequence}:{now}" + (f":{part}" if part else "")
+    return hashlib.sha256(identity.encode()).hexdigest()[:32]
+
+
+def _parts(items: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The items in order, cut into batches within MAX_BATCH_ITEMS and MAX_BATCH_BYTES (measured
+    as ASCII JSON with every field, never shorter than what is sent)."""
+    parts: list[list[dict[str, Any]]] = []
+    size = MAX_BATCH_BYTES
+    for item in items:
+        length = len(json.dumps(item, separators=(",", ":"))) + 1
+        if not parts or len(parts[-1]) >= MAX_BATCH_ITEMS or size + length > MAX_BATCH_BYTES:
+            parts.append([])
+            size = 512  # the batch's own fields
+        parts[-1].append(item)
+        size += length
+    return parts
 
 
 class UsageMeter:
@@ -149,18 +195,24 @@ class UsageMeter:
 
     Each read covers every worker the agent can still see: the current one and any old one it
     holds across a reload. A key belongs to one worker generation (`<generation>|<route>|<consumer>`),
-    so its counter only grows while that worker lives; a key missing from a read belongs to a worker
-    that is gone (or an entry idle for a week), and is settled then.
+    so its counter only grows while that worker lives. A generation missing from a read altogether
+    is a worker that is gone: it is settled then. A key missing while its generation is read is an
+    entry HAProxy let expire after a week unused: nothing of it is in flight.
 
-    The state (the counters last read and a sequence number) and the batch made from a read are
-    written together, in one atomic file, before the batch goes to the spool: a crash at any point
-    either repeats the batch (same id, counted once) or loses nothing."""
+    A request that went upstream counts when it is answered (metering.py), however many reads and
+    however long that takes. One never answered is counted as 5xx as soon as HAProxy shows it
+    gone: more unanswered (`went upstream - answered`) than live requests holding the entry
+    (`use`); or when its worker is gone.
 
-    def __init__(self, state_path: Path, spool: UsageSpool, unanswered_after_s: float = 120) -> None:
+    The state (the counters last read and a sequence number) and the batches made from a read
+    (as many as its items need) are written together, in one atomic file, before the batches go
+    to the spool: a crash at any point either repeats them (same ids, counted once) or loses
+    nothing."""
+
+    def __init__(self, state_path: Path, spool: UsageSpool) -> None:
         self.state_path = state_path
         self.spool = spool
-        self.unanswered_after_s = unanswered_after_s  # longer than any upstream may take
-        self.state: dict[str, Any] = {"counters": {}, "sequence": 0, "pending": None, "settled": {}}
+        self.state: dict[str, Any] = {"counters": {}, "sequence": 0, "pending": [], "settled": {}}
         self._baseline_only = False
         try:
             self.state.update(json.loads(state_path.read_text()))
@@ -174,22 +226,25 @@ class UsageMeter:
                 "usage state %s unreadable; calls since its last read are not billed: %s", state_path, exc
             )
             self._baseline_only = True
-        if self.state.get("pending"):  # written, maybe not spooled before a crash: spool again
-            self.spool.append(UsageBatch.model_validate_json(self.state["pending"]))
-            self._save({**self.state, "pending": None})
+        # Written by earlier versions: one batch or none; a window of unanswered counts, unused.
+        pending = self.state.get("pending")
+        self.state["pending"] = [pending] if isinstance(pending, str) else list(pending or [])
+        self.state.pop("unanswered", None)
+        if self.state["pending"]:  # written, maybe not all spooled before a crash: spool again
+            for text in self.state["pending"]:
+                batch = UsageBatch.model_validate_json(text)
+                if not self.spool.holds(batch.batch_id):
+                    self.spool.append(batch)
+            self._save({**self.state, "pending": []})
 
     def _save(self, state: dict[str, Any]) -> None:
-        write_atomically(self.state_path, json.dumps(state).encode())
+        write_atomically(self.state_path, json.dumps(state, separators=(",", ":")).encode())
         self.state = state
 
-    def record(self, counters: dict[str, list[int]], instance_id: str, now: float) -> UsageBatch | None:
-        """Account for one read of every visible worker's table; the batch of what grew, if any.
-
-        A request counts with its status class as soon as it has one. One that went upstream and
-        has no answer yet is either in flight (its answer will class it) or was answered by
-        HAProxy itself (502, 503, 504: no response rule runs). What has stayed unanswered for a
-        whole `unanswered_after_s` cannot be in flight any more: it is counted then, as 5xx; so is
-        what a gone worker left unanswered."""
+    def record(self, counters: dict[str, list[int]], instance_id: str, now: float) -> list[UsageBatch]:
+        """Account for one read of every visible worker's table (`parse_usage_table` rows; a row
+        of COUNTERS values alone has no `use`: all of its unanswered are taken as in flight). The
+        batches of what grew, none when nothing did."""
         settled: dict[str, float] = {
             generation: at
             for generation, at in dict(self.state.get("settled", {})).items()
@@ -197,18 +252,26 @@ class UsageMeter:
         }
         # A settled generation's counts are all billed: met again (a table copied to a new
         # worker), they are not counts.
-        counters = {key: values for key, values in counters.items() if key.split("|", 1)[0] not in settled}
+        read = {key: values for key, values in counters.items() if _generation(key) not in settled}
         if self._baseline_only:
             self._baseline_only = False
-            self._save({**self.state, "counters": counters, "settled": settled, "read_at": now})
-            return None
+            baseline = {key: values[:COUNTERS] for key, values in read.items()}
+            # What is gone unanswered by now is before the baseline too.
+            given_up = {
+                key: values[SENT] - values[ANSWERED] - values[IN_USE]
+                for key, values in read.items()
+                if len(values) > IN_USE and values[SENT] - values[ANSWERED] > values[IN_USE]
+            }
+            self._save(
+                {**self.state, "counters": baseline, "failed": given_up, "settled": settled, "read_at": now}
+            )
+            return []
         base: dict[str, list[int]] = self.state["counters"]
-        failed: dict[str, int] = dict(self.state.get("failed", {}))
-        history: dict[str, list[list[float]]] = dict(self.state.get("unanswered", {}))
+        failed: dict[str, int] = {key: int(n) for key, n in dict(self.state.get("failed", {})).items()}
         minute = int(now) - int(now) % 60
         items: list[dict[str, Any]] = []
 
-        def add(key: str, classes: list[int], grown: list[int]) -> None:
+        def add(key: str, classes: list[int], grown: list[int]) -> bool:
             _, route, consumer = [*key.split("|", 2), "", ""][:3]
             first = True
             for status_class, count in zip(CLASSES, classes, strict=True):
@@ -219,69 +282,75 @@ class UsageMeter:
                         "consumer": consumer[:100],
                         "status_class": status_class,
                         "requests": count,
-                        "bytes_in": grown[7] if first else 0,
-                        "bytes_out": grown[8] if first else 0,
+                        "bytes_in": grown[BYTES_IN] if first else 0,
+                        "bytes_out": grown[BYTES_OUT] if first else 0,
+                        # Every field, as sent: `_parts` measures the items by their JSON.
+                        "latency_ms_buckets": grown[FIRST_LATENCY:]
+                        if first and any(grown[FIRST_LATENCY:])
+                        else [],
                     }
-                    if first and any(grown[9:]):
-                        item["latency_ms_buckets"] = grown[9:]
                     items.append(item)
                     first = False
+            return not first
 
-        for key, values in sorted(counters.items()):
+        kept: dict[str, list[int]] = {}
+        for key, row in sorted(read.items()):
+            values = row[:COUNTERS]
             before = base.get(key)
             if (
                 before is None
                 or len(before) != len(values)
                 or any(v < b for v, b in zip(values, before, strict=True))
             ):
-                before, failed[key], history[key] = [0] * len(values), 0, []  # new, or started again
+                before, failed[key] = [0] * len(values), 0  # new, or started again
             grown = [v - b for v, b in zip(values, before, strict=True)]
             classes = grown[:5]
-            # Unanswered so far, and for how long: the least seen over the window has stayed.
-            unanswered = values[5] - values[6] - failed.get(key, 0)
-            seen = [entry for entry in history.get(key, []) if entry[0] >= now - self.unanswered_after_s]
-            covered = bool(history.get(key)) and history[key][0][0] <= now - self.unanswered_after_s
-            seen.append([now, unanswered])
-            if covered and (gone := int(min(entry[1] for entry in seen))) > 0:
-                classes[4] += gone
-                failed[key] = failed.get(key, 0) + gone
-                seen = [[t, u - gone] for t, u in seen]
-            history[key] = seen if unanswered > 0 else []
-            add(key, classes, grown)
-        for key in sorted(base.keys() - counters.keys()):
-            # Its worker is gone: nothing it left unanswered can be answered any more.
+            if len(row) > IN_USE:
+                # At most `use` of the unanswered are live: the others were given up on (an
+                # HTTP/2 stream reset, say) and will never be answered. Counted once, as 5xx.
+                gone = values[SENT] - values[ANSWERED] - row[IN_USE]
+                if gone > failed.get(key, 0):
+                    classes[4] += gone - failed.get(key, 0)
+                    failed[key] = gone
+            if add(key, classes, grown):
+                kept[key] = values
+            else:
+                # Bytes and latencies that grew without a call counted (a body still flowing):
+                # left to the next item of the key.
+                kept[key] = [*values[:BYTES_IN], *before[BYTES_IN:]]
+        live = {_generation(key) for key in read}
+        for key in sorted(base.keys() - read.keys()):
+            # Its worker is gone (or the entry expired, unused): nothing it left unanswered can
+            # be answered any more.
             values = base[key]
-            settled[key.split("|", 1)[0]] = now
-            if len(values) > 6 and (left := values[5] - values[6] - failed.get(key, 0)) > 0:
+            if _generation(key) not in live:
+                settled[_generation(key)] = now
+            if len(values) > ANSWERED and (left := values[SENT] - values[ANSWERED] - failed.get(key, 0)) > 0:
                 add(key, [0, 0, 0, 0, left], [0] * len(values))
         sequence = int(self.state["sequence"])
-        batch = None
-        if items:
-            identity = f"{instance_id}:{sequence}:{now}"
-            batch = UsageBatch.model_validate(
+        batches = [
+            UsageBatch.model_validate(
                 {
-                    "batch_id": hashlib.sha256(identity.encode()).hexdigest()[:32],
+                    "batch_id": _batch_id(instance_id, sequence, now, part),
                     "instance_id": instance_id,
                     "window_start": float(self.state.get("read_at") or now),
                     "window_end": now,
-                    "items": items,
+                    "items": chunk,
                 }
             )
-        live = {key.split("|", 1)[0] for key in counters}
-        self._save(
-            {
-                "counters": counters,
-                "failed": {key: n for key, n in failed.items() if key in counters},
-                "unanswered": {
-                    key: entries for key, entries in history.items() if entries and key in counters
-                },
-                "settled": {generation: at for generation, at in settled.items() if generation not in live},
-                "sequence": sequence + 1,
-                "read_at": now,
-                "pending": batch.model_dump_json() if batch else None,
-            }
-        )
-        if batch is not None:
-            self.spool.append(batch)
-            self._save({**self.state, "pending": None})
-        return batch
+            for part, chunk in enumerate(_parts(items))
+        ]
+        state = {
+            "counters": kept,
+            "failed": {key: n for key, n in failed.items() if key in kept and n},
+            "settled": settled,
+            "sequence": sequence + 1,
+            "read_at": now,
+            "pending": [batch.model_dump_json() for batch in batches],
+        }
+        self._save(state)
+        if batches:
+            for batch in batches:
+                self.spool.append(batch)
+            self._save({**state, "pending": []})
+        return batches

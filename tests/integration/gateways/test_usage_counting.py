@@ -1,0 +1,250 @@
+"""Each call counted exactly once, with the status class its client saw, by the agent and the
+real HAProxy: answers HAProxy makes itself (504 after `timeout server`, 503 when the upstream
+refuses), clients that go away before the answer, an HTTP/2 stream reset, a call that outlasts
+many reads, and one that outlasts its worker's reload."""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+
+from gateway_agent.agent import Agent, AgentSettings
+from gateway_agent.metering import TABLE
+from gateway_agent.protocol import UsageBatch, document_sha256
+from gateway_agent.usage import ANSWERED, SENT, parse_usage_table
+from saas.launcher.services import free_port
+
+# Each test's own routes, by id: (path prefix, service). Service 1's upstream is waited for at
+# most 1 s, service 2's `wait_read_s` (10 s); service 3's upstream refuses connections.
+FAST, SLOW, DEAD, ABORT, H2, LONG = 1, 2, 3, 4, 5, 6
+ROUTES = {
+    FAST: ("/fast", 1),
+    SLOW: ("/slow", 1),
+    DEAD: ("/dead", 3),
+    ABORT: ("/abort", 2),
+    H2: ("/h2", 2),
+    LONG: ("/long", 2),
+}
+
+
+class _Upstream(BaseHTTPRequestHandler):
+    """GET /<route>/<seconds>/<status>: answers <status> after <seconds>."""
+
+    def do_GET(self) -> None:
+        *_, delay, status = self.path.split("/")
+        time.sleep(float(delay))
+        body = b"ok\n"
+        try:
+            self.send_response(int(status))
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except OSError:
+            pass  # HAProxy gave up on it (timeout server)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def _document(upstream_port: int, dead_port: int, wait_read_s: float = 10) -> dict:
+    def upstream(upstream_id: int, port: int, read_s: float) -> dict:
+        return {
+            "id": upstream_id,
+            "name": f"u{upstream_id}",
+            "targets": [{"host": "127.0.0.1", "port": port}],
+            "timeouts": {"connect_s": 0.5, "send_s": read_s, "read_s": read_s},
+            "retries": 0,
+        }
+
+    return {
+        "schema_version": 1,
+        "cluster_id": 1,
+        "global_plugins": [],
+        "upstreams": [
+            upstream(1, upstream_port, 1),
+            upstream(2, upstream_port, wait_read_s),
+            upstream(3, dead_port, 1),
+        ],
+        "services": [
+            {"id": 1, "name": "short", "upstream_id": 1},
+            {"id": 2, "name": "long", "upstream_id": 2},
+            {"id": 3, "name": "dead", "upstream_id": 3},
+        ],
+        "routes": [
+            {
+                "id": route,
+                "name": prefix[1:],
+                "service_id": service,
+                "paths": [{"type": "prefix", "value": prefix}],
+            }
+            for route, (prefix, service) in ROUTES.items()
+        ],
+        "consumers": [],
+        "certificates": [],
+    }
+
+
+def _served(version: int, document: dict) -> bytes:
+    sha = document_sha256(document)
+    return json.dumps({"version": version, "sha256": sha, "sections": {}, "document": document}).encode()
+
+
+class _NoControlPlane:
+    def close(self) -> None:
+        pass
+
+
+@dataclass
+class Gateway:
+    agent: Agent
+    port: int
+    upstream_port: int
+    dead_port: int
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def counted(self, route: int) -> Counter[str]:
+        """Each status class's calls of `route` in every batch the agent spooled so far."""
+        totals: Counter[str] = Counter()
+        for path in self.agent.spool.pending():
+            for item in UsageBatch.model_validate_json(path.read_bytes()).items:
+                if item.route_id == route:
+                    totals[item.status_class] += item.requests
+        return totals
+
+    def table(self) -> dict[str, list[int]]:
+        with self.agent.haproxy.runtime_api() as api:
+            return parse_usage_table(api.worker(f"show table {TABLE}"))
+
+    def read_until(self, route: int, expected: dict[str, int], timeout: float = 8) -> Counter[str]:
+        """Reads the counters (as the agent does every few seconds) until `route` has `expected`
+        or `timeout` passes; then a few reads more, which must add nothing."""
+        deadline = time.monotonic() + timeout
+        while self.counted(route) != Counter(expected) and time.monotonic() < deadline:
+            self.agent.collect_usage()
+            time.sleep(0.1)
+        for _ in range(3):
+            self.agent.collect_usage()
+        return self.counted(route)
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    folder: Path = tmp_path_factory.mktemp("usage-counting")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Upstream)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    dead_port = free_port()  # nothing listens there: connections are refused
+    settings = AgentSettings(
+        "http://127.0.0.1:9",
+        "token",
+        folder / "agent",
+        http_port=free_port(),
+        https_port=None,
+        metrics_port=None,
+    )
+    agent = Agent(settings, _NoControlPlane())  # type: ignore[arg-type]
+    gateway = Gateway(agent, settings.http_port, server.server_address[1], dead_port)
+    agent.apply(_served(1, _document(gateway.upstream_port, dead_port)), keep=False)
+    try:
+        yield gateway
+    finally:
+        agent.stop()
+        server.shutdown()
+
+
+def _send(gateway: Gateway, path: str) -> socket.socket:
+    client = socket.create_connection(("127.0.0.1", gateway.port))
+    client.sendall(f"GET {path} HTTP/1.1\r\nHost: api\r\n\r\n".encode())
+    return client
+
+
+def _frame(kind: int, flags: int, stream: int, payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload))[1:] + bytes([kind, flags]) + struct.pack(">I", stream) + payload
+
+
+def test_an_answer_haproxy_makes_itself_counts_once_with_its_class(gateway):
+    """504: the upstream answers after `timeout server` (1 s), when HAProxy has answered for it.
+    503: the upstream refuses the connection. Neither runs an `http-response` rule; the
+    `http-after-response` rule counts them."""
+    with httpx.Client(timeout=10) as client:
+        assert client.get(gateway.url("/slow/2.5/200")).status_code == 504
+        assert client.get(gateway.url("/dead/0/200")).status_code == 503
+        assert client.get(gateway.url("/fast/0/200")).status_code == 200
+    assert gateway.read_until(SLOW, {"5xx": 1}) == {"5xx": 1}
+    assert gateway.read_until(DEAD, {"5xx": 1}) == {"5xx": 1}
+    assert gateway.read_until(FAST, {"2xx": 1}) == {"2xx": 1}
+    # Counted by HAProxy as answered, with its class, the moment it answered.
+    for route in (SLOW, DEAD):
+        [row] = [values for key, values in gateway.table().items() if key.split("|")[1] == str(route)]
+        assert row[4:SENT] == [1] and row[SENT] == row[ANSWERED] == 1
+    time.sleep(2)  # the upstream's late answer to the 504 changes nothing
+    assert gateway.read_until(SLOW, {"5xx": 1}, timeout=0) == {"5xx": 1}
+
+
+def test_a_call_whose_client_went_away_counts_once_with_the_upstreams_answer(gateway):
+    """Without `option abortonclose`, HAProxy still waits for the upstream and runs the response
+    rules when a client closes (FIN) or resets (RST) its connection before the answer."""
+    closed = _send(gateway, "/abort/1.5/201")
+    reset = _send(gateway, "/abort/1.5/202")
+    time.sleep(0.3)
+    closed.close()
+    reset.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    reset.close()
+    gateway.agent.collect_usage()
+    assert gateway.counted(ABORT) == {}  # in flight: nothing counted yet
+    assert gateway.read_until(ABORT, {"2xx": 2}) == {"2xx": 2}
+
+
+def test_an_http2_stream_reset_before_the_answer_counts_once_as_5xx(gateway):
+    """RST_STREAM ends the request at once: it went upstream and will never be answered. HAProxy
+    shows it gone (more unanswered than live requests holding the entry): 5xx, once, while the
+    call beside it, still waiting, counts with its answer."""
+    path = b"/h2/2/200"
+    headers = b"\x82\x86\x44" + bytes([len(path)]) + path + b"\x41\x03api"  # GET http <path> api
+    with _send(gateway, path.decode()), socket.create_connection(("127.0.0.1", gateway.port)) as h2:
+        h2.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + _frame(4, 0, 0, b"") + _frame(1, 5, 1, headers))
+        time.sleep(0.3)
+        h2.sendall(_frame(3, 0, 1, struct.pack(">I", 8)))  # RST_STREAM, CANCEL
+        assert gateway.read_until(H2, {"5xx": 1}, timeout=1) == {"5xx": 1}  # the other still waits
+        assert gateway.read_until(H2, {"5xx": 1, "2xx": 1}) == {"5xx": 1, "2xx": 1}
+
+
+def test_a_call_longer_than_many_reads_and_a_reload_counts_once_when_answered(gateway):
+    """A call in flight across many reads, then a reload while it still waits: its worker stays
+    (no `hard-stop-after`), the agent holds it until it serves no one, and the call counts once,
+    on that worker, when it is answered."""
+    calls = {}
+
+    def call() -> None:
+        with httpx.Client(timeout=20) as client:
+            calls["answer"] = client.get(gateway.url("/long/4/200")).status_code
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    for _ in range(10):
+        gateway.agent.collect_usage()
+        time.sleep(0.1)
+    assert gateway.counted(LONG) == {}
+    worker = gateway.agent.haproxy.current_worker_pid()
+    # A change of a backend's timeouts: a reload, not a runtime change.
+    document = _document(gateway.upstream_port, gateway.dead_port, wait_read_s=9)
+    gateway.agent.apply(_served(2, document), keep=False)
+    assert gateway.agent.haproxy.current_worker_pid() != worker
+    assert [session.pid for session in gateway.agent._retiring] == [worker]
+    caller.join(timeout=15)
+    assert calls == {"answer": 200}
+    assert gateway.read_until(LONG, {"2xx": 1}) == {"2xx": 1}
+    assert gateway.agent._retiring == []  # the old worker, done, is let go
