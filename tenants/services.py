@@ -21,7 +21,7 @@ from .audit import Actor, record_audit
 from .credentials import hash_secret, new_secret
 from .models import ApiToken, Invitation, Membership, Organization, User
 from .provisioning import TEMPLATE_SLUG, create_organization_schema
-from .roles import Role, Scope, can_grant
+from .roles import ROLE_SCOPES, Role, Scope, can_grant
 
 logger = logging.getLogger(__name__)
 
@@ -334,6 +334,13 @@ def accept_invitation(
 # --- API tokens ------------------------------------------------------------------------------
 
 
+def default_token_ceiling(role: str) -> str:
+    """The role ceiling of a token made without one: the least that is still of use, viewer
+    (reading), or billing for a billing member (a viewer may read what billing may not). A token
+    that writes or administers names its ceiling."""
+    return Role.BILLING if role == Role.BILLING else Role.VIEWER
+
+
 @transaction.atomic
 def create_api_token(
     actor: Actor,
@@ -344,10 +351,14 @@ def create_api_token(
     role_ceiling: str | None,
     expires_at: datetime | None,
 ) -> tuple[ApiToken, str]:
-    """Returns the token and its secret: the only time the secret is seen."""
+    """Returns the token and its secret: the only time the secret is seen. The token may do at
+    most what its `role_ceiling` may, never more than its creator's role; without one, the least
+    (default_token_ceiling)."""
     # A leaked token must not be able to mint more tokens.
     _refuse_token(actor, "API tokens cannot create API tokens; log in to do it.")
-    ceiling = role_ceiling or membership.role
+    ceiling = role_ceiling or default_token_ceiling(membership.role)
+    if not ROLE_SCOPES[ceiling] <= ROLE_SCOPES[membership.role]:
+        raise InvalidInput.field("role_ceiling", f"A {membership.role} cannot create a {ceiling} token.")
     if expires_at is not None and expires_at <= clock.now():
         raise InvalidInput.field("expires_at", "The expiry must be in the future.")
     secret = new_secret(settings.API_TOKEN_PREFIX)

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django_redis import get_redis_connection
 from django_tenants.utils import schema_context
 
@@ -48,8 +49,16 @@ class AgentContext:
 
 
 def authenticate_agent(secret: str) -> AgentContext | None:
-    """The cluster behind a token, or None when the token is unknown or revoked. The token
-    names its organization, so one indexed lookup in that organization's schema suffices."""
+    """The cluster behind a token, or None when the token is unknown or revoked (a rotated
+    token is accepted until its grace period ends). The token names its organization, so one
+    indexed lookup in that organization's schema suffices. Records the token's last use, at
+    most once a minute."""
+    found = _authenticate(secret)
+    return found[0] if found else None
+
+
+def _authenticate(secret: str) -> tuple[AgentContext, datetime | None] | None:
+    """The context and when the token stops working (None: until revoked)."""
     if not secret.startswith(CLUSTER_TOKEN_PREFIX):
         return None
     org_part, _, rest = secret[len(CLUSTER_TOKEN_PREFIX) :].partition("_")
@@ -61,21 +70,28 @@ def authenticate_agent(secret: str) -> AgentContext | None:
     )
     if organization is None:
         return None
+    now = clock.now()
     with schema_context(organization.schema_name):
-        token = ClusterToken.objects.filter(token_hash=hash_secret(secret), revoked_at__isnull=True).first()
+        token = (
+            ClusterToken.objects.filter(token_hash=hash_secret(secret))
+            .filter(Q(revoked_at__isnull=True) | Q(revoked_at__gt=now))
+            .only("id", "cluster_id", "last_used_at", "revoked_at")
+            .first()
+        )
         if token is None:
             return None
-        now = clock.now()
         if (
             token.last_used_at is None
-            or (now - token.last_used_at).total_seconds() > TOKEN_LAST_USED_RESOLUTION_S
+            or (now - token.last_used_at).total_seconds() >= TOKEN_LAST_USED_RESOLUTION_S
         ):
             ClusterToken.objects.filter(id=token.id).update(last_used_at=now)
-        return AgentContext(organization.id, organization.schema_name, token.cluster_id, token.id)
+        ctx = AgentContext(organization.id, organization.schema_name, token.cluster_id, token.id)
+        return ctx, token.revoked_at
 
 
 AUTHENTICATION_CACHE_S = 30.0
-_authenticated: dict[str, tuple[float, AgentContext]] = {}
+# hash of the secret -> (monotonic time accepted, context, when the token stops working)
+_authenticated: dict[str, tuple[float, AgentContext, datetime | None]] = {}
 _authenticated_lock = threading.Lock()
 
 
@@ -84,7 +100,11 @@ def recently_authenticated(secret: str) -> AgentContext | None:
     touching the database (so it may run on the event loop)."""
     with _authenticated_lock:
         hit = _authenticated.get(hash_secret(secret))
-    return hit[1] if hit is not None and time.monotonic() - hit[0] < AUTHENTICATION_CACHE_S else None
+    if hit is None or time.monotonic() - hit[0] >= AUTHENTICATION_CACHE_S:
+        return None
+    accepted_until = hit[2]
+    # A rotated token's grace period ends on time, cache or not.
+    return hit[1] if accepted_until is None or clock.now() < accepted_until else None
 
 
 def authenticate_agent_cached(secret: str) -> AgentContext | None:
@@ -96,12 +116,14 @@ def authenticate_agent_cached(secret: str) -> AgentContext | None:
         return known
     now = time.monotonic()
     key = hash_secret(secret)
-    ctx = authenticate_agent(secret)
-    if ctx is not None:
-        with _authenticated_lock:
-            if len(_authenticated) > 10_000:
-                _authenticated.clear()
-            _authenticated[key] = (now, ctx)
+    found = _authenticate(secret)
+    if found is None:
+        return None
+    ctx, accepted_until = found
+    with _authenticated_lock:
+        if len(_authenticated) > 10_000:
+            _authenticated.clear()
+        _authenticated[key] = (now, ctx, accepted_until)
     return ctx
 
 
@@ -113,7 +135,10 @@ def _members_key(ctx: AgentContext) -> str:
     return f"gw:instances:{ctx.schema_name}:{ctx.cluster_id}"
 
 
-def register_instance(ctx: AgentContext, request: RegisterRequest) -> GatewayInstance:
+def register_instance(
+    ctx: AgentContext, request: RegisterRequest, address: str | None = None
+) -> GatewayInstance:
+    """Record (or update) the instance; `address` is the one the control plane saw it call from."""
     with schema_context(ctx.schema_name), transaction.atomic():
         instance = None
         if request.instance_id:
@@ -127,13 +152,15 @@ def register_instance(ctx: AgentContext, request: RegisterRequest) -> GatewayIns
         instance.haproxy_version = request.haproxy_version
         instance.labels = request.labels
         instance.token_id = ctx.token_id
+        instance.address = address
         instance.save()
     get_redis_connection("default").sadd(_members_key(ctx), str(instance.instance_id))
     return instance
 
 
-def record_heartbeat(ctx: AgentContext, heartbeat: Heartbeat) -> bool:
-    """False when the instance is not registered with this cluster."""
+def record_heartbeat(ctx: AgentContext, heartbeat: Heartbeat, address: str | None = None) -> bool:
+    """False when the instance is not registered with this cluster. `address`: the one the
+    control plane saw the heartbeat come from."""
     redis = get_redis_connection("default")
     if not redis.sismember(_members_key(ctx), heartbeat.instance_id):
         return False
@@ -141,15 +168,19 @@ def record_heartbeat(ctx: AgentContext, heartbeat: Heartbeat) -> bool:
         "at": time.time(),
         "applied_version": heartbeat.applied_version,
         "last_error": heartbeat.last_error,
+        "address": address,
     }
     redis.set(_status_key(ctx, heartbeat.instance_id), json.dumps(status), ex=OFFLINE_AFTER_S)
     return True
 
 
 def instance_statuses(schema_name: str, cluster_id: int, organization_id: int) -> list[dict[str, Any]]:
-    """Every registered instance with its live status: one query, one Redis MGET."""
+    """Every registered instance with its live status: one query, one Redis MGET. Call inside
+    the organization's schema."""
     ctx = AgentContext(organization_id, schema_name, cluster_id, 0)
-    instances = list(GatewayInstance.objects.filter(cluster_id=cluster_id).order_by("id"))
+    instances = list(
+        GatewayInstance.objects.filter(cluster_id=cluster_id).select_related("token").order_by("id")
+    )
     latest = (
         ConfigSnapshot.objects.filter(cluster_id=cluster_id)
         .order_by("-version")
@@ -171,18 +202,23 @@ def instance_statuses(schema_name: str, cluster_id: int, organization_id: int) -
             if age is None or age > OFFLINE_AFTER_S
             else ("online" if age <= ONLINE_WITHIN_S else "lost")
         )
+        applied = status["applied_version"] if status else None
         result.append(
             {
+                "id": instance.id,
                 "instance_id": str(instance.instance_id),
                 "hostname": instance.hostname,
+                "address": (status or {}).get("address") or instance.address,
                 "agent_version": instance.agent_version,
                 "haproxy_version": instance.haproxy_version,
                 "labels": instance.labels,
+                "token": instance.token.prefix if instance.token else None,
                 "registered_at": instance.registered_at,
                 "status": state,
                 "last_heartbeat_at": datetime.fromtimestamp(status["at"], tz=UTC) if status else None,
-                "applied_version": status["applied_version"] if status else None,
+                "applied_version": applied,
                 "latest_version": latest,
+                "on_latest_version": latest is not None and applied == latest,
                 "last_error": status["last_error"] if status else None,
             }
         )

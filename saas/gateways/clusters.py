@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -105,19 +106,50 @@ def create_cluster_token(author: Author, cluster: GatewayCluster, *, name: str) 
 
 @transaction.atomic
 def revoke_cluster_token(author: Author, token: ClusterToken) -> None:
-    if token.revoked_at is not None:
+    """The token stops working now (within the agent API's 30 s authentication cache), a rotated
+    one too, before its grace period ends."""
+    now = clock.now()
+    if token.revoked_at is not None and token.revoked_at <= now:
         return
-    token.revoked_at = clock.now()
+    token.revoked_at = now
     token.save(update_fields=["revoked_at"])
     record_audit(
         author.actor, author.organization, "cluster_token.revoke", token, before={"name": token.name}
     )
 
 
+ROTATION_GRACE_DEFAULT_S = 3600
+ROTATION_GRACE_MAX_S = 7 * 24 * 3600
+
+
 @transaction.atomic
-def rotate_cluster_token(author: Author, token: ClusterToken) -> tuple[ClusterToken, str]:
-    """A new secret under the same name; the old one stops working now."""
-    if token.revoked_at is not None:
-        raise InvalidInput.field("token", "This token is revoked; create a new one.")
-    revoke_cluster_token(author, token)
-    return create_cluster_token(author, token.cluster, name=token.name)
+def rotate_cluster_token(
+    author: Author, token: ClusterToken, *, grace_seconds: int = ROTATION_GRACE_DEFAULT_S
+) -> tuple[ClusterToken, str]:
+    """A new secret under the same name. The old one keeps working for `grace_seconds` (0: it
+    stops now), time to give the new one to every gateway, then is refused."""
+    if not 0 <= grace_seconds <= ROTATION_GRACE_MAX_S:
+        raise InvalidInput.field("grace_seconds", f"From 0 to {ROTATION_GRACE_MAX_S} seconds.")
+    token = ClusterToken.objects.select_for_update().get(id=token.id)
+    now = clock.now()
+    if token.status_at(now) != "active":
+        raise InvalidInput.field(
+            "token",
+            "This token was rotated or revoked already; rotate its replacement or create a new one.",
+        )
+    token.revoked_at = now + timedelta(seconds=grace_seconds)
+    token.save(update_fields=["revoked_at"])
+    new_token, secret = create_cluster_token(author, token.cluster, name=token.name)
+    record_audit(
+        author.actor,
+        author.organization,
+        "cluster_token.rotate",
+        token,
+        before={"name": token.name},
+        after={
+            "replaced_by": new_token.prefix,
+            "grace_seconds": grace_seconds,
+            "old_secret_valid_until": token.revoked_at.isoformat(),
+        },
+    )
+    return new_token, secret

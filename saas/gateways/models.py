@@ -1,6 +1,8 @@
 """Gateway clusters, their agent tokens and their config snapshots. These tables live in each
 organization's own schema."""
 
+from datetime import datetime
+
 from django.db import models
 
 
@@ -29,6 +31,8 @@ class ClusterToken(models.Model):
     created_by = models.CharField(max_length=254, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    # When the token stops (or stopped) working: in the future while a rotated token's grace
+    # period runs, so its gateways can move to the new secret.
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -36,6 +40,12 @@ class ClusterToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}...)"
+
+    def status_at(self, now: datetime) -> str:
+        """active; rotating (replaced, still accepted until `revoked_at`); or revoked."""
+        if self.revoked_at is None:
+            return "active"
+        return "rotating" if self.revoked_at > now else "revoked"
 
 
 class SnapshotSection(models.Model):
@@ -81,6 +91,8 @@ class GatewayInstance(models.Model):
     haproxy_version = models.CharField(max_length=50, blank=True)
     labels = models.JSONField(default=dict, blank=True)
     token = models.ForeignKey(ClusterToken, on_delete=models.SET_NULL, null=True, related_name="+")
+    # The address the control plane saw it register from (behind trusted proxies: the client's).
+    address = models.GenericIPAddressField(null=True, blank=True)
     registered_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -5,6 +5,7 @@ works out the caller's scopes (role, limited by an API token's ceiling), enforce
 action needs, and switches the database connection to the organization's schema. A caller who is
 not a member gets 404, so the existence of other organizations is not revealed."""
 
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 from django.db.models import QuerySet
@@ -13,6 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.api.client import client_ip
+from core.api.list_queries import ListQuery
 from tenants.audit import Actor
 from tenants.authentication import token_auth_of
 from tenants.models import Membership, Organization, User
@@ -25,6 +27,8 @@ class OrganizationScopedViewSet(viewsets.GenericViewSet):
     scope_map: ClassVar[dict[str, str]] = {}
     # Actions a person must do themselves, logged in, not through an API token.
     session_only_actions: ClassVar[frozenset[str]] = frozenset()
+    # `?search=` and `?ordering=` of the list action (core.api.list_queries); None: neither.
+    list_query: ClassVar[ListQuery | None] = None
 
     organization: Organization
     membership: Membership
@@ -86,6 +90,17 @@ class OrganizationScopedViewSet(viewsets.GenericViewSet):
         if "organization" in field_names:
             queryset = queryset.filter(organization=self.organization)
         return queryset
+
+    def filter_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        queryset = super().filter_queryset(queryset)
+        if self.list_query is not None and self.action == "list":
+            queryset = self.list_query.apply(queryset, self.request.query_params)
+        return queryset
+
+    def list_page(self, queryset: QuerySet[Any], output: Callable[[Sequence[Any]], Any]) -> Response:
+        """The list answer: `queryset` searched, sorted and paginated, each page through `output`."""
+        page = self.paginate_queryset(self.filter_queryset(queryset))
+        return self.get_paginated_response(output(page or []))
 
     @property
     def actor(self) -> Actor:

@@ -59,8 +59,15 @@ class MemberUpdateInput(InputValidator):
 
 class ApiTokenCreateInput(InputValidator):
     name = StrictCharField(max_length=100)
-    role_ceiling = serializers.ChoiceField(choices=Role.choices, required=False)
-    expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    role_ceiling = serializers.ChoiceField(
+        choices=Role.choices,
+        required=False,
+        help_text="The most the token may do (never more than your role). Default: viewer "
+        "(billing for a billing member).",
+    )
+    expires_at = serializers.DateTimeField(
+        required=False, allow_null=True, default=None, help_text="When it stops working; none: until revoked"
+    )
 
 
 class AuditQuery(InputValidator):
@@ -70,8 +77,15 @@ class AuditQuery(InputValidator):
     target_id = StrictCharField(max_length=64, required=False)
     since = serializers.DateTimeField(required=False)
     until = serializers.DateTimeField(required=False)
+    search = StrictCharField(max_length=200, required=False, allow_blank=True)
+    ordering = StrictCharField(max_length=64, required=False, allow_blank=True)
     page = serializers.IntegerField(min_value=1, required=False)
     page_size = serializers.IntegerField(min_value=1, max_value=200, required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if "since" in attrs and "until" in attrs and attrs["until"] <= attrs["since"]:
+            raise serializers.ValidationError({"until": ["Must be after since."]})
+        return attrs
 
 
 # --- output ----------------------------------------------------------------------------------
@@ -108,10 +122,12 @@ class MeOutput(serializers.Serializer[User]):
 
 class MembershipOutput(serializers.ModelSerializer[Membership]):
     user = UserOutput()
+    email = serializers.EmailField(source="user.email", read_only=True)
+    name = serializers.CharField(source="user.name", read_only=True)
 
     class Meta:
         model = Membership
-        fields = ["id", "user", "role", "created_at"]
+        fields = ["id", "email", "name", "user", "role", "created_at"]
 
 
 class InvitationOutput(serializers.ModelSerializer[Invitation]):

@@ -4,7 +4,8 @@ from typing import Any
 
 from django.contrib.auth import authenticate, login, logout
 from django.middleware.csrf import get_token
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, status
 from rest_framework.decorators import action
 from rest_framework.generics import GenericAPIView
@@ -14,12 +15,13 @@ from rest_framework.response import Response
 
 from core import clock
 from core.api.client import client_ip
+from core.api.list_queries import ListQuery
 from core.errors import InvalidInput
 from tenants import services
 from tenants.audit import Actor
 from tenants.authentication import token_auth_of
 from tenants.models import ApiToken, AuditEntry, Invitation, Membership, Organization, User
-from tenants.roles import ROLE_SCOPES, Scope
+from tenants.roles import Scope
 
 from . import serializers as s
 from .scoping import OrganizationScopedViewSet
@@ -167,6 +169,19 @@ class OrganizationViewSet(OrganizationScopedViewSet):
 
 # --- members ---------------------------------------------------------------------------------
 
+MEMBERS = ListQuery(
+    search=("user__email", "user__name"),
+    ordering={
+        "id": "id",
+        "email": "user__email",
+        "name": "user__name",
+        "role": "role",
+        "created_at": "created_at",
+    },
+    default="id",
+    search_help="email or name",
+)
+
 
 class MemberViewSet(OrganizationScopedViewSet):
     serializer_class = s.MembershipOutput
@@ -179,10 +194,11 @@ class MemberViewSet(OrganizationScopedViewSet):
     session_only_actions = frozenset({"leave"})
 
     queryset = Membership.objects.select_related("user").order_by("id")
+    list_query = MEMBERS
 
+    @extend_schema(parameters=MEMBERS.parameters(), responses=s.MembershipOutput(many=True))
     def list(self, request: Request, org_slug: str) -> Response:
-        page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(s.MembershipOutput(page, many=True).data)
+        return self.list_page(self.get_queryset(), lambda page: s.MembershipOutput(page, many=True).data)
 
     @extend_schema(
         request=s.MemberUpdateInput, responses=s.MembershipOutput, summary="Change a member's role"
@@ -209,6 +225,18 @@ class MemberViewSet(OrganizationScopedViewSet):
 
 # --- invitations -----------------------------------------------------------------------------
 
+INVITATIONS = ListQuery(
+    search=("email",),
+    ordering={
+        "id": "id",
+        "email": "email",
+        "role": "role",
+        "created_at": "created_at",
+        "expires_at": "expires_at",
+    },
+    default="-id",
+)
+
 
 class InvitationViewSet(OrganizationScopedViewSet):
     serializer_class = s.InvitationOutput
@@ -220,15 +248,24 @@ class InvitationViewSet(OrganizationScopedViewSet):
     }
 
     queryset = Invitation.objects.select_related("invited_by")
+    list_query = INVITATIONS
 
+    @extend_schema(
+        parameters=[
+            *INVITATIONS.parameters(),
+            OpenApiParameter(
+                "status", str, enum=["pending"], description="Only invitations not yet answered"
+            ),
+        ],
+        responses=s.InvitationOutput(many=True),
+    )
     def list(self, request: Request, org_slug: str) -> Response:
         queryset = self.get_queryset()
         if request.query_params.get("status") == "pending":
             queryset = queryset.filter(
                 accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=clock.now()
             )
-        page = self.paginate_queryset(queryset)
-        return self.get_paginated_response(s.InvitationOutput(page, many=True).data)
+        return self.list_page(queryset, lambda page: s.InvitationOutput(page, many=True).data)
 
     @extend_schema(request=s.InvitationCreateInput, responses={201: s.InvitationOutput}, summary="Invite")
     def create(self, request: Request, org_slug: str) -> Response:
@@ -291,6 +328,21 @@ class InvitationAcceptView(GenericAPIView):
 
 # --- API tokens ------------------------------------------------------------------------------
 
+API_TOKENS = ListQuery(
+    search=("name", "prefix", "user__email"),
+    ordering={
+        "id": "id",
+        "name": "name",
+        "user": "user__email",
+        "role_ceiling": "role_ceiling",
+        "created_at": "created_at",
+        "expires_at": "expires_at",
+        "last_used_at": "last_used_at",
+    },
+    default="-id",
+    search_help="name, prefix or owner's email",
+)
+
 
 class ApiTokenViewSet(OrganizationScopedViewSet):
     serializer_class = s.ApiTokenOutput
@@ -299,6 +351,7 @@ class ApiTokenViewSet(OrganizationScopedViewSet):
     session_only_actions = frozenset({"list", "create", "destroy"})
 
     queryset = ApiToken.objects.select_related("user")
+    list_query = API_TOKENS
 
     def get_queryset(self) -> Any:
         tokens = super().get_queryset()
@@ -306,24 +359,25 @@ class ApiTokenViewSet(OrganizationScopedViewSet):
             return tokens
         return tokens.filter(user=self.membership.user)
 
+    @extend_schema(parameters=API_TOKENS.parameters(), responses=s.ApiTokenOutput(many=True))
     def list(self, request: Request, org_slug: str) -> Response:
-        page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(s.ApiTokenOutput(page, many=True).data)
+        return self.list_page(self.get_queryset(), lambda page: s.ApiTokenOutput(page, many=True).data)
 
-    @extend_schema(request=s.ApiTokenCreateInput, responses={201: s.ApiTokenCreatedOutput}, summary="Create")
+    @extend_schema(
+        request=s.ApiTokenCreateInput,
+        responses={201: s.ApiTokenCreatedOutput},
+        summary="Create",
+        description="role_ceiling: the most the token may do, at most your own role; by default "
+        "viewer (billing for a billing member). expires_at: optional, in the future.",
+    )
     def create(self, request: Request, org_slug: str) -> Response:
         data = _validated(s.ApiTokenCreateInput, request.data)
-        ceiling = data.get("role_ceiling")
-        if ceiling and not ROLE_SCOPES[ceiling] <= ROLE_SCOPES[self.membership.role]:
-            raise InvalidInput.field(
-                "role_ceiling", f"A {self.membership.role} cannot create a {ceiling} token."
-            )
         token, secret = services.create_api_token(
             self.actor,
             self.organization,
             self.membership,
             name=data["name"],
-            role_ceiling=ceiling,
+            role_ceiling=data.get("role_ceiling"),
             expires_at=data.get("expires_at"),
         )
         return Response(
@@ -339,9 +393,36 @@ class ApiTokenViewSet(OrganizationScopedViewSet):
 # --- audit log -------------------------------------------------------------------------------
 
 
+AUDIT_LOG = ListQuery(
+    search=("action", "actor_email", "target_repr"),
+    ordering={"created_at": ("created_at", "id"), "action": "action", "actor": "actor_email"},
+    default="-created_at",
+    search_help="action, actor's email or target",
+)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[
+            *AUDIT_LOG.parameters(),
+            OpenApiParameter(
+                "action", str, description="This action (organization.update), or a family of them (route.*)"
+            ),
+            OpenApiParameter("actor", str, description="The email of who did it"),
+            OpenApiParameter("target_type", str),
+            OpenApiParameter("target_id", str),
+            OpenApiParameter("since", OpenApiTypes.DATETIME, description="From this instant, inclusive"),
+            OpenApiParameter("until", OpenApiTypes.DATETIME, description="Before this instant"),
+        ]
+    )
+)
 class AuditLogViewSet(OrganizationScopedViewSet, mixins.ListModelMixin):
+    """The organization's audit log, newest first: filters by action, actor, target and time
+    range, search, sort and pagination. Unknown parameters are refused."""
+
     serializer_class = s.AuditEntryOutput
     scope_map = {"list": Scope.AUDIT_READ}
+    list_query = AUDIT_LOG
 
     queryset = AuditEntry.objects.select_related("api_token")
 
@@ -349,7 +430,6 @@ class AuditLogViewSet(OrganizationScopedViewSet, mixins.ListModelMixin):
         query = _validated(s.AuditQuery, self.request.query_params.dict())
         entries = queryset
         filters = {
-            "action": "action",
             "actor": "actor_email__iexact",
             "target_type": "target_type",
             "target_id": "target_id",
@@ -359,4 +439,9 @@ class AuditLogViewSet(OrganizationScopedViewSet, mixins.ListModelMixin):
         for field, lookup in filters.items():
             if field in query:
                 entries = entries.filter(**{lookup: query[field]})
-        return entries
+        action = query.get("action")
+        if action and action.endswith(".*"):
+            entries = entries.filter(action__startswith=action[:-1])
+        elif action:
+            entries = entries.filter(action=action)
+        return super().filter_queryset(entries)

@@ -18,6 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api.list_queries import ListQuery
 from core.api.parsers import YAMLParser
 from core.api.validation import parse_id
 from core.errors import InvalidInput
@@ -26,6 +27,56 @@ from saas.catalog.models import Certificate, Consumer, Credential, GlobalPlugin,
 from saas.catalog.plugins import PLUGINS, PRECEDENCE
 from saas.gateways.api.scoping import ClusterScopedViewSet
 from tenants.roles import Scope
+
+
+def _entity_orderings(**fields: str | tuple[str, ...]) -> dict[str, str | tuple[str, ...]]:
+    return {**fields, "id": "id", "created_at": "created_at", "updated_at": "updated_at"}
+
+
+# Search and sort of each list (core.api.list_queries): what names the object, and its columns.
+UPSTREAMS = ListQuery(search=("name",), ordering=_entity_orderings(name="name"), default="id")
+SERVICES = ListQuery(
+    search=("name", "description", "upstream__name"),
+    ordering=_entity_orderings(name="name", upstream="upstream__name"),
+    default="id",
+    search_help="name, description or upstream name",
+)
+ROUTES = ListQuery(
+    search=("name", "service__name", "paths", "hosts"),
+    ordering=_entity_orderings(name="name", service="service__name", priority="priority"),
+    default="id",
+    search_help="name, service name, paths or hosts",
+)
+CONSUMERS = ListQuery(search=("username",), ordering=_entity_orderings(username="username"), default="id")
+CERTIFICATES = ListQuery(
+    search=("name", "snis"),
+    ordering=_entity_orderings(name="name", not_after="not_after"),
+    default="id",
+    search_help="name or SNI",
+)
+CREDENTIALS = ListQuery(
+    search=("type", "key_prefix", "jwt_key", "basic_username", "hmac_key_id"),
+    ordering=_entity_orderings(type="type"),
+    default="id",
+    search_help="type, key prefix, JWT key, basic-auth username or HMAC key id",
+)
+GLOBAL_PLUGINS = ListQuery(
+    search=("name",), ordering={"name": "name", "updated_at": "updated_at"}, default="name"
+)
+
+ENTITY_ITEM = {
+    "type": "object",
+    "description": "The entity's spec (as its create and retrieve schemas), with these fields.",
+    "properties": {
+        "id": {"type": "integer"},
+        "revision": {"type": "integer", "description": "The ETag a write may name in If-Match"},
+        "updated_by": {"type": "string", "nullable": True},
+        "created_at": {"type": "string", "format": "date-time"},
+        "updated_at": {"type": "string", "format": "date-time"},
+    },
+    "required": ["id", "revision", "created_at", "updated_at"],
+    "additionalProperties": True,
+}
 
 READ_WRITE_SCOPES = {
     "list": Scope.CATALOG_READ,
@@ -62,8 +113,7 @@ class CatalogEntityViewSet(ClusterScopedViewSet):
         return Response(self.output(entity), status=code, headers={"ETag": f'"{entity.revision}"'})
 
     def list(self, request: Request, org_slug: str, cluster_id: str) -> Response:
-        page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response([self.output(entity) for entity in page or []])
+        return self.list_page(self.get_queryset(), lambda page: [self.output(entity) for entity in page])
 
     def retrieve(self, request: Request, org_slug: str, cluster_id: str, pk: str) -> Response:
         return self.answer(self.get_object())
@@ -111,11 +161,13 @@ def expected_revision(request: Request) -> int | None:
     return revision
 
 
-def _documented(spec_model: type[specs.Spec]) -> Any:
-    """OpenAPI for an entity viewset: its spec in, its spec (with id and times) out."""
+def _documented(spec_model: type[specs.Spec], query: ListQuery) -> Any:
+    """OpenAPI for an entity viewset: its spec in, its spec (with id and times) out, and a list
+    searched, sorted and paginated by `query`."""
     return extend_schema_view(
         list=extend_schema(
-            responses={200: OpenApiTypes.OBJECT},
+            parameters=query.parameters(),
+            responses={200: ENTITY_ITEM},
             operation_id=f"{spec_model.__name__.removesuffix('Spec').lower()}s_list",
         ),
         retrieve=extend_schema(responses=spec_model),
@@ -126,32 +178,36 @@ def _documented(spec_model: type[specs.Spec]) -> Any:
     )
 
 
-@_documented(specs.UpstreamSpec)
+@_documented(specs.UpstreamSpec, UPSTREAMS)
 class UpstreamViewSet(CatalogEntityViewSet):
+    list_query = UPSTREAMS
     queryset = Upstream.objects.all()
     spec = staticmethod(services.upstream_spec)
     save = staticmethod(services.save_upstream)
     remove = staticmethod(services.delete_upstream)
 
 
-@_documented(specs.ServiceSpec)
+@_documented(specs.ServiceSpec, SERVICES)
 class ServiceViewSet(CatalogEntityViewSet):
+    list_query = SERVICES
     queryset = Service.objects.select_related("upstream")
     spec = staticmethod(services.service_spec)
     save = staticmethod(services.save_service)
     remove = staticmethod(services.delete_service)
 
 
-@_documented(specs.RouteSpec)
+@_documented(specs.RouteSpec, ROUTES)
 class RouteViewSet(CatalogEntityViewSet):
+    list_query = ROUTES
     queryset = Route.objects.select_related("service")
     spec = staticmethod(services.route_spec)
     save = staticmethod(services.save_route)
     remove = staticmethod(services.delete_route)
 
 
-@_documented(specs.ConsumerSpec)
+@_documented(specs.ConsumerSpec, CONSUMERS)
 class ConsumerViewSet(CatalogEntityViewSet):
+    list_query = CONSUMERS
     queryset = Consumer.objects.prefetch_related("credentials")
     spec = staticmethod(services.consumer_spec)
     save = staticmethod(services.save_consumer)
@@ -162,8 +218,9 @@ class ConsumerViewSet(CatalogEntityViewSet):
         return {**super().output(entity), "credentials": credentials}
 
 
-@_documented(specs.CertificateSpec)
+@_documented(specs.CertificateSpec, CERTIFICATES)
 class CertificateViewSet(CatalogEntityViewSet):
+    list_query = CERTIFICATES
     queryset = Certificate.objects.all()
     spec = staticmethod(services.certificate_view)
     save = staticmethod(services.save_certificate)
@@ -194,6 +251,7 @@ class CredentialViewSet(ClusterScopedViewSet):
     queryset = Credential.objects.all()
     serializer_class = CredentialOutput
     scope_map = {"list": Scope.CATALOG_READ, "create": Scope.CATALOG_WRITE, "destroy": Scope.CATALOG_WRITE}
+    list_query = CREDENTIALS
 
     def _consumer(self) -> Consumer:
         consumer_id = parse_id(self.kwargs.get("consumer_id", ""))
@@ -214,10 +272,15 @@ class CredentialViewSet(ClusterScopedViewSet):
             else queryset.filter(consumer=self._consumer())
         )
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT}, operation_id="credentials_list")
+    @extend_schema(
+        parameters=CREDENTIALS.parameters(),
+        responses=CredentialOutput(many=True),
+        operation_id="credentials_list",
+    )
     def list(self, request: Request, org_slug: str, cluster_id: str, consumer_id: str) -> Response:
-        page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response([{"id": c.id, **services.credential_view(c)} for c in page or []])
+        return self.list_page(
+            self.get_queryset(), lambda page: [{"id": c.id, **services.credential_view(c)} for c in page]
+        )
 
     @extend_schema(
         request=OpenApiTypes.OBJECT,
@@ -245,6 +308,7 @@ class GlobalPluginViewSet(ClusterScopedViewSet):
     """Plugins attached to the whole cluster: PUT /plugins/<name>/ with the config as body."""
 
     queryset = GlobalPlugin.objects.all()
+    list_query = GLOBAL_PLUGINS
     lookup_field = "name"
     lookup_value_regex = "[a-z0-9-]+"
     scope_map = {
@@ -266,12 +330,15 @@ class GlobalPluginViewSet(ClusterScopedViewSet):
         return Response(body, headers={"ETag": f'"{plugin.revision}"'})
 
     @extend_schema(
+        parameters=GLOBAL_PLUGINS.parameters(paginated=False),
         responses={200: OpenApiTypes.OBJECT},
         operation_id="global_plugins_list",
         summary="Cluster-wide plugins, name -> config",
+        description="An object, not a page: a cluster has at most one of each plugin. Searched and "
+        "ordered like every list (the keys come in that order).",
     )
     def list(self, request: Request, org_slug: str, cluster_id: str) -> Response:
-        return Response({p.name: p.config for p in self.get_queryset()})
+        return Response({p.name: p.config for p in self.filter_queryset(self.get_queryset())})
 
     @extend_schema(
         responses={200: OpenApiTypes.OBJECT},

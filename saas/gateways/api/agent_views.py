@@ -4,6 +4,7 @@ heartbeat are plain views; the config long-poll (saas.gateways.api.config_poll) 
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import uuid
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from pydantic import BaseModel, ValidationError
 
+from core.api.client import client_ip
 from core.api.raw_asgi import bearer_secret
 from core.specs import invalid_input_from
 from gateway_agent.protocol import Heartbeat, RegisterRequest, RegisterResponse
@@ -67,6 +69,17 @@ def _is_uuid(value: str) -> bool:
     return True
 
 
+def _address(request: HttpRequest) -> str | None:
+    """The caller's address as the control plane sees it, when it is an IP address (a forwarded
+    header may hold anything)."""
+    address = client_ip(request)
+    try:
+        parsed = ipaddress.ip_address(address) if address else None
+        return str(parsed) if parsed and "%" not in str(parsed) else None
+    except ValueError:
+        return None
+
+
 def _unauthorized() -> JsonResponse:
     response = _error(401, "Invalid or revoked cluster token.")
     response["WWW-Authenticate"] = "Bearer"
@@ -74,12 +87,13 @@ def _unauthorized() -> JsonResponse:
 
 
 M = TypeVar("M", bound=BaseModel)
-AgentHandler = Callable[[agents.AgentContext, Any], HttpResponse]
+AgentHandler = Callable[[agents.AgentContext, Any, HttpRequest], HttpResponse]
 
 
 def agent_endpoint(model: type[M]) -> Callable[[AgentHandler], Callable[[HttpRequest], HttpResponse]]:
     """A POST of the agent API: the cluster token authenticated (401), the JSON body validated
-    against `model` (400 naming the fields), then the handler with (context, parsed body)."""
+    against `model` (400 naming the fields), then the handler with (context, parsed body,
+    request)."""
 
     def decorate(handler: AgentHandler) -> Callable[[HttpRequest], HttpResponse]:
         @csrf_exempt
@@ -95,7 +109,7 @@ def agent_endpoint(model: type[M]) -> Callable[[AgentHandler], Callable[[HttpReq
             parsed = _body(request, model)
             if isinstance(parsed, HttpResponse):
                 return parsed
-            return handler(ctx, parsed)
+            return handler(ctx, parsed, request)
 
         return view
 
@@ -103,11 +117,11 @@ def agent_endpoint(model: type[M]) -> Callable[[AgentHandler], Callable[[HttpReq
 
 
 @agent_endpoint(RegisterRequest)
-def register(ctx: agents.AgentContext, request: RegisterRequest) -> HttpResponse:
+def register(ctx: agents.AgentContext, request: RegisterRequest, http: HttpRequest) -> HttpResponse:
     if request.instance_id and not _is_uuid(request.instance_id):
         message = "A UUID, as this endpoint answered it before."
         return _error(400, f"instance_id: {message}", errors={"instance_id": [message]})
-    instance = agents.register_instance(ctx, request)
+    instance = agents.register_instance(ctx, request, address=_address(http))
     answer = RegisterResponse(
         instance_id=str(instance.instance_id),
         cluster_id=ctx.cluster_id,
@@ -117,7 +131,7 @@ def register(ctx: agents.AgentContext, request: RegisterRequest) -> HttpResponse
 
 
 @agent_endpoint(Heartbeat)
-def heartbeat(ctx: agents.AgentContext, beat: Heartbeat) -> HttpResponse:
-    if not agents.record_heartbeat(ctx, beat):
+def heartbeat(ctx: agents.AgentContext, beat: Heartbeat, http: HttpRequest) -> HttpResponse:
+    if not agents.record_heartbeat(ctx, beat, address=_address(http)):
         return _error(404, "Unknown instance: register again.")
     return HttpResponse(status=204)

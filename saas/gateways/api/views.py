@@ -10,6 +10,8 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from core import clock
+from core.api.list_queries import ListQuery
 from core.api.validation import InputValidator, StrictCharField, parse_id
 from core.errors import InvalidInput
 from core.specs import parse_spec
@@ -22,6 +24,60 @@ from tenants.api.scoping import OrganizationScopedViewSet
 from tenants.roles import Scope
 
 from .scoping import ClusterScopedViewSet
+
+CLUSTERS = ListQuery(
+    search=("name", "description"),
+    ordering={"name": "name", "id": "id", "created_at": "created_at", "updated_at": "updated_at"},
+    default="id",
+    search_help="name or description",
+)
+CLUSTER_TOKENS = ListQuery(
+    search=("name", "prefix", "created_by"),
+    ordering={
+        "name": "name",
+        "id": "id",
+        "created_at": "created_at",
+        "last_used_at": "last_used_at",
+        "revoked_at": "revoked_at",
+    },
+    default="-id",
+    search_help="name, prefix or creator's email",
+)
+INSTANCES = ListQuery(
+    search=("hostname", "instance_id", "address", "agent_version", "haproxy_version"),
+    ordering={
+        "id": "id",
+        "hostname": "hostname",
+        "address": "address",
+        "status": "status_rank",
+        "agent_version": "agent_version",
+        "haproxy_version": "haproxy_version",
+        "applied_version": "applied_version",
+        "registered_at": "registered_at",
+        "last_heartbeat_at": "last_heartbeat_at",
+    },
+    default="id",
+    search_help="hostname, instance id, address or versions",
+)
+SNAPSHOTS = ListQuery(
+    search=("author", "reason"),
+    ordering={"version": "version", "created_at": "created_at"},
+    default="-version",
+    search_help="author or reason",
+)
+CLUSTER_ITEM = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"},
+        "name": {"type": "string"},
+        "description": {"type": "string"},
+        "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+        "latest_version": {"type": "integer", "nullable": True},
+        "created_at": {"type": "string", "format": "date-time"},
+        "updated_at": {"type": "string", "format": "date-time"},
+    },
+    "required": ["id", "name", "description", "labels", "latest_version", "created_at", "updated_at"],
+}
 
 
 def cluster_output(cluster: GatewayCluster) -> dict[str, Any]:
@@ -39,6 +95,7 @@ def cluster_output(cluster: GatewayCluster) -> dict[str, Any]:
 
 class ClusterViewSet(OrganizationScopedViewSet):
     queryset = GatewayCluster.objects.all()
+    list_query = CLUSTERS
     scope_map = {
         "list": Scope.CATALOG_READ,
         "retrieve": Scope.CATALOG_READ,
@@ -50,10 +107,13 @@ class ClusterViewSet(OrganizationScopedViewSet):
     def _author(self) -> clusters.Author:
         return clusters.Author(actor=self.actor, organization=self.organization)
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT}, operation_id="clusters_list")
+    @extend_schema(
+        parameters=CLUSTERS.parameters(),
+        responses={200: CLUSTER_ITEM},
+        operation_id="clusters_list",
+    )
     def list(self, request: Request, org_slug: str) -> Response:
-        page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response([cluster_output(c) for c in page or []])
+        return self.list_page(self.get_queryset(), lambda page: [cluster_output(c) for c in page])
 
     @extend_schema(responses=ClusterSpec)
     def retrieve(self, request: Request, org_slug: str, pk: str) -> Response:
@@ -89,15 +149,38 @@ class ClusterTokenInput(InputValidator):
     name = StrictCharField(max_length=100)
 
 
+class ClusterTokenRotateInput(InputValidator):
+    grace_seconds = serializers.IntegerField(
+        min_value=0,
+        max_value=clusters.ROTATION_GRACE_MAX_S,
+        required=False,
+        default=clusters.ROTATION_GRACE_DEFAULT_S,
+        help_text="How long the old secret keeps working, in seconds (0: not at all; at most 7 days). "
+        f"Default {clusters.ROTATION_GRACE_DEFAULT_S}.",
+    )
+
+
 class ClusterTokenOutput(serializers.ModelSerializer[ClusterToken]):
+    status = serializers.SerializerMethodField(
+        help_text="active; rotating: replaced, accepted until revoked_at; revoked"
+    )
+
     class Meta:
         model = ClusterToken
-        fields = ["id", "name", "prefix", "created_by", "created_at", "last_used_at", "revoked_at"]
+        fields = ["id", "name", "prefix", "status", "created_by", "created_at", "last_used_at", "revoked_at"]
+        extra_kwargs = {
+            "last_used_at": {"help_text": "The last agent call with it, to the minute"},
+            "revoked_at": {"help_text": "When it stops (or stopped) working; in the future while rotating"},
+        }
+
+    def get_status(self, token: ClusterToken) -> str:
+        return token.status_at(self.context.get("now") or clock.now())
 
 
 class ClusterTokenViewSet(ClusterScopedViewSet):
     queryset = ClusterToken.objects.all()
     serializer_class = ClusterTokenOutput
+    list_query = CLUSTER_TOKENS
     scope_map = {
         "list": Scope.CLUSTER_WRITE,
         "create": Scope.CLUSTER_WRITE,
@@ -111,9 +194,12 @@ class ClusterTokenViewSet(ClusterScopedViewSet):
     def _created(self, token: ClusterToken, secret: str) -> Response:
         return Response({**ClusterTokenOutput(token).data, "token": secret}, status=status.HTTP_201_CREATED)
 
+    @extend_schema(parameters=CLUSTER_TOKENS.parameters(), responses=ClusterTokenOutput(many=True))
     def list(self, request: Request, org_slug: str, cluster_id: str) -> Response:
-        page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(ClusterTokenOutput(page, many=True).data)
+        context = {"now": clock.now()}
+        return self.list_page(
+            self.get_queryset(), lambda page: ClusterTokenOutput(page, many=True, context=context).data
+        )
 
     @extend_schema(request=ClusterTokenInput, responses={201: ClusterTokenOutput})
     def create(self, request: Request, org_slug: str, cluster_id: str) -> Response:
@@ -123,15 +209,55 @@ class ClusterTokenViewSet(ClusterScopedViewSet):
             *clusters.create_cluster_token(self.author, self.cluster, name=validator.validated_data["name"])
         )
 
-    @extend_schema(responses={204: None})
+    @extend_schema(responses={204: None}, summary="Revoke: refused from now on (a rotating one too)")
     def destroy(self, request: Request, org_slug: str, cluster_id: str, pk: str) -> Response:
         clusters.revoke_cluster_token(self.author, self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(request=None, responses={201: ClusterTokenOutput}, summary="New secret, old one revoked")
+    @extend_schema(
+        request=ClusterTokenRotateInput,
+        responses={201: ClusterTokenOutput},
+        summary="New secret under the same name; the old one works for grace_seconds more",
+    )
     @action(detail=True, methods=["post"])
     def rotate(self, request: Request, org_slug: str, cluster_id: str, pk: str) -> Response:
-        return self._created(*clusters.rotate_cluster_token(self.author, self.get_object()))
+        validator = ClusterTokenRotateInput(data=request.data if request.data is not None else {})
+        validator.is_valid(raise_exception=True)
+        grace = validator.validated_data["grace_seconds"]
+        return self._created(
+            *clusters.rotate_cluster_token(self.author, self.get_object(), grace_seconds=grace)
+        )
+
+
+class InstanceOutput(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    instance_id = serializers.UUIDField(help_text="The id the agent registered under")
+    hostname = serializers.CharField()
+    address = serializers.IPAddressField(
+        allow_null=True,
+        help_text="Where its last heartbeat (or registration) came from, as the control plane saw it",
+    )
+    agent_version = serializers.CharField()
+    haproxy_version = serializers.CharField(help_text="Empty when the agent did not report it")
+    labels = serializers.DictField(child=serializers.CharField())
+    token = serializers.CharField(
+        allow_null=True, help_text="The prefix of the cluster token it registered with"
+    )
+    registered_at = serializers.DateTimeField()
+    status = serializers.ChoiceField(
+        choices=["online", "lost", "offline"],
+        help_text="online: a heartbeat in the last 30 s; lost: up to 2 h ago; offline: none since",
+    )
+    last_heartbeat_at = serializers.DateTimeField(allow_null=True)
+    applied_version = serializers.IntegerField(allow_null=True, help_text="The snapshot version it runs")
+    latest_version = serializers.IntegerField(
+        allow_null=True, help_text="The cluster's latest snapshot version"
+    )
+    on_latest_version = serializers.BooleanField()
+    last_error = serializers.CharField(allow_null=True)
+
+
+_STATUS_RANK = {"online": 0, "lost": 1, "offline": 2}
 
 
 class InstanceViewSet(ClusterScopedViewSet):
@@ -141,12 +267,33 @@ class InstanceViewSet(ClusterScopedViewSet):
     queryset = GatewayCluster.objects.none()
     scope_map = {"list": Scope.CATALOG_READ}
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT}, operation_id="instances_list")
+    @extend_schema(
+        parameters=[
+            *INSTANCES.parameters(),
+            OpenApiParameter(
+                "status", str, enum=list(_STATUS_RANK), description="Only instances in this state"
+            ),
+        ],
+        responses=InstanceOutput(many=True),
+        operation_id="instances_list",
+    )
     def list(self, request: Request, org_slug: str, cluster_id: str) -> Response:
-        statuses = agents.instance_statuses(
-            self.organization.schema_name, self.cluster.id, self.organization.id
+        wanted = request.query_params.get("status")
+        if wanted and wanted not in _STATUS_RANK:
+            raise InvalidInput.field("status", f"One of: {', '.join(_STATUS_RANK)}.")
+        rows = [
+            {**row, "status_rank": _STATUS_RANK[row["status"]]}
+            for row in agents.instance_statuses(
+                self.organization.schema_name, self.cluster.id, self.organization.id
+            )
+            if not wanted or row["status"] == wanted
+        ]
+        # The paginator pages a list as it does a queryset.
+        ordered: Any = INSTANCES.apply_to_rows(rows, request.query_params)
+        page: list[dict[str, Any]] | None = self.paginate_queryset(ordered)
+        return self.get_paginated_response(
+            [{key: value for key, value in row.items() if key != "status_rank"} for row in page or []]
         )
-        return Response({"count": len(statuses), "results": statuses})
 
 
 class InstallViewSet(ClusterScopedViewSet):
@@ -188,8 +335,17 @@ def _snapshot_summary(snapshot: ConfigSnapshot) -> dict[str, Any]:
     }
 
 
+class SnapshotSummaryOutput(serializers.Serializer[ConfigSnapshot]):
+    version = serializers.IntegerField()
+    sha256 = serializers.CharField()
+    author = serializers.CharField()
+    reason = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
 class SnapshotViewSet(ClusterScopedViewSet):
     queryset = ConfigSnapshot.objects.all()
+    list_query = SNAPSHOTS
     lookup_field = "version"
     lookup_value_regex = "[0-9]+"
     scope_map = {
@@ -209,11 +365,15 @@ class SnapshotViewSet(ClusterScopedViewSet):
         return snapshot
 
     @extend_schema(
-        responses={200: OpenApiTypes.OBJECT}, operation_id="snapshots_list", summary="Version history"
+        parameters=SNAPSHOTS.parameters(),
+        responses=SnapshotSummaryOutput(many=True),
+        operation_id="snapshots_list",
+        summary="Version history",
     )
     def list(self, request: Request, org_slug: str, cluster_id: str) -> Response:
-        page = self.paginate_queryset(self.get_queryset().defer("sections"))
-        return self.get_paginated_response([_snapshot_summary(s) for s in page or []])
+        return self.list_page(
+            self.get_queryset().defer("sections"), lambda page: [_snapshot_summary(s) for s in page]
+        )
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="One version, with its document")
     def retrieve(self, request: Request, org_slug: str, cluster_id: str, version: str) -> Response:

@@ -103,7 +103,9 @@ def test_filters_and_pagination(world):
 def test_token_use_is_attributed_to_the_token(world):
     slug = world.a.org.slug
     created = (
-        world.a.client(Role.ADMIN).post(f"/api/v1/orgs/{slug}/tokens/", {"name": "bot"}, format="json").json()
+        world.a.client(Role.ADMIN)
+        .post(f"/api/v1/orgs/{slug}/tokens/", {"name": "bot", "role_ceiling": "admin"}, format="json")
+        .json()
     )
     APIClient(HTTP_AUTHORIZATION=f"Bearer {created['token']}").patch(
         f"/api/v1/orgs/{slug}/", {"name": "By bot"}, format="json"

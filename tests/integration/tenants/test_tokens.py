@@ -21,7 +21,7 @@ def test_secret_shown_once_and_stored_hashed(world):
     body = created.json()
     secret = body["token"]
     assert secret.startswith("sgw_") and len(secret) > 40
-    assert body["role_ceiling"] == "developer"
+    assert body["role_ceiling"] == "viewer"  # the least, unless asked for more
     stored = ApiToken.objects.get(id=body["id"])
     assert stored.token_hash == hashlib.sha256(secret.encode()).hexdigest()
     assert secret not in str(ApiToken.objects.filter(id=body["id"]).values().first())
@@ -65,7 +65,7 @@ def test_membership_role_limits_the_token_after_a_demotion(world):
     admin_membership = world.a.members[Role.ADMIN]
     secret = (
         world.a.client(Role.ADMIN)
-        .post(f"/api/v1/orgs/{slug}/tokens/", {"name": "a"}, format="json")
+        .post(f"/api/v1/orgs/{slug}/tokens/", {"name": "a", "role_ceiling": "admin"}, format="json")
         .json()["token"]
     )
     assert _bearer(secret).get(f"/api/v1/orgs/{slug}/audit-log/").status_code == 200
@@ -130,7 +130,11 @@ def test_members_see_own_tokens_admins_see_all_and_revoke(world):
 def _owner_token(world) -> APIClient:
     secret = (
         world.a.client(Role.OWNER)
-        .post(f"/api/v1/orgs/{world.a.org.slug}/tokens/", {"name": "owner bot"}, format="json")
+        .post(
+            f"/api/v1/orgs/{world.a.org.slug}/tokens/",
+            {"name": "owner bot", "role_ceiling": "owner"},
+            format="json",
+        )
         .json()["token"]
     )
     assert ApiToken.objects.get(name="owner bot").role_ceiling == Role.OWNER
