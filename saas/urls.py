@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from billing.api.views import stripe_webhook
 from core.api.trailing_slash import slash_optional
+from core.metrics import metrics_view
 from saas import health
 from saas.console import console
 from saas.deployments.api.views import role_template
@@ -18,6 +19,7 @@ api_urls: list[URLPattern | URLResolver] = [
     path("v1/", include("saas.metering.api.urls")),
     path("v1/", include("billing.api.urls")),
     path("v1/", include("saas.deployments.api.urls")),
+    path("v1/", include("saas.overview.urls")),
 ]
 
 urlpatterns = [
@@ -35,6 +37,7 @@ urlpatterns = [
     path("console/<path:path>", console),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics_view, name="metrics"),  # Prometheus, with SAAS_METRICS_TOKEN
     # The API's trailing slashes are optional, for every method (core.api.trailing_slash).
     slash_optional(path("api/", include(api_urls))),
     path("aws/gateway-role.yaml", role_template, name="aws-role-template"),

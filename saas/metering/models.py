@@ -1,11 +1,13 @@
 """Usage, in each organization's own schema: the batches already counted (so a batch delivered
-twice is counted once) and per-minute rollups, the one source for billing and analytics.
+twice is counted once) and per-minute rollups, the one source for billing and analytics. In the
+public schema: the intake queue (batches accepted and not yet recorded) and its dead letters.
 
 Rows name their cluster and route by id without a foreign key: usage outlives a deleted route
 or cluster, because it was billed."""
 
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
+from django.db.models.functions import Now
 
 
 class UsageBatch(models.Model):
@@ -55,3 +57,40 @@ class UsageRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.minute:%Y-%m-%d %H:%M} route {self.route_id} {self.status_class}: {self.requests}"
+
+
+# --- the intake queue, in the public schema -----------------------------------------------------
+# One table for every organization (not one per schema): consumers take the oldest batches of all
+# organizations with one query. Metering is a tenant app, so migration 0003 creates these two
+# tables in the public schema only; queries find them there from any schema (django-tenants puts
+# public on every search_path).
+
+
+class UsageIntake(models.Model):
+    """A batch an agent posted, accepted (202) and waiting for a consumer to record it: the
+    organization's schema, the cluster, the batch as received (JSON, already validated)."""
+
+    id = models.BigAutoField(primary_key=True)
+    schema_name = models.CharField(max_length=63)
+    cluster_id = models.BigIntegerField()
+    batch = models.TextField()
+    received_at = models.DateTimeField(db_default=Now())
+
+    def __str__(self) -> str:
+        return f"usage batch queued for {self.schema_name} at {self.received_at}"
+
+
+class UsageDeadLetter(models.Model):
+    """A queued batch a consumer could not record, and why: kept for an operator to look at and
+    replay (`manage.py usage_dead_letters`), never dropped silently."""
+
+    id = models.BigAutoField(primary_key=True)
+    schema_name = models.CharField(max_length=63)
+    cluster_id = models.BigIntegerField()
+    batch = models.TextField()
+    reason = models.TextField()
+    received_at = models.DateTimeField()
+    failed_at = models.DateTimeField(db_default=Now())
+
+    def __str__(self) -> str:
+        return f"dead usage batch of {self.schema_name}: {self.reason[:80]}"

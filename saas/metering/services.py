@@ -1,8 +1,9 @@
 """Metering: count every call exactly once, and read the counts back for billing and analytics.
 
 - `record_usage_batches` writes agent batches into their organization's schema: the batch ids
-  and the rollups in one transaction, so a batch delivered twice (a retry, a replay, a consumer that
-  died between writing and acknowledging) changes nothing the second time.
+  and the rollups in one transaction, so a batch delivered twice (a retry, a replaying proxy, a
+  dead letter replayed) changes nothing the second time. The intake queue's consumers call it
+  (`intake_queue`).
 - `billable_calls` is the figure billing invoices: every request the organization's gateways
   answered in a billing period (a calendar month, UTC), whatever the status.
 - `traffic` is what the analytics endpoint shows for one cluster over a range."""
@@ -76,8 +77,10 @@ def record_usage_batches(schema_name: str, batches: list[tuple[int, UsageBatch]]
     many were new. A few statements whatever the number of batches."""
     if not batches:
         return 0
-    with schema_context(schema_name), transaction.atomic(), connection.cursor() as cursor:
-        rows = [
+    # No savepoint of its own: a caller that wants one (the consumer, per organization) has it.
+    with schema_context(schema_name), transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        # Sorted by batch id: concurrent consumers insert ids in one order and cannot deadlock.
+        rows = sorted(
             (
                 batch.batch_id,
                 cluster_id,
@@ -87,7 +90,7 @@ def record_usage_batches(schema_name: str, batches: list[tuple[int, UsageBatch]]
                 sum(item.requests for item in batch.items),
             )
             for cluster_id, batch in batches
-        ]
+        )
         cursor.execute(
             _INSERT_BATCHES.format(values=",".join(["(%s,%s,%s,%s,%s,%s,now())"] * len(rows))),
             [value for row in rows for value in row],

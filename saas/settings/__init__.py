@@ -8,4 +8,5 @@ from .cache import *  # noqa: F403
 from .database import *  # noqa: F403
 from .email import *  # noqa: F403
 from .jobs import *  # noqa: F403
+from .metering import *  # noqa: F403
 from .security import *  # noqa: F403

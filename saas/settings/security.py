@@ -1,7 +1,7 @@
 """Hardening. In production (SAAS_ENV=production) `manage.py check --deploy` passes."""
 
 from .base import PRODUCTION
-from .env import env_bool, env_int, env_list
+from .env import env_bool, env_int, env_list, env_str
 
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 SESSION_COOKIE_HTTPONLY = True
@@ -21,3 +21,6 @@ if PRODUCTION:
     SECURE_HSTS_PRELOAD = True
     # Health probes come over plain HTTP from the kubelet.
     SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+
+# The bearer token Prometheus presents to GET /metrics (core/metrics.py); unset, /metrics is 404.
+SAAS_METRICS_TOKEN = env_str("SAAS_METRICS_TOKEN", "")

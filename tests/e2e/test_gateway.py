@@ -595,16 +595,13 @@ def test_rate_limit_counters_outlive_a_reload(tmp_path):
 def test_every_call_through_the_gateway_is_billed_once(tmp_path):
     """Proxied calls, refusals and unmatched paths, across a reload: the bill and the analytics
     count each exactly once, per route and consumer."""
-    from django_redis import get_redis_connection
-
     from saas.catalog import services as catalog
     from saas.catalog.models import Route
     from saas.gateways.agents import instance_statuses
     from saas.gateways.services import create_cluster_token
+    from saas.metering.intake_queue import UsageConsumer
     from saas.metering.services import BillingPeriod, billable_calls, traffic
-    from saas.metering.stream import STREAM, UsageConsumer
 
-    get_redis_connection("default").delete(STREAM)
     upstream = start_echo_upstream()
     org, author, cluster = make_org_with_cluster()
     with schema_context(org.schema_name):
@@ -669,8 +666,7 @@ def test_every_call_through_the_gateway_is_billed_once(tmp_path):
         consumer_process = UsageConsumer("e2e")
 
         def billed() -> int:
-            while consumer_process.run_once(block=False):
-                pass
+            consumer_process.drain()
             return billable_calls(org, period)
 
         wait_for(lambda: billed() >= len(sent), timeout=30, interval=0.5)

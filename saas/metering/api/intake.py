@@ -1,15 +1,24 @@
-"""POST /agent/v1/usage: an agent's batch of counted calls, queued at once (202). A raw ASGI
-endpoint beside Django, like the config long-poll: many agents posting at once hold neither a
-thread nor a database connection each (the token check is cached, the queue is Redis).
-The same batch id counts once however often it is sent."""
+"""POST /agent/v1/usage: an agent's batch of counted calls, checked against what the rollups can
+hold (saas/metering/bounds.py; 400 naming each field otherwise) and answered 202 once it is
+committed to the intake queue in PostgreSQL: the agent drops its spooled copy on the 202.
+
+A raw ASGI endpoint beside Django, like the config long-poll: many agents posting at once hold
+no thread each. The token check is cached; the queue insert runs on the shared bounded thread pool
+(`in_pool`), never on the event loop: one INSERT for the batches that arrived together
+(`_QueueWriter`), so a busy process pays one round trip and one commit for many. The same batch id
+counts once however often it is sent."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Callable
 from typing import Any
 
+from django.db import DatabaseError
 from pydantic import ValidationError
 
+from core import clock
 from core.api.raw_asgi import (
     Response,
     bearer_secret,
@@ -22,10 +31,84 @@ from core.api.raw_asgi import (
 from core.specs import invalid_input_from
 from gateway_agent.protocol import UsageBatch
 from saas.gateways import services as gateways
-from saas.metering.stream import enqueue_usage_batch
+from saas.metering.bounds import batch_errors
+from saas.metering.intake_queue import queue_usage_batches
 
+logger = logging.getLogger(__name__)
 PATH = "/agent/v1/usage"
 MAX_BODY_BYTES = 4 * 1024 * 1024
+
+
+class _QueueWriter:
+    """Writes the batches of one event loop to the intake queue: what arrives while an insert is
+    under way goes into the next one, so a busy process makes one round trip and one commit for
+    many batches, and a lone batch is written at once. Each POST is answered when the insert
+    holding its batch has committed (or failed: then every batch in it is refused)."""
+
+    MAX_ROWS = 200
+    MAX_BYTES = 8 * 1024 * 1024
+    MAX_IN_FLIGHT = 2  # inserts under way at once, per process
+
+    def __init__(self) -> None:
+        self.waiting: list[tuple[tuple[str, int, str], asyncio.Future[None]]] = []
+        self.in_flight = 0
+        self.tasks: set[asyncio.Future[None]] = set()
+
+    async def queue(self, schema_name: str, cluster_id: int, text: str) -> None:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.waiting.append(((schema_name, cluster_id, text), done))
+        if self.in_flight < self.MAX_IN_FLIGHT:
+            self.in_flight += 1
+            self.tasks.add(task := asyncio.ensure_future(self._write()))
+            task.add_done_callback(self.tasks.discard)
+        await done
+
+    def _take(self) -> list[tuple[tuple[str, int, str], asyncio.Future[None]]]:
+        """The oldest waiting batches, within MAX_ROWS and MAX_BYTES (at least one)."""
+        size = count = 0
+        for (_, _, text), _done in self.waiting:
+            size += len(text)
+            if count and (count == self.MAX_ROWS or size > self.MAX_BYTES):
+                break
+            count += 1
+        taken, self.waiting = self.waiting[:count], self.waiting[count:]
+        return taken
+
+    async def _write(self) -> None:
+        try:
+            while self.waiting:
+                taken = self._take()
+                try:
+                    await in_pool(queue_usage_batches)([row for row, _ in taken])
+                except BaseException as exc:
+                    for _, done in taken:
+                        if done.done():
+                            continue
+                        if isinstance(exc, Exception):
+                            done.set_exception(exc)
+                        else:
+                            done.cancel()
+                    if not isinstance(exc, Exception):
+                        raise
+                else:
+                    for _, done in taken:
+                        if not done.done():
+                            done.set_result(None)
+        finally:
+            self.in_flight -= 1
+
+
+_writers: dict[asyncio.AbstractEventLoop, _QueueWriter] = {}
+
+
+def _writer() -> _QueueWriter:
+    loop = asyncio.get_running_loop()
+    writer = _writers.get(loop)
+    if writer is None:
+        for old in [old for old in _writers if old.is_closed()]:
+            del _writers[old]
+        writer = _writers[loop] = _QueueWriter()
+    return writer
 
 
 async def take_usage_batch(authorization: str, receive: Callable[..., Any]) -> Response:
@@ -39,11 +122,24 @@ async def take_usage_batch(authorization: str, receive: Callable[..., Any]) -> R
     if body is None:
         return json_response(413, {"detail": f"A usage batch is at most {MAX_BODY_BYTES} bytes."})
     try:
-        batch = UsageBatch.model_validate_json(body)
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        detail = "The body must be JSON in UTF-8."
+        return json_response(400, {"detail": detail, "errors": {"non_field_errors": [detail]}})
+    try:
+        batch = UsageBatch.model_validate_json(text)
     except ValidationError as exc:
         invalid = invalid_input_from(exc)
         return json_response(400, {"detail": invalid.detail, "errors": invalid.errors})
-    await enqueue_usage_batch(ctx, body)
+    if errors := batch_errors(batch, clock.now()):
+        field, messages = next(iter(errors.items()))
+        return json_response(400, {"detail": f"{field}: {messages[0]}", "errors": errors})
+    try:
+        await _writer().queue(ctx.schema_name, ctx.cluster_id, text)
+    except DatabaseError:
+        # Not committed, so not accepted: the agent keeps the batch and sends it again.
+        logger.exception("usage batch %s could not be queued", batch.batch_id)
+        return json_response(503, {"detail": "Usage cannot be taken right now; send it again later."})
     return json_response(202, {"batch_id": batch.batch_id})
 
 

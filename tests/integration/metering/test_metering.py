@@ -1,95 +1,28 @@
-"""Metering on the control plane: agents post usage batches (202), consumers write them to the
-rollups once however often they arrive, and billing and analytics read the same figures."""
+"""Metering on the control plane: agents post usage batches (202 once queued in PostgreSQL),
+consumers write them to the rollups once however often they arrive, and billing and analytics read
+the same figures."""
 
-import asyncio
-import json
-import uuid
-from datetime import UTC, datetime
-
-import httpx
 import pytest
-from asgiref.sync import sync_to_async
-from django.db import connections
-from django_redis import get_redis_connection
-from django_tenants.utils import schema_context
 
-from gateway_agent.protocol import UsageBatch
-from saas.metering import services
-from saas.metering.stream import DEAD_LETTERS, GROUP, STREAM, UsageConsumer
+from saas.metering.intake_queue import UsageConsumer
 from tenants.roles import Role
+
+from .usage import NOW, queued
+from .usage import batch as _batch
+from .usage import billed as _billed
+from .usage import post as _post
+from .usage import token as _token
 
 # Usage intake checks the token on the shared thread pool's own connections: what the tests
 # write must be committed for it to see.
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.time_machine(NOW, tick=True),
+]
 
 
-@pytest.fixture(autouse=True)
-def _empty_stream():
-    redis = get_redis_connection("default")
-    redis.delete(STREAM, DEAD_LETTERS)
-    yield
-    redis.delete(STREAM, DEAD_LETTERS)
-
-
-def _token(cw) -> str:
-    return cw.client(Role.ADMIN).post(cw.url("tokens/"), {"name": "gw"}, format="json").json()["token"]
-
-
-def _minute(text: str) -> int:
-    return int(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp())
-
-
-def _batch(*items: tuple[str, int, str, str, int], batch_id: str | None = None) -> dict:
-    """Items as (minute, route id, consumer, status class, requests)."""
-    return {
-        "batch_id": batch_id or uuid.uuid4().hex,
-        "instance_id": "gw-1",
-        "window_start": _minute(items[0][0]) if items else 0,
-        "window_end": (_minute(items[-1][0]) + 60) if items else 0,
-        "items": [
-            {
-                "minute": _minute(minute),
-                "route_id": route,
-                "consumer": consumer,
-                "status_class": status,
-                "requests": requests,
-                "bytes_in": requests * 100,
-                "bytes_out": requests * 1000,
-            }
-            for minute, route, consumer, status, requests in items
-        ],
-    }
-
-
-def _post(token: str, body: object, method: str = "POST") -> httpx.Response:
-    """POST /agent/v1/usage through the ASGI application, as uvicorn would call it."""
-    from saas.asgi import application
-
-    async def post() -> httpx.Response:
-        transport = httpx.ASGITransport(app=application)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            content = body if isinstance(body, bytes) else json.dumps(body).encode()
-            response = await client.request(
-                method, "/agent/v1/usage", content=content, headers={"Authorization": f"Bearer {token}"}
-            )
-            await sync_to_async(connections.close_all)()
-            return response
-
-    return asyncio.run(post())
-
-
-def _drain(name: str = "c1", **options) -> int:
-    consumer = UsageConsumer(name, **options)
-    total = 0
-    while handled := consumer.run_once(block=False):
-        total += handled
-    return total
-
-
-def _billed(cw, period: str) -> int:
-    response = cw.client(Role.BILLING).get(f"/api/v1/orgs/{cw.world.a.org.slug}/usage/?period={period}")
-    assert response.status_code == 200, response.content
-    return int(response.json()["billable_calls"])
+def _drain(name: str = "c1") -> int:
+    return UsageConsumer(name).drain()
 
 
 def test_a_batch_is_counted_once_however_often_it_arrives(cw):
@@ -98,36 +31,10 @@ def test_a_batch_is_counted_once_however_often_it_arrives(cw):
     for _ in range(3):  # a retry and a replaying proxy deliver it again
         answer = _post(token, body)
         assert answer.status_code == 202 and answer.json() == {"batch_id": body["batch_id"]}
+    assert queued() == 3
     assert _drain() == 3
     assert _billed(cw, "2026-11") == 42
-    assert get_redis_connection("default").xlen(STREAM) == 0  # acknowledged and deleted
-
-
-def test_a_consumer_dying_between_write_and_acknowledge_loses_and_doubles_nothing(cw):
-    token = _token(cw)
-    body = _batch(("2026-11-26T10:00:00", 1, "app", "2xx", 7))
-    assert _post(token, body).status_code == 202
-    redis = get_redis_connection("default")
-    UsageConsumer("dies")  # joins the group
-    [[_, [(_, fields)]]] = redis.xreadgroup(GROUP, "dies", {STREAM: ">"}, count=1)
-    with schema_context(cw.world.a.org.schema_name):
-        batch = UsageBatch.model_validate_json(fields[b"batch"])
-        assert (
-            services.record_usage_batches(fields[b"schema"].decode(), [(int(fields[b"cluster"]), batch)]) == 1
-        )
-    # ... and it dies before XACK. Another consumer claims the stale entry.
-    assert redis.xpending(STREAM, GROUP)["pending"] == 1
-    assert _drain("survivor", claim_idle_ms=0) == 1
-    assert redis.xpending(STREAM, GROUP)["pending"] == 0
-    assert _billed(cw, "2026-11") == 7
-
-
-def test_an_entry_that_can_never_be_counted_goes_to_dead_letters(cw):
-    redis = get_redis_connection("default")
-    UsageConsumer("c1")
-    redis.xadd(STREAM, {"schema": cw.world.a.org.schema_name, "cluster": "1", "batch": "not json"})
-    assert _drain() == 1
-    assert redis.xlen(DEAD_LETTERS) == 1 and redis.xlen(STREAM) == 0
+    assert queued() == 0  # recorded and deleted in one transaction
 
 
 def test_billing_periods_are_calendar_months_in_utc(cw):
@@ -191,7 +98,7 @@ def test_bad_usage_batches_are_refused_whole(cw):
     assert _post(token, b"{not json").status_code == 400
     assert _post(token, b"x" * (5 * 1024 * 1024)).status_code == 413
     assert _post(token, _batch(), method="GET").status_code == 405
-    assert get_redis_connection("default").xlen(STREAM) == 0
+    assert queued() == 0
 
 
 def test_latency_percentiles_per_route_come_from_exact_bucket_counts(cw):

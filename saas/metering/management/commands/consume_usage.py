@@ -1,5 +1,6 @@
 """Run one usage consumer until SIGTERM or SIGINT: `make run` starts one; start as many as
-you like, each with its own --name."""
+you like. Each takes the oldest queued batches no other consumer holds (saas/metering/
+intake_queue.py), so they share the queue without coordinating."""
 
 from __future__ import annotations
 
@@ -11,15 +12,24 @@ from typing import Any
 from django.core.management.base import BaseCommand
 
 from core.heap import freeze_startup_objects
-from saas.metering.stream import UsageConsumer
+from saas.metering.intake_queue import UsageConsumer
 
 
 class Command(BaseCommand):
-    help = "Write usage batches from the Redis stream to the rollup tables."
+    help = "Record queued usage batches (PostgreSQL intake queue) into the rollup tables."
 
     def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("--name", default=f"{socket.gethostname()}-consumer")
-        parser.add_argument("--claim-idle-ms", type=int, default=30_000)
+        parser.add_argument("--name", default=f"{socket.gethostname()}-consumer", help="for the log")
+        parser.add_argument("--count", type=int, default=100, help="batches per transaction")
+        parser.add_argument(
+            "--idle-sleep", type=float, default=0.1, help="seconds between looks at an empty queue"
+        )
+        # Of the Redis stream consumer: a consumer killed now leaves nothing to claim (its
+        # transaction rolls back and the rows are free at once). Accepted, and ignored, so that
+        # deployments passing it keep starting.
+        parser.add_argument(
+            "--claim-idle-ms", type=int, default=None, help="no effect (kept for old deployments)"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         stop = threading.Event()
@@ -27,4 +37,4 @@ class Command(BaseCommand):
             signal.signal(sig, lambda *_: stop.set())
         freeze_startup_objects()
         self.stdout.write(f"usage consumer {options['name']} started")
-        UsageConsumer(options["name"], claim_idle_ms=options["claim_idle_ms"]).run(stop)
+        UsageConsumer(options["name"], count=options["count"], idle_sleep_s=options["idle_sleep"]).run(stop)
