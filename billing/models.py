@@ -1,7 +1,10 @@
 """Billing state, in the public schema: one account per organization (its plan, its Stripe
 customer and subscription, its quota), the invoices it was sent, the usage reported to Stripe per
-hour, and the Stripe events already handled. Every row names its organization; endpoints filter
-on it, so no lookup crosses organizations."""
+hour, what each closed period was billed and the late usage carried from it, and the Stripe
+events already handled. Every row names its organization; endpoints filter on it, so no lookup
+crosses organizations."""
+
+from datetime import UTC, timedelta
 
 from django.db import models
 
@@ -84,20 +87,102 @@ class Invoice(models.Model):
 
 class MeterReport(models.Model):
     """The calls of one organization-hour as last reported to Stripe's meter. Stored before it
-    is sent, so a run that died half way sends exactly the same event again."""
+    is sent, so a run that died half way sends exactly the same event again. The event's value
+    is `calls` (the hour's own) plus `late_calls` (late usage of a closed period carried into this
+    hour); `delivered_*` is what Stripe last confirmed having."""
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
     hour = models.DateTimeField()
     calls = models.BigIntegerField()
+    late_calls = models.BigIntegerField(default=0)
     revision = models.PositiveIntegerField(default=0)
     identifier = models.CharField(max_length=100, unique=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    delivered_calls = models.BigIntegerField(default=0)
+    delivered_revision = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["organization", "hour"], name="meter_report_hour")]
 
     def __str__(self) -> str:
-        return f"{self.identifier}: {self.calls}"
+        return f"{self.identifier}: {self.value}"
+
+    @property
+    def value(self) -> int:
+        """The event's value: the hour's own calls and the late usage carried into it."""
+        return self.calls + self.late_calls
+
+
+class BilledPeriod(models.Model):
+    """A closed period and the organization's own calls it was billed for: a local invoice's
+    calls, or (Stripe) the hourly totals Stripe had when the period's invoice was finalized.
+    Calls the rollups gain for it afterwards are late usage, measured against `calls`."""
+
+    class Source(models.TextChoices):
+        STRIPE = "stripe"
+        LOCAL = "local"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="billed_periods")
+    source = models.CharField(max_length=10, choices=Source.choices)
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField()
+    plan = models.CharField(max_length=40, blank=True)
+    calls = models.BigIntegerField()
+    closed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["period_start"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "period_start"], name="billed_period_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label}: {self.calls} calls ({self.source})"
+
+    @property
+    def label(self) -> str:
+        """`2026-10` for a calendar month (UTC), else its first day and its end."""
+        start, end = self.period_start.astimezone(UTC), self.period_end.astimezone(UTC)
+        month = start.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        following = (month + timedelta(days=32)).replace(day=1)
+        if start == month and end == following:
+            return f"{start:%Y-%m}"
+        return f"{start:%Y-%m-%d} to {end:%Y-%m-%d}"
+
+
+class LateUsage(models.Model):
+    """Calls of a closed period counted after it was billed, carried once into a later bill:
+    a line of the next local invoice (`invoice`, priced at the closed period's plan), or part of
+    a Stripe meter event in an hour of the open period (`meter_hour`, first in the hour's
+    `meter_revision`). A Stripe carry whose hour's period closed before Stripe had it is voided
+    and carried again."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="late_usage")
+    billed_period = models.ForeignKey(BilledPeriod, on_delete=models.CASCADE, related_name="late_usage")
+    sequence = models.PositiveIntegerField()
+    calls = models.BigIntegerField()
+    currency = models.CharField(max_length=3, default="usd")
+    amount_minor = models.BigIntegerField(null=True, blank=True)  # local only: Stripe prices its own
+    carried_at = models.DateTimeField()
+    invoice = models.ForeignKey(
+        Invoice, on_delete=models.SET_NULL, null=True, blank=True, related_name="late_usage"
+    )
+    meter_hour = models.DateTimeField(null=True, blank=True)
+    meter_revision = models.PositiveIntegerField(null=True, blank=True)
+    voided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["carried_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["billed_period", "sequence"], name="late_usage_carried_once")
+        ]
+
+    def __str__(self) -> str:
+        return self.description
+
+    @property
+    def description(self) -> str:
+        return f"Late usage from {self.billed_period.label}: {self.calls:,} calls"
 
 
 class StripeEvent(models.Model):

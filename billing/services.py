@@ -5,8 +5,10 @@
 - `change_plan` (billing run locally) or `checkout_url` / `portal_url` (Stripe connected).
 - `evaluate_quota`: announces 80 % and 100 % of the allowance once per period, and blocks a
   hard-capped plan past its allowance through the next snapshot (lifted the same way).
-- `issue_local_invoice`: the invoice the control plane makes for a past period without Stripe.
-- `report_usage_to_stripe`: each hour's calls to Stripe's meter, exactly once per revision.
+- `issue_local_invoice`: the invoice the control plane makes for a past period without Stripe,
+  with the late usage carried since the last one (see `late_usage`).
+- `report_usage_to_stripe`: each hour's calls (and late usage carried into it) to Stripe's meter,
+  exactly once per revision.
 - `handle_stripe_event`: a verified webhook event, once, whatever the order."""
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ from tenants.audit import Actor, record_audit
 from tenants.models import Membership, Organization
 from tenants.roles import Role
 
-from . import stripe_api
-from .models import BillingAccount, Invoice, MeterReport, QuotaNotice, StripeEvent
+from . import late_usage, stripe_api
+from .models import BilledPeriod, BillingAccount, Invoice, LateUsage, MeterReport, QuotaNotice, StripeEvent
 from .plans import FREE, Plan, all_plans, get_plan
 from .pricing import period_cost_minor
 
@@ -89,6 +91,16 @@ def billing_summary(organization: Organization, now: datetime | None = None) -> 
     account = account_for(organization)
     plan = get_plan(account.plan)
     usage = period_usage(organization, account, now)
+    # Late usage of closed periods carried into this one: lines of the next local invoice, priced
+    # already; with Stripe, calls its meter adds to this period's.
+    late = late_usage.open_lines(organization, account, now)
+    if stripe_api.stripe_connected():
+        late_calls = sum(entry["quantity"] for entry in late)
+        cost = period_cost_minor(plan, usage.calls + late_calls)
+        projected = period_cost_minor(plan, usage.projected_calls + late_calls)
+    else:
+        late_minor = sum(entry["amount_minor"] for entry in late)
+        cost, projected = usage.cost_minor + late_minor, usage.projected_cost_minor + late_minor
     return {
         "plan": plan_document(plan),
         "stripe_connected": stripe_api.stripe_connected(),
@@ -99,9 +111,10 @@ def billing_summary(organization: Organization, now: datetime | None = None) -> 
         "allowance_used_percent": round(100 * usage.calls / plan.included_calls, 2)
         if plan.included_calls
         else None,
-        "cost_so_far_minor": usage.cost_minor,
+        "cost_so_far_minor": cost,
         "projected_calls": usage.projected_calls,
-        "projected_cost_minor": usage.projected_cost_minor,
+        "projected_cost_minor": projected,
+        "late_usage": late,
         "currency": plan.currency,
         "quota": {"exceeded": account.quota_exceeded, "resets_at": account.quota_resets_at},
     }
@@ -234,8 +247,10 @@ def quota_email_recipients(organization: Organization) -> list[str]:
 
 
 def issue_local_invoice(organization: Organization, period: BillingPeriod) -> Invoice:
-    """The control plane's invoice for a past period (billing run locally), from the rollups;
-    issuing it again returns the same invoice."""
+    """The control plane's invoice for a past period (billing run locally), from the rollups,
+    with the late usage carried since the last invoice as lines of its own; issuing it again
+    returns the same invoice. The period is closed with it: calls its rollups gain afterwards are
+    late usage, carried into a later invoice."""
     existing = Invoice.objects.filter(
         organization=organization, source=Invoice.Source.LOCAL, period_start=period.start
     ).first()
@@ -244,8 +259,8 @@ def issue_local_invoice(organization: Organization, period: BillingPeriod) -> In
     account = account_for(organization)
     plan = get_plan(account.plan)
     calls = billable_calls(organization, period)
-    total = period_cost_minor(plan, calls)
-    usage_minor = total - plan.base_fee_minor
+    own_total = period_cost_minor(plan, calls)
+    usage_minor = own_total - plan.base_fee_minor
     lines = [{"description": f"{plan.name} plan, {period.label}", "amount_minor": plan.base_fee_minor}]
     lines.append(
         {
@@ -256,7 +271,10 @@ def issue_local_invoice(organization: Organization, period: BillingPeriod) -> In
     )
     try:
         with transaction.atomic():
-            return Invoice.objects.create(
+            carries = late_usage.pending_local_carries(organization, period.end)
+            lines += [late_usage.line(carry) for carry in carries]
+            total = own_total + sum(carry.amount_minor or 0 for carry in carries)
+            invoice = Invoice.objects.create(
                 organization=organization,
                 source=Invoice.Source.LOCAL,
                 number=f"L-{organization.id:05d}-{period.start:%Y%m}",
@@ -269,6 +287,19 @@ def issue_local_invoice(organization: Organization, period: BillingPeriod) -> In
                 calls=calls,
                 lines=lines,
             )
+            LateUsage.objects.filter(pk__in=[carry.pk for carry in carries]).update(invoice=invoice)
+            BilledPeriod.objects.get_or_create(
+                organization=organization,
+                period_start=period.start,
+                defaults={
+                    "source": BilledPeriod.Source.LOCAL,
+                    "period_end": period.end,
+                    "plan": plan.slug,
+                    "calls": calls,
+                    "closed_at": clock.now(),
+                },
+            )
+            return invoice
     except IntegrityError:  # issued by a concurrent run
         return Invoice.objects.get(
             organization=organization, source=Invoice.Source.LOCAL, period_start=period.start
@@ -287,41 +318,53 @@ def meter_identifier(organization: Organization, hour: datetime, revision: int) 
 
 
 def report_usage_to_stripe(organization: Organization, now: datetime | None = None) -> int:
-    """Send each completed hour's calls (within Stripe's 35 days) whose total Stripe does not
-    have yet: a new hour, or one that grew since (a gateway reporting late), as a new revision
-    that replaces the hour's value (the meter is pre-aggregated by hour). Each report is stored
+    """Send each completed hour's calls (within Stripe's 35 days, of a period Stripe still bills)
+    whose total Stripe does not have yet: a new hour, or one that grew since (a gateway reporting
+    late), as a new revision that replaces the hour's value (the meter is pre-aggregated by hour).
+    An hour's value is its own calls plus the late usage carried into it. Each report is stored
     before it is sent, so a run that died half way sends the same events again, and Stripe's
     refusal of an identifier it has counts as delivered. Returns the events sent."""
     account = account_for(organization)
     if not account.stripe_customer_id or not get_plan(account.plan).metered:
         return 0
     now = now or clock.now()
-    last_hour = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    since = last_hour - LOOKBACK
+    last_hour = late_usage.floor_hour(now)
+    since = max(last_hour - LOOKBACK, late_usage.stripe_sendable_from(organization, account, now))
     totals = billable_calls_by_hour(organization, since, last_hour)
+    carries = late_usage.carries_by_hour(organization, since, last_hour)
     reports = {r.hour: r for r in MeterReport.objects.filter(organization=organization, hour__gte=since)}
-    for hour, calls in sorted(totals.items()):
+    for hour in sorted(totals.keys() | carries.keys()):
+        calls, late = totals.get(hour, 0), sum(carry.calls for carry in carries.get(hour, []))
         report = reports.get(hour)
-        if report is None:
-            reports[hour] = MeterReport.objects.create(
-                organization=organization,
-                hour=hour,
-                calls=calls,
-                identifier=meter_identifier(organization, hour, 0),
-            )
-        elif report.calls != calls and report.sent_at is not None:
-            report.calls, report.revision = calls, report.revision + 1
-            report.identifier = meter_identifier(organization, hour, report.revision)
-            report.sent_at = None
-            report.save()
+        with transaction.atomic():
+            if report is None:
+                report = reports[hour] = MeterReport.objects.create(
+                    organization=organization,
+                    hour=hour,
+                    calls=calls,
+                    late_calls=late,
+                    identifier=meter_identifier(organization, hour, 0),
+                )
+            elif (report.calls, report.late_calls) != (calls, late) and report.sent_at is not None:
+                report.calls, report.late_calls, report.revision = calls, late, report.revision + 1
+                report.identifier = meter_identifier(organization, hour, report.revision)
+                report.sent_at = None
+                report.save()
+            else:
+                continue  # unchanged, or its stored event not delivered yet: sent as it is
+            # The carries this revision's value holds: Stripe has them once it is delivered.
+            LateUsage.objects.filter(
+                pk__in=[carry.pk for carry in carries.get(hour, []) if carry.meter_revision is None]
+            ).update(meter_revision=report.revision)
     sent = 0
     for report in sorted((r for r in reports.values() if r.sent_at is None), key=lambda r: r.hour):
         with contextlib.suppress(stripe_api.DuplicateMeterEvent):  # Stripe has it: delivered
             stripe_api.send_meter_event(
-                account.stripe_customer_id, report.calls, report.identifier, report.hour
+                account.stripe_customer_id, report.value, report.identifier, report.hour
             )
         report.sent_at = clock.now()
-        report.save(update_fields=["sent_at"])
+        report.delivered_calls, report.delivered_revision = report.calls, report.revision
+        report.save(update_fields=["sent_at", "delivered_calls", "delivered_revision"])
         sent += 1
     return sent
 

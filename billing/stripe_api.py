@@ -10,6 +10,8 @@ from typing import Any
 import stripe
 from django.conf import settings
 
+from core.errors import Conflict
+
 from .plans import Plan
 
 # Prices are found again by these lookup keys: setting up twice creates nothing new.
@@ -41,26 +43,77 @@ class PlanPrices:
     calls: str | None
 
 
+# The meter usage reporting needs (services.report_usage_to_stripe): each event is an hour's total
+# under the customer's id, and a newer event in the same hour replaces the older one, so a
+# corrected hour (a revision) and late usage carried into an hour are billed once. Meters are
+# immutable at Stripe: one set up otherwise is refused, not worked around.
+METER = {
+    "default_aggregation": {"formula": "sum"},
+    "event_time_window": "hour",
+    "customer_mapping": {"type": "by_id", "event_payload_key": "stripe_customer_id"},
+    "value_settings": {"event_payload_key": "value"},
+}
+
+
+class MeterUnfit(Conflict):
+    """A meter with our event name exists in Stripe but does not aggregate as reporting needs."""
+
+
+# What Stripe assumes for a meter made without customer_mapping or value_settings.
+_STRIPE_DEFAULTS = {
+    "customer_mapping.type": "by_id",
+    "customer_mapping.event_payload_key": "stripe_customer_id",
+    "value_settings.event_payload_key": "value",
+}
+
+
+def _flat(spec: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in spec.items():
+        name = f"{prefix}{key}"
+        out.update(_flat(value, f"{name}.") if isinstance(value, dict) else {name: value})
+    return out
+
+
+def _field(obj: Any, path: str) -> Any:
+    for key in path.split("."):
+        if obj is None:
+            return None
+        obj = obj.get(key) if isinstance(obj, dict) else getattr(obj, key, None)
+    return obj
+
+
+def meter_misfits(meter: Any) -> list[str]:
+    """How an existing meter differs from METER, one phrase each (empty: it fits)."""
+    misfits = []
+    for name, wanted in _flat(METER).items():
+        found = _field(meter, name)
+        if found is None:
+            found = _STRIPE_DEFAULTS.get(name)
+        if found != wanted:
+            misfits.append(f"{name} is {found!r}, not {wanted!r}")
+    return misfits
+
+
 def set_up_catalog(plans: list[Plan]) -> dict[str, PlanPrices]:
     """The meter, and for each self-serve paid plan a product with a monthly base price and a
     graduated, metered price for its calls. Idempotent: what exists (by event name, lookup key)
-    is kept."""
+    is kept. An existing meter that does not aggregate as METER says is refused (MeterUnfit)
+    before anything is created."""
     client = _client()
     event_name = settings.STRIPE_METER_EVENT_NAME
     meters = client.v1.billing.meters.list({"status": "active", "limit": 100})
     meter = next((m for m in meters.data if m.event_name == event_name), None)
-    if meter is None:
-        meter = client.v1.billing.meters.create(
-            {
-                "display_name": "API calls",
-                "event_name": event_name,
-                "default_aggregation": {"formula": "sum"},
-                # An hour's total, sent again with a correction, replaces the one before.
-                "event_time_window": "hour",
-                "customer_mapping": {"type": "by_id", "event_payload_key": "stripe_customer_id"},
-                "value_settings": {"event_payload_key": "value"},
-            }
+    if meter is not None and (misfits := meter_misfits(meter)):
+        raise MeterUnfit(
+            f"The Stripe meter {meter.id} for event {event_name!r} cannot bill usage as reported "
+            f"(one event per customer-hour, a later event replacing the hour's): "
+            f"{'; '.join(misfits)}. Meters cannot be changed: deactivate it in Stripe, or set "
+            "STRIPE_METER_EVENT_NAME to a new event name, and set up again."
         )
+    if meter is None:
+        params: Any = {"display_name": "API calls", "event_name": event_name, **METER}
+        meter = client.v1.billing.meters.create(params)
     prices: dict[str, PlanPrices] = {}
     for plan in plans:
         if plan.custom or not (plan.base_fee_minor or plan.metered):

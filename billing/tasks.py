@@ -15,7 +15,7 @@ from core.celery import app
 from saas.metering.services import BillingPeriod
 from tenants.models import Organization
 
-from . import services, stripe_api
+from . import late_usage, services, stripe_api
 from .plans import get_plan
 
 logger = logging.getLogger("billing")
@@ -69,11 +69,15 @@ def send_quota_email(organization_id: int, threshold: int, period_start: str) ->
 
 @app.task(name="billing.report_usage_to_stripe", autoretry_for=(OSError,), max_retries=3, retry_backoff=True)
 def report_usage_to_stripe() -> int:
+    """Each organization's usage to Stripe's meter: the period Stripe finalized is closed first,
+    and its late usage carried into this period's meter events."""
     if not stripe_api.stripe_connected():
         return 0
     sent = 0
     for organization in _organizations():
         try:
+            late_usage.close_stripe_period(organization)
+            late_usage.carry_late_usage(organization)
             sent += services.report_usage_to_stripe(organization)
         except Exception:  # the next run resends what is stored and unsent
             logger.exception("usage not reported to Stripe for organization %s", organization.id)
@@ -82,8 +86,26 @@ def report_usage_to_stripe() -> int:
 
 @app.task(name="billing.issue_local_invoices")
 def issue_local_invoices() -> int:
-    """Billing run locally: each organization's invoice for the month that ended."""
+    """Billing run locally: each organization's invoice for the month that ended, then the late
+    usage of months already invoiced carried to the next invoice."""
     if stripe_api.stripe_connected():
         return 0  # Stripe is the system of record for invoices
     last_month = BillingPeriod.containing(BillingPeriod.containing(clock.now()).start - timedelta(days=1))
-    return len([services.issue_local_invoice(organization, last_month) for organization in _organizations()])
+    issued = [services.issue_local_invoice(organization, last_month) for organization in _organizations()]
+    carry_late_usage()
+    return len(issued)
+
+
+@app.task(name="billing.carry_late_usage")
+def carry_late_usage() -> int:
+    """Late usage of every organization's closed periods, carried once into its open bill (run by
+    the two tasks above; on its own, any time). Returns the calls carried."""
+    carried = 0
+    for organization in _organizations():
+        try:
+            if stripe_api.stripe_connected():
+                late_usage.close_stripe_period(organization)
+            carried += sum(carry.calls for carry in late_usage.carry_late_usage(organization))
+        except Exception:  # the next run carries what this one did not
+            logger.exception("late usage not carried for organization %s", organization.id)
+    return carried

@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import mixins, serializers
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -21,6 +21,7 @@ from rest_framework.views import APIView
 
 from billing import services, stripe_api
 from billing.invoice_documents import invoice_html, invoice_pdf
+from billing.late_usage import invoice_lines
 from billing.models import Invoice
 from billing.plans import all_plans
 from core.api.validation import InputValidator, StrictCharField
@@ -84,8 +85,17 @@ class BillingViewSet(OrganizationScopedViewSet):
         return Response({"url": services.portal_url(self.actor, self.organization, self._return_url())})
 
 
+class LateUsageLine(serializers.Serializer[dict[str, Any]]):
+    description = serializers.CharField()
+    quantity = serializers.IntegerField()
+    amount_minor = serializers.IntegerField(allow_null=True)
+    kind = serializers.CharField()
+    from_period = serializers.CharField()
+
+
 class InvoiceOutput(serializers.ModelSerializer[Invoice]):
     document_url = serializers.SerializerMethodField()
+    late_usage = serializers.SerializerMethodField()
 
     class Meta:
         model = Invoice
@@ -103,12 +113,19 @@ class InvoiceOutput(serializers.ModelSerializer[Invoice]):
             "hosted_invoice_url",
             "invoice_pdf_url",
             "document_url",
+            "late_usage",
         ]
 
     def get_document_url(self, invoice: Invoice) -> str | None:
         if invoice.source != Invoice.Source.LOCAL:
             return None
         return f"/api/v1/orgs/{invoice.organization.slug}/billing/invoices/{invoice.id}/document/"
+
+    @extend_schema_field(LateUsageLine(many=True))
+    def get_late_usage(self, invoice: Invoice) -> list[dict[str, Any]]:
+        """Late usage of closed periods this invoice bills, one line each (amount_minor null:
+        priced by Stripe within the period's metered calls)."""
+        return invoice_lines(invoice)
 
 
 class InvoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrganizationScopedViewSet):

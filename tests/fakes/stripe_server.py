@@ -1,6 +1,8 @@
 """A fake Stripe API at its HTTP boundary, for the real `stripe` library to talk to: it keeps
-the objects billing creates, honours idempotency keys, refuses a meter event identifier it has
-seen (as Stripe does), records every request for tests to assert on, and can fail on purpose."""
+the objects billing creates, honours idempotency keys, answers meters with Stripe's fields and
+defaults (status, default_aggregation, event_time_window, customer_mapping, value_settings),
+refuses a meter event identifier it has seen (as Stripe does), records every request for tests
+to assert on, and can fail on purpose."""
 
 from __future__ import annotations
 
@@ -77,6 +79,24 @@ def _nest(params: dict[str, str]) -> dict[str, Any]:
     return out
 
 
+def _meter(created: dict[str, Any]) -> dict[str, Any]:
+    """A meter as Stripe answers it: every field present, Stripe's defaults where none was given
+    (raw events, mapped by `stripe_customer_id`, valued by `value`)."""
+    return {
+        "livemode": False,
+        "status": "active",
+        "status_transitions": {"deactivated_at": None},
+        "event_time_window": None,
+        **created,
+        "customer_mapping": {
+            "type": "by_id",
+            "event_payload_key": "stripe_customer_id",
+            **created.get("customer_mapping", {}),
+        },
+        "value_settings": {"event_payload_key": "value", **created.get("value_settings", {})},
+    }
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: FakeStripe
@@ -101,7 +121,8 @@ class _Handler(BaseHTTPRequestHandler):
                 keys = {v for k, v in params.items() if k.startswith("lookup_keys")}
                 data = [o for o in self.server.of_type("price") if o.get("lookup_key") in keys]
             elif url.path == "/v1/billing/meters":
-                data = self.server.of_type("billing.meter")
+                status = params.get("status")
+                data = [m for m in self.server.of_type("billing.meter") if status in (None, m["status"])]
             else:
                 self._answer(404, {"error": {"type": "invalid_request_error", "message": "Unknown path."}})
                 return
@@ -129,6 +150,8 @@ class _Handler(BaseHTTPRequestHandler):
             obj: dict[str, Any] = {"id": ident, "object": kind, **_nest(params)}
             if kind.endswith("session"):
                 obj["url"] = f"https://stripe.test/{kind}/{ident}"
+            if kind == "billing.meter":
+                obj = _meter(obj)
             state.objects[ident] = obj
             if key:
                 state.by_idempotency[key] = obj

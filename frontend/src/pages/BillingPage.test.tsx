@@ -49,4 +49,33 @@ describe("billing", () => {
     expect(calls.find((call) => call.method === "POST")?.body).toEqual({ plan: "pro" });
     expect(queries.getQueryState(keys.audit("acme"))?.isInvalidated).toBe(true);
   });
+
+  it("shows late usage carried into this period and on the invoices that bill it", async () => {
+    const line = { description: "Late usage from 2026-10: 1,234 calls", quantity: 1234, amount_minor: null, from_period: "2026-10" };
+    answerApi({
+      "GET /api/v1/orgs/acme/billing/": [200, { ...summary("pro"), stripe_connected: true, late_usage: [line] }],
+      "GET /api/v1/orgs/acme/billing/invoices/": [
+        200,
+        {
+          results: [
+            {
+              id: 1,
+              number: "ABC-0001",
+              period_start: "2026-11-01T00:00:00Z",
+              amount_due_minor: 4900,
+              currency: "usd",
+              status: "open",
+              hosted_invoice_url: "https://stripe.test/i/in_1",
+              document_url: null,
+              late_usage: [line],
+            },
+          ],
+        },
+      ],
+    });
+    renderPage(<BillingPage />, { url: "/orgs/acme/billing", route: "/orgs/:slug/billing" });
+
+    expect(await screen.findByText("Late usage on your next invoice")).toBeTruthy();
+    expect((await screen.findAllByText("Late usage from 2026-10: 1,234 calls")).length).toBe(2);
+  });
 });

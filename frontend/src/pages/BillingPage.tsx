@@ -5,6 +5,9 @@ import { useParams } from "react-router-dom";
 import { api, errorMessage, unwrap } from "../api/client";
 import { keys, useAfterWrite } from "../api/queries";
 
+// Calls of a closed period counted after it was billed, carried into a later bill (amount_minor
+// null: Stripe prices them within the period's metered calls).
+type LateUsageLine = { description: string; quantity: number; amount_minor: number | null; from_period: string };
 type Summary = {
   plan: { slug: string; name: string; included_calls: number; hard_cap: boolean };
   stripe_connected: boolean;
@@ -16,6 +19,7 @@ type Summary = {
   projected_cost_minor: number;
   currency: string;
   quota: { exceeded: boolean; resets_at: string | null };
+  late_usage?: LateUsageLine[];
 };
 type Invoice = {
   id: number;
@@ -26,6 +30,7 @@ type Invoice = {
   status: string;
   hosted_invoice_url: string;
   document_url: string | null;
+  late_usage?: LateUsageLine[];
 };
 
 function money(minor: number, currency: string): string {
@@ -69,6 +74,7 @@ export function BillingPage() {
   if (summary.isError || !summary.data) return <Alert color="red">{errorMessage(summary.error)}</Alert>;
   const s = summary.data;
   const rows = ((invoices.data as { results?: Invoice[] } | undefined)?.results ?? []) as Invoice[];
+  const late = s.late_usage ?? [];
   return (
     <Stack>
       <Title order={2}>Billing</Title>
@@ -117,6 +123,16 @@ export function BillingPage() {
           />
         </Card>
       </SimpleGrid>
+      {late.length > 0 && (
+        <Alert color="yellow" title="Late usage on your next invoice">
+          {late.map((line) => (
+            <Text size="sm" key={line.description}>
+              {line.description}
+              {line.amount_minor !== null && `: ${money(line.amount_minor, s.currency)}`}
+            </Text>
+          ))}
+        </Alert>
+      )}
       <Title order={3}>Invoices</Title>
       {invoices.isSuccess && rows.length === 0 && <Text c="dimmed">No invoices yet.</Text>}
       {rows.length > 0 && (
@@ -133,7 +149,14 @@ export function BillingPage() {
           <Table.Tbody>
             {rows.map((invoice) => (
               <Table.Tr key={invoice.id}>
-                <Table.Td>{invoice.number}</Table.Td>
+                <Table.Td>
+                  {invoice.number}
+                  {(invoice.late_usage ?? []).map((line) => (
+                    <Text size="xs" c="dimmed" key={line.description}>
+                      {line.description}
+                    </Text>
+                  ))}
+                </Table.Td>
                 <Table.Td>{invoice.period_start.slice(0, 7)}</Table.Td>
                 <Table.Td>{money(invoice.amount_due_minor, invoice.currency)}</Table.Td>
                 <Table.Td>{invoice.status}</Table.Td>

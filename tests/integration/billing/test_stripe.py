@@ -16,23 +16,12 @@ import stripe
 from django.core.management import call_command
 
 from billing import services
-from billing.models import BillingAccount, Invoice, MeterReport
+from billing.models import Invoice, MeterReport
 from tenants.roles import Role
-from tests.fakes.stripe_server import FakeStripe
+from tests.integration.billing.conftest import SECRET, subscribed
 from tests.integration.billing.test_billing import add_calls, url
 
 pytestmark = pytest.mark.django_db
-SECRET = "whsec_test_secret"
-
-
-@pytest.fixture
-def stripe_fake(settings):
-    server = FakeStripe()
-    settings.STRIPE_SECRET_KEY = "sk_test_fake"
-    settings.STRIPE_API_BASE = server.url
-    settings.STRIPE_WEBHOOK_SECRET = SECRET
-    yield server
-    server.close()
 
 
 def test_set_up_is_idempotent_and_prices_the_tiers(stripe_fake):
@@ -86,16 +75,12 @@ def test_checkout_creates_the_customer_once_and_links_to_stripe(stripe_fake, wor
     )
 
 
-def _subscribed(org) -> BillingAccount:
-    account = services.account_for(org)
-    account.plan, account.stripe_customer_id = "pro", "cus_42"
-    account.save()
-    return account
-
-
+# Hours of one month, whatever today's date: a run past a month's first 45 minutes sends none of
+# the month before's (Stripe has finalized it).
+@pytest.mark.time_machine(datetime(2026, 11, 10, 12, 30, tzinfo=UTC), tick=True)
 def test_meter_events_are_sent_once_per_organization_hour_and_resume_after_a_failure(stripe_fake, world):
     org = world.a.org
-    _subscribed(org)
+    subscribed(org)
     now = datetime.now(UTC).replace(minute=30, second=0, microsecond=0)
     hours = [now - timedelta(hours=h) for h in (3, 2, 1)]
     for hour, calls in zip(hours, (100, 200, 300), strict=True):
@@ -150,7 +135,7 @@ def _post_event(api, payload: dict, secret: str = SECRET):
 @pytest.mark.time_machine(datetime(2026, 12, 1, 12, 0, tzinfo=UTC), tick=True)
 def test_webhooks_are_verified_handled_once_and_safe_out_of_order(stripe_fake, world, api):
     org = world.a.org
-    account = _subscribed(org)
+    account = subscribed(org)
     start, end = (
         int(datetime(2026, 11, 15, tzinfo=UTC).timestamp()),
         int(datetime(2026, 12, 15, tzinfo=UTC).timestamp()),
