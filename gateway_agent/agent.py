@@ -23,8 +23,11 @@ import json
 import logging
 import os
 import random
+import re
 import shutil
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -48,7 +51,7 @@ from .protocol import (
 from .renderer import RenderError, RenderOptions, render
 from .runtime_api import RuntimeAPIError, WorkerSession
 from .runtime_update import plan_runtime_update, rebase
-from .usage import SpoolLimits, UsageMeter, UsageSpool, parse_usage_table, send_pending
+from .usage import SpoolLimits, UsageMeter, UsageSpool, merge_reads, parse_usage_table, send_pending
 
 logger = logging.getLogger("gateway_agent")
 KEEP_VERSIONS = 5
@@ -56,6 +59,20 @@ KEEP_VERSIONS = 5
 # 0.5 to 1: a change published after an outage reaches the gateway within about 2 s.
 RETRY_FIRST_S = 0.25
 RETRY_CAP_S = 1.0
+# A drain reader's life: longer than any route's timeout (an hour at most), with a margin.
+DRAIN_LIMIT_S = 2 * 3600
+DRAIN_MARGIN_S = 600
+# How often the usage loop looks for final counts a drain reader wrote: a listing of a folder.
+DRAINED_POLL_S = 0.1
+DRAINED_RETRY_S = 1.0  # after a read that could not take them
+_SERVER_TIMEOUT = re.compile(r"^\s*timeout (?:server|tunnel) (\d+)ms$", re.MULTILINE)
+
+
+def drain_limit_s(*configs: str) -> float:
+    """How long a drain reader may hold an old worker: DRAIN_LIMIT_S, or longer when a backend
+    of the configurations waits longer for its upstream."""
+    longest = max((int(ms) / 1000 for config in configs for ms in _SERVER_TIMEOUT.findall(config)), default=0)
+    return max(DRAIN_LIMIT_S, longest + DRAIN_MARGIN_S)
 
 
 @dataclass
@@ -130,10 +147,14 @@ class Agent:
         self.parser = SnapshotParser()
         self.spool = UsageSpool(self.data / "usage", settings.usage_spool)
         self.meter = UsageMeter(self.data / "usage_state.json", self.spool)
+        # Final counts of old workers, written by drain readers (`drain_reader.py`).
+        self.drained = self.data / "usage" / "drained"
+        self.drained.mkdir(parents=True, exist_ok=True)
         self._usage_lock = threading.Lock()  # a read of the counters never straddles a reload
-        # Old workers held across reloads until their last counts are read.
-        self._retiring: list[WorkerSession] = []
-        self._usage_wake = threading.Event()  # a reload wakes the counting at once
+        # The drain readers this agent started, reaped once they exit.
+        self._drain_readers: list[subprocess.Popen[bytes]] = []
+        self._drained_seen: frozenset[str] = frozenset()  # the files the last read took
+        self._usage_wake = threading.Event()  # stopping wakes the counting at once
         self.last_error: str | None = None
         self.instance_id: str | None = self._load_instance_id()
         self._stop = threading.Event()
@@ -234,14 +255,21 @@ class Agent:
         return version, sha, how
 
     def _apply_by_reload(self, files: dict[str, str], folder: Path) -> None:
+        """Check, swap and reload. The serving worker, about to become an old one that finishes
+        its calls, is handed to a drain reader before the reload: a process of its own that keeps
+        the worker alive until its final counts are on disk, however long its calls take and
+        whether or not the agent lives that long. No moment passes when only the agent holds it."""
         check_config(self.settings.haproxy_bin, folder / "haproxy.cfg")
         previous = self.current.resolve() if self.current.is_symlink() else None
         with self._usage_lock:
+            running_config = self._running[1].get("haproxy.cfg", "") if self._running else ""
+            reader = self._start_drain_reader(drain_limit_s(running_config, files["haproxy.cfg"]))
             held = self._hold_current_worker()
-            # Read now: if the agent dies while the old worker drains, only its last moments are lost.
+            # Read now: what the old worker counts from here on is read through the master CLI
+            # while it lives, and from its drain reader's file once it is gone.
             try:
                 self._collect_usage_locked()
-            except Exception as exc:  # counting never holds a snapshot back; the old worker is held
+            except Exception as exc:  # counting never holds a snapshot back
                 logger.warning("usage counters not read before the reload: %s", exc)
             self._point_current_to(folder)
             try:
@@ -249,14 +277,55 @@ class Agent:
             except (HAProxyError, OSError):
                 if held is not None:
                     held.close()
+                if reader is not None:
+                    self._end_drain_reader(reader)
                 if previous is not None:
                     self._point_current_to(previous)
                 raise
             if held is not None:
                 self._carry_limit_counters(held, files["haproxy.cfg"])
-                self._retiring.append(held)
-                self._usage_wake.set()
+                held.close()
         self._running = (str(folder), files)
+
+    def _start_drain_reader(self, limit_s: float) -> subprocess.Popen[bytes] | None:
+        """A drain reader holding a session on the serving worker (`drain_reader.py`), in a
+        session of its own: a SIGKILL of the agent or of its process group leaves it. It waits
+        for the worker to be stopping, so it is started before the reload. None when HAProxy
+        is not serving yet, or the worker cannot be held: then the old worker is read through
+        the master CLI while it lives, and what it answers after the last read is settled as
+        unanswered (5xx) once it is gone."""
+        if not self.haproxy.running:
+            return None
+        try:
+            session = WorkerSession(self.run_dir / "haproxy.sock")
+        except RuntimeAPIError as exc:
+            logger.error("the serving worker is not held across the reload: %s", exc)
+            return None
+        command = [sys.executable, "-m", "gateway_agent.drain_reader", "--fd", str(session.fileno())]
+        command += ["--folder", str(self.drained), "--table", USAGE_TABLE, "--limit-s", f"{limit_s:.0f}"]
+        try:
+            reader = subprocess.Popen(
+                command, pass_fds=(session.fileno(),), start_new_session=True, stdin=subprocess.DEVNULL
+            )
+        except OSError as exc:
+            logger.error("no drain reader for HAProxy worker %s: %s", session.pid, exc)
+            return None
+        finally:
+            session.close()  # the drain reader's copy holds the worker
+        self._drain_readers.append(reader)
+        logger.info("drain reader %s holds HAProxy worker %s", reader.pid, session.pid)
+        return reader
+
+    def _end_drain_reader(self, reader: subprocess.Popen[bytes]) -> None:
+        """The reload it was started for failed: the worker it holds serves on, unread by it."""
+        reader.terminate()
+        try:
+            reader.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            reader.kill()
+            reader.wait()
+        if reader in self._drain_readers:
+            self._drain_readers.remove(reader)
 
     def _carry_limit_counters(self, old: WorkerSession, config: str) -> None:
         """limit-count's counters, from the worker that served until now to the new one: a
@@ -271,14 +340,15 @@ class Agent:
             logger.info("carried %d rate-limit counters across the reload", carried)
 
     def _hold_current_worker(self) -> WorkerSession | None:
-        """A session on the serving worker, so that after the reload it waits for the agent to
-        read its last counts. None when HAProxy is not serving yet."""
+        """A session on the serving worker, to carry its rate-limit counters to the new one after
+        the reload (the drain reader holds it through its own). None when HAProxy is not serving
+        yet."""
         if not self.haproxy.running:
             return None
         try:
             return WorkerSession(self.run_dir / "haproxy.sock")
         except RuntimeAPIError as exc:
-            logger.warning("the serving worker is not held across the reload: %s", exc)
+            logger.warning("rate-limit counters will not be carried across the reload: %s", exc)
             return None
 
     def _apply_at_runtime(self, files: dict[str, str], folder: Path) -> bool:
@@ -419,79 +489,126 @@ class Agent:
         except ApplyError as exc:
             logger.error("the last good snapshot on disk cannot be applied: %s", exc)
 
-    def collect_usage(self) -> None:
+    def collect_usage(self) -> bool:
         with self._usage_lock:
-            self._collect_usage_locked()
+            return self._collect_usage_locked()
 
-    def _collect_usage_locked(self) -> None:
-        """Read every worker's usage counters (the current one's and those of old workers still
-        finishing their requests) into a spooled batch; let go of old workers that are done."""
+    def _collect_usage_locked(self) -> bool:
+        """Read every live worker's usage counters, then the final counts drain readers wrote for
+        old workers, into spooled batches; then delete the files read.
+
+        The order matters. A worker alive when it is read has its keys in the read; one gone
+        before that has written its file already (its drain reader writes before it lets the
+        worker go), and the files are listed after. So a generation none of whose keys is read is
+        one whose worker is gone without a drain reader (the agent's whole process group killed,
+        say): the meter settles it, what it left unanswered counted as 5xx.
+
+        A file is deleted only once the meter has saved the state that accounts for it: a crash
+        in between reads it again, and its counts, equal to those saved, add nothing.
+
+        True when the counters were read and accounted for."""
+        self._drain_readers = [reader for reader in self._drain_readers if reader.poll() is None]
         if not self.haproxy.running:
-            return
-        try:
-            with self.haproxy.runtime_api() as api:
-                pid = api.current_worker_pid()
-                tables = [api.worker(f"show table {USAGE_TABLE}")]
-        except RuntimeAPIError as exc:
-            logger.warning("usage counters not read: %s", exc)
-            return
-        if pid is None or f"table: {USAGE_TABLE}" not in tables[0]:
-            return  # no worker yet, or a configuration from before usage counting
-        done = []
-        for session in list(self._retiring):
+            return False
+        counters = self._read_workers()
+        if counters is None:
+            return False
+        files = sorted(self.drained.glob("*.table"))
+        drained: dict[str, list[int]] = {}
+        for path in files:
             try:
-                idle = session.idle()  # asked first: once idle, its counts cannot change any more
-                tables.append(session.command(f"show table {USAGE_TABLE}"))
-            except RuntimeAPIError as exc:
-                # Gone (a hard stop, a restart): its counts since the last read are lost.
-                logger.error("old HAProxy worker %s lost before its last usage read: %s", session.pid, exc)
-                self._retiring.remove(session)
-                session.close()
-                continue
-            if idle:
-                done.append(session)
-        counters: dict[str, list[int]] = {}
-        for table in tables:
-            counters.update(parse_usage_table(table))
-        batches = self.meter.record(counters, self.instance_id or socket.gethostname(), time.time())
+                merge_reads(drained, parse_usage_table(path.read_text(errors="replace")))
+            except OSError as exc:
+                logger.error("final usage counts %s unreadable: %s", path.name, exc)
+        batches = self.meter.record(
+            counters, self.instance_id or socket.gethostname(), time.time(), drained=drained
+        )
+        for path in files:
+            path.unlink(missing_ok=True)
         logger.debug(
-            "usage read from %d workers (%d keys): %d calls in %d batches",
-            len(tables),
+            "usage read from live workers (%d keys) and %d drained files (%d keys): %d calls in %d batches",
             len(counters),
+            len(files),
+            len(drained),
             sum(item.requests for batch in batches for item in batch.items),
             len(batches),
         )
-        for session in done:  # its last counts are spooled: it may exit now
-            self._retiring.remove(session)
-            session.close()
+        return True
 
-    def _a_retiring_worker_is_done(self) -> bool:
-        """Whether an old worker held across a reload serves no one any more (or is gone): its
-        last read is due."""
-        with self._usage_lock:
-            for session in self._retiring:
-                try:
-                    if session.idle():
-                        return True
-                except RuntimeAPIError:
-                    return True
-        return False
+    def _read_workers(self) -> dict[str, list[int]] | None:
+        """Every live worker's table: the current worker's, and each old worker's through the
+        master CLI (which reads it without keeping it: its drain reader does). None when the read
+        cannot be whole: no worker yet, a configuration from before usage counting, the master
+        unreachable, or an old worker alive but not read (the next read tries again)."""
+        try:
+            with self.haproxy.runtime_api() as api:
+                pids = api.worker_pids()
+                current = api.worker(f"show table {USAGE_TABLE}")
+        except RuntimeAPIError as exc:
+            logger.warning("usage counters not read: %s", exc)
+            return None
+        if not pids or f"table: {USAGE_TABLE}" not in current:
+            return None
+        counters = parse_usage_table(current)
+        for pid in pids[1:]:
+            table = self._read_old_worker(pid)
+            if table is None:
+                return None
+            merge_reads(counters, table)
+        return counters
+
+    def _read_old_worker(self, pid: int) -> dict[str, list[int]] | None:
+        """An old worker's table; empty when it is gone (the master ends a session that names a
+        worker it no longer has: one session each); None when it lives but was not read."""
+        try:
+            with self.haproxy.runtime_api() as api:
+                answer = api.on_worker(pid, f"show table {USAGE_TABLE}")
+            if f"table: {USAGE_TABLE}" in answer or answer.startswith("No such table"):
+                return parse_usage_table(answer)
+            failure = answer[:200]
+        except RuntimeAPIError as exc:
+            failure = str(exc)
+        try:
+            with self.haproxy.runtime_api() as api:
+                alive = pid in api.worker_pids()
+        except RuntimeAPIError:
+            alive = True  # unknown: not taken as gone
+        if alive:
+            logger.warning("old HAProxy worker %s not read (%s); the next read tries again", pid, failure)
+            return None
+        return {}  # gone since it was listed: its drain reader's file, if any, is read next
+
+    def _drained_files(self) -> frozenset[str]:
+        try:
+            return frozenset(name for name in os.listdir(self.drained) if name.endswith(".table"))
+        except OSError:
+            return frozenset()
 
     def _send_usage(self, interval_s: float) -> None:
-        """Count every `interval_s`, and as soon as an old worker is done (asked every 0.1 s: a
-        call may keep it for as long as its route's timeout), and deliver the usage spool, oldest
-        first: at start (what a previous run left), then after each count; after a failure, again
-        with backoff and jitter, while counting goes on."""
+        """Count every `interval_s`, and as soon as a drain reader has written an old worker's
+        final counts (the folder is looked at every 0.1 s: a call may keep an old worker for as
+        long as its route's timeout), and deliver the usage spool, oldest first: at start (what a
+        previous run left), then after each count; after a failure, again with backoff and
+        jitter, while counting goes on. A file a read could not take yet (the master busy, HAProxy
+        away) is tried again every second."""
         backoff = 0.0
         next_send = 0.0
         next_read = 0.0
+        next_retry = 0.0
         while not self._stop.is_set():
             counted = False
-            if time.monotonic() >= next_read or (self._retiring and self._a_retiring_worker_is_done()):
+            drained = self._drained_files()
+            now = time.monotonic()
+            if now >= next_read or (drained - self._drained_seen and now >= next_retry):
+                read = False
                 try:
-                    self.collect_usage()
+                    read = self.collect_usage()
                 except Exception as exc:  # HAProxy restarting: the next read catches up
                     logger.warning("usage counters not read: %s", exc)
+                if read:
+                    self._drained_seen = drained  # taken, and deleted
+                else:
+                    next_retry = time.monotonic() + DRAINED_RETRY_S
                 next_read, counted = time.monotonic() + interval_s, True
             if (counted or backoff) and time.monotonic() >= next_send:
                 try:
@@ -504,7 +621,7 @@ class Agent:
                     logger.warning(
                         "usage not delivered (%s); retrying in %.1f s", exc, next_send - time.monotonic()
                     )
-            wait = 0.1 if self._retiring else max(next_read - time.monotonic(), 0.0)
+            wait = min(DRAINED_POLL_S, max(next_read - time.monotonic(), 0.0))
             if backoff:
                 wait = min(wait, max(next_send - time.monotonic(), 0.0))
             self._usage_wake.wait(wait)
@@ -544,9 +661,7 @@ class Agent:
         with self._usage_lock:
             if stop_haproxy:
                 self._collect_usage_locked()  # a gateway shut down bills what it served
-            for session in self._retiring:
-                session.close()
-            self._retiring.clear()
+        # Drain readers are left to finish: the next start counts the files they write.
         if stop_haproxy:
             self.haproxy.stop()
         self.control_plane.close()

@@ -32,9 +32,10 @@ of LATENCY_BOUNDS_MS.
 The agent reads the table's absolute counters and turns their growth into usage batches. Two
 choices make a reload lose and double nothing:
 
-- The table outlives its worker (`directives.kept_table`). The agent holds a session on the old
-  worker's stats socket across the reload, which keeps that worker alive once its last client
-  is gone, reads its final counts, then lets it go. Nothing stops an old worker earlier (no
+- The table outlives its worker (`directives.kept_table`). A drain reader (a process of its
+  own, which outlives the agent) holds a session on the old worker's stats socket across the
+  reload, which keeps that worker alive once its last client is gone, writes its final counts
+  for the agent, then lets it go. Nothing stops an old worker earlier (no
   `hard-stop-after`, no `mworker-max-reloads`): a call as long as its route's timeout is still
   counted when it is answered.
 - Each worker generation (`proc.usage_gen`, the microsecond it loaded its configuration) keys its

@@ -1,6 +1,7 @@
 """HAProxy's runtime API, reached through the master CLI (`haproxy -W -S <socket>`).
 
-Commands prefixed with `@1` go to the current worker. Talking to the master rather than to a
+Commands prefixed with `@1` go to the current worker, `@!<pid>` to any worker the master lists,
+old ones still finishing their requests included. Talking to the master rather than to a
 worker's stats socket matters right after a reload: for a moment the old worker may still hold
 the stats socket, and a map changed there would be lost when it exits."""
 
@@ -74,6 +75,12 @@ class RuntimeAPI:
         text += f" <<\n{payload}\n" if payload is not None else "\n"
         return self._exchange(text)
 
+    def on_worker(self, pid: int, command: str) -> str:
+        """Run a command on the worker `pid`, an old one included, and return its answer. A
+        worker the master does not know (gone) ends the connection: RuntimeAPIError, and this
+        object is done. This session does not keep an old worker alive (a `WorkerSession` does)."""
+        return self._exchange(f"@!{int(pid)} {command}\n")
+
     def worker_each(self, commands: list[str], batch: int = 100) -> list[str]:
         """Run many commands on the current worker, `batch` at a time without waiting for each
         answer (a round trip through the master costs more than most commands); their answers,
@@ -138,17 +145,25 @@ class RuntimeAPI:
 class WorkerSession:
     """An interactive session on a worker's own stats socket, which stays with that worker.
 
-    Held across a reload, it keeps the old worker from exiting once its last client is gone,
-    until the agent has read what it counted last and closes the session."""
+    A stopping worker exits as soon as its last client connection ends, and this session is one:
+    held across a reload, it keeps the old worker alive once its last call is answered, until
+    whoever holds it (the agent for a moment, then a drain reader, `drain_reader.py`) has read
+    what the worker counted last and closes it. A master-CLI session (`RuntimeAPI.on_worker`)
+    reads an old worker but does not keep it. The session is a plain socket: its file descriptor
+    can be handed to another process (`fileno`, `adopt`)."""
 
     PROMPT = b"\n> "
 
-    def __init__(self, stats_socket: Path, timeout_s: float = 5.0) -> None:
-        self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    def __init__(self, stats_socket: Path | None, timeout_s: float = 5.0, *, fd: int | None = None) -> None:
+        if fd is not None:
+            self._socket = socket.socket(fileno=fd)
+        else:
+            self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._socket.settimeout(timeout_s)
         try:
-            self._socket.connect(str(stats_socket))
-            self.command("prompt")
+            if fd is None:
+                self._socket.connect(str(stats_socket))
+                self.command("prompt")
             info = self.command("show info")
         except (OSError, RuntimeAPIError) as exc:
             self._socket.close()
@@ -156,12 +171,26 @@ class WorkerSession:
         match = re.search(r"^Pid: (\d+)", info, re.MULTILINE)
         self.pid = int(match.group(1)) if match else 0
 
+    @classmethod
+    def adopt(cls, fd: int, timeout_s: float = 5.0) -> WorkerSession:
+        """The session another process opened and handed over as the file descriptor `fd`
+        (already interactive)."""
+        return cls(None, timeout_s, fd=fd)
+
+    def fileno(self) -> int:
+        return self._socket.fileno()
+
     def command(self, text: str) -> str:
         return _ask(self._socket, f"{text}\n", self.PROMPT, "the worker's stats session").strip()
 
-    def idle(self) -> bool:
-        """True once the worker serves no client: being stopped, it accepts none any more."""
-        return re.search(r"^CurrConns: 0$", self.command("show info"), re.MULTILINE) is not None
+    def drained(self) -> bool:
+        """True once the worker is stopping (a reload replaced it) and serves no client: its
+        counters cannot change any more."""
+        info = self.command("show info")
+        return (
+            re.search(r"^Stopping: 1$", info, re.MULTILINE) is not None
+            and re.search(r"^CurrConns: 0$", info, re.MULTILINE) is not None
+        )
 
     def close(self) -> None:
         self._socket.close()

@@ -165,6 +165,26 @@ def parse_usage_table(text: str) -> dict[str, list[int]]:
     return rows
 
 
+def merged_row(first: list[int] | None, second: list[int]) -> list[int]:
+    """Two reads of one key (a live worker's and a drain reader's file, or two files): each
+    counter's highest, the counters being absolute and only growing while their worker lives.
+    `use` the highest too: fewer of the unanswered are taken as given up, never more; unknown
+    (left out) when either read lacks it."""
+    if first is None:
+        return list(second)
+    counters = [max(a, b) for a, b in zip(first[:COUNTERS], second[:COUNTERS], strict=True)]
+    if len(first) > IN_USE and len(second) > IN_USE:
+        counters.append(max(first[IN_USE], second[IN_USE]))
+    return counters
+
+
+def merge_reads(into: dict[str, list[int]], rows: dict[str, list[int]]) -> dict[str, list[int]]:
+    """`rows` merged into `into` (changed, and returned), key by key (`merged_row`)."""
+    for key, row in rows.items():
+        into[key] = merged_row(into.get(key), row)
+    return into
+
+
 def _generation(key: str) -> str:
     return key.split("|", 1)[0]
 
@@ -193,8 +213,9 @@ def _parts(items: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
 class UsageMeter:
     """Turns the growth of HAProxy's absolute counters into usage batches, each count once.
 
-    Each read covers every worker the agent can still see: the current one and any old one it
-    holds across a reload. A key belongs to one worker generation (`<generation>|<route>|<consumer>`),
+    Each read covers every worker the agent can still see: the current one, old ones still
+    finishing their requests (read through the master CLI), and the final counts drain readers
+    wrote for old workers gone since (`drained`). A key belongs to one worker generation (`<generation>|<route>|<consumer>`),
     so its counter only grows while that worker lives. A generation missing from a read altogether
     is a worker that is gone: it is settled then. A key missing while its generation is read is an
     entry HAProxy let expire after a week unused: nothing of it is in flight.
@@ -241,10 +262,36 @@ class UsageMeter:
         write_atomically(self.state_path, json.dumps(state, separators=(",", ":")).encode())
         self.state = state
 
-    def record(self, counters: dict[str, list[int]], instance_id: str, now: float) -> list[UsageBatch]:
+    def record(
+        self,
+        counters: dict[str, list[int]],
+        instance_id: str,
+        now: float,
+        drained: dict[str, list[int]] | None = None,
+    ) -> list[UsageBatch]:
         """Account for one read of every visible worker's table (`parse_usage_table` rows; a row
-        of COUNTERS values alone has no `use`: all of its unanswered are taken as in flight). The
-        batches of what grew, none when nothing did."""
+        of COUNTERS values alone has no `use`: all of its unanswered are taken as in flight), and
+        of the `drained` files' rows, read after the live workers. The batches of what grew, none
+        when nothing did.
+
+        A key in both is merged (`merged_row`). A drained row is a worker's final read, unless its
+        drain reader gave up while the worker still served: then it may be older than what the
+        agent read of that worker since. Counters only grow within a generation, so the last
+        read's are kept where the file's are lower (never taken as an entry started again, which
+        would bill it twice), and how many requests hold the entry is unknown."""
+        base: dict[str, list[int]] = self.state["counters"]
+        if drained:
+            counters = dict(counters)
+            for key, row in drained.items():
+                row = merged_row(counters.get(key), row)
+                before = base.get(key)
+                if (
+                    before is not None
+                    and len(before) == COUNTERS
+                    and any(v < b for v, b in zip(row, before, strict=False))
+                ):
+                    row = [max(v, b) for v, b in zip(row[:COUNTERS], before, strict=True)]
+                counters[key] = row
         settled: dict[str, float] = {
             generation: at
             for generation, at in dict(self.state.get("settled", {})).items()
@@ -266,7 +313,6 @@ class UsageMeter:
                 {**self.state, "counters": baseline, "failed": given_up, "settled": settled, "read_at": now}
             )
             return []
-        base: dict[str, list[int]] = self.state["counters"]
         failed: dict[str, int] = {key: int(n) for key, n in dict(self.state.get("failed", {})).items()}
         minute = int(now) - int(now) % 60
         items: list[dict[str, Any]] = []

@@ -121,7 +121,9 @@ ProtectHome=yes
 PrivateTmp=yes
 Restart=always
 RestartSec=2
-# HAProxy stays up while the agent restarts; stopping the service stops both.
+# Stopping the service stops the agent, then whatever is left (HAProxy, drain readers). A crash
+# of the agent restarts the whole gateway too: what HAProxy counted since the agent's last read
+# is lost then (docs/billing.md).
 KillMode=mixed
 LimitNOFILE=200000
 

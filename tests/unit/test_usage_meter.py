@@ -1,5 +1,6 @@
 """UsageMeter: each call counted once, when it is answered, however long it takes and however
-long the agent does not read; reads of any size; state files of earlier versions."""
+long the agent does not read; reads of any size; state files of earlier versions; old workers'
+final counts from drain readers, merged with live reads."""
 
 import json
 
@@ -13,6 +14,8 @@ from gateway_agent.usage import (
     MAX_BATCH_ITEMS,
     UsageMeter,
     UsageSpool,
+    merge_reads,
+    merged_row,
 )
 
 
@@ -232,3 +235,66 @@ def test_bytes_that_grow_between_calls_go_with_the_next_call(tmp_path, spool):
     assert meter.record({"g|1|": row(ok=1, sent=1, answered=1, bytes_out=5_000, use=1)}, "gw", 20) == []
     [batch] = meter.record({"g|1|": row(ok=2, sent=2, answered=2, bytes_out=5_100, use=0)}, "gw", 30)
     assert [(item.requests, item.bytes_out) for item in batch.items] == [(1, 5_000)]
+
+
+# --- old workers' final counts, from drain readers -------------------------------------------
+
+
+def test_an_old_workers_final_counts_bill_what_it_answered_after_the_agents_last_read(tmp_path, spool):
+    """The agent read the old worker `g1` with a call in flight, then died; the call was
+    answered, the worker exited, and its drain reader's file is all that is left of it. Read
+    after the live worker `g2`, the file bills the call once; the next read, without the file,
+    settles `g1` with nothing left."""
+    meter = UsageMeter(tmp_path / "state.json", spool)
+    live = {"g2|1|": row(ok=1, sent=1, answered=1, use=0)}
+    meter.record({**live, "g1|1|": row(ok=4, sent=5, answered=4, use=1)}, "gw", 10)
+    final = {"g1|1|": row(ok=5, sent=5, answered=5, use=0)}
+    assert counted(meter.record(live, "gw", 20, drained=final)) == {"2xx": 1}
+    # Read again (a crash before the file was deleted): equal to what is saved, it adds nothing.
+    assert counted(meter.record(live, "gw", 30, drained=final)) == {}
+    assert counted(meter.record(live, "gw", 40)) == {}
+    assert "g1" in meter.state["settled"]
+    # A file of a generation settled already (its worker was gone without one) counts nothing.
+    late = {"g1|1|": row(ok=9, sent=9, answered=9, use=0)}
+    assert counted(meter.record(live, "gw", 50, drained=late)) == {}
+
+
+def test_without_its_file_a_gone_workers_unanswered_count_as_5xx(tmp_path, spool):
+    """The fallback when no drain reader ran (the agent's whole process group killed)."""
+    meter = UsageMeter(tmp_path / "state.json", spool)
+    meter.record({"g1|1|": row(ok=4, sent=5, answered=4, use=1)}, "gw", 10)
+    assert counted(meter.record({"g2|1|": row()}, "gw", 20)) == {"5xx": 1}
+
+
+def test_a_live_read_and_a_file_of_one_worker_merge_by_their_highest_counts(tmp_path, spool):
+    """An old worker read through the master CLI just before its drain reader wrote its file,
+    both in one read (or the other way round): the highest of each counter, once."""
+    meter = UsageMeter(tmp_path / "state.json", spool)
+    meter.record({"g1|1|": row(ok=1, sent=3, answered=1, use=2)}, "gw", 10)
+    older, newer = row(ok=2, sent=3, answered=2, use=1), row(ok=3, sent=3, answered=3, use=0)
+    assert counted(meter.record({"g1|1|": older}, "gw", 20, drained={"g1|1|": newer})) == {"2xx": 2}
+    assert counted(meter.record({"g1|1|": newer}, "gw", 30, drained={"g1|1|": older})) == {}
+    # `use`: the highest, so that no request is taken as given up that may still be answered.
+    assert merged_row(row(ok=1, sent=2, answered=1, use=0), row(ok=1, sent=3, answered=1, use=2)) == row(
+        ok=1, sent=3, answered=1, use=2
+    )
+    assert merged_row(row(sent=2, use=1), row(sent=1)) == row(sent=2)  # unknown in one: unknown
+    # Two files of one worker (two drain readers held it).
+    assert merge_reads({"k": row(ok=1, use=0)}, {"k": row(ok=2, use=0), "j": row(ok=1, use=0)}) == {
+        "k": row(ok=2, use=0),
+        "j": row(ok=1, use=0),
+    }
+
+
+def test_a_file_older_than_the_agents_last_read_bills_nothing_twice(tmp_path, spool):
+    """A drain reader that gave up at its limit wrote the worker's counts then; the worker served
+    on, the agent read more of it, then the worker was gone. The older file is not an entry that
+    started again (that would bill it all twice): the last read stands, and what it left
+    unanswered is settled once."""
+    meter = UsageMeter(tmp_path / "state.json", spool)
+    meter.record({"g1|1|": row(ok=3, sent=5, answered=3, use=2)}, "gw", 10)
+    assert counted(meter.record({"g1|1|": row(ok=5, sent=6, answered=5, use=1)}, "gw", 20)) == {"2xx": 2}
+    stale = {"g1|1|": row(ok=3, sent=5, answered=3, use=0)}
+    assert counted(meter.record({"g2|1|": row()}, "gw", 30, drained=stale)) == {}
+    assert counted(meter.record({"g2|1|": row()}, "gw", 40)) == {"5xx": 1}
+    assert sum(counted(spooled(spool)).values()) == 6
