@@ -4,12 +4,14 @@ import { useQueryClient } from "@tanstack/react-query";
 import { lazy, Suspense, useEffect } from "react";
 import { Link, Navigate, Route, Routes, useLocation, useNavigate, useParams } from "react-router-dom";
 import { api } from "./api/client";
-import { ClustersPage } from "./pages/ClustersPage";
 import { LoginPage, SignupPage } from "./pages/AuthPages";
 import { NewOrganizationPage } from "./pages/NewOrganizationPage";
 import { BILLING_ROLES, CLUSTER_WRITERS, useMe } from "./session";
 
-// Each of these pages loads when first opened: the first screen needs none of them (nor charts).
+// Each of these pages loads when first opened: the first screen loads only the shell and the
+// overview (no charts: its sparkline is plain SVG).
+const OverviewPage = lazy(() => import("./pages/OverviewPage").then((m) => ({ default: m.OverviewPage })));
+const ClustersPage = lazy(() => import("./pages/ClustersPage").then((m) => ({ default: m.ClustersPage })));
 const AwsPage = lazy(() => import("./pages/AwsPage").then((m) => ({ default: m.AwsPage })));
 const BillingPage = lazy(() => import("./pages/BillingPage").then((m) => ({ default: m.BillingPage })));
 const ClusterPage = lazy(() => import("./pages/ClusterPage").then((m) => ({ default: m.ClusterPage })));
@@ -38,7 +40,7 @@ export function App() {
     <Routes>
       <Route path="/orgs/new" element={<Shell><NewOrganizationPage /></Shell>} />
       <Route path="/orgs/:slug/*" element={<Shell><OrganizationRoutes /></Shell>} />
-      <Route path="*" element={<Navigate to={first ? `/orgs/${first.slug}/clusters` : "/orgs/new"} replace />} />
+      <Route path="*" element={<Navigate to={first ? `/orgs/${first.slug}/overview` : "/orgs/new"} replace />} />
     </Routes>
   );
 }
@@ -46,12 +48,13 @@ export function App() {
 function OrganizationRoutes() {
   return (
     <Routes>
+      <Route path="overview" element={<OverviewPage />} />
       <Route path="clusters" element={<ClustersPage />} />
       <Route path="clusters/:clusterId" element={<ClusterPage />} />
       <Route path="billing" element={<BillingPage />} />
       <Route path="settings" element={<OrganizationPage />} />
       <Route path="aws" element={<AwsPage />} />
-      <Route path="*" element={<Navigate to="clusters" replace />} />
+      <Route path="*" element={<Navigate to="overview" replace />} />
     </Routes>
   );
 }
@@ -93,7 +96,7 @@ function Shell({ children }: { children: React.ReactNode }) {
                 { value: "__new__", label: "+ New organization" },
               ]}
               value={current?.slug ?? null}
-              onChange={(value) => navigate(value === "__new__" ? "/orgs/new" : `/orgs/${value}/clusters`)}
+              onChange={(value) => navigate(value === "__new__" ? "/orgs/new" : `/orgs/${value}/overview`)}
             />
             <Text size="sm" c="dimmed" visibleFrom="md">
               {me.data?.user.email}
@@ -105,18 +108,20 @@ function Shell({ children }: { children: React.ReactNode }) {
         </Group>
       </AppShell.Header>
       <AppShell.Navbar p="xs">
-        {current && (
-          <>
-            <NavLink component={Link} to={`/orgs/${current.slug}/clusters`} label="Clusters" />
-            <NavLink component={Link} to={`/orgs/${current.slug}/settings`} label="Organization" />
-            {CLUSTER_WRITERS.includes(current.role) && (
-              <NavLink component={Link} to={`/orgs/${current.slug}/aws`} label="Deploy to AWS" />
-            )}
-            {BILLING_ROLES.includes(current.role) && (
-              <NavLink component={Link} to={`/orgs/${current.slug}/billing`} label="Billing" />
-            )}
-          </>
-        )}
+        {current &&
+          [
+            { to: "overview", label: "Overview", shown: true },
+            { to: "clusters", label: "Clusters", shown: true },
+            { to: "settings", label: "Organization", shown: true },
+            { to: "aws", label: "Deploy to AWS", shown: CLUSTER_WRITERS.includes(current.role) },
+            { to: "billing", label: "Billing", shown: BILLING_ROLES.includes(current.role) },
+          ]
+            .filter((item) => item.shown)
+            .map((item) => {
+              const to = `/orgs/${current.slug}/${item.to}`;
+              const active = location.pathname === to || location.pathname.startsWith(`${to}/`);
+              return <NavLink key={item.to} component={Link} to={to} label={item.label} active={active} aria-current={active ? "page" : undefined} />;
+            })}
       </AppShell.Navbar>
       <AppShell.Main>
         <Suspense fallback={<Loader aria-label="Loading the page" />}>{children}</Suspense>

@@ -1,56 +1,57 @@
-import { Alert, Anchor, Button, Group, Loader, Modal, Stack, Table, Text, TextInput, Title } from "@mantine/core";
-import { useQuery } from "@tanstack/react-query";
+import { Alert, Anchor, Button, Group, Modal, Stack, Text, TextInput, Title } from "@mantine/core";
 import { useState } from "react";
 import { Link, useParams } from "react-router-dom";
 import { api, errorMessage, fieldErrors, unwrap } from "../api/client";
 import { keys, useAfterWrite } from "../api/queries";
+import { day } from "../components/format";
+import { type PageOf, ServerTable } from "../components/ServerTable";
 import { CLUSTER_WRITERS, useMe } from "../session";
 
-type Cluster = { id: number; name: string; description: string; latest_version: number | null };
+type Cluster = { id: number; name: string; description: string; latest_version: number | null; created_at: string };
 
 export function ClustersPage() {
   const { slug = "" } = useParams();
   const me = useMe();
   const role = me.data?.organizations.find((o) => o.slug === slug)?.role ?? "";
-  const clusters = useQuery({
-    queryKey: keys.clusters(slug),
-    queryFn: () => unwrap(api.GET("/api/v1/orgs/{org_slug}/clusters/", { params: { path: { org_slug: slug } } })),
-  });
   const [creating, setCreating] = useState(false);
-  const results = ((clusters.data as { results?: Cluster[] } | undefined)?.results ?? []) as Cluster[];
   return (
     <Stack>
       <Group justify="space-between">
         <Title order={2}>Clusters</Title>
         {CLUSTER_WRITERS.includes(role) && <Button onClick={() => setCreating(true)}>New cluster</Button>}
       </Group>
-      {clusters.isLoading && <Loader aria-label="Loading clusters" />}
-      {clusters.isError && <Alert color="red">{errorMessage(clusters.error)}</Alert>}
-      {clusters.isSuccess && results.length === 0 && (
-        <Text c="dimmed">No clusters yet. A cluster is a group of gateways sharing one configuration.</Text>
-      )}
-      {results.length > 0 && (
-        <Table.ScrollContainer minWidth={560}><Table striped highlightOnHover>
-          <Table.Thead>
-            <Table.Tr>
-              <Table.Th>Name</Table.Th>
-              <Table.Th>Description</Table.Th>
-            </Table.Tr>
-          </Table.Thead>
-          <Table.Tbody>
-            {results.map((cluster) => (
-              <Table.Tr key={cluster.id}>
-                <Table.Td>
-                  <Anchor component={Link} to={`/orgs/${slug}/clusters/${cluster.id}`}>
-                    {cluster.name}
-                  </Anchor>
-                </Table.Td>
-                <Table.Td>{cluster.description}</Table.Td>
-              </Table.Tr>
-            ))}
-          </Table.Tbody>
-        </Table></Table.ScrollContainer>
-      )}
+      <ServerTable<Cluster>
+        label="Clusters"
+        queryKey={keys.clusters(slug)}
+        fetchPage={(query) =>
+          unwrap(api.GET("/api/v1/orgs/{org_slug}/clusters/", { params: { path: { org_slug: slug }, query: query as never } })) as Promise<PageOf<Cluster>>
+        }
+        rowKey={(cluster) => cluster.id}
+        defaultOrdering="id"
+        searchPlaceholder="Name or description"
+        empty="No clusters yet. A cluster is a group of gateways sharing one configuration."
+        columns={[
+          {
+            key: "name",
+            header: "Name",
+            sort: "name",
+            render: (cluster) => (
+              <Anchor component={Link} to={`/orgs/${slug}/clusters/${cluster.id}`}>
+                {cluster.name}
+              </Anchor>
+            ),
+          },
+          { key: "description", header: "Description", render: (cluster) => cluster.description },
+          {
+            key: "version",
+            header: "Latest version",
+            render: (cluster) => (
+              <Text size="sm">{cluster.latest_version === null ? "none yet" : `v${cluster.latest_version}`}</Text>
+            ),
+          },
+          { key: "created", header: "Created", sort: "created_at", render: (cluster) => day(cluster.created_at) },
+        ]}
+      />
       <NewClusterModal slug={slug} opened={creating} onClose={() => setCreating(false)} />
     </Stack>
   );

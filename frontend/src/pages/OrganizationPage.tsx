@@ -1,18 +1,31 @@
-import { Alert, Badge, Button, Code, CopyButton, Group, Loader, Modal, Select, Stack, Table, Tabs, Text, TextInput, Title } from "@mantine/core";
+import { Alert, Badge, Button, Code, CopyButton, Group, Modal, Select, Stack, Tabs, Text, TextInput, Title } from "@mantine/core";
+import { useDebouncedValue } from "@mantine/hooks";
 import { useQuery } from "@tanstack/react-query";
 import { useState } from "react";
 import { useParams } from "react-router-dom";
 import { api, errorMessage, fieldErrors, unwrap } from "../api/client";
 import { keys, useAfterWrite } from "../api/queries";
+import type { components } from "../api/schema";
+import { ago, day, startOfDay, when } from "../components/format";
+import { type PageOf, ServerTable } from "../components/ServerTable";
 import { useMe } from "../session";
 
 const ROLES = ["owner", "admin", "developer", "viewer", "billing"];
 const MANAGERS = ["owner", "admin"];
+// The role ceilings a member may give a token: at most what their own role may do (tenants/roles.py:
+// billing is beside the others, not below them).
+const CEILINGS: Record<string, string[]> = {
+  owner: ["owner", "admin", "developer", "viewer", "billing"],
+  admin: ["admin", "developer", "viewer"],
+  developer: ["developer", "viewer"],
+  viewer: ["viewer"],
+  billing: ["billing"],
+};
 
-type Member = { id: number; user: { email: string; name: string }; role: string; created_at: string };
+type Member = components["schemas"]["MembershipOutput"];
 type Invitation = { id: number; email: string; role: string; status: string; expires_at: string };
-type Token = { id: number; name: string; prefix: string; role_ceiling: string | null; created_at: string; last_used_at: string | null; revoked_at: string | null };
-type Entry = { id: number; created_at: string; actor: string; action: string; target_type: string; target_repr: string };
+type Token = components["schemas"]["ApiTokenOutput"];
+type Entry = components["schemas"]["AuditEntryOutput"];
 
 function results<T>(data: unknown): T[] {
   return ((data as { results?: T[] } | undefined)?.results ?? []) as T[];
@@ -37,7 +50,7 @@ export function OrganizationPage() {
           <Members slug={slug} manager={manager} />
         </Tabs.Panel>
         <Tabs.Panel value="tokens" pt="md">
-          <Tokens slug={slug} />
+          <Tokens slug={slug} role={role} />
         </Tabs.Panel>
         {manager && (
           <Tabs.Panel value="audit" pt="md">
@@ -52,7 +65,6 @@ export function OrganizationPage() {
 function Members({ slug, manager }: { slug: string; manager: boolean }) {
   const afterWrite = useAfterWrite(slug);
   const path = { org_slug: slug };
-  const members = useQuery({ queryKey: keys.members(slug), queryFn: () => unwrap(api.GET("/api/v1/orgs/{org_slug}/members/", { params: { path } })) });
   const invitations = useQuery({
     queryKey: keys.invitations(slug),
     queryFn: () => unwrap(api.GET("/api/v1/orgs/{org_slug}/invitations/", { params: { path } })),
@@ -95,46 +107,53 @@ function Members({ slug, manager }: { slug: string; manager: boolean }) {
     setRemoving(null);
     await afterWrite(keys.members(slug), keys.me());
   };
-  if (members.isLoading) return <Loader aria-label="Loading members" />;
   return (
     <Stack>
       {error && <Alert color="red">{error}</Alert>}
-      <Table.ScrollContainer minWidth={560}><Table>
-        <Table.Thead>
-          <Table.Tr>
-            <Table.Th>Member</Table.Th>
-            <Table.Th>Role</Table.Th>
-            <Table.Th />
-          </Table.Tr>
-        </Table.Thead>
-        <Table.Tbody>
-          {results<Member>(members.data).map((member) => (
-            <Table.Tr key={member.id}>
-              <Table.Td>{member.user.name || member.user.email}</Table.Td>
-              <Table.Td>
-                {manager ? (
-                  <Select aria-label={`Role of ${member.user.email}`} data={ROLES} value={member.role} onChange={(value) => changeRole(member, value)} />
-                ) : (
-                  <Badge variant="light">{member.role}</Badge>
-                )}
-              </Table.Td>
-              <Table.Td>
-                {manager && (
-                  <Button size="xs" color="red" variant="subtle" onClick={() => setRemoving(member)}>
-                    Remove
-                  </Button>
-                )}
-              </Table.Td>
-            </Table.Tr>
-          ))}
-        </Table.Tbody>
-      </Table></Table.ScrollContainer>
+      <ServerTable<Member>
+        label="Members"
+        queryKey={keys.members(slug)}
+        fetchPage={(query) => unwrap(api.GET("/api/v1/orgs/{org_slug}/members/", { params: { path, query: query as never } })) as Promise<PageOf<Member>>}
+        rowKey={(member) => member.id}
+        defaultOrdering="id"
+        searchPlaceholder="Email or name"
+        minWidth={640}
+        columns={[
+          { key: "email", header: "Email", sort: "email", render: (member) => member.email },
+          { key: "name", header: "Name", sort: "name", render: (member) => member.name },
+          {
+            key: "role",
+            header: "Role",
+            sort: "role",
+            render: (member) =>
+              manager ? (
+                <Select aria-label={`Role of ${member.email}`} data={ROLES} value={member.role} allowDeselect={false} w={140} onChange={(value) => changeRole(member, value)} />
+              ) : (
+                <Badge variant="light">{member.role}</Badge>
+              ),
+          },
+          { key: "joined", header: "Joined", sort: "created_at", render: (member) => day(member.created_at) },
+          ...(manager
+            ? [
+                {
+                  key: "actions",
+                  header: "Actions",
+                  render: (member: Member) => (
+                    <Button size="xs" color="red" variant="subtle" onClick={() => setRemoving(member)} aria-label={`Remove ${member.email}`}>
+                      Remove
+                    </Button>
+                  ),
+                },
+              ]
+            : []),
+        ]}
+      />
       {manager && (
         <>
           <Title order={4}>Invite</Title>
-          <Group align="end" component="form" onSubmit={invite}>
+          <Group align="end" component="form" onSubmit={invite} wrap="wrap">
             <TextInput label="Email" type="email" required value={email} error={errors.email} onChange={(e) => setEmail(e.currentTarget.value)} />
-            <Select label="Role" data={ROLES} value={inviteRole} error={errors.role} onChange={setInviteRole} />
+            <Select label="Role" data={ROLES} value={inviteRole} error={errors.role} onChange={setInviteRole} allowDeselect={false} />
             <Button type="submit">Send invitation</Button>
           </Group>
           {results<Invitation>(invitations.data)
@@ -148,7 +167,7 @@ function Members({ slug, manager }: { slug: string; manager: boolean }) {
       )}
       <Modal opened={removing !== null} onClose={() => setRemoving(null)} title="Remove member">
         <Stack>
-          <Text>Remove {removing?.user.email} from the organization? They lose access at once.</Text>
+          <Text>Remove {removing?.email} from the organization? They lose access at once.</Text>
           <Group justify="end">
             <Button variant="default" onClick={() => setRemoving(null)}>
               Cancel
@@ -163,98 +182,239 @@ function Members({ slug, manager }: { slug: string; manager: boolean }) {
   );
 }
 
-function Tokens({ slug }: { slug: string }) {
+/** Tomorrow, as a date input holds a day: the first day an expiry may be. */
+function tomorrow(): string {
+  const date = new Date();
+  date.setDate(date.getDate() + 1);
+  return `${date.getFullYear()}-${String(date.getMonth() + 1).padStart(2, "0")}-${String(date.getDate()).padStart(2, "0")}`;
+}
+
+function Tokens({ slug, role }: { slug: string; role: string }) {
   const afterWrite = useAfterWrite(slug);
   const path = { org_slug: slug };
-  const tokens = useQuery({ queryKey: keys.tokens(slug), queryFn: () => unwrap(api.GET("/api/v1/orgs/{org_slug}/tokens/", { params: { path } })) });
+  const ceilings = CEILINGS[role] ?? ["viewer"];
+  const least = role === "billing" ? "billing" : "viewer";
   const [name, setName] = useState("");
+  const [ceiling, setCeiling] = useState<string | null>(least);
+  const [expires, setExpires] = useState("");
   const [secret, setSecret] = useState<string | null>(null);
+  const [errors, setErrors] = useState<Record<string, string>>({});
   const [error, setError] = useState<string | null>(null);
+  const [revoking, setRevoking] = useState<Token | null>(null);
   const create = async (event: React.FormEvent) => {
     event.preventDefault();
-    const { data, error: failed } = await api.POST("/api/v1/orgs/{org_slug}/tokens/", { params: { path }, body: { name } as never });
+    // The token works until the start of the chosen day, in the user's time zone.
+    const body = { name, role_ceiling: ceiling ?? least, expires_at: expires ? startOfDay(expires) : null };
+    const { data, error: failed } = await api.POST("/api/v1/orgs/{org_slug}/tokens/", { params: { path }, body: body as never });
+    setErrors(failed ? fieldErrors(failed) : {});
     setError(failed ? errorMessage(failed) : null);
     if (!failed) {
       setSecret((data as unknown as { token: string }).token);
       setName("");
+      setExpires("");
       await afterWrite(keys.tokens(slug));
     }
   };
-  const revoke = async (token: Token) => {
-    if (!window.confirm(`Revoke the token ${token.name}? Whatever uses it stops working.`)) return;
-    await api.DELETE("/api/v1/orgs/{org_slug}/tokens/{id}/", { params: { path: { org_slug: slug, id: String(token.id) } as never } });
+  const revoke = async (tokens: Token[]) => {
+    for (const token of tokens) {
+      const { error: failed } = await api.DELETE("/api/v1/orgs/{org_slug}/tokens/{id}/", { params: { path: { org_slug: slug, id: String(token.id) } as never } });
+      if (failed) throw failed;
+    }
     await afterWrite(keys.tokens(slug));
   };
+  const revokeOne = async () => {
+    if (!revoking) return;
+    try {
+      await revoke([revoking]);
+      setError(null);
+    } catch (failed) {
+      setError(errorMessage(failed));
+    }
+    setRevoking(null);
+  };
+  const now = Date.now();
   return (
     <Stack>
       {error && <Alert color="red">{error}</Alert>}
-      <Group align="end" component="form" onSubmit={create}>
-        <TextInput label="Token name" required value={name} onChange={(e) => setName(e.currentTarget.value)} />
-        <Button type="submit">Create API token</Button>
+      <Group align="start" component="form" onSubmit={create} wrap="wrap">
+        <TextInput label="Token name" required value={name} error={errors.name} onChange={(e) => setName(e.currentTarget.value)} />
+        <Select
+          label="Role ceiling"
+          description="The most it may do"
+          data={ceilings}
+          value={ceiling}
+          error={errors.role_ceiling}
+          onChange={setCeiling}
+          allowDeselect={false}
+          w={160}
+        />
+        <TextInput
+          label="Expires on"
+          description="Empty: until revoked"
+          type="date"
+          min={tomorrow()}
+          value={expires}
+          error={errors.expires_at}
+          onChange={(e) => setExpires(e.currentTarget.value)}
+        />
+        <Button type="submit" mt={{ base: 0, xs: 42 }}>
+          Create API token
+        </Button>
       </Group>
       {secret && (
         <Alert color="blue" title="Your API token (shown once)">
-          <Group>
-            <Code>{secret}</Code>
-            <CopyButton value={secret}>{({ copied, copy }) => <Button size="xs" onClick={copy}>{copied ? "Copied" : "Copy"}</Button>}</CopyButton>
+          <Group wrap="nowrap" align="start">
+            <Code style={{ flex: 1, minWidth: 0, wordBreak: "break-all" }}>{secret}</Code>
+            <CopyButton value={secret}>
+              {({ copied, copy }) => (
+                <Button size="xs" onClick={copy} aria-label="Copy the API token">
+                  {copied ? "Copied" : "Copy"}
+                </Button>
+              )}
+            </CopyButton>
           </Group>
         </Alert>
       )}
-      <Table.ScrollContainer minWidth={560}><Table>
-        <Table.Tbody>
-          {results<Token>(tokens.data).map((token) => (
-            <Table.Tr key={token.id}>
-              <Table.Td>{token.name}</Table.Td>
-              <Table.Td>
-                <Code>{token.prefix}…</Code>
-              </Table.Td>
-              <Table.Td>{token.last_used_at ? `used ${new Date(token.last_used_at).toLocaleString()}` : "never used"}</Table.Td>
-              <Table.Td>
-                {token.revoked_at ? (
-                  <Badge color="gray">revoked</Badge>
-                ) : (
-                  <Button size="xs" color="red" variant="subtle" onClick={() => revoke(token)}>
-                    Revoke
-                  </Button>
-                )}
-              </Table.Td>
-            </Table.Tr>
-          ))}
-        </Table.Tbody>
-      </Table></Table.ScrollContainer>
+      <ServerTable<Token>
+        label="API tokens"
+        queryKey={keys.tokens(slug)}
+        fetchPage={(query) => unwrap(api.GET("/api/v1/orgs/{org_slug}/tokens/", { params: { path, query: query as never } })) as Promise<PageOf<Token>>}
+        rowKey={(token) => token.id}
+        rowName={(token) => `${token.name} (${token.prefix}…)`}
+        defaultOrdering="-id"
+        searchPlaceholder="Name, prefix or owner"
+        minWidth={900}
+        empty="No API tokens yet."
+        bulk={{ verb: "Revoke", noun: "API tokens", run: revoke, selectable: (token) => !token.revoked_at }}
+        columns={[
+          { key: "name", header: "Name", sort: "name", render: (token) => token.name },
+          { key: "prefix", header: "Prefix", render: (token) => <Code>{token.prefix}…</Code> },
+          { key: "user", header: "Owner", sort: "user", render: (token) => token.user },
+          { key: "ceiling", header: "Role ceiling", sort: "role_ceiling", render: (token) => <Badge variant="light">{token.role_ceiling}</Badge> },
+          {
+            key: "expires",
+            header: "Expires",
+            sort: "expires_at",
+            render: (token) =>
+              token.expires_at ? (
+                <Text size="sm" c={new Date(token.expires_at).getTime() <= now ? "red" : undefined} title={when(token.expires_at)}>
+                  {new Date(token.expires_at).getTime() <= now ? "expired " : ""}
+                  {day(token.expires_at)}
+                </Text>
+              ) : (
+                <Text size="sm" c="dimmed">
+                  no expiry
+                </Text>
+              ),
+          },
+          { key: "used", header: "Last use", sort: "last_used_at", render: (token) => <Text size="sm">{token.last_used_at ? `used ${ago(token.last_used_at)}` : "never used"}</Text> },
+          { key: "created", header: "Created", sort: "created_at", render: (token) => day(token.created_at) },
+          {
+            key: "actions",
+            header: "Status",
+            render: (token) =>
+              token.revoked_at ? (
+                <Badge color="gray">revoked</Badge>
+              ) : (
+                <Button size="xs" color="red" variant="subtle" onClick={() => setRevoking(token)} aria-label={`Revoke ${token.name} (${token.prefix}…)`}>
+                  Revoke
+                </Button>
+              ),
+          },
+        ]}
+      />
+      <Modal opened={revoking !== null} onClose={() => setRevoking(null)} title={`Revoke ${revoking?.name ?? ""}?`}>
+        <Stack>
+          <Text size="sm">Whatever uses {revoking?.prefix}… stops working at once. This cannot be undone.</Text>
+          <Group justify="end">
+            <Button variant="default" data-autofocus onClick={() => setRevoking(null)}>
+              Cancel
+            </Button>
+            <Button color="red" onClick={revokeOne}>
+              Revoke
+            </Button>
+          </Group>
+        </Stack>
+      </Modal>
     </Stack>
   );
 }
 
+/** The audit log, filtered by action, who did it and a range of days. */
 function Audit({ slug }: { slug: string }) {
-  const entries = useQuery({
-    queryKey: keys.audit(slug),
-    queryFn: () => unwrap(api.GET("/api/v1/orgs/{org_slug}/audit-log/", { params: { path: { org_slug: slug } } })),
+  const path = { org_slug: slug };
+  const [action, setAction] = useState("");
+  const [debouncedAction] = useDebouncedValue(action.trim(), 300);
+  const [actor, setActor] = useState<string | null>(null);
+  const [from, setFrom] = useState("");
+  const [to, setTo] = useState("");
+  // Whom to filter by: the members (by email), as the API knows them.
+  const members = useQuery({
+    queryKey: [...keys.members(slug), "emails"],
+    queryFn: () => unwrap(api.GET("/api/v1/orgs/{org_slug}/members/", { params: { path, query: { page_size: 200, ordering: "email" } as never } })),
   });
-  if (entries.isLoading) return <Loader aria-label="Loading the audit log" />;
-  if (entries.isError) return <Alert color="red">{errorMessage(entries.error)}</Alert>;
+  const emails = [...new Set(results<Member>(members.data).map((member) => member.email).filter(Boolean))];
   return (
-    <Table.ScrollContainer minWidth={560}><Table striped>
-      <Table.Thead>
-        <Table.Tr>
-          <Table.Th>When</Table.Th>
-          <Table.Th>Who</Table.Th>
-          <Table.Th>What</Table.Th>
-          <Table.Th>On</Table.Th>
-        </Table.Tr>
-      </Table.Thead>
-      <Table.Tbody>
-        {results<Entry>(entries.data).map((entry) => (
-          <Table.Tr key={entry.id}>
-            <Table.Td>{new Date(entry.created_at).toLocaleString()}</Table.Td>
-            <Table.Td>{entry.actor}</Table.Td>
-            <Table.Td>
-              <Code>{entry.action}</Code>
-            </Table.Td>
-            <Table.Td>{entry.target_repr}</Table.Td>
-          </Table.Tr>
-        ))}
-      </Table.Tbody>
-    </Table></Table.ScrollContainer>
+    <ServerTable<Entry>
+      label="Audit log"
+      queryKey={keys.audit(slug)}
+      fetchPage={(query) => unwrap(api.GET("/api/v1/orgs/{org_slug}/audit-log/", { params: { path, query: query as never } })) as Promise<PageOf<Entry>>}
+      rowKey={(entry) => entry.id}
+      defaultOrdering="-created_at"
+      searchPlaceholder="Action, email or target"
+      minWidth={760}
+      empty="Nothing recorded yet."
+      filters={{
+        action: debouncedAction,
+        actor,
+        since: from ? startOfDay(from) : undefined,
+        until: to ? startOfDay(to, 1) : undefined, // the whole last day
+      }}
+      filterControls={
+        <>
+          <TextInput label="Action" placeholder="route.* or member.role_change" value={action} onChange={(e) => setAction(e.currentTarget.value)} w={{ base: "100%", xs: 220 }} />
+          <Select label="Who" placeholder="Anyone" data={emails} value={actor} onChange={setActor} searchable clearable w={{ base: "100%", xs: 220 }} />
+          <TextInput label="From" type="date" value={from} max={to || undefined} onChange={(e) => setFrom(e.currentTarget.value)} w={{ base: "calc(50% - 6px)", xs: 160 }} />
+          <TextInput label="To" type="date" value={to} min={from || undefined} onChange={(e) => setTo(e.currentTarget.value)} w={{ base: "calc(50% - 6px)", xs: 160 }} />
+        </>
+      }
+      columns={[
+        {
+          key: "when",
+          header: "When",
+          sort: "created_at",
+          render: (entry) => (
+            <Text size="sm" style={{ whiteSpace: "nowrap" }}>
+              {when(entry.created_at)}
+            </Text>
+          ),
+        },
+        {
+          key: "who",
+          header: "Who",
+          sort: "actor",
+          render: (entry) => (
+            <Stack gap={0}>
+              <Text size="sm">{entry.actor || "system"}</Text>
+              {entry.api_token && (
+                <Text size="xs" c="dimmed">
+                  with {entry.api_token}…
+                </Text>
+              )}
+            </Stack>
+          ),
+        },
+        { key: "what", header: "What", sort: "action", render: (entry) => <Code>{entry.action}</Code> },
+        {
+          key: "on",
+          header: "On",
+          render: (entry) => (
+            <Text size="sm">
+              {entry.target_repr || `${entry.target_type} ${entry.target_id}`}
+            </Text>
+          ),
+        },
+      ]}
+    />
   );
 }
