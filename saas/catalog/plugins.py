@@ -17,6 +17,13 @@ from jsonschema import Draft202012Validator
 SCOPES = ("global", "service", "route", "consumer")
 PRECEDENCE = ("consumer", "route", "service", "global")
 
+
+def _field(schema: dict[str, Any], title: str, description: str = "") -> dict[str, Any]:
+    """A property as forms show it: a title, and a description when the title is not enough.
+    Every property has both (a test keeps it so), and a new one shows in the console at once."""
+    return {**schema, "title": title, **({"description": description} if description else {})}
+
+
 _HEADER_NAME = {"type": "string", "pattern": "^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,256}$"}
 # A header's value: HAProxy takes no empty one (`set-header X ''` is refused).
 _HEADER_VALUE = {"type": "string", "minLength": 1, "maxLength": 4096}
@@ -27,10 +34,16 @@ _HEADER_MAP = {
 }
 _HEADER_OPERATIONS = {
     "type": "object",
+    "title": "Headers",
     "properties": {
-        "set": _HEADER_MAP,
-        "add": _HEADER_MAP,
-        "remove": {"type": "array", "items": _HEADER_NAME},
+        "set": {**_HEADER_MAP, "title": "Set", "description": "Headers set to a value, replacing any sent."},
+        "add": {**_HEADER_MAP, "title": "Add", "description": "Headers added, keeping any already there."},
+        "remove": {
+            "type": "array",
+            "items": _HEADER_NAME,
+            "title": "Remove",
+            "description": "Header names removed.",
+        },
     },
     "additionalProperties": False,
 }
@@ -42,6 +55,16 @@ _METHODS = {
     "uniqueItems": True,
 }
 _LIMIT_KEY = {"enum": ["consumer", "route", "client_ip"], "default": "client_ip"}
+_LIMIT_KEY_FIELD = _field(
+    _LIMIT_KEY,
+    "Counted per",
+    "client_ip: each client address; consumer: each authenticated consumer; route: the route as a whole.",
+)
+_REJECTED_CODE = _field(
+    {"type": "integer", "minimum": 400, "maximum": 599, "default": 429},
+    "Status when refused",
+    "The HTTP status answered beyond the limit.",
+)
 # A traffic-split rule's conditions (headers, query arguments and cookies together) share one
 # HAProxy rule, and HAProxy reads at most 64 words a line: 6 conditions of 7 words each fit.
 MAX_SPLIT_CONDITIONS = 6
@@ -84,39 +107,71 @@ PLUGINS: dict[str, PluginDefinition] = {
             _AUTH_SCOPES,
             _schema(
                 {
-                    "header": {**_HEADER_NAME, "default": "apikey"},
-                    "query": {**_PARAMETER_NAME, "default": "apikey"},
-                    "hide_credentials": {"type": "boolean", "default": False},
+                    "header": _field(
+                        {**_HEADER_NAME, "default": "apikey"},
+                        "Header",
+                        "The request header that holds the key.",
+                    ),
+                    "query": _field(
+                        {**_PARAMETER_NAME, "default": "apikey"},
+                        "Query parameter",
+                        "Tried when the header is absent (letters, digits and _ . ~ -).",
+                    ),
+                    "hide_credentials": _field(
+                        {"type": "boolean", "default": False},
+                        "Hide credentials",
+                        "Remove the key from the request before it goes upstream.",
+                    ),
                 }
             ),
         ),
         PluginDefinition(
             "jwt-auth",
-            "Authenticate consumers by a signed JWT; the consumer is found by its `key` claim.",
+            "Authenticate consumers by a signed JWT; the consumer is found by the token's key claim.",
             _AUTH_SCOPES,
             _schema(
                 {
-                    "header": {**_HEADER_NAME, "default": "Authorization"},
-                    "query": {**_PARAMETER_NAME, "default": "jwt"},
-                    "cookie": {**_PARAMETER_NAME, "default": "jwt"},
+                    "header": _field(
+                        {**_HEADER_NAME, "default": "Authorization"},
+                        "Header",
+                        "Authorization: Bearer <token>, or the bare token in another header.",
+                    ),
+                    "query": _field({**_PARAMETER_NAME, "default": "jwt"}, "Query parameter", "Tried next."),
+                    "cookie": _field({**_PARAMETER_NAME, "default": "jwt"}, "Cookie", "Tried last."),
                     # Leeway for exp and nbf (and maximum_expiration): APISIX's lifetime_grace_period.
-                    "clock_skew_s": {"type": "integer", "minimum": 0, "maximum": 3600, "default": 0},
+                    "clock_skew_s": _field(
+                        {"type": "integer", "minimum": 0, "maximum": 3600, "default": 0},
+                        "Clock skew (seconds)",
+                        "Leeway for the exp and nbf claims and the maximum expiration.",
+                    ),
                     # Kong's options. The claims that must be present: `exp` unless said otherwise,
                     # also for a config stored before the option existed.
-                    "claims_to_verify": {
-                        "type": "array",
-                        "items": {"enum": ["exp", "nbf"]},
-                        "uniqueItems": True,
-                        "default": ["exp"],
-                    },
+                    "claims_to_verify": _field(
+                        {
+                            "type": "array",
+                            "items": {"enum": ["exp", "nbf"]},
+                            "uniqueItems": True,
+                            "default": ["exp"],
+                        },
+                        "Required claims",
+                        "Claims every token must carry; those present are always checked.",
+                    ),
                     # At most this many seconds between now and exp (0: no limit); requires exp.
-                    "maximum_expiration": {
-                        "type": "integer",
-                        "minimum": 0,
-                        "maximum": 31536000,
-                        "default": 0,
-                    },
-                    "hide_credentials": {"type": "boolean", "default": False},
+                    "maximum_expiration": _field(
+                        {
+                            "type": "integer",
+                            "minimum": 0,
+                            "maximum": 31536000,
+                            "default": 0,
+                        },
+                        "Maximum expiration (seconds)",
+                        "At most this long from now to the token's exp (0: no limit; needs exp).",
+                    ),
+                    "hide_credentials": _field(
+                        {"type": "boolean", "default": False},
+                        "Hide credentials",
+                        "Remove the token from the request before it goes upstream.",
+                    ),
                 }
             ),
         ),
@@ -127,16 +182,32 @@ PLUGINS: dict[str, PluginDefinition] = {
             _AUTH_SCOPES,
             _schema(
                 {
-                    "allowed_algorithms": {
-                        "type": "array",
-                        "items": {"enum": ["hmac-sha1", "hmac-sha256", "hmac-sha512"]},
-                        "minItems": 1,
-                        "uniqueItems": True,
-                        "default": ["hmac-sha1", "hmac-sha256", "hmac-sha512"],
-                    },
-                    "clock_skew_s": {"type": "integer", "minimum": 1, "maximum": 86400, "default": 300},
-                    "signed_headers": {"type": "array", "items": _HEADER_NAME, "uniqueItems": True},
-                    "hide_credentials": {"type": "boolean", "default": False},
+                    "allowed_algorithms": _field(
+                        {
+                            "type": "array",
+                            "items": {"enum": ["hmac-sha1", "hmac-sha256", "hmac-sha512"]},
+                            "minItems": 1,
+                            "uniqueItems": True,
+                            "default": ["hmac-sha1", "hmac-sha256", "hmac-sha512"],
+                        },
+                        "Allowed algorithms",
+                        "The signature algorithms accepted.",
+                    ),
+                    "clock_skew_s": _field(
+                        {"type": "integer", "minimum": 1, "maximum": 86400, "default": 300},
+                        "Clock skew (seconds)",
+                        "How far the signed Date header may be from the gateway's clock.",
+                    ),
+                    "signed_headers": _field(
+                        {"type": "array", "items": _HEADER_NAME, "uniqueItems": True},
+                        "Signed headers",
+                        "Headers every request must sign.",
+                    ),
+                    "hide_credentials": _field(
+                        {"type": "boolean", "default": False},
+                        "Hide credentials",
+                        "Remove the Authorization header before the request goes upstream.",
+                    ),
                 }
             ),
         ),
@@ -144,18 +215,35 @@ PLUGINS: dict[str, PluginDefinition] = {
             "basic-auth",
             "Authenticate consumers by HTTP Basic username and password.",
             _AUTH_SCOPES,
-            _schema({"hide_credentials": {"type": "boolean", "default": False}}),
+            _schema(
+                {
+                    "hide_credentials": _field(
+                        {"type": "boolean", "default": False},
+                        "Hide credentials",
+                        "Remove the Authorization header before the request goes upstream.",
+                    )
+                }
+            ),
         ),
         PluginDefinition(
             "limit-count",
-            "At most `count` requests per `time_window` seconds per key; 429 beyond.",
+            "At most a number of requests per time window for each key (client, consumer or route); "
+            "429 beyond.",
             _ALL,
             _schema(
                 {
-                    "count": {"type": "integer", "minimum": 1, "maximum": 10**9},
-                    "time_window": {"type": "integer", "enum": [1, 60, 3600, 86400]},
-                    "key": _LIMIT_KEY,
-                    "rejected_code": {"type": "integer", "minimum": 400, "maximum": 599, "default": 429},
+                    "count": _field(
+                        {"type": "integer", "minimum": 1, "maximum": 10**9},
+                        "Requests",
+                        "Requests allowed in each time window.",
+                    ),
+                    "time_window": _field(
+                        {"type": "integer", "enum": [1, 60, 3600, 86400]},
+                        "Time window (seconds)",
+                        "1 (a second), 60 (a minute), 3600 (an hour) or 86400 (a day).",
+                    ),
+                    "key": _LIMIT_KEY_FIELD,
+                    "rejected_code": _REJECTED_CODE,
                 },
                 ["count", "time_window"],
             ),
@@ -166,10 +254,18 @@ PLUGINS: dict[str, PluginDefinition] = {
             _ALL,
             _schema(
                 {
-                    "rate": {"type": "number", "exclusiveMinimum": 0, "maximum": 10**6},
-                    "burst": {"type": "integer", "minimum": 0, "maximum": 10**6},
-                    "key": _LIMIT_KEY,
-                    "rejected_code": {"type": "integer", "minimum": 400, "maximum": 599, "default": 429},
+                    "rate": _field(
+                        {"type": "number", "exclusiveMinimum": 0, "maximum": 10**6},
+                        "Rate (requests per second)",
+                        "The steady rate allowed; may be below 1.",
+                    ),
+                    "burst": _field(
+                        {"type": "integer", "minimum": 0, "maximum": 10**6},
+                        "Burst",
+                        "Extra requests allowed at once above the rate.",
+                    ),
+                    "key": _LIMIT_KEY_FIELD,
+                    "rejected_code": _REJECTED_CODE,
                 },
                 ["rate", "burst"],
             ),
@@ -180,18 +276,26 @@ PLUGINS: dict[str, PluginDefinition] = {
             _ALL,
             _schema(
                 {
-                    "allowlist": {
-                        "type": "array",
-                        "items": {"type": "string"},
-                        "minItems": 1,
-                        "maxItems": 1000,
-                    },
-                    "denylist": {
-                        "type": "array",
-                        "items": {"type": "string"},
-                        "minItems": 1,
-                        "maxItems": 1000,
-                    },
+                    "allowlist": _field(
+                        {
+                            "type": "array",
+                            "items": {"type": "string"},
+                            "minItems": 1,
+                            "maxItems": 1000,
+                        },
+                        "Allow",
+                        "Only these addresses or CIDR blocks are let through (set this or Deny).",
+                    ),
+                    "denylist": _field(
+                        {
+                            "type": "array",
+                            "items": {"type": "string"},
+                            "minItems": 1,
+                            "maxItems": 1000,
+                        },
+                        "Deny",
+                        "These addresses or CIDR blocks are refused (set this or Allow).",
+                    ),
                 },
                 oneOf=[{"required": ["allowlist"]}, {"required": ["denylist"]}],
             ),
@@ -202,16 +306,40 @@ PLUGINS: dict[str, PluginDefinition] = {
             ("global", "service", "route"),
             _schema(
                 {
-                    "allow_origins": {
-                        "type": "array",
-                        "items": {"type": "string", "maxLength": 500},
-                        "minItems": 1,
-                    },
-                    "allow_methods": _METHODS,
-                    "allow_headers": {"type": "array", "items": _HEADER_NAME},
-                    "expose_headers": {"type": "array", "items": _HEADER_NAME},
-                    "max_age": {"type": "integer", "minimum": 0, "maximum": 86400, "default": 5},
-                    "allow_credentials": {"type": "boolean", "default": False},
+                    "allow_origins": _field(
+                        {
+                            "type": "array",
+                            "items": {"type": "string", "maxLength": 500},
+                            "minItems": 1,
+                        },
+                        "Allowed origins",
+                        "Exact origins such as https://app.example.com, or * for any.",
+                    ),
+                    "allow_methods": _field(
+                        _METHODS,
+                        "Allowed methods",
+                        "None chosen: GET, HEAD, POST, PUT, PATCH, DELETE and OPTIONS.",
+                    ),
+                    "allow_headers": _field(
+                        {"type": "array", "items": _HEADER_NAME},
+                        "Allowed headers",
+                        "None: the headers the preflight asks for.",
+                    ),
+                    "expose_headers": _field(
+                        {"type": "array", "items": _HEADER_NAME},
+                        "Exposed headers",
+                        "Response headers the browser may show to scripts.",
+                    ),
+                    "max_age": _field(
+                        {"type": "integer", "minimum": 0, "maximum": 86400, "default": 5},
+                        "Max age (seconds)",
+                        "How long a browser may cache a preflight answer.",
+                    ),
+                    "allow_credentials": _field(
+                        {"type": "boolean", "default": False},
+                        "Allow credentials",
+                        "Let browsers send cookies and authorization with cross-origin requests.",
+                    ),
                 },
                 ["allow_origins"],
             ),
@@ -222,9 +350,19 @@ PLUGINS: dict[str, PluginDefinition] = {
             ("global", "service", "route"),
             _schema(
                 {
-                    "uri": {"type": "string", "pattern": "^/", "maxLength": 4096},
-                    "host": {"type": "string", "minLength": 1, "maxLength": 253},
-                    "headers": _HEADER_OPERATIONS,
+                    "uri": _field(
+                        {"type": "string", "pattern": "^/", "maxLength": 4096},
+                        "Path",
+                        "The path (and query) sent upstream instead of the client's.",
+                    ),
+                    "host": _field(
+                        {"type": "string", "minLength": 1, "maxLength": 253},
+                        "Host",
+                        "The Host header sent upstream.",
+                    ),
+                    "headers": _field(
+                        _HEADER_OPERATIONS, "Request headers", "Headers changed on the way upstream."
+                    ),
                 }
             ),
         ),
@@ -234,8 +372,14 @@ PLUGINS: dict[str, PluginDefinition] = {
             _ALL,
             _schema(
                 {
-                    "status_code": {"type": "integer", "minimum": 200, "maximum": 599},
-                    "headers": _HEADER_OPERATIONS,
+                    "status_code": _field(
+                        {"type": "integer", "minimum": 200, "maximum": 599},
+                        "Status code",
+                        "Answer with this status instead of the upstream's.",
+                    ),
+                    "headers": _field(
+                        _HEADER_OPERATIONS, "Response headers", "Headers changed on the way back."
+                    ),
                 }
             ),
         ),
@@ -245,50 +389,89 @@ PLUGINS: dict[str, PluginDefinition] = {
             ("service", "route"),
             _schema(
                 {
-                    "weighted_upstreams": {
-                        "type": "array",
-                        "minItems": 1,
-                        "items": _schema(
-                            {
-                                "upstream": {"type": "string", "minLength": 1},
-                                "weight": {"type": "integer", "minimum": 0, "maximum": 100},
-                            },
-                            ["upstream", "weight"],
-                        ),
-                    },
-                    "rules": {
-                        "type": "array",
-                        "items": _schema(
-                            {
-                                "match": _schema(
-                                    {
-                                        "header": _HEADER_MAP,
-                                        "query": {
-                                            "type": "object",
-                                            "propertyNames": _PARAMETER_NAME,
-                                            "additionalProperties": _HEADER_VALUE,
-                                        },
-                                        "cookie": {
-                                            "type": "object",
-                                            "propertyNames": _PARAMETER_NAME,
-                                            "additionalProperties": _HEADER_VALUE,
-                                        },
-                                    }
-                                ),
-                                "upstream": {"type": "string", "minLength": 1},
-                            },
-                            ["match", "upstream"],
-                        ),
-                    },
+                    "weighted_upstreams": _field(
+                        {
+                            "type": "array",
+                            "minItems": 1,
+                            "items": _schema(
+                                {
+                                    "upstream": _field(
+                                        {"type": "string", "minLength": 1}, "Upstream", "An upstream's name."
+                                    ),
+                                    "weight": _field(
+                                        {"type": "integer", "minimum": 0, "maximum": 100},
+                                        "Weight",
+                                        "Its share of the requests, against the others' weights.",
+                                    ),
+                                },
+                                ["upstream", "weight"],
+                            ),
+                        },
+                        "Weighted upstreams",
+                        "Requests no rule matched are shared between these upstreams by weight.",
+                    ),
+                    "rules": _field(
+                        {
+                            "type": "array",
+                            "items": _schema(
+                                {
+                                    "match": _field(
+                                        _schema(
+                                            {
+                                                "header": _field(
+                                                    _HEADER_MAP, "Headers", "Header name and exact value."
+                                                ),
+                                                "query": _field(
+                                                    {
+                                                        "type": "object",
+                                                        "propertyNames": _PARAMETER_NAME,
+                                                        "additionalProperties": _HEADER_VALUE,
+                                                    },
+                                                    "Query arguments",
+                                                    "Argument name and exact value.",
+                                                ),
+                                                "cookie": _field(
+                                                    {
+                                                        "type": "object",
+                                                        "propertyNames": _PARAMETER_NAME,
+                                                        "additionalProperties": _HEADER_VALUE,
+                                                    },
+                                                    "Cookies",
+                                                    "Cookie name and exact value.",
+                                                ),
+                                            }
+                                        ),
+                                        "Match",
+                                        f"Every condition must hold (at most {MAX_SPLIT_CONDITIONS} in all).",
+                                    ),
+                                    "upstream": _field(
+                                        {"type": "string", "minLength": 1},
+                                        "Upstream",
+                                        "Where matching requests go: an upstream's name.",
+                                    ),
+                                },
+                                ["match", "upstream"],
+                            ),
+                        },
+                        "Rules",
+                        "Requests matching a rule go to its upstream; the first matching rule wins.",
+                    ),
                 }
             ),
         ),
         PluginDefinition(
             "request-size-limit",
-            "Refuse request bodies larger than `max_body_bytes` with 413.",
+            "Refuse request bodies larger than a maximum size with 413.",
             _ALL,
             _schema(
-                {"max_body_bytes": {"type": "integer", "minimum": 1, "maximum": 10**10}}, ["max_body_bytes"]
+                {
+                    "max_body_bytes": _field(
+                        {"type": "integer", "minimum": 1, "maximum": 10**10},
+                        "Maximum body size (bytes)",
+                        "Larger request bodies are refused with 413.",
+                    )
+                },
+                ["max_body_bytes"],
             ),
         ),
         PluginDefinition(
@@ -297,9 +480,21 @@ PLUGINS: dict[str, PluginDefinition] = {
             ("global", "service", "route"),
             _schema(
                 {
-                    "uri": {"type": "string", "minLength": 1, "maxLength": 4096},
-                    "http_to_https": {"type": "boolean"},
-                    "status_code": {"enum": [301, 302, 307, 308], "default": 302},
+                    "uri": _field(
+                        {"type": "string", "minLength": 1, "maxLength": 4096},
+                        "Redirect to",
+                        "The address clients are sent to (set this or Redirect HTTP to HTTPS).",
+                    ),
+                    "http_to_https": _field(
+                        {"type": "boolean"},
+                        "Redirect HTTP to HTTPS",
+                        "Send plain-HTTP requests to the same address over HTTPS.",
+                    ),
+                    "status_code": _field(
+                        {"enum": [301, 302, 307, 308], "default": 302},
+                        "Status code",
+                        "301 and 308 are permanent, 302 and 307 temporary.",
+                    ),
                 },
                 oneOf=[{"required": ["uri"]}, {"required": ["http_to_https"]}],
             ),
@@ -311,15 +506,31 @@ PLUGINS: dict[str, PluginDefinition] = {
             _schema(
                 {
                     # HAProxy answers with 200 to 599 itself (`http-request return`).
-                    "status_code": {"type": "integer", "minimum": 200, "maximum": 599, "default": 200},
-                    "content_type": {
-                        "type": "string",
-                        "minLength": 1,
-                        "maxLength": 200,
-                        "default": "application/json",
-                    },
-                    "headers": {**_HEADER_MAP, "maxProperties": MAX_MOCK_HEADERS},
-                    "body": {"type": "string", "maxLength": 65536, "default": ""},
+                    "status_code": _field(
+                        {"type": "integer", "minimum": 200, "maximum": 599, "default": 200},
+                        "Status code",
+                        "The status of the mocked answer.",
+                    ),
+                    "content_type": _field(
+                        {
+                            "type": "string",
+                            "minLength": 1,
+                            "maxLength": 200,
+                            "default": "application/json",
+                        },
+                        "Content type",
+                        "The answer's Content-Type header.",
+                    ),
+                    "headers": _field(
+                        {**_HEADER_MAP, "maxProperties": MAX_MOCK_HEADERS},
+                        "Headers",
+                        f"Other headers of the answer (at most {MAX_MOCK_HEADERS}).",
+                    ),
+                    "body": _field(
+                        {"type": "string", "maxLength": 65536, "default": ""},
+                        "Body",
+                        "The answer's body, as sent.",
+                    ),
                 }
             ),
         ),

@@ -267,6 +267,90 @@ def _conflicting_route(cluster: GatewayCluster, spec: specs.RouteSpec, exclude: 
     return None
 
 
+def _routing_order(route: Route) -> tuple[int, bool]:
+    """How the gateways order a route (gateway_agent/renderer.py): by priority, highest first;
+    in a priority, routes with hosts, headers or a regex path as rules by id, ahead of the
+    others, which maps find by the longest prefix and so never hide one another."""
+    as_rule = bool(route.hosts or route.headers or any(p["type"] == "regex" for p in route.paths))
+    return route.priority, as_rule
+
+
+def _covers_request(earlier: Route, later: Route) -> bool:
+    """Whether every request `later` matches by host, method and header, `earlier` matches too."""
+
+    def host_covered(host: str) -> bool:
+        for pattern in earlier.hosts:
+            if pattern == host:
+                return True
+            if pattern.startswith("*.") and host.endswith(pattern[1:]):
+                return True
+        return False
+
+    if earlier.hosts and not (later.hosts and all(host_covered(h) for h in later.hosts)):
+        return False
+    if earlier.methods and not (later.methods and set(later.methods) <= set(earlier.methods)):
+        return False
+    conditions = {(h["name"].lower(), h["type"], h["value"]) for h in later.headers}
+    return all((h["name"].lower(), h["type"], h["value"]) in conditions for h in earlier.headers)
+
+
+def shadowed_paths(cluster: GatewayCluster, routes: list[Route]) -> dict[int, list[dict[str, Any]]]:
+    """For each of `routes`, its paths no request can reach: a route the gateways try first
+    (a higher priority, or the same one where both are matched as rules and it has the lower id)
+    matches every request of the path, by the same or wider hosts, methods and headers, and a
+    prefix the path starts with (or the same exact path). Regex paths are not analysed. One
+    query and a lookup per character of each path, however many routes the cluster has."""
+    if not routes:
+        return {}
+    lowest = min(route.priority for route in routes)
+    others = list(
+        Route.objects.filter(cluster=cluster, priority__gte=lowest).only(
+            "id", "name", "priority", "hosts", "paths", "methods", "headers"
+        )
+    )
+    by_prefix: dict[str, list[tuple[Route, str]]] = {}
+    for other in others:
+        for path in other.paths:
+            if path["type"] in ("prefix", "exact"):
+                by_prefix.setdefault(path["value"], []).append((other, path["type"]))
+    result: dict[int, list[dict[str, Any]]] = {}
+    for route in routes:
+        priority, as_rule = _routing_order(route)
+        found: list[dict[str, Any]] = []
+        for path in route.paths:
+            if path["type"] == "regex":
+                continue
+            value = path["value"]
+            candidates = [
+                (other, kind, value[:end])
+                for end in range(len(value), 0, -1)
+                for other, kind in by_prefix.get(value[:end], [])
+                if kind == "prefix" or (path["type"] == "exact" and end == len(value))
+            ]
+            for other, kind, prefix in candidates:
+                if other.pk == route.pk:
+                    continue
+                other_priority, other_as_rule = _routing_order(other)
+                earlier = other_priority > priority or (
+                    other_priority == priority and other_as_rule and (not as_rule or other.pk < route.pk)
+                )
+                if earlier and _covers_request(other, route):
+                    found.append(
+                        {
+                            "path": value,
+                            "path_type": path["type"],
+                            "route_id": other.pk,
+                            "route": other.name,
+                            "priority": other.priority,
+                            "by_path": prefix,
+                            "by_path_type": kind,
+                        }
+                    )
+                    break
+        result[route.pk] = found
+    return result
+
+
 # --- upstreams -------------------------------------------------------------------------------
 
 

@@ -61,7 +61,7 @@ ON CONFLICT (cluster_id, minute, route_id, consumer, status_class) DO UPDATE SET
 _LATENCY_BY_ROUTE = """
 SELECT route_id, bucket, sum(answers)::bigint
 FROM metering_usagerollup, unnest(latency_ms_buckets) WITH ORDINALITY AS h(answers, bucket)
-WHERE cluster_id = %s AND minute >= %s AND minute < %s
+WHERE cluster_id = %s AND minute >= %s AND minute < %s{filters}
 GROUP BY route_id, bucket
 """
 LATENCY_BUCKETS = len(LATENCY_BOUNDS_MS) + 1
@@ -189,9 +189,18 @@ MAX_POINTS = 2000
 TOP = 10
 
 
-def traffic(cluster_id: int, start: datetime, end: datetime, bucket: str) -> dict[str, Any]:
+def traffic(
+    cluster_id: int,
+    start: datetime,
+    end: datetime,
+    bucket: str,
+    *,
+    route_id: int | None = None,
+    consumer: str | None = None,
+) -> dict[str, Any]:
     """Requests over time by status class with bytes, and the busiest routes and consumers, for
-    one cluster in [start, end). Call inside the organization's schema."""
+    one cluster in [start, end), of one route (`route_id`, 0: requests that matched none) and one
+    consumer (`consumer`, "": anonymous) when given. Call inside the organization's schema."""
     if bucket not in BUCKETS:
         raise InvalidInput.field("bucket", f"One of: {', '.join(BUCKETS)}.")
     if end <= start:
@@ -201,6 +210,14 @@ def traffic(cluster_id: int, start: datetime, end: datetime, bucket: str) -> dic
             "bucket", f"Too many {bucket}s in this range (at most {MAX_POINTS}); pick a larger bucket."
         )
     rows = UsageRollup.objects.filter(cluster_id=cluster_id, minute__gte=start, minute__lt=end)
+    filters = ""
+    arguments: list[Any] = [cluster_id, start, end]
+    if route_id is not None:
+        rows = rows.filter(route_id=route_id)
+        filters, arguments = filters + " AND route_id = %s", [*arguments, route_id]
+    if consumer is not None:
+        rows = rows.filter(consumer=consumer)
+        filters, arguments = filters + " AND consumer = %s", [*arguments, consumer]
     series: dict[datetime, dict[str, Any]] = {}
     for row in (
         rows.annotate(t=Trunc("minute", bucket, tzinfo=UTC))
@@ -227,10 +244,10 @@ def traffic(cluster_id: int, start: datetime, end: datetime, bucket: str) -> dic
     totals = rows.aggregate(requests=Sum("requests"), bytes_in=Sum("bytes_in"), bytes_out=Sum("bytes_out"))
     histograms: dict[int, list[int]] = defaultdict(lambda: [0] * LATENCY_BUCKETS)
     with connection.cursor() as cursor:
-        cursor.execute(_LATENCY_BY_ROUTE, [cluster_id, start, end])
-        for route_id, position, answers in cursor.fetchall():
+        cursor.execute(_LATENCY_BY_ROUTE.format(filters=filters), arguments)
+        for answered_route, position, answers in cursor.fetchall():
             if 1 <= position <= LATENCY_BUCKETS:
-                histograms[route_id][position - 1] += int(answers)
+                histograms[answered_route][position - 1] += int(answers)
     return {
         "from": start,
         "to": end,

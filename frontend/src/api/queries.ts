@@ -21,6 +21,10 @@ export const keys = {
   snapshots: (path: ClusterPath): QueryKey => ["snapshots", path],
   catalog: (path: ClusterPath): QueryKey => ["catalog", path],
   credentials: (path: ClusterPath, consumerId: number): QueryKey => ["credentials", path, consumerId],
+  // The overviews: the organization's, and each cluster's under it (["overview", slug] covers both).
+  overview: (slug: string): QueryKey => ["overview", slug],
+  clusterOverview: (path: ClusterPath): QueryKey => ["overview", path.org_slug, path.cluster_id],
+  clusterTokens: (path: ClusterPath): QueryKey => ["cluster-tokens", path],
 };
 
 /** What a change to a cluster's catalog changes besides itself: it publishes a new configuration
@@ -37,3 +41,16 @@ export function useAfterWrite(slug: string) {
   const queries = useQueryClient();
   return (...changed: QueryKey[]) => Promise.all([...changed, keys.audit(slug)].map((queryKey) => queries.invalidateQueries({ queryKey })));
 }
+
+type AnalyticsFilters = { range: string; route_id?: number | null; consumer?: string | null };
+
+/** The catalog, history and traffic panels' own queries (appended: other pages add theirs to
+ * `keys`). Under ["catalog", path] what a catalog write changes; the API's OpenAPI document and
+ * the plugin schemas change only with a new release. */
+export const catalogKeys = {
+  openapi: (): QueryKey => ["openapi"],
+  plugins: (): QueryKey => ["plugins"],
+  globalPlugins: (path: ClusterPath): QueryKey => [...keys.catalog(path), "global-plugins"],
+  diff: (path: ClusterPath, version: number | null): QueryKey => ["snapshot-diff", path, version],
+  analytics: (path: ClusterPath, filters: AnalyticsFilters): QueryKey => ["analytics", path, filters],
+};

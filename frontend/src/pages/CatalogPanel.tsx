@@ -1,36 +1,195 @@
-import { Alert, Button, Code, CopyButton, Group, Loader, Modal, MultiSelect, Select, Stack, Table, Tabs, Text, TextInput, Textarea } from "@mantine/core";
+import { Alert, Badge, Box, Button, Code, Collapse, Group, Loader, Modal, MultiSelect, Select, Stack, Tabs, Text, Title } from "@mantine/core";
+import { useMediaQuery } from "@mantine/hooks";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
-import { useState } from "react";
-import { api, errorMessage, fieldErrors, messagesAbout, unwrap } from "../api/client";
-import { keys, published, useAfterWrite } from "../api/queries";
-import { isAboutPlugin, pluginFieldErrors, SchemaForm, type Schema } from "./SchemaForm";
+import { type ReactNode, useMemo, useState } from "react";
+import { api, errorMessage, messagesAbout, unwrap } from "../api/client";
+import { catalogKeys, keys, published, useAfterWrite } from "../api/queries";
+import { type Column, type PageOf, ServerTable } from "../components/ServerTable";
+import { CredentialsPanel } from "./CredentialForms";
+import { GlobalPluginsPanel } from "./GlobalPluginsPanel";
+import { apiFieldErrors, type CustomFieldProps, emptyValue, type FieldErrors, isAboutPlugin, pluginFieldErrors, resolveSchema, same, SchemaForm, type Schema, type SchemaRoot, type Ui } from "./SchemaForm";
 
 type Path = { org_slug: string; cluster_id: string };
-type Row = Record<string, unknown> & { id: number; name?: string; username?: string };
+export type Row = Record<string, unknown> & { id: number; name?: string; username?: string; revision?: number };
 type Kind = "routes" | "services" | "upstreams" | "consumers" | "certificates";
 const KINDS: Kind[] = ["routes", "services", "upstreams", "consumers", "certificates"];
-type PluginInfo = { name: string; description: string; scopes: string[]; schema: Schema };
+export type PluginInfo = { name: string; description: string; scopes: string[]; schema: Schema };
+type Shadow = { path: string; path_type: string; route_id: number; route: string; priority: number; by_path: string; by_path_type: string };
 
-const SCOPE: Record<Kind, string> = { routes: "route", services: "service", upstreams: "", consumers: "consumer", certificates: "" };
-const FORM_FIELDS = ["name", "username", "targets", "upstream", "service", "paths", "methods", "certificate", "private_key", "plugins"];
-const METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+/** The OpenAPI document the API serves: the catalog's forms are generated from its schemas, so
+ * a field added to the API appears in them without console work. Read once a session. */
+export function useOpenApi() {
+  return useQuery({
+    queryKey: catalogKeys.openapi(),
+    queryFn: async (): Promise<SchemaRoot> => {
+      const answer = await globalThis.fetch(new Request(new URL("/api/schema/?format=json", window.location.origin), { credentials: "same-origin", headers: { Accept: "application/json" } }));
+      if (!answer.ok) throw { detail: `The API's schema could not be read (${answer.status}).` };
+      return (await answer.json()) as SchemaRoot;
+    },
+    staleTime: Infinity,
+  });
+}
 
-/** A cluster's catalog entries of one kind (routes, services...), shared with other panels. */
+/** Every plugin with its JSON Schema and the scopes it attaches to (GET /api/v1/plugins/). */
+export function usePlugins() {
+  return useQuery({
+    queryKey: catalogKeys.plugins(),
+    queryFn: async () => ((await unwrap(api.GET("/api/v1/plugins/"))) as unknown as { plugins: PluginInfo[] }).plugins,
+    staleTime: Infinity,
+  });
+}
+
+/** A cluster's catalog entries of one kind (routes, services...): the first 200, for choices
+ * (a route's service) and names (traffic by route); the tables page through the rest. */
 export function useRows(path: Path, kind: Kind) {
   return useQuery({
     queryKey: [...keys.catalog(path), kind],
     queryFn: async () => {
-      const answer = await unwrap(api.GET(`/api/v1/orgs/{org_slug}/clusters/{cluster_id}/${kind}/` as never, { params: { path } } as never));
+      const answer = await unwrap(api.GET(`/api/v1/orgs/{org_slug}/clusters/{cluster_id}/${kind}/` as never, { params: { path, query: { page_size: 200 } } } as never));
       return ((answer as { results?: Row[] }).results ?? []) as Row[];
     },
   });
 }
 
-/** The cluster's catalog: routes, services, upstreams and consumers, created and deleted here;
- * plugin settings as forms generated from each plugin's JSON Schema. */
+const METHOD_HELP = "None chosen: every method.";
+
+// What the schemas cannot say about each field: its label, section and help text, and the
+// controls of their own (a choice among the cluster's services). A field the API adds later, not
+// named here, shows under Advanced with its schema's title and description.
+const PLUGINS_FIELD = { group: "plugins" };
+const ENTITIES: Record<Kind, { one: string; component: string; nameField: string; scope?: string; search: string; ui: Ui }> = {
+  routes: {
+    one: "route",
+    component: "RouteSpec",
+    nameField: "name",
+    scope: "route",
+    search: "Name, service, path or host",
+    ui: {
+      name: { group: "basic", label: "Name" },
+      service: { group: "basic", label: "Service", description: "The service whose upstream and plugins serve the route." },
+      paths: {
+        group: "matching",
+        label: "Paths",
+        itemLabel: "Path",
+        description: "A request matches when its path matches one of these: a prefix matches every path that starts with it, exact only itself, regex a regular expression (PCRE).",
+        fields: { type: { label: "Match" }, value: { label: "Path" } },
+      },
+      hosts: { group: "matching", label: "Hosts", description: "Host names the route answers for; a leading *. matches any subdomain. None: every host." },
+      methods: { group: "matching", label: "Methods", description: METHOD_HELP },
+      headers: {
+        group: "matching",
+        label: "Headers",
+        itemLabel: "Header",
+        description: "Every request must carry these headers with this exact value, or a value matching the regular expression.",
+        fields: { name: { label: "Header name" }, value: { label: "Value" }, type: { label: "Match" } },
+      },
+      priority: { group: "matching", label: "Priority", description: "Routes with a higher priority are tried first (-10000 to 10000; default 0)." },
+      strip_path_prefix: { group: "advanced", label: "Strip path prefix", description: "Removed from the start of the path before the request goes upstream, such as /orders." },
+      plugins: PLUGINS_FIELD,
+    },
+  },
+  services: {
+    one: "service",
+    component: "ServiceSpec",
+    nameField: "name",
+    scope: "service",
+    search: "Name, description or upstream",
+    ui: {
+      name: { group: "basic", label: "Name" },
+      upstream: { group: "basic", label: "Upstream", description: "Where the service's routes send requests." },
+      description: { group: "basic", label: "Description", description: "For people: what the service is." },
+      plugins: PLUGINS_FIELD,
+    },
+  },
+  upstreams: {
+    one: "upstream",
+    component: "UpstreamSpec",
+    nameField: "name",
+    search: "Name",
+    ui: {
+      name: { group: "basic", label: "Name" },
+      targets: {
+        group: "basic",
+        label: "Targets",
+        itemLabel: "Target",
+        description: "The servers requests are balanced between: a host name or IP address, a port, and a weight (0 to 256, default 100; 0 takes no requests).",
+        fields: { host: { label: "Host" }, port: { label: "Port" }, weight: { label: "Weight" } },
+      },
+      load_balancing: {
+        group: "basic",
+        label: "Load balancing",
+        description: "roundrobin: in turn, by weight; leastconn: the target with the fewest connections; hash_header, hash_client_ip, hash_uri: the same header value, client or path always goes to the same target.",
+      },
+      hash_header: { group: "basic", label: "Hash header", description: "The request header whose value chooses the target.", hidden: (v) => v.load_balancing !== "hash_header" },
+      scheme: { group: "advanced", label: "Scheme", description: "https: connect to the targets over TLS." },
+      tls_sni: { group: "advanced", label: "TLS server name (SNI)", description: "Sent in the TLS handshake; none: no SNI.", hidden: (v) => v.scheme !== "https" },
+      tls_verify: { group: "advanced", label: "Verify the targets' certificates", hidden: (v) => v.scheme !== "https" },
+      tls_ca_pem: { group: "advanced", label: "CA certificates (PEM)", description: "What the targets' certificates are verified against.", multiline: true, hidden: (v) => v.scheme !== "https" },
+      timeouts: {
+        group: "advanced",
+        label: "Timeouts",
+        fields: { connect_s: { label: "Connect (s)" }, send_s: { label: "Send (s)" }, read_s: { label: "Read (s)" } },
+      },
+      retries: { group: "advanced", label: "Retries", description: "Further attempts when a connection to a target fails (0 to 10)." },
+      active_health_check: {
+        group: "advanced",
+        label: "Active health checks",
+        switchLabel: "Check the targets",
+        description: "The gateways request a path of each target at an interval, and stop sending to a target that fails.",
+        fields: {
+          path: { label: "Check path" },
+          interval_s: { label: "Interval (s)" },
+          healthy_threshold: { label: "Healthy after" },
+          unhealthy_threshold: { label: "Unhealthy after" },
+        },
+      },
+      passive_health_check: {
+        group: "advanced",
+        label: "Passive health checks",
+        switchLabel: "Watch answers",
+        description: "A target whose answers fail this many times in a row is taken out, and tried again after the fail timeout.",
+        fields: { max_fails: { label: "Failures" }, fail_timeout_s: { label: "Fail timeout (s)" } },
+      },
+    },
+  },
+  consumers: {
+    one: "consumer",
+    component: "ConsumerSpec",
+    nameField: "username",
+    scope: "consumer",
+    search: "Username",
+    ui: {
+      username: { group: "basic", label: "Username", description: "Sent upstream as X-Consumer-Username once authenticated." },
+      labels: { group: "advanced", label: "Labels", description: "Names and values of your own, such as team: mobile." },
+      plugins: PLUGINS_FIELD,
+    },
+  },
+  certificates: {
+    one: "certificate",
+    component: "CertificateSpec",
+    nameField: "name",
+    search: "Name or SNI",
+    ui: {
+      name: { group: "basic", label: "Name" },
+      certificate: { group: "basic", label: "Certificate (PEM, with its chain)", multiline: true, description: "Its names (SNIs) and expiry are read from it." },
+      private_key: { group: "basic", label: "Private key (PEM)", multiline: true, description: "Stored encrypted; never shown again." },
+    },
+  },
+};
+const GROUPS = [
+  { key: "basic", title: "" },
+  { key: "matching", title: "Matching" },
+  { key: "advanced", title: "Advanced" },
+  { key: "plugins", title: "Plugins" },
+];
+
+/** The cluster's catalog: routes, services, upstreams, consumers and certificates in tables
+ * (sorted, searched and paged by the API), created and edited through forms generated from the
+ * API's schemas; global plugins; consumers' credentials. */
 export function CatalogPanel({ path, canWrite }: { path: Path; canWrite: boolean }) {
+  useOpenApi(); // read ahead: the first form opens at once
   return (
-    <Tabs defaultValue="routes" variant="pills">
+    <Tabs defaultValue="routes" variant="pills" keepMounted={false}>
       <Tabs.List>
         {KINDS.map((kind) => (
           <Tabs.Tab key={kind} value={kind}>
@@ -45,93 +204,224 @@ export function CatalogPanel({ path, canWrite }: { path: Path; canWrite: boolean
         </Tabs.Panel>
       ))}
       <Tabs.Panel value="global-plugins" pt="md">
-        <GlobalPlugins path={path} canWrite={canWrite} />
+        <GlobalPluginsPanel path={path} canWrite={canWrite} />
       </Tabs.Panel>
     </Tabs>
   );
 }
 
-function summary(kind: Kind, row: Row): string {
-  if (kind === "routes") return `${((row.paths as { value: string }[]) ?? []).map((p) => p.value).join(", ")} → ${row.service}`;
-  if (kind === "services") return `→ ${row.upstream}`;
-  if (kind === "upstreams") return ((row.targets as { host: string; port: number }[]) ?? []).map((t) => `${t.host}:${t.port}`).join(", ");
-  if (kind === "certificates") return `${((row.snis as string[]) ?? []).join(", ")}; expires ${String(row.not_after ?? "").slice(0, 10)}`;
-  return "";
+const PATH_MARK: Record<string, string> = { prefix: "", exact: "= ", regex: "~ " };
+const list = (items: unknown, none = "") => ((items as unknown[]) ?? []).map(String).join(", ") || none;
+
+function PluginNames({ row }: { row: Row }) {
+  return (
+    <>
+      {Object.keys((row.plugins as object) ?? {}).map((name) => (
+        <Code key={name} mr={4}>
+          {name}
+        </Code>
+      ))}
+    </>
+  );
+}
+
+/** The warning for a route's paths no request reaches (the API's `shadowed_by`). */
+export function shadowText(shadow: Shadow): string {
+  const by = `${shadow.by_path_type === "exact" ? "" : "prefix "}${shadow.by_path}`;
+  return `${shadow.path} is never reached: route ${shadow.route} (priority ${shadow.priority}) matches it first by ${by}, with the same or wider hosts, methods and headers.`;
+}
+
+function columns(kind: Kind): Column<Row>[] {
+  const name = (header: string, field = "name"): Column<Row> => ({ key: field, header, sort: field, render: (row) => <Text fw={500}>{String(row[field] ?? "")}</Text> });
+  if (kind === "routes")
+    return [
+      {
+        key: "name",
+        header: "Name",
+        sort: "name",
+        render: (row) => {
+          const shadows = (row.shadowed_by as Shadow[] | undefined) ?? [];
+          return (
+            <Stack gap={2}>
+              <Text fw={500}>{String(row.name)}</Text>
+              {shadows.length > 0 && (
+                <Badge color="orange" variant="light" title={shadows.map(shadowText).join("\n")}>
+                  Shadowed
+                </Badge>
+              )}
+            </Stack>
+          );
+        },
+      },
+      {
+        key: "paths",
+        header: "Paths",
+        render: (row) => (
+          <Stack gap={0}>
+            {((row.paths as { type?: string; value: string }[]) ?? []).map((p) => (
+              <Text key={`${p.type}${p.value}`} size="sm" ff="monospace">
+                {PATH_MARK[p.type ?? "prefix"]}
+                {p.value}
+              </Text>
+            ))}
+          </Stack>
+        ),
+      },
+      { key: "hosts", header: "Hosts", render: (row) => <Text size="sm">{list(row.hosts, "any")}</Text> },
+      { key: "methods", header: "Methods", render: (row) => <Text size="sm">{list(row.methods, "any")}</Text> },
+      { key: "service", header: "Service", sort: "service", render: (row) => String(row.service ?? "") },
+      { key: "priority", header: "Priority", sort: "priority", render: (row) => String(row.priority ?? 0) },
+      { key: "plugins", header: "Plugins", render: (row) => <PluginNames row={row} /> },
+    ];
+  if (kind === "services")
+    return [
+      name("Name"),
+      { key: "upstream", header: "Upstream", sort: "upstream", render: (row) => String(row.upstream ?? "") },
+      { key: "description", header: "Description", render: (row) => <Text size="sm" lineClamp={2}>{String(row.description ?? "")}</Text> },
+      { key: "plugins", header: "Plugins", render: (row) => <PluginNames row={row} /> },
+    ];
+  if (kind === "upstreams")
+    return [
+      name("Name"),
+      {
+        key: "targets",
+        header: "Targets",
+        render: (row) => (
+          <Stack gap={0}>
+            {((row.targets as { host: string; port: number; weight?: number }[]) ?? []).map((t) => (
+              <Text key={`${t.host}:${t.port}`} size="sm" ff="monospace">
+                {t.host}:{t.port}
+                {t.weight !== undefined && t.weight !== 100 ? ` (weight ${t.weight})` : ""}
+              </Text>
+            ))}
+          </Stack>
+        ),
+      },
+      { key: "load_balancing", header: "Load balancing", render: (row) => String(row.load_balancing ?? "") },
+      { key: "scheme", header: "Scheme", render: (row) => String(row.scheme ?? "") },
+      {
+        key: "health",
+        header: "Health checks",
+        render: (row) => [row.active_health_check ? "active" : "", row.passive_health_check ? "passive" : ""].filter(Boolean).join(", ") || "none",
+      },
+    ];
+  if (kind === "consumers")
+    return [
+      name("Username", "username"),
+      { key: "credentials", header: "Credentials", render: (row) => list(((row.credentials as { type: string }[]) ?? []).map((c) => c.type), "none") },
+      {
+        key: "labels",
+        header: "Labels",
+        render: (row) => (
+          <Text size="sm">
+            {Object.entries((row.labels as Record<string, string>) ?? {})
+              .map(([k, v]) => `${k}: ${v}`)
+              .join(", ")}
+          </Text>
+        ),
+      },
+      { key: "plugins", header: "Plugins", render: (row) => <PluginNames row={row} /> },
+    ];
+  return [
+    name("Name"),
+    { key: "snis", header: "Names (SNI)", render: (row) => list(row.snis) },
+    { key: "not_after", header: "Expires", sort: "not_after", render: (row) => String(row.not_after ?? "").slice(0, 10) },
+  ];
+}
+
+async function deleteRow(path: Path, kind: Kind, row: Row) {
+  const headers = row.revision !== undefined ? { "If-Match": `"${row.revision}"` } : {};
+  await unwrap(api.DELETE(`/api/v1/orgs/{org_slug}/clusters/{cluster_id}/${kind}/{id}/` as never, { params: { path: { ...path, id: row.id } }, headers } as never));
 }
 
 function Entities({ path, kind, canWrite }: { path: Path; kind: Kind; canWrite: boolean }) {
   const afterWrite = useAfterWrite(path.org_slug);
-  const rows = useRows(path, kind);
+  const entity = ENTITIES[kind];
+  const phone = useMediaQuery("(max-width: 48em)");
   const [creating, setCreating] = useState(false);
   const [deleting, setDeleting] = useState<Row | null>(null);
   const [credentialsOf, setCredentialsOf] = useState<Row | null>(null);
   const [editing, setEditing] = useState<Row | null>(null);
   const [error, setError] = useState<string | null>(null);
-  const label = (row: Row) => String(row.name ?? row.username ?? row.id);
+  const label = (row: Row) => String(row[entity.nameField] ?? row.id);
   const remove = async () => {
     if (!deleting) return;
-    const { error: failed } = await api.DELETE(`/api/v1/orgs/{org_slug}/clusters/{cluster_id}/${kind}/{id}/` as never, {
-      params: { path: { ...path, id: deleting.id } },
-    } as never);
-    setError(failed ? errorMessage(failed) : null);
+    try {
+      await deleteRow(path, kind, deleting);
+      setError(null);
+    } catch (failed) {
+      setError(errorMessage(failed));
+    }
     setDeleting(null);
     await afterWrite(...published(path));
   };
+  const actions: Column<Row> = {
+    key: "actions",
+    header: "",
+    render: (row) => (
+      <Group gap={4} wrap="nowrap">
+        {kind !== "certificates" && (
+          <Button size="xs" variant="subtle" onClick={() => setEditing(row)} aria-label={`Edit ${label(row)}`}>
+            Edit
+          </Button>
+        )}
+        {kind === "consumers" && (
+          <Button size="xs" variant="subtle" onClick={() => setCredentialsOf(row)} aria-label={`Credentials of ${label(row)}`}>
+            Credentials
+          </Button>
+        )}
+        <Button size="xs" color="red" variant="subtle" onClick={() => setDeleting(row)} aria-label={`Delete ${label(row)}`}>
+          Delete
+        </Button>
+      </Group>
+    ),
+  };
+  const title = kind[0].toUpperCase() + kind.slice(1);
   return (
     <Stack>
       {canWrite && (
         <Group>
-          <Button onClick={() => setCreating(true)}>New {kind.slice(0, -1)}</Button>
+          <Button onClick={() => setCreating(true)}>New {entity.one}</Button>
         </Group>
       )}
       {error && <Alert color="red">{error}</Alert>}
-      {rows.isLoading && <Loader aria-label={`Loading ${kind}`} />}
-      {rows.isError && <Alert color="red">{errorMessage(rows.error)}</Alert>}
-      {rows.isSuccess && rows.data.length === 0 && <Text c="dimmed">No {kind} yet.</Text>}
-      {rows.isSuccess && rows.data.length > 0 && (
-        <Table.ScrollContainer minWidth={560}><Table striped>
-          <Table.Tbody>
-            {rows.data.map((row) => (
-              <Table.Tr key={row.id}>
-                <Table.Td>{label(row)}</Table.Td>
-                <Table.Td>{summary(kind, row)}</Table.Td>
-                <Table.Td>
-                  {Object.keys((row.plugins as object) ?? {}).map((name) => (
-                    <Code key={name} mr={4}>
-                      {name}
-                    </Code>
-                  ))}
-                </Table.Td>
-                <Table.Td>
-                  {canWrite && kind !== "certificates" && (
-                    <Button size="xs" variant="subtle" onClick={() => setEditing(row)}>
-                      Edit
-                    </Button>
-                  )}
-                  {canWrite && kind === "consumers" && (
-                    <Button size="xs" variant="subtle" onClick={() => setCredentialsOf(row)}>
-                      Credentials
-                    </Button>
-                  )}
-                  {canWrite && (
-                    <Button size="xs" color="red" variant="subtle" onClick={() => setDeleting(row)}>
-                      Delete
-                    </Button>
-                  )}
-                </Table.Td>
-              </Table.Tr>
-            ))}
-          </Table.Tbody>
-        </Table></Table.ScrollContainer>
-      )}
-      <Modal opened={creating} onClose={() => setCreating(false)} title={`New ${kind.slice(0, -1)}`} size="lg">
-        <CreateForm path={path} kind={kind} onDone={() => setCreating(false)} />
+      <ServerTable<Row>
+        label={title}
+        queryKey={[...keys.catalog(path), kind, "pages"]}
+        fetchPage={(query) =>
+          unwrap(api.GET(`/api/v1/orgs/{org_slug}/clusters/{cluster_id}/${kind}/` as never, { params: { path, query } } as never)) as Promise<PageOf<Row>>
+        }
+        columns={canWrite ? [...columns(kind), actions] : columns(kind)}
+        rowKey={(row) => row.id}
+        rowName={label}
+        defaultOrdering="id"
+        searchPlaceholder={entity.search}
+        empty={`No ${kind} yet.`}
+        minWidth={kind === "routes" ? 900 : 640}
+        bulk={
+          canWrite
+            ? {
+                verb: "Delete",
+                noun: kind,
+                run: async (rows) => {
+                  try {
+                    for (const row of rows) await deleteRow(path, kind, row);
+                  } finally {
+                    await afterWrite(...published(path));
+                  }
+                },
+              }
+            : undefined
+        }
+      />
+      <Modal opened={creating} onClose={() => setCreating(false)} title={`New ${entity.one}`} size="xl" fullScreen={phone}>
+        {creating && <EntityForm path={path} kind={kind} onDone={() => setCreating(false)} />}
       </Modal>
-      <Modal opened={editing !== null} onClose={() => setEditing(null)} title={`Edit ${editing ? label(editing) : ""}`} size="lg">
-        {editing && <CreateForm path={path} kind={kind} initial={editing} onDone={() => setEditing(null)} />}
+      <Modal opened={editing !== null} onClose={() => setEditing(null)} title={`Edit ${editing ? label(editing) : ""}`} size="xl" fullScreen={phone}>
+        {editing && <EntityForm path={path} kind={kind} initial={editing} onDone={() => setEditing(null)} />}
       </Modal>
-      <Modal opened={credentialsOf !== null} onClose={() => setCredentialsOf(null)} title={`Credentials of ${credentialsOf ? label(credentialsOf) : ""}`} size="lg">
-        {credentialsOf && <Credentials path={path} consumerId={credentialsOf.id} />}
+      <Modal opened={credentialsOf !== null} onClose={() => setCredentialsOf(null)} title={`Credentials of ${credentialsOf ? label(credentialsOf) : ""}`} size="xl" fullScreen={phone}>
+        {credentialsOf && <CredentialsPanel path={path} consumerId={credentialsOf.id} canWrite={canWrite} />}
       </Modal>
       <Modal opened={deleting !== null} onClose={() => setDeleting(null)} title="Delete">
         <Stack>
@@ -152,97 +442,118 @@ function Entities({ path, kind, canWrite }: { path: Path; kind: Kind; canWrite: 
   );
 }
 
-type Target = { host: string; port: number; weight?: number };
-type PathMatch = { type?: string; value: string };
+/** Save and Cancel at the foot of a dialog, in sight however long the form (sticky). */
+export function StickyFooter({ children }: { children: ReactNode }) {
+  return (
+    <Box pos="sticky" bottom={0} py="sm" mt="xs" style={{ zIndex: 2, background: "var(--mantine-color-body)", borderTop: "1px solid var(--mantine-color-default-border)" }}>
+      <Group justify="end">{children}</Group>
+    </Box>
+  );
+}
+
+/** The form of one kind of entry, generated from its schema in the API's OpenAPI document. */
+function EntityForm({ path, kind, onDone, initial }: { path: Path; kind: Kind; onDone: () => void; initial?: Row }) {
+  const openapi = useOpenApi();
+  const component = ENTITIES[kind].component;
+  const schema = useMemo(() => {
+    const schemas = openapi.data?.components?.schemas ?? {};
+    const found = schemas[`${component}Request`] ?? schemas[component];
+    return found ? resolveSchema(found, openapi.data) : null;
+  }, [openapi.data, component]);
+  if (openapi.isLoading) return <Loader aria-label="Loading the form" />;
+  if (openapi.isError) return <Alert color="red">{errorMessage(openapi.error)}</Alert>;
+  if (!schema) return <Alert color="red">The API describes no {ENTITIES[kind].one}.</Alert>;
+  return <EntityFormBody path={path} kind={kind} schema={schema} initial={initial} onDone={onDone} />;
+}
+
+/** What a new entry's form starts with: a first row for each list that needs one (a path, a
+ * target). */
+function startValue(schema: Schema): Record<string, unknown> {
+  const value: Record<string, unknown> = {};
+  for (const [name, field] of Object.entries(schema.properties ?? {})) {
+    if ((schema.required ?? []).includes(name) && field.items?.properties && (field.minItems ?? 0) > 0) value[name] = [{}];
+  }
+  return value;
+}
 
 /** Creates an entry, or with `initial` edits it in place: PATCH with only the fields the user
  * changed, naming the revision the form was opened on (If-Match), so neither what the form does
  * not show nor a colleague's change made meanwhile is overwritten. */
-function CreateForm({ path, kind, onDone, initial }: { path: Path; kind: Kind; onDone: () => void; initial?: Row }) {
+function EntityFormBody({ path, kind, schema, onDone, initial }: { path: Path; kind: Kind; schema: Schema; onDone: () => void; initial?: Row }) {
   const queries = useQueryClient();
   const afterWrite = useAfterWrite(path.org_slug);
-  const services = useRows(path, "services");
-  const upstreams = useRows(path, "upstreams");
-  const initialPaths = (initial?.paths as PathMatch[]) ?? [];
-  const initialTargets = (initial?.targets as Target[]) ?? [];
-  const [name, setName] = useState(String(initial?.name ?? initial?.username ?? ""));
-  const [parent, setParent] = useState<string | null>((initial?.service ?? initial?.upstream ?? null) as string | null);
-  const [paths, setPaths] = useState(initial ? initialPaths.map((p) => p.value).join(", ") : "/");
-  const [methods, setMethods] = useState<string[]>((initial?.methods as string[]) ?? []);
-  const [targets, setTargets] = useState(initial ? initialTargets.map((t) => `${t.host}:${t.port}`).join("\n") : "");
-  const [plugins, setPlugins] = useState<Record<string, Record<string, unknown>>>((initial?.plugins as Record<string, Record<string, unknown>>) ?? {});
-  const [certificate, setCertificate] = useState("");
-  const [privateKey, setPrivateKey] = useState("");
-  const [errors, setErrors] = useState<Record<string, string>>({});
-  const [pluginErrors, setPluginErrors] = useState<string[]>([]);
+  const entity = ENTITIES[kind];
+  const properties = schema.properties ?? {};
+  const [opened] = useState<Record<string, unknown>>(() =>
+    initial ? Object.fromEntries(Object.keys(properties).filter((name) => initial[name] !== undefined).map((name) => [name, initial[name]])) : startValue(schema),
+  );
+  const [value, setValue] = useState<Record<string, unknown>>(opened);
+  const [errors, setErrors] = useState<FieldErrors>({});
+  const [pluginMessages, setPluginMessages] = useState<string[]>([]);
   const [error, setError] = useState<string | null>(null);
   const [stale, setStale] = useState<string | null>(null);
-  const [opened] = useState(() => ({ name, parent, paths, methods, targets, plugins }));
-  // A path or target the user kept keeps its type or weight; a new one is a prefix, weight 100.
-  const pathList = () =>
-    paths.split(/[\s,]+/).filter(Boolean).map((value) => initialPaths.find((p) => p.value === value) ?? { value });
-  const targetList = () =>
-    targets
-      .split(/[\s,]+/)
-      .filter(Boolean)
-      .map((t) => ({ host: t.split(":")[0], port: Number(t.split(":")[1] ?? 80) }))
-      .map((t) => initialTargets.find((o) => o.host === t.host && o.port === t.port) ?? t);
-  const body = (): Record<string, unknown> => {
-    if (kind === "upstreams") return { name, targets: targetList() };
-    if (kind === "services") return { name, upstream: parent, plugins };
-    if (kind === "routes") return { name, service: parent, paths: pathList(), methods, plugins };
-    if (kind === "certificates") return { name, certificate, private_key: privateKey };
-    return { username: name, plugins };
-  };
-  /** The fields the user changed since the form opened, by their API names. */
+  const [advanced, setAdvanced] = useState(false);
+  const [saving, setSaving] = useState(false);
+
+  const ui: Ui = { ...entity.ui };
+  if (ui.service) ui.service = { ...ui.service, render: (p) => <Reference path={path} kind="services" {...p} /> };
+  if (ui.upstream) ui.upstream = { ...ui.upstream, render: (p) => <Reference path={path} kind="upstreams" {...p} /> };
+  if (entity.scope && properties.plugins) ui.plugins = { group: "plugins", render: (p) => <PluginEditor scope={entity.scope ?? ""} value={(p.value as Plugins) ?? {}} onChange={p.onChange} messages={pluginMessages} /> };
+  const groupOf = (name: string) => ui[name]?.group ?? "advanced";
+  const sections = GROUPS.map((group) => ({ ...group, fields: Object.keys(properties).filter((name) => groupOf(name) === group.key) })).filter((s) => s.fields.length > 0);
+  const advancedFields = sections.find((s) => s.key === "advanced")?.fields ?? [];
+  const advancedErrors = Object.keys(errors).some((p) => advancedFields.includes(p.split("/")[0]));
+
+  /** The fields the user changed since the form opened; one emptied is sent as its empty value. */
   const changes = (): Record<string, unknown> => {
-    const all = body();
-    const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+    if (kind === "certificates") return value; // a certificate is replaced whole, key and all
     const changed: Record<string, unknown> = {};
-    if (name !== opened.name) changed[kind === "consumers" ? "username" : "name"] = name;
-    if (parent !== opened.parent) changed[kind === "routes" ? "service" : "upstream"] = parent;
-    if (paths !== opened.paths) changed.paths = all.paths;
-    if (!same(methods, opened.methods)) changed.methods = methods;
-    if (targets !== opened.targets) changed.targets = all.targets;
-    if (!same(plugins, opened.plugins)) changed.plugins = plugins;
-    if (kind === "certificates") return all;  // a certificate is replaced whole, key and all
+    for (const name of Object.keys(properties)) {
+      if (!same(opened[name], value[name])) changed[name] = value[name] === undefined ? emptyValue(properties[name]) : value[name];
+    }
     return changed;
   };
   const submit = async (event: React.FormEvent) => {
     event.preventDefault();
     const url = `/api/v1/orgs/{org_slug}/clusters/{cluster_id}/${kind}/`;
     let failed: unknown;
+    setSaving(true);
     if (initial) {
       const changed = changes();
       if (Object.keys(changed).length === 0) return onDone();
       const ifMatch = { "If-Match": `"${String(initial.revision ?? "")}"` };
       ({ error: failed } = await api.PATCH(`${url}{id}/` as never, { params: { path: { ...path, id: initial.id } }, headers: ifMatch, body: changed } as never));
     } else {
-      ({ error: failed } = await api.POST(url as never, { params: { path }, body: body() } as never));
+      ({ error: failed } = await api.POST(url as never, { params: { path }, body: value } as never));
     }
+    setSaving(false);
     if ((failed as { current_revision?: number } | undefined)?.current_revision !== undefined) {
       setStale(errorMessage(failed));
       return;
     }
     if (failed) {
-      const errors = fieldErrors(failed);
-      setErrors(errors);
-      setPluginErrors(messagesAbout(failed, "plugins"));
+      const all = apiFieldErrors(failed);
+      const beside = Object.fromEntries(Object.entries(all).filter(([p]) => p.split("/")[0] !== "plugins"));
+      setErrors(beside);
+      setPluginMessages(messagesAbout(failed, "plugins"));
+      if (Object.keys(beside).some((p) => advancedFields.includes(p.split("/")[0]))) setAdvanced(true);
       // Messages beside their fields need no repeating; one about a field the form lacks does.
-      const placed = Object.keys(errors).length > 0 && Object.keys(errors).every((field) => FORM_FIELDS.includes(field));
+      const placed = Object.keys(all).length > 0 && Object.keys(all).every((p) => p.split("/")[0] in properties);
       setError(placed ? "Please correct the fields marked below." : errorMessage(failed));
       return;
     }
-    await afterWrite(...published(path));  // a change publishes a version and is audited
+    await afterWrite(...published(path)); // a change publishes a version and is audited
     onDone();
   };
   const reload = async () => {
-    await queries.invalidateQueries({ queryKey: keys.catalog(path) });  // nothing was written
+    await queries.invalidateQueries({ queryKey: keys.catalog(path) }); // nothing was written
     onDone();
   };
-  const nameField = kind === "consumers" ? "username" : "name";
+  const shadows = (initial?.shadowed_by as Shadow[] | undefined) ?? [];
+  const part = (fields: string[]) => <SchemaForm schema={schema} value={value} onChange={setValue} errors={errors} ui={ui} fields={fields} />;
   return (
-    <Stack component="form" onSubmit={submit}>
+    <form onSubmit={submit} noValidate>
+<Stack gap="md">
       {stale && (
         <Alert color="orange" title="Changed by someone else" role="alert">
           <Stack gap="xs">
@@ -255,40 +566,80 @@ function CreateForm({ path, kind, onDone, initial }: { path: Path; kind: Kind; o
           </Stack>
         </Alert>
       )}
-      {error && <Alert color="red">{error}</Alert>}
-      <TextInput label={kind === "consumers" ? "Username" : "Name"} required value={name} error={errors[nameField]} onChange={(e) => setName(e.currentTarget.value)} />
-      {kind === "upstreams" && (
-        <Textarea label="Targets" description="host:port, one per line" required value={targets} error={errors.targets} onChange={(e) => setTargets(e.currentTarget.value)} />
+      {error && (
+        <Alert color="red" role="alert">
+          {error}
+        </Alert>
       )}
-      {kind === "services" && (
-        <Select label="Upstream" required data={(upstreams.data ?? []).map((u) => String(u.name))} value={parent} error={errors.upstream} onChange={setParent} />
+      {shadows.length > 0 && (
+        <Alert color="orange" title="Shadowed by another route">
+          {shadows.map((s) => (
+            <Text key={s.path} size="sm">
+              {shadowText(s)}
+            </Text>
+          ))}
+        </Alert>
       )}
-      {kind === "routes" && (
-        <>
-          <Select label="Service" required data={(services.data ?? []).map((s) => String(s.name))} value={parent} error={errors.service} onChange={setParent} />
-          <TextInput label="Paths" description="Comma-separated; each path keeps its match type (a new one matches as a prefix)" required value={paths} error={errors.paths} onChange={(e) => setPaths(e.currentTarget.value)} />
-          <MultiSelect label="Methods" description="None: every method" data={METHODS} value={methods} onChange={setMethods} />
-        </>
+      {sections.map((section) =>
+        section.key === "advanced" ? (
+          <Stack key={section.key} gap="xs">
+            <Group>
+              <Button variant="subtle" size="compact-sm" px={0} aria-expanded={advanced || advancedErrors} onClick={() => setAdvanced(!advanced)}>
+                {advanced || advancedErrors ? "▾" : "▸"} Advanced settings
+              </Button>
+            </Group>
+            <Collapse in={advanced || advancedErrors}>{part(section.fields)}</Collapse>
+          </Stack>
+        ) : (
+          <Stack key={section.key} gap="xs">
+            {section.title && (
+              <Title order={4} size="h5">
+                {section.title}
+              </Title>
+            )}
+            {part(section.fields)}
+          </Stack>
+        ),
       )}
-      {kind === "certificates" && (
-        <>
-          <Textarea label="Certificate (PEM, with its chain)" required autosize minRows={3} value={certificate} error={errors.certificate} onChange={(e) => setCertificate(e.currentTarget.value)} />
-          <Textarea label="Private key (PEM)" description="Stored encrypted; never shown again" required autosize minRows={3} value={privateKey} error={errors.private_key} onChange={(e) => setPrivateKey(e.currentTarget.value)} />
-        </>
-      )}
-      {SCOPE[kind] && <PluginEditor scope={SCOPE[kind]} value={plugins} onChange={setPlugins} messages={pluginErrors} />}
-      <Button type="submit">{initial ? "Save" : "Create"}</Button>
+      <StickyFooter>
+        <Button variant="default" onClick={onDone}>
+          Cancel
+        </Button>
+        <Button type="submit" loading={saving}>
+          {initial ? "Save" : "Create"}
+        </Button>
+      </StickyFooter>
     </Stack>
+</form>
   );
 }
 
+/** A choice among the cluster's entries of a kind, by name (a route's service). */
+function Reference({ path, kind, label, description, required, value, onChange, error }: CustomFieldProps & { path: Path; kind: Kind }) {
+  const rows = useRows(path, kind);
+  const names = (rows.data ?? []).map((row) => String(row.name));
+  return (
+    <Select
+      label={label}
+      description={description}
+      required={required}
+      searchable
+      nothingFoundMessage={`No ${kind} yet`}
+      data={names}
+      value={(value as string) ?? null}
+      error={error}
+      onChange={(v) => onChange(v ?? undefined)}
+    />
+  );
+}
+
+type Plugins = Record<string, Record<string, unknown>>;
+
 /** Plugins chosen from those the scope admits, each set through the form its JSON Schema
- * generates; the API's messages about a plugin show beside its fields. */
-function PluginEditor({ scope, value, onChange, messages = [] }: { scope: string; value: Record<string, Record<string, unknown>>; onChange: (v: Record<string, Record<string, unknown>>) => void; messages?: string[] }) {
-  const catalog = useQuery({
-    queryKey: ["plugins"],
-    queryFn: async () => ((await unwrap(api.GET("/api/v1/plugins/"))) as unknown as { plugins: PluginInfo[] }).plugins,
-  });
+ * generates (titles and descriptions from it); the API's messages about a plugin show beside its
+ * fields. */
+export function PluginEditor({ scope, value, onChange, messages = [] }: { scope: string; value: Plugins; onChange: (v: Plugins) => void; messages?: string[] }) {
+  const catalog = usePlugins();
   const available = (catalog.data ?? []).filter((p) => p.scopes.includes(scope));
   // Messages about no chosen plugin's fields (an unknown plugin, a wrong scope) go by the list.
   const unplaced = messages.filter((message) => !Object.keys(value).some((name) => isAboutPlugin(message, name)));
@@ -296,6 +647,8 @@ function PluginEditor({ scope, value, onChange, messages = [] }: { scope: string
     <Stack gap="xs">
       <MultiSelect
         label="Plugins"
+        description="Set here, a plugin overrides the same plugin set on the service or cluster."
+        searchable
         data={available.map((p) => ({ value: p.name, label: p.name }))}
         value={Object.keys(value)}
         error={unplaced.join(" ") || undefined}
@@ -305,238 +658,24 @@ function PluginEditor({ scope, value, onChange, messages = [] }: { scope: string
         const plugin = available.find((p) => p.name === name);
         const errors = pluginFieldErrors(name, messages);
         return plugin ? (
-          <Stack key={name} gap={4}>
-            <Text fw={600}>{name}</Text>
-            <Text size="xs" c="dimmed">
-              {plugin.description}
-            </Text>
-            {errors[""] && (
-              <Text c="red" size="sm">
-                {errors[""]}
+          <Box key={name} p="sm" style={{ border: "1px solid var(--mantine-color-default-border)", borderRadius: "var(--mantine-radius-sm)" }}>
+            <Stack gap={4}>
+              <Text fw={600}>
+                <Code>{name}</Code>
               </Text>
-            )}
-            <SchemaForm schema={plugin.schema} value={value[name]} errors={errors} onChange={(config) => onChange({ ...value, [name]: config })} />
-          </Stack>
+              <Text size="xs" c="dimmed">
+                {plugin.description}
+              </Text>
+              {errors[""] && (
+                <Text c="red" size="sm">
+                  {errors[""]}
+                </Text>
+              )}
+              <SchemaForm schema={resolveSchema(plugin.schema)} value={value[name] ?? {}} errors={Object.fromEntries(Object.entries(errors).filter(([k]) => k !== ""))} onChange={(config) => onChange({ ...value, [name]: config })} />
+            </Stack>
+          </Box>
         ) : null;
       })}
-    </Stack>
-  );
-}
-
-type GlobalPlugin = { name: string; config: Record<string, unknown>; revision: number };
-
-/** Plugins for the whole cluster (the least specific scope): listed, added, edited through the
- * form their JSON Schema generates (the whole config, as the form holds it, naming the revision it
- * was opened on), and removed. */
-function GlobalPlugins({ path, canWrite }: { path: Path; canWrite: boolean }) {
-  const afterWrite = useAfterWrite(path.org_slug);
-  const url = "/api/v1/orgs/{org_slug}/clusters/{cluster_id}/plugins/";
-  const list = useQuery({
-    queryKey: [...keys.catalog(path), "global-plugins"],
-    queryFn: async () => (await unwrap(api.GET(url as never, { params: { path } } as never))) as Record<string, Record<string, unknown>>,
-  });
-  const catalog = useQuery({
-    queryKey: ["plugins"],
-    queryFn: async () => ((await unwrap(api.GET("/api/v1/plugins/"))) as unknown as { plugins: PluginInfo[] }).plugins,
-  });
-  const [editing, setEditing] = useState<GlobalPlugin | null>(null);
-  const [adding, setAdding] = useState<string | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const open = async (name: string) => {
-    const plugin = (await unwrap(api.GET(`${url}{name}/` as never, { params: { path: { ...path, name } } } as never))) as GlobalPlugin;
-    setEditing(plugin);
-  };
-  const remove = async (name: string) => {
-    if (!window.confirm(`Remove ${name} from the whole cluster?`)) return;
-    const { error: failed } = await api.DELETE(`${url}{name}/` as never, { params: { path: { ...path, name } } } as never);
-    setError(failed ? errorMessage(failed) : null);
-    await afterWrite(...published(path));
-  };
-  const globalOnes = (catalog.data ?? []).filter((p) => p.scopes.includes("global"));
-  const names = Object.keys(list.data ?? {});
-  return (
-    <Stack>
-      {error && <Alert color="red">{error}</Alert>}
-      {canWrite && (
-        <Group align="end">
-          <Select
-            label="Add a plugin to every route"
-            placeholder="Choose a plugin"
-            data={globalOnes.filter((p) => !names.includes(p.name)).map((p) => p.name)}
-            value={adding}
-            onChange={(name) => {
-              setAdding(null);
-              if (name) setEditing({ name, config: {}, revision: 0 });
-            }}
-          />
-        </Group>
-      )}
-      {list.isSuccess && names.length === 0 && <Text c="dimmed">No global plugins yet.</Text>}
-      {names.length > 0 && (
-        <Table striped>
-          <Table.Thead>
-            <Table.Tr>
-              <Table.Th>Plugin</Table.Th>
-              <Table.Th>Settings</Table.Th>
-              <Table.Th />
-            </Table.Tr>
-          </Table.Thead>
-          <Table.Tbody>
-            {names.map((name) => (
-              <Table.Tr key={name}>
-                <Table.Td>
-                  <Code>{name}</Code>
-                </Table.Td>
-                <Table.Td>
-                  <Text size="sm" lineClamp={2}>
-                    {JSON.stringify(list.data?.[name])}
-                  </Text>
-                </Table.Td>
-                <Table.Td>
-                  {canWrite && (
-                    <Group gap={4}>
-                      <Button size="xs" variant="subtle" onClick={() => open(name)}>
-                        Edit
-                      </Button>
-                      <Button size="xs" variant="subtle" color="red" onClick={() => remove(name)}>
-                        Remove
-                      </Button>
-                    </Group>
-                  )}
-                </Table.Td>
-              </Table.Tr>
-            ))}
-          </Table.Tbody>
-        </Table>
-      )}
-      <Modal opened={editing !== null} onClose={() => setEditing(null)} title={editing ? `Global ${editing.name}` : ""} size="lg">
-        {editing && (
-          <GlobalPluginForm path={path} plugin={editing} info={globalOnes.find((p) => p.name === editing.name)} onDone={() => setEditing(null)} />
-        )}
-      </Modal>
-    </Stack>
-  );
-}
-
-function GlobalPluginForm({ path, plugin, info, onDone }: { path: Path; plugin: GlobalPlugin; info?: PluginInfo; onDone: () => void }) {
-  const afterWrite = useAfterWrite(path.org_slug);
-  const [config, setConfig] = useState<Record<string, unknown>>(plugin.config);
-  const [messages, setMessages] = useState<string[]>([]);
-  const [error, setError] = useState<string | null>(null);
-  const save = async (event: React.FormEvent) => {
-    event.preventDefault();
-    const headers = plugin.revision ? { "If-Match": `"${plugin.revision}"` } : {};
-    const { error: failed } = await api.PUT("/api/v1/orgs/{org_slug}/clusters/{cluster_id}/plugins/{name}/" as never, {
-      params: { path: { ...path, name: plugin.name } },
-      headers,
-      body: config,
-    } as never);
-    if (failed) {
-      setMessages(messagesAbout(failed, "config"));
-      setError(errorMessage(failed));
-      return;
-    }
-    await afterWrite(...published(path));
-    onDone();
-  };
-  return (
-    <Stack component="form" onSubmit={save}>
-      {error && (
-        <Alert color="red" role="alert">
-          {error}
-        </Alert>
-      )}
-      {info && <Text size="sm" c="dimmed">{info.description}</Text>}
-      {info && <SchemaForm schema={info.schema} value={config} errors={pluginFieldErrors(plugin.name, messages)} onChange={setConfig} />}
-      <Button type="submit">Save</Button>
-    </Stack>
-  );
-}
-
-type Credential = { id: number; type: string; key_prefix?: string; username?: string; key?: string };
-const CREDENTIAL_TYPES = ["key-auth", "basic-auth", "jwt-auth", "hmac-auth"];
-
-/** A consumer's credentials: listed by type and prefix (secrets are never shown again), added
- * with a generated key or secret shown once, deleted. */
-function Credentials({ path, consumerId }: { path: Path; consumerId: number }) {
-  const afterWrite = useAfterWrite(path.org_slug);
-  const url = "/api/v1/orgs/{org_slug}/clusters/{cluster_id}/consumers/{consumer_id}/credentials/";
-  const params = { path: { ...path, consumer_id: String(consumerId) } };
-  const credentials = useQuery({
-    queryKey: keys.credentials(path, consumerId),
-    queryFn: async () => {
-      const data = await unwrap(api.GET(url as never, { params } as never));
-      return ((data as { results?: Credential[] }).results ?? (data as Credential[])) as Credential[];
-    },
-  });
-  const [type, setType] = useState<string | null>("key-auth");
-  const [extra, setExtra] = useState("");
-  const [shown, setShown] = useState<Record<string, string> | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const add = async (event: React.FormEvent) => {
-    event.preventDefault();
-    let fields: Record<string, unknown> = {};
-    try {
-      fields = extra.trim() ? JSON.parse(extra) : {};
-    } catch {
-      setError("The extra fields are not valid JSON.");
-      return;
-    }
-    const { data, error: failed } = await api.POST(url as never, { params, body: { type, ...fields } } as never);
-    if (failed) {
-      setError(errorMessage(failed));
-      return;
-    }
-    setError(null);
-    const answer = data as Record<string, unknown>;
-    const secrets = Object.fromEntries(["key", "secret", "password"].filter((k) => typeof answer[k] === "string").map((k) => [k, String(answer[k])]));
-    setShown(Object.keys(secrets).length ? secrets : null);
-    setExtra("");
-    await afterWrite(keys.credentials(path, consumerId), ...published(path));
-  };
-  const remove = async (credential: Credential) => {
-    if (!window.confirm(`Delete this ${credential.type} credential? Clients using it are refused at once.`)) return;
-    await api.DELETE(`${url}{id}/` as never, { params: { path: { ...params.path, id: credential.id } } } as never);
-    await afterWrite(keys.credentials(path, consumerId), ...published(path));
-  };
-  return (
-    <Stack>
-      {credentials.isLoading && <Loader aria-label="Loading credentials" />}
-      {(credentials.data ?? []).map((credential) => (
-        <Group key={credential.id} justify="space-between">
-          <Text>
-            <Code>{credential.type}</Code> {credential.key_prefix ? `${credential.key_prefix}…` : credential.username ?? credential.key ?? ""}
-          </Text>
-          <Button size="xs" color="red" variant="subtle" onClick={() => remove(credential)}>
-            Delete
-          </Button>
-        </Group>
-      ))}
-      {credentials.isSuccess && (credentials.data ?? []).length === 0 && <Text c="dimmed">No credentials yet.</Text>}
-      {shown && (
-        <Alert color="blue" title="Shown once: copy it now">
-          {Object.entries(shown).map(([name, value]) => (
-            <Group key={name}>
-              <Text size="sm">{name}</Text>
-              <Code>{value}</Code>
-              <CopyButton value={value}>{({ copied, copy }) => <Button size="xs" onClick={copy}>{copied ? "Copied" : "Copy"}</Button>}</CopyButton>
-            </Group>
-          ))}
-        </Alert>
-      )}
-      {error && <Alert color="red">{error}</Alert>}
-      <Stack component="form" onSubmit={add} gap="xs">
-        <Select label="Type" data={CREDENTIAL_TYPES} value={type} onChange={setType} />
-        <Textarea
-          label="Other fields (JSON, optional)"
-          description='For example {"username": "app", "password": "..."} for basic-auth, or {"key": "app-jwt", "algorithm": "HS256"} for jwt-auth; key-auth keys are generated when left out.'
-          autosize
-          minRows={2}
-          value={extra}
-          onChange={(e) => setExtra(e.currentTarget.value)}
-        />
-        <Button type="submit">Add credential</Button>
-      </Stack>
     </Stack>
   );
 }

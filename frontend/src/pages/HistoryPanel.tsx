@@ -1,104 +1,252 @@
-import { Alert, Badge, Button, Code, Group, Loader, Modal, Stack, Table, Text, Textarea, Title } from "@mantine/core";
+import { Alert, Badge, Box, Button, Group, Loader, Modal, Paper, Stack, Table, Text, Textarea, Title } from "@mantine/core";
+import { useMediaQuery } from "@mantine/hooks";
 import { useQuery } from "@tanstack/react-query";
-import { useState } from "react";
+import { useRef, useState } from "react";
 import { api, errorMessage, unwrap } from "../api/client";
-import { keys, published, useAfterWrite } from "../api/queries";
+import { catalogKeys, keys, published, useAfterWrite } from "../api/queries";
+import { type Column, type PageOf, ServerTable } from "../components/ServerTable";
 
 type Path = { org_slug: string; cluster_id: string };
 type Snapshot = { version: number; author: string; reason: string; created_at: string };
-type Section = { added: Record<string, unknown>[]; removed: Record<string, unknown>[]; changed: { name: string; changes: Record<string, { old: unknown; new: unknown }> }[] };
+type Item = Record<string, unknown>;
+type Section = { added: Item[]; removed: Item[]; changed: { name?: string; changes: Record<string, { old: unknown; new: unknown }> }[] };
 type PlanItem = { action: "create" | "update" | "delete"; kind: string; name: string; fields?: string[] };
 
-const nameOf = (item: Record<string, unknown>) => String(item.name ?? item.username ?? item.id);
-const short = (value: unknown) => {
-  const text = JSON.stringify(value);
-  return text && text.length > 80 ? `${text.slice(0, 77)}...` : text;
-};
+const SECTIONS = ["global_plugins", "upstreams", "services", "routes", "consumers", "certificates"];
+const SINGULAR: Record<string, string> = { global_plugins: "global plugin", upstreams: "upstream", services: "service", routes: "route", consumers: "consumer", certificates: "certificate" };
+const nameOf = (item: Item) => String(item.name ?? item.username ?? item.id);
 
-/** Snapshot history with a readable diff and rollback; declarative export and apply, the dry-run
- * plan shown before anything changes. */
+/** One row of a side-by-side diff: a line on either side, or both. */
+export type DiffRow = { left?: string; right?: string; kind: "same" | "changed" | "removed" | "added" };
+
+/** Two texts' lines aligned side by side (longest common subsequence): lines kept face each
+ * other, a removed line faces an added one where they replace each other. */
+export function sideBySide(before: string, after: string): DiffRow[] {
+  const a = before ? before.split("\n") : [];
+  const b = after ? after.split("\n") : [];
+  if (a.length * b.length > 1_000_000) {
+    // Too long to align: each side as it is.
+    return Array.from({ length: Math.max(a.length, b.length) }, (_, i) => ({ left: a[i], right: b[i], kind: a[i] === b[i] ? "same" : "changed" }));
+  }
+  const common: number[][] = Array.from({ length: a.length + 1 }, () => new Array<number>(b.length + 1).fill(0));
+  for (let i = a.length - 1; i >= 0; i--) for (let j = b.length - 1; j >= 0; j--) common[i][j] = a[i] === b[j] ? common[i + 1][j + 1] + 1 : Math.max(common[i + 1][j], common[i][j + 1]);
+  const rows: DiffRow[] = [];
+  let removed: string[] = [];
+  let added: string[] = [];
+  const flush = () => {
+    for (let k = 0; k < Math.max(removed.length, added.length); k++) {
+      const left = removed[k];
+      const right = added[k];
+      rows.push({ left, right, kind: left !== undefined && right !== undefined ? "changed" : left !== undefined ? "removed" : "added" });
+    }
+    removed = [];
+    added = [];
+  };
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) {
+    if (i < a.length && j < b.length && a[i] === b[j]) {
+      flush();
+      rows.push({ left: a[i], right: b[j], kind: "same" });
+      i++;
+      j++;
+    } else if (j < b.length && (i >= a.length || common[i][j + 1] >= common[i + 1][j])) added.push(b[j++]);
+    else removed.push(a[i++]);
+  }
+  flush();
+  return rows;
+}
+
+const pretty = (value: unknown) => (value === undefined ? "" : JSON.stringify(value, null, 2));
+const SHADE: Record<DiffRow["kind"], [string | undefined, string | undefined]> = {
+  same: [undefined, undefined],
+  changed: ["var(--mantine-color-red-light)", "var(--mantine-color-green-light)"],
+  removed: ["var(--mantine-color-red-light)", undefined],
+  added: [undefined, "var(--mantine-color-green-light)"],
+};
+const cell = { fontFamily: "var(--mantine-font-family-monospace)", fontSize: 12, whiteSpace: "pre-wrap" as const, wordBreak: "break-all" as const, verticalAlign: "top", padding: "1px 6px", width: "50%" };
+
+/** An object before and after, side by side, line by line: nothing cut short. */
+function ObjectDiff({ before, after, from, to }: { before: unknown; after: unknown; from: string; to: string }) {
+  const rows = sideBySide(pretty(before), pretty(after));
+  return (
+    <Table withColumnBorders layout="fixed" aria-label={`${from} and ${to}`}>
+      <Table.Thead>
+        <Table.Tr>
+          <Table.Th>{from}</Table.Th>
+          <Table.Th>{to}</Table.Th>
+        </Table.Tr>
+      </Table.Thead>
+      <Table.Tbody>
+        {rows.map((row, index) => (
+          <Table.Tr key={index} data-diff={row.kind}>
+            <Table.Td style={{ ...cell, background: SHADE[row.kind][0] }}>{row.left ?? ""}</Table.Td>
+            <Table.Td style={{ ...cell, background: SHADE[row.kind][1] }}>{row.right ?? ""}</Table.Td>
+          </Table.Tr>
+        ))}
+      </Table.Tbody>
+    </Table>
+  );
+}
+
+/** What changed in `version`, object by object: each added, removed or changed object with its
+ * fields before and after side by side. v1 is all additions. */
+function VersionDiff({ path, version }: { path: Path; version: number }) {
+  const diff = useQuery({
+    queryKey: catalogKeys.diff(path, version),
+    staleTime: Infinity, // a published version never changes
+    queryFn: async (): Promise<Record<string, Section>> => {
+      if (version === 1) {
+        const first = (await unwrap(
+          api.GET("/api/v1/orgs/{org_slug}/clusters/{cluster_id}/snapshots/{version}/" as never, { params: { path: { ...path, version: "1" } } } as never),
+        )) as { document?: Record<string, Item[]> };
+        const document = first.document ?? {};
+        return Object.fromEntries(SECTIONS.filter((s) => (document[s] ?? []).length).map((s) => [s, { added: document[s], removed: [], changed: [] }]));
+      }
+      const answer = (await unwrap(
+        api.GET("/api/v1/orgs/{org_slug}/clusters/{cluster_id}/snapshots/diff/" as never, { params: { path, query: { from: String(version - 1), to: String(version) } } } as never),
+      )) as { changes?: Record<string, Section> };
+      return answer.changes ?? {};
+    },
+  });
+  const from = version === 1 ? "before" : `v${version - 1}`;
+  const to = `v${version}`;
+  const changes = diff.data ?? {};
+  const sections = SECTIONS.filter((s) => changes[s]).concat(Object.keys(changes).filter((s) => !SECTIONS.includes(s)));
+  return (
+    <Stack gap="sm">
+      <Title order={4} size="h5">
+        What changed in v{version}
+      </Title>
+      {diff.isLoading && <Loader aria-label="Loading the changes" />}
+      {diff.isError && <Alert color="red">{errorMessage(diff.error)}</Alert>}
+      {diff.isSuccess && sections.length === 0 && <Text c="dimmed">No catalog change (a republish of the same configuration).</Text>}
+      {sections.map((section) => {
+        const change = changes[section];
+        const what = SINGULAR[section] ?? section;
+        const objects: { key: string; state: "added" | "removed" | "changed"; name: string; before: unknown; after: unknown }[] = [
+          ...change.removed.map((item) => ({ key: `r${nameOf(item)}`, state: "removed" as const, name: nameOf(item), before: item, after: undefined })),
+          ...change.added.map((item) => ({ key: `a${nameOf(item)}`, state: "added" as const, name: nameOf(item), before: undefined, after: item })),
+          ...change.changed.map((item) => ({
+            key: `c${item.name}`,
+            state: "changed" as const,
+            name: String(item.name ?? ""),
+            before: Object.fromEntries(Object.entries(item.changes).map(([field, values]) => [field, values.old])),
+            after: Object.fromEntries(Object.entries(item.changes).map(([field, values]) => [field, values.new])),
+          })),
+        ];
+        return objects.map((object) => (
+          <Paper key={`${section}${object.key}`} withBorder p="xs" component="section" aria-label={`${what} ${object.name} ${object.state}`}>
+            <Group gap="xs" mb={4}>
+              <Badge color={object.state === "added" ? "teal" : object.state === "removed" ? "red" : "blue"} variant="light">
+                {object.state}
+              </Badge>
+              <Text fw={600} size="sm">
+                {what} {object.name}
+              </Text>
+              {object.state === "changed" && (
+                <Text size="xs" c="dimmed">
+                  changed fields only
+                </Text>
+              )}
+            </Group>
+            <Table.ScrollContainer minWidth={300}>
+              <ObjectDiff before={object.before} after={object.after} from={from} to={to} />
+            </Table.ScrollContainer>
+          </Paper>
+        ));
+      })}
+    </Stack>
+  );
+}
+
+/** Snapshot history: the versions (searched, sorted and paged by the API) beside what the chosen
+ * one changed, with rollback; declarative export and apply, the dry-run plan shown before
+ * anything changes. */
 export function HistoryPanel({ path, canWrite }: { path: Path; canWrite: boolean }) {
   const afterWrite = useAfterWrite(path.org_slug);
-  const snapshots = useQuery({
-    queryKey: keys.snapshots(path),
-    queryFn: () => unwrap(api.GET("/api/v1/orgs/{org_slug}/clusters/{cluster_id}/snapshots/", { params: { path } })),
+  const wide = useMediaQuery("(min-width: 62em)");
+  const url = "/api/v1/orgs/{org_slug}/clusters/{cluster_id}/snapshots/";
+  // The latest version: shown until the user picks another.
+  const latest = useQuery({
+    queryKey: [...keys.snapshots(path), "latest"],
+    queryFn: async () => ((await unwrap(api.GET(url as never, { params: { path, query: { page_size: 1 } } } as never))) as PageOf<Snapshot>).results[0] ?? null,
   });
-  const rows = ((snapshots.data as { results?: Snapshot[] } | undefined)?.results ?? []) as Snapshot[];
-  const [selected, setSelected] = useState<number | null>(null);
+  const [picked, setPicked] = useState<number | null>(null);
   const [confirm, setConfirm] = useState<number | null>(null);
   const [error, setError] = useState<string | null>(null);
-  const diff = useQuery({
-    queryKey: ["diff", path, selected],
-    enabled: selected !== null && selected > 1,
-    queryFn: () =>
-      unwrap(
-        api.GET("/api/v1/orgs/{org_slug}/clusters/{cluster_id}/snapshots/diff/" as never, {
-          params: { path, query: { from: String((selected ?? 2) - 1), to: String(selected) } },
-        } as never),
-      ),
-  });
+  const selected = picked ?? latest.data?.version ?? null;
+  const diffBox = useRef<HTMLDivElement>(null);
+  const pick = (version: number) => {
+    setPicked(version);
+    // Below the list on a narrow screen: brought into sight.
+    if (!wide) setTimeout(() => diffBox.current?.scrollIntoView({ behavior: "smooth", block: "start" }), 0);
+  };
   const rollBack = async () => {
-    const { error: failed } = await api.POST(`/api/v1/orgs/{org_slug}/clusters/{cluster_id}/snapshots/{version}/rollback/` as never, {
-      params: { path: { ...path, version: String(confirm) } },
-    } as never);
+    const { error: failed } = await api.POST(`${url}{version}/rollback/` as never, { params: { path: { ...path, version: String(confirm) } } } as never);
     setError(failed ? errorMessage(failed) : null);
     setConfirm(null);
+    setPicked(null); // the new version is the latest: its changes are shown
     await afterWrite(...published(path));
   };
-  const changes = ((diff.data as { changes?: Record<string, Section> } | undefined)?.changes ?? {}) as Record<string, Section>;
+  const columns: Column<Snapshot>[] = [
+    {
+      key: "version",
+      header: "Version",
+      sort: "version",
+      render: (row) => (
+        // A button, so the keyboard reaches each version's changes too.
+        <Button size="compact-sm" variant={selected === row.version ? "filled" : "light"} aria-label={`What changed in v${row.version}`} aria-pressed={selected === row.version} onClick={() => pick(row.version)}>
+          v{row.version}
+        </Button>
+      ),
+    },
+    {
+      key: "created_at",
+      header: "Change",
+      sort: "created_at",
+      render: (row) => (
+        <Stack gap={0}>
+          <Text size="sm">{row.reason}</Text>
+          <Text size="xs" c="dimmed">
+            {row.author} · {new Date(row.created_at).toLocaleString()}
+          </Text>
+        </Stack>
+      ),
+    },
+  ];
+  if (canWrite)
+    columns.push({
+      key: "rollback",
+      header: "",
+      render: (row) =>
+        row.version !== latest.data?.version && (
+          <Button size="xs" variant="subtle" onClick={() => setConfirm(row.version)}>
+            Roll back to v{row.version}
+          </Button>
+        ),
+    });
   return (
     <Stack>
       {error && <Alert color="red">{error}</Alert>}
-      {snapshots.isLoading && <Loader aria-label="Loading snapshots" />}
-      {snapshots.isSuccess && rows.length === 0 && <Text c="dimmed">Nothing published yet.</Text>}
-      <Table.ScrollContainer minWidth={560}><Table highlightOnHover>
-        <Table.Tbody>
-          {rows.map((row) => (
-            <Table.Tr key={row.version} onClick={() => setSelected(row.version)} style={{ cursor: "pointer" }} bg={selected === row.version ? "var(--mantine-color-blue-light)" : undefined}>
-              <Table.Td>
-                {/* A button, so the keyboard reaches each version's changes too. */}
-                <Button size="compact-sm" variant="light" aria-label={`What changed in v${row.version}`} onClick={(e) => { e.stopPropagation(); setSelected(row.version); }}>
-                  v{row.version}
-                </Button>
-              </Table.Td>
-              <Table.Td>{row.reason}</Table.Td>
-              <Table.Td>{row.author}</Table.Td>
-              <Table.Td>{new Date(row.created_at).toLocaleString()}</Table.Td>
-              <Table.Td>
-                {canWrite && row.version !== rows[0]?.version && (
-                  <Button size="xs" variant="subtle" onClick={(e) => { e.stopPropagation(); setConfirm(row.version); }}>
-                    Roll back to v{row.version}
-                  </Button>
-                )}
-              </Table.Td>
-            </Table.Tr>
-          ))}
-        </Table.Tbody>
-      </Table></Table.ScrollContainer>
-      {selected !== null && (
-        <Stack gap="xs">
-          <Title order={5}>What changed in v{selected}</Title>
-          {selected === 1 && <Text c="dimmed">The first version.</Text>}
-          {diff.isSuccess && Object.keys(changes).length === 0 && selected > 1 && <Text c="dimmed">No catalog change.</Text>}
-          {Object.entries(changes).map(([section, change]) => (
-            <Stack key={section} gap={2}>
-              <Text fw={600}>{section}</Text>
-              {change.added.map((item) => <Text key={`a${nameOf(item)}`} c="teal">+ {nameOf(item)}</Text>)}
-              {change.removed.map((item) => <Text key={`r${nameOf(item)}`} c="red">− {nameOf(item)}</Text>)}
-              {change.changed.map((item) => (
-                <Stack key={`c${item.name}`} gap={0}>
-                  <Text>~ {item.name}</Text>
-                  {Object.entries(item.changes).map(([field, values]) => (
-                    <Text key={field} size="sm" ml="md">
-                      {field}: <Code>{short(values.old)}</Code> → <Code>{short(values.new)}</Code>
-                    </Text>
-                  ))}
-                </Stack>
-              ))}
-            </Stack>
-          ))}
-        </Stack>
-      )}
+      {latest.isSuccess && latest.data === null && <Text c="dimmed">Nothing published yet.</Text>}
+      <Box style={{ display: "grid", gap: "var(--mantine-spacing-md)", gridTemplateColumns: wide ? "minmax(0, 5fr) minmax(0, 7fr)" : "minmax(0, 1fr)", alignItems: "start" }}>
+        <ServerTable<Snapshot>
+          label="Versions"
+          queryKey={[...keys.snapshots(path), "pages"]}
+          fetchPage={(query) => unwrap(api.GET(url as never, { params: { path, query } } as never)) as Promise<PageOf<Snapshot>>}
+          columns={columns}
+          rowKey={(row) => row.version}
+          defaultOrdering="-version"
+          searchPlaceholder="Author or change"
+          minWidth={360}
+          pageSize={20}
+        />
+        {/* Beside the list on a wide screen, in sight while scrolling it. */}
+        <Box ref={diffBox} style={wide ? { position: "sticky", top: 70, maxHeight: "calc(100vh - 90px)", overflowY: "auto" } : undefined} aria-live="polite">
+          {selected !== null && <VersionDiff path={path} version={selected} />}
+        </Box>
+      </Box>
       {canWrite && <Declarative path={path} />}
       <Modal opened={confirm !== null} onClose={() => setConfirm(null)} title="Roll back">
         <Stack>

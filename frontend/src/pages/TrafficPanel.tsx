@@ -1,8 +1,9 @@
 import { BarChart } from "@mantine/charts";
-import { Alert, Group, Loader, SegmentedControl, SimpleGrid, Stack, Table, Text, Title } from "@mantine/core";
+import { Alert, Group, Loader, SegmentedControl, Select, SimpleGrid, Stack, Table, Text, Title } from "@mantine/core";
 import { useQuery } from "@tanstack/react-query";
 import { useState } from "react";
 import { api, errorMessage, unwrap } from "../api/client";
+import { catalogKeys } from "../api/queries";
 import { useRows } from "./CatalogPanel";
 
 type Point = { t: string; requests: number; by_status: Record<string, number> };
@@ -44,31 +45,53 @@ function ms(value: number | null): string {
   return value === null ? "> 10 s" : `≤ ${value} ms`;
 }
 
+// The consumer filter's choice for requests no consumer was authenticated for (the API's "").
+const ANONYMOUS = "(anonymous)";
+const NO_ROUTE = "0";
+
+/** The analytics query for a range and the filters chosen (none: every request). */
+export function analyticsQuery(range: Range, route: string | null, consumer: string | null): Record<string, string> {
+  const query: Record<string, string> = { range, bucket: RANGES[range] };
+  if (route !== null) query.route_id = route;
+  if (consumer !== null) query.consumer = consumer === ANONYMOUS ? "" : consumer;
+  return query;
+}
+
 /** A cluster's traffic: requests over time by status class, latency per route, top routes and
- * consumers, over a range the user picks. */
+ * consumers, over a range the user picks (the last hour first), of one route or consumer if the
+ * user filters. */
 export function TrafficPanel({ path }: { path: { org_slug: string; cluster_id: string } }) {
-  const [range, setRange] = useState<Range>("24h");
+  const [range, setRange] = useState<Range>("1h");
+  const [route, setRoute] = useState<string | null>(null);
+  const [consumer, setConsumer] = useState<string | null>(null);
   const analytics = useQuery({
-    queryKey: ["analytics", path, range],
+    queryKey: catalogKeys.analytics(path, { range, route_id: route === null ? null : Number(route), consumer }),
     queryFn: async () =>
       (await unwrap(
         api.GET("/api/v1/orgs/{org_slug}/clusters/{cluster_id}/analytics/", {
-          params: { path, query: { range, bucket: RANGES[range] } },
+          params: { path, query: analyticsQuery(range, route, consumer) as never },
         }),
       )) as unknown as Analytics,
     refetchInterval: 30000,
   });
   const data = analytics.data;
   const routes = useRows(path, "routes");
+  const consumers = useRows(path, "consumers");
   const routeName = (id: number) => (id === 0 ? "no route matched" : String(routes.data?.find((r) => r.id === id)?.name ?? `#${id}`));
+  const routeChoices = [...(routes.data ?? []).map((r) => ({ value: String(r.id), label: String(r.name) })), { value: NO_ROUTE, label: "No route matched" }];
+  const consumerChoices = [...(consumers.data ?? []).map((c) => String(c.username)), ANONYMOUS];
+  const filtered = route !== null || consumer !== null;
   const series = everyBucket(data?.series ?? [], range, Date.now()).map((point) => ({
     t: new Date(point.t).toLocaleString(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" }),
     ...Object.fromEntries(CLASSES.map((c) => [c.name, point.by_status[c.name] ?? 0])),
   }));
   return (
     <Stack>
-      <Group justify="space-between">
-        <Text c="dimmed">{data ? `${data.totals.requests.toLocaleString()} requests` : ""}</Text>
+      <Group justify="space-between" align="end" wrap="wrap">
+        <Group align="end" gap="sm" wrap="wrap">
+          <Select label="Route" placeholder="All routes" searchable clearable data={routeChoices} value={route} onChange={setRoute} w={{ base: "100%", xs: 200 }} />
+          <Select label="Consumer" placeholder="All consumers" searchable clearable data={consumerChoices} value={consumer} onChange={setConsumer} w={{ base: "100%", xs: 200 }} />
+        </Group>
         <SegmentedControl
           aria-label="Range"
           value={range}
@@ -76,9 +99,13 @@ export function TrafficPanel({ path }: { path: { org_slug: string; cluster_id: s
           data={Object.keys(RANGES).map((r) => ({ value: r, label: `Last ${r}` }))}
         />
       </Group>
+      <Text c="dimmed" aria-live="polite">
+        {data ? `${data.totals.requests.toLocaleString()} requests` : ""}
+        {data && filtered ? ` (${[route !== null ? `route ${routeName(Number(route))}` : "", consumer !== null ? `consumer ${consumer}` : ""].filter(Boolean).join(", ")})` : ""}
+      </Text>
       {analytics.isLoading && <Loader aria-label="Loading traffic" />}
       {analytics.isError && <Alert color="red">{errorMessage(analytics.error)}</Alert>}
-      {data && data.totals.requests === 0 && <Text c="dimmed">No traffic in this range.</Text>}
+      {data && data.totals.requests === 0 && <Text c="dimmed">No traffic in this range{filtered ? " for this filter" : ""}.</Text>}
       {data && data.totals.requests > 0 && (
         <>
           {/* Bars: each bucket stands on its own, one bucket or many. */}
@@ -96,6 +123,15 @@ export function TrafficPanel({ path }: { path: { org_slug: string; cluster_id: s
                   </Table.Tr>
                 </Table.Thead>
                 <Table.Tbody>
+                  {data.latency_by_route.length === 0 && (
+                    <Table.Tr>
+                      <Table.Td colSpan={4}>
+                        <Text size="sm" c="dimmed">
+                          No upstream answer timed in this range.
+                        </Text>
+                      </Table.Td>
+                    </Table.Tr>
+                  )}
                   {data.latency_by_route.map((row) => (
                     <Table.Tr key={row.route_id}>
                       <Table.Td>{routeName(row.route_id)}</Table.Td>

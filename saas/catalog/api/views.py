@@ -204,6 +204,20 @@ class RouteViewSet(CatalogEntityViewSet):
     save = staticmethod(services.save_route)
     remove = staticmethod(services.delete_route)
 
+    def output(self, entity: Any, shadowed: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """With `shadowed_by` (read only): the route's paths no request reaches, each with the
+        route the gateways match first (services.shadowed_paths)."""
+        if shadowed is None:
+            shadowed = services.shadowed_paths(self.cluster, [entity]).get(entity.id, [])
+        return {**super().output(entity), "shadowed_by": shadowed}
+
+    def list(self, request: Request, org_slug: str, cluster_id: str) -> Response:
+        def outputs(page: Any) -> list[dict[str, Any]]:
+            shadowed = services.shadowed_paths(self.cluster, list(page))
+            return [self.output(route, shadowed.get(route.id, [])) for route in page]
+
+        return self.list_page(self.get_queryset(), outputs)
+
 
 @_documented(specs.ConsumerSpec, CONSUMERS)
 class ConsumerViewSet(CatalogEntityViewSet):

@@ -12,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core import clock
+from core.api.validation import parse_id
 from core.errors import InvalidInput
 from saas.gateways.api.scoping import ClusterScopedViewSet
 from saas.gateways.services import GatewayCluster
@@ -58,7 +59,8 @@ def _moment(value: str, field: str) -> datetime:
 
 class AnalyticsViewSet(ClusterScopedViewSet):
     """A cluster's traffic over `range` (1h, 24h, 7d, 30d; default 24h) or from/to, in minute,
-    hour or day buckets: requests by status class, bytes, top routes and consumers."""
+    hour or day buckets: requests by status class, bytes, top routes and consumers; optionally
+    only one route's (`route_id`) or one consumer's (`consumer`) requests."""
 
     queryset = GatewayCluster.objects.none()
     scope_map = {"list": Scope.CATALOG_READ}
@@ -69,6 +71,12 @@ class AnalyticsViewSet(ClusterScopedViewSet):
             OpenApiParameter("from", str, description="ISO 8601; with `to`, instead of range"),
             OpenApiParameter("to", str),
             OpenApiParameter("bucket", str, enum=list(services.BUCKETS)),
+            OpenApiParameter(
+                "route_id", int, description="Only this route's requests (0: those that matched no route)"
+            ),
+            OpenApiParameter(
+                "consumer", str, description="Only this consumer's requests (empty: the anonymous ones)"
+            ),
         ],
         responses={200: OpenApiTypes.OBJECT},
         operation_id="cluster_analytics",
@@ -86,5 +94,17 @@ class AnalyticsViewSet(ClusterScopedViewSet):
             start = end - services.RANGES[span]
         default_bucket = "minute" if end - start <= services.RANGES["1h"] else "hour"
         bucket = params.get("bucket", default_bucket if end - start <= services.RANGES["7d"] else "day")
-        data: dict[str, Any] = services.traffic(self.cluster.id, start, end, bucket)
+        route_id: int | None = None
+        if "route_id" in params:
+            route_id = parse_id(params["route_id"])
+            if route_id is None:
+                raise InvalidInput.field("route_id", "A route's id: a whole number, 0 for no route matched.")
+        consumer: str | None = None
+        if "consumer" in params:
+            consumer = params["consumer"]
+            if len(consumer) > 100 or any(ord(c) < 0x20 or ord(c) == 0x7F for c in consumer):
+                raise InvalidInput.field("consumer", "A consumer's username: at most 100 characters.")
+        data: dict[str, Any] = services.traffic(
+            self.cluster.id, start, end, bucket, route_id=route_id, consumer=consumer
+        )
         return Response(data)
