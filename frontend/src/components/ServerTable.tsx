@@ -2,10 +2,11 @@
 // a debounced search box (`search`), server pagination (`page`, `page_size`, the total from
 // `count`), and optionally rows selected for a bulk action (delete, revoke) confirmed in a dialog.
 // Every control is a labelled button, checkbox or input, so the keyboard reaches all of it.
-import { Alert, Button, Group, Loader, Modal, Select, Stack, Table, Text, TextInput, UnstyledButton } from "@mantine/core";
+import { Alert, Button, Group, Loader, Select, Stack, Table, Text, TextInput, UnstyledButton } from "@mantine/core";
 import { useDebouncedValue } from "@mantine/hooks";
 import { keepPreviousData, type QueryKey, useQuery, useQueryClient } from "@tanstack/react-query";
 import { type ReactNode, useState } from "react";
+import { ConfirmDialog } from "./ConfirmDialog";
 import { errorMessage, fieldErrors } from "../api/client";
 
 /** What a page of a list is asked with: every list of the API takes these. */
@@ -294,30 +295,23 @@ export function ServerTable<T>(props: ServerTableProps<T>) {
         </Group>
       </Group>
       {bulk && (
-        <Modal
+        <ConfirmDialog
           opened={confirming}
-          onClose={() => {
+          title={`${bulk.verb} ${selected.size} ${bulk.noun}?`}
+          confirmLabel={`${bulk.verb} ${selected.size}`}
+          onConfirm={runBulk}
+          onCancel={() => {
             setConfirming(false);
             setBulkError(null);
           }}
-          title={`${bulk.verb} ${selected.size} ${bulk.noun}?`}
+          error={bulkError}
+          working={working}
         >
-          <Stack>
-            {bulkError && <Alert color="red">{bulkError}</Alert>}
-            <Text size="sm">
-              {bulk.verb} {[...selected.values()].slice(0, 10).map(name).join(", ")}
-              {selected.size > 10 ? ` and ${selected.size - 10} more` : ""}? This cannot be undone.
-            </Text>
-            <Group justify="end">
-              <Button variant="default" data-autofocus onClick={() => setConfirming(false)}>
-                Cancel
-              </Button>
-              <Button color="red" loading={working} onClick={runBulk}>
-                {bulk.verb} {selected.size}
-              </Button>
-            </Group>
-          </Stack>
-        </Modal>
+          <Text size="sm">
+            {bulk.verb} {[...selected.values()].slice(0, 10).map(name).join(", ")}
+            {selected.size > 10 ? ` and ${selected.size - 10} more` : ""}? This cannot be undone.
+          </Text>
+        </ConfirmDialog>
       )}
     </Stack>
   );

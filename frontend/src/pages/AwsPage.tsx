@@ -1,9 +1,10 @@
-import { Alert, Anchor, Badge, Button, Card, Code, Group, Loader, Modal, NumberInput, Select, Stack, Switch, TagsInput, Text, TextInput, Timeline, Title } from "@mantine/core";
+import { Alert, Anchor, Badge, Button, Card, Code, Group, Loader, NumberInput, Select, Stack, Switch, TagsInput, Text, TextInput, Timeline, Title } from "@mantine/core";
 import { useQuery } from "@tanstack/react-query";
 import { useEffect, useRef, useState } from "react";
 import { useParams } from "react-router-dom";
 import { api, errorMessage, fieldErrors, unwrap } from "../api/client";
 import { keys, useAfterWrite } from "../api/queries";
+import { ConfirmDialog } from "../components/ConfirmDialog";
 
 /** `connected`: a verified role is in use. `status` and `message`: the latest verification's, which
  * a task runs after the POST answers 202 (verifying, then verified or failed). */
@@ -199,18 +200,19 @@ function ClusterDeployments({ slug, clusterId }: { slug: string; clusterId: stri
         </Card>
       ))}
       {deployments.isSuccess && live.length === 0 && <NewDeployment slug={slug} clusterId={clusterId} />}
-      <Modal opened={tearing !== null} onClose={() => setTearing(null)} title="Tear down">
-        <Stack>
-          <Text>Remove every object this deploy made in {tearing?.eks_cluster}, and revoke its gateway token?</Text>
-          {tearing?.created_eks_cluster && <Switch label="Also delete the EKS cluster we created" checked={deleteEks} onChange={(e) => setDeleteEks(e.currentTarget.checked)} />}
-          <Group justify="end">
-            <Button variant="default" onClick={() => setTearing(null)}>Cancel</Button>
-            <Button color="red" onClick={async () => { if (tearing) await act(tearing, "teardown", { delete_eks_cluster: deleteEks }); setTearing(null); }}>
-              Tear down
-            </Button>
-          </Group>
-        </Stack>
-      </Modal>
+      <ConfirmDialog
+        opened={tearing !== null}
+        title="Tear down"
+        confirmLabel="Tear down"
+        onConfirm={async () => {
+          if (tearing) await act(tearing, "teardown", { delete_eks_cluster: deleteEks });
+          setTearing(null);
+        }}
+        onCancel={() => setTearing(null)}
+      >
+        <Text>Remove every object this deploy made in {tearing?.eks_cluster}, and revoke its gateway token?</Text>
+        {tearing?.created_eks_cluster && <Switch label="Also delete the EKS cluster we created" checked={deleteEks} onChange={(e) => setDeleteEks(e.currentTarget.checked)} />}
+      </ConfirmDialog>
     </Stack>
   );
 }

@@ -8,6 +8,7 @@ import { type Column, type PageOf, ServerTable } from "../components/ServerTable
 import { CredentialsPanel } from "./CredentialForms";
 import { GlobalPluginsPanel } from "./GlobalPluginsPanel";
 import { apiFieldErrors, type CustomFieldProps, emptyValue, type FieldErrors, isAboutPlugin, pluginFieldErrors, resolveSchema, same, SchemaForm, type Schema, type SchemaRoot, type Ui } from "./SchemaForm";
+import { ConfirmDialog } from "../components/ConfirmDialog";
 
 type Path = { org_slug: string; cluster_id: string };
 export type Row = Record<string, unknown> & { id: number; name?: string; username?: string; revision?: number };
@@ -423,21 +424,9 @@ function Entities({ path, kind, canWrite }: { path: Path; kind: Kind; canWrite: 
       <Modal opened={credentialsOf !== null} onClose={() => setCredentialsOf(null)} title={`Credentials of ${credentialsOf ? label(credentialsOf) : ""}`} size="xl" fullScreen={phone}>
         {credentialsOf && <CredentialsPanel path={path} consumerId={credentialsOf.id} canWrite={canWrite} />}
       </Modal>
-      <Modal opened={deleting !== null} onClose={() => setDeleting(null)} title="Delete">
-        <Stack>
-          <Text>
-            Delete {deleting ? label(deleting) : ""}? The gateways stop serving it with the next snapshot.
-          </Text>
-          <Group justify="end">
-            <Button variant="default" onClick={() => setDeleting(null)}>
-              Cancel
-            </Button>
-            <Button color="red" onClick={remove}>
-              Delete
-            </Button>
-          </Group>
-        </Stack>
-      </Modal>
+      <ConfirmDialog opened={deleting !== null} title="Delete" confirmLabel="Delete" onConfirm={remove} onCancel={() => setDeleting(null)}>
+        <Text>Delete {deleting ? label(deleting) : ""}? The gateways stop serving it with the next snapshot.</Text>
+      </ConfirmDialog>
     </Stack>
   );
 }

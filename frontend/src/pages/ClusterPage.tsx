@@ -11,6 +11,7 @@ import { CLUSTER_WRITERS, useMe } from "../session";
 import { CatalogPanel } from "./CatalogPanel";
 import { HistoryPanel } from "./HistoryPanel";
 import { ClusterOverview } from "./OverviewPage";
+import { ConfirmDialog } from "../components/ConfirmDialog";
 
 type Instance = components["schemas"]["InstanceOutput"];
 type ClusterToken = components["schemas"]["ClusterTokenOutput"];
@@ -350,20 +351,16 @@ function ClusterTokens({ path }: { path: ClusterPath }) {
           </Group>
         </Stack>
       </Modal>
-      <Modal opened={revoking !== null} onClose={closeDialogs} title={`Revoke ${revoking?.name ?? ""}?`}>
-        <Stack>
-          {dialogError && <Alert color="red">{dialogError}</Alert>}
-          <Text size="sm">Gateways using {revoking?.prefix}… are refused from now on, a rotating token too. This cannot be undone.</Text>
-          <Group justify="end">
-            <Button variant="default" onClick={closeDialogs} data-autofocus>
-              Cancel
-            </Button>
-            <Button color="red" onClick={revokeOne}>
-              Revoke
-            </Button>
-          </Group>
-        </Stack>
-      </Modal>
+      <ConfirmDialog
+        opened={revoking !== null}
+        title={`Revoke ${revoking?.name ?? ""}?`}
+        confirmLabel="Revoke"
+        onConfirm={revokeOne}
+        onCancel={closeDialogs}
+        error={dialogError}
+      >
+        <Text size="sm">Gateways using {revoking?.prefix}… are refused from now on, a rotating token too. This cannot be undone.</Text>
+      </ConfirmDialog>
     </Stack>
   );
 }

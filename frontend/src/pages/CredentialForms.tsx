@@ -1,9 +1,10 @@
-import { Alert, Button, Code, CopyButton, Group, Modal, SegmentedControl, Stack, Text, Title } from "@mantine/core";
+import { Alert, Button, Code, CopyButton, Group, SegmentedControl, Stack, Text, Title } from "@mantine/core";
 import { useState } from "react";
 import { api, errorMessage, unwrap } from "../api/client";
 import { keys, published, useAfterWrite } from "../api/queries";
 import { type Column, type PageOf, ServerTable } from "../components/ServerTable";
 import { apiFieldErrors, type FieldErrors, SchemaForm, type Schema, type Ui } from "./SchemaForm";
+import { ConfirmDialog } from "../components/ConfirmDialog";
 
 type Path = { org_slug: string; cluster_id: string };
 type Credential = { id: number; type: string; key_prefix?: string; key?: string; algorithm?: string; public_key?: string | null; username?: string; key_id?: string };
@@ -129,19 +130,9 @@ export function CredentialsPanel({ path, consumerId, canWrite }: { path: Path; c
       />
       {error && <Alert color="red">{error}</Alert>}
       {canWrite && <CredentialForm path={path} consumerId={consumerId} onAdded={refresh} />}
-      <Modal opened={deleting !== null} onClose={() => setDeleting(null)} title="Delete a credential">
-        <Stack>
-          <Text>Delete this {deleting?.type} credential ({deleting ? identifies(deleting) : ""})? Clients using it are refused from the next snapshot.</Text>
-          <Group justify="end">
-            <Button variant="default" onClick={() => setDeleting(null)}>
-              Cancel
-            </Button>
-            <Button color="red" onClick={removeOne}>
-              Delete
-            </Button>
-          </Group>
-        </Stack>
-      </Modal>
+      <ConfirmDialog opened={deleting !== null} title="Delete a credential" confirmLabel="Delete" onConfirm={removeOne} onCancel={() => setDeleting(null)}>
+        <Text>Delete this {deleting?.type} credential ({deleting ? identifies(deleting) : ""})? Clients using it are refused from the next snapshot.</Text>
+      </ConfirmDialog>
     </Stack>
   );
 }

@@ -6,6 +6,7 @@ import { api, errorMessage, messagesAbout, unwrap } from "../api/client";
 import { catalogKeys, published, useAfterWrite } from "../api/queries";
 import { type PluginInfo, StickyFooter, usePlugins } from "./CatalogPanel";
 import { humanize, pluginFieldErrors, resolveSchema, SchemaForm, type Schema } from "./SchemaForm";
+import { ConfirmDialog } from "../components/ConfirmDialog";
 
 type Path = { org_slug: string; cluster_id: string };
 type GlobalPlugin = { name: string; config: Record<string, unknown>; revision: number };
@@ -128,19 +129,9 @@ export function GlobalPluginsPanel({ path, canWrite }: { path: Path; canWrite: b
       <Modal opened={editing !== null} onClose={() => setEditing(null)} title={editing ? `Global ${editing.name}` : ""} size="lg" fullScreen={phone}>
         {editing && <GlobalPluginForm path={path} plugin={editing} info={info(editing.name)} onDone={() => setEditing(null)} />}
       </Modal>
-      <Modal opened={removing !== null} onClose={() => setRemoving(null)} title="Remove a global plugin">
-        <Stack>
-          <Text>Remove {removing} from the whole cluster? Routes keep their own settings of it.</Text>
-          <Group justify="end">
-            <Button variant="default" onClick={() => setRemoving(null)}>
-              Cancel
-            </Button>
-            <Button color="red" onClick={remove}>
-              Remove
-            </Button>
-          </Group>
-        </Stack>
-      </Modal>
+      <ConfirmDialog opened={removing !== null} title="Remove a global plugin" confirmLabel="Remove" onConfirm={remove} onCancel={() => setRemoving(null)}>
+        <Text>Remove {removing} from the whole cluster? Routes keep their own settings of it.</Text>
+      </ConfirmDialog>
     </Stack>
   );
 }

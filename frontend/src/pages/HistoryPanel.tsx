@@ -1,10 +1,11 @@
-import { Alert, Badge, Box, Button, Group, Loader, Modal, Paper, Stack, Table, Text, Textarea, Title } from "@mantine/core";
+import { Alert, Badge, Box, Button, Group, Loader, Paper, Stack, Table, Text, Textarea, Title } from "@mantine/core";
 import { useMediaQuery } from "@mantine/hooks";
 import { useQuery } from "@tanstack/react-query";
 import { useRef, useState } from "react";
 import { api, errorMessage, unwrap } from "../api/client";
 import { catalogKeys, keys, published, useAfterWrite } from "../api/queries";
 import { type Column, type PageOf, ServerTable } from "../components/ServerTable";
+import { ConfirmDialog } from "../components/ConfirmDialog";
 
 type Path = { org_slug: string; cluster_id: string };
 type Snapshot = { version: number; author: string; reason: string; created_at: string };
@@ -248,19 +249,9 @@ export function HistoryPanel({ path, canWrite }: { path: Path; canWrite: boolean
         </Box>
       </Box>
       {canWrite && <Declarative path={path} />}
-      <Modal opened={confirm !== null} onClose={() => setConfirm(null)} title="Roll back">
-        <Stack>
-          <Text>Restore the catalog as it was at v{confirm}? This publishes a new version to every gateway.</Text>
-          <Group justify="end">
-            <Button variant="default" onClick={() => setConfirm(null)}>
-              Cancel
-            </Button>
-            <Button color="red" onClick={rollBack}>
-              Roll back
-            </Button>
-          </Group>
-        </Stack>
-      </Modal>
+      <ConfirmDialog opened={confirm !== null} title="Roll back" confirmLabel="Roll back" onConfirm={rollBack} onCancel={() => setConfirm(null)}>
+        <Text>Restore the catalog as it was at v{confirm}? This publishes a new version to every gateway.</Text>
+      </ConfirmDialog>
     </Stack>
   );
 }

@@ -1,4 +1,4 @@
-import { Alert, Badge, Button, Code, CopyButton, Group, Modal, Select, Stack, Tabs, Text, TextInput, Title } from "@mantine/core";
+import { Alert, Badge, Button, Code, CopyButton, Group, Select, Stack, Tabs, Text, TextInput, Title } from "@mantine/core";
 import { useDebouncedValue } from "@mantine/hooks";
 import { useQuery } from "@tanstack/react-query";
 import { useState } from "react";
@@ -9,6 +9,7 @@ import type { components } from "../api/schema";
 import { ago, day, startOfDay, when } from "../components/format";
 import { type PageOf, ServerTable } from "../components/ServerTable";
 import { useMe } from "../session";
+import { ConfirmDialog } from "../components/ConfirmDialog";
 
 const ROLES = ["owner", "admin", "developer", "viewer", "billing"];
 const MANAGERS = ["owner", "admin"];
@@ -165,19 +166,9 @@ function Members({ slug, manager }: { slug: string; manager: boolean }) {
             ))}
         </>
       )}
-      <Modal opened={removing !== null} onClose={() => setRemoving(null)} title="Remove member">
-        <Stack>
-          <Text>Remove {removing?.email} from the organization? They lose access at once.</Text>
-          <Group justify="end">
-            <Button variant="default" onClick={() => setRemoving(null)}>
-              Cancel
-            </Button>
-            <Button color="red" onClick={remove}>
-              Remove
-            </Button>
-          </Group>
-        </Stack>
-      </Modal>
+      <ConfirmDialog opened={removing !== null} title="Remove member" confirmLabel="Remove" onConfirm={remove} onCancel={() => setRemoving(null)}>
+        <Text>Remove {removing?.email} from the organization? They lose access at once.</Text>
+      </ConfirmDialog>
     </Stack>
   );
 }
@@ -323,19 +314,9 @@ function Tokens({ slug, role }: { slug: string; role: string }) {
           },
         ]}
       />
-      <Modal opened={revoking !== null} onClose={() => setRevoking(null)} title={`Revoke ${revoking?.name ?? ""}?`}>
-        <Stack>
-          <Text size="sm">Whatever uses {revoking?.prefix}… stops working at once. This cannot be undone.</Text>
-          <Group justify="end">
-            <Button variant="default" data-autofocus onClick={() => setRevoking(null)}>
-              Cancel
-            </Button>
-            <Button color="red" onClick={revokeOne}>
-              Revoke
-            </Button>
-          </Group>
-        </Stack>
-      </Modal>
+      <ConfirmDialog opened={revoking !== null} title={`Revoke ${revoking?.name ?? ""}?`} confirmLabel="Revoke" onConfirm={revokeOne} onCancel={() => setRevoking(null)}>
+        <Text size="sm">Whatever uses {revoking?.prefix}… stops working at once. This cannot be undone.</Text>
+      </ConfirmDialog>
     </Stack>
   );
 }
