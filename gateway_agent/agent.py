@@ -513,13 +513,15 @@ class Agent:
         counters = self._read_workers()
         if counters is None:
             return False
-        files = sorted(self.drained.glob("*.table"))
+        files = []
         drained: dict[str, list[int]] = {}
-        for path in files:
+        for path in sorted(self.drained.glob("*.table")):
             try:
                 merge_reads(drained, parse_usage_table(path.read_text(errors="replace")))
-            except OSError as exc:
+            except OSError as exc:  # kept, for the next read: deleted, its counts would be lost
                 logger.error("final usage counts %s unreadable: %s", path.name, exc)
+                continue
+            files.append(path)
         batches = self.meter.record(
             counters, self.instance_id or socket.gethostname(), time.time(), drained=drained
         )
