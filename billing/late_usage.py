@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import QuerySet, Sum
 
 from core import clock
 from saas.metering.services import BillingPeriod, billable_calls
@@ -233,14 +233,19 @@ def pending_local_carries(organization: Organization, before: datetime) -> list[
     )
 
 
+def _stripe_carries(organization_id: int, start: datetime, end: datetime) -> QuerySet[LateUsage]:
+    """The carries riding in the meter events of hours in [start, end)."""
+    return LateUsage.objects.filter(
+        organization_id=organization_id, voided_at=None, meter_hour__gte=start, meter_hour__lt=end
+    ).order_by("id")
+
+
 def carries_by_hour(
     organization: Organization, start: datetime, end: datetime
 ) -> dict[datetime, list[LateUsage]]:
     """Stripe carries riding in the meter events of hours in [start, end)."""
     hours: dict[datetime, list[LateUsage]] = defaultdict(list)
-    for carry in LateUsage.objects.filter(
-        organization=organization, voided_at=None, meter_hour__gte=start, meter_hour__lt=end
-    ).order_by("id"):
+    for carry in _stripe_carries(organization.id, start, end):
         assert carry.meter_hour is not None
         hours[carry.meter_hour].append(carry)
     return hours
@@ -251,13 +256,8 @@ def invoice_lines(invoice: Invoice) -> list[dict[str, Any]]:
     in the meter events of its period's hours (Stripe shows them only inside the metered total)."""
     if invoice.source == Invoice.Source.LOCAL:
         return [dict(entry) for entry in invoice.lines if entry.get("kind") == "late_usage"]
-    carries = LateUsage.objects.filter(
-        organization_id=invoice.organization_id,
-        voided_at=None,
-        meter_hour__gte=invoice.period_start,
-        meter_hour__lt=invoice.period_end,
-    ).select_related("billed_period")
-    return [line(carry) for carry in carries]
+    carries = _stripe_carries(invoice.organization_id, invoice.period_start, invoice.period_end)
+    return [line(carry) for carry in carries.select_related("billed_period")]
 
 
 def open_lines(organization: Organization, account: BillingAccount, now: datetime) -> list[dict[str, Any]]:
