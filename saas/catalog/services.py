@@ -112,6 +112,11 @@ def certificate_view(certificate: Certificate) -> dict[str, Any]:
     }
 
 
+def route_names(ids: list[int]) -> dict[int, str]:
+    """The names of the routes with these ids (of the current organization) that still exist."""
+    return dict(Route.objects.filter(id__in=ids).values_list("id", "name")) if ids else {}
+
+
 # --- shared rules ----------------------------------------------------------------------------
 
 

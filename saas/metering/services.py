@@ -178,6 +178,36 @@ def billable_calls_by_hour(organization: Organization, start: datetime, end: dat
         return {row["hour"]: int(row["calls"]) for row in rows}
 
 
+def requests_by_minute(
+    start: datetime, end: datetime, cluster_id: int | None = None
+) -> dict[datetime, dict[str, int]]:
+    """Requests per UTC minute and status class in [start, end), of one cluster or all of the
+    current organization's; minutes without requests left out."""
+    rows = UsageRollup.objects.filter(minute__gte=start, minute__lt=end)
+    if cluster_id is not None:
+        rows = rows.filter(cluster_id=cluster_id)
+    per_minute: dict[datetime, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for row in rows.values("minute", "status_class").annotate(requests=Sum("requests")):
+        per_minute[row["minute"]][row["status_class"]] += int(row["requests"])
+    return per_minute
+
+
+def requests_by_route(
+    start: datetime, end: datetime, cluster_id: int | None = None
+) -> dict[tuple[int, int], dict[str, int]]:
+    """Requests per (cluster id, route id) in [start, end): in all (`requests`) and per status
+    class. Route 0: what matched no route."""
+    rows = UsageRollup.objects.filter(minute__gte=start, minute__lt=end)
+    if cluster_id is not None:
+        rows = rows.filter(cluster_id=cluster_id)
+    routes: dict[tuple[int, int], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for row in rows.values("cluster_id", "route_id", "status_class").annotate(requests=Sum("requests")):
+        counts = routes[(row["cluster_id"], row["route_id"])]
+        counts["requests"] += int(row["requests"])
+        counts[row["status_class"]] += int(row["requests"])
+    return routes
+
+
 BUCKETS = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": timedelta(days=1)}
 RANGES = {
     "1h": timedelta(hours=1),

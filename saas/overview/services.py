@@ -7,20 +7,19 @@ Call inside the organization's schema (the views run there)."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from functools import reduce
 from operator import or_
 from typing import Any
 
-from django.db.models import Max, Q, Sum
+from django.db.models import Max, Q
 
 from billing.services import billing_summary
 from core import clock
-from saas.catalog.models import Route
+from saas.catalog.services import route_names
 from saas.gateways.services import ConfigSnapshot, GatewayCluster, instance_statuses
-from saas.metering.models import UsageRollup
+from saas.metering.services import requests_by_minute, requests_by_route
 from tenants.models import AuditEntry, Organization
 from tenants.roles import Scope
 
@@ -84,12 +83,7 @@ def traffic(cluster_id: int | None, now: datetime) -> dict[str, Any]:
     """Requests of the last hour with 4xx and 5xx apart: totals, error rates (percent of all
     requests) and a per-minute series (every minute, zeros included) for a sparkline."""
     start, end = _window(now)
-    rows = UsageRollup.objects.filter(minute__gte=start, minute__lt=end)
-    if cluster_id is not None:
-        rows = rows.filter(cluster_id=cluster_id)
-    per_minute: dict[datetime, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for row in rows.values("minute", "status_class").annotate(requests=Sum("requests")):
-        per_minute[row["minute"]][row["status_class"]] += int(row["requests"])
+    per_minute = requests_by_minute(start, end, cluster_id)
     series: list[dict[str, Any]] = []
     for offset in range(WINDOW_MINUTES):
         minute = start + timedelta(minutes=offset)
@@ -123,20 +117,13 @@ def top_failing_routes(
     """The routes with the most 5xx, then 4xx, answers in the last hour, with their names.
     Route 0 is what matched no route (`name` None); a route deleted since has `name` None too."""
     start, end = _window(now)
-    rows = UsageRollup.objects.filter(minute__gte=start, minute__lt=end)
-    if cluster_id is not None:
-        rows = rows.filter(cluster_id=cluster_id)
-    routes: dict[tuple[int, int], dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for row in rows.values("cluster_id", "route_id", "status_class").annotate(requests=Sum("requests")):
-        counts = routes[(row["cluster_id"], row["route_id"])]
-        counts["requests"] += int(row["requests"])
-        counts[row["status_class"]] += int(row["requests"])
+    routes = requests_by_route(start, end, cluster_id)
     failing = sorted(
         ((key, counts) for key, counts in routes.items() if counts["4xx"] or counts["5xx"]),
         key=lambda item: (-item[1]["5xx"], -item[1]["4xx"], item[0]),
     )[:TOP_FAILING_ROUTES]
     ids = [route_id for (_, route_id), _ in failing if route_id]
-    names = dict(Route.objects.filter(id__in=ids).values_list("id", "name")) if ids else {}
+    names = route_names(ids)
     return [
         {
             "cluster_id": cid,
