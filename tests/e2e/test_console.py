@@ -1108,3 +1108,118 @@ def _expect_overview(page: Page, requests: int) -> None:
     expect(traffic.get_by_text(f"{requests:,}", exact=True)).to_be_visible()
     expect(traffic.get_by_role("img")).to_be_visible()  # the sparkline
     expect(page.get_by_role("region", name="Error rates, last hour", exact=True)).to_contain_text("%")
+
+
+def test_an_owner_rotates_a_cluster_token_and_makes_an_api_token_with_a_ceiling_and_an_expiry(
+    page: Page, control_plane: str
+) -> None:
+    """Through the console only: a cluster token made, rotated with a 24-hour grace period (the old
+    one listed as rotating until then), and revoked once confirmed; an API token made with the
+    developer role ceiling and an expiry, read back through the API and used; the audit log
+    filtered by action, by who and by day."""
+    from datetime import date, datetime, timedelta
+
+    org, _, cluster = make_org_with_cluster("edge")
+    _sign_in_as_member(page, control_plane, org, "ops@example.com", Role.OWNER)
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    expect(page.get_by_role("region", name="Gateways", exact=True)).to_contain_text("0 of 0 online")
+    page.get_by_role("link", name="Clusters").click()
+    expect(page.get_by_role("table", name="Clusters").get_by_role("link", name="edge")).to_be_visible()
+    _screenshots_on_a_phone_too(page, "40-clusters")
+    page.get_by_role("link", name="edge").click()
+    expect(page.get_by_role("tab", name="Overview")).to_have_attribute("aria-selected", "true")
+    page.get_by_role("tab", name="Gateways").click()
+    expect(page.get_by_text("No gateway has connected yet")).to_be_visible()
+
+    # A cluster token, shown once with a copy button.
+    tokens = page.get_by_role("table", name="Cluster tokens")
+    page.get_by_label("Token name").fill("eu-gateways")
+    _button(page, "Create cluster token").click()
+    made = page.get_by_role("alert").filter(has_text="Your cluster token eu-gateways (shown once)")
+    old_secret = made.locator("code").inner_text()
+    assert old_secret.startswith("gct_"), old_secret
+    expect(_button(made, "Copy the secret")).to_be_visible()
+    row = tokens.get_by_role("row").filter(has_text="eu-gateways")
+    expect(row).to_contain_text("active")
+    expect(row).to_contain_text("never used")
+
+    # Rotated, the old secret kept for 24 hours: listed as rotating until then.
+    row.get_by_role("button", name=re.compile("^Rotate eu-gateways")).click()
+    _choose(page, "Grace period", "24 hours")
+    _button(_dialog(page), "Rotate").click()
+    expect(_dialog(page)).to_have_count(0)
+    rotated = page.get_by_role("alert").filter(has_text="The new secret of eu-gateways (shown once)")
+    new_secret = rotated.locator("code").inner_text()
+    assert new_secret.startswith("gct_") and new_secret != old_secret
+    # Each listed by its prefix: gct_<organization id>_ and 6 characters.
+    prefix = len(f"gct_{org.id}_") + 6
+    old_row = tokens.get_by_role("row").filter(has_text=old_secret[:prefix])
+    expect(old_row).to_contain_text("rotating")
+    expect(old_row).to_contain_text("(in 24 h)")
+    expect(tokens.get_by_role("row").filter(has_text=new_secret[:prefix])).to_contain_text("active")
+    _screenshots_on_a_phone_too(page, "41-gateways-and-cluster-tokens")
+    listed = _api(page, f"{control_plane}/api/v1/orgs/{org.slug}/clusters/{cluster.id}/tokens/")["results"]
+    [old] = [token for token in listed if token["prefix"] == old_secret[:prefix]]
+    until = datetime.fromisoformat(old["revoked_at"].replace("Z", "+00:00"))
+    assert old["status"] == "rotating"
+    assert abs(until - timezone_now() - timedelta(hours=24)) < timedelta(minutes=5), until
+
+    # Revoked once confirmed: refused from now on.
+    old_row.get_by_role("button", name=re.compile("^Revoke eu-gateways")).click()
+    _button(_dialog(page), "Revoke").click()
+    expect(old_row).to_contain_text("revoked")
+    listed = _api(page, f"{control_plane}/api/v1/orgs/{org.slug}/clusters/{cluster.id}/tokens/")["results"]
+    assert [token["status"] for token in listed if token["prefix"] == old_secret[:prefix]] == ["revoked"]
+
+    # An API token: a developer's ceiling, an expiry in 30 days.
+    page.get_by_role("link", name="Organization").click()
+    members = page.get_by_role("table", name="Members")
+    expect(members.get_by_role("textbox", name="Role of ops@example.com")).to_have_value("owner")
+    _screenshots_on_a_phone_too(page, "42-organization-members")
+    page.get_by_role("tab", name="API tokens").click()
+    expect(page.get_by_role("textbox", name="Role ceiling")).to_have_value("viewer")  # the least, unasked
+    page.get_by_label("Token name").fill("deploy-bot")
+    _choose(page, "Role ceiling", "developer")
+    expiry = (date.today() + timedelta(days=30)).isoformat()
+    page.get_by_label("Expires on").fill(expiry)
+    _button(page, "Create API token").click()
+    shown = page.get_by_role("alert").filter(has_text="Your API token (shown once)")
+    secret = shown.locator("code").inner_text()
+    row = page.get_by_role("table", name="API tokens").get_by_role("row").filter(has_text="deploy-bot")
+    expect(row).to_contain_text("developer")
+    expect(row).to_contain_text("never used")
+    _screenshots_on_a_phone_too(page, "43-api-tokens")
+    [token] = _api(page, f"{control_plane}/api/v1/orgs/{org.slug}/tokens/?search=deploy-bot")["results"]
+    assert token["role_ceiling"] == "developer"
+    # The start of that day where the browser is.
+    midnight = page.evaluate("day => new Date(day + 'T00:00:00').toISOString()", expiry)
+    assert datetime.fromisoformat(token["expires_at"].replace("Z", "+00:00")) == datetime.fromisoformat(
+        midnight.replace("Z", "+00:00")
+    )
+    # The token reads as a developer, and cannot do what a developer may not.
+    bearer = {"Authorization": f"Bearer {secret}"}
+    clusters = httpx.get(f"{control_plane}/api/v1/orgs/{org.slug}/clusters/", headers=bearer)
+    assert clusters.status_code == 200 and clusters.json()["count"] == 1, clusters.text
+    refused = httpx.post(
+        f"{control_plane}/api/v1/orgs/{org.slug}/clusters/", headers=bearer, json={"name": "x"}
+    )
+    assert refused.status_code == 403, refused.text
+
+    # The audit log, filtered: the cluster token's entries, by who, from today.
+    page.get_by_role("tab", name="Audit log").click()
+    log = page.get_by_role("table", name="Audit log")
+    expect(log.get_by_text("api_token.create")).to_be_visible()
+    page.get_by_role("textbox", name="Action", exact=True).fill("cluster_token.*")
+    expect(log.get_by_text("api_token.create")).to_have_count(0)
+    for action in ("cluster_token.create", "cluster_token.rotate", "cluster_token.revoke"):
+        expect(log.get_by_text(action, exact=True).first).to_be_visible()
+    _choose(page, "Who", "ops@example.com")
+    page.get_by_label("From", exact=True).fill(date.today().isoformat())
+    page.get_by_label("To", exact=True).fill(date.today().isoformat())
+    expect(log.get_by_text("cluster_token.rotate", exact=True)).to_be_visible()
+    page.get_by_label("From", exact=True).fill((date.today() - timedelta(days=3)).isoformat())
+    page.get_by_label("To", exact=True).fill((date.today() - timedelta(days=2)).isoformat())
+    expect(page.get_by_role("tabpanel", name="Audit log").get_by_text("Nothing matches.")).to_be_visible()
+    page.get_by_label("To", exact=True).fill(date.today().isoformat())
+    expect(log.get_by_text("cluster_token.rotate", exact=True)).to_be_visible()
+    _screenshots_on_a_phone_too(page, "44-audit-log")

@@ -39,8 +39,9 @@ def test_an_invited_person_signs_up_and_lands_in_the_organization_in_the_console
     page.get_by_label("Your name").fill("Nina")
     page.get_by_label("Choose a password").fill(PASSWORD)
     page.get_by_role("button", name="Accept the invitation").click()
-    expect(page).to_have_url(f"{control_plane}/console/orgs/{organization.slug}/clusters")
-    expect(page.get_by_role("link", name="edge")).to_be_visible()
+    # The organization's overview, the first page of every sign-in, with its cluster.
+    expect(page).to_have_url(f"{control_plane}/console/orgs/{organization.slug}/overview")
+    expect(page.get_by_role("region", name="Clusters").get_by_role("link", name="edge")).to_be_visible()
     assert (
         Membership.objects.get(organization=organization, user__email="nina@example.com").role
         == Role.DEVELOPER
@@ -48,4 +49,4 @@ def test_an_invited_person_signs_up_and_lands_in_the_organization_in_the_console
 
     # The address `make run` prints first is the console too.
     page.goto(control_plane)
-    expect(page).to_have_url(f"{control_plane}/console/orgs/{organization.slug}/clusters")
+    expect(page).to_have_url(f"{control_plane}/console/orgs/{organization.slug}/overview")
