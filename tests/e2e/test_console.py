@@ -11,132 +11,45 @@ from __future__ import annotations
 
 import re
 import shlex
-import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from django.conf import settings
 from django.db import connections
 from django.utils.timezone import now as timezone_now
 from django_tenants.utils import schema_context
-from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
-from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+from playwright.sync_api import Page, expect
 
 from saas.launcher.services import free_port
 from tenants.models import Organization, User
 from tenants.roles import Role
 from tests.control_plane import (
-    ROOT,
-    env_sharing_test_database,
     start_control_plane,
     start_echo_upstream,
     stop_gateway,
     wait_for,
     wait_until_up,
 )
+from tests.e2e.console_steps import (
+    button,
+    choose,
+    control_plane_env,
+    dialog,
+    open_catalog,
+    pick,
+    read_api,
+    screenshot,
+    screenshots,
+    sign_in_as_member,
+    sign_up,
+    switch_on,
+    textbox,
+)
 from tests.factories import PASSWORD, add_member, make_org_with_cluster, self_signed_certificate
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-ARTIFACTS = ROOT / "test-artifacts" / "console"
-# Chromium as root, in a sandbox with no network beyond loopback: no sandboxing of its own, and
-# none of the background connections it would make to Google's hosts.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    if not (settings.CONSOLE_DIST / "index.html").is_file():
-        pytest.fail("The console is not built: `make test` builds it (make console).")
-    executable = shutil.which("chromium") or shutil.which("chromium-browser")
-    if not executable:
-        pytest.fail("Chromium is missing: `make test` installs it (make system-deps).")
-    # Playwright's sync API keeps an event loop on this thread while the browser runs; the
-    # tests' own ORM calls are still plain synchronous ones.
-    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(chromium: Browser) -> Iterator[Page]:
-    context = chromium.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(15_000)
-    expect.set_options(timeout=15_000)  # what a live page waits for: a refresh, a heartbeat
-    page = context.new_page()
-    yield page
-    context.close()
-
-
-def _control_plane_env(**extra: str) -> dict[str, str]:
-    env = {**env_sharing_test_database(), **extra}
-    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    return env
-
-
-@pytest.fixture
-def control_plane(transactional_db: None) -> Iterator[str]:
-    """The control plane's URL: its web process and the usage consumer, as `make run` starts them."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = _control_plane_env(SAAS_PUBLIC_URL=url)
-    web = start_control_plane(port, env)
-    consumer = subprocess.Popen(
-        [sys.executable, "manage.py", "consume_usage", "--name", "console-e2e"], cwd=ROOT, env=env
-    )
-    try:
-        wait_until_up(port)
-        yield url
-    finally:
-        for process in (consumer, web):
-            process.terminate()
-            process.wait(timeout=20)
-
-
-def _screenshot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True, animations="disabled")
-
-
-def _button(scope: Page | Locator, name: str) -> Locator:
-    return scope.get_by_role("button", name=name, exact=True)
-
-
-def _choose(page: Page, label: str, option: str) -> None:
-    """Pick `option` in the Mantine select or multi-select labelled `label`."""
-    # force: a multi-select's pills box lies over its input, and takes the click as the user's.
-    page.get_by_role("textbox", name=label).click(force=True)
-    page.get_by_role("option", name=option, exact=True).click()
-
-
-def _sign_up(page: Page, url: str, email: str, organization: str) -> None:
-    page.goto(f"{url}/console/signup")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill("a long enough passphrase 42")
-    page.get_by_label("Organization").fill(organization)
-    _button(page, "Sign up").click()
-    # Signed in, the organization's overview first; then its clusters (none yet).
-    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
-    page.get_by_role("link", name="Clusters").click()
-    expect(page.get_by_text("No clusters yet")).to_be_visible()
-
-
-def _dialog(page: Page) -> Locator:
-    return page.get_by_role("dialog")
 
 
 def test_a_team_goes_from_sign_up_to_billed_calls_through_their_own_gateway(
@@ -150,50 +63,50 @@ def test_a_team_goes_from_sign_up_to_billed_calls_through_their_own_gateway(
     try:
         page.goto(f"{control_plane}/console/")
         expect(page.get_by_text("Log in to Gateway Cloud")).to_be_visible()  # signed out: log in
-        _sign_up(page, control_plane, "ada@example.com", "Analytical Engines")
-        _screenshot(page, "01-clusters-empty")
-        _button(page, "New cluster").click()
-        _dialog(page).get_by_label("Name").fill("production")
-        _button(page, "Create cluster").click()
+        sign_up(page, control_plane, "ada@example.com", "Analytical Engines")
+        screenshot(page, "01-clusters-empty")
+        button(page, "New cluster").click()
+        dialog(page).get_by_label("Name").fill("production")
+        button(page, "Create cluster").click()
         page.get_by_role("link", name="production").click()
         expect(page.get_by_text("No gateway has connected yet")).to_be_visible()
 
         # The catalog: an upstream (edited in place), a service, a route with key-auth.
         page.get_by_role("tab", name="Catalog").click()
         page.get_by_role("tab", name="Upstreams").click()
-        _button(page, "New upstream").click()
-        _dialog(page).get_by_label("Name").fill("backend")
-        target = _dialog(page).get_by_role("group", name="Target 1")
+        button(page, "New upstream").click()
+        dialog(page).get_by_label("Name").fill("backend")
+        target = dialog(page).get_by_role("group", name="Target 1")
         target.get_by_label("Host").fill("127.0.0.1")
         target.get_by_label("Port").fill("9")
-        _button(_dialog(page), "Create").click()
+        button(dialog(page), "Create").click()
         expect(page.get_by_text("127.0.0.1:9", exact=True)).to_be_visible()
-        _button(page, "Edit backend").click()
-        port = _dialog(page).get_by_role("group", name="Target 1").get_by_label("Port")
+        button(page, "Edit backend").click()
+        port = dialog(page).get_by_role("group", name="Target 1").get_by_label("Port")
         expect(port).to_have_value("9")  # the form comes filled in
         port.fill(str(upstream.server_address[1]))
-        _button(_dialog(page), "Save").click()
+        button(dialog(page), "Save").click()
         expect(page.get_by_text(f"127.0.0.1:{upstream.server_address[1]}")).to_be_visible()
 
         page.get_by_role("tab", name="Services").click()
-        _button(page, "New service").click()
-        _dialog(page).get_by_label("Name").fill("orders")
-        _choose(page, "Upstream", "backend")
-        _button(_dialog(page), "Create").click()
+        button(page, "New service").click()
+        dialog(page).get_by_label("Name").fill("orders")
+        choose(page, "Upstream", "backend")
+        button(dialog(page), "Create").click()
         services = page.get_by_role("table", name="Services")
         expect(services.get_by_role("row").filter(has_text="orders")).to_contain_text("backend")
 
         page.get_by_role("tab", name="Routes").click()
-        _button(page, "New route").click()
-        form = _dialog(page)
+        button(page, "New route").click()
+        form = dialog(page)
         form.get_by_label("Name").fill("orders")
-        _choose(page, "Service", "orders")
+        choose(page, "Service", "orders")
         path_1 = form.get_by_role("group", name="Path 1")
         paths = path_1.get_by_role("textbox", name="Path")
         paths.fill("orders")  # no leading slash: the API refuses it
-        _choose(page, "Plugins", "key-auth")
+        choose(page, "Plugins", "key-auth")
         expect(form.get_by_role("textbox", name="header")).to_have_attribute("placeholder", "apikey")
-        _button(form, "Create").click()
+        button(form, "Create").click()
         # The API's message beside the field it is about, and the form kept as typed.
         expect(paths).to_have_attribute("aria-invalid", "true")
         paths_field = path_1.locator(".mantine-InputWrapper-root").filter(
@@ -201,45 +114,45 @@ def test_a_team_goes_from_sign_up_to_billed_calls_through_their_own_gateway(
         )
         expect(paths_field).to_contain_text("a path starts with / and has no spaces")
         expect(form.get_by_text("Please correct the fields marked below.")).to_be_visible()
-        _screenshot(page, "02-validation-error")
+        screenshot(page, "02-validation-error")
         paths.fill("/orders")
-        _button(form, "Create").click()
+        button(form, "Create").click()
         expect(page.get_by_role("table", name="Routes").get_by_text("/orders", exact=True)).to_be_visible()
         expect(page.locator("code", has_text="key-auth")).to_be_visible()
 
         # A consumer and its generated key, shown once.
         page.get_by_role("tab", name="Consumers").click()
-        _button(page, "New consumer").click()
-        _dialog(page).get_by_label("Username").fill("mobile-app")
-        _button(_dialog(page), "Create").click()
-        _button(page, "Credentials of mobile-app").click()
-        _button(_dialog(page), "Add key-auth credential").click()
-        shown = _dialog(page).get_by_role("alert").filter(has_text="Shown once: copy it now")
+        button(page, "New consumer").click()
+        dialog(page).get_by_label("Username").fill("mobile-app")
+        button(dialog(page), "Create").click()
+        button(page, "Credentials of mobile-app").click()
+        button(dialog(page), "Add key-auth credential").click()
+        shown = dialog(page).get_by_role("alert").filter(has_text="Shown once: copy it now")
         key = shown.locator("code").inner_text()
         assert len(key) >= 16, key
-        _screenshot(page, "03-consumer-key")
+        screenshot(page, "03-consumer-key")
         page.keyboard.press("Escape")
-        expect(_dialog(page)).to_have_count(0)
+        expect(dialog(page)).to_have_count(0)
 
         # A certificate from PEM: listed by its names; its key is never shown again.
         page.get_by_role("tab", name="Certificates").click()
-        _button(page, "New certificate").click()
+        button(page, "New certificate").click()
         certificate, private_key = self_signed_certificate("api.example.com")
-        _dialog(page).get_by_label("Name").fill("api")
-        _dialog(page).get_by_label("Certificate").fill(certificate)
-        _dialog(page).get_by_label("Private key").fill(private_key)
-        _button(_dialog(page), "Create").click()
+        dialog(page).get_by_label("Name").fill("api")
+        dialog(page).get_by_label("Certificate").fill(certificate)
+        dialog(page).get_by_label("Private key").fill(private_key)
+        button(dialog(page), "Create").click()
         certificates = page.get_by_role("table", name="Certificates")
         expect(certificates.get_by_role("row").filter(has_text="api.example.com")).to_be_visible()
-        _screenshot(page, "04-catalog")
+        screenshot(page, "04-catalog")
 
         # The install page: a cluster token, and the command with it filled in.
         page.get_by_role("tab", name="Install").click()
-        _button(page, "Create cluster token").click()
+        button(page, "Create cluster token").click()
         expect(page.get_by_text("Your cluster token (shown once)")).to_be_visible()
         command = page.locator("pre", has_text="gateway-agent run").inner_text()
         assert "<cluster token>" not in command and "gct_" in command, command
-        _screenshot(page, "05-install")
+        screenshot(page, "05-install")
         argv = shlex.split(command)
         assert argv[:2] == ["gateway-agent", "run"] and f"--control-plane {control_plane}" in command
         http_port = free_port()
@@ -285,7 +198,7 @@ def test_a_team_goes_from_sign_up_to_billed_calls_through_their_own_gateway(
         page.get_by_role("tab", name="Gateways").click()
         expect(page.get_by_text("online", exact=True)).to_be_visible()
         expect(page.get_by_text("up to date", exact=True)).to_be_visible()
-        _screenshot(page, "06-instances")
+        screenshot(page, "06-instances")
 
         # Every call metered: in the traffic chart and this period's usage.
         organization = Organization.objects.get(slug="analytical-engines")
@@ -299,16 +212,16 @@ def test_a_team_goes_from_sign_up_to_billed_calls_through_their_own_gateway(
         expect(page.locator(".recharts-surface").first).to_be_visible()
         traffic = page.get_by_role("tabpanel", name="Traffic")
         expect(traffic.get_by_text("mobile-app", exact=True)).to_be_visible()  # top consumers
-        _screenshot(page, "07-traffic")
+        screenshot(page, "07-traffic")
         # Filtered by the consumer: its calls alone.
-        _choose(page, "Consumer", "mobile-app")
+        choose(page, "Consumer", "mobile-app")
         expect(page.get_by_text(f"{with_key} requests (consumer mobile-app)", exact=True)).to_be_visible()
-        _screenshot(page, "07b-traffic-by-consumer")
+        screenshot(page, "07b-traffic-by-consumer")
         # The overviews: the cluster's, then the organization's (the first page after signing in):
         # the gateway online on the latest version, and the calls of the last hour.
         page.get_by_role("tab", name="Overview").click()
         _expect_overview(page, answered)
-        _screenshots_on_a_phone_too(page, "06b-cluster-overview")
+        screenshots(page, "06b-cluster-overview")
         page.get_by_role("link", name="Overview").click()
         _expect_overview(page, answered)
         failing = page.get_by_role("table", name="Top failing routes")
@@ -318,53 +231,53 @@ def test_a_team_goes_from_sign_up_to_billed_calls_through_their_own_gateway(
         quota = page.get_by_role("region", name="Quota", exact=True)
         expect(quota).to_contain_text(f"{answered:,} of")  # calls this period, against the plan's
         expect(quota.get_by_role("progressbar")).to_have_attribute("aria-label", re.compile(r"^Calls used"))
-        _screenshots_on_a_phone_too(page, "06c-overview")
+        screenshots(page, "06c-overview")
         page.get_by_role("link", name="Billing").click()
         expect(page.get_by_role("heading", name=str(answered), exact=True)).to_be_visible()
         expect(page.get_by_text("Stripe is not connected")).to_be_visible()
-        _screenshot(page, "08-billing")
+        screenshot(page, "08-billing")
 
         # Rollback: the route deleted, then the version before it restored, at the gateway too.
         page.get_by_role("link", name="Clusters").click()
         page.get_by_role("link", name="production").click()
         page.get_by_role("tab", name="Catalog").click()
         route_row = page.get_by_role("table", name="Routes").get_by_role("row").filter(has_text="/orders")
-        _button(route_row, "Delete orders").click()
-        _button(_dialog(page), "Delete").click()
+        button(route_row, "Delete orders").click()
+        button(dialog(page), "Delete").click()
         expect(page.get_by_text("No routes yet.")).to_be_visible()
         wait_for(lambda: call("/orders/20", apikey=key) == 404, what="the deletion at the gateway")
         page.get_by_role("tab", name="History").click()
         page.get_by_role("button", name=re.compile(r"^Roll back to v\d+$")).first.click()
-        _button(_dialog(page), "Roll back").click()
+        button(dialog(page), "Roll back").click()
         expect(page.get_by_text(re.compile(r"rollback", re.IGNORECASE)).first).to_be_visible()
         wait_for(lambda: call("/orders/21", apikey=key) == 200, what="the rollback at the gateway")
         assert call("/orders/22") == 401  # key-auth is back with the route
         page.get_by_role("button", name=re.compile(r"^What changed in v\d+$")).first.click()
         expect(page.get_by_text(re.compile(r"^What changed in v\d+$"))).to_be_visible()
-        _screenshot(page, "09-history")
-        _button(page, "Export").click()
+        screenshot(page, "09-history")
+        button(page, "Export").click()
         expect(page.locator("textarea").first).to_have_value(re.compile("orders"))
-        _button(page, "Preview changes").click()
+        button(page, "Preview changes").click()
         expect(page.get_by_text("Nothing would change")).to_be_visible()
         # The rollback's version (the content of an earlier one) is applied and shown up to date.
         page.get_by_role("tab", name="Gateways").click()
         expect(page.get_by_text("up to date", exact=True)).to_be_visible()
-        _screenshot(page, "09b-instances-up-to-date")
+        screenshot(page, "09b-instances-up-to-date")
 
         # The organization: members, an API token shown once, and the audit log of all of it.
         page.get_by_role("link", name="Organization").click()
         expect(page.get_by_text("ada@example.com").first).to_be_visible()
         page.get_by_role("tab", name="API tokens").click()
         page.get_by_label("Token name").fill("ci")
-        _button(page, "Create API token").click()
+        button(page, "Create API token").click()
         expect(page.get_by_text("shown once")).to_be_visible()
         page.get_by_role("tab", name="Audit log").click()
         expect(page.get_by_text("snapshot.rollback").first).to_be_visible()
-        _screenshot(page, "10-audit-log")
+        screenshot(page, "10-audit-log")
         # Upgrading (billing runs locally here: no Stripe keys).
         page.get_by_role("link", name="Billing").click()
-        _button(page, "Upgrade to Pro").click()
-        expect(_button(page, "Upgrade to Pro")).to_have_count(0)
+        button(page, "Upgrade to Pro").click()
+        expect(button(page, "Upgrade to Pro")).to_have_count(0)
         expect(page.locator("main")).to_contain_text("Pro")
     finally:
         if agent is not None:
@@ -401,40 +314,40 @@ def test_a_viewer_sees_no_control_for_what_the_role_may_not_do(page: Page, contr
     page.keyboard.type(PASSWORD)
     page.keyboard.press("Enter")
     expect(page.get_by_role("link", name="staging")).to_be_visible()
-    expect(_button(page, "New cluster")).to_have_count(0)
+    expect(button(page, "New cluster")).to_have_count(0)
     expect(page.get_by_role("link", name="Billing")).to_have_count(0)
     expect(page.get_by_role("link", name="Deploy to AWS")).to_have_count(0)
     page.get_by_role("link", name="staging").click()
     page.get_by_role("tab", name="Catalog").click()
     expect(page.get_by_role("table", name="Routes").get_by_text("/orders", exact=True)).to_be_visible()
-    expect(_button(page, "New route")).to_have_count(0)
+    expect(button(page, "New route")).to_have_count(0)
     expect(page.get_by_role("button", name=re.compile("^(Edit|Delete)"))).to_have_count(0)
     expect(page.get_by_role("checkbox")).to_have_count(0)  # no rows to select for a bulk delete
     page.get_by_role("tab", name="History").click()
     expect(page.get_by_role("button", name=re.compile("^What changed in v"))).not_to_have_count(0)
     expect(page.get_by_role("button", name=re.compile("^Roll back"))).to_have_count(0)
-    expect(_button(page, "Export")).to_have_count(0)
+    expect(button(page, "Export")).to_have_count(0)
     page.get_by_role("tab", name="Install").click()
     expect(page.locator("pre", has_text="gateway-agent run")).to_be_visible()
-    expect(_button(page, "Create cluster token")).to_have_count(0)
+    expect(button(page, "Create cluster token")).to_have_count(0)
 
     # On a phone: the navigation folds behind a button, and opens from it.
     page.set_viewport_size({"width": 390, "height": 844})
     expect(page.get_by_role("link", name="Organization")).not_to_be_in_viewport()
-    _button(page, "Open navigation").click()
+    button(page, "Open navigation").click()
     expect(page.get_by_role("link", name="Organization")).to_be_in_viewport()
-    _screenshot(page, "11-phone-navigation")
+    screenshot(page, "11-phone-navigation")
     page.get_by_role("link", name="Organization").click()
     expect(page.locator("main").get_by_text("viewer@example.com")).to_be_visible()
-    expect(_button(page, "Close navigation")).to_have_count(0)
-    _screenshot(page, "12-phone-organization")
+    expect(button(page, "Close navigation")).to_have_count(0)
+    screenshot(page, "12-phone-organization")
 
     # Logged out, a wrong password is an error on the page, not a crash.
     page.set_viewport_size({"width": 1280, "height": 900})
-    _button(page, "Log out").click()
+    button(page, "Log out").click()
     page.get_by_label("Email").fill("viewer@example.com")
     page.get_by_label("Password").fill("wrong")
-    _button(page, "Log in").click()
+    button(page, "Log in").click()
     expect(page.get_by_role("alert")).to_be_visible()
 
 
@@ -457,7 +370,7 @@ def test_an_owner_connects_aws_and_follows_a_deploy_step_by_step(
     kube = FakeKubernetes()
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    env = _control_plane_env(
+    env = control_plane_env(
         SAAS_AWS_ENDPOINT_URL=aws_url,
         SAAS_EKS_ENDPOINT_OVERRIDE=kube.url,
         SAAS_DEPLOY_WAIT_S="2",
@@ -467,10 +380,10 @@ def test_an_owner_connects_aws_and_follows_a_deploy_step_by_step(
     control = start_control_plane(control_port, env)
     try:
         wait_until_up(control_port)
-        _sign_up(page, f"http://127.0.0.1:{control_port}", "grace@example.com", "Compilers")
-        _button(page, "New cluster").click()
-        _dialog(page).get_by_label("Name").fill("edge")
-        _button(page, "Create cluster").click()
+        sign_up(page, f"http://127.0.0.1:{control_port}", "grace@example.com", "Compilers")
+        button(page, "New cluster").click()
+        dialog(page).get_by_label("Name").fill("edge")
+        button(page, "Create cluster").click()
         expect(page.get_by_role("link", name="edge")).to_be_visible()
         page.get_by_role("link", name="Deploy to AWS").click()
         external_id = page.get_by_text(re.compile(r"^gwc-")).first.inner_text()
@@ -489,38 +402,26 @@ def test_an_owner_connects_aws_and_follows_a_deploy_step_by_step(
             resourcesVpcConfig={"subnetIds": []},
         )
         page.get_by_label("Role ARN").fill(role_arn)
-        _button(page, "Verify and connect").click()
+        button(page, "Verify and connect").click()
         expect(page.get_by_text("connected to 123456789012")).to_be_visible()
         expect(page.get_by_text(re.compile("it may list EKS clusters"))).to_be_visible()
-        _choose(page, "Gateway cluster", "edge")
-        _choose(page, "EKS cluster", "prod-eks")
-        _button(page, "Deploy").click()
+        choose(page, "Gateway cluster", "edge")
+        choose(page, "EKS cluster", "prod-eks")
+        button(page, "Deploy").click()
         # Applied and rolled out, but no gateway came online in time (none runs here): the step
         # log says which step failed and why, and offers a retry.
         expect(page.get_by_text("wait for rollout: succeeded")).to_be_visible()
         expect(page.get_by_text("instances online: failed")).to_be_visible()
         expect(page.get_by_text("No gateway instance came online").first).to_be_visible()
-        expect(_button(page, "Retry")).to_be_visible()
+        expect(button(page, "Retry")).to_be_visible()
         expect(page.get_by_text("Gateway image:")).to_be_visible()
-        _screenshot(page, "13-aws-deploy")
+        screenshot(page, "13-aws-deploy")
         assert {a.kind for a in kube.applies} >= {"Namespace", "Deployment", "Service", "NetworkPolicy"}
     finally:
         control.terminate()
         control.wait(timeout=20)
         kube.close()
         moto.stop()
-
-
-def _sign_in_as_member(page: Page, control_plane: str, org: Organization, email: str, role: str) -> None:
-    """Signed up through the control plane (its own password hasher), added to `org`, signed in."""
-    signup = httpx.post(f"{control_plane}/api/v1/auth/signup/", json={"email": email, "password": PASSWORD})
-    assert signup.status_code == 201, signup.text
-    add_member(org, role, User.objects.get(email=email))
-    connections.close_all()
-    page.goto(f"{control_plane}/console/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    _button(page, "Log in").click()
 
 
 def test_an_edit_in_the_console_changes_only_what_the_user_changed(page: Page, control_plane: str) -> None:
@@ -606,32 +507,32 @@ def test_an_edit_in_the_console_changes_only_what_the_user_changed(page: Page, c
         return found
 
     before = {tab: spec_of(model, spec) for tab, (model, spec, _) in kinds.items()}
-    _sign_in_as_member(page, control_plane, org, "editor@example.com", Role.DEVELOPER)
+    sign_in_as_member(page, control_plane, org, "editor@example.com", Role.DEVELOPER)
     page.get_by_role("link", name="edits").click()
     page.get_by_role("tab", name="Catalog").click()
     for tab, (model, spec, name) in kinds.items():
         page.get_by_role("tab", name=tab, exact=True).click()
         panel = page.get_by_role("tabpanel", name=tab)
-        _button(panel, f"Edit {name}").click()
-        field = _dialog(page).get_by_role("textbox", name=re.compile("^(Name|Username)"))
+        button(panel, f"Edit {name}").click()
+        field = dialog(page).get_by_role("textbox", name=re.compile("^(Name|Username)"))
         expect(field).to_have_value(name)
         field.fill(f"{name}-renamed")
-        _button(_dialog(page), "Save").click()
-        expect(_dialog(page)).to_have_count(0)
+        button(dialog(page), "Save").click()
+        expect(dialog(page)).to_have_count(0)
         expect(panel.get_by_text(f"{name}-renamed", exact=True)).to_be_visible()
         after = spec_of(model, spec)
         key = "username" if tab == "Consumers" else "name"
         assert after == {**before[tab], key: f"{name}-renamed"}, tab
         # What refers to it by name follows the rename.
         before = {t: spec_of(m, s) for t, (m, s, _) in kinds.items()}
-    _screenshot(page, "20-edited-consumers")
+    screenshot(page, "20-edited-consumers")
 
     page.get_by_role("tab", name="Global plugins").click()
     plugins = page.get_by_role("tabpanel", name="Global plugins")
-    _button(plugins, "Edit cors").click()
-    _dialog(page).get_by_role("textbox", name=re.compile("Max age")).fill("900")
-    _button(_dialog(page), "Save").click()
-    expect(_dialog(page)).to_have_count(0)
+    button(plugins, "Edit cors").click()
+    dialog(page).get_by_role("textbox", name=re.compile("Max age")).fill("900")
+    button(dialog(page), "Save").click()
+    expect(dialog(page)).to_have_count(0)
     with schema_context(org.schema_name):
         assert GlobalPlugin.objects.get(name="cors").config == {
             "allow_origins": ["https://a.example.com"],
@@ -642,75 +543,23 @@ def test_an_edit_in_the_console_changes_only_what_the_user_changed(page: Page, c
 
     # Two writers: the form is opened, a colleague changes the route meanwhile, the save is refused.
     page.get_by_role("tab", name="Routes", exact=True).click()
-    _button(page.get_by_role("tabpanel", name="Routes"), "Edit invoices-renamed").click()
+    button(page.get_by_role("tabpanel", name="Routes"), "Edit invoices-renamed").click()
     with schema_context(org.schema_name):
         route = Route.objects.get()
         catalog.save_route(author, cluster, {**RouteViewSet.spec(route), "priority": 7}, route)  # the owner
     connections.close_all()
-    _dialog(page).get_by_role("textbox", name=re.compile("^Name")).fill("invoices-mine")
-    _button(_dialog(page), "Save").click()
-    expect(_dialog(page).get_by_text(re.compile(f"was changed by {re.escape(author.label)}"))).to_be_visible()
-    _screenshot(page, "21-edit-refused-as-stale")
+    dialog(page).get_by_role("textbox", name=re.compile("^Name")).fill("invoices-mine")
+    button(dialog(page), "Save").click()
+    expect(dialog(page).get_by_text(re.compile(f"was changed by {re.escape(author.label)}"))).to_be_visible()
+    screenshot(page, "21-edit-refused-as-stale")
     with schema_context(org.schema_name):
         assert (Route.objects.get().name, Route.objects.get().priority) == ("invoices-renamed", 7)
     connections.close_all()
-    _button(_dialog(page), "Reload").click()
-    expect(_dialog(page)).to_have_count(0)
+    button(dialog(page), "Reload").click()
+    expect(dialog(page)).to_have_count(0)
 
 
 # --- the catalog's forms, credentials, traffic filters, history (issue 24) ---------------------
-
-SIZES = {"desktop": (1440, 900), "phone": (390, 844)}
-
-
-def _screenshots(page: Page, name: str) -> None:
-    """The page as it is, at a laptop's size and at a phone's (test-artifacts/console/)."""
-    before = page.viewport_size
-    for size, (width, height) in SIZES.items():
-        page.set_viewport_size({"width": width, "height": height})
-        page.wait_for_timeout(300)  # the layout settles (a dialog goes full screen on a phone)
-        _screenshot(page, f"{name}-{size}-{width}x{height}")
-    if before:
-        page.set_viewport_size(before)
-
-
-def _textbox(scope: Page | Locator, label: str) -> Locator:
-    """The input labelled `label` (a required one's asterisk aside)."""
-    return scope.get_by_role("textbox", name=re.compile(f"^{re.escape(label)}( \\*)?$"))
-
-
-def _pick(page: Page, scope: Page | Locator, label: str, option: str, *, multiple: bool = False) -> None:
-    """Pick `option` in the select (or `multiple`: multi-select) labelled exactly `label` within
-    `scope`; the click that opens it waits for the field to stand still (a section unfolding),
-    except on a multi-select, whose pills lie over its input."""
-    choice = page.get_by_role("option", name=option, exact=True)
-    for _ in range(3):
-        _textbox(scope, label).click(force=multiple)
-        try:
-            choice.wait_for(state="visible", timeout=3_000)
-            break
-        except PlaywrightTimeoutError:
-            continue
-    choice.click()
-
-
-def _switch_on(scope: Page | Locator, label: str) -> None:
-    """Turn on the switch labelled `label`, as a user does: by its label."""
-    scope.locator("label").filter(has_text=re.compile(f"^{re.escape(label)}$")).click()
-    expect(scope.get_by_role("switch", name=label)).to_be_checked()
-
-
-def _api(page: Page, url: str) -> dict:
-    """A GET of the API with the browser's own session: what the console wrote, read back."""
-    answer = page.request.get(url)
-    assert answer.ok, answer.text()
-    return answer.json()
-
-
-def _open_catalog(page: Page, control_plane: str, org: Organization, cluster_name: str, email: str) -> None:
-    _sign_in_as_member(page, control_plane, org, email, Role.DEVELOPER)
-    page.get_by_role("link", name=cluster_name, exact=True).click()
-    page.get_by_role("tab", name="Catalog").click()
 
 
 def test_every_field_of_a_route_and_an_upstream_is_set_in_the_console_and_read_back_from_the_api(
@@ -723,47 +572,47 @@ def test_every_field_of_a_route_and_an_upstream_is_set_in_the_console_and_read_b
     org, _, cluster = make_org_with_cluster("fields")
     ca_pem, _ = self_signed_certificate("ca.payments.internal")
     base = f"{control_plane}/api/v1/orgs/{org.slug}/clusters/{cluster.id}"
-    _open_catalog(page, control_plane, org, "fields", "builder@example.com")
+    open_catalog(page, control_plane, org, "fields", "builder@example.com")
 
     # An upstream: two targets, hash balancing, TLS, timeouts, retries, both health checks.
     page.get_by_role("tab", name="Upstreams", exact=True).click()
-    _button(page, "New upstream").click()
-    form = _dialog(page)
-    _textbox(form, "Name").fill("payments")
+    button(page, "New upstream").click()
+    form = dialog(page)
+    textbox(form, "Name").fill("payments")
     first = form.get_by_role("group", name="Target 1")
-    _textbox(first, "Host").fill("10.0.0.7")
-    _textbox(first, "Port").fill("9443")
-    _textbox(first, "Weight").fill("30")
-    _button(form, "Add target").click()
+    textbox(first, "Host").fill("10.0.0.7")
+    textbox(first, "Port").fill("9443")
+    textbox(first, "Weight").fill("30")
+    button(form, "Add target").click()
     second = form.get_by_role("group", name="Target 2")
-    _textbox(second, "Host").fill("pay.internal")
-    _textbox(second, "Port").fill("9443")
-    _textbox(second, "Weight").fill("70")
-    expect(_textbox(form, "Hash header")).to_have_count(0)  # only with hash_header balancing
-    _pick(page, form, "Load balancing", "hash_header")
-    _textbox(form, "Hash header").fill("X-User")
+    textbox(second, "Host").fill("pay.internal")
+    textbox(second, "Port").fill("9443")
+    textbox(second, "Weight").fill("70")
+    expect(textbox(form, "Hash header")).to_have_count(0)  # only with hash_header balancing
+    pick(page, form, "Load balancing", "hash_header")
+    textbox(form, "Hash header").fill("X-User")
     form.get_by_role("button", name=re.compile("Advanced settings")).click()
-    _pick(page, form, "Scheme", "https")
-    _textbox(form, "TLS server name (SNI)").fill("pay.internal")
-    _switch_on(form, "Verify the targets' certificates")
-    _textbox(form, "CA certificates (PEM)").fill(ca_pem)
+    pick(page, form, "Scheme", "https")
+    textbox(form, "TLS server name (SNI)").fill("pay.internal")
+    switch_on(form, "Verify the targets' certificates")
+    textbox(form, "CA certificates (PEM)").fill(ca_pem)
     timeouts = form.get_by_role("group", name="Timeouts")
-    _textbox(timeouts, "Connect (s)").fill("2")
-    _textbox(timeouts, "Send (s)").fill("7")
-    _textbox(timeouts, "Read (s)").fill("45")
-    _textbox(form, "Retries").fill("3")
-    _switch_on(form, "Check the targets")
-    _textbox(form, "Check path").fill("/healthz")
-    _textbox(form, "Interval (s)").fill("2.5")
-    _textbox(form, "Healthy after").fill("4")
-    _textbox(form, "Unhealthy after").fill("5")
-    _switch_on(form, "Watch answers")
-    _textbox(form, "Failures").fill("6")
-    _textbox(form, "Fail timeout (s)").fill("20")
-    _screenshots(page, "30-upstream-form")
-    _button(form, "Create").click()
-    expect(_dialog(page)).to_have_count(0)
-    [upstream] = _api(page, f"{base}/upstreams/")["results"]
+    textbox(timeouts, "Connect (s)").fill("2")
+    textbox(timeouts, "Send (s)").fill("7")
+    textbox(timeouts, "Read (s)").fill("45")
+    textbox(form, "Retries").fill("3")
+    switch_on(form, "Check the targets")
+    textbox(form, "Check path").fill("/healthz")
+    textbox(form, "Interval (s)").fill("2.5")
+    textbox(form, "Healthy after").fill("4")
+    textbox(form, "Unhealthy after").fill("5")
+    switch_on(form, "Watch answers")
+    textbox(form, "Failures").fill("6")
+    textbox(form, "Fail timeout (s)").fill("20")
+    screenshots(page, "30-upstream-form", fits_a_phone=False)
+    button(form, "Create").click()
+    expect(dialog(page)).to_have_count(0)
+    [upstream] = read_api(page, f"{base}/upstreams/")["results"]
     assert {key: upstream[key] for key in UpstreamSpec.model_fields} == {
         "name": "payments",
         "targets": [
@@ -788,49 +637,49 @@ def test_every_field_of_a_route_and_an_upstream_is_set_in_the_console_and_read_b
     }
 
     page.get_by_role("tab", name="Services", exact=True).click()
-    _button(page, "New service").click()
-    _textbox(_dialog(page), "Name").fill("payments-api")
-    _pick(page, _dialog(page), "Upstream", "payments")
-    _textbox(_dialog(page), "Description").fill("Charges and refunds")
-    _button(_dialog(page), "Create").click()
-    expect(_dialog(page)).to_have_count(0)
+    button(page, "New service").click()
+    textbox(dialog(page), "Name").fill("payments-api")
+    pick(page, dialog(page), "Upstream", "payments")
+    textbox(dialog(page), "Description").fill("Charges and refunds")
+    button(dialog(page), "Create").click()
+    expect(dialog(page)).to_have_count(0)
 
     # A route: hosts, paths of two types, methods, a header condition, priority, prefix
     # stripping, and plugins set through the forms their schemas generate.
     page.get_by_role("tab", name="Routes", exact=True).click()
-    _button(page, "New route").click()
-    form = _dialog(page)
-    _textbox(form, "Name").fill("charges")
-    _pick(page, form, "Service", "payments-api")
-    _textbox(form.get_by_role("group", name="Path 1"), "Path").fill("/charges")
-    _button(form, "Add path").click()
+    button(page, "New route").click()
+    form = dialog(page)
+    textbox(form, "Name").fill("charges")
+    pick(page, form, "Service", "payments-api")
+    textbox(form.get_by_role("group", name="Path 1"), "Path").fill("/charges")
+    button(form, "Add path").click()
     regex = form.get_by_role("group", name="Path 2")
-    _pick(page, regex, "Match", "regex")
-    _textbox(regex, "Path").fill("^/charges/[0-9]+$")
-    hosts = _textbox(form, "Hosts")
+    pick(page, regex, "Match", "regex")
+    textbox(regex, "Path").fill("^/charges/[0-9]+$")
+    hosts = textbox(form, "Hosts")
     for host in ("api.example.com", "*.shop.example.com"):
         hosts.fill(host)
         hosts.press("Enter")
-    _pick(page, form, "Methods", "GET", multiple=True)
-    _pick(page, form, "Methods", "POST", multiple=True)
-    _button(form, "Add header").click()
+    pick(page, form, "Methods", "GET", multiple=True)
+    pick(page, form, "Methods", "POST", multiple=True)
+    button(form, "Add header").click()
     header = form.get_by_role("group", name="Header 1")
-    _textbox(header, "Header name").fill("X-Tenant")
-    _textbox(header, "Value").fill("^acme-[a-z]+$")
-    _pick(page, header, "Match", "regex")
-    _textbox(form, "Priority").fill("7")
+    textbox(header, "Header name").fill("X-Tenant")
+    textbox(header, "Value").fill("^acme-[a-z]+$")
+    pick(page, header, "Match", "regex")
+    textbox(form, "Priority").fill("7")
     form.get_by_role("button", name=re.compile("Advanced settings")).click()
-    _textbox(form, "Strip path prefix").fill("/charges")
-    _pick(page, form, "Plugins", "limit-count", multiple=True)
-    _pick(page, form, "Plugins", "key-auth", multiple=True)
+    textbox(form, "Strip path prefix").fill("/charges")
+    pick(page, form, "Plugins", "limit-count", multiple=True)
+    pick(page, form, "Plugins", "key-auth", multiple=True)
     expect(form.get_by_text("Requests allowed in each time window.")).to_be_visible()  # the schema's help
-    _textbox(form, "Requests").fill("10")
-    _pick(page, form, "Time window (seconds)", "60")
-    _pick(page, form, "Counted per", "consumer")
-    _textbox(form, "Header").fill("X-Key")
-    _button(form, "Create").click()
-    expect(_dialog(page)).to_have_count(0)
-    [route] = _api(page, f"{base}/routes/")["results"]
+    textbox(form, "Requests").fill("10")
+    pick(page, form, "Time window (seconds)", "60")
+    pick(page, form, "Counted per", "consumer")
+    textbox(form, "Header").fill("X-Key")
+    button(form, "Create").click()
+    expect(dialog(page)).to_have_count(0)
+    [route] = read_api(page, f"{base}/routes/")["results"]
     assert {key: route[key] for key in RouteSpec.model_fields} == {
         "name": "charges",
         "service": "payments-api",
@@ -848,18 +697,18 @@ def test_every_field_of_a_route_and_an_upstream_is_set_in_the_console_and_read_b
     routes = page.get_by_role("table", name="Routes")
     expect(routes.get_by_role("columnheader", name="Priority")).to_be_visible()
     expect(routes.get_by_text("~ ^/charges/[0-9]+$")).to_be_visible()
-    _screenshots(page, "31-routes")
+    screenshots(page, "31-routes", fits_a_phone=False)
 
     # Opened again, the form holds every value; saved unchanged, nothing is sent.
-    _button(page, "Edit charges").click()
-    form = _dialog(page)
-    expect(_textbox(form.get_by_role("group", name="Header 1"), "Value")).to_have_value("^acme-[a-z]+$")
-    expect(_textbox(form, "Priority")).to_have_value("7")
+    button(page, "Edit charges").click()
+    form = dialog(page)
+    expect(textbox(form.get_by_role("group", name="Header 1"), "Value")).to_have_value("^acme-[a-z]+$")
+    expect(textbox(form, "Priority")).to_have_value("7")
     expect(form.get_by_role("button", name="Save")).to_be_in_viewport()  # the sticky footer
-    _screenshots(page, "32-route-form")
-    _button(form, "Save").click()
-    expect(_dialog(page)).to_have_count(0)
-    assert _api(page, f"{base}/routes/")["results"][0]["revision"] == route["revision"]
+    screenshots(page, "32-route-form", fits_a_phone=False)
+    button(form, "Save").click()
+    expect(dialog(page)).to_have_count(0)
+    assert read_api(page, f"{base}/routes/")["results"][0]["revision"] == route["revision"]
 
 
 def test_jwt_basic_and_hmac_credentials_are_made_with_their_forms(page: Page, control_plane: str) -> None:
@@ -875,40 +724,40 @@ def test_jwt_basic_and_hmac_credentials_are_made_with_their_forms(page: Page, co
     with schema_context(org.schema_name):
         consumer = catalog.save_consumer(author, cluster, {"username": "mobile"})
     connections.close_all()
-    _open_catalog(page, control_plane, org, "credentials", "keys@example.com")
+    open_catalog(page, control_plane, org, "credentials", "keys@example.com")
     page.get_by_role("tab", name="Consumers", exact=True).click()
-    _button(page, "Credentials of mobile").click()
-    dialog = _dialog(page)
+    button(page, "Credentials of mobile").click()
+    credentials = dialog(page)
 
     # jwt-auth, HS256: the secret left empty is generated and shown once.
-    dialog.locator("label").filter(has_text=re.compile("^jwt-auth$")).click()
-    _textbox(dialog, "Key claim").fill("mobile-jwt")
-    expect(_textbox(dialog, "Algorithm")).to_have_value("HS256")
-    expect(dialog.get_by_label("Public key (PEM)")).to_have_count(0)
-    _button(dialog, "Add jwt-auth credential").click()
-    shown = dialog.get_by_role("alert").filter(has_text="Shown once: copy it now")
+    credentials.locator("label").filter(has_text=re.compile("^jwt-auth$")).click()
+    textbox(credentials, "Key claim").fill("mobile-jwt")
+    expect(textbox(credentials, "Algorithm")).to_have_value("HS256")
+    expect(credentials.get_by_label("Public key (PEM)")).to_have_count(0)
+    button(credentials, "Add jwt-auth credential").click()
+    shown = credentials.get_by_role("alert").filter(has_text="Shown once: copy it now")
     jwt_secret = shown.locator("code").inner_text()
-    expect(_button(shown, "Copy the secret")).to_be_visible()
-    _screenshots(page, "33-credential-secret-shown-once")
+    expect(button(shown, "Copy the secret")).to_be_visible()
+    screenshots(page, "33-credential-secret-shown-once", fits_a_phone=False)
 
     # basic-auth: username and password, the password never shown again.
-    dialog.locator("label").filter(has_text=re.compile("^basic-auth$")).click()
-    _textbox(dialog, "Username").fill("mobile-basic")
-    dialog.get_by_label("Password").fill("correct horse battery")
-    _button(dialog, "Add basic-auth credential").click()
-    table = dialog.get_by_role("table", name="Credentials")
+    credentials.locator("label").filter(has_text=re.compile("^basic-auth$")).click()
+    textbox(credentials, "Username").fill("mobile-basic")
+    credentials.get_by_label("Password").fill("correct horse battery")
+    button(credentials, "Add basic-auth credential").click()
+    table = credentials.get_by_role("table", name="Credentials")
     expect(table.get_by_text("user mobile-basic")).to_be_visible()
 
     # hmac-auth: a key id, the secret generated.
-    dialog.locator("label").filter(has_text=re.compile("^hmac-auth$")).click()
-    _textbox(dialog, "Key id").fill("mobile-hmac")
-    _button(dialog, "Add hmac-auth credential").click()
-    hmac_secret = dialog.get_by_role("alert").filter(has_text="Shown once").locator("code").inner_text()
+    credentials.locator("label").filter(has_text=re.compile("^hmac-auth$")).click()
+    textbox(credentials, "Key id").fill("mobile-hmac")
+    button(credentials, "Add hmac-auth credential").click()
+    hmac_secret = credentials.get_by_role("alert").filter(has_text="Shown once").locator("code").inner_text()
     expect(table.get_by_text("key id mobile-hmac")).to_be_visible()
     expect(table.get_by_text("key claim mobile-jwt, HS256")).to_be_visible()
-    _screenshots(page, "34-credentials")
+    screenshots(page, "34-credentials", fits_a_phone=False)
 
-    listed = _api(
+    listed = read_api(
         page,
         f"{control_plane}/api/v1/orgs/{org.slug}/clusters/{cluster.id}/consumers/{consumer.id}/credentials/",
     )["results"]
@@ -973,18 +822,18 @@ def test_traffic_starts_at_the_last_hour_and_filters_by_route_and_consumer(
     record_usage_batches(org.schema_name, [(cluster.id, batch)])
     connections.close_all()
 
-    _sign_in_as_member(page, control_plane, org, "watcher@example.com", Role.VIEWER)
+    sign_in_as_member(page, control_plane, org, "watcher@example.com", Role.VIEWER)
     page.get_by_role("link", name="traffic", exact=True).click()
     page.get_by_role("tab", name="Traffic").click()
     expect(page.get_by_role("radio", name="Last 1h")).to_be_checked()
     expect(page.get_by_text("23 requests", exact=True)).to_be_visible()
-    _choose(page, "Consumer", "mobile-app")
+    choose(page, "Consumer", "mobile-app")
     expect(page.get_by_text("15 requests (consumer mobile-app)", exact=True)).to_be_visible()
     expect(page.locator(".recharts-surface").first).to_be_visible()
-    _screenshots(page, "35-traffic-by-consumer")
-    _choose(page, "Route", "orders")
+    screenshots(page, "35-traffic-by-consumer", fits_a_phone=False)
+    choose(page, "Route", "orders")
     expect(page.get_by_text("11 requests (route orders, consumer mobile-app)", exact=True)).to_be_visible()
-    _choose(page, "Consumer", "(anonymous)")
+    choose(page, "Consumer", "(anonymous)")
     expect(page.get_by_text("3 requests (route orders, consumer (anonymous))", exact=True)).to_be_visible()
     page.locator("label").filter(has_text=re.compile("^Last 24h$")).click()
     expect(page.get_by_role("radio", name="Last 24h")).to_be_checked()
@@ -1031,7 +880,7 @@ def test_shadowed_routes_global_plugins_and_the_history_diff_side_by_side(
         )
         regex_version = ConfigSnapshot.objects.filter(cluster=cluster).order_by("-version").first().version
     connections.close_all()
-    _open_catalog(page, control_plane, org, "shadows", "reader@example.com")
+    open_catalog(page, control_plane, org, "shadows", "reader@example.com")
     routes = page.get_by_role("table", name="Routes")
     catch_all = routes.get_by_role("row").filter(has_text="catch-all")
     expect(catch_all.get_by_text("Shadowed")).to_have_count(0)
@@ -1039,25 +888,25 @@ def test_shadowed_routes_global_plugins_and_the_history_diff_side_by_side(
     expect(
         page.get_by_text("Allowed origins: https://a.example.com · Max age (seconds): 600")
     ).to_be_visible()
-    _screenshots(page, "36-global-plugins")
+    screenshots(page, "36-global-plugins", fits_a_phone=False)
 
     # The route made to shadow: a prefix under the catch-all at a lower priority.
     page.get_by_role("tab", name="Routes", exact=True).click()
-    _button(page, "Edit orders").click()
-    form = _dialog(page)
-    _pick(page, form.get_by_role("group", name="Path 1"), "Match", "prefix")
-    _textbox(form.get_by_role("group", name="Path 1"), "Path").fill("/orders")
-    _textbox(form, "Priority").fill("0")
-    _button(form, "Save").click()
-    expect(_dialog(page)).to_have_count(0)
+    button(page, "Edit orders").click()
+    form = dialog(page)
+    pick(page, form.get_by_role("group", name="Path 1"), "Match", "prefix")
+    textbox(form.get_by_role("group", name="Path 1"), "Path").fill("/orders")
+    textbox(form, "Priority").fill("0")
+    button(form, "Save").click()
+    expect(dialog(page)).to_have_count(0)
     expect(
         routes.get_by_role("row").filter(has_text="orders").filter(has_text="/orders").get_by_text("Shadowed")
     ).to_be_visible()
-    _button(page, "Edit orders").click()
+    button(page, "Edit orders").click()
     expect(
-        _dialog(page).get_by_text(re.compile(r"/orders is never reached: route catch-all \(priority 10\)"))
+        dialog(page).get_by_text(re.compile(r"/orders is never reached: route catch-all \(priority 10\)"))
     ).to_be_visible()
-    _screenshots(page, "37-shadowed-route")
+    screenshots(page, "37-shadowed-route", fits_a_phone=False)
     page.keyboard.press("Escape")
 
     # The history: the latest version's changes, beside the list, nothing cut short.
@@ -1067,7 +916,7 @@ def test_shadowed_routes_global_plugins_and_the_history_diff_side_by_side(
     expect(changed.get_by_role("columnheader")).to_have_count(2)
     expect(changed.locator("tr[data-diff=changed]").first).to_be_visible()
     # The version that made the path a long regex: the whole pattern shown.
-    _button(page, f"What changed in v{regex_version}").click()
+    button(page, f"What changed in v{regex_version}").click()
     expect(page.get_by_role("heading", name=f"What changed in v{regex_version}")).to_be_visible()
     expect(
         page.get_by_role("region", name="route orders changed").get_by_text(long_regex, exact=False)
@@ -1075,27 +924,10 @@ def test_shadowed_routes_global_plugins_and_the_history_diff_side_by_side(
     versions = page.get_by_role("table", name="Versions").bounding_box()
     diff = page.get_by_role("heading", name=f"What changed in v{regex_version}").bounding_box()
     assert versions and diff and diff["x"] > versions["x"] + versions["width"] - 1, (versions, diff)
-    _screenshots(page, "38-history")
+    screenshots(page, "38-history", fits_a_phone=False)
 
 
 # --- overviews, gateways, cluster and API tokens, the audit log (issue 24) ---------------------
-
-LAPTOP_AND_PHONE = ((1440, 900), (390, 844))
-
-
-def _screenshots_on_a_phone_too(page: Page, name: str) -> None:
-    """The page at a laptop's size and at a phone's (test-artifacts/console/<name>-<size>.png); on
-    the phone nothing is wider than the screen (wide tables scroll in place)."""
-    before = page.viewport_size
-    for width, height in LAPTOP_AND_PHONE:
-        page.set_viewport_size({"width": width, "height": height})
-        page.wait_for_timeout(300)  # the layout settles
-        _screenshot(page, f"{name}-{width}x{height}")
-        if width < 500:
-            overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-            assert overflow <= 0, f"{name}: {overflow}px wider than a phone"
-    if before:
-        page.set_viewport_size(before)
 
 
 def _expect_overview(page: Page, requests: int) -> None:
@@ -1120,12 +952,12 @@ def test_an_owner_rotates_a_cluster_token_and_makes_an_api_token_with_a_ceiling_
     from datetime import date, datetime, timedelta
 
     org, _, cluster = make_org_with_cluster("edge")
-    _sign_in_as_member(page, control_plane, org, "ops@example.com", Role.OWNER)
+    sign_in_as_member(page, control_plane, org, "ops@example.com", Role.OWNER)
     expect(page.get_by_role("heading", name="Overview")).to_be_visible()
     expect(page.get_by_role("region", name="Gateways", exact=True)).to_contain_text("0 of 0 online")
     page.get_by_role("link", name="Clusters").click()
     expect(page.get_by_role("table", name="Clusters").get_by_role("link", name="edge")).to_be_visible()
-    _screenshots_on_a_phone_too(page, "40-clusters")
+    screenshots(page, "40-clusters")
     page.get_by_role("link", name="edge").click()
     expect(page.get_by_role("tab", name="Overview")).to_have_attribute("aria-selected", "true")
     page.get_by_role("tab", name="Gateways").click()
@@ -1134,20 +966,20 @@ def test_an_owner_rotates_a_cluster_token_and_makes_an_api_token_with_a_ceiling_
     # A cluster token, shown once with a copy button.
     tokens = page.get_by_role("table", name="Cluster tokens")
     page.get_by_label("Token name").fill("eu-gateways")
-    _button(page, "Create cluster token").click()
+    button(page, "Create cluster token").click()
     made = page.get_by_role("alert").filter(has_text="Your cluster token eu-gateways (shown once)")
     old_secret = made.locator("code").inner_text()
     assert old_secret.startswith("gct_"), old_secret
-    expect(_button(made, "Copy the secret")).to_be_visible()
+    expect(button(made, "Copy the secret")).to_be_visible()
     row = tokens.get_by_role("row").filter(has_text="eu-gateways")
     expect(row).to_contain_text("active")
     expect(row).to_contain_text("never used")
 
     # Rotated, the old secret kept for 24 hours: listed as rotating until then.
     row.get_by_role("button", name=re.compile("^Rotate eu-gateways")).click()
-    _choose(page, "Grace period", "24 hours")
-    _button(_dialog(page), "Rotate").click()
-    expect(_dialog(page)).to_have_count(0)
+    choose(page, "Grace period", "24 hours")
+    button(dialog(page), "Rotate").click()
+    expect(dialog(page)).to_have_count(0)
     rotated = page.get_by_role("alert").filter(has_text="The new secret of eu-gateways (shown once)")
     new_secret = rotated.locator("code").inner_text()
     assert new_secret.startswith("gct_") and new_secret != old_secret
@@ -1157,8 +989,10 @@ def test_an_owner_rotates_a_cluster_token_and_makes_an_api_token_with_a_ceiling_
     expect(old_row).to_contain_text("rotating")
     expect(old_row).to_contain_text("(in 24 h)")
     expect(tokens.get_by_role("row").filter(has_text=new_secret[:prefix])).to_contain_text("active")
-    _screenshots_on_a_phone_too(page, "41-gateways-and-cluster-tokens")
-    listed = _api(page, f"{control_plane}/api/v1/orgs/{org.slug}/clusters/{cluster.id}/tokens/")["results"]
+    screenshots(page, "41-gateways-and-cluster-tokens")
+    listed = read_api(page, f"{control_plane}/api/v1/orgs/{org.slug}/clusters/{cluster.id}/tokens/")[
+        "results"
+    ]
     [old] = [token for token in listed if token["prefix"] == old_secret[:prefix]]
     until = datetime.fromisoformat(old["revoked_at"].replace("Z", "+00:00"))
     assert old["status"] == "rotating"
@@ -1166,30 +1000,32 @@ def test_an_owner_rotates_a_cluster_token_and_makes_an_api_token_with_a_ceiling_
 
     # Revoked once confirmed: refused from now on.
     old_row.get_by_role("button", name=re.compile("^Revoke eu-gateways")).click()
-    _button(_dialog(page), "Revoke").click()
+    button(dialog(page), "Revoke").click()
     expect(old_row).to_contain_text("revoked")
-    listed = _api(page, f"{control_plane}/api/v1/orgs/{org.slug}/clusters/{cluster.id}/tokens/")["results"]
+    listed = read_api(page, f"{control_plane}/api/v1/orgs/{org.slug}/clusters/{cluster.id}/tokens/")[
+        "results"
+    ]
     assert [token["status"] for token in listed if token["prefix"] == old_secret[:prefix]] == ["revoked"]
 
     # An API token: a developer's ceiling, an expiry in 30 days.
     page.get_by_role("link", name="Organization").click()
     members = page.get_by_role("table", name="Members")
     expect(members.get_by_role("textbox", name="Role of ops@example.com")).to_have_value("owner")
-    _screenshots_on_a_phone_too(page, "42-organization-members")
+    screenshots(page, "42-organization-members")
     page.get_by_role("tab", name="API tokens").click()
     expect(page.get_by_role("textbox", name="Role ceiling")).to_have_value("viewer")  # the least, unasked
     page.get_by_label("Token name").fill("deploy-bot")
-    _choose(page, "Role ceiling", "developer")
+    choose(page, "Role ceiling", "developer")
     expiry = (date.today() + timedelta(days=30)).isoformat()
     page.get_by_label("Expires on").fill(expiry)
-    _button(page, "Create API token").click()
+    button(page, "Create API token").click()
     shown = page.get_by_role("alert").filter(has_text="Your API token (shown once)")
     secret = shown.locator("code").inner_text()
     row = page.get_by_role("table", name="API tokens").get_by_role("row").filter(has_text="deploy-bot")
     expect(row).to_contain_text("developer")
     expect(row).to_contain_text("never used")
-    _screenshots_on_a_phone_too(page, "43-api-tokens")
-    [token] = _api(page, f"{control_plane}/api/v1/orgs/{org.slug}/tokens/?search=deploy-bot")["results"]
+    screenshots(page, "43-api-tokens")
+    [token] = read_api(page, f"{control_plane}/api/v1/orgs/{org.slug}/tokens/?search=deploy-bot")["results"]
     assert token["role_ceiling"] == "developer"
     # The start of that day where the browser is.
     midnight = page.evaluate("day => new Date(day + 'T00:00:00').toISOString()", expiry)
@@ -1213,7 +1049,7 @@ def test_an_owner_rotates_a_cluster_token_and_makes_an_api_token_with_a_ceiling_
     expect(log.get_by_text("api_token.create")).to_have_count(0)
     for action in ("cluster_token.create", "cluster_token.rotate", "cluster_token.revoke"):
         expect(log.get_by_text(action, exact=True).first).to_be_visible()
-    _choose(page, "Who", "ops@example.com")
+    choose(page, "Who", "ops@example.com")
     page.get_by_label("From", exact=True).fill(date.today().isoformat())
     page.get_by_label("To", exact=True).fill(date.today().isoformat())
     expect(log.get_by_text("cluster_token.rotate", exact=True)).to_be_visible()
@@ -1222,4 +1058,4 @@ def test_an_owner_rotates_a_cluster_token_and_makes_an_api_token_with_a_ceiling_
     expect(page.get_by_role("tabpanel", name="Audit log").get_by_text("Nothing matches.")).to_be_visible()
     page.get_by_label("To", exact=True).fill(date.today().isoformat())
     expect(log.get_by_text("cluster_token.rotate", exact=True)).to_be_visible()
-    _screenshots_on_a_phone_too(page, "44-audit-log")
+    screenshots(page, "44-audit-log")

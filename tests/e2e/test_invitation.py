@@ -13,15 +13,14 @@ from playwright.sync_api import Page, expect
 from tenants.credentials import hash_secret, new_secret
 from tenants.models import Invitation, Membership
 from tenants.roles import Role
-from tests.e2e.test_console import chromium, control_plane, page  # noqa: F401  (the browser and server)
 from tests.factories import PASSWORD, make_org_with_cluster
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
 def test_an_invited_person_signs_up_and_lands_in_the_organization_in_the_console(
-    page: Page,  # noqa: F811
-    control_plane: str,  # noqa: F811
+    page: Page,
+    control_plane: str,
 ) -> None:
     organization, author, _cluster = make_org_with_cluster("edge")
     secret = new_secret()
