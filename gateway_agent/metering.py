@@ -6,7 +6,7 @@ tracked on stick counter 2, with explicit increments that tell a request answere
 in flight:
 
 - a request the gateway answers itself (401, 403, 404, 413, 429, a redirect, a mock, a CORS
-  preflight): its status class, gpc(0..4) = 1xx..5xx, by the answer's own condition;
+  preflight): its status, by the answer's own condition;
 - a request going upstream: gpc5 just before it goes (`txn.sent_ms` set), then gpc6 and its
   status class when it is answered, exactly once, whoever answers:
   - the upstream's answer, in the frontend's `http-response` rules (`txn.latency_ms` set);
@@ -24,6 +24,10 @@ in flight:
   HAProxy says it is gone: `use`, in `show table`, is how many live requests hold the entry, so at
   least `gpc5 - gpc6 - use` of its requests will never be answered. What a worker that is gone left
   unanswered is counted as 5xx at once.
+
+A status is counted in exactly one counter: its code's (`protocol.STATUS_CODES`, from
+FIRST_CODE_GPC on) or else its class's (gpc0..4 = 1xx..5xx): one increment a request, however
+many codes are told apart, and no read can see a code counted and its class not yet.
 
 An upstream answer also adds one to the latency bucket its time falls in (gpc7 onwards): the
 milliseconds from the request leaving for the upstream to the answer's headers, in the buckets
@@ -46,7 +50,7 @@ from __future__ import annotations
 import re
 
 from .directives import condition_of, kept_table, unquoted
-from .protocol import LATENCY_BOUNDS_MS
+from .protocol import LATENCY_BOUNDS_MS, STATUS_CODES
 
 TABLE = "usage/counts"
 # The key, computed where a request is tracked rather than kept in a variable: a variable set
@@ -55,7 +59,18 @@ KEY = "var(proc.usage_gen),concat(|,txn.route),concat(|,txn.consumer)"
 UNMATCHED_KEY = "var(proc.usage_gen),concat(|0|)"
 NO_ROUTE = "!{ var(txn.route) -m found }"
 FIRST_LATENCY_GPC = 7
-GPC_COUNT = FIRST_LATENCY_GPC + len(LATENCY_BOUNDS_MS) + 1
+FIRST_CODE_GPC = FIRST_LATENCY_GPC + len(LATENCY_BOUNDS_MS) + 1
+GPC_COUNT = FIRST_CODE_GPC + len(STATUS_CODES)
+# The codes HAProxy answers itself once a request went upstream (an error of its own, a refused
+# connection, a closed one, a timeout): the only ones the after-response rule tells apart.
+HAPROXY_CODES = (500, 502, 503, 504)
+
+
+def status_gpc(code: int) -> int:
+    """The counter a request answered with `code` is counted in: its code's, or its class's."""
+    return FIRST_CODE_GPC + STATUS_CODES.index(code) if code in STATUS_CODES else code // 100 - 1
+
+
 _ANSWER = re.compile(r"^(\s*)http-request (return|redirect) ")
 _STATUS = re.compile(r"\b(?:status|code) (\d{3})\b")
 
@@ -88,12 +103,12 @@ def count_answers(lines: list[str], *, tracked: bool = False) -> list[str]:
             if not tracked:
                 key = UNMATCHED_KEY if condition == NO_ROUTE else KEY
                 counted.append(f"{indent}{_tracking(key)}{suffix}")
-            count = f"{{ sc_inc_gpc({code // 100 - 1},2) -m int gt 0 }}"
+            count = f"{{ sc_inc_gpc({status_gpc(code)},2) -m int gt 0 }}"
             if condition is None:
                 line = f"{line} if {count}"
             elif "||" in condition or " or " in condition:
                 # An OR would let the count escape the other terms: a rule of its own then.
-                counted.append(f"{indent}http-request sc-inc-gpc({code // 100 - 1},2){suffix}")
+                counted.append(f"{indent}http-request sc-inc-gpc({status_gpc(code)},2){suffix}")
             else:
                 line = f"{line} {count}"
         counted.append(line)
@@ -123,14 +138,15 @@ def count_route_answers(lines: list[str]) -> list[str]:
 
 
 def answer_lines() -> list[str]:
-    """The frontend's lines counting an answer to a request that went upstream: its status class,
-    its latency when the upstream answered, and that it is answered (gpc6).
+    """The frontend's lines counting an answer to a request that went upstream: its status code
+    or class, its latency when the upstream answered, and that it is answered (gpc6).
 
     Counts happen inside conditions: a `counted_N` ACL (`sc_inc_gpc(N,2)`) is true once it has
     counted, so in `A counted_1 || B counted_2 || ...` exactly the first branch whose test holds
-    counts, and the rest are not evaluated. Two response rules instead of one per status class
-    and latency bucket: HAProxy evaluates every rule for every answer. (Named ACLs keep the
-    rules within HAProxy's 64 words a line.)
+    counts, and the rest are not evaluated. Two response rules instead of one per status and
+    latency bucket: HAProxy evaluates every rule for every answer; a 2xx stops at the first
+    test. (Named ACLs keep the rules within HAProxy's 64 words a line: that bound is what limits
+    STATUS_CODES.)
 
     The `http-after-response` rule counts what went upstream and got no upstream answer through
     the `http-response` rules: an answer HAProxy made itself. Its action, `allow`, does nothing but
@@ -138,11 +154,16 @@ def answer_lines() -> list[str]:
     the counting is in its condition. An upstream answer stops at its first test, the gateway's
     own answers at its second."""
     acls, status, latency, made = [], [], [], []
-    # 2xx first: most answers stop at the first test.
+    # 2xx first: most answers stop at the first test. A class's codes before the class.
     for low in (200, 300, 400, 500, 100):
         acls.append(f"acl status_{low // 100}xx status {low}:{low + 99}")
+        for code in STATUS_CODES:
+            if code // 100 == low // 100:
+                acls.append(f"acl status_{code} status {code}")
+                status.append(f"status_{code} counted_{status_gpc(code)}")
         status.append(f"status_{low // 100}xx counted_{low // 100 - 1}")
     # HAProxy's own answers are mostly 502, 503 and 504.
+    made += [f"status_{code} counted_{status_gpc(code)} counted_6" for code in HAPROXY_CODES]
     for low in (500, 400, 200, 300, 100):
         made.append(f"status_{low // 100}xx counted_{low // 100 - 1} counted_6")
     low = 0

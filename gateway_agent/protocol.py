@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 SCHEMA_VERSION = 1
 
@@ -367,17 +367,24 @@ StatusClass = Literal["1xx", "2xx", "3xx", "4xx", "5xx"]
 
 # Upper bounds (ms) of the latency histogram's buckets; one more bucket holds anything slower.
 LATENCY_BOUNDS_MS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
+# The status codes counted one by one (the others by their class alone): the redirects, client
+# errors and server errors a team tells apart, the gateway's own refusals among them. A success
+# is counted by its class: a 2xx code of its own would cost every call a test. Fourteen: what fits
+# the one HAProxy rule that counts an answer (metering.answer_lines).
+STATUS_CODES = (301, 302, 304, 400, 401, 403, 404, 413, 422, 429, 500, 502, 503, 504)
 
 
 class UsageItem(_Model):
-    """Requests of one route and consumer, with one status class, in one UTC minute.
-    `latency_ms_buckets`: how many upstream answers (of the route and consumer, whatever their
-    class) took how long, per LATENCY_BOUNDS_MS bucket."""
+    """Requests of one route and consumer, with one status class, in one UTC minute; with one
+    `status_code` of STATUS_CODES, or none: the class's other codes. `latency_ms_buckets`: how
+    many upstream answers (of the route and consumer, whatever their class) took how long, per
+    LATENCY_BOUNDS_MS bucket."""
 
     minute: Annotated[int, Field(ge=0)]  # Unix time of the minute's start (a multiple of 60)
     route_id: Annotated[int, Field(ge=0)]  # 0: no route matched
     consumer: Annotated[str, Field(max_length=100)] = ""  # "": anonymous
     status_class: StatusClass
+    status_code: Annotated[int, Field(ge=100, le=599)] | None = None
     requests: Annotated[int, Field(ge=1)]
     bytes_in: Annotated[int, Field(ge=0)] = 0
     bytes_out: Annotated[int, Field(ge=0)] = 0
@@ -386,6 +393,12 @@ class UsageItem(_Model):
     latency_ms_buckets: Annotated[
         list[Annotated[int, Field(ge=0)]], Field(default_factory=list, max_length=len(LATENCY_BOUNDS_MS) + 1)
     ]
+
+    @model_validator(mode="after")
+    def _code_in_its_class(self) -> UsageItem:
+        if self.status_code is not None and str(self.status_code)[0] != self.status_class[0]:
+            raise ValueError(f"status_code {self.status_code} is not of class {self.status_class}")
+        return self
 
 
 class UsageBatch(_Model):

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from .durable import write_atomically
-from .metering import FIRST_LATENCY_GPC
-from .protocol import LATENCY_BOUNDS_MS, UsageBatch
+from .metering import FIRST_CODE_GPC, FIRST_LATENCY_GPC
+from .protocol import LATENCY_BOUNDS_MS, STATUS_CODES, UsageBatch
 
 logger = logging.getLogger("gateway_agent.usage")
 
@@ -127,10 +127,14 @@ def send_pending(spool: UsageSpool, post: Callable[[bytes], int]) -> int:
 CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
 LATENCY_BUCKETS = len(LATENCY_BOUNDS_MS) + 1
 # A row of `parse_usage_table`: the counters (only ever growing while their worker lives), then
-# what HAProxy says holds the entry now.
+# what HAProxy says holds the entry now. A request is in exactly one of the status counters: its
+# code's (STATUS_CODES) or else its class's.
 SENT, ANSWERED, BYTES_IN, BYTES_OUT, FIRST_LATENCY = 5, 6, 7, 8, 9
-COUNTERS = FIRST_LATENCY + LATENCY_BUCKETS
+FIRST_CODE = FIRST_LATENCY + LATENCY_BUCKETS
+COUNTERS = FIRST_CODE + len(STATUS_CODES)
 IN_USE = COUNTERS  # `use`: the live requests tracking the entry (not a counter)
+# Rows saved by agents that counted classes alone: their code counters were zero.
+_CLASS_ONLY_COUNTERS = FIRST_CODE
 # What one batch may hold: the protocol's bound on items, and a size within the control plane's
 # bound on a body (4 MiB) and the common proxy default in front of it (nginx's 1 MiB): 10,000
 # items of long consumer names and big numbers would pass both.
@@ -146,8 +150,9 @@ SETTLED_GENERATIONS_KEPT_S = 8 * 24 * 3600
 
 
 def parse_usage_table(text: str) -> dict[str, list[int]]:
-    """`show table usage/counts` as {key: [1xx, 2xx, 3xx, 4xx, 5xx, went upstream, answered,
-    bytes in, bytes out, *latency buckets, in use]}: COUNTERS counters, then IN_USE."""
+    """`show table usage/counts` as {key: [1xx, 2xx, 3xx, 4xx, 5xx (the codes not counted one by
+    one), went upstream, answered, bytes in, bytes out, *latency buckets, *STATUS_CODES, in use]}:
+    COUNTERS counters, then IN_USE. A worker whose table counts no codes reads as zeros there."""
     rows: dict[str, list[int]] = {}
     for line in text.splitlines():
         key = _ROW.search(line)
@@ -160,6 +165,7 @@ def parse_usage_table(text: str) -> dict[str, list[int]]:
             fields.get("bytes_in_cnt", 0),
             fields.get("bytes_out_cnt", 0),
             *(fields.get(f"gpc{FIRST_LATENCY_GPC + i}", 0) for i in range(LATENCY_BUCKETS)),
+            *(fields.get(f"gpc{FIRST_CODE_GPC + i}", 0) for i in range(len(STATUS_CODES))),
             int(use.group(1)) if use else 0,
         ]
     return rows
@@ -251,6 +257,10 @@ class UsageMeter:
         pending = self.state.get("pending")
         self.state["pending"] = [pending] if isinstance(pending, str) else list(pending or [])
         self.state.pop("unanswered", None)
+        self.state["counters"] = {
+            key: [*row, *[0] * len(STATUS_CODES)] if len(row) == _CLASS_ONLY_COUNTERS else row
+            for key, row in dict(self.state.get("counters", {})).items()
+        }
         if self.state["pending"]:  # written, maybe not all spooled before a crash: spool again
             for text in self.state["pending"]:
                 batch = UsageBatch.model_validate_json(text)
@@ -318,21 +328,29 @@ class UsageMeter:
         items: list[dict[str, Any]] = []
 
         def add(key: str, classes: list[int], grown: list[int]) -> bool:
+            """Items of the key's growth: one per status code counted one by one, then one per
+            class for its other codes (`classes`); bytes and latencies go with the first."""
             _, route, consumer = [*key.split("|", 2), "", ""][:3]
             first = True
-            for status_class, count in zip(CLASSES, classes, strict=True):
+            codes = grown[FIRST_CODE:COUNTERS] if len(grown) >= COUNTERS else []
+            counts = [
+                *((f"{code // 100}xx", code, n) for code, n in zip(STATUS_CODES, codes, strict=False)),
+                *((status_class, None, n) for status_class, n in zip(CLASSES, classes, strict=True)),
+            ]
+            for status_class, status_code, count in counts:
                 if count > 0:
                     item: dict[str, Any] = {
                         "minute": minute,
                         "route_id": int(route) if route.isdigit() else 0,
                         "consumer": consumer[:100],
                         "status_class": status_class,
+                        "status_code": status_code,
                         "requests": count,
                         "bytes_in": grown[BYTES_IN] if first else 0,
                         "bytes_out": grown[BYTES_OUT] if first else 0,
                         # Every field, as sent: `_parts` measures the items by their JSON.
-                        "latency_ms_buckets": grown[FIRST_LATENCY:]
-                        if first and any(grown[FIRST_LATENCY:])
+                        "latency_ms_buckets": grown[FIRST_LATENCY:FIRST_CODE]
+                        if first and any(grown[FIRST_LATENCY:FIRST_CODE])
                         else [],
                     }
                     items.append(item)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -162,7 +163,9 @@ def stop_gateway(agent: subprocess.Popen[bytes], data_dir: Path) -> None:
 class _Echo(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         body = json.dumps({"path": self.path, "headers": dict(self.headers)}).encode()
-        self.send_response(200)
+        # `/status/<code>` anywhere in the path: answered with that status.
+        asked = re.search(r"/status/([1-5][0-9][0-9])\b", self.path)
+        self.send_response(int(asked.group(1)) if asked else 200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -173,8 +176,8 @@ class _Echo(BaseHTTPRequestHandler):
 
 
 def start_echo_upstream() -> ThreadingHTTPServer:
-    """An upstream on loopback answering GETs with the path and headers it saw, as JSON; the
-    caller shuts it down."""
+    """An upstream on loopback answering GETs with the path and headers it saw, as JSON, with
+    200 or the status a path asks for (`/status/503`); the caller shuts it down."""
     upstream = ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
     threading.Thread(target=upstream.serve_forever, daemon=True).start()
     return upstream

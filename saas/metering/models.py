@@ -27,13 +27,16 @@ class UsageBatch(models.Model):
 
 
 class UsageRollup(models.Model):
-    """Requests of one route and consumer with one status class in one UTC minute."""
+    """Requests of one route and consumer with one status in one UTC minute: a code the gateway
+    counts one by one (gateway_agent.protocol.STATUS_CODES), or 0 with its class: the class's
+    other codes."""
 
     cluster_id = models.BigIntegerField()
     minute = models.DateTimeField()
     route_id = models.BigIntegerField()  # 0: no route matched
     consumer = models.CharField(max_length=100, blank=True)  # "": anonymous
     status_class = models.CharField(max_length=3)
+    status_code = models.PositiveSmallIntegerField(default=0)  # 0: not counted one by one
     requests = models.BigIntegerField(default=0)
     bytes_in = models.BigIntegerField(default=0)
     bytes_out = models.BigIntegerField(default=0)
@@ -44,8 +47,8 @@ class UsageRollup(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["cluster_id", "minute", "route_id", "consumer", "status_class"],
-                name="usage_rollup_key",
+                fields=["cluster_id", "minute", "route_id", "consumer", "status_class", "status_code"],
+                name="usage_rollup_status_key",
             )
         ]
         # Billing sums a period; analytics read one cluster over a range; old months are
@@ -56,7 +59,8 @@ class UsageRollup(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.minute:%Y-%m-%d %H:%M} route {self.route_id} {self.status_class}: {self.requests}"
+        status = self.status_code or self.status_class
+        return f"{self.minute:%Y-%m-%d %H:%M} route {self.route_id} {status}: {self.requests}"
 
 
 # --- the intake queue, in the public schema -----------------------------------------------------

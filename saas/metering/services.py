@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import calendar
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -22,7 +23,7 @@ from django.db.models.functions import Trunc
 from django_tenants.utils import schema_context
 
 from core.errors import InvalidInput
-from gateway_agent.protocol import LATENCY_BOUNDS_MS, UsageBatch
+from gateway_agent.protocol import LATENCY_BOUNDS_MS, STATUS_CODES, UsageBatch
 from tenants.models import Organization
 
 from .models import UsageRollup
@@ -38,15 +39,15 @@ ON CONFLICT (batch_id) DO NOTHING RETURNING batch_id
 # PostgreSQL) whatever the number of rows, in the sorted order that keeps consumers deadlock-free.
 _UPSERT = """
 INSERT INTO metering_usagerollup
-    (cluster_id, minute, route_id, consumer, status_class, requests, bytes_in, bytes_out,
-     latency_ms_buckets)
-SELECT c, m, r, co, s, q, bi, bo, l::bigint[]
+    (cluster_id, minute, route_id, consumer, status_class, status_code, requests, bytes_in,
+     bytes_out, latency_ms_buckets)
+SELECT c, m, r, co, s, sc, q, bi, bo, l::bigint[]
 FROM unnest(
-    %s::bigint[], %s::timestamptz[], %s::bigint[], %s::text[], %s::text[],
+    %s::bigint[], %s::timestamptz[], %s::bigint[], %s::text[], %s::text[], %s::smallint[],
     %s::bigint[], %s::bigint[], %s::bigint[], %s::text[]
-) WITH ORDINALITY AS t(c, m, r, co, s, q, bi, bo, l, n)
+) WITH ORDINALITY AS t(c, m, r, co, s, sc, q, bi, bo, l, n)
 ORDER BY n
-ON CONFLICT (cluster_id, minute, route_id, consumer, status_class) DO UPDATE SET
+ON CONFLICT (cluster_id, minute, route_id, consumer, status_class, status_code) DO UPDATE SET
     requests = metering_usagerollup.requests + EXCLUDED.requests,
     bytes_in = metering_usagerollup.bytes_in + EXCLUDED.bytes_in,
     bytes_out = metering_usagerollup.bytes_out + EXCLUDED.bytes_out,
@@ -57,12 +58,14 @@ ON CONFLICT (cluster_id, minute, route_id, consumer, status_class) DO UPDATE SET
             FROM unnest(metering_usagerollup.latency_ms_buckets, EXCLUDED.latency_ms_buckets) AS t(old, new)
         ) END
 """
-# Upstream answers per route and latency bucket over a range, summed in the database.
-_LATENCY_BY_ROUTE = """
-SELECT route_id, bucket, sum(answers)::bigint
+# Upstream answers per route, time bucket (minute, hour or day) and latency bucket over a range,
+# summed in the database.
+_LATENCY = """
+SELECT route_id, date_trunc(%s, minute AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS t, bucket,
+    sum(answers)::bigint
 FROM metering_usagerollup, unnest(latency_ms_buckets) WITH ORDINALITY AS h(answers, bucket)
 WHERE cluster_id = %s AND minute >= %s AND minute < %s{filters}
-GROUP BY route_id, bucket
+GROUP BY route_id, t, bucket
 """
 LATENCY_BUCKETS = len(LATENCY_BOUNDS_MS) + 1
 
@@ -97,7 +100,7 @@ def record_usage_batches(schema_name: str, batches: list[tuple[int, UsageBatch]]
         )
         new = {batch_id for (batch_id,) in cursor.fetchall()}
         counted = len(new)
-        totals: dict[tuple[int, int, int, str, str], list[int]] = defaultdict(
+        totals: dict[tuple[int, int, int, str, str, int], list[int]] = defaultdict(
             lambda: [0] * (3 + LATENCY_BUCKETS)
         )
         for cluster_id, batch in batches:
@@ -111,6 +114,7 @@ def record_usage_batches(schema_name: str, batches: list[tuple[int, UsageBatch]]
                     item.route_id,
                     item.consumer,
                     item.status_class,
+                    item.status_code or 0,
                 )
                 total = totals[key]
                 total[0] += item.requests
@@ -120,10 +124,12 @@ def record_usage_batches(schema_name: str, batches: list[tuple[int, UsageBatch]]
                     total[3 + index] += answers
         if totals:
             # Sorted keys: concurrent consumers lock rows in one order and cannot deadlock.
-            columns: list[list[Any]] = [[] for _ in range(9)]
-            for (cluster_id, minute, route_id, consumer, status_class), counts in sorted(totals.items()):
+            columns: list[list[Any]] = [[] for _ in range(10)]
+            for (cluster_id, minute, route_id, consumer, status_class, status_code), counts in sorted(
+                totals.items()
+            ):
                 latency = counts[3:]
-                row = [cluster_id, _utc(minute), route_id, consumer, status_class, *counts[:3]]
+                row = [cluster_id, _utc(minute), route_id, consumer, status_class, status_code, *counts[:3]]
                 row.append("{" + ",".join(map(str, latency)) + "}" if any(latency) else "{}")
                 for column, value in zip(columns, row, strict=True):
                     column.append(value)
@@ -219,6 +225,27 @@ MAX_POINTS = 2000
 TOP = 10
 
 
+def status_label(status_class: str, status_code: int) -> str:
+    """How a rollup's status reads: its code, or its class for the class's other codes."""
+    return str(status_code) if status_code else status_class
+
+
+def _status_filter(status: str) -> dict[str, Any]:
+    """The rollup filter for `status`: a class (`4xx`: every code of it) or a code (`429`)."""
+    if re.fullmatch(r"[1-5]xx", status):
+        return {"status_class": status}
+    if re.fullmatch(r"[1-5][0-9][0-9]", status):
+        if int(status) not in STATUS_CODES:
+            raise InvalidInput.field(
+                "status",
+                f"{status} is counted with its class ({status[0]}xx); codes counted one by one: "
+                + ", ".join(map(str, STATUS_CODES))
+                + ".",
+            )
+        return {"status_code": int(status)}
+    raise InvalidInput.field("status", "A status code such as 429, or a class such as 4xx.")
+
+
 def traffic(
     cluster_id: int,
     start: datetime,
@@ -227,10 +254,12 @@ def traffic(
     *,
     route_id: int | None = None,
     consumer: str | None = None,
+    status: str | None = None,
 ) -> dict[str, Any]:
-    """Requests over time by status class with bytes, and the busiest routes and consumers, for
-    one cluster in [start, end), of one route (`route_id`, 0: requests that matched none) and one
-    consumer (`consumer`, "": anonymous) when given. Call inside the organization's schema."""
+    """Requests over time by status class and code with bytes and latency percentiles, and the
+    busiest routes, consumers and statuses, for one cluster in [start, end); of one route
+    (`route_id`, 0: requests that matched none), one consumer (`consumer`, "": anonymous) and one
+    status (`status`: a code or a class) when given. Call inside the organization's schema."""
     if bucket not in BUCKETS:
         raise InvalidInput.field("bucket", f"One of: {', '.join(BUCKETS)}.")
     if end <= start:
@@ -248,36 +277,48 @@ def traffic(
     if consumer is not None:
         rows = rows.filter(consumer=consumer)
         filters, arguments = filters + " AND consumer = %s", [*arguments, consumer]
+    if status is not None:
+        # Not the latencies: an answer's latency is kept with its route and consumer, not with
+        # its status (UsageItem), so they stay those of every answer.
+        rows = rows.filter(**_status_filter(status))
     series: dict[datetime, dict[str, Any]] = {}
     for row in (
         rows.annotate(t=Trunc("minute", bucket, tzinfo=UTC))
-        .values("t", "status_class")
+        .values("t", "status_class", "status_code")
         .annotate(requests=Sum("requests"), bytes_in=Sum("bytes_in"), bytes_out=Sum("bytes_out"))
         .order_by("t")
     ):
         point = series.setdefault(
-            row["t"], {"t": row["t"], "requests": 0, "by_status": {}, "bytes_in": 0, "bytes_out": 0}
+            row["t"],
+            {"t": row["t"], "requests": 0, "by_status": {}, "by_code": {}, "bytes_in": 0, "bytes_out": 0},
         )
         point["requests"] += row["requests"]
-        point["by_status"][row["status_class"]] = row["requests"]
+        by_status = point["by_status"]
+        by_status[row["status_class"]] = by_status.get(row["status_class"], 0) + row["requests"]
+        point["by_code"][status_label(row["status_class"], row["status_code"])] = row["requests"]
         point["bytes_in"] += row["bytes_in"]
         point["bytes_out"] += row["bytes_out"]
 
-    def top(field: str) -> list[dict[str, Any]]:
+    def top(*fields: str) -> list[dict[str, Any]]:
         return [
-            {field: row[field], "requests": row["requests"]}
-            for row in rows.values(field)
+            {**{field: row[field] for field in fields}, "requests": row["requests"]}
+            for row in rows.values(*fields)
             .annotate(requests=Sum("requests"))
-            .order_by("-requests", field)[:TOP]
+            .order_by("-requests", *fields)[:TOP]
         ]
 
     totals = rows.aggregate(requests=Sum("requests"), bytes_in=Sum("bytes_in"), bytes_out=Sum("bytes_out"))
     histograms: dict[int, list[int]] = defaultdict(lambda: [0] * LATENCY_BUCKETS)
+    over_time: dict[datetime, list[int]] = defaultdict(lambda: [0] * LATENCY_BUCKETS)
     with connection.cursor() as cursor:
-        cursor.execute(_LATENCY_BY_ROUTE.format(filters=filters), arguments)
-        for answered_route, position, answers in cursor.fetchall():
+        cursor.execute(_LATENCY.format(filters=filters), [bucket, *arguments])
+        for answered_route, t, position, answers in cursor.fetchall():
             if 1 <= position <= LATENCY_BUCKETS:
                 histograms[answered_route][position - 1] += int(answers)
+                over_time[t][position - 1] += int(answers)
+    for t, histogram in over_time.items():
+        if t in series:
+            series[t]["latency"] = latency_percentiles(histogram)
     return {
         "from": start,
         "to": end,
@@ -286,6 +327,11 @@ def traffic(
         "series": list(series.values()),
         "top_routes": top("route_id"),
         "top_consumers": top("consumer"),
+        "top_statuses": [
+            {"status": status_label(row["status_class"], row["status_code"]), "requests": row["requests"]}
+            for row in top("status_class", "status_code")
+        ],
+        "status_codes": list(STATUS_CODES),
         "latency_by_route": [
             {"route_id": route_id, **latency_percentiles(histogram)}
             for route_id, histogram in sorted(histograms.items())

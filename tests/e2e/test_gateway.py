@@ -643,6 +643,9 @@ def test_every_call_through_the_gateway_is_billed_once(tmp_path):
         def traffic_burst(count: int) -> None:
             for i in range(count):
                 assert call(f"/orders/{i}", "orders", **key) == 200
+                if i % 20 == 0:  # upstream answers counted by their code, or by their class
+                    assert call(f"/orders/status/503/{i}", "orders", **key) == 503
+                    assert call(f"/orders/status/418/{i}", "orders", **key) == 418
                 if i % 4 == 0:
                     assert call(f"/orders/{i}", "orders") == 401
                 if i % 10 == 0:
@@ -682,11 +685,18 @@ def test_every_call_through_the_gateway_is_billed_once(tmp_path):
         assert by_route[0] == unmatched
         by_consumer = {row["consumer"]: row["requests"] for row in counts["top_consumers"]}
         # Requests abandoned by the client (status 0, only ever keyed ones here) count as 5xx.
-        assert by_consumer["app"] == sum(1 for _, status in sent if status in (200, 0))
+        assert by_consumer["app"] == sum(1 for _, status in sent if status in (200, 418, 503, 0))
         by_status = {"2xx": 0, "4xx": 0, "5xx": 0}
         for _, status in sent:
             by_status["5xx" if status == 0 else f"{status // 100}xx"] += 1
         assert counts["series"][0]["by_status"] == {k: v for k, v in by_status.items() if v}
+        # The gateway's own 401 and 404 and the upstream's 503 by their codes; a 418 with the
+        # other 4xx, and abandoned requests with the other 5xx.
+        by_code = {"2xx": 0, "401": 0, "404": 0, "4xx": 0, "503": 0, "5xx": 0}
+        for _, status in sent:
+            label = {0: "5xx", 200: "2xx", 418: "4xx"}.get(status, str(status))
+            by_code[label] += 1
+        assert counts["series"][0]["by_code"] == {k: v for k, v in by_code.items() if v}
     finally:
         _tear_down(agents, data_dir, control, upstream)
 

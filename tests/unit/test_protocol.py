@@ -46,3 +46,13 @@ def test_consumers_are_not_kept_between_snapshots_by_default():
     second = parser.parse(served(document))
     assert second.routes is first.routes and second.consumers is not first.consumers
     assert second == first
+
+
+def test_a_usage_item_s_status_code_belongs_to_its_class():
+    from gateway_agent.protocol import UsageItem
+
+    item = {"minute": 60, "route_id": 1, "status_class": "4xx", "requests": 1}
+    assert UsageItem.model_validate({**item, "status_code": 429}).status_code == 429
+    assert UsageItem.model_validate(item).status_code is None
+    with pytest.raises(ValidationError, match="not of class 4xx"):
+        UsageItem.model_validate({**item, "status_code": 503})

@@ -222,7 +222,7 @@ def test_a_route_tracks_its_request_once_as_soon_as_authentication_names_the_con
     """Answers before the consumer is named are tracked by their own conditions (as anonymous);
     the request is then tracked once, unconditionally, and later answers and the request going
     upstream only count: a request that passes evaluates no tracking condition after that."""
-    from gateway_agent.metering import KEY, UPSTREAM_LINES, count_route_answers
+    from gateway_agent.metering import KEY, UPSTREAM_LINES, count_route_answers, status_gpc
 
     track = f"    http-request track-sc2 {KEY} table usage/counts"
     lines = [
@@ -235,26 +235,29 @@ def test_a_route_tracks_its_request_once_as_soon_as_authentication_names_the_con
     ]
     assert count_route_answers(lines) == [
         f"{track} if {{ src 10.0.0.1 }}",
-        "    http-request return status 403 string 'no' if { src 10.0.0.1 } { sc_inc_gpc(3,2) -m int gt 0 }",
+        "    http-request return status 403 string 'no' if { src 10.0.0.1 } "
+        f"{{ sc_inc_gpc({status_gpc(403)},2) -m int gt 0 }}",
         "    http-request set-var(txn.consumer) var(txn.key),map(keys.map)",
         track,
         "    http-request return status 401 string 'who' if !{ var(txn.consumer) -m found } "
-        "{ sc_inc_gpc(3,2) -m int gt 0 }",
+        f"{{ sc_inc_gpc({status_gpc(401)},2) -m int gt 0 }}",
         "    http-request set-var(txn.rl) var(txn.consumer),map(rl.map)",
         "    http-request return status 429 string 'slow' if { var(txn.rl_used) -m int gt 5 } "
-        "{ sc_inc_gpc(3,2) -m int gt 0 }",
+        f"{{ sc_inc_gpc({status_gpc(429)},2) -m int gt 0 }}",
         "    http-request set-var(txn.sent_ms) date(0,ms) if { sc_inc_gpc(5,2) -m int gt 0 }",
     ]
     # A route without authentication: tracked first thing.
     unnamed = count_route_answers([lines[0], *lines[-1:]])
-    assert unnamed[0] == track and unnamed[1] == lines[0] + " { sc_inc_gpc(3,2) -m int gt 0 }"
+    assert (
+        unnamed[0] == track and unnamed[1] == lines[0] + f" {{ sc_inc_gpc({status_gpc(403)},2) -m int gt 0 }}"
+    )
 
 
 def test_each_answer_the_gateway_gives_is_tracked_and_counted_once_by_its_own_condition():
     """The rules metering adds around an answer: tracked under the request's usage key (route 0
     when none matched), counted by the answer's condition, or by a rule of its own when an OR
     could let the count slip past the other terms."""
-    from gateway_agent.metering import KEY, NO_ROUTE, UNMATCHED_KEY, count_answers
+    from gateway_agent.metering import KEY, NO_ROUTE, UNMATCHED_KEY, count_answers, status_gpc
 
     lines = [
         "    http-request set-var(txn.x) str(1)",
@@ -266,12 +269,12 @@ def test_each_answer_the_gateway_gives_is_tracked_and_counted_once_by_its_own_co
     assert count_answers(lines) == [
         "    http-request set-var(txn.x) str(1)",
         f"    http-request track-sc2 {UNMATCHED_KEY} table usage/counts if {NO_ROUTE}",
-        f"    http-request return status 404 string 'no' if {NO_ROUTE} {{ sc_inc_gpc(3,2) -m int gt 0 }}",
+        f"    http-request return status 404 string 'no' if {NO_ROUTE} {{ sc_inc_gpc({status_gpc(404)},2) -m int gt 0 }}",
         f"    http-request track-sc2 {KEY} table usage/counts if {{ var(txn.ka) -m str g0 }}",
         "    http-request return status 401 string 'who or what' if { var(txn.ka) -m str g0 } "
-        "{ sc_inc_gpc(3,2) -m int gt 0 }",
+        f"{{ sc_inc_gpc({status_gpc(401)},2) -m int gt 0 }}",
         f"    http-request track-sc2 {KEY} table usage/counts if {{ var(txn.rd) -m str g0 }} || {{ ssl_fc }}",
-        "    http-request sc-inc-gpc(2,2) if { var(txn.rd) -m str g0 } || { ssl_fc }",
+        f"    http-request sc-inc-gpc({status_gpc(302)},2) if {{ var(txn.rd) -m str g0 }} || {{ ssl_fc }}",
         "    http-request redirect scheme https if { var(txn.rd) -m str g0 } || { ssl_fc }",
         f"    http-request track-sc2 {KEY} table usage/counts",
         "    http-request return status 200 string 'mock' if { sc_inc_gpc(1,2) -m int gt 0 }",

@@ -298,3 +298,41 @@ def test_a_file_older_than_the_agents_last_read_bills_nothing_twice(tmp_path, sp
     assert counted(meter.record({"g2|1|": row()}, "gw", 30, drained=stale)) == {}
     assert counted(meter.record({"g2|1|": row()}, "gw", 40)) == {"5xx": 1}
     assert sum(counted(spooled(spool)).values()) == 6
+
+
+def test_status_codes_counted_one_by_one_are_sent_as_codes_and_billed_once(tmp_path, spool):
+    """401, 404 and 503 have counters of their own; a 418 is only in its class's. Each request
+    is in one counter, so the items add up to the calls, each code within its class."""
+    from gateway_agent.protocol import STATUS_CODES
+    from gateway_agent.usage import FIRST_CODE
+
+    values = row(ok=5, sent=9, answered=9)
+    values[3] = 1  # a 418: 4xx, not a code counted one by one
+    for code, count in ((401, 2), (404, 1), (503, 1)):
+        values[FIRST_CODE + STATUS_CODES.index(code)] = count
+    meter = UsageMeter(tmp_path / "state.json", spool)
+    [batch] = meter.record({"g|7|app": values}, "gw", 1_000)
+    assert [(item.status_class, item.status_code, item.requests) for item in batch.items] == [
+        ("4xx", 401, 2),
+        ("4xx", 404, 1),
+        ("5xx", 503, 1),
+        ("2xx", None, 5),
+        ("4xx", None, 1),
+    ]
+    values[FIRST_CODE + STATUS_CODES.index(401)] += 3
+    [later] = meter.record({"g|7|app": values}, "gw", 1_010)
+    assert [(item.status_code, item.requests) for item in later.items] == [(401, 3)]
+
+
+def test_a_state_saved_by_an_agent_that_counted_classes_only_bills_nothing_twice(tmp_path, spool):
+    """An agent upgraded beside a running worker: the state's rows have no code counters, the
+    worker's table has none either (zeros): only what grew since is billed."""
+    from gateway_agent.usage import FIRST_CODE
+
+    old_row = row(ok=40, sent=40, answered=40)[:FIRST_CODE]
+    (tmp_path / "state.json").write_text(
+        json.dumps({"counters": {"g|1|": old_row}, "sequence": 3, "pending": [], "settled": {}})
+    )
+    meter = UsageMeter(tmp_path / "state.json", spool)
+    made = meter.record({"g|1|": row(ok=42, sent=42, answered=42, use=0)}, "gw", 1_000)
+    assert counted(made) == {"2xx": 2}

@@ -74,7 +74,8 @@ def test_the_bounds_drop_the_oldest_batches_loudly(tmp_path, caplog):
     assert spool.pending() == kept[3:] and spool.dropped_batches == 3
 
 
-def _row(classes=(0, 0, 0, 0, 0), forwarded=0, answered=0, bytes_in=0, bytes_out=0, latency=()):
+def _row(classes=(0, 0, 0, 0, 0), forwarded=0, answered=0, bytes_in=0, bytes_out=0, latency=(), codes=()):
+    from gateway_agent.protocol import STATUS_CODES
     from gateway_agent.usage import LATENCY_BUCKETS
 
     return [
@@ -85,6 +86,8 @@ def _row(classes=(0, 0, 0, 0, 0), forwarded=0, answered=0, bytes_in=0, bytes_out
         bytes_out,
         *latency,
         *[0] * (LATENCY_BUCKETS - len(latency)),
+        *codes,
+        *[0] * (len(STATUS_CODES) - len(codes)),
     ]
 
 

@@ -59,8 +59,9 @@ def _moment(value: str, field: str) -> datetime:
 
 class AnalyticsViewSet(ClusterScopedViewSet):
     """A cluster's traffic over `range` (1h, 24h, 7d, 30d; default 24h) or from/to, in minute,
-    hour or day buckets: requests by status class, bytes, top routes and consumers; optionally
-    only one route's (`route_id`) or one consumer's (`consumer`) requests."""
+    hour or day buckets: requests by status class and code, bytes, latency percentiles, top
+    routes, consumers and statuses; optionally only one route's (`route_id`), one consumer's
+    (`consumer`) or one status's (`status`) requests."""
 
     queryset = GatewayCluster.objects.none()
     scope_map = {"list": Scope.CATALOG_READ}
@@ -76,6 +77,12 @@ class AnalyticsViewSet(ClusterScopedViewSet):
             ),
             OpenApiParameter(
                 "consumer", str, description="Only this consumer's requests (empty: the anonymous ones)"
+            ),
+            OpenApiParameter(
+                "status",
+                str,
+                description="Only the requests answered with this status: a code the gateways count "
+                "one by one (`status_codes` in the answer, such as 429) or a class (4xx)",
             ),
         ],
         responses={200: OpenApiTypes.OBJECT},
@@ -105,6 +112,12 @@ class AnalyticsViewSet(ClusterScopedViewSet):
             if len(consumer) > 100 or any(ord(c) < 0x20 or ord(c) == 0x7F for c in consumer):
                 raise InvalidInput.field("consumer", "A consumer's username: at most 100 characters.")
         data: dict[str, Any] = services.traffic(
-            self.cluster.id, start, end, bucket, route_id=route_id, consumer=consumer
+            self.cluster.id,
+            start,
+            end,
+            bucket,
+            route_id=route_id,
+            consumer=consumer,
+            status=params.get("status"),
         )
         return Response(data)

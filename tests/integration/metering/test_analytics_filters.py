@@ -1,6 +1,6 @@
-"""Traffic analytics narrowed to one route or one consumer (the console's filters): every figure
-(totals, series, top lists, latency) counts only the matching requests; bad filters are a 400
-naming the parameter."""
+"""Traffic analytics narrowed to one route, one consumer or one status (the console's filters):
+every figure (totals, series, top lists, latency) counts only the matching requests; statuses by
+code, latency percentiles over time; bad filters are a 400 naming the parameter."""
 
 import pytest
 
@@ -81,7 +81,53 @@ def test_bad_filters_are_refused_naming_the_parameter(cw):
         ("&route_id=", "route_id"),
         ("&consumer=" + "x" * 101, "consumer"),
         ("&consumer=a%0Ab", "consumer"),
+        ("&status=418", "status"),
+        ("&status=4XX", "status"),
+        ("&status=ok", "status"),
     ):
         answer = _get(cw, query)
         assert answer.status_code == 400, query
         assert field in answer.json()["errors"], (query, answer.json())
+
+
+def test_traffic_by_status_code_tells_401_404_and_429_apart(cw):
+    """The gateway counts 401, 404, 429 one by one and a 418 only as 4xx: the series and top
+    statuses say so, and a code or a class filters every figure; latency percentiles per hour."""
+    body = _batch(
+        ("2026-11-26T10:00:00", 1, "app", "2xx", 40),
+        ("2026-11-26T10:00:00", 1, "app", "4xx", 5),
+        ("2026-11-26T10:00:00", 1, "", "4xx", 7),
+        ("2026-11-26T11:10:00", 1, "app", "4xx", 2),
+        ("2026-11-26T11:10:00", 1, "app", "4xx", 1),
+        ("2026-11-26T11:10:00", 1, "app", "5xx", 3),
+    )
+    for index, code in ((1, 429), (2, 401), (3, 404), (5, 503)):
+        body["items"][index]["status_code"] = code
+    body["items"][0]["latency_ms_buckets"] = [0, 0, 40]  # 10:00, all at most 5 ms
+    body["items"][3]["latency_ms_buckets"] = [0, 0, 0, 0, 0, 0, 6]  # 11:10, at most 100 ms
+    assert _post(_token(cw), body).status_code == 202
+    UsageConsumer("statuses").drain()
+
+    everything = _get(cw).json()
+    assert [p["by_code"] for p in everything["series"]] == [
+        {"2xx": 40, "429": 5, "401": 7},
+        {"404": 2, "4xx": 1, "503": 3},
+    ]
+    assert [p["by_status"] for p in everything["series"]] == [{"2xx": 40, "4xx": 12}, {"4xx": 3, "5xx": 3}]
+    assert everything["top_statuses"][:3] == [
+        {"status": "2xx", "requests": 40},
+        {"status": "401", "requests": 7},
+        {"status": "429", "requests": 5},
+    ]
+    assert [(p["latency"]["p50_ms"], p["latency"]["p99_ms"]) for p in everything["series"]] == [
+        (5, 5),
+        (100, 100),
+    ]
+    assert 429 in everything["status_codes"] and 418 not in everything["status_codes"]
+
+    limited = _get(cw, "&status=429").json()
+    assert limited["totals"]["requests"] == 5
+    assert limited["top_consumers"] == [{"consumer": "app", "requests": 5}]
+    client_errors = _get(cw, "&status=4xx&consumer=app").json()
+    assert client_errors["totals"]["requests"] == 8
+    assert [p["by_code"] for p in client_errors["series"]] == [{"429": 5}, {"404": 2, "4xx": 1}]
