@@ -25,9 +25,9 @@ import pytest
 
 from gateway_agent.agent import Agent, AgentSettings
 from gateway_agent.metering import TABLE
-from gateway_agent.protocol import UsageBatch, document_sha256
+from gateway_agent.protocol import STATUS_CODES, UsageBatch, document_sha256
 from gateway_agent.runtime_api import RuntimeAPI, RuntimeAPIError
-from gateway_agent.usage import ANSWERED, SENT, UsageSpool, parse_usage_table
+from gateway_agent.usage import ANSWERED, FIRST_CODE, SENT, UsageSpool, parse_usage_table
 from saas.launcher.services import free_port
 from tests.control_plane import stop_haproxy, wait_for
 
@@ -125,12 +125,13 @@ class Gateway:
         return f"http://127.0.0.1:{self.port}{path}"
 
     def counted(self, route: int) -> Counter[str]:
-        """Each status class's calls of `route` in every batch the agent spooled so far."""
+        """The calls of `route` in every batch the agent spooled so far, by status: the code for
+        those counted one by one, else the class."""
         totals: Counter[str] = Counter()
         for path in self.agent.spool.pending():
             for item in UsageBatch.model_validate_json(path.read_bytes()).items:
                 if item.route_id == route:
-                    totals[item.status_class] += item.requests
+                    totals[str(item.status_code or item.status_class)] += item.requests
         return totals
 
     def table(self) -> dict[str, list[int]]:
@@ -184,7 +185,7 @@ def _frame(kind: int, flags: int, stream: int, payload: bytes) -> bytes:
     return struct.pack(">I", len(payload))[1:] + bytes([kind, flags]) + struct.pack(">I", stream) + payload
 
 
-def test_an_answer_haproxy_makes_itself_counts_once_with_its_class(gateway):
+def test_an_answer_haproxy_makes_itself_counts_once_with_its_code(gateway):
     """504: the upstream answers after `timeout server` (1 s), when HAProxy has answered for it.
     503: the upstream refuses the connection. Neither runs an `http-response` rule; the
     `http-after-response` rule counts them."""
@@ -192,15 +193,16 @@ def test_an_answer_haproxy_makes_itself_counts_once_with_its_class(gateway):
         assert client.get(gateway.url("/slow/2.5/200")).status_code == 504
         assert client.get(gateway.url("/dead/0/200")).status_code == 503
         assert client.get(gateway.url("/fast/0/200")).status_code == 200
-    assert gateway.read_until(SLOW, {"5xx": 1}) == {"5xx": 1}
-    assert gateway.read_until(DEAD, {"5xx": 1}) == {"5xx": 1}
+    assert gateway.read_until(SLOW, {"504": 1}) == {"504": 1}
+    assert gateway.read_until(DEAD, {"503": 1}) == {"503": 1}
     assert gateway.read_until(FAST, {"2xx": 1}) == {"2xx": 1}
-    # Counted by HAProxy as answered, with its class, the moment it answered.
-    for route in (SLOW, DEAD):
+    # Counted by HAProxy as answered, with its code and not its class, the moment it answered.
+    for route, code in ((SLOW, 504), (DEAD, 503)):
         [row] = [values for key, values in gateway.table().items() if key.split("|")[1] == str(route)]
-        assert row[4:SENT] == [1] and row[SENT] == row[ANSWERED] == 1
+        assert row[:SENT] == [0] * 5 and row[FIRST_CODE + STATUS_CODES.index(code)] == 1
+        assert row[SENT] == row[ANSWERED] == 1
     time.sleep(2)  # the upstream's late answer to the 504 changes nothing
-    assert gateway.read_until(SLOW, {"5xx": 1}, timeout=0) == {"5xx": 1}
+    assert gateway.read_until(SLOW, {"504": 1}, timeout=0) == {"504": 1}
 
 
 def test_a_call_whose_client_went_away_counts_once_with_the_upstreams_answer(gateway):
