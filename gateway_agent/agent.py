@@ -3,7 +3,9 @@
 - At start, the last good snapshot on disk is served at once, so a gateway restarted while the
   control plane is away still serves.
 - It registers, sends a heartbeat every 10 s (applied version, last error), and long-polls for
-  snapshots; when the control plane is unreachable it retries with backoff and jitter.
+  snapshots; when the control plane is unreachable it retries with backoff and jitter. A cluster
+  token the control plane refuses (revoked, or past a rotation's grace period) is logged as
+  such, and asked about again only every 15 to 30 s; the last good snapshot keeps serving.
 - A new snapshot is rendered into a fresh folder. When only map files (consumers, keys, most
   route changes) and server weights differ from what HAProxy serves, the change goes through
   HAProxy's runtime API: maps swapped atomically, no reload. Otherwise it is checked with
@@ -36,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import __version__, limit_counters
-from .client import ControlPlane
+from .client import ControlPlane, TokenRefused
 from .durable import write_atomically
 from .haproxy import HAProxyError, HAProxyProcess, check_config, haproxy_version
 from .metering import TABLE as USAGE_TABLE
@@ -59,6 +61,9 @@ KEEP_VERSIONS = 5
 # 0.5 to 1: a change published after an outage reaches the gateway within about 2 s.
 RETRY_FIRST_S = 0.25
 RETRY_CAP_S = 1.0
+# Retries once the control plane refuses the cluster token: a refusal is final for that token
+# (only a restart with a current one helps), so a fleet left on it need not ask every second.
+REFUSED_RETRY_S = 30.0
 # A drain reader's life: longer than any route's timeout (an hour at most), with a margin.
 DRAIN_LIMIT_S = 2 * 3600
 DRAIN_MARGIN_S = 600
@@ -645,15 +650,20 @@ class Agent:
                 # Capped low: a control plane back from an outage must be heard within a couple
                 # of seconds. A refused connection costs the control plane nothing; the jitter
                 # spreads a fleet's retries.
-                delay = backoff * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not secrecy
-                what = (
-                    "nothing new"
-                    if isinstance(exc, NothingNew)
-                    else "snapshot refused"
-                    if isinstance(exc, ApplyError)
-                    else "control plane unreachable"
-                )
-                logger.warning("%s (%s); retrying in %.1f s", what, exc, delay)
+                refused = isinstance(exc, TokenRefused)
+                jitter = random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not secrecy
+                delay = (REFUSED_RETRY_S if refused else backoff) * jitter
+                if refused:
+                    logger.error("%s; asking again in %.1f s", exc, delay)
+                else:
+                    what = (
+                        "nothing new"
+                        if isinstance(exc, NothingNew)
+                        else "snapshot refused"
+                        if isinstance(exc, ApplyError)
+                        else "control plane unreachable"
+                    )
+                    logger.warning("%s (%s); retrying in %.1f s", what, exc, delay)
                 self._stop.wait(delay)
                 backoff = min(backoff * 2, RETRY_CAP_S)
 

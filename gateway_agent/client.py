@@ -15,6 +15,22 @@ class ControlPlaneError(RuntimeError):
     pass
 
 
+class TokenRefused(ControlPlaneError):
+    """The control plane answered 401: it no longer accepts this gateway's cluster token (revoked,
+    or rotated and past its grace period). Only a restart with a current token helps."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(
+            f"{what}: the control plane refuses this gateway's cluster token (HTTP 401: revoked, or "
+            "rotated and past its grace period); restart the gateway with a current token"
+        )
+
+
+def _refused_token(what: str, response: httpx.Response) -> None:
+    if response.status_code == 401:
+        raise TokenRefused(what)
+
+
 def is_loopback(host: str) -> bool:
     """localhost, 127.0.0.0/8 or ::1."""
     if host.lower().rstrip(".") == "localhost":
@@ -52,6 +68,7 @@ class ControlPlane:
 
     def register(self, request: RegisterRequest) -> RegisterResponse:
         response = self._client.post("/agent/v1/register", json=request.model_dump())
+        _refused_token("register", response)
         if response.status_code != 201:
             raise ControlPlaneError(f"register: HTTP {response.status_code} {response.text[:200]}")
         return RegisterResponse.model_validate(response.json())
@@ -59,6 +76,7 @@ class ControlPlane:
     def heartbeat(self, heartbeat: Heartbeat) -> bool:
         """False when the control plane no longer knows the instance (register again)."""
         response = self._client.post("/agent/v1/heartbeat", json=heartbeat.model_dump())
+        _refused_token("heartbeat", response)
         if response.status_code == 404:
             return False
         if response.status_code != 204:
@@ -74,6 +92,7 @@ class ControlPlane:
         response = self._client.get("/agent/v1/config", params=params, timeout=wait_s + 10)
         if response.status_code == 304:
             return None
+        _refused_token("config", response)
         if response.status_code != 200:
             raise ControlPlaneError(f"config: HTTP {response.status_code} {response.text[:200]}")
         return response.content

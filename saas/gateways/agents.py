@@ -169,18 +169,19 @@ def record_heartbeat(ctx: AgentContext, heartbeat: Heartbeat, address: str | Non
         "applied_version": heartbeat.applied_version,
         "last_error": heartbeat.last_error,
         "address": address,
+        # The token it calls with now: a gateway restarted with a rotated token's new secret
+        # keeps its instance id, and does not register again.
+        "token_id": ctx.token_id,
     }
     redis.set(_status_key(ctx, heartbeat.instance_id), json.dumps(status), ex=OFFLINE_AFTER_S)
     return True
 
 
 def instance_statuses(schema_name: str, cluster_id: int, organization_id: int) -> list[dict[str, Any]]:
-    """Every registered instance with its live status: one query, one Redis MGET. Call inside
-    the organization's schema."""
+    """Every registered instance with its live status: three queries and one Redis MGET, however
+    many instances. Call inside the organization's schema."""
     ctx = AgentContext(organization_id, schema_name, cluster_id, 0)
-    instances = list(
-        GatewayInstance.objects.filter(cluster_id=cluster_id).select_related("token").order_by("id")
-    )
+    instances = list(GatewayInstance.objects.filter(cluster_id=cluster_id).order_by("id"))
     latest = (
         ConfigSnapshot.objects.filter(cluster_id=cluster_id)
         .order_by("-version")
@@ -192,10 +193,16 @@ def instance_statuses(schema_name: str, cluster_id: int, organization_id: int) -
         if instances
         else []
     )
+    statuses = [json.loads(value) if value else None for value in raw]
+    # The token each last called with: its heartbeat's, else the one it registered with.
+    token_ids = [
+        (status or {}).get("token_id") or i.token_id for i, status in zip(instances, statuses, strict=True)
+    ]
+    tokens = ClusterToken.objects.only("prefix", "revoked_at").in_bulk({t for t in token_ids if t})
     now = time.time()
     result = []
-    for instance, value in zip(instances, raw, strict=True):
-        status = json.loads(value) if value else None
+    for instance, status, token_id in zip(instances, statuses, token_ids, strict=True):
+        token = tokens.get(token_id) if token_id else None
         age = now - status["at"] if status else None
         state = (
             "offline"
@@ -212,28 +219,57 @@ def instance_statuses(schema_name: str, cluster_id: int, organization_id: int) -
                 "agent_version": instance.agent_version,
                 "haproxy_version": instance.haproxy_version,
                 "labels": instance.labels,
-                "token": instance.token.prefix if instance.token else None,
+                "token": token.prefix if token else None,
                 "registered_at": instance.registered_at,
                 "status": state,
                 "last_heartbeat_at": datetime.fromtimestamp(status["at"], tz=UTC) if status else None,
                 "applied_version": applied,
                 "latest_version": latest,
                 "on_latest_version": latest is not None and applied == latest,
-                "last_error": status["last_error"] if status else None,
+                "last_error": _last_error(token, status["last_error"] if status else None),
             }
         )
     return result
 
 
+def _last_error(token: ClusterToken | None, reported: str | None) -> str | None:
+    """What the agent last reported; first, when the control plane refuses its token (revoked,
+    or a rotated one past its grace period), that: the agent cannot report it."""
+    if token is None or token.revoked_at is None or token.revoked_at > clock.now():
+        return reported
+    refused = (
+        f"Its cluster token {token.prefix}… is refused since {token.revoked_at:%Y-%m-%d %H:%M} UTC: "
+        "restart the gateway with a current token."
+    )
+    return f"{refused} Its last reported error: {reported}" if reported else refused
+
+
 def latest_snapshot(ctx: AgentContext) -> tuple[int, str] | None:
     with schema_context(ctx.schema_name):
-        row = (
-            ConfigSnapshot.objects.filter(cluster_id=ctx.cluster_id)
-            .order_by("-version")
-            .values_list("version", "sha256")
-            .first()
-        )
+        return _latest(ctx)
+
+
+def _latest(ctx: AgentContext) -> tuple[int, str] | None:
+    row = (
+        ConfigSnapshot.objects.filter(cluster_id=ctx.cluster_id)
+        .order_by("-version")
+        .values_list("version", "sha256")
+        .first()
+    )
     return (int(row[0]), str(row[1])) if row else None
+
+
+def latest_snapshot_if_accepted(ctx: AgentContext) -> tuple[bool, tuple[int, str] | None]:
+    """Whether the token `ctx` was authenticated with is still accepted (not revoked since,
+    its grace period not over), and the latest snapshot: for a long-poll that waited, in one
+    visit of the schema."""
+    with schema_context(ctx.schema_name):
+        accepted = (
+            ClusterToken.objects.filter(id=ctx.token_id)
+            .filter(Q(revoked_at__isnull=True) | Q(revoked_at__gt=clock.now()))
+            .exists()
+        )
+        return accepted, (_latest(ctx) if accepted else None)
 
 
 def _with_usable_secrets(key: str, value: Any) -> Any:

@@ -10,7 +10,7 @@ version differs from the agent's `version` (or from the version named by If-None
 otherwise it waits up to `wait` seconds (default 30, at most 60) for one, then answers 304.
 Versions, not contents, are compared: every publish is its own version, even one whose content
 equals an earlier one (a rollback), and the answer is always the version it names. 401 for a
-bad token."""
+bad token, and for one revoked (or whose grace period ended) while the poll waited."""
 
 from __future__ import annotations
 
@@ -31,12 +31,14 @@ MAX_WAIT_S = 60.0
 DEFAULT_WAIT_S = 30.0
 
 
+def _refused() -> Response:
+    return json_response(401, {"detail": "Invalid or revoked cluster token."}, {"www-authenticate": "Bearer"})
+
+
 async def poll_config(authorization: str, query: dict[str, str], if_none_match: str) -> Response:
     ctx = await in_pool(agents.authenticate_agent)(bearer_secret(authorization))
     if ctx is None:
-        return json_response(
-            401, {"detail": "Invalid or revoked cluster token."}, {"www-authenticate": "Bearer"}
-        )
+        return _refused()
     version = query.get("version", "")
     # The version the agent has: named in the query, or by the ETag it last received.
     known = parse_id(version) or parse_id(if_none_match.strip().strip('"').partition("-")[0])
@@ -52,11 +54,19 @@ async def poll_config(authorization: str, query: dict[str, str], if_none_match: 
     event = await snapshot_waiters.subscribe(channel)
     try:
         deadline = loop.time() + wait
+        waited = False
         while True:
             # Cleared before looking, never after: a notification that arrives while the
             # database is read must wake the wait that follows, not be wiped out by it.
             event.clear()
-            latest = await in_pool(agents.latest_snapshot)(ctx)
+            if waited:
+                # The token may have been revoked, or its grace period ended, while the poll
+                # waited: what comes after a wait goes only to a token still accepted.
+                accepted, latest = await in_pool(agents.latest_snapshot_if_accepted)(ctx)
+                if not accepted:
+                    return _refused()
+            else:
+                latest = await in_pool(agents.latest_snapshot)(ctx)
             if latest is not None and latest[0] != known:
                 found = await in_pool(agents.served_snapshot_json)(ctx, latest[0])
                 if found is not None:
@@ -67,6 +77,7 @@ async def poll_config(authorization: str, query: dict[str, str], if_none_match: 
                 return 304, ({"etag": f'"{agents.served_etag(*latest)}"'} if latest else {}), b""
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(event.wait(), remaining)
+            waited = True
     finally:
         snapshot_waiters.unsubscribe(channel, event)
 

@@ -241,7 +241,8 @@ class InstanceOutput(serializers.Serializer[Any]):
     haproxy_version = serializers.CharField(help_text="Empty when the agent did not report it")
     labels = serializers.DictField(child=serializers.CharField())
     token = serializers.CharField(
-        allow_null=True, help_text="The prefix of the cluster token it registered with"
+        allow_null=True,
+        help_text="The prefix of the cluster token it last called with (heartbeat, else registration)",
     )
     registered_at = serializers.DateTimeField()
     status = serializers.ChoiceField(
@@ -254,7 +255,10 @@ class InstanceOutput(serializers.Serializer[Any]):
         allow_null=True, help_text="The cluster's latest snapshot version"
     )
     on_latest_version = serializers.BooleanField()
-    last_error = serializers.CharField(allow_null=True)
+    last_error = serializers.CharField(
+        allow_null=True,
+        help_text="The agent's last reported error; first, when its cluster token is refused, that",
+    )
 
 
 _STATUS_RANK = {"online": 0, "lost": 1, "offline": 2}
