@@ -153,10 +153,12 @@ def serving_worker_pid(data_dir: Path) -> int | None:
 
 
 def stop_gateway(agent: subprocess.Popen[bytes], data_dir: Path) -> None:
-    """Stop an agent and the HAProxy it ran."""
+    """Stop an agent and the HAProxy it ran. The agent's stop reads its last usage and gives
+    HAProxy up to 10 s to finish what it serves: on a machine loaded by a whole suite that took
+    more than 20 s once, so it gets a minute."""
     if agent.poll() is None:
         agent.terminate()
-        agent.wait(timeout=20)
+        agent.wait(timeout=60)
     stop_haproxy(data_dir)
 
 
