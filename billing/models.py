@@ -30,6 +30,27 @@ class BillingAccount(models.Model):
         return f"{self.organization.slug}: {self.plan}"
 
 
+class PlanChange(models.Model):
+    """A plan changed while billing runs locally, with the period's calls at that moment. A
+    period is billed at the plan held at its end, or at a plan left in it after its calls had
+    passed the new plan's allowance, whichever costs more: a downgrade cannot unbill the calls
+    already made, and a change made by mistake and changed back costs nothing."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="plan_changes")
+    changed_at = models.DateTimeField()
+    from_plan = models.CharField(max_length=40)
+    to_plan = models.CharField(max_length=40)
+    period_start = models.DateTimeField()
+    calls = models.BigIntegerField()  # the period's calls when it changed
+
+    class Meta:
+        ordering = ["changed_at", "id"]
+        indexes = [models.Index(fields=["organization", "changed_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.from_plan} to {self.to_plan} at {self.changed_at:%Y-%m-%d %H:%M}"
+
+
 class QuotaNotice(models.Model):
     """An allowance threshold (80, 100 %) already announced in a period: once each."""
 

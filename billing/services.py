@@ -1,8 +1,10 @@
 """Billing: plans, the current period's usage and cost, quotas, invoices, and Stripe.
 
-- `billing_summary`: the plan, this period's calls against the allowance, the cost so far and
-  the projected cost for the period, computed locally from the rollups and the plan's tiers.
-- `change_plan` (billing run locally) or `checkout_url` / `portal_url` (Stripe connected).
+- `billing_summary`: the plan, this period's dates and calls (per day too) against the allowance,
+  the cost so far and the projected cost for the period, computed locally from the rollups and
+  the plan's tiers, and what changing to each other plan would mean.
+- `change_plan` up or down (billing run locally; see `plan_changes` for the plan that bills a
+  period changed in) or `checkout_url` / `portal_url` (Stripe connected).
 - `evaluate_quota`: announces 80 % and 100 % of the allowance once per period, and blocks a
   hard-capped plan past its allowance through the next snapshot (lifted the same way).
 - `issue_local_invoice`: the invoice the control plane makes for a past period without Stripe,
@@ -24,13 +26,27 @@ from django_tenants.utils import schema_context
 from core import clock
 from core.errors import Conflict, InvalidInput
 from saas.gateways.publishing import publish_to_every_cluster
-from saas.metering.services import BillingPeriod, billable_calls, billable_calls_by_hour
+from saas.metering.services import (
+    BillingPeriod,
+    billable_calls,
+    billable_calls_by_day,
+    billable_calls_by_hour,
+)
 from tenants.audit import Actor, record_audit
 from tenants.models import Membership, Organization
 from tenants.roles import Role
 
-from . import late_usage, stripe_api
-from .models import BilledPeriod, BillingAccount, Invoice, LateUsage, MeterReport, QuotaNotice, StripeEvent
+from . import late_usage, plan_changes, stripe_api
+from .models import (
+    BilledPeriod,
+    BillingAccount,
+    Invoice,
+    LateUsage,
+    MeterReport,
+    PlanChange,
+    QuotaNotice,
+    StripeEvent,
+)
 from .plans import FREE, Plan, all_plans, get_plan
 from .pricing import period_cost_minor
 
@@ -56,20 +72,38 @@ class PeriodUsage:
     cost_minor: int
     projected_calls: int
     projected_cost_minor: int
+    elapsed_share: float  # of the period, between 0 and 1: what the projection extrapolates from
+    linear_projection: int  # the calls at this rate to the period's end, before any hard cap
 
 
-def period_usage(organization: Organization, account: BillingAccount, now: datetime) -> PeriodUsage:
+def period_usage(
+    organization: Organization, account: BillingAccount, now: datetime, *, calls: int | None = None
+) -> PeriodUsage:
+    """This period's calls (`calls` when counted already), and the calls projected to its end:
+    linear, the calls so far over the elapsed share of the period (at least an hour, so hour one
+    makes no wild projection); a hard-capped plan's stop at its allowance."""
     period = current_period(account, now)
     plan = get_plan(account.plan)
-    calls = billable_calls(organization, period)
-    elapsed = max((now - period.start).total_seconds(), 3600.0)  # no wild projection in hour one
+    if calls is None:
+        calls = billable_calls(organization, period)
     length = (period.end - period.start).total_seconds()
-    projected = calls if elapsed >= length else int(calls * length / elapsed)
-    if plan.hard_cap:
-        projected = min(projected, max(calls, plan.included_calls))
+    elapsed = min(max((now - period.start).total_seconds(), 3600.0), length)
+    linear = calls if elapsed >= length else int(calls * length / elapsed)
+    projected = capped_projection(plan, calls, linear)
     return PeriodUsage(
-        period, calls, period_cost_minor(plan, calls), projected, period_cost_minor(plan, projected)
+        period,
+        calls,
+        period_cost_minor(plan, calls),
+        projected,
+        period_cost_minor(plan, projected),
+        max(0.0, min((now - period.start).total_seconds() / length, 1.0)),
+        linear,
     )
+
+
+def capped_projection(plan: Plan, calls: int, linear: int) -> int:
+    """A hard-capped plan refuses calls past its allowance: they are not projected."""
+    return min(linear, max(calls, plan.included_calls)) if plan.hard_cap else linear
 
 
 def plan_document(plan: Plan) -> dict[str, Any]:
@@ -86,38 +120,113 @@ def plan_document(plan: Plan) -> dict[str, Any]:
     }
 
 
-def billing_summary(organization: Organization, now: datetime | None = None) -> dict[str, Any]:
+def is_upgrade(before: Plan, after: Plan) -> bool:
+    return (after.base_fee_minor, after.included_calls) > (before.base_fee_minor, before.included_calls)
+
+
+@dataclass(frozen=True)
+class _Bill:
+    plan: Plan  # the plan the period is billed at so far
+    cost_minor: int
+    projected_cost_minor: int
+
+
+def _bill(plans: list[Plan], usage: PeriodUsage, late: list[dict[str, Any]], stripe: bool) -> _Bill:
+    """The period's cost so far and projected at the dearest of `plans` (the first: the plan it
+    ends on), with the late usage of closed periods carried into it: lines of the next local
+    invoice, priced already; with Stripe, calls its meter adds to this period's."""
+    late_calls = sum(entry["quantity"] for entry in late) if stripe else 0
+    late_minor = 0 if stripe else sum(entry["amount_minor"] or 0 for entry in late)
+    plan, cost = plan_changes.dearest(plans, usage.calls + late_calls)
+    projected = max(
+        period_cost_minor(
+            candidate, capped_projection(plans[0], usage.calls, usage.linear_projection) + late_calls
+        )
+        for candidate in plans
+    )
+    return _Bill(plan, cost + late_minor, projected + late_minor)
+
+
+def _usage_by_day(days: dict[datetime, int], period: BillingPeriod, now: datetime) -> list[dict[str, Any]]:
+    """Every UTC day the period touches, with its calls; null for a day not begun yet."""
+    day = period.start.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    series = []
+    while day < period.end:
+        series.append({"day": day.date(), "calls": days.get(day, 0) if day <= now else None})
+        day += timedelta(days=1)
+    return series
+
+
+def billing_summary(
+    organization: Organization, now: datetime | None = None, *, usage_by_day: bool = False
+) -> dict[str, Any]:
+    """The billing page: the plan, this period (its dates, its calls per day with
+    `usage_by_day`), the allowance used, the cost so far and projected, the quota, and what each
+    other self-serve plan would change (its price, this period's cost, refused calls)."""
     now = now or clock.now()
     account = account_for(organization)
     plan = get_plan(account.plan)
-    usage = period_usage(organization, account, now)
-    # Late usage of closed periods carried into this one: lines of the next local invoice, priced
-    # already; with Stripe, calls its meter adds to this period's.
+    period = current_period(account, now)
+    days = billable_calls_by_day(organization, period.start, period.end) if usage_by_day else None
+    usage = period_usage(organization, account, now, calls=None if days is None else sum(days.values()))
+    stripe = stripe_api.stripe_connected()
     late = late_usage.open_lines(organization, account, now)
-    if stripe_api.stripe_connected():
-        late_calls = sum(entry["quantity"] for entry in late)
-        cost = period_cost_minor(plan, usage.calls + late_calls)
-        projected = period_cost_minor(plan, usage.projected_calls + late_calls)
-    else:
-        late_minor = sum(entry["amount_minor"] for entry in late)
-        cost, projected = usage.cost_minor + late_minor, usage.projected_cost_minor + late_minor
+    # Billing run locally: a plan left in this period after its calls passed the new allowance
+    # may still bill it (plan_changes); Stripe prorates plan changes itself.
+    changes = [] if stripe else plan_changes.changes_in(organization, period.start, period.end)
+    bill = _bill(plan_changes.billing_plans(plan, changes), usage, late, stripe)
     return {
         "plan": plan_document(plan),
-        "stripe_connected": stripe_api.stripe_connected(),
+        "stripe_connected": stripe,
         "subscription_status": account.subscription_status or None,
-        "period": {"start": usage.period.start, "end": usage.period.end},
+        "period": {
+            "start": period.start,
+            "end": period.end,
+            "elapsed_percent": round(100 * usage.elapsed_share, 2),
+        },
         "calls": usage.calls,
+        "usage_by_day": None if days is None else _usage_by_day(days, period, now),
         "included_calls": plan.included_calls,
         "allowance_used_percent": round(100 * usage.calls / plan.included_calls, 2)
         if plan.included_calls
         else None,
-        "cost_so_far_minor": cost,
+        "billed_plan": bill.plan.slug,
+        "cost_so_far_minor": bill.cost_minor,
         "projected_calls": usage.projected_calls,
-        "projected_cost_minor": projected,
+        "projected_cost_minor": bill.projected_cost_minor,
         "late_usage": late,
         "currency": plan.currency,
         "quota": {"exceeded": account.quota_exceeded, "resets_at": account.quota_resets_at},
+        "plan_changes": [] if plan.custom else _plan_change_options(plan, changes, usage, late, stripe, now),
     }
+
+
+def _plan_change_options(
+    plan: Plan,
+    changes: list[PlanChange],
+    usage: PeriodUsage,
+    late: list[dict[str, Any]],
+    stripe: bool,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """What changing to each other self-serve plan now would mean for this period."""
+    options = []
+    for other in all_plans().values():
+        if other.custom or other.slug == plan.slug:
+            continue
+        change = PlanChange(from_plan=plan.slug, to_plan=other.slug, calls=usage.calls, changed_at=now)
+        bill = _bill(plan_changes.billing_plans(other, [*changes, change]), usage, late, stripe)
+        options.append(
+            {
+                "plan": plan_document(other),
+                "change": "upgrade" if is_upgrade(plan, other) else "downgrade",
+                "billed_plan": bill.plan.slug,
+                "cost_so_far_minor": bill.cost_minor,
+                "projected_cost_minor": bill.projected_cost_minor,
+                "calls_refused": other.hard_cap and usage.calls >= other.included_calls,
+            }
+        )
+    return options
 
 
 def _self_serve_plan(slug: str) -> Plan:
@@ -130,14 +239,28 @@ def _self_serve_plan(slug: str) -> Plan:
     return plan
 
 
-def change_plan(actor: Actor, organization: Organization, slug: str) -> BillingAccount:
-    """Billing run locally (no Stripe): the plan changes now, and a quota it lifts is lifted."""
+def change_plan(
+    actor: Actor, organization: Organization, slug: str, now: datetime | None = None
+) -> BillingAccount:
+    """Billing run locally (no Stripe): the plan changes now, up or down, and can be changed back.
+    The new allowance applies at once (a hard cap already passed refuses calls until the period
+    ends, a quota it lifts is lifted); the period is billed at the plan it ends on, or at the plan
+    left if its calls had passed the new allowance and that costs more (`plan_changes`)."""
     if stripe_api.stripe_connected():
         raise Conflict("Stripe is connected: change plans through checkout or the billing portal.")
     plan = _self_serve_plan(slug)
+    now = now or clock.now()
     with transaction.atomic():
         account = BillingAccount.objects.select_for_update().get(pk=account_for(organization).pk)
-        before = account.plan
+        before = get_plan(account.plan)
+        if before.custom:
+            raise InvalidInput.field(
+                "plan", f"The {before.name} plan is a contract: contact {before.contact} to change it."
+            )
+        if before.slug == plan.slug:
+            raise InvalidInput.field("plan", f"The organization is on the {plan.name} plan already.")
+        usage = period_usage(organization, account, now)
+        plan_changes.record(organization, before, plan, usage.period, usage.calls, now)
         account.plan = plan.slug
         account.save(update_fields=["plan", "updated_at"])
         record_audit(
@@ -145,8 +268,8 @@ def change_plan(actor: Actor, organization: Organization, slug: str) -> BillingA
             organization,
             "billing.plan_changed",
             account,
-            before={"plan": before},
-            after={"plan": plan.slug},
+            before={"plan": before.slug},
+            after={"plan": plan.slug, "period_calls": usage.calls},
         )
     evaluate_quota(organization)
     return account
@@ -257,11 +380,17 @@ def issue_local_invoice(organization: Organization, period: BillingPeriod) -> In
     if existing is not None:
         return existing
     account = account_for(organization)
-    plan = get_plan(account.plan)
     calls = billable_calls(organization, period)
-    own_total = period_cost_minor(plan, calls)
+    ended_on = plan_changes.plan_held_at(organization, account, period.end)
+    plans = plan_changes.billing_plans(
+        ended_on, plan_changes.changes_in(organization, period.start, period.end)
+    )
+    plan, own_total = plan_changes.dearest(plans, calls)
     usage_minor = own_total - plan.base_fee_minor
-    lines = [{"description": f"{plan.name} plan, {period.label}", "amount_minor": plan.base_fee_minor}]
+    billed_as = f"{plan.name} plan, {period.label}"
+    if plan != ended_on:
+        billed_as += f" (calls past the {ended_on.name} allowance)"
+    lines: list[dict[str, Any]] = [{"description": billed_as, "amount_minor": plan.base_fee_minor}]
     lines.append(
         {
             "description": f"{calls:,} calls ({plan.included_calls:,} included)",

@@ -11,7 +11,9 @@ router.register(rf"{ORG}/billing/invoices", views.InvoiceViewSet, basename="invo
 urlpatterns = [
     path("plans/", views.PlansView.as_view(), name="billing-plans"),
     path(
-        "orgs/<str:org_slug>/billing/", views.BillingViewSet.as_view({"get": "list"}), name="billing-summary"
+        "orgs/<str:org_slug>/billing/",
+        views.BillingViewSet.as_view({"get": "summary"}),
+        name="billing-summary",
     ),
     *[
         path(

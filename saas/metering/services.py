@@ -353,3 +353,17 @@ def latency_percentiles(histogram: list[int]) -> dict[str, Any]:
                 result[name] = LATENCY_BOUNDS_MS[index] if index < len(LATENCY_BOUNDS_MS) else None
                 break
     return result
+
+
+def billable_calls_by_day(organization: Organization, start: datetime, end: datetime) -> dict[datetime, int]:
+    """The organization's calls per UTC day (keyed by its midnight) in [start, end): a day cut by
+    `start` or `end` holds only its part within; days without calls left out. The billing page's
+    usage chart."""
+    with schema_context(organization.schema_name):
+        rows = (
+            UsageRollup.objects.filter(minute__gte=start, minute__lt=end)
+            .annotate(day=Trunc("minute", "day", tzinfo=UTC))
+            .values("day")
+            .annotate(calls=Sum("requests"))
+        )
+        return {row["day"]: int(row["calls"]) for row in rows}

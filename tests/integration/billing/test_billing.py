@@ -130,11 +130,13 @@ def test_thresholds_are_announced_once_and_a_free_plan_over_quota_is_refused_unt
 # The billing run bills the month before the clock's: the clock is set in November 2026, whatever
 # today's date (and under SAAS_TEST_CLOCK_SHIFT_DAYS too).
 @pytest.mark.time_machine(datetime(2026, 11, 15, 12, 0, tzinfo=UTC), tick=True)
-def test_a_local_invoice_for_a_past_month_equals_the_rollups(world):
+def test_a_local_invoice_for_a_past_month_equals_the_rollups(world, time_machine):
     org = world.a.org
+    time_machine.move_to(datetime(2026, 9, 20, 12, 0, tzinfo=UTC))  # on Pro since September
     assert (
         world.a.client(Role.OWNER).post(url(org, "plan/"), {"plan": "pro"}, format="json").status_code == 200
     )
+    time_machine.move_to(datetime(2026, 11, 15, 12, 0, tzinfo=UTC))
     add_calls(org, 7_000_000, datetime(2026, 10, 1, 0, 0, tzinfo=UTC))  # the month's first minute
     add_calls(org, 1_500_000, datetime(2026, 10, 31, 23, 59, tzinfo=UTC))  # and its last
     add_calls(org, 9_999, datetime(2026, 11, 1, 0, 0, tzinfo=UTC))  # the next month's

@@ -44,7 +44,10 @@ def test_late_usage_of_an_invoiced_month_is_one_line_of_the_next_local_invoice(
 ):
     org = world.a.org
     owner = world.a.client(Role.OWNER)
-    assert owner.post(url(org, "plan/"), {"plan": "pro"}, format="json").status_code == 200
+    time_machine.move_to(at(2026, 10, 1, 0, 0), tick=False)  # on Pro for October
+    pro = world.a.client(Role.OWNER).post(url(org, "plan/"), {"plan": "pro"}, format="json")
+    assert pro.status_code == 200
+    time_machine.move_to(at(2026, 11, 1, 0, 30), tick=False)
     add_calls(org, 6_000_000, at(2026, 10, 12, 9, 0))
     tasks.issue_local_invoices()
     [october] = Invoice.objects.filter(organization=org)
