@@ -121,18 +121,70 @@ def open_catalog(page: Page, control_plane: str, org: Organization, cluster_name
 
 LAPTOP_AND_PHONE = ((1440, 900), (390, 844))
 
+# What does not fit a phone's screen, described: the page wider than the screen; a dialog that
+# scrolls sideways; anything fixed (a header, a dialog) or placed past the right edge with no box
+# around it that scrolls or clips it; text cut off by a box too narrow for it (a badge, a secret).
+# Wide tables scroll inside their own box, which is fine.
+_WHAT_DOES_NOT_FIT_A_PHONE = """() => {
+  const screen = document.documentElement.clientWidth;
+  const describe = (el) => {
+    const text = (el.innerText || el.getAttribute("aria-label") || "").trim().replace(/\\s+/g, " ").slice(0, 60);
+    const names = typeof el.className === "string" ? el.className.split(" ").filter((c) => c.startsWith("mantine-")).join(".") : "";
+    return `<${el.tagName.toLowerCase()}${names ? " " + names : ""}> ${Math.round(el.getBoundingClientRect().width)}px "${text}"`;
+  };
+  const found = [];
+  const overflow = document.documentElement.scrollWidth - screen;
+  if (overflow > 0) found.push(`the page is ${overflow}px wider than the screen`);
+  for (const box of document.querySelectorAll(".mantine-Modal-content, .mantine-Modal-body")) {
+    if (box.scrollWidth > box.clientWidth + 1) found.push(`a dialog scrolls sideways: ${describe(box)}`);
+  }
+  const clipped = (el) => {
+    for (let up = el.parentElement; up && up !== document.body; up = up.parentElement) {
+      if (getComputedStyle(up).overflowX !== "visible") return true;
+    }
+    return false;
+  };
+  const shown = (el) => getComputedStyle(el).visibility !== "hidden" && (el.innerText || "").trim() !== "";
+  // Text of its own (itself), or a visible descendant with text, past a clipping box's right edge.
+  const cutOff = (el) => {
+    if (el.scrollWidth <= el.clientWidth + 1 || !shown(el) || el.matches("input, textarea, select")) return false;
+    const right = el.getBoundingClientRect().right + 1;
+    const past = (node) => {
+      const range = document.createRange();
+      range.selectNodeContents(node);
+      return range.getBoundingClientRect().right > right;
+    };
+    const texts = [...el.childNodes].filter((node) => node.nodeType === Node.TEXT_NODE && node.textContent.trim());
+    if (texts.some(past)) return el;
+    return [...el.querySelectorAll("*")].find((inner) => shown(inner) && past(inner));
+  };
+  for (const el of document.body.querySelectorAll("*")) {
+    const box = el.getBoundingClientRect();
+    const style = getComputedStyle(el);
+    if (box.width <= 1 || box.height <= 1) continue;
+    const cut = ["hidden", "clip"].includes(style.overflowX) ? cutOff(el) : undefined;
+    if (cut) {
+      found.push(`cut off: ${describe(el)} holds ${el.scrollWidth}px${cut === el ? "" : `: ${describe(cut)}`}`);
+    } else if (box.right > screen + 1 && !clipped(el)) {
+      // Hidden too: an invisible box still widens the page.
+      found.push(`past the right edge${style.visibility === "hidden" ? " (hidden)" : ""}: ${describe(el)}`);
+    }
+    if (found.length > 10) break;
+  }
+  return found;
+}"""
 
-def screenshots(page: Page, name: str, *, fits_a_phone: bool = True) -> None:
+
+def screenshots(page: Page, name: str) -> None:
     """The page at a laptop's size and at a phone's (test-artifacts/console/<name>-<size>.png);
-    on the phone nothing is wider than the screen (wide tables scroll in place) unless the page
-    is known not to fit yet (`fits_a_phone`)."""
+    on the phone nothing is wider than the screen or cut off (wide tables scroll in place)."""
     before = page.viewport_size
     for width, height in LAPTOP_AND_PHONE:
         page.set_viewport_size({"width": width, "height": height})
         page.wait_for_timeout(300)  # the layout settles (a dialog goes full screen on a phone)
         screenshot(page, f"{name}-{width}x{height}")
-        if width < 500 and fits_a_phone:
-            overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-            assert overflow <= 0, f"{name}: {overflow}px wider than a phone"
+        if width < 500:
+            wide = page.evaluate(_WHAT_DOES_NOT_FIT_A_PHONE)
+            assert not wide, f"{name}: does not fit a phone: " + "; ".join(wide)
     if before:
         page.set_viewport_size(before)

@@ -70,8 +70,8 @@ export type ServerTableProps<T> = {
 
 const PAGE_SIZES = ["10", "20", "50", "100"];
 
-/** The browser's own checkbox, in the theme's colour: Mantine's would add its code to what every
- * first page loads (the Mantine chunk holds every component the console uses). */
+/** The browser's own checkbox, in the theme's colour: lighter than Mantine's, whose code every
+ * page with a table would load. */
 function Checkbox({ indeterminate = false, ...props }: { indeterminate?: boolean } & React.InputHTMLAttributes<HTMLInputElement>) {
   return (
     <input

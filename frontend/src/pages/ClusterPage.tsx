@@ -401,8 +401,8 @@ function Install({ path }: { path: ClusterPath }) {
       {error && <Alert color="red">{error}</Alert>}
       {secret && (
         <Alert color="blue" title="Your cluster token (shown once)">
-          <Group>
-            <Code>{secret}</Code>
+          <Group wrap="nowrap" align="start">
+            <Code style={{ flex: 1, minWidth: 0, wordBreak: "break-all" }}>{secret}</Code>
             <CopyButton value={secret}>{({ copied, copy }) => <Button size="xs" onClick={copy}>{copied ? "Copied" : "Copy"}</Button>}</CopyButton>
           </Group>
         </Alert>
