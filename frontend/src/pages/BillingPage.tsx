@@ -148,6 +148,7 @@ function ChangeDialog({ s, option, onClose, onDone }: { s: Summary; option: Plan
       opened
       title={`${verb} to ${plan.name}?`}
       confirmLabel={verb}
+      destructive={option.change !== "upgrade"}
       onConfirm={confirm}
       onCancel={() => {
         setError(null);
