@@ -316,15 +316,17 @@ def traffic(
             if 1 <= position <= LATENCY_BUCKETS:
                 histograms[answered_route][position - 1] += int(answers)
                 over_time[t][position - 1] += int(answers)
+    empty = {"requests": 0, "by_status": {}, "by_code": {}, "bytes_in": 0, "bytes_out": 0}
     for t, histogram in over_time.items():
-        if t in series:
-            series[t]["latency"] = latency_percentiles(histogram)
+        # A bucket left with no request of the status asked for keeps its latencies.
+        point = series.setdefault(t, {"t": t, **empty, "by_status": {}, "by_code": {}})
+        point["latency"] = latency_percentiles(histogram)
     return {
         "from": start,
         "to": end,
         "bucket": bucket,
         "totals": {key: int(value or 0) for key, value in totals.items()},
-        "series": list(series.values()),
+        "series": [series[t] for t in sorted(series)],
         "top_routes": top("route_id"),
         "top_consumers": top("consumer"),
         "top_statuses": [

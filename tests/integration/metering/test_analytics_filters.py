@@ -127,6 +127,8 @@ def test_traffic_by_status_code_tells_401_404_and_429_apart(cw):
 
     limited = _get(cw, "&status=429").json()
     assert limited["totals"]["requests"] == 5
+    # Latencies are every answer's, whatever its status: 11:10 had no 429 and keeps its point.
+    assert [(p["requests"], p["latency"]["p50_ms"]) for p in limited["series"]] == [(5, 5), (0, 100)]
     assert limited["top_consumers"] == [{"consumer": "app", "requests": 5}]
     client_errors = _get(cw, "&status=4xx&consumer=app").json()
     assert client_errors["totals"]["requests"] == 8
