@@ -144,7 +144,10 @@ _WHAT_DOES_NOT_FIT_A_PHONE = """() => {
     }
     return false;
   };
-  const shown = (el) => getComputedStyle(el).visibility !== "hidden" && (el.innerText || "").trim() !== "";
+  // Seen by the user: not hidden, not transparent (a chart's tooltip once it is left), itself
+  // or through an ancestor, and with text.
+  const shown = (el) =>
+    el.checkVisibility({ opacityProperty: true, visibilityProperty: true }) && (el.innerText || "").trim() !== "";
   // Text of its own (itself), or a visible descendant with text, past a clipping box's right edge.
   const cutOff = (el) => {
     if (el.scrollWidth <= el.clientWidth + 1 || !shown(el) || el.matches("input, textarea, select")) return false;
