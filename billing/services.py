@@ -29,8 +29,7 @@ from saas.gateways.publishing import publish_to_every_cluster
 from saas.metering.services import (
     BillingPeriod,
     billable_calls,
-    billable_calls_by_day,
-    billable_calls_by_hour,
+    billable_calls_by,
 )
 from tenants.audit import Actor, record_audit
 from tenants.models import Membership, Organization
@@ -167,7 +166,7 @@ def billing_summary(
     account = account_for(organization)
     plan = get_plan(account.plan)
     period = current_period(account, now)
-    days = billable_calls_by_day(organization, period.start, period.end) if usage_by_day else None
+    days = billable_calls_by("day", organization, period.start, period.end) if usage_by_day else None
     usage = period_usage(organization, account, now, calls=None if days is None else sum(days.values()))
     stripe = stripe_api.stripe_connected()
     late = late_usage.open_lines(organization, account, now)
@@ -459,7 +458,7 @@ def report_usage_to_stripe(organization: Organization, now: datetime | None = No
     now = now or clock.now()
     last_hour = late_usage.floor_hour(now)
     since = max(last_hour - LOOKBACK, late_usage.stripe_sendable_from(organization, account, now))
-    totals = billable_calls_by_hour(organization, since, last_hour)
+    totals = billable_calls_by("hour", organization, since, last_hour)
     carries = late_usage.carries_by_hour(organization, since, last_hour)
     reports = {r.hour: r for r in MeterReport.objects.filter(organization=organization, hour__gte=since)}
     for hour in sorted(totals.keys() | carries.keys()):

@@ -15,7 +15,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from django.db import connection, transaction
 from django.db.models import Sum
@@ -172,16 +172,19 @@ def billable_calls(organization: Organization, period: BillingPeriod) -> int:
     return int(total or 0)
 
 
-def billable_calls_by_hour(organization: Organization, start: datetime, end: datetime) -> dict[datetime, int]:
-    """The organization's calls per UTC hour in [start, end), hours without calls left out."""
+def billable_calls_by(
+    unit: Literal["hour", "day"], organization: Organization, start: datetime, end: datetime
+) -> dict[datetime, int]:
+    """The organization's calls per UTC hour or day (keyed by its start) in [start, end): one cut
+    by `start` or `end` holds only its part within; those without calls left out."""
     with schema_context(organization.schema_name):
         rows = (
             UsageRollup.objects.filter(minute__gte=start, minute__lt=end)
-            .annotate(hour=Trunc("minute", "hour", tzinfo=UTC))
-            .values("hour")
+            .annotate(at=Trunc("minute", unit, tzinfo=UTC))
+            .values("at")
             .annotate(calls=Sum("requests"))
         )
-        return {row["hour"]: int(row["calls"]) for row in rows}
+        return {row["at"]: int(row["calls"]) for row in rows}
 
 
 def requests_by_minute(
@@ -355,17 +358,3 @@ def latency_percentiles(histogram: list[int]) -> dict[str, Any]:
                 result[name] = LATENCY_BOUNDS_MS[index] if index < len(LATENCY_BOUNDS_MS) else None
                 break
     return result
-
-
-def billable_calls_by_day(organization: Organization, start: datetime, end: datetime) -> dict[datetime, int]:
-    """The organization's calls per UTC day (keyed by its midnight) in [start, end): a day cut by
-    `start` or `end` holds only its part within; days without calls left out. The billing page's
-    usage chart."""
-    with schema_context(organization.schema_name):
-        rows = (
-            UsageRollup.objects.filter(minute__gte=start, minute__lt=end)
-            .annotate(day=Trunc("minute", "day", tzinfo=UTC))
-            .values("day")
-            .annotate(calls=Sum("requests"))
-        )
-        return {row["day"]: int(row["calls"]) for row in rows}
