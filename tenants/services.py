@@ -199,6 +199,12 @@ def remove_member(
     if membership.role == Role.OWNER and Scope.OWNER_WRITE not in remover_scopes:
         raise Forbidden("Only owners can remove an owner.")
     _remove(actor, organization, membership, "member.remove")
+    # Removed by someone else: signed out everywhere, so that a console still open does not go
+    # on as if nothing happened. Imported here: identity builds on this module.
+    if membership.user != actor.user:
+        from identity import services as identity
+
+        identity.end_all_sessions(membership.user, actor=actor, reason="removed from an organization")
 
 
 @transaction.atomic

@@ -16,6 +16,18 @@ const AwsPage = lazy(() => import("./pages/AwsPage").then((m) => ({ default: m.A
 const BillingPage = lazy(() => import("./pages/BillingPage").then((m) => ({ default: m.BillingPage })));
 const ClusterPage = lazy(() => import("./pages/ClusterPage").then((m) => ({ default: m.ClusterPage })));
 const OrganizationPage = lazy(() => import("./pages/OrganizationPage").then((m) => ({ default: m.OrganizationPage })));
+// One's account, and the pages the emailed links open (docs/identity.md).
+const AccountPage = lazy(() => import("./pages/AccountPage").then((m) => ({ default: m.AccountPage })));
+const AccountMenu = lazy(() => import("./pages/AccountMenu").then((m) => ({ default: m.AccountMenu })));
+const EmailVerificationBanner = lazy(() => import("./pages/AccountBanner").then((m) => ({ default: m.EmailVerificationBanner })));
+const ForgotPasswordPage = lazy(() => import("./pages/AccountRecoveryPages").then((m) => ({ default: m.ForgotPasswordPage })));
+const ResetPasswordPage = lazy(() => import("./pages/AccountRecoveryPages").then((m) => ({ default: m.ResetPasswordPage })));
+const VerifyEmailPage = lazy(() => import("./pages/AccountRecoveryPages").then((m) => ({ default: m.VerifyEmailPage })));
+const loading = (
+  <Center h="100vh">
+    <Loader aria-label="Loading" />
+  </Center>
+);
 
 export function App() {
   const me = useMe();
@@ -29,15 +41,23 @@ export function App() {
   }
   if (!me.data) {
     return (
-      <Routes>
-        <Route path="/signup" element={<SignupPage />} />
-        <Route path="*" element={location.pathname === "/login" ? <LoginPage /> : <Navigate to="/login" replace />} />
-      </Routes>
+      <Suspense fallback={loading}>
+        <Routes>
+          <Route path="/signup" element={<SignupPage />} />
+          <Route path="/forgot" element={<ForgotPasswordPage />} />
+          <Route path="/reset/:uid/:token" element={<ResetPasswordPage />} />
+          <Route path="/verify-email/:token" element={<VerifyEmailPage />} />
+          <Route path="*" element={location.pathname === "/login" ? <LoginPage /> : <Navigate to="/login" replace />} />
+        </Routes>
+      </Suspense>
     );
   }
   const first = me.data.organizations[0];
   return (
     <Routes>
+      <Route path="/reset/:uid/:token" element={<Suspense fallback={loading}><ResetPasswordPage /></Suspense>} />
+      <Route path="/account" element={<Shell><AccountPage /></Shell>} />
+      <Route path="/verify-email/:token" element={<Shell><VerifyEmailPage signedIn /></Shell>} />
       <Route path="/orgs/new" element={<Shell><NewOrganizationPage /></Shell>} />
       <Route path="/orgs/:slug/*" element={<Shell><OrganizationRoutes /></Shell>} />
       <Route path="*" element={<Navigate to={first ? `/orgs/${first.slug}/overview` : "/orgs/new"} replace />} />
@@ -101,6 +121,9 @@ function Shell({ children }: { children: React.ReactNode }) {
             <Text size="sm" c="dimmed" visibleFrom="md">
               {me.data?.user.email}
             </Text>
+            <Suspense fallback={null}>
+              <AccountMenu email={me.data?.user.email ?? ""} />
+            </Suspense>
             <Button variant="subtle" onClick={logout}>
               Log out
             </Button>
@@ -124,6 +147,9 @@ function Shell({ children }: { children: React.ReactNode }) {
             })}
       </AppShell.Navbar>
       <AppShell.Main>
+        <Suspense fallback={null}>
+          <EmailVerificationBanner />
+        </Suspense>
         <Suspense fallback={<Loader aria-label="Loading the page" />}>{children}</Suspense>
       </AppShell.Main>
     </AppShell>

@@ -1,5 +1,6 @@
 """Core Django settings: apps, middleware, templates, static files, product options."""
 
+from datetime import timedelta
 from pathlib import Path
 
 from .env import env_bool, env_int, env_list, env_str
@@ -58,6 +59,8 @@ SHARED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "tenants",
+    "axes",
+    "identity",
     "billing",
 ]
 # Apps whose tables live in each organization's own schema (the catalog and gateways, later).
@@ -71,6 +74,32 @@ TENANT_APPS = [
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
 AUTH_USER_MODEL = "tenants.User"
+# django-axes' backend first: it refuses a locked account or address before the password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
+# Lockout (django-axes, docs/identity.md): SAAS_LOCKOUT_FAILURES failed sign-ins for one account,
+# or from one address, within SAAS_LOCKOUT_MINUTES lock signing in for SAAS_LOCKOUT_MINUTES after
+# them. The auth throttle (SAAS_AUTH_THROTTLE_RATE) slows guessing before that.
+AXES_FAILURE_LIMIT = env_int("SAAS_LOCKOUT_FAILURES", 10)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("SAAS_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# identity signs in with authenticate(username=<email>): the account is that credential.
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+# The same client address as everywhere else (behind SAAS_TRUSTED_PROXY_COUNT proxies).
+AXES_CLIENT_IP_CALLABLE = "core.api.client.client_ip"
+# A success does not wipe the failures: an attacker's own account must not reset an address's count.
+AXES_RESET_ON_SUCCESS = False
+# Attempts during a lock do not extend it: the time it ends, once told, holds.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "identity.lockout.lockout_response"
+# Sign-ins are recorded as sessions (identity) and in the audit log, not in axes' access log.
+AXES_DISABLE_ACCESS_LOG = True
+# No banner at every process start; failures are still logged (identity logs its own too).
+AXES_VERBOSE = False
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -80,8 +109,11 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "identity.middleware.SessionActivityMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks; the sign-in views answer a lockout themselves (identity.lockout).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "saas.urls"

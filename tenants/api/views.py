@@ -1,8 +1,7 @@
 """Thin views: parse with an input validator, authorize, call a service, format the output."""
 
-from typing import Any
+from typing import Any, NoReturn
 
-from django.contrib.auth import authenticate, login, logout
 from django.middleware.csrf import get_token
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
@@ -16,7 +15,7 @@ from rest_framework.response import Response
 from core import clock
 from core.api.client import client_ip
 from core.api.list_queries import ListQuery
-from core.errors import InvalidInput
+from identity import services as identity
 from tenants import services
 from tenants.audit import Actor
 from tenants.authentication import token_auth_of
@@ -61,7 +60,8 @@ class SignupView(GenericAPIView):
             organization_name=organization_name,
             ip_address=client_ip(request),
         )
-        login(request._request, user, backend="django.contrib.auth.backends.ModelBackend")
+        identity.complete_sign_in(request._request, user, method="signup")
+        identity.send_email_verification(user)
         body = s.MeOutput(user, context={"organizations": [(organization, "owner")]}).data
         return Response({**body, "csrf_token": get_token(request._request)}, status=status.HTTP_201_CREATED)
 
@@ -71,22 +71,31 @@ class LoginView(GenericAPIView):
     authentication_classes: list[type] = []
     throttle_classes = [AuthAttemptThrottle, AuthAccountThrottle]
 
-    @extend_schema(request=s.LoginInput, responses={200: s.MeOutput}, summary="Log in (session)")
+    @extend_schema(
+        request=s.LoginInput,
+        responses={200: s.MeOutput},
+        summary="Log in (session)",
+        description="Repeated failures lock the account and the address for a while: 429 saying "
+        "until when (docs/identity.md).",
+    )
     def post(self, request: Request) -> Response:
         data = _validated(s.LoginInput, request.data)
-        user = authenticate(request._request, username=data["email"].lower(), password=data["password"])
-        if user is None:
-            raise InvalidInput(detail="Email or password is wrong.")
-        login(request._request, user)
-        assert isinstance(user, User)
+        user = identity.sign_in(request._request, email=data["email"], password=data["password"])
         body = s.MeOutput(user, context={"organizations": services.organizations_of(user)}).data
         return Response({**body, "csrf_token": get_token(request._request)})
+
+    def throttled(self, request: Request, wait: float) -> NoReturn:
+        # A lock outlasts the throttle's minute: say so, and until when, rather than "throttled".
+        email = request.data.get("email") if isinstance(request.data, dict) else None
+        if isinstance(email, str):
+            identity.raise_if_locked(request._request, email)
+        super().throttled(request, wait)
 
 
 class LogoutView(GenericAPIView):
     @extend_schema(request=None, responses={204: None}, summary="Log out")
     def post(self, request: Request) -> Response:
-        logout(request._request)
+        identity.sign_out(request._request)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -320,8 +329,10 @@ class InvitationAcceptView(GenericAPIView):
             name=data["name"],
             ip_address=client_ip(request),
         )
+        # The link came to the invitation's address, which is the account's: that verifies it.
+        identity.mark_email_verified(user, how="invitation", ip_address=client_ip(request))
         if current is None:
-            login(request._request, user, backend="django.contrib.auth.backends.ModelBackend")
+            identity.complete_sign_in(request._request, user, method="invitation")
         body = s.MeOutput(user, context={"organizations": services.organizations_of(user)}).data
         return Response({**body, "csrf_token": get_token(request._request)})
 

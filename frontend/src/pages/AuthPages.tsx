@@ -38,6 +38,9 @@ export function LoginPage() {
           <Button type="submit" loading={busy}>
             Log in
           </Button>
+          <Anchor component={Link} to="/forgot" size="sm">
+            Forgot password?
+          </Anchor>
           <Anchor component={Link} to="/signup" size="sm">
             No account yet? Sign up
           </Anchor>

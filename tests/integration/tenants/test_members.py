@@ -241,7 +241,9 @@ def test_remove_and_leave_end_access_and_tokens(world):
         "token"
     ]
     assert world.a.client(Role.ADMIN).delete(f"/api/v1/orgs/{slug}/members/{viewer.id}/").status_code == 204
-    assert viewer_client.get(f"/api/v1/orgs/{slug}/").status_code == 404
+    # Removed: signed out everywhere (identity), as well as out of the organization.
+    assert viewer_client.get(f"/api/v1/orgs/{slug}/").status_code == 401
+    assert client_for(viewer.user).get(f"/api/v1/orgs/{slug}/").status_code == 404
     assert APIClient(HTTP_AUTHORIZATION=f"Bearer {token}").get(f"/api/v1/orgs/{slug}/").status_code == 401
     assert ApiToken.objects.get(user=viewer.user).revoked_at is not None
 

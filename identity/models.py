@@ -1,0 +1,45 @@
+"""Sign-in sessions and email verification, in the public schema beside the users.
+
+Models hold data; workflows are in services.py."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class UserSession(models.Model):
+    """A signed-in browser: one row per Django session, made at sign-in and refreshed at most once
+    a minute by identity.middleware. Ending it deletes the Django session too."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # The key of the session in Django's session store; never shown, the API names rows by id.
+    session_key = models.CharField(max_length=40, unique=True)
+    # How the person proved who they are: password, signup, invitation (later MFA and SSO).
+    method = models.CharField(max_length=16, default="password")
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=500, blank=True)
+    signed_in_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-last_seen_at", "-id"]
+        indexes = [models.Index(fields=["user", "-last_seen_at"], name="identity_session_user_seen")]
+
+    def __str__(self) -> str:
+        return f"session {self.pk} of user {self.user_id}"
+
+
+class EmailVerification(models.Model):
+    """Which address of the user is proven theirs, and the change they asked for, if any. The
+    account's address is verified while `verified_email` equals it."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    verified_email = models.EmailField(max_length=254, blank=True)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    # The address a change of email was asked for, until its link is followed (shown only: the
+    # signed link itself carries the address).
+    pending_email = models.EmailField(max_length=254, blank=True)
+
+    def __str__(self) -> str:
+        return f"email verification of user {self.user_id}"

@@ -1,0 +1,88 @@
+"""The emails of identity, sent by Celery: a slow or failing mail server never holds up a
+request, and the links' secrets are made here, never carried through the broker."""
+
+from smtplib import SMTPException
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.template.loader import render_to_string
+
+from core.celery import app
+from tenants.models import User
+
+from . import links
+
+# A mail server that is down or refuses for a moment: try again, backing off.
+RETRIED = (SMTPException, OSError)
+
+
+def _send(template: str, subject: str, to: str, context: dict[str, object]) -> None:
+    context = {**context, "public_url": settings.PUBLIC_URL}
+    send_mail(
+        subject=subject,
+        message=render_to_string(f"identity/{template}", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        recipient_list=[to],
+    )
+
+
+@app.task(
+    name="identity.send_password_reset_email",
+    autoretry_for=RETRIED,
+    max_retries=5,
+    retry_backoff=True,
+    retry_jitter=True,
+)
+def send_password_reset_email(user_id: int) -> None:
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        return
+    _send(
+        "password_reset_email.txt",
+        "Reset your Gateway Cloud password",
+        user.email,
+        {"link": links.password_reset_link(user), "minutes": settings.PASSWORD_RESET_TIMEOUT // 60},
+    )
+
+
+@app.task(
+    name="identity.send_verification_email",
+    autoretry_for=RETRIED,
+    max_retries=5,
+    retry_backoff=True,
+    retry_jitter=True,
+)
+def send_verification_email(user_id: int, address: str) -> None:
+    """The link that verifies `address`: the account's own, or the one it is changing to."""
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        return
+    change = address.lower() != user.email.lower()
+    _send(
+        "email_change_email.txt" if change else "verification_email.txt",
+        "Confirm your new email address" if change else "Confirm your email address",
+        address,
+        {
+            "link": links.email_link(user, address),
+            "hours": settings.EMAIL_VERIFICATION_TTL_HOURS,
+            "account": user.email,
+            "address": address,
+        },
+    )
+
+
+@app.task(
+    name="identity.send_email_changed_notice",
+    autoretry_for=RETRIED,
+    max_retries=5,
+    retry_backoff=True,
+    retry_jitter=True,
+)
+def send_email_changed_notice(old_address: str, new_address: str) -> None:
+    """Tell the old address: if the change was not its owner's doing, they learn it here."""
+    _send(
+        "email_changed_notice.txt",
+        "Your Gateway Cloud email address was changed",
+        old_address,
+        {"old": old_address, "new": new_address},
+    )
