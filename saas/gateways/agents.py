@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
 from django_redis import get_redis_connection
 from django_tenants.utils import schema_context
 
@@ -73,8 +72,8 @@ def _authenticate(secret: str) -> tuple[AgentContext, datetime | None] | None:
     now = clock.now()
     with schema_context(organization.schema_name):
         token = (
-            ClusterToken.objects.filter(token_hash=hash_secret(secret))
-            .filter(Q(revoked_at__isnull=True) | Q(revoked_at__gt=now))
+            ClusterToken.objects.accepted_at(now)
+            .filter(token_hash=hash_secret(secret))
             .only("id", "cluster_id", "last_used_at", "revoked_at")
             .first()
         )
@@ -235,7 +234,7 @@ def instance_statuses(schema_name: str, cluster_id: int, organization_id: int) -
 def _last_error(token: ClusterToken | None, reported: str | None) -> str | None:
     """What the agent last reported; first, when the control plane refuses its token (revoked,
     or a rotated one past its grace period), that: the agent cannot report it."""
-    if token is None or token.revoked_at is None or token.revoked_at > clock.now():
+    if token is None or token.accepted_at(clock.now()):
         return reported
     refused = (
         f"Its cluster token {token.prefix}… is refused since {token.revoked_at:%Y-%m-%d %H:%M} UTC: "
@@ -264,11 +263,7 @@ def latest_snapshot_if_accepted(ctx: AgentContext) -> tuple[bool, tuple[int, str
     its grace period not over), and the latest snapshot: for a long-poll that waited, in one
     visit of the schema."""
     with schema_context(ctx.schema_name):
-        accepted = (
-            ClusterToken.objects.filter(id=ctx.token_id)
-            .filter(Q(revoked_at__isnull=True) | Q(revoked_at__gt=clock.now()))
-            .exists()
-        )
+        accepted = ClusterToken.objects.accepted_at(clock.now()).filter(id=ctx.token_id).exists()
         return accepted, (_latest(ctx) if accepted else None)
 
 

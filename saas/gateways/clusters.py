@@ -109,7 +109,7 @@ def revoke_cluster_token(author: Author, token: ClusterToken) -> None:
     """The token stops working now (within the agent API's 30 s authentication cache), a rotated
     one too, before its grace period ends."""
     now = clock.now()
-    if token.revoked_at is not None and token.revoked_at <= now:
+    if not token.accepted_at(now):
         return
     token.revoked_at = now
     token.save(update_fields=["revoked_at"])

@@ -20,6 +20,13 @@ class GatewayCluster(models.Model):
         return self.name
 
 
+class ClusterTokenQuerySet(models.QuerySet["ClusterToken"]):
+    def accepted_at(self, now: datetime) -> "ClusterTokenQuerySet":
+        """The tokens an agent may call with at `now`: never revoked, or rotating with grace left
+        (the rule of `ClusterToken.accepted_at`, in the database)."""
+        return self.filter(models.Q(revoked_at__isnull=True) | models.Q(revoked_at__gt=now))
+
+
 class ClusterToken(models.Model):
     """What a cluster's gateway agents authenticate with. The secret embeds the organization's
     id so the agent API finds the right schema, then the SHA-256 of the secret."""
@@ -35,17 +42,23 @@ class ClusterToken(models.Model):
     # period runs, so its gateways can move to the new secret.
     revoked_at = models.DateTimeField(null=True, blank=True)
 
+    objects = ClusterTokenQuerySet.as_manager()
+
     class Meta:
         ordering = ["-id"]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}...)"
 
+    def accepted_at(self, now: datetime) -> bool:
+        """Whether an agent may call with it at `now`: never revoked, or rotating with grace left."""
+        return self.revoked_at is None or self.revoked_at > now
+
     def status_at(self, now: datetime) -> str:
         """active; rotating (replaced, still accepted until `revoked_at`); or revoked."""
         if self.revoked_at is None:
             return "active"
-        return "rotating" if self.revoked_at > now else "revoked"
+        return "rotating" if self.accepted_at(now) else "revoked"
 
 
 class SnapshotSection(models.Model):
