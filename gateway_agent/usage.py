@@ -332,9 +332,11 @@ class UsageMeter:
             class for its other codes (`classes`); bytes and latencies go with the first."""
             _, route, consumer = [*key.split("|", 2), "", ""][:3]
             first = True
-            codes = grown[FIRST_CODE:COUNTERS] if len(grown) >= COUNTERS else []
             counts = [
-                *((f"{code // 100}xx", code, n) for code, n in zip(STATUS_CODES, codes, strict=False)),
+                *(
+                    (f"{code // 100}xx", code, n)
+                    for code, n in zip(STATUS_CODES, grown[FIRST_CODE:COUNTERS], strict=True)
+                ),
                 *((status_class, None, n) for status_class, n in zip(CLASSES, classes, strict=True)),
             ]
             for status_class, status_code, count in counts:

@@ -249,6 +249,11 @@ def _status_filter(status: str) -> dict[str, Any]:
     raise InvalidInput.field("status", "A status code such as 429, or a class such as 4xx.")
 
 
+def _quiet_point(t: datetime) -> dict[str, Any]:
+    """A point of the traffic series before any request is added to it."""
+    return {"t": t, "requests": 0, "by_status": {}, "by_code": {}, "bytes_in": 0, "bytes_out": 0}
+
+
 def traffic(
     cluster_id: int,
     start: datetime,
@@ -291,10 +296,7 @@ def traffic(
         .annotate(requests=Sum("requests"), bytes_in=Sum("bytes_in"), bytes_out=Sum("bytes_out"))
         .order_by("t")
     ):
-        point = series.setdefault(
-            row["t"],
-            {"t": row["t"], "requests": 0, "by_status": {}, "by_code": {}, "bytes_in": 0, "bytes_out": 0},
-        )
+        point = series.setdefault(row["t"], _quiet_point(row["t"]))
         point["requests"] += row["requests"]
         by_status = point["by_status"]
         by_status[row["status_class"]] = by_status.get(row["status_class"], 0) + row["requests"]
@@ -319,11 +321,9 @@ def traffic(
             if 1 <= position <= LATENCY_BUCKETS:
                 histograms[answered_route][position - 1] += int(answers)
                 over_time[t][position - 1] += int(answers)
-    empty = {"requests": 0, "by_status": {}, "by_code": {}, "bytes_in": 0, "bytes_out": 0}
     for t, histogram in over_time.items():
         # A bucket left with no request of the status asked for keeps its latencies.
-        point = series.setdefault(t, {"t": t, **empty, "by_status": {}, "by_code": {}})
-        point["latency"] = latency_percentiles(histogram)
+        series.setdefault(t, _quiet_point(t))["latency"] = latency_percentiles(histogram)
     return {
         "from": start,
         "to": end,
