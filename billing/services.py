@@ -137,12 +137,8 @@ def _bill(plans: list[Plan], usage: PeriodUsage, late: list[dict[str, Any]], str
     late_calls = sum(entry["quantity"] for entry in late) if stripe else 0
     late_minor = 0 if stripe else sum(entry["amount_minor"] or 0 for entry in late)
     plan, cost = plan_changes.dearest(plans, usage.calls + late_calls)
-    projected = max(
-        period_cost_minor(
-            candidate, capped_projection(plans[0], usage.calls, usage.linear_projection) + late_calls
-        )
-        for candidate in plans
-    )
+    projected_calls = capped_projection(plans[0], usage.calls, usage.linear_projection) + late_calls
+    _, projected = plan_changes.dearest(plans, projected_calls)
     return _Bill(plan, cost + late_minor, projected + late_minor)
 
 
