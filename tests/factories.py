@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from rest_framework.test import APIClient
@@ -191,3 +193,22 @@ def build_catalog(client: APIClient, url) -> dict[str, dict]:
         assert response.status_code == 201, response.content
         made[kind] = response.json()
     return made
+
+
+def add_calls(org: Organization, calls: int, at: datetime, cluster_id: int = 1) -> None:
+    """`calls` answered in the minute of `at`, counted as the usage consumer counts a gateway's
+    batch."""
+    from gateway_agent.protocol import UsageBatch
+    from saas.metering.services import record_usage_batches
+
+    minute = int(at.timestamp()) // 60 * 60
+    batch = UsageBatch.model_validate(
+        {
+            "batch_id": uuid.uuid4().hex,
+            "instance_id": "gw",
+            "window_start": minute,
+            "window_end": minute + 60,
+            "items": [{"minute": minute, "route_id": 1, "status_class": "2xx", "requests": calls}],
+        }
+    )
+    record_usage_batches(org.schema_name, [(cluster_id, batch)])

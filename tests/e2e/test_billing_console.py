@@ -10,7 +10,6 @@ Nothing here depends on today's date: the period is the one the control plane re
 from __future__ import annotations
 
 import re
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,29 +18,12 @@ from django.db import connections
 from playwright.sync_api import Page, Route, expect
 
 from billing import services
-from gateway_agent.protocol import UsageBatch
-from saas.metering.services import BillingPeriod, record_usage_batches
-from tenants.models import Organization
+from saas.metering.services import BillingPeriod
 from tenants.roles import Role
 from tests.e2e.console_steps import button, dialog, read_api, screenshots, sign_in_as_member
-from tests.factories import make_org_with_cluster
+from tests.factories import add_calls, make_org_with_cluster
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-
-def add_calls(org: Organization, cluster_id: int, calls: int, at: datetime) -> None:
-    """Calls counted as the usage consumer counts a gateway's batch."""
-    minute = int(at.timestamp()) // 60 * 60
-    batch = UsageBatch.model_validate(
-        {
-            "batch_id": uuid.uuid4().hex,
-            "instance_id": "gw-1",
-            "window_start": minute,
-            "window_end": minute + 60,
-            "items": [{"minute": minute, "route_id": 1, "status_class": "2xx", "requests": calls}],
-        }
-    )
-    record_usage_batches(org.schema_name, [(cluster_id, batch)])
 
 
 def day(moment: datetime) -> str:
@@ -64,11 +46,11 @@ def test_an_owner_reads_the_period_changes_plans_down_and_back_up_and_opens_an_i
     start = datetime.fromisoformat(summary["period"]["start"])
     end = datetime.fromisoformat(summary["period"]["end"])
     now = start + (end - start) * summary["period"]["elapsed_percent"] / 100
-    add_calls(org, cluster.id, 1_200, start)
-    add_calls(org, cluster.id, 3_400, max(start, now - timedelta(hours=1)))
+    add_calls(org, 1_200, start, cluster.id)
+    add_calls(org, 3_400, max(start, now - timedelta(hours=1)), cluster.id)
     # Last period's calls, and its invoice issued by the service the monthly task runs.
     last_period = BillingPeriod.containing(start - timedelta(days=1))
-    add_calls(org, cluster.id, 6_000_000, last_period.start + timedelta(days=3))
+    add_calls(org, 6_000_000, last_period.start + timedelta(days=3), cluster.id)
     invoice = services.issue_local_invoice(org, last_period)
     assert invoice.amount_due_minor == 4900 + 200  # a million past the allowance at $2
     connections.close_all()

@@ -4,7 +4,6 @@ gateways' snapshots, and monthly invoices made by the control plane."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -13,28 +12,14 @@ from django_tenants.utils import schema_context
 
 from billing import services, tasks
 from billing.models import Invoice
-from gateway_agent.protocol import UsageBatch
 from saas.gateways.models import ConfigSnapshot, GatewayCluster
 from saas.gateways.snapshots import snapshot_document
-from saas.metering.services import BillingPeriod, record_usage_batches
+from saas.metering.services import BillingPeriod
 from tenants.models import AuditEntry
 from tenants.roles import Role
+from tests.factories import add_calls
 
 pytestmark = pytest.mark.django_db
-
-
-def add_calls(org, calls: int, at: datetime, cluster_id: int = 1) -> None:
-    minute = int(at.timestamp()) // 60 * 60
-    batch = UsageBatch.model_validate(
-        {
-            "batch_id": uuid.uuid4().hex,
-            "instance_id": "gw",
-            "window_start": minute,
-            "window_end": minute + 60,
-            "items": [{"minute": minute, "route_id": 1, "status_class": "2xx", "requests": calls}],
-        }
-    )
-    record_usage_batches(org.schema_name, [(cluster_id, batch)])
 
 
 def url(org, path: str = "") -> str:

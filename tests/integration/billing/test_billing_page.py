@@ -14,7 +14,8 @@ from billing import services, tasks
 from billing.models import BilledPeriod, Invoice, PlanChange
 from tenants.models import AuditEntry
 from tenants.roles import Role
-from tests.integration.billing.test_billing import add_calls, url
+from tests.factories import add_calls
+from tests.integration.billing.test_billing import url
 
 pytestmark = pytest.mark.django_db
 

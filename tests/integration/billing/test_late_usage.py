@@ -17,8 +17,9 @@ from billing.models import BilledPeriod, Invoice, LateUsage, MeterReport
 from core.errors import Conflict
 from tenants.models import AuditEntry
 from tenants.roles import Role
+from tests.factories import add_calls
 from tests.integration.billing.conftest import subscribed
-from tests.integration.billing.test_billing import add_calls, url
+from tests.integration.billing.test_billing import url
 
 pytestmark = pytest.mark.django_db
 

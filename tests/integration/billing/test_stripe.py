@@ -18,8 +18,9 @@ from django.core.management import call_command
 from billing import services
 from billing.models import Invoice, MeterReport
 from tenants.roles import Role
+from tests.factories import add_calls
 from tests.integration.billing.conftest import SECRET, subscribed
-from tests.integration.billing.test_billing import add_calls, url
+from tests.integration.billing.test_billing import url
 
 pytestmark = pytest.mark.django_db
 
