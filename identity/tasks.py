@@ -1,7 +1,9 @@
 """The emails of identity, sent by Celery: a slow or failing mail server never holds up a
 request, and the links' secrets are made here, never carried through the broker."""
 
+from collections.abc import Callable
 from smtplib import SMTPException
+from typing import Any
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -16,6 +18,11 @@ from . import links
 RETRIED = (SMTPException, OSError)
 
 
+def _mail_task(name: str) -> Callable[[Callable[..., None]], Any]:
+    """A task that sends one mail, retried while the mail server is away."""
+    return app.task(name=name, autoretry_for=RETRIED, max_retries=5, retry_backoff=True, retry_jitter=True)
+
+
 def _send(template: str, subject: str, to: str, context: dict[str, object]) -> None:
     context = {**context, "public_url": settings.PUBLIC_URL}
     send_mail(
@@ -26,13 +33,7 @@ def _send(template: str, subject: str, to: str, context: dict[str, object]) -> N
     )
 
 
-@app.task(
-    name="identity.send_password_reset_email",
-    autoretry_for=RETRIED,
-    max_retries=5,
-    retry_backoff=True,
-    retry_jitter=True,
-)
+@_mail_task("identity.send_password_reset_email")
 def send_password_reset_email(user_id: int) -> None:
     user = User.objects.filter(pk=user_id, is_active=True).first()
     if user is None:
@@ -45,13 +46,7 @@ def send_password_reset_email(user_id: int) -> None:
     )
 
 
-@app.task(
-    name="identity.send_verification_email",
-    autoretry_for=RETRIED,
-    max_retries=5,
-    retry_backoff=True,
-    retry_jitter=True,
-)
+@_mail_task("identity.send_verification_email")
 def send_verification_email(user_id: int, address: str) -> None:
     """The link that verifies `address`: the account's own, or the one it is changing to."""
     user = User.objects.filter(pk=user_id, is_active=True).first()
@@ -71,13 +66,7 @@ def send_verification_email(user_id: int, address: str) -> None:
     )
 
 
-@app.task(
-    name="identity.send_email_changed_notice",
-    autoretry_for=RETRIED,
-    max_retries=5,
-    retry_backoff=True,
-    retry_jitter=True,
-)
+@_mail_task("identity.send_email_changed_notice")
 def send_email_changed_notice(old_address: str, new_address: str) -> None:
     """Tell the old address: if the change was not its owner's doing, they learn it here."""
     _send(
