@@ -1,6 +1,8 @@
 """The Celery app, and the base for tasks that work inside one organization's schema."""
 
+import logging
 import os
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from celery import Celery, Task
@@ -11,6 +13,21 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "saas.settings")
 app = Celery("saas")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+logger = logging.getLogger(__name__)
+
+
+def enqueue_on_commit(what: str, enqueue: Callable[[], object]) -> None:
+    """`enqueue` (a task's delay) once the current transaction commits. A broker outage is logged,
+    not raised: what the request saved stays saved, and the person can ask again."""
+    from django.db import transaction
+
+    def run() -> None:
+        try:
+            enqueue()
+        except Exception:
+            logger.exception("Could not enqueue %s", what)
+
+    transaction.on_commit(run)
 
 
 @worker_process_init.connect

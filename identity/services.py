@@ -22,6 +22,7 @@ from django.http import HttpRequest
 
 from core import clock
 from core.api.client import client_ip
+from core.celery import enqueue_on_commit
 from core.errors import InvalidInput, NotFound
 from tenants import services as tenant_services
 from tenants.audit import Actor, record_audit
@@ -53,15 +54,7 @@ def _audit(
 
 
 def _enqueue(task: Any, *args: Any) -> None:
-    def send() -> None:
-        try:
-            task.delay(*args)
-        except Exception:
-            # What was asked is saved; a broker outage must not turn it into an error. The person
-            # can ask again.
-            logger.exception("Could not enqueue %s", task.name)
-
-    transaction.on_commit(send)
+    enqueue_on_commit(task.name, lambda: task.delay(*args))
 
 
 def _validate_new_password(password: str, user: User, field: str) -> None:

@@ -3,7 +3,6 @@
 Views parse and authorize, then call these functions; every write records an audit entry in
 the same transaction."""
 
-import logging
 import re
 from datetime import datetime, timedelta
 
@@ -15,6 +14,7 @@ from django.db.models.functions import Lower
 from django.utils.text import slugify
 
 from core import clock
+from core.celery import enqueue_on_commit
 from core.errors import Forbidden, InvalidInput, NotFound
 
 from .audit import Actor, record_audit
@@ -22,8 +22,6 @@ from .credentials import hash_secret, new_secret
 from .models import ApiToken, Invitation, Membership, Organization, User
 from .provisioning import TEMPLATE_SLUG, create_organization_schema
 from .roles import ROLE_SCOPES, Role, Scope, can_grant
-
-logger = logging.getLogger(__name__)
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$")
 SLUG_MESSAGE = "Use 1 to 50 lowercase letters, digits and hyphens, not starting or ending with a hyphen."
@@ -244,19 +242,19 @@ def invite_member(
         expires_at=clock.now() + timedelta(hours=settings.INVITATION_TTL_HOURS),
     )
     record_audit(actor, organization, "invitation.create", invitation, after={"email": email, "role": role})
-    transaction.on_commit(lambda: _enqueue_invitation_email(organization, invitation))
+    _enqueue_invitation_email(organization, invitation)
     return invitation
 
 
 def _enqueue_invitation_email(organization: Organization, invitation: Invitation) -> None:
+    """After the commit; a broker outage leaves the invitation saved, to be sent again with the
+    resend action."""
     from .tasks import send_invitation_email
 
-    try:
-        send_invitation_email.delay_for(organization, invitation.id)
-    except Exception:
-        # The invitation is saved; a broker outage must not turn that into an error. It can be
-        # sent again with the resend action.
-        logger.exception("Could not enqueue the email for invitation %s", invitation.id)
+    enqueue_on_commit(
+        f"the email for invitation {invitation.id}",
+        lambda: send_invitation_email.delay_for(organization, invitation.id),
+    )
 
 
 @transaction.atomic
@@ -267,7 +265,7 @@ def resend_invitation(actor: Actor, organization: Organization, invitation: Invi
     invitation.expires_at = clock.now() + timedelta(hours=settings.INVITATION_TTL_HOURS)
     invitation.save(update_fields=["expires_at"])
     record_audit(actor, organization, "invitation.resend", invitation, after={"email": invitation.email})
-    transaction.on_commit(lambda: _enqueue_invitation_email(organization, invitation))
+    _enqueue_invitation_email(organization, invitation)
     return invitation
 
 
