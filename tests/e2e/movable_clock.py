@@ -9,16 +9,19 @@ moved, as a real clock change would not move it either."""
 
 from __future__ import annotations
 
+import contextlib
+import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import time_machine
 import uvicorn
 
-from tests.control_plane import wait_for
+from tests.control_plane import ROOT, wait_for, wait_until_up
 
 
 def _follow(clock_file: Path) -> None:
@@ -47,6 +50,20 @@ def move_clock(clock_file: Path, ahead_s: float) -> None:
         0.05,
         what=f"the control plane's clock {ahead_s:.0f} s ahead",
     )
+
+
+@contextlib.contextmanager
+def serving(clock_file: Path, port: int, env: dict[str, str]) -> Iterator[None]:
+    """This module's control plane on `port` with environment `env`, up, until the block ends."""
+    web = subprocess.Popen(
+        [sys.executable, "-m", "tests.e2e.movable_clock", str(clock_file), str(port)], cwd=ROOT, env=env
+    )
+    try:
+        wait_until_up(port)
+        yield
+    finally:
+        web.terminate()
+        web.wait(timeout=20)
 
 
 def main() -> None:

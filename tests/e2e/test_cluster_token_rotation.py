@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,7 +23,7 @@ from playwright.sync_api import Page, expect
 
 from saas.launcher.services import free_port
 from tenants.roles import Role
-from tests.control_plane import ROOT, start_agent, start_echo_upstream, stop_gateway, wait_for, wait_until_up
+from tests.control_plane import start_agent, start_echo_upstream, stop_gateway, wait_for
 from tests.e2e.console_steps import (
     button,
     choose,
@@ -34,7 +33,7 @@ from tests.e2e.console_steps import (
     screenshots,
     sign_in_as_member,
 )
-from tests.e2e.movable_clock import move_clock
+from tests.e2e.movable_clock import move_clock, serving
 from tests.factories import make_org_with_cluster
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -49,17 +48,8 @@ def control_plane_with_a_clock(transactional_db: None, tmp_path: Path) -> Iterat
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     clock = tmp_path / "clock"
-    web = subprocess.Popen(
-        [sys.executable, "-m", "tests.e2e.movable_clock", str(clock), str(port)],
-        cwd=ROOT,
-        env=control_plane_env(SAAS_PUBLIC_URL=url),
-    )
-    try:
-        wait_until_up(port)
+    with serving(clock, port, control_plane_env(SAAS_PUBLIC_URL=url)):
         yield url, clock
-    finally:
-        web.terminate()
-        web.wait(timeout=20)
 
 
 def _instance_id(data_dir: Path) -> str:

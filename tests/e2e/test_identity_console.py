@@ -9,8 +9,6 @@ Screenshots: test-artifacts/console/60-... to 67-..."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +18,8 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from saas.launcher.services import free_port
-from tests.control_plane import ROOT, wait_until_up
 from tests.e2e.console_steps import button, control_plane_env, screenshots
-from tests.e2e.movable_clock import move_clock
+from tests.e2e.movable_clock import move_clock, serving
 from tests.factories import PASSWORD
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -65,15 +62,8 @@ def control_plane(transactional_db: None, tmp_path: Path) -> Iterator[ControlPla
         EMAIL_FILE_PATH=str(plane.mail),
         CELERY_TASK_ALWAYS_EAGER="true",
     )
-    web = subprocess.Popen(
-        [sys.executable, "-m", "tests.e2e.movable_clock", str(plane.clock), str(port)], cwd=ROOT, env=env
-    )
-    try:
-        wait_until_up(port)
+    with serving(plane.clock, port, env):
         yield plane
-    finally:
-        web.terminate()
-        web.wait(timeout=20)
 
 
 def log_in(page: Page, url: str, email: str, password: str) -> None:
