@@ -26,6 +26,7 @@ from tenants.roles import Scope
 WINDOW_MINUTES = 60
 TOP_FAILING_ROUTES = 5
 RECENT_CHANGES = 10
+ACCOUNT_ACTIVITY = ("user.", "session.", "mfa.")
 # Audit actions a member who may read the catalog (but not the audit log) sees in recent changes:
 # the configuration of gateways, which snapshots show them anyway.
 CATALOG_ACTIONS = (
@@ -166,7 +167,11 @@ def quota(organization: Organization, now: datetime) -> dict[str, Any]:
 def audit_changes(organization: Organization, scopes: frozenset[str]) -> list[dict[str, Any]]:
     """The latest audit entries: all of them for audit readers; for catalog readers, those
     about the gateways' configuration."""
-    entries = AuditEntry.objects.filter(organization=organization)
+    # A person's own account activity (signing in, sessions, a second factor) is in the audit log
+    # but is no change to the organization.
+    entries = AuditEntry.objects.filter(organization=organization).exclude(
+        reduce(or_, (Q(action__startswith=prefix) for prefix in ACCOUNT_ACTIVITY))
+    )
     if Scope.AUDIT_READ not in scopes:
         entries = entries.filter(reduce(or_, (Q(action__startswith=prefix) for prefix in CATALOG_ACTIONS)))
     return [

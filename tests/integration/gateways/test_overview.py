@@ -15,7 +15,7 @@ from django_redis import get_redis_connection
 from gateway_agent.protocol import UsageBatch, UsageItem
 from saas.metering.services import record_usage_batches
 from tenants.roles import Role
-from tests.factories import build_catalog
+from tests.factories import PASSWORD, build_catalog
 
 NOW = datetime(2026, 11, 28, 12, 0, 30, tzinfo=UTC)
 THIS_MINUTE = NOW.replace(second=0)
@@ -143,6 +143,12 @@ def test_organization_overview_by_role(cw, busy):
     slug = cw.world.a.org.slug
     url = f"/api/v1/orgs/{slug}/overview/"
     cw.world.a.client(Role.OWNER).patch(f"/api/v1/orgs/{slug}/", {"name": "Renamed"}, format="json")
+    # A sign-in afterwards is in the audit log, and no change to the organization.
+    owner_email = cw.world.a.user(Role.OWNER).email
+    signed_in = Client().post(
+        "/api/v1/auth/login/", {"email": owner_email, "password": PASSWORD}, "application/json"
+    )
+    assert signed_in.status_code == 200, signed_in.content
 
     owner = cw.world.a.client(Role.OWNER).get(url).json()
     assert owner["clusters"] == [{"id": cw.cluster_id, "name": "production", "latest_version": 5}]
