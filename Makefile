@@ -35,12 +35,17 @@ system-deps:
 	  echo "Installing HAProxy, shellcheck and Chromium (apt-get)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy shellcheck chromium >/dev/null; }
 
+## The real OpenID provider the single sign-on tests start (oidc-provider, tests/oidc_provider).
+OIDC_PROVIDER := tests/oidc_provider/node_modules/.package-lock.json
+$(OIDC_PROVIDER): tests/oidc_provider/package-lock.json
+	cd tests/oidc_provider && npm ci --no-audit --no-fund --loglevel=error
+
 ## Lint, type-check, the console's unit tests (Vitest), then every test against real PostgreSQL,
 ## Redis, HAProxy and Chromium. The tests marked `long` (minutes of waiting for slow calls) run
 ## beside the others, on their own database, and their output follows at the end; pytest's
 ## "no tests collected" (5) counts as passed for them, for a PYTEST_ARGS that selects none.
 LONG_LOG := .run/test-long.log
-test: $(STAMP) system-deps lint console
+test: $(STAMP) system-deps lint console $(OIDC_PROVIDER)
 	cd frontend && npm test
 	@mkdir -p .run; rm -rf .run/test-long; \
 	SAAS_TEST_DATA_DIR=$(CURDIR)/.run/test-long $(PY) -m saas.launcher exec -- \
@@ -53,7 +58,7 @@ test: $(STAMP) system-deps lint console
 
 ## The fast lane: unit and integration tests, without browsers, gateways or whole processes
 ## (those are marked slow), and without the lint and the console's build.
-test-fast: $(STAMP)
+test-fast: $(STAMP) $(OIDC_PROVIDER)
 	$(PY) -m saas.launcher exec -- $(PY) -m pytest tests/unit tests/integration -m "not slow" $(PYTEST_ARGS)
 
 ## The suites that read the clock for dates (billing periods, invoices, quotas, token and

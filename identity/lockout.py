@@ -1,6 +1,7 @@
 """Repeated failed sign-ins lock the account and the address for a while: django-axes counts the
 failures (its AccessAttempt rows, through the authentication backend and Django's
-user_login_failed signal); this module tells when a lock ends, in words a person can act on.
+user_login_failed signal; wrong second-factor codes too, `record_failure`); this module tells
+when a lock ends, in words a person can act on.
 
 The auth throttle (tenants.api.throttles, SAAS_AUTH_THROTTLE_RATE) slows guessing first; after
 AXES_FAILURE_LIMIT failures for one account, or from one address, within AXES_COOLOFF_TIME,
@@ -16,6 +17,7 @@ from typing import Any
 from axes.helpers import get_cool_off, get_credentials, get_failure_limit
 from axes.models import AccessAttempt
 from axes.utils import reset
+from django.contrib.auth.signals import user_login_failed
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from rest_framework.exceptions import Throttled
@@ -79,6 +81,16 @@ def current_lock(request: HttpRequest, email: str) -> Lock | None:
         return Lock(until=account, of_account=True)
     assert address is not None
     return Lock(until=address, of_account=False)
+
+
+def record_failure(request: HttpRequest, email: str) -> Lock | None:
+    """Count a failed sign-in at `email` that no password check saw (a wrong second-factor
+    code): through Django's user_login_failed signal, as axes counts a wrong password. The lock
+    it starts, if it is the failure that reaches the limit."""
+    user_login_failed.send(sender=__name__, credentials={"username": email}, request=request)
+    just_locked = bool(getattr(request, "axes_locked_out", False))
+    request.axes_locked_out = False  # type: ignore[attr-defined]  # answered by the caller, not AxesMiddleware
+    return current_lock(request, email) if just_locked else None
 
 
 def unlock_account(email: str) -> int:

@@ -1,4 +1,5 @@
-"""Sign-in sessions and email verification, in the public schema beside the users.
+"""Sign-in sessions, email verification and two-factor sign-in, in the public schema beside the
+users.
 
 Models hold data; workflows are in services.py."""
 
@@ -6,6 +7,8 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+
+from tenants.models import Organization
 
 
 class UserSession(models.Model):
@@ -15,7 +18,7 @@ class UserSession(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     # The key of the session in Django's session store; never shown, the API names rows by id.
     session_key = models.CharField(max_length=40, unique=True)
-    # How the person proved who they are: password, signup, invitation (later MFA and SSO).
+    # How the person proved who they are: password, signup, invitation, sso.
     method = models.CharField(max_length=16, default="password")
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=500, blank=True)
@@ -43,3 +46,47 @@ class EmailVerification(models.Model):
 
     def __str__(self) -> str:
         return f"email verification of user {self.user_id}"
+
+
+class MfaDevice(models.Model):
+    """A user's authenticator app (TOTP, RFC 6238). Made when enrolment starts; two-factor
+    sign-in is on once a first code confirmed it (`confirmed_at`)."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # The shared secret (base32), encrypted at rest (core.encryption): shown once, at enrolment.
+    secret_ciphertext = models.TextField()
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    # The time step (30 s) of the last code accepted: it, and every code before it, are refused,
+    # so a code seen over a shoulder or in a log cannot be used again.
+    last_used_step = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"authenticator of user {self.user_id}"
+
+
+class RecoveryCode(models.Model):
+    """One of the single-use codes that sign in when the authenticator is lost; stored hashed."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    code_hash = models.CharField(max_length=64)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "code_hash"], name="identity_recovery_code_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"recovery code {self.pk} of user {self.user_id}"
+
+
+class OrganizationMfaPolicy(models.Model):
+    """Whether an organization requires two-factor sign-in of its members (owners set it)."""
+
+    organization = models.OneToOneField(Organization, on_delete=models.CASCADE, related_name="+")
+    require_mfa = models.BooleanField(default=False)
+    updated_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"MFA policy of organization {self.organization_id}"

@@ -5,7 +5,8 @@ the server's log).
 
 Signing in is two steps, so that a second factor can go between them: `check_password` proves
 the password (lockout, failures recorded), `complete_sign_in` opens the session. `sign_in` is
-both, for the login view."""
+both, for the login view; when the user has two-factor sign-in on, it stops after the password
+and `verify_sign_in` completes it with a code (identity.mfa)."""
 
 from __future__ import annotations
 
@@ -19,16 +20,17 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
+from django.utils.crypto import constant_time_compare
 
 from core import clock
 from core.api.client import client_ip
 from core.celery import enqueue_on_commit
-from core.errors import InvalidInput, NotFound
-from tenants import services as tenant_services
-from tenants.audit import Actor, record_audit
+from core.errors import Forbidden, InvalidInput, NotFound
+from tenants.audit import Actor
 from tenants.models import User
 
-from . import links, lockout, sessions, tasks
+from . import links, lockout, mfa, sessions, tasks
+from .audit import audit_user as _audit
 from .lockout import SignInLocked
 from .models import EmailVerification, UserSession
 
@@ -38,19 +40,6 @@ MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 WRONG_CREDENTIALS = "Email or password is wrong."
 WRONG_PASSWORD = "The current password is wrong."
 RESET_LINK_INVALID = "This link has expired or was already used: ask for a new one."
-
-
-def _audit(
-    user: User,
-    action: str,
-    *,
-    actor: Actor,
-    before: dict[str, Any] | None = None,
-    after: dict[str, Any] | None = None,
-) -> None:
-    """One entry in each organization the user is a member of: their account spans them all."""
-    for organization, _role in tenant_services.organizations_of(user):
-        record_audit(actor, organization, action, user, before=before, after=after)
 
 
 def _enqueue(task: Any, *args: Any) -> None:
@@ -67,9 +56,21 @@ def _validate_new_password(password: str, user: User, field: str) -> None:
 # --- signing in and out ----------------------------------------------------------------------
 
 
-def sign_in(request: HttpRequest, *, email: str, password: str) -> User:
-    """Password sign-in, from the password to the open session."""
+def sign_in(request: HttpRequest, *, email: str, password: str) -> User | None:
+    """Password sign-in, from the password to the open session: the user signed in, or None
+    when their second factor is due (two-factor sign-in is on): the session then holds only that
+    the password was right, for a few minutes, and `verify_sign_in` opens it with a code. A member
+    of an organization that signs in with SSO only (not an owner there) is refused (403)."""
     user = check_password(request, email=email, password=password)
+    # Imported here: sso signs people in through this module.
+    from sso.services import password_sign_in_refused
+
+    refused = password_sign_in_refused(user)
+    if refused:
+        raise Forbidden(refused)
+    if mfa.is_enabled(user):
+        _remember_password_proven(request, user)
+        return None
     complete_sign_in(request, user, method="password")
     return user
 
@@ -118,17 +119,95 @@ def _sign_in_failed(
         _audit(user, "user.lock", actor=actor, after={"until": lock.until.isoformat()})
 
 
-def complete_sign_in(request: HttpRequest, user: User, *, method: str) -> None:
+def complete_sign_in(
+    request: HttpRequest, user: User, *, method: str, second_factor: str | None = None
+) -> None:
     """Open a session for a user who proved who they are; `method` says how (password, signup,
-    invitation)."""
+    invitation, sso), `second_factor` with what code besides (totp, recovery_code). A member
+    of an organization that requires two-factor sign-in, without it, must set it up before
+    anything else (identity.middleware); not after single sign-on, where the provider does."""
+    request.session.pop(MFA_PENDING_KEY, None)
     login(request, user, backend=getattr(user, "backend", None) or MODEL_BACKEND)
     session = sessions.track(request, user, method)
-    _audit(
-        user,
-        "user.sign_in",
-        actor=Actor(user=user, ip_address=session.ip_address),
-        after={"method": method, "device": str(sessions.device_of(session.user_agent))},
-    )
+    if method != "sso":
+        mfa.flag_setup_if_required(request, user)
+    after = {"method": method, "device": str(sessions.device_of(session.user_agent))}
+    if second_factor:
+        after["second_factor"] = second_factor
+    _audit(user, "user.sign_in", actor=Actor(user=user, ip_address=session.ip_address), after=after)
+
+
+# --- the second step: a code from the authenticator app, or a recovery code --------------------
+
+# In the session between a right password and the code, for MFA_PENDING_SECONDS: whose password
+# it was (and its hash: a password changed meanwhile voids it). Nothing is signed in until then.
+MFA_PENDING_KEY = "identity.mfa_pending"
+MFA_PENDING_SECONDS = 300
+MFA_CODE_NEEDED = "Enter the 6-digit code from your authenticator app, or one of your recovery codes."
+MFA_SIGN_IN_EXPIRED = "Your sign-in has expired: enter your email and password again."
+
+
+def _remember_password_proven(request: HttpRequest, user: User) -> None:
+    request.session[MFA_PENDING_KEY] = {
+        "user_id": user.pk,
+        "auth_hash": user.get_session_auth_hash(),
+        "until": clock.now().timestamp() + MFA_PENDING_SECONDS,
+    }
+
+
+def _password_proven(request: HttpRequest) -> User:
+    """The user whose password this session proved, while their code is due; 400 otherwise."""
+    pending = request.session.get(MFA_PENDING_KEY)
+    if not isinstance(pending, dict) or float(pending.get("until", 0)) < clock.now().timestamp():
+        request.session.pop(MFA_PENDING_KEY, None)
+        raise InvalidInput(detail=MFA_SIGN_IN_EXPIRED)
+    user_id = pending.get("user_id")
+    user = User.objects.filter(pk=user_id, is_active=True).first() if isinstance(user_id, int) else None
+    if user is None or not constant_time_compare(str(pending.get("auth_hash")), user.get_session_auth_hash()):
+        request.session.pop(MFA_PENDING_KEY, None)
+        raise InvalidInput(detail=MFA_SIGN_IN_EXPIRED)
+    return user
+
+
+def raise_if_second_step_locked(request: HttpRequest) -> None:
+    """SignInLocked while the account whose code this session awaits is locked."""
+    pending = request.session.get(MFA_PENDING_KEY)
+    user_id = pending.get("user_id") if isinstance(pending, dict) else None
+    user = User.objects.filter(pk=user_id).first() if isinstance(user_id, int) else None
+    if user is not None:
+        raise_if_locked(request, user.email)
+
+
+def verify_sign_in(request: HttpRequest, *, code: str) -> User:
+    """The sign-in's second step, after `sign_in` answered that a code is due: with a code from
+    the authenticator app or a recovery code (used up), the session opens. A wrong code counts
+    toward the lockout as a wrong password does; the failure that locks says so, and the
+    password must then be given again."""
+    user = _password_proven(request)
+    email = user.email.lower()
+    ip_address = client_ip(request)
+    actor = Actor(user=None, ip_address=ip_address)  # not yet known to be the user
+    lock = lockout.current_lock(request, email)
+    if lock is not None:
+        request.session.pop(MFA_PENDING_KEY, None)
+        _audit(user, "mfa.failure", actor=actor, after={"reason": "locked", "during": "sign-in"})
+        raise SignInLocked(lock)
+    method = mfa.use_code(user, code)
+    if method is None:
+        lock = lockout.record_failure(request, email)
+        _audit(user, "mfa.failure", actor=actor, after={"reason": "wrong code", "during": "sign-in"})
+        if lock is not None:
+            request.session.pop(MFA_PENDING_KEY, None)
+            if lock.of_account:
+                _audit(user, "user.lock", actor=actor, after={"until": lock.until.isoformat()})
+            raise InvalidInput.field("code", f"{mfa.WRONG_CODE} {lock.message()}")
+        raise InvalidInput.field("code", mfa.WRONG_CODE)
+    complete_sign_in(request, user, method="password", second_factor=method)
+    after: dict[str, Any] = {"method": method}
+    if method == "recovery_code":
+        after["recovery_codes_left"] = mfa.recovery_codes_left(user)
+    _audit(user, "mfa.sign_in", actor=Actor(user=user, ip_address=ip_address), after=after)
+    return user
 
 
 def sign_out(request: HttpRequest) -> None:

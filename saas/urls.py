@@ -15,6 +15,7 @@ api_urls: list[URLPattern | URLResolver] = [
     path("docs/", SpectacularSwaggerView.as_view(url_name="openapi-schema"), name="api-docs"),
     path("v1/", include("tenants.api.urls")),
     path("v1/", include("identity.api.urls")),
+    path("v1/", include("sso.api.urls")),
     path("v1/", include("saas.gateways.api.urls")),
     path("v1/", include("saas.catalog.api.urls")),
     path("v1/", include("saas.metering.api.urls")),

@@ -5,6 +5,7 @@ import { lazy, Suspense, useEffect } from "react";
 import { Link, Navigate, Route, Routes, useLocation, useNavigate, useParams } from "react-router-dom";
 import { api } from "./api/client";
 import { LoginPage, SignupPage } from "./pages/AuthPages";
+import { useMfaStatus } from "./pages/MfaStatus";
 import { NewOrganizationPage } from "./pages/NewOrganizationPage";
 import { BILLING_ROLES, CLUSTER_WRITERS, useMe } from "./session";
 
@@ -23,6 +24,8 @@ const EmailVerificationBanner = lazy(() => import("./pages/AccountBanner").then(
 const ForgotPasswordPage = lazy(() => import("./pages/AccountRecoveryPages").then((m) => ({ default: m.ForgotPasswordPage })));
 const ResetPasswordPage = lazy(() => import("./pages/AccountRecoveryPages").then((m) => ({ default: m.ResetPasswordPage })));
 const VerifyEmailPage = lazy(() => import("./pages/AccountRecoveryPages").then((m) => ({ default: m.VerifyEmailPage })));
+// The only page of a member held to setting up two-factor sign-in (their organization requires it).
+const MfaSetupRequiredPage = lazy(() => import("./pages/MfaSetup").then((m) => ({ default: m.MfaSetupRequiredPage })));
 const loading = (
   <Center h="100vh">
     <Loader aria-label="Loading" />
@@ -31,8 +34,10 @@ const loading = (
 
 export function App() {
   const me = useMe();
+  // Asked beside "me", not after it: signed out, it fails, and nothing waits on it.
+  const mfa = useMfaStatus();
   const location = useLocation();
-  if (me.isLoading) {
+  if (me.isLoading || (me.data && !mfa.data && mfa.isFetching)) {
     return (
       <Center h="100vh">
         <Loader aria-label="Loading" />
@@ -52,10 +57,21 @@ export function App() {
       </Suspense>
     );
   }
+  if (mfa.data?.setup_required) {
+    return (
+      <Suspense fallback={loading}>
+        <Routes>
+          <Route path="/mfa/setup" element={<MfaSetupRequiredPage />} />
+          <Route path="*" element={<Navigate to="/mfa/setup" replace />} />
+        </Routes>
+      </Suspense>
+    );
+  }
   const first = me.data.organizations[0];
   return (
     <Routes>
       <Route path="/reset/:uid/:token" element={<Suspense fallback={loading}><ResetPasswordPage /></Suspense>} />
+      <Route path="/mfa/setup" element={<Navigate to="/account" replace />} />
       <Route path="/account" element={<Shell><AccountPage /></Shell>} />
       <Route path="/verify-email/:token" element={<Shell><VerifyEmailPage signedIn /></Shell>} />
       <Route path="/orgs/new" element={<Shell><NewOrganizationPage /></Shell>} />

@@ -36,6 +36,22 @@ class EmailTokenInput(InputValidator):
     token = StrictCharField(max_length=600, help_text="The last part of the emailed link")
 
 
+class MfaCodeInput(InputValidator):
+    code = StrictCharField(
+        max_length=32, help_text="The 6-digit code of the authenticator app, or a recovery code"
+    )
+
+
+class MfaDisableInput(MfaCodeInput):
+    password = StrictCharField(
+        max_length=128, trim_whitespace=False, write_only=True, help_text="The current password"
+    )
+
+
+class MfaPolicyInput(InputValidator):
+    require_mfa = serializers.BooleanField(help_text="Every member must sign in with a second factor")
+
+
 # --- output ----------------------------------------------------------------------------------
 
 
@@ -80,3 +96,40 @@ class SessionOutput(serializers.Serializer):
     signed_in_at = serializers.DateTimeField()
     last_seen_at = serializers.DateTimeField(help_text="Updated at most once a minute")
     current = serializers.BooleanField(help_text="The session making this request")
+
+
+class MfaRequiredOutput(serializers.Serializer):
+    mfa_required = serializers.BooleanField(help_text="Always true: the password was right, a code is due")
+    detail = serializers.CharField()
+
+
+class MfaStatusOutput(serializers.Serializer):
+    enabled = serializers.BooleanField()
+    enabled_at = serializers.DateTimeField(allow_null=True)
+    recovery_codes_left = serializers.IntegerField()
+    required_by = serializers.ListField(
+        child=serializers.CharField(), help_text="My organizations that require two-factor sign-in"
+    )
+    setup_required = serializers.BooleanField(
+        help_text="Required and not on: nothing else works until it is set up"
+    )
+
+
+class MfaEnrolmentOutput(serializers.Serializer):
+    secret = serializers.CharField(help_text="The key to type in when the QR code cannot be scanned")
+    otpauth_uri = serializers.CharField(help_text="What the QR code holds")
+    qr_code = serializers.CharField(help_text="The QR code: an SVG image as a data: URI")
+
+
+class RecoveryCodesOutput(serializers.Serializer):
+    detail = serializers.CharField()
+    recovery_codes = serializers.ListField(
+        child=serializers.CharField(), help_text="Shown this once; each signs in once"
+    )
+
+
+class MfaPolicyOutput(serializers.Serializer):
+    require_mfa = serializers.BooleanField()
+    members_without_mfa = serializers.IntegerField(
+        help_text="Members who have not turned two-factor sign-in on (asked at their next sign-in)"
+    )

@@ -52,3 +52,10 @@ class AccountThrottle(SimpleRateThrottle):
         if not request.user or not request.user.is_authenticated:
             return None
         return self.cache_format % {"scope": self.scope, "ident": request.user.pk}
+
+
+class SecondStepThrottle(_PerAddress):
+    """Second-factor codes tried from one client address (lockout counts them too)."""
+
+    scope = "identity-mfa"
+    rate = "10/min"

@@ -10,3 +10,4 @@ from .email import *  # noqa: F403
 from .jobs import *  # noqa: F403
 from .metering import *  # noqa: F403
 from .security import *  # noqa: F403
+from .sso import *  # noqa: F403

@@ -61,6 +61,7 @@ SHARED_APPS = [
     "tenants",
     "axes",
     "identity",
+    "sso",
     "billing",
 ]
 # Apps whose tables live in each organization's own schema (the catalog and gateways, later).
@@ -110,6 +111,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "identity.middleware.SessionActivityMiddleware",
+    "identity.middleware.MfaSetupRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks; the sign-in views answer a lockout themselves (identity.lockout).

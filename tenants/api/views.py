@@ -4,7 +4,12 @@ from typing import Any, NoReturn
 
 from django.middleware.csrf import get_token
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    PolymorphicProxySerializer,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import exceptions, mixins, status
 from rest_framework.decorators import action
 from rest_framework.generics import GenericAPIView
@@ -16,6 +21,7 @@ from core import clock
 from core.api.client import client_ip
 from core.api.list_queries import ListQuery
 from identity import services as identity
+from identity.api.serializers import MfaRequiredOutput
 from tenants import services
 from tenants.audit import Actor
 from tenants.authentication import token_auth_of
@@ -73,14 +79,23 @@ class LoginView(GenericAPIView):
 
     @extend_schema(
         request=s.LoginInput,
-        responses={200: s.MeOutput},
+        responses={
+            200: PolymorphicProxySerializer(
+                component_name="LoginOutput",
+                serializers=[s.MeOutput, MfaRequiredOutput],
+                resource_type_field_name=None,
+            )
+        },
         summary="Log in (session)",
         description="Repeated failures lock the account and the address for a while: 429 saying "
-        "until when (docs/identity.md).",
+        "until when (docs/identity.md). With two-factor sign-in on, a right password answers "
+        "`mfa_required` and `auth/mfa/verify/` completes the sign-in with a code.",
     )
     def post(self, request: Request) -> Response:
         data = _validated(s.LoginInput, request.data)
         user = identity.sign_in(request._request, email=data["email"], password=data["password"])
+        if user is None:  # the password was right; the second factor is due
+            return Response({"mfa_required": True, "detail": identity.MFA_CODE_NEEDED})
         body = s.MeOutput(user, context={"organizations": services.organizations_of(user)}).data
         return Response({**body, "csrf_token": get_token(request._request)})
 

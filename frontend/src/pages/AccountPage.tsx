@@ -1,5 +1,6 @@
-// The signed-in person's account: address (verified or not), password and email changes, and the
-// sessions signed in, each of which can be ended. Reached from the user menu (App.tsx).
+// The signed-in person's account: address (verified or not), password and email changes,
+// two-factor sign-in, and the sessions signed in, each of which can be ended. Reached from the
+// user menu (App.tsx).
 import { Alert, Badge, Button, Group, Paper, PasswordInput, Stack, Table, Text, TextInput, Title } from "@mantine/core";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
@@ -7,6 +8,8 @@ import { api, errorMessage, fieldErrors, unwrap } from "../api/client";
 import type { components } from "../api/schema";
 import { ago, when } from "../components/format";
 import { ACCOUNT_KEY, useAccount } from "./AccountBanner";
+import { MfaEnrolment, RecoveryCodes } from "./MfaSetup";
+import { MFA_KEY, useMfaStatus } from "./MfaStatus";
 
 type Session = components["schemas"]["SessionOutput"];
 const SESSIONS_KEY = ["sessions"];
@@ -47,6 +50,7 @@ export function AccountPage() {
       <Address />
       <ChangePassword />
       <ChangeEmail />
+      <TwoFactor />
       <Sessions />
     </Stack>
   );
@@ -167,6 +171,139 @@ function ChangeEmail() {
         </Group>
       </Stack>
     </Section>
+  );
+}
+
+function TwoFactor() {
+  const queries = useQueryClient();
+  const status = useMfaStatus();
+  const [setting, setSetting] = useState(false);
+  const [codes, setCodes] = useState<string[] | null>(null);
+  const [result, setResult] = useState<Outcome>(null);
+  const refresh = () => queries.invalidateQueries({ queryKey: MFA_KEY });
+  const data = status.data;
+  let body: React.ReactNode;
+  if (codes) {
+    body = <RecoveryCodes codes={codes} onDone={() => setCodes(null)} />;
+  } else if (setting) {
+    body = (
+      <MfaEnrolment
+        autoStart
+        onEnabled={refresh}
+        onDone={() => {
+          setSetting(false);
+          setResult({ ok: true, text: "Two-factor sign-in is on.", errors: {} });
+        }}
+      />
+    );
+  } else if (data?.enabled) {
+    body = (
+      <>
+        <Group gap="xs">
+          <Badge color="green">On</Badge>
+          <Text size="sm">
+            Since {data.enabled_at ? when(data.enabled_at) : "now"} · {data.recovery_codes_left} recovery code{data.recovery_codes_left === 1 ? "" : "s"} left
+          </Text>
+        </Group>
+        <NewRecoveryCodes onCodes={setCodes} />
+        <TurnOff
+          onOff={async (text) => {
+            setResult({ ok: true, text, errors: {} });
+            // Off in an organization that requires it: the console sends to its setup (App.tsx).
+            await queries.invalidateQueries({ queryKey: ["me"] });
+          }}
+        />
+      </>
+    );
+  } else {
+    body = (
+      <>
+        <Group gap="xs">
+          <Badge color="gray">Off</Badge>
+          <Text size="sm">Sign in with your password and a code from an app on your phone.</Text>
+        </Group>
+        <Group>
+          <Button onClick={() => setSetting(true)}>Set up two-factor sign-in</Button>
+        </Group>
+      </>
+    );
+  }
+  return (
+    <Section id="account-mfa" title="Two-factor sign-in">
+      <Said result={result} />
+      {body}
+    </Section>
+  );
+}
+
+function NewRecoveryCodes({ onCodes }: { onCodes: (codes: string[]) => void }) {
+  const queries = useQueryClient();
+  const [code, setCode] = useState("");
+  const [result, setResult] = useState<Outcome>(null);
+  const [busy, setBusy] = useState(false);
+  const submit = async (event: React.FormEvent) => {
+    event.preventDefault();
+    setBusy(true);
+    const { data, error } = await api.POST("/api/v1/auth/mfa/recovery-codes/", { body: { code } });
+    setBusy(false);
+    setCode("");
+    if (error) setResult(outcome(undefined, error));
+    else if (data) {
+      setResult(null);
+      onCodes(data.recovery_codes);
+      await queries.invalidateQueries({ queryKey: MFA_KEY });
+    }
+  };
+  return (
+    <Stack gap="xs" component="form" onSubmit={submit} aria-label="New recovery codes">
+      <Text size="sm" fw={500}>
+        New recovery codes
+      </Text>
+      {result && !result.errors.code && <Said result={result} />}
+      <Group align="flex-start">
+        <TextInput aria-label="Code for new recovery codes" placeholder="Code from the app" required w={200} autoComplete="one-time-code" value={code} error={result?.errors.code} onChange={(e) => setCode(e.currentTarget.value)} />
+        <Button type="submit" variant="default" loading={busy}>
+          Make new codes
+        </Button>
+      </Group>
+      <Text size="xs" c="dimmed">
+        The old codes stop working.
+      </Text>
+    </Stack>
+  );
+}
+
+function TurnOff({ onOff }: { onOff: (text: string) => Promise<void> }) {
+  const queries = useQueryClient();
+  const [form, setForm] = useState({ password: "", code: "" });
+  const [result, setResult] = useState<Outcome>(null);
+  const [busy, setBusy] = useState(false);
+  const submit = async (event: React.FormEvent) => {
+    event.preventDefault();
+    setBusy(true);
+    const { data, error } = await api.POST("/api/v1/auth/mfa/disable/", { body: form });
+    setBusy(false);
+    setResult(outcome(data, error));
+    if (data) {
+      setForm({ password: "", code: "" });
+      await queries.invalidateQueries({ queryKey: MFA_KEY });
+      await onOff(data.detail);
+    }
+  };
+  return (
+    <Stack gap="xs" component="form" onSubmit={submit} aria-label="Turn off two-factor sign-in">
+      <Text size="sm" fw={500}>
+        Turn off
+      </Text>
+      {result && !result.ok && !result.errors.password && !result.errors.code && <Said result={result} />}
+      <Group align="flex-start">
+        <PasswordInput aria-label="Current password (to turn off)" placeholder="Current password" required w={200} autoComplete="current-password" value={form.password} error={result?.errors.password} onChange={(e) => setForm({ ...form, password: e.currentTarget.value })} />
+        <TextInput aria-label="Code (to turn off)" placeholder="Code or recovery code" required w={200} autoComplete="one-time-code" value={form.code} error={result?.errors.code} onChange={(e) => setForm({ ...form, code: e.currentTarget.value })} />
+        <Button type="submit" color="red" variant="light" loading={busy}>
+          Turn off
+        </Button>
+      </Group>
+    </Stack>
   );
 }
 

@@ -1,8 +1,12 @@
 import { Alert, Anchor, Button, Center, Paper, PasswordInput, Stack, TextInput, Title } from "@mantine/core";
 import { useQueryClient } from "@tanstack/react-query";
-import { useState } from "react";
-import { Link, useNavigate } from "react-router-dom";
+import { lazy, Suspense, useState } from "react";
+import { Link, useLocation, useNavigate } from "react-router-dom";
 import { api, errorMessage, fieldErrors } from "../api/client";
+import { isSsoCallback, SsoCallback, SsoSignInButton } from "./SsoSignIn";
+
+// Two-factor sign-in's second step: loaded when a right password answers that a code is due.
+const MfaSignIn = lazy(() => import("./MfaSignIn").then((m) => ({ default: m.MfaSignIn })));
 
 function useSignedIn() {
   const queries = useQueryClient();
@@ -19,14 +23,31 @@ export function LoginPage() {
   const [password, setPassword] = useState("");
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const [codeDue, setCodeDue] = useState(false);
   const submit = async (event: React.FormEvent) => {
     event.preventDefault();
     setBusy(true);
-    const { error: failed } = await api.POST("/api/v1/auth/login/", { body: { email, password } });
+    const { data, error: failed } = await api.POST("/api/v1/auth/login/", { body: { email, password } });
     setBusy(false);
     if (failed) setError(errorMessage(failed));
+    else if (data && "mfa_required" in data) setCodeDue(true);
     else await signedIn();
   };
+  // Back from an identity provider (single sign-on): its answer, on this page's address.
+  const { search } = useLocation();
+  if (isSsoCallback(search)) return <SsoCallback search={search} />;
+  if (codeDue) {
+    const back = () => {
+      setCodeDue(false);
+      setPassword("");
+      setError(null);
+    };
+    return (
+      <Suspense fallback={null}>
+        <MfaSignIn onSignedIn={signedIn} onBack={back} />
+      </Suspense>
+    );
+  }
   return (
     <Center h="100vh">
       <Paper withBorder p="xl" w={380} component="form" onSubmit={submit}>
@@ -38,6 +59,7 @@ export function LoginPage() {
           <Button type="submit" loading={busy}>
             Log in
           </Button>
+          <SsoSignInButton email={email} />
           <Anchor component={Link} to="/forgot" size="sm">
             Forgot password?
           </Anchor>

@@ -1,7 +1,7 @@
 import { Alert, Badge, Button, Code, CopyButton, Group, Select, Stack, Tabs, Text, TextInput, Title } from "@mantine/core";
 import { useDebouncedValue } from "@mantine/hooks";
 import { useQuery } from "@tanstack/react-query";
-import { useState } from "react";
+import { lazy, Suspense, useState } from "react";
 import { useParams } from "react-router-dom";
 import { api, errorMessage, fieldErrors, unwrap } from "../api/client";
 import { keys, useAfterWrite } from "../api/queries";
@@ -10,6 +10,11 @@ import { ago, day, startOfDay, when } from "../components/format";
 import { type PageOf, ServerTable } from "../components/ServerTable";
 import { useMe } from "../session";
 import { ConfirmDialog } from "../components/ConfirmDialog";
+
+// Single sign-on, for owners: loaded when its tab is first opened.
+const OrganizationSso = lazy(() => import("./OrganizationSso").then((m) => ({ default: m.OrganizationSso })));
+// The owner's "Require two-factor sign-in" switch, above the members.
+const MfaRequirement = lazy(() => import("./MfaOrganization").then((m) => ({ default: m.MfaRequirement })));
 
 const ROLES = ["owner", "admin", "developer", "viewer", "billing"];
 const MANAGERS = ["owner", "admin"];
@@ -46,8 +51,14 @@ export function OrganizationPage() {
           <Tabs.Tab value="members">Members</Tabs.Tab>
           <Tabs.Tab value="tokens">API tokens</Tabs.Tab>
           {manager && <Tabs.Tab value="audit">Audit log</Tabs.Tab>}
+          {role === "owner" && <Tabs.Tab value="sso">Single sign-on</Tabs.Tab>}
         </Tabs.List>
         <Tabs.Panel value="members" pt="md">
+          {role === "owner" && (
+            <Suspense fallback={null}>
+              <MfaRequirement slug={slug} />
+            </Suspense>
+          )}
           <Members slug={slug} manager={manager} />
         </Tabs.Panel>
         <Tabs.Panel value="tokens" pt="md">
@@ -56,6 +67,13 @@ export function OrganizationPage() {
         {manager && (
           <Tabs.Panel value="audit" pt="md">
             <Audit slug={slug} />
+          </Tabs.Panel>
+        )}
+        {role === "owner" && (
+          <Tabs.Panel value="sso" pt="md">
+            <Suspense fallback={null}>
+              <OrganizationSso slug={slug} />
+            </Suspense>
           </Tabs.Panel>
         )}
       </Tabs>
