@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import logging
+import socket
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -85,10 +86,30 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _internal_address(host: str) -> str | None:
+    """An address of `host` that is not on the public internet (this machine, a private network,
+    link-local such as a cloud's metadata service), or None when all are public."""
+    try:
+        found = socket.getaddrinfo(host.strip("[]"), 443, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError) as exc:
+        raise ProviderError(f"The provider's host {host} cannot be resolved: {exc}") from exc
+    for *_, address in found:
+        ip = ipaddress.ip_address(str(address[0]).split("%")[0])
+        if not ip.is_global:
+            return str(ip)
+    return None
+
+
 def check_url(url: str, what: str) -> None:
-    """HTTPS, or plain HTTP to this machine when SSO_ALLOW_HTTP_ISSUER says so (tests)."""
+    """HTTPS to a public address, or (SSO_ALLOW_HTTP_ISSUER, tests and development) to any, and
+    plain HTTP to this machine. The control plane fetches what an organization's owner names:
+    an internal service must not be reachable that way."""
     parts = urlsplit(url)
     if parts.scheme == "https" and parts.hostname:
+        if not settings.SSO_ALLOW_HTTP_ISSUER and (internal := _internal_address(parts.hostname)):
+            raise ProviderError(
+                f"The provider's {what} must be on the public internet: {parts.hostname} is {internal}."
+            )
         return
     if parts.scheme == "http" and parts.hostname:
         if settings.SSO_ALLOW_HTTP_ISSUER and _is_loopback(parts.hostname):

@@ -107,6 +107,12 @@ def test_a_provider_that_does_not_confirm_its_issuer_is_refused(world, provider,
     answer = configure(owner, world.a.org, sso_settings(provider))
     assert answer.status_code == 400
     assert answer.json()["detail"] == f"The provider's issuer URL must use HTTPS: {provider.issuer}"
+    # Nor to an internal address (here, a cloud's metadata service among them): the control plane
+    # would fetch it for whoever owns an organization.
+    for issuer in ("https://localhost:8443", "https://10.0.0.7", "https://169.254.169.254"):
+        answer = configure(owner, world.a.org, sso_settings(provider, issuer=issuer))
+        assert answer.status_code == 400, issuer
+        assert "must be on the public internet" in answer.json()["detail"], answer.json()
     assert not SsoConfiguration.objects.exists()
 
 
