@@ -71,7 +71,9 @@ export function App() {
   return (
     <Routes>
       <Route path="/reset/:uid/:token" element={<Suspense fallback={loading}><ResetPasswordPage /></Suspense>} />
-      <Route path="/mfa/setup" element={<Navigate to="/account" replace />} />
+      {/* Where a member held by "require two-factor sign-in" stands when the setup is done: on to
+          the console (the setup page's own navigation may come after this table took over). */}
+      <Route path="/mfa/setup" element={<Navigate to="/" replace />} />
       <Route path="/account" element={<Shell><AccountPage /></Shell>} />
       <Route path="/verify-email/:token" element={<Shell><VerifyEmailPage signedIn /></Shell>} />
       <Route path="/orgs/new" element={<Shell><NewOrganizationPage /></Shell>} />
