@@ -150,6 +150,8 @@ class Consumer(_Model):
     labels: dict[str, str] = Field(default_factory=dict)
     plugins: list[Plugin] = Field(default_factory=list)
     credentials: list[Credential] = Field(default_factory=list)
+    # False: the gateway accepts none of the consumer's credentials (suspended, as by the portal).
+    enabled: bool = True
 
 
 class Certificate(_Model):

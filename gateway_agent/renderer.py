@@ -623,10 +623,12 @@ def render(snapshot: Snapshot, options: RenderOptions) -> dict[str, str]:
             if not _METHOD.fullmatch(method):
                 raise RenderError(f"Route {route.name!r}: {method!r} is not an HTTP method.")
     certificate_files = _certificate_files(snapshot.certificates, options)
+    # A disabled (suspended) consumer's credentials are in no key map, JWT or HMAC file: 401.
+    enabled = [consumer for consumer in snapshot.consumers if consumer.enabled]
     ctx = RenderContext(
         options,
         {u.name: u.id for u in snapshot.upstreams},
-        tuple(snapshot.consumers),
+        tuple(enabled),
         snapshot.key_auth.secret if snapshot.key_auth else None,
     )
     groupings = _groupings(snapshot, routes, services)
@@ -683,7 +685,7 @@ def render(snapshot: Snapshot, options: RenderOptions) -> dict[str, str]:
         plugins.globals.append(f"tune.bufsize {size}")
     files.update(plugins.files)
 
-    consumer_files, userlist = _consumer_files(snapshot.consumers)
+    consumer_files, userlist = _consumer_files(enabled)
     sections = [
         "global",
         *([f"    maxconn {options.maxconn}"] if options.maxconn else []),

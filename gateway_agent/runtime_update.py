@@ -4,7 +4,9 @@ A pure function of two renderings: what HAProxy runs now and what the new snapsh
 When the configuration text is the same apart from server weights, and nothing but map files
 changed (consumers and their keys, routes that reuse existing plugin settings), the change is a
 set of map swaps and `set weight` commands: no new worker, no re-parsed configuration, stick
-tables (rate-limit counters) kept. Anything else needs a reload."""
+tables (rate-limit counters) kept. Anything else needs a reload, pattern files (acl/) included:
+HAProxy reads them at start only, so a consumers-only change that changes one (the consumers
+consumer-restriction lets through, resolved from their labels) is applied by reload."""
 
 from __future__ import annotations
 
@@ -74,7 +76,7 @@ def plan_runtime_update(
         return None
     for name, content in new.items():
         if name != "haproxy.cfg" and not name.startswith("maps/") and running[name] != content:
-            return None  # certificates, CA bundles, error pages are read at start only
+            return None  # certificates, CA bundles, error pages, pattern files: read at start only
     weights = _weight_changes(running["haproxy.cfg"], new["haproxy.cfg"])
     if weights is None:
         return None

@@ -18,6 +18,8 @@ class Actor:
     user: User | None
     api_token: ApiToken | None = None
     ip_address: str | None = None
+    # Who acts when no user does: a developer of the organization's portal ("portal:<email>").
+    name: str = ""
 
 
 def summarize(value: Any) -> Any:
@@ -48,7 +50,7 @@ def record_audit(
     return AuditEntry.objects.create(
         organization=organization,
         actor=actor.user,
-        actor_email=actor.user.email if actor.user else "",
+        actor_email=actor.user.email if actor.user else actor.name,
         api_token=actor.api_token,
         action=action,
         target_type=target._meta.model_name or type(target).__name__.lower(),

@@ -19,7 +19,7 @@ from core.errors import Forbidden, InvalidInput, NotFound
 
 from .audit import Actor, record_audit
 from .credentials import hash_secret, new_secret
-from .models import ApiToken, Invitation, Membership, Organization, User
+from .models import ApiToken, Domain, Invitation, Membership, Organization, User
 from .provisioning import TEMPLATE_SLUG, create_organization_schema
 from .roles import ROLE_SCOPES, Role, Scope, can_grant
 
@@ -420,3 +420,34 @@ def authenticate_api_token(secret: str) -> tuple[ApiToken, Membership] | None:
         ApiToken.objects.filter(id=token.id).update(last_used_at=now)
         token.last_used_at = now
     return token, membership
+
+
+# --- host names ----------------------------------------------------------------------------------
+
+HOST_NAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+
+def claim_portal_host(organization: Organization, host: str | None, previous: str | None) -> None:
+    """Point `host` at the organization (its developer portal answers there); `previous` is let
+    go. One organization per host name: 400 when another holds it. Called inside the caller's
+    transaction."""
+    if previous:
+        Domain.objects.filter(tenant=organization, domain=previous.lower()).delete()
+    if not host:
+        return
+    host = host.lower().rstrip(".")
+    if not HOST_NAME.match(host):
+        raise InvalidInput.field("custom_host", "A host name such as developers.example.com.")
+    if Domain.objects.filter(domain=host).exclude(tenant=organization).exists():
+        raise InvalidInput.field("custom_host", "Another organization uses this host name.")
+    Domain.objects.get_or_create(domain=host, defaults={"tenant": organization, "is_primary": False})
+
+
+def organization_of_host(host: str) -> Organization | None:
+    """The organization a host name points at (claim_portal_host), if any."""
+    domain = Domain.objects.select_related("tenant").filter(domain=host.lower().rstrip(".")).first()
+    return domain.tenant if domain is not None else None
+
+
+def organization_by_slug(slug: str) -> Organization | None:
+    return Organization.objects.filter(slug=slug, is_template=False).first()

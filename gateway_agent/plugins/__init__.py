@@ -16,6 +16,7 @@ from typing import Literal
 from ..directives import PluginRules, Settings
 from . import (
     basic_auth,
+    consumer_restriction,
     cors,
     hmac_auth,
     ip_restriction,
@@ -57,6 +58,8 @@ ORDER: tuple[GatewayPlugin, ...] = (
     GatewayPlugin("jwt-auth", "ja", "auth", jwt_auth.render),
     GatewayPlugin("basic-auth", "ba", "auth", basic_auth.render),
     GatewayPlugin("hmac-auth", "ha", "auth", hmac_auth.render),
+    # First once the consumer is known: a refused consumer uses none of the limits below.
+    GatewayPlugin("consumer-restriction", "cr", "after_auth", consumer_restriction.render),
     GatewayPlugin("limit-req", "lr", "after_auth", limit_req.render, consumer_scoped=True),
     GatewayPlugin("limit-count", "rl", "after_auth", limit_count.render, consumer_scoped=True),
     GatewayPlugin("proxy-rewrite", "pr", "after_auth", proxy_rewrite.render),

@@ -1,5 +1,6 @@
 """limit-count: at most `count` requests per fixed window (1 s, 1 min, 1 h, 1 day) per consumer,
-route or client address. The counter's key carries the route and the window's number, so a new
+route or client address, on each route (or, `per_route` false, on all of them together). The
+counter's key carries the route and the window's number, so a new
 window starts at zero exactly at its edge. 429 (or `rejected_code`) beyond, with
 X-RateLimit-Limit, X-RateLimit-Remaining and X-RateLimit-Reset on every answer. The counters
 outlive a reload (see gateway_agent/limit_counters.py)."""
@@ -20,7 +21,10 @@ def render(groups: Settings, var: str, ctx: RenderContext) -> PluginRules:
         table = limit_counters.table_ref(window, scope)
         # The counter's key, <window number>:<route>[:<consumer or client address>], computed
         # where it is tracked: every rule costs every request of the route.
-        key = f"date,div({window}),concat(:,txn.route)"
+        key = f"date,div({window})"
+        # Per route unless told otherwise: a portal plan's allowance spans every route of it.
+        if config.get("per_route", True):
+            key += ",concat(:,txn.route)"
         if scope == "consumer":
             key += ",concat(:,txn.consumer)"
         elif scope == "client_ip":

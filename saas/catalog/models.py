@@ -52,6 +52,8 @@ class Service(CatalogEntity):
     # Deleting an upstream in use is refused by the service layer, with the services named.
     upstream = models.ForeignKey(Upstream, on_delete=models.CASCADE, related_name="services")
     plugins = models.JSONField(default=dict)
+    # The OpenAPI document the service was imported from: the developer portal may publish it.
+    openapi_document = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]
@@ -85,6 +87,9 @@ class Consumer(CatalogEntity):
     username = models.CharField(max_length=100)
     labels = models.JSONField(default=dict)
     plugins = models.JSONField(default=dict)
+    # A disabled consumer stays in the snapshot (a rollback keeps it) but the gateway accepts none
+    # of its credentials: the developer portal suspends an application so, and reinstates it.
+    enabled = models.BooleanField(default=True)
 
     class Meta:
         ordering = ["id"]

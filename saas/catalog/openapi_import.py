@@ -87,12 +87,14 @@ def import_openapi(
                 },
                 publish=False,
             )
-        services.save_service(
+        service = services.save_service(
             author,
             cluster,
             {"name": name, "upstream": upstream_name, "description": str(info.get("title", ""))[:500]},
             publish=False,
         )
+        service.openapi_document = document
+        service.save(update_fields=["openapi_document"])
         routes = []
         for path, item in document["paths"].items():
             if not isinstance(item, dict):
@@ -112,7 +114,7 @@ def import_openapi(
                     "priority": priority,
                 }
                 try:
-                    services.save_route(author, cluster, route, publish=False)
+                    route["id"] = services.save_route(author, cluster, route, publish=False).id
                 except InvalidInput as exc:
                     raise InvalidInput(
                         {f"paths.{path}.{method}.{k}": v for k, v in exc.errors.items()},

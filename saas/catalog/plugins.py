@@ -47,6 +47,8 @@ _HEADER_OPERATIONS = {
     },
     "additionalProperties": False,
 }
+# A consumer's username, as specs.py's ConsumerSpec takes it.
+_USERNAME = {"type": "string", "pattern": "^[A-Za-z0-9._@+-]{1,100}$"}
 # A query parameter or cookie name: it is matched and rewritten inside HAProxy expressions.
 _PARAMETER_NAME = {"type": "string", "pattern": "^[A-Za-z0-9_.~-]{1,100}$"}
 _METHODS = {
@@ -89,6 +91,9 @@ class PluginDefinition:
     description: str
     scopes: tuple[str, ...]
     schema: dict[str, Any]
+    # What the schema's top-level anyOf or oneOf asks, said for people: jsonschema's own message
+    # ("... is not valid under any of the given schemas") names no field.
+    requirement: str = ""
 
     @property
     def validator(self) -> Draft202012Validator:
@@ -243,6 +248,12 @@ PLUGINS: dict[str, PluginDefinition] = {
                         "1 (a second), 60 (a minute), 3600 (an hour) or 86400 (a day).",
                     ),
                     "key": _LIMIT_KEY_FIELD,
+                    "per_route": _field(
+                        {"type": "boolean", "default": True},
+                        "Counted per route",
+                        "On: each route has its own count. Off: the requests of every route count together "
+                        "(as a developer portal plan does).",
+                    ),
                     "rejected_code": _REJECTED_CODE,
                 },
                 ["count", "time_window"],
@@ -299,6 +310,43 @@ PLUGINS: dict[str, PluginDefinition] = {
                 },
                 oneOf=[{"required": ["allowlist"]}, {"required": ["denylist"]}],
             ),
+        ),
+        PluginDefinition(
+            "consumer-restriction",
+            "Let only the named consumers, or consumers with one of the labels, call; others are "
+            "refused (403 by default), and so are requests without an authenticated consumer.",
+            _AUTH_SCOPES,
+            _schema(
+                {
+                    "consumers": _field(
+                        {"type": "array", "items": _USERNAME, "uniqueItems": True, "maxItems": 1000},
+                        "Consumers",
+                        "Usernames of the consumers let through (give consumers, labels or both).",
+                    ),
+                    "labels": _field(
+                        {
+                            "type": "object",
+                            "propertyNames": {"type": "string", "maxLength": 63},
+                            "additionalProperties": {"type": "string", "maxLength": 253},
+                            "maxProperties": 50,
+                        },
+                        "Labels",
+                        "Consumers with any one of these label values are let through.",
+                    ),
+                    "rejected_code": _field(
+                        {"type": "integer", "minimum": 400, "maximum": 599, "default": 403},
+                        "Status when refused",
+                        "The HTTP status answered to a request whose consumer is not let through.",
+                    ),
+                },
+                # At least one non-empty: with neither, nobody could call (an empty one may come
+                # with the other, as a form sends a field left empty).
+                anyOf=[
+                    {"required": ["consumers"], "properties": {"consumers": {"minItems": 1}}},
+                    {"required": ["labels"], "properties": {"labels": {"minProperties": 1}}},
+                ],
+            ),
+            requirement="give consumers or labels (or both); with neither, nobody could call.",
         ),
         PluginDefinition(
             "cors",
@@ -605,6 +653,9 @@ def plugin_config_errors(name: str, config: Any, scope: str) -> list[str]:
     messages = []
     for error in sorted(definition.validator.iter_errors(config), key=lambda e: list(e.absolute_path)):
         where = "/".join(str(p) for p in error.absolute_path)
+        if not where and error.validator in ("anyOf", "oneOf") and definition.requirement:
+            messages.append(f"{name}: {definition.requirement}")
+            continue
         messages.append(f"{name}{'.' + where if where else ''}: {error.message}")
     if not messages and name in _CHECKS:
         messages = [f"{name}.{message}" for message in _CHECKS[name](config)]

@@ -113,7 +113,12 @@ def restore_catalog(cluster: GatewayCluster, document: dict[str, Any], author: A
         Consumer,
         cluster,
         {
-            pk: {"username": c["username"], "labels": c["labels"], "plugins": _plugins(c["plugins"])}
+            pk: {
+                "username": c["username"],
+                "labels": c["labels"],
+                "plugins": _plugins(c["plugins"]),
+                "enabled": c.get("enabled", True),
+            }
             for pk, c in consumers.items()
         },
         author,

@@ -135,12 +135,12 @@ def _consumers(cluster: GatewayCluster) -> list[dict[str, Any]]:
     rows = (
         Consumer.objects.filter(cluster=cluster)
         .order_by("id")
-        .values_list("id", "username", Cast("labels", TextField()), Cast("plugins", TextField()))
+        .values_list("id", "username", Cast("labels", TextField()), Cast("plugins", TextField()), "enabled")
     )
     labels_of: dict[str, dict[str, str]] = {}
     plugins_of: dict[str, list[dict[str, Any]]] = {}
     consumers = []
-    for consumer_id, username, labels, plugins in rows:
+    for consumer_id, username, labels, plugins, enabled in rows:
         if labels not in labels_of:
             labels_of[labels] = json.loads(labels)
         if plugins not in plugins_of:
@@ -152,6 +152,8 @@ def _consumers(cluster: GatewayCluster) -> list[dict[str, Any]]:
                 "labels": labels_of[labels],
                 "plugins": plugins_of[plugins],
                 "credentials": credentials.get(consumer_id, []),
+                # Only when false: the documents of clusters that disable no one stay as they were.
+                **({} if enabled else {"enabled": False}),
             }
         )
     return consumers

@@ -671,6 +671,74 @@ def delete_credential(author: Author, credential: Credential, *, publish: bool =
     )
 
 
+# --- what other apps drive (the developer portal manages consumers and guards routes) ---------
+
+
+def consumer_by_id(cluster: GatewayCluster, consumer_id: int) -> Consumer | None:
+    return Consumer.objects.filter(cluster=cluster, pk=consumer_id).first()
+
+
+def routes_by_ids(cluster: GatewayCluster, route_ids: list[int]) -> list[Route]:
+    """The cluster's routes among `route_ids`, in id order (ids of other clusters are left out)."""
+    return list(
+        Route.objects.filter(cluster=cluster, pk__in=route_ids).select_related("service").order_by("id")
+    )
+
+
+def imported_service(cluster: GatewayCluster, name: str) -> tuple[list[int], dict[str, Any] | None]:
+    """A service's route ids and the OpenAPI document it was imported from (None: not imported);
+    NotFound without such a service."""
+    service = Service.objects.filter(cluster=cluster, name=name).first()
+    if service is None:
+        raise InvalidInput.field("service", f"No service named {name!r} in this cluster.")
+    route_ids = list(Route.objects.filter(service=service).order_by("id").values_list("id", flat=True))
+    return route_ids, service.openapi_document
+
+
+def consumer_credentials(consumer: Consumer) -> list[Credential]:
+    return list(Credential.objects.filter(consumer=consumer).order_by("id"))
+
+
+def key_matches(credential: Credential, key: str) -> bool:
+    """Whether a key-auth credential holds this key (it stores only the key's digest)."""
+    if credential.type != Credential.KEY_AUTH:
+        return False
+    if credential.key_scheme == Credential.KEY_SHA256:
+        return credential.key_sha256 == sha256_hex(key)
+    return credential.key_sha256 == key_hmac_hex(key_auth_secret(credential.cluster), key)
+
+
+@transaction.atomic
+def set_consumer_enabled(author: Author, consumer: Consumer, enabled: bool, *, publish: bool = True) -> None:
+    """Suspend (False) or reinstate a consumer: a disabled one keeps its credentials, which the
+    gateway no longer accepts (401), until it is enabled again."""
+    claim_revision(consumer, None)
+    if consumer.enabled == enabled:
+        return
+    consumer.enabled = enabled
+    consumer.updated_by = author.label
+    consumer.save(update_fields=["enabled", "revision", "updated_by", "updated_at"])
+    _commit(
+        author,
+        consumer.cluster,
+        "consumer.enable" if enabled else "consumer.disable",
+        consumer,
+        "consumers",
+        before={"enabled": not enabled},
+        after={"enabled": enabled},
+        publish=publish,
+    )
+
+
+def publish_changes(
+    author: Author, cluster: GatewayCluster, reason: str, sections: list[str]
+) -> ConfigSnapshot:
+    """One snapshot for many writes made with `publish=False` (each already audited)."""
+    return publish_snapshot(
+        cluster, author=author.label, reason=reason, sections=with_dependent_sections(sections)
+    )
+
+
 # --- certificates ----------------------------------------------------------------------------
 
 

@@ -28,7 +28,7 @@ class Author:
 
     @property
     def label(self) -> str:
-        return self.actor.user.email if self.actor.user else ""
+        return self.actor.user.email if self.actor.user else self.actor.name
 
 
 def _cluster_fields(cluster: GatewayCluster) -> dict[str, Any]:

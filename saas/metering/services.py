@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from django.db import connection, transaction
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.db.models.functions import Trunc
 from django_tenants.utils import schema_context
 
@@ -215,6 +215,30 @@ def requests_by_route(
         counts["requests"] += int(row["requests"])
         counts[row["status_class"]] += int(row["requests"])
     return routes
+
+
+def consumer_calls_by_day(
+    consumers: dict[int, list[str]], start: datetime, end: datetime
+) -> list[tuple[datetime, int, int, str, str, int]]:
+    """Calls of some consumers (cluster id -> usernames) in the current organization, per UTC
+    day in [start, end): (day, cluster id, route id, consumer, status class, calls), from the
+    same rollups billing counts."""
+    if not consumers:
+        return []
+    who = Q()
+    for cluster_id, names in consumers.items():
+        who |= Q(cluster_id=cluster_id, consumer__in=names)
+    rows = (
+        UsageRollup.objects.filter(who, minute__gte=start, minute__lt=end)
+        .annotate(day=Trunc("minute", "day", tzinfo=UTC))
+        .values("day", "cluster_id", "route_id", "consumer", "status_class")
+        .annotate(calls=Sum("requests"))
+        .order_by("day", "cluster_id", "route_id", "consumer", "status_class")
+    )
+    return [
+        (r["day"], r["cluster_id"], r["route_id"], r["consumer"], r["status_class"], int(r["calls"]))
+        for r in rows
+    ]
 
 
 BUCKETS = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": timedelta(days=1)}

@@ -13,7 +13,7 @@ import subprocess
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -113,13 +113,22 @@ class Catalog:
             self.catalog.save_route(self.author, self.cluster, {**data, **fields})
 
     def consumer(
-        self, username: str, credential: dict[str, Any], plugins: dict[str, Any] | None = None
-    ) -> None:
+        self,
+        username: str,
+        credential: dict[str, Any],
+        plugins: dict[str, Any] | None = None,
+        labels: dict[str, str] | None = None,
+    ) -> Any:
+        data = {"username": username, "plugins": plugins or {}, "labels": labels or {}}
         with schema_context(self.org.schema_name):
-            consumer = self.catalog.save_consumer(
-                self.author, self.cluster, {"username": username, "plugins": plugins or {}}
-            )
+            consumer = self.catalog.save_consumer(self.author, self.cluster, data)
             self.catalog.add_credential(self.author, consumer, credential)
+        return consumer
+
+    def relabel(self, consumer: Any, labels: dict[str, str]) -> None:
+        data = {"username": consumer.username, "plugins": consumer.plugins, "labels": labels}
+        with schema_context(self.org.schema_name):
+            self.catalog.save_consumer(self.author, self.cluster, data, instance=consumer)
 
     def global_plugins(self, plugins: dict[str, Any]) -> None:
         with schema_context(self.org.schema_name):
@@ -132,6 +141,16 @@ class Catalog:
         served = served_snapshot(AgentContext(self.org.id, self.org.schema_name, self.cluster.id, 0))
         assert served is not None
         return Snapshot.model_validate(served["document"])
+
+    def served_body(self) -> bytes:
+        """The latest snapshot as the control plane answers an agent's poll with it."""
+        from saas.gateways.agents import AgentContext, latest_snapshot, served_snapshot_json
+
+        context = AgentContext(self.org.id, self.org.schema_name, self.cluster.id, 0)
+        latest = latest_snapshot(context)
+        found = served_snapshot_json(context, latest[0]) if latest else None
+        assert found is not None
+        return found[1]
 
 
 @pytest.fixture
@@ -173,6 +192,32 @@ def gateway(catalog: Catalog, folder: Path, bind: str = "127.0.0.1") -> Iterator
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def agent_gateway(catalog: Catalog, data_dir: Path) -> Iterator[tuple[str, Callable[[], None]]]:
+    """The real agent, in this process, serving the catalog's latest snapshot through HAProxy:
+    (gateway URL, a function applying the catalog's latest snapshot as the agent does with a
+    poll's answer: at runtime when it can, by reload otherwise)."""
+    from gateway_agent.agent import Agent, AgentSettings
+
+    port = free_port()
+    settings = AgentSettings(
+        "http://127.0.0.1:9",  # never called: snapshots are handed to `apply`
+        "unused",
+        data_dir,
+        haproxy_bin=HAPROXY,
+        http_port=port,
+        https_port=None,
+        metrics_port=None,
+        bind_address="127.0.0.1",
+    )
+    agent = Agent(settings)
+    try:
+        agent.apply(catalog.served_body())
+        yield f"http://127.0.0.1:{port}", lambda: agent.apply(catalog.served_body())
+    finally:
+        agent.stop()
 
 
 def test_cors_preflight_at_the_gateway_and_headers_for_allowed_origins_only(world, upstreams, tmp_path):
@@ -429,6 +474,56 @@ def test_consumer_scoped_plugins_apply_after_authentication_and_win_over_the_rou
         paying = [httpx.get(f"{url}/orders", headers={"apikey": "paying-consumer-key-001"}) for _ in range(3)]
         assert [a.status_code for a in paying] == [200, 200, 200]
         assert paying[0].headers["x-ratelimit-limit"] == "100" and paying[0].headers["x-tier"] == "standard"
+
+
+def test_consumer_restriction_lets_only_subscribed_consumers_call_and_follows_their_labels(world, tmp_path):
+    """The developer portal's use: a product's route lets through consumers with its label (and
+    any it names), after key-auth names them. A consumers-only change (a label given) reaches
+    the gateway through the agent at once."""
+    subscribed = {"portal-v1": "subscribed"}
+    world.route(
+        "product",
+        "/product",
+        {"key-auth": {}, "consumer-restriction": {"consumers": ["named"], "labels": subscribed}},
+    )
+    # Nobody has the label: an empty set of consumers, which refuses everybody.
+    world.route(
+        "retired",
+        "/retired",
+        {"key-auth": {}, "consumer-restriction": {"labels": {"portal-v1": "retired"}, "rejected_code": 402}},
+    )
+    # No authentication: no consumer is ever named.
+    world.route("anonymous", "/anonymous", {"consumer-restriction": {"labels": subscribed}})
+    world.consumer("subscriber", {"type": "key-auth", "key": "subscriber-key-000001"}, labels=subscribed)
+    visitor = world.consumer(
+        "visitor", {"type": "key-auth", "key": "visitor-key-0000000001"}, labels={"portal-v1": "trial"}
+    )
+    world.consumer("named", {"type": "key-auth", "key": "named-consumer-key-001"})
+    refusal = {"error": "forbidden", "message": "The consumer is not allowed to call this route"}
+    with agent_gateway(world, tmp_path / "agent") as (url, follow):
+
+        def call(path: str, key: str | None = None) -> httpx.Response:
+            return httpx.get(f"{url}{path}", headers={"apikey": key} if key else {}, timeout=5)
+
+        ok = call("/product", "subscriber-key-000001")
+        assert ok.status_code == 200 and ok.json()["headers"]["x-consumer-username"] == "subscriber"
+        refused = call("/product", "visitor-key-0000000001")
+        assert refused.status_code == 403 and refused.json() == refusal
+        assert call("/product").status_code == 401  # no key: key-auth refuses first
+        assert call("/product", "named-consumer-key-001").status_code == 200  # listed by name
+        retired = call("/retired", "subscriber-key-000001")
+        assert retired.status_code == 402 and retired.json() == refusal
+        assert call("/anonymous").status_code == 403
+        assert call("/anonymous", "subscriber-key-000001").status_code == 403  # no key-auth: no consumer
+
+        world.relabel(visitor, subscribed)  # the visitor subscribes: consumers change, nothing else
+        follow()
+        deadline = time.monotonic() + 2
+        while call("/product", "visitor-key-0000000001").status_code != 200:
+            assert time.monotonic() < deadline, "the gateway did not let the new subscriber through"
+            time.sleep(0.05)
+        assert call("/product", "subscriber-key-000001").status_code == 200
+        assert call("/retired", "visitor-key-0000000001").status_code == 402
 
 
 def _b64(data: bytes) -> str:

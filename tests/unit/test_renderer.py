@@ -520,3 +520,93 @@ def test_arguments_are_quoted_for_the_line_and_the_argument_reader():
     assert argument("a,b)") == "'\"a,b)\"'"
     assert patterns(["/a", "/b"]) == "'/a' '/b'"
     assert patterns(["/a", "-b"]) == "-- '/a' '-b'"
+
+
+def _restricted_snapshot(routes: list[dict]) -> dict:
+    """The sample snapshot (no certificate) with consumers to restrict and these routes."""
+    consumers = [
+        ("app", {"portal-v1": "subscribed"}),
+        ("named", {}),
+        ("trial", {"portal-v1": "trial"}),
+        ("gold", {"tier": "gold"}),
+    ]
+    return snapshot_document(
+        routes=routes,
+        certificates=[],
+        consumers=[
+            {
+                "id": index,
+                "username": name,
+                "labels": labels,
+                "credentials": [{"type": "key-auth", "id": index, "key_sha256": f"{index:02x}" * 32}],
+            }
+            for index, (name, labels) in enumerate(consumers, start=1)
+        ],
+    )
+
+
+def test_consumer_restriction_lets_through_the_consumers_named_or_with_one_of_the_labels(tmp_path):
+    """The consumers a setting lets through are resolved at render time into a pattern file per
+    setting, looked up once a request's consumer is named: after authentication, before the
+    limits. A setting nobody matches writes an empty file, which matches no name: everybody is
+    refused, as is a request no authentication named."""
+    limit = {"name": "limit-count", "config": {"count": 5, "time_window": 60, "key": "consumer"}}
+
+    def restricted(route_id: int, config: dict, **more: object) -> dict:
+        plugins = [{"name": "consumer-restriction", "config": config}, limit]
+        return route_document(route_id, f"r{route_id}", f"/r{route_id}", plugins=plugins, **more)
+
+    routes = [
+        restricted(3, {"labels": {"portal-v1": "subscribed", "tier": "gold"}}),
+        restricted(4, {"consumers": ["named", "ghost"], "labels": {"tier": "none"}, "rejected_code": 401}),
+        restricted(5, {"labels": {"portal-v1": "nobody"}}),
+        restricted(6, {"consumers": ["app"]}, service_id=2),  # no authentication: nobody passes
+    ]
+    snapshot = Snapshot.model_validate(_restricted_snapshot(routes))
+    files = render(snapshot, RenderOptions(config_dir=str(tmp_path)))
+    # Any one label pair; names of consumers the snapshot lacks are left out.
+    assert files["acl/cr_g0.lst"] == "app\ngold\n"
+    assert files["acl/cr_g1.lst"] == "named\n"
+    assert files["acl/cr_g2.lst"] == ""
+    assert files["acl/cr_g3.lst"] == "app\n"
+
+    sections = _sections(files["haproxy.cfg"])
+    backend_of = dict(line.split() for line in files["maps/route_backend.map"].splitlines())
+    body = '\'{"error":"forbidden","message":"The consumer is not allowed to call this route"}\''
+    for route_id, group, status in (("3", "g0", 403), ("4", "g1", 401), ("6", "g3", 403)):
+        lines = [line.strip() for line in sections[f"backend {backend_of[route_id]}"]]
+        [rule] = [line for line in lines if f"cr_{group}.lst" in line]
+        assert rule.startswith(
+            f"http-request return status {status} content-type application/json string {body} "
+            f"if !{{ var(txn.consumer) -m str -f {tmp_path}/acl/cr_{group}.lst }}"
+        )
+        at = lines.index(rule)
+        # Before the limits, which a refused consumer must not use up.
+        assert at < min(i for i, line in enumerate(lines) if "track-sc0" in line)
+        if route_id != "6":  # after authentication has named the consumer
+            assert at > lines.index("http-request set-header X-Consumer-Username %[var(txn.consumer)]")
+    assert haproxy_check(write(files, tmp_path)).returncode == 0
+
+
+def test_consumer_restriction_refuses_a_consumer_name_a_pattern_file_cannot_hold(tmp_path):
+    restriction = {"name": "consumer-restriction", "config": {"consumers": ["#x"]}}
+    document = _restricted_snapshot([route_document(3, "r", "/r", plugins=[restriction])])
+    document["consumers"][0]["username"] = "#x"  # HAProxy would skip the line as a comment
+    with pytest.raises(RenderError, match="cannot be a consumer's name"):
+        render(Snapshot.model_validate(document), RenderOptions(config_dir=str(tmp_path)))
+
+
+def test_a_disabled_consumers_credentials_open_nothing_and_a_plan_can_span_every_route(tmp_path):
+    """A suspended (disabled) consumer stays in the snapshot but its key is in no map: 401. A
+    limit-count with per_route false counts a consumer's calls to every route together."""
+    limit = {
+        "name": "limit-count",
+        "config": {"count": 5, "time_window": 1, "key": "consumer", "per_route": False},
+    }
+    document = _restricted_snapshot([route_document(3, "r", "/r", plugins=[limit])])
+    document["consumers"][1]["enabled"] = False
+    files = render(Snapshot.model_validate(document), RenderOptions(config_dir=str(tmp_path)))
+    keys = files.get("maps/keys.map", "") + files.get("maps/keys_hmac.map", "")
+    assert "01" * 32 in keys and "02" * 32 not in keys
+    tracked = [line for line in files["haproxy.cfg"].splitlines() if "track-sc0" in line]
+    assert tracked and all("txn.route" not in line and "txn.consumer" in line for line in tracked)

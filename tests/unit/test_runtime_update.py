@@ -101,3 +101,31 @@ def test_plugin_and_certificate_changes_need_a_reload():
 def test_nothing_changed_is_an_empty_update():
     update = plan(lambda doc: None)
     assert update is not None and update.map_swaps == [] and update.weights == []
+
+
+def test_a_consumer_change_that_changes_whom_consumer_restriction_lets_through_reloads():
+    """consumer-restriction's allowed names are pattern files (acl/), which HAProxy reads at start
+    only: a consumers-only change that changes one goes through a reload; one that changes maps
+    alone (a consumer outside every restriction) still goes through the runtime API."""
+    base = snapshot_document()
+    restriction = {"name": "consumer-restriction", "config": {"labels": {"portal-v1": "subscribed"}}}
+    base["routes"].append(route_document(3, "portal", "/portal", plugins=[restriction]))
+
+    def subscribe(doc):
+        doc["consumers"][0]["labels"] = {"portal-v1": "subscribed"}
+
+    def add_consumer(doc, labels: dict[str, str]):
+        key = {"type": "key-auth", "id": 2, "key_sha256": "cd" * 32}
+        doc["consumers"].append({"id": 2, "username": "late", "labels": labels, "credentials": [key]})
+
+    before, after = rendered(base, OLD_DIR), copy.deepcopy(base)
+    subscribe(after)
+    new = rendered(after, NEW_DIR)
+    # Only the allowed names changed: the configuration and every map are the same.
+    assert [name for name in new if new[name] != before[name].replace(OLD_DIR, NEW_DIR)] == ["acl/cr_g0.lst"]
+    assert (before["acl/cr_g0.lst"], new["acl/cr_g0.lst"]) == ("", "app\n")
+    assert plan(subscribe, base) is None
+    assert plan(lambda doc: add_consumer(doc, {"portal-v1": "subscribed"}), base) is None
+
+    update = plan(lambda doc: add_consumer(doc, {"portal-v1": "trial"}), base)
+    assert update is not None and [swap.name for swap in update.map_swaps] == ["maps/keys.map"]

@@ -142,7 +142,7 @@ def test_plugins_at_every_scope_and_the_schema_endpoint(cw):
     assert names == {
         "key-auth", "jwt-auth", "basic-auth", "hmac-auth", "limit-count", "limit-req", "ip-restriction",
         "cors", "proxy-rewrite", "response-rewrite", "traffic-split", "request-size-limit", "redirect",
-        "mocking",
+        "mocking", "consumer-restriction",
     }  # fmt: skip
     from gateway_agent.plugins import SUPPORTED
 
