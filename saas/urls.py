@@ -21,6 +21,7 @@ api_urls: list[URLPattern | URLResolver] = [
     path("v1/", include("saas.metering.api.urls")),
     path("v1/", include("billing.api.urls")),
     path("v1/", include("saas.deployments.api.urls")),
+    path("v1/", include("saas.portal.api.urls")),
     path("v1/", include("saas.overview.urls")),
 ]
 
@@ -36,6 +37,7 @@ urlpatterns = [
     path("install.sh", install_views.install_script, name="install-script"),
     path("downloads/<str:name>", install_views.download, name="download"),
     path("console/", console, name="console"),
+    path("portal/<str:org_slug>/", include("saas.portal.web.urls")),
     path("console/<path:path>", console),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),

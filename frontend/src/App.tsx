@@ -17,6 +17,7 @@ const AwsPage = lazy(() => import("./pages/AwsPage").then((m) => ({ default: m.A
 const BillingPage = lazy(() => import("./pages/BillingPage").then((m) => ({ default: m.BillingPage })));
 const ClusterPage = lazy(() => import("./pages/ClusterPage").then((m) => ({ default: m.ClusterPage })));
 const OrganizationPage = lazy(() => import("./pages/OrganizationPage").then((m) => ({ default: m.OrganizationPage })));
+const PortalPage = lazy(() => import("./pages/PortalPage").then((m) => ({ default: m.PortalPage })));
 // One's account, and the pages the emailed links open (docs/identity.md).
 const AccountPage = lazy(() => import("./pages/AccountPage").then((m) => ({ default: m.AccountPage })));
 const AccountMenu = lazy(() => import("./pages/AccountMenu").then((m) => ({ default: m.AccountMenu })));
@@ -90,6 +91,7 @@ function OrganizationRoutes() {
       <Route path="clusters" element={<ClustersPage />} />
       <Route path="clusters/:clusterId" element={<ClusterPage />} />
       <Route path="billing" element={<BillingPage />} />
+      <Route path="portal" element={<PortalPage />} />
       <Route path="settings" element={<OrganizationPage />} />
       <Route path="aws" element={<AwsPage />} />
       <Route path="*" element={<Navigate to="overview" replace />} />
@@ -153,6 +155,7 @@ function Shell({ children }: { children: React.ReactNode }) {
           [
             { to: "overview", label: "Overview", shown: true },
             { to: "clusters", label: "Clusters", shown: true },
+            { to: "portal", label: "Developer portal", shown: current.role !== "billing" },
             { to: "settings", label: "Organization", shown: true },
             { to: "aws", label: "Deploy to AWS", shown: CLUSTER_WRITERS.includes(current.role) },
             { to: "billing", label: "Billing", shown: BILLING_ROLES.includes(current.role) },

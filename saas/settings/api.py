@@ -36,5 +36,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"RoleEnum": "tenants.roles.Role"},
+    "ENUM_NAME_OVERRIDES": {
+        "RoleEnum": "tenants.roles.Role",
+        "PortalVersionStatusEnum": "saas.portal.models.ProductVersion.STATUSES",
+        "PortalApplicationStatusEnum": ["active", "suspended"],
+    },
 }

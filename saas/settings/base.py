@@ -71,6 +71,7 @@ TENANT_APPS = [
     "saas.catalog",
     "saas.metering",
     "saas.deployments",
+    "saas.portal",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -105,6 +106,8 @@ AXES_VERBOSE = False
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "saas.static_files.StaticFilesMiddleware",
+    # A developer portal's own host name is served as /portal/<slug>/ (saas.portal.web.access).
+    "saas.portal.web.access.PortalHostMiddleware",
     "tenants.middleware.PublicSchemaMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -21,7 +21,8 @@ from tests.factories import make_org_with_cluster, self_signed_certificate
 
 if TYPE_CHECKING:
     from saas.gateways.agents import AgentContext
-    from saas.gateways.models import GatewayInstance
+    from saas.gateways.models import GatewayCluster, GatewayInstance
+    from tenants.models import Organization
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -173,6 +174,62 @@ def _heartbeats(ctx: AgentContext, gateways: list[GatewayInstance], latest: int)
         ),
         "10.0.1.22",
     )
+
+
+def _a_portal(org: Organization, cluster: GatewayCluster) -> None:
+    """The organization's developer portal in use: a published product over the route carts, with
+    plans; a developer waiting for approval, another whose application is subscribed."""
+    from core import clock
+    from saas.gateways.services import Author
+    from saas.portal import applications, products
+    from saas.portal.models import PortalDeveloper
+    from tenants.audit import Actor
+
+    with schema_context(org.schema_name):
+        author = Author(actor=Actor(user=None, name="setup"), organization=org)
+        products.save_portal_settings(
+            author, {"enabled": True, "title": "Acme APIs", "signup_mode": "approval"}
+        )
+        product = products.save_product(
+            author,
+            {
+                "name": "Shop API",
+                "slug": "shop",
+                "description": "Carts and orders, **live**.",
+                "published": True,
+            },
+        )
+        carts = catalog_route_id(cluster, "carts")
+        version = products.save_version(
+            author,
+            product,
+            name="v1",
+            status="active",
+            cluster=cluster,
+            route_ids=[carts],
+            gateway_url="https://api.example.com",
+        )
+        free = products.save_plan(
+            author,
+            product,
+            {"name": "free", "description": "To try it", "limit_count": 1000, "time_window": 86400},
+        )
+        products.save_plan(author, product, {"name": "pro", "limit_count": 100, "time_window": 1})
+        PortalDeveloper.objects.create(email="grace@example.com", name="Grace", status="pending")
+        ada = PortalDeveloper(
+            email="ada@example.com", name="Ada", status="active", email_verified_at=clock.now()
+        )
+        ada.set_unusable_password()
+        ada.save()
+        application, _ = applications.create_application(author, ada, name="mobile", description="")
+        applications.subscribe(author, application, version, free)
+    connections.close_all()
+
+
+def catalog_route_id(cluster: GatewayCluster, name: str) -> int:
+    from saas.catalog.models import Route
+
+    return Route.objects.get(cluster=cluster, name=name).id
 
 
 def test_every_page_of_the_console_at_a_laptops_and_a_phones_size(page: Page, control_plane: str) -> None:
@@ -363,3 +420,25 @@ def test_every_page_of_the_console_at_a_laptops_and_a_phones_size(page: Page, co
     expect(page.get_by_role("heading", name="Account", exact=True)).to_be_visible()
     expect(page.get_by_role("table", name="Sessions")).to_be_visible()
     screenshots(page, "page-34-account")
+
+    # The developer portal: its settings, products (and a version's form), developers.
+    _a_portal(org, cluster)
+    page.get_by_role("textbox", name="Organization").click()
+    page.get_by_role("option", name=org.name).click()
+    page.get_by_role("link", name="Developer portal").click()
+    expect(page.get_by_role("heading", name="Developer portal")).to_be_visible()
+    expect(page.get_by_role("textbox", name=re.compile("^Title"))).to_have_value("Acme APIs")
+    screenshots(page, "page-35-portal-settings")
+    page.get_by_role("tab", name="Products").click()
+    expect(page.get_by_role("table", name="Plans of Shop API")).to_contain_text("1,000 / day")
+    expect(page.get_by_role("table", name="Versions of Shop API")).to_contain_text("production")
+    screenshots(page, "page-36-portal-products")
+    button(page, "Edit version v1").click()
+    expect(dialog(page).get_by_role("textbox", name=re.compile("^OpenAPI document"))).to_be_visible()
+    screenshots(page, "page-37-portal-version-form")
+    page.keyboard.press("Escape")
+    expect(dialog(page)).to_have_count(0)
+    page.get_by_role("tab", name="Developers").click()
+    expect(page.get_by_role("table", name="Developers")).to_contain_text("waiting for approval")
+    expect(page.get_by_role("table", name="Developers")).to_contain_text("Shop API v1 on free")
+    screenshots(page, "page-38-portal-developers")

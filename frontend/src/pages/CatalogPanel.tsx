@@ -502,8 +502,16 @@ function EntityFormBody({ path, kind, schema, onDone, initial }: { path: Path; k
     }
     return changed;
   };
+  // A consumer the developer portal keeps (an application's, saas/portal/enforcement.py): saving
+  // it by hand asks first, as the portal rewrites it.
+  const managed = kind === "consumers" && (initial?.labels as Record<string, string> | undefined)?.["managed-by"] === "portal";
+  const [confirming, setConfirming] = useState(false);
   const submit = async (event: React.FormEvent) => {
     event.preventDefault();
+    if (managed) setConfirming(true);
+    else await save();
+  };
+  const save = async () => {
     const url = `/api/v1/orgs/{org_slug}/clusters/{cluster_id}/${kind}/`;
     let failed: unknown;
     setSaving(true);
@@ -541,8 +549,15 @@ function EntityFormBody({ path, kind, schema, onDone, initial }: { path: Path; k
   const shadows = (initial?.shadowed_by as Shadow[] | undefined) ?? [];
   const part = (fields: string[]) => <SchemaForm schema={schema} value={value} onChange={setValue} errors={errors} ui={ui} fields={fields} />;
   return (
+    <>
     <form onSubmit={submit} noValidate>
 <Stack gap="md">
+      {managed && (
+        <Alert color="orange" title="Managed by the developer portal">
+          The developer portal manages this consumer for an application: it rewrites its labels, credentials and plugins whenever the application, its subscriptions or its plan change, so
+          edits made here are overwritten. Change the application in the Developer portal instead.
+        </Alert>
+      )}
       {stale && (
         <Alert color="orange" title="Changed by someone else" role="alert">
           <Stack gap="xs">
@@ -600,6 +615,19 @@ function EntityFormBody({ path, kind, schema, onDone, initial }: { path: Path; k
       </StickyFooter>
     </Stack>
 </form>
+      <ConfirmDialog
+        opened={confirming}
+        title="Save a consumer the portal manages?"
+        confirmLabel="Save anyway"
+        onConfirm={() => {
+          setConfirming(false);
+          void save();
+        }}
+        onCancel={() => setConfirming(false)}
+      >
+        <Text>The developer portal overwrites these edits the next time the application, its subscriptions or its plan change.</Text>
+      </ConfirmDialog>
+    </>
   );
 }
 

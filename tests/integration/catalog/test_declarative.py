@@ -9,7 +9,7 @@ from django_tenants.utils import schema_context
 from saas.gateways.models import ConfigSnapshot
 from tests.factories import build_catalog, self_signed_certificate
 
-PETSTORE = Path(__file__).resolve().parents[2] / "data" / "petstore-v3.yaml"
+PETSTORE = Path(__file__).resolve().parents[2] / "data" / "openapi" / "petstore-v3.yaml"
 
 
 def _latest(cw, side="a"):
