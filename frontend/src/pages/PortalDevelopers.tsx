@@ -47,13 +47,13 @@ export function PortalDevelopers({ slug, canWrite }: { slug: string; canWrite: b
   const decide = async (developer: Developer, decision: Decision) => {
     setWorking(true);
     const url = `/api/v1/orgs/{org_slug}/portal/developers/{id}/${decision}/` as "/api/v1/orgs/{org_slug}/portal/developers/{id}/approve/";
-    const { error: failed } = await api.POST(url, { params: { path: { ...path, id: String(developer.id) } } });
+    const { error: failed } = await api.POST(url, { params: { path: { ...path, id: developer.id } } });
     if (await finish(failed)) setDeciding(null);
   };
   const ask = (developer: Developer, decision: Decision) => (CONFIRMED[decision] ? setDeciding({ developer, decision }) : decide(developer, decision));
   const setApplication = async (application: Application, to: Application["status"]) => {
     setWorking(true);
-    const { error: failed } = await api.PATCH("/api/v1/orgs/{org_slug}/portal/applications/{id}/", { params: { path: { ...path, id: String(application.id) } }, body: { status: to } });
+    const { error: failed } = await api.PATCH("/api/v1/orgs/{org_slug}/portal/applications/{id}/", { params: { path: { ...path, id: application.id } }, body: { status: to } });
     if (await finish(failed)) setSuspending(null);
   };
   const cancel = (close: () => void) => () => {

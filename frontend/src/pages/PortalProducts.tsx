@@ -128,7 +128,7 @@ function ProductCard({ slug, product, canWrite, clusterName }: { slug: string; p
   const [deletingPlan, setDeletingPlan] = useState<Plan | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [working, setWorking] = useState(false);
-  const productPath = { org_slug: slug, id: String(product.id) };
+  const productPath = { org_slug: slug, id: product.id };
   const childPath = { org_slug: slug, product_id: String(product.id) };
   const clustersOf = (versions: Version[]) => [...new Set(versions.map((v) => v.cluster_id))].flatMap((id) => published({ org_slug: slug, cluster_id: String(id) }));
 
@@ -149,12 +149,12 @@ function ProductCard({ slug, product, canWrite, clusterName }: { slug: string; p
   };
   const removeVersion = async () => {
     if (!deletingVersion) return;
-    const call = api.DELETE("/api/v1/orgs/{org_slug}/portal/products/{product_id}/versions/{id}/", { params: { path: { ...childPath, id: String(deletingVersion.id) } } });
+    const call = api.DELETE("/api/v1/orgs/{org_slug}/portal/products/{product_id}/versions/{id}/", { params: { path: { ...childPath, id: deletingVersion.id } } });
     if (await run(call, clustersOf([deletingVersion]))) setDeletingVersion(null);
   };
   const removePlan = async () => {
     if (!deletingPlan) return;
-    const call = api.DELETE("/api/v1/orgs/{org_slug}/portal/products/{product_id}/plans/{id}/", { params: { path: { ...childPath, id: String(deletingPlan.id) } } });
+    const call = api.DELETE("/api/v1/orgs/{org_slug}/portal/products/{product_id}/plans/{id}/", { params: { path: { ...childPath, id: deletingPlan.id } } });
     if (await run(call, [])) setDeletingPlan(null);
   };
   const subscriptions = product.versions.reduce((total, v) => total + v.subscriptions, 0);
@@ -411,7 +411,7 @@ export function ProductForm({ slug, initial, onDone }: { slug: string; initial?:
     const { slug: address, ...rest } = form;
     const body = { ...rest, ...(address.trim() ? { slug: address.trim() } : {}) };
     const { error: failed } = initial
-      ? await api.PATCH("/api/v1/orgs/{org_slug}/portal/products/{id}/", { params: { path: { org_slug: slug, id: String(initial.id) } }, body })
+      ? await api.PATCH("/api/v1/orgs/{org_slug}/portal/products/{id}/", { params: { path: { org_slug: slug, id: initial.id } }, body })
       : await api.POST("/api/v1/orgs/{org_slug}/portal/products/", { params: { path: { org_slug: slug } }, body });
     setSaving(false);
     setErrors(failed ? fieldErrors(failed) : {});
@@ -543,7 +543,7 @@ export function VersionForm({ slug, product, initial, onDone }: { slug: string; 
     };
     const path = { org_slug: slug, product_id: String(product.id) };
     const { error: failed } = initial
-      ? await api.PUT("/api/v1/orgs/{org_slug}/portal/products/{product_id}/versions/{id}/", { params: { path: { ...path, id: String(initial.id) } }, body })
+      ? await api.PUT("/api/v1/orgs/{org_slug}/portal/products/{product_id}/versions/{id}/", { params: { path: { ...path, id: initial.id } }, body })
       : await api.POST("/api/v1/orgs/{org_slug}/portal/products/{product_id}/versions/", { params: { path }, body });
     setSaving(false);
     setErrors(failed ? fieldErrors(failed) : {});
@@ -701,7 +701,7 @@ export function PlanForm({ slug, product, initial, onDone }: { slug: string; pro
     };
     const path = { org_slug: slug, product_id: String(product.id) };
     const { error: failed } = initial
-      ? await api.PUT("/api/v1/orgs/{org_slug}/portal/products/{product_id}/plans/{id}/", { params: { path: { ...path, id: String(initial.id) } }, body })
+      ? await api.PUT("/api/v1/orgs/{org_slug}/portal/products/{product_id}/plans/{id}/", { params: { path: { ...path, id: initial.id } }, body })
       : await api.POST("/api/v1/orgs/{org_slug}/portal/products/{product_id}/plans/", { params: { path }, body });
     setSaving(false);
     setErrors(failed ? fieldErrors(failed) : {});
