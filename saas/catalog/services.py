@@ -678,6 +678,10 @@ def consumer_by_id(cluster: GatewayCluster, consumer_id: int) -> Consumer | None
     return Consumer.objects.filter(cluster=cluster, pk=consumer_id).first()
 
 
+def consumer_by_username(cluster: GatewayCluster, username: str) -> Consumer | None:
+    return Consumer.objects.filter(cluster=cluster, username=username).first()
+
+
 def routes_by_ids(cluster: GatewayCluster, route_ids: list[int]) -> list[Route]:
     """The cluster's routes among `route_ids`, in id order (ids of other clusters are left out)."""
     return list(

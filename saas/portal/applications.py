@@ -20,6 +20,7 @@ from saas.metering import services as metering
 from tenants.audit import record_audit
 
 from . import enforcement
+from .developers import clean_text
 from .models import (
     Application,
     ApplicationConsumer,
@@ -88,7 +89,10 @@ def create_application(
 ) -> tuple[Application, str]:
     """The application and its API key, which is shown this once."""
     _require_active(developer)
-    application = Application(developer=developer, name=name.strip(), description=description.strip())
+    name = clean_text(name, "name", 100, required=True)
+    application = Application(
+        developer=developer, name=name, description=clean_text(description, "description", 500)
+    )
     key = _new_key(application)
     try:
         with transaction.atomic():
@@ -121,6 +125,7 @@ def rotate_key(author: Author, application: Application) -> str:
 @transaction.atomic
 def register_jwt_key(author: Author, application: Application, *, algorithm: str, public_key: str) -> None:
     _require_active(application.developer)
+    public_key = clean_text(public_key, "public_key", 20_000, required=True)
     if algorithm not in JWT_ALGORITHMS:
         raise InvalidInput.field("algorithm", f"One of {', '.join(JWT_ALGORITHMS)}.")
     try:

@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.contrib.auth.hashers import make_password
 from django.contrib.auth.password_validation import validate_password
 from django.contrib.auth.tokens import PasswordResetTokenGenerator
 from django.core import signing
 from django.core.cache import cache
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import transaction
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
 from django.utils.encoding import force_bytes, force_str
 from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 
@@ -78,6 +80,28 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+def clean_text(value: str, field: str, max_length: int, *, required: bool = False) -> str:
+    """Form text as stored: trimmed, within its length, no NUL (PostgreSQL takes none)."""
+    value = value.strip()
+    if "\x00" in value:
+        raise InvalidInput.field(field, "This text has a character that cannot be stored.")
+    if len(value) > max_length:
+        raise InvalidInput.field(field, f"At most {max_length} characters.")
+    if required and not value:
+        raise InvalidInput.field(field, "Required.")
+    return value
+
+
+def clean_email(value: str) -> str:
+    """One form of an address for every lookup, lock counter and row: trimmed, lower case."""
+    email = clean_text(value, "email", 254, required=True).lower()
+    try:
+        validate_email(email)
+    except DjangoValidationError:
+        raise InvalidInput.field("email", "Enter an email address such as dev@example.com.") from None
+    return email
+
+
 def _check_password(password: str, developer: PortalDeveloper, field: str = "password") -> None:
     try:
         validate_password(password, developer)  # type: ignore[arg-type]  # any object with attributes
@@ -101,7 +125,8 @@ def sign_up(
     """A new developer, to verify their email before signing in. Open portals make them active;
     approval portals pending; invitation portals need an unexpired invitation for this email."""
     settings_ = portal_settings()
-    email = email.strip().lower()
+    email = clean_email(email)
+    name = clean_text(name, "name", 100)
     invited: DeveloperInvitation | None = None
     if settings_.signup_mode == SignupMode.INVITATION:
         invited = (
@@ -122,10 +147,16 @@ def sign_up(
     status = (
         DeveloperStatus.PENDING if settings_.signup_mode == SignupMode.APPROVAL else DeveloperStatus.ACTIVE
     )
-    developer = PortalDeveloper(email=email, name=name.strip(), status=status)
+    developer = PortalDeveloper(email=email, name=name, status=status)
     _check_password(password, developer)
     developer.set_password(password)
-    developer.save()
+    try:
+        with transaction.atomic():
+            developer.save()
+    except IntegrityError:  # the same address, signed up at the same moment
+        raise InvalidInput.field(
+            "email", "An account with this email exists: sign in, or reset its password."
+        ) from None
     if invited is not None:
         invited.accepted_at = clock.now()
         invited.save(update_fields=["accepted_at"])
@@ -181,7 +212,7 @@ def verify_email(organization: Organization, token: str, *, ip_address: str | No
 @transaction.atomic
 def invite_developer(author: Author, email: str) -> str:
     """Email an invitation to sign up; returns its link."""
-    email = email.strip().lower()
+    email = clean_email(email)
     if PortalDeveloper.objects.filter(email__iexact=email).exists():
         raise InvalidInput.field("email", "A developer with this email has signed up already.")
     secret = secrets.token_urlsafe(24)
@@ -236,10 +267,13 @@ def _failures(organization: Organization, email: str, ip_address: str | None) ->
 def sign_in(
     organization: Organization, *, email: str, password: str, ip_address: str | None, user_agent: str
 ) -> SignedIn:
+    email = clean_text(email, "email", 254).lower()
     keys = _failures(organization, email, ip_address)
     if any((cache.get(key) or 0) >= LOCK_FAILURES for key in keys):
         raise Forbidden(f"Too many failed sign-ins: try again in {LOCK_SECONDS // 60} minutes.")
-    developer = PortalDeveloper.objects.filter(email__iexact=email.strip()).first()
+    developer = PortalDeveloper.objects.filter(email=email).first() if email else None
+    if developer is None:
+        make_password(password)  # as long as a real check: the answer's time tells nothing
     if developer is None or not developer.check_password(password):
         for key in keys:
             cache.add(key, 0, LOCK_SECONDS)
@@ -259,6 +293,8 @@ def sign_in(
         raise Forbidden("Confirm your email address first: we have sent you the link again.")
     if developer.status == DeveloperStatus.REJECTED:
         raise Forbidden("Your sign-up was not approved.")
+    if developer.status == DeveloperStatus.SUSPENDED:
+        raise Forbidden("Your account is suspended: contact the team that runs this portal.")
     secret = secrets.token_urlsafe(32)
     now = clock.now()
     session = PortalSession.objects.create(
@@ -286,7 +322,7 @@ def session_of(cookie: str | None) -> SignedIn | None:
         .filter(key_sha256=_digest(cookie), expires_at__gt=now)
         .first()
     )
-    if session is None:
+    if session is None or session.developer.status in (DeveloperStatus.SUSPENDED, DeveloperStatus.REJECTED):
         return None
     if now - session.last_seen_at > timedelta(minutes=1):
         PortalSession.objects.filter(pk=session.pk).update(last_seen_at=now)
@@ -302,7 +338,10 @@ def sign_out(session: PortalSession) -> None:
 
 def request_password_reset(organization: Organization, email: str) -> None:
     """Emails a single-use link if a developer has this address; says nothing either way."""
-    developer = PortalDeveloper.objects.filter(email__iexact=email.strip()).first()
+    try:
+        developer = PortalDeveloper.objects.filter(email=clean_email(email)).first()
+    except InvalidInput:
+        return
     if developer is None:
         return
     from . import tasks

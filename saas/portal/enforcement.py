@@ -32,6 +32,8 @@ MANAGED_LABEL = "managed-by"
 MANAGED_VALUE = "portal"
 RESTRICTION = "consumer-restriction"
 SUBSCRIBED = "subscribed"
+CLOSED_LABEL = "portal-closed"  # no consumer carries it
+AUTH_PLUGINS = frozenset({"key-auth", "jwt-auth", "basic-auth", "hmac-auth"})
 
 
 def publish_clusters(
@@ -58,10 +60,16 @@ def guard_routes(
         labels = dict(restriction.get("labels") or {})
         if route.id in wanted:
             labels[label] = SUBSCRIBED
-            if auth_type not in plugins:
+            labels.pop(CLOSED_LABEL, None)
+            if not AUTH_PLUGINS & set(plugins):  # the route's own authentication is kept
                 plugins[auth_type] = {}
-        else:
+        elif label in labels:
             labels.pop(label, None)
+            if not labels and not restriction.get("consumers"):
+                # The last portal version left: closed to everyone rather than open to every
+                # consumer of the cluster (the other products' applications included), until
+                # the team decides.
+                labels[CLOSED_LABEL] = "true"
         if labels:
             restriction["labels"] = labels
             plugins[RESTRICTION] = restriction
@@ -179,6 +187,13 @@ def sync_application(author: Author, application: Application) -> dict[int, Gate
         }
         mapping = existing.get(cluster_id)
         consumer = catalog.consumer_by_id(cluster, mapping.consumer_id) if mapping else None
+        if consumer is None:
+            # One a rollback brought back, or left: the application's own, by its name.
+            consumer = catalog.consumer_by_username(cluster, application.consumer_username)
+            if consumer is not None:
+                ApplicationConsumer.objects.update_or_create(
+                    application=application, cluster=cluster, defaults={"consumer_id": consumer.id}
+                )
         if consumer is None:
             consumer = catalog.save_consumer(author, cluster, spec, publish=False)
             ApplicationConsumer.objects.update_or_create(

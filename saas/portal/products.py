@@ -3,6 +3,7 @@ versions (the routes of a cluster and an OpenAPI document) and plans (a call lim
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import yaml
@@ -18,6 +19,7 @@ from . import enforcement
 from .models import ApiProduct, Application, PortalSettings, ProductPlan, ProductVersion, Subscription
 
 TIME_WINDOWS = (1, 60, 3600, 86400)
+MAX_DOCUMENT_CHARS = 2_000_000
 
 
 def portal_settings() -> PortalSettings:
@@ -104,17 +106,18 @@ def products() -> list[ApiProduct]:
 
 @transaction.atomic
 def save_product(author: Author, data: dict[str, Any], instance: ApiProduct | None = None) -> ApiProduct:
-    """`data`: name, slug, description, auth_type, published (validated). Changing the auth of a
-    product with subscribers is refused: their applications hold the other kind of credential."""
+    """`data`: name, slug, description, auth_type, published (validated). The authentication is
+    chosen before the first version."""
     product = instance or ApiProduct()
     before = product_view(instance) if instance else None
     if (
         instance
         and data.get("auth_type", instance.auth_type) != instance.auth_type
-        and Subscription.objects.filter(version__product=instance).exists()
+        and instance.versions.exists()
     ):
+        # Its routes took the first authentication; two on one route would ask for both.
         raise InvalidInput.field(
-            "auth_type", "Applications are subscribed to this product: its authentication cannot change."
+            "auth_type", "This product has versions: its authentication cannot change. Make a new product."
         )
     for field, value in data.items():
         setattr(product, field, value)
@@ -123,9 +126,6 @@ def save_product(author: Author, data: dict[str, Any], instance: ApiProduct | No
             product.save()
     except IntegrityError:
         raise InvalidInput.field("slug", "Another product has this name or address.") from None
-    if instance and before and before["auth_type"] != product.auth_type:
-        for version in product.versions.all():
-            _guard(author, version, list(version.route_ids))
     record_audit(
         author.actor,
         author.organization,
@@ -171,7 +171,14 @@ def _openapi_document(text: Any) -> dict[str, Any]:
     """An uploaded OpenAPI 3 document: a JSON object, or its text in JSON or YAML."""
     document = text
     if isinstance(text, str):
+        if len(text) > MAX_DOCUMENT_CHARS:
+            raise InvalidInput.field("openapi", "The document is over 2 MB.")
         try:
+            # Aliases refused: a few lines of them expand to gigabytes once stored as JSON.
+            if any(isinstance(event, yaml.AliasEvent) for event in yaml.parse(text, Loader=yaml.SafeLoader)):
+                raise InvalidInput.field(
+                    "openapi", "YAML aliases (*name) are not taken: write the document out."
+                )
             document = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             raise InvalidInput.field("openapi", f"Neither JSON nor YAML: {exc}".splitlines()[0]) from None
@@ -179,6 +186,17 @@ def _openapi_document(text: Any) -> dict[str, Any]:
         raise InvalidInput.field("openapi", "An OpenAPI document is an object.")
     if not isinstance(document.get("openapi"), str) or not isinstance(document.get("paths"), dict):
         raise InvalidInput.field("openapi", "Not an OpenAPI 3 document: it needs `openapi` and `paths`.")
+    servers = document.get("servers", [])
+    if not isinstance(servers, list) or not all(
+        isinstance(server, dict) and isinstance(server.get("url", ""), str) for server in servers
+    ):
+        raise InvalidInput.field("openapi", "`servers` is a list of objects with a `url` text.")
+    if not isinstance(document.get("components", {}), dict):
+        raise InvalidInput.field("openapi", "`components` is an object.")
+    # YAML's dates and the like, as text: what is stored and served is JSON.
+    document = json.loads(json.dumps(document, default=str))
+    if len(json.dumps(document)) > MAX_DOCUMENT_CHARS:
+        raise InvalidInput.field("openapi", "The document is over 2 MB.")
     return document
 
 

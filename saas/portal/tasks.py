@@ -1,5 +1,5 @@
-"""The portal's emails, sent by Celery; the links' secrets are made here, never carried through
-the broker. Tasks take ids and the organization's schema."""
+"""The portal's emails, sent by Celery. Tasks take ids and the organization's schema; the links'
+secrets are made here, but an invitation's (kept only as a digest) comes with its task."""
 
 from collections.abc import Callable
 from smtplib import SMTPException

@@ -19,6 +19,9 @@ class PortalSettingsInput(InputValidator):
     signup_mode = serializers.ChoiceField(SignupMode.choices, required=False)
     custom_host = StrictCharField(required=False, allow_blank=True, max_length=253)
 
+    def validate_custom_host(self, value: str) -> str:
+        return value.strip().lower().rstrip(".")
+
     def validate_logo_url(self, value: str) -> str:
         if value and not value.startswith("https://"):
             raise serializers.ValidationError("The logo's address starts with https://.")

@@ -9,9 +9,11 @@ from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 from markdown_it import MarkdownIt
 
+from core.api.validation import parse_id
 from core.errors import Forbidden, InvalidInput
 
 from .. import applications, developers
@@ -48,9 +50,14 @@ def _page(
     )
 
 
-def _errors(exc: InvalidInput | Forbidden) -> dict[str, str]:
+def _errors(exc: InvalidInput | Forbidden, shown: tuple[str, ...] = ()) -> dict[str, str]:
+    """Messages by field for the page's fields (`shown`); any other's goes at the form's top."""
     if isinstance(exc, InvalidInput) and exc.errors:
-        return {field: " ".join(messages) for field, messages in exc.errors.items()}
+        errors = {field: " ".join(messages) for field, messages in exc.errors.items()}
+        others = [message for field, message in errors.items() if field not in shown]
+        if others:
+            errors["form"] = " ".join(others)
+        return errors
     return {"form": exc.detail}
 
 
@@ -164,7 +171,13 @@ def sign_up(request: HttpRequest, portal: PortalRequest) -> HttpResponse:
             )
         except InvalidInput as exc:
             return _page(
-                request, portal, "signup.html", 400, form=form, errors=_errors(exc), invitation=invitation
+                request,
+                portal,
+                "signup.html",
+                400,
+                form=form,
+                errors=_errors(exc, ("email", "password", "invitation")),
+                invitation=invitation,
             )
         return _page(request, portal, "check_email.html", email=form["email"])
     invitation_only = portal.settings.signup_mode == SignupMode.INVITATION
@@ -201,7 +214,7 @@ def verify(request: HttpRequest, portal: PortalRequest, token: str) -> HttpRespo
 @portal_page()
 def sign_in(request: HttpRequest, portal: PortalRequest) -> HttpResponse:
     next_page = request.POST.get("next") or request.GET.get("next", "")
-    if not next_page.startswith(portal.base) or "//" in next_page:
+    if not _own_page(next_page, portal):
         next_page = f"{portal.base}apps"
     email = request.POST.get("email", "")
     if request.method == "POST":
@@ -216,7 +229,13 @@ def sign_in(request: HttpRequest, portal: PortalRequest) -> HttpResponse:
         except (InvalidInput, Forbidden) as exc:
             status = 400 if isinstance(exc, InvalidInput) else 403
             return _page(
-                request, portal, "signin.html", status, email=email, next=next_page, errors=_errors(exc)
+                request,
+                portal,
+                "signin.html",
+                status,
+                email=email,
+                next=next_page,
+                errors=_errors(exc, ("password",)),
             )
         response = HttpResponse(status=303)
         response["Location"] = next_page
@@ -224,6 +243,17 @@ def sign_in(request: HttpRequest, portal: PortalRequest) -> HttpResponse:
         set_session_cookie(response, portal, signed_in.cookie, request)
         return response
     return _page(request, portal, "signin.html", email=email, next=next_page)
+
+
+def _own_page(path: str, portal: PortalRequest) -> bool:
+    """Whether `path` is a page of this portal, safe to go to after sign-in (no other host, no
+    backslash or control character a browser would read as one)."""
+    return (
+        path.startswith(portal.base)
+        and url_has_allowed_host_and_scheme(path, allowed_hosts=None)
+        and not any(c == "\\" or ord(c) < 32 or ord(c) == 127 for c in path)
+        and "//" not in path
+    )
 
 
 @require_http_methods(["POST"])
@@ -274,7 +304,7 @@ def reset(request: HttpRequest, portal: PortalRequest, uid: str, token: str) -> 
                 ip_address=portal.ip_address,
             )
         except InvalidInput as exc:
-            return _page(request, portal, "reset.html", 400, errors=_errors(exc))
+            return _page(request, portal, "reset.html", 400, errors=_errors(exc, ("password",)))
         return _page(
             request,
             portal,
@@ -312,7 +342,7 @@ def apps(request: HttpRequest, portal: PortalRequest) -> HttpResponse:
                 400,
                 apps=list(_applications(portal)),
                 form=form,
-                errors=_errors(exc),
+                errors=_errors(exc, ("name",)),
             )
         return _app_page(request, portal, application, new_key=key, status=201)
     return _page(request, portal, "apps.html", apps=list(_applications(portal)), form=form)
@@ -358,11 +388,8 @@ def _app_page(
 
 
 def _app(portal: PortalRequest, app_id: str) -> Application:
-    application = (
-        _applications(portal).filter(pk=int(app_id)).first()
-        if app_id.isdigit() and len(app_id) < 19
-        else None
-    )
+    pk = parse_id(app_id)
+    application = _applications(portal).filter(pk=pk).first() if pk is not None else None
     if application is None:
         raise Http404
     return application
@@ -414,12 +441,18 @@ def app(request: HttpRequest, portal: PortalRequest, app_id: str) -> HttpRespons
             applications.delete_application(portal.author, application)
             return redirect_to(portal, "apps")
     except (InvalidInput, Forbidden) as exc:
-        return _app_page(request, portal, application, errors=_errors(exc), status=400)
+        return _app_page(
+            request,
+            portal,
+            application,
+            errors=_errors(exc, ("public_key", "subscribe", "version")),
+            status=400,
+        )
     return _app_page(request, portal, application, errors={"form": "Unknown action."}, status=400)
 
 
 def _int(text: str | None) -> int:
-    return int(text) if text and text.isdigit() and len(text) < 19 else 0
+    return parse_id(text or "") or 0
 
 
 @require_http_methods(["GET"])

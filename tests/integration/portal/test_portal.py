@@ -186,13 +186,27 @@ def test_a_developer_signs_up_subscribes_and_the_gateway_enforces_the_plan(
         "portal.application.rotate_key",
     } <= actions
 
-    # The team deletes the version: the subscription ends and the routes stop admitting the app.
+    # A suspended developer's sessions end, and they cannot sign in again until reinstated.
+    developer_id = developers[0]["id"]
+    assert client.post(f"{api}developers/{developer_id}/suspend/").status_code == 200
+    assert portal.get(f"{base}apps").status_code == 303
+    page = portal.get(f"{base}signin")
+    refused = portal.post(
+        f"{base}signin", {"csrf": _csrf(page), "email": "dev@partner.test", "password": PASSWORD}
+    )
+    assert refused.status_code == 403 and b"suspended" in refused.content
+    assert client.post(f"{api}developers/{developer_id}/reinstate/").status_code == 200
+
+    # The team deletes the version: the subscription ends, and the routes close to everyone
+    # rather than open to every consumer of the cluster.
     product_url = f"{api}products/{published['product']}/versions/{published['version']['id']}/"
     assert client.delete(product_url).status_code == 204
     document = _latest(cw)
     assert not document["consumers"]
-    get_pet = {p["name"] for p in {r["name"]: r for r in document["routes"]}["getPetById"]["plugins"]}
-    assert "consumer-restriction" not in get_pet
+    get_pet = {
+        p["name"]: p["config"] for p in {r["name"]: r for r in document["routes"]}["getPetById"]["plugins"]
+    }
+    assert get_pet["consumer-restriction"]["labels"] == {"portal-closed": "true"}
 
 
 def test_approval_and_invitation_sign_ups(cw, django_capture_on_commit_callbacks):
@@ -304,3 +318,58 @@ def test_bad_settings_are_refused_by_field(cw, body):
 def test_a_disabled_portal_is_not_found(cw):
     assert Client().get(f"/portal/{cw.world.a.org.slug}/").status_code == 404
     assert Client().get("/portal/no-such-org/").status_code == 404
+
+
+def test_bad_input_in_the_pages_is_a_400_or_404_never_a_500(cw, django_capture_on_commit_callbacks):
+    _publish_petstore(cw)
+    base = f"/portal/{cw.world.a.org.slug}/"
+    portal = Client()
+    _sign_up_and_in(portal, base, "dev@partner.test", django_capture_on_commit_callbacks)
+    page = portal.get(f"{base}apps")
+    csrf = _csrf(page)
+    assert portal.get(f"{base}apps/%C2%B2").status_code == 404
+    assert portal.post(f"{base}apps", {"csrf": csrf, "name": "x" * 101}).status_code == 400
+    assert portal.post(f"{base}apps", {"csrf": csrf, "name": "a\x00b"}).status_code == 400
+    created = portal.post(f"{base}apps", {"csrf": csrf, "name": "Shop"})
+    app = re.search(r'action="[^"]*/apps/(\d+)"', created.content.decode()).group(1)
+    answer = portal.post(
+        f"{base}apps/{app}", {"csrf": csrf, "action": "subscribe", "version": "²", "plan": "1"}
+    )
+    assert answer.status_code == 400 and b"Choose a product version" in answer.content
+    stranger = Client()
+    page = stranger.get(f"{base}signup")
+    for email in ("", "not-an-address", "a\x00@x.test"):
+        answer = stranger.post(f"{base}signup", {"csrf": _csrf(page), "email": email, "password": PASSWORD})
+        assert answer.status_code == 400, email
+    page = stranger.get(f"{base}signin")
+    answer = stranger.post(f"{base}signin", {"csrf": _csrf(page), "email": "x\x00", "password": "p"})
+    assert answer.status_code == 400
+
+
+@pytest.mark.parametrize(
+    "next_page", ["https://evil.test/", "//evil.test/", "/\\evil.test", "/portal/x/\\evil"]
+)
+def test_sign_in_goes_only_to_the_portals_own_pages(cw, django_capture_on_commit_callbacks, next_page):
+    _publish_petstore(cw)
+    base = f"/portal/{cw.world.a.org.slug}/"
+    portal = Client()
+    _sign_up_and_in(portal, base, "dev@partner.test", django_capture_on_commit_callbacks)
+    other = Client()
+    page = other.get(f"{base}signin")
+    answer = other.post(
+        f"{base}signin",
+        {"csrf": _csrf(page), "email": "dev@partner.test", "password": PASSWORD, "next": next_page},
+    )
+    assert answer.status_code == 303 and answer["Location"] == f"{base}apps"
+
+
+def test_a_yaml_alias_bomb_is_refused(cw):
+    client, api = _portal_api(cw)
+    product = client.post(f"{api}products/", {"name": "Bomb"}, format="json").json()
+    bomb = "openapi: 3.0.0\npaths: {}\na: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a]\n"
+    answer = client.post(
+        f"{api}products/{product['id']}/versions/",
+        {"name": "v1", "cluster_id": cw.cluster_id, "route_ids": [1], "openapi": bomb},
+        format="json",
+    )
+    assert answer.status_code == 400 and "openapi" in answer.json()["errors"]
