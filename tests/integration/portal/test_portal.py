@@ -373,3 +373,25 @@ def test_a_yaml_alias_bomb_is_refused(cw):
         format="json",
     )
     assert answer.status_code == 400 and "openapi" in answer.json()["errors"]
+
+
+def test_a_custom_host_name_serves_the_portal_at_its_root(cw, settings):
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "developers.acme.test"]
+    _publish_petstore(cw)
+    client, api = _portal_api(cw)
+    answer = client.patch(f"{api}settings/", {"custom_host": "Developers.Acme.test."}, format="json")
+    assert answer.status_code == 200 and answer.json()["url"] == "http://developers.acme.test/"
+    home = Client(HTTP_HOST="developers.acme.test").get("/")
+    assert home.status_code == 200 and b'href="/products/petstore/"' in home.content
+    # One organization per host name.
+    other, other_api = _portal_api(cw, side="b")
+    taken = other.patch(f"{other_api}settings/", {"custom_host": "developers.acme.test"}, format="json")
+    assert taken.status_code == 400 and "custom_host" in taken.json()["errors"]
+    # Let go, the host answers nothing of the portal any more.
+    assert client.patch(f"{api}settings/", {"custom_host": ""}, format="json").status_code == 200
+    assert (
+        other.patch(
+            f"{other_api}settings/", {"custom_host": "developers.acme.test"}, format="json"
+        ).status_code
+        == 200
+    )
