@@ -3,6 +3,7 @@
 import logging
 import os
 from collections.abc import Callable
+from smtplib import SMTPException
 from typing import Any, Protocol
 
 from celery import Celery, Task
@@ -14,6 +15,17 @@ app = Celery("saas")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 logger = logging.getLogger(__name__)
+
+
+# A mail server that is down or refuses for a moment: try again, backing off.
+MAIL_RETRIED = (SMTPException, OSError)
+
+
+def mail_task(name: str) -> Callable[[Callable[..., None]], Any]:
+    """A task that sends one email, retried while the mail server is away."""
+    return app.task(
+        name=name, autoretry_for=MAIL_RETRIED, max_retries=5, retry_backoff=True, retry_jitter=True
+    )
 
 
 def enqueue_on_commit(what: str, enqueue: Callable[[], object]) -> None:

@@ -1,26 +1,14 @@
 """The emails of identity, sent by Celery: a slow or failing mail server never holds up a
 request, and the links' secrets are made here, never carried through the broker."""
 
-from collections.abc import Callable
-from smtplib import SMTPException
-from typing import Any
-
 from django.conf import settings
 from django.core.mail import send_mail
 from django.template.loader import render_to_string
 
-from core.celery import app
+from core.celery import mail_task
 from tenants.models import User
 
 from . import links
-
-# A mail server that is down or refuses for a moment: try again, backing off.
-RETRIED = (SMTPException, OSError)
-
-
-def _mail_task(name: str) -> Callable[[Callable[..., None]], Any]:
-    """A task that sends one mail, retried while the mail server is away."""
-    return app.task(name=name, autoretry_for=RETRIED, max_retries=5, retry_backoff=True, retry_jitter=True)
 
 
 def _send(template: str, subject: str, to: str, context: dict[str, object]) -> None:
@@ -33,7 +21,7 @@ def _send(template: str, subject: str, to: str, context: dict[str, object]) -> N
     )
 
 
-@_mail_task("identity.send_password_reset_email")
+@mail_task("identity.send_password_reset_email")
 def send_password_reset_email(user_id: int) -> None:
     user = User.objects.filter(pk=user_id, is_active=True).first()
     if user is None:
@@ -46,7 +34,7 @@ def send_password_reset_email(user_id: int) -> None:
     )
 
 
-@_mail_task("identity.send_verification_email")
+@mail_task("identity.send_verification_email")
 def send_verification_email(user_id: int, address: str) -> None:
     """The link that verifies `address`: the account's own, or the one it is changing to."""
     user = User.objects.filter(pk=user_id, is_active=True).first()
@@ -66,7 +54,7 @@ def send_verification_email(user_id: int, address: str) -> None:
     )
 
 
-@_mail_task("identity.send_email_changed_notice")
+@mail_task("identity.send_email_changed_notice")
 def send_email_changed_notice(old_address: str, new_address: str) -> None:
     """Tell the old address: if the change was not its owner's doing, they learn it here."""
     _send(

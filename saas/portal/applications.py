@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 
 from core import clock
 from core.encryption import encrypt_secret
@@ -30,6 +30,7 @@ from .models import (
     ProductPlan,
     ProductVersion,
     Subscription,
+    save_unique,
 )
 
 JWT_ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384")
@@ -94,11 +95,7 @@ def create_application(
         developer=developer, name=name, description=clean_text(description, "description", 500)
     )
     key = _new_key(application)
-    try:
-        with transaction.atomic():
-            application.save()
-    except IntegrityError:
-        raise InvalidInput.field("name", "You have an application with this name already.") from None
+    save_unique(application, "name", "You have an application with this name already.")
     record_audit(
         author.actor, author.organization, "portal.application.create", application, after={"name": name}
     )

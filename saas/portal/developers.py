@@ -21,7 +21,7 @@ from django.core import signing
 from django.core.cache import cache
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils.encoding import force_bytes, force_str
 from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 
@@ -31,6 +31,7 @@ from core.errors import Forbidden, InvalidInput
 from saas.gateways.services import Author, GatewayCluster
 from tenants.audit import Actor, record_audit
 from tenants.models import Organization
+from tenants.schemas import current_schema_name
 
 from . import enforcement
 from .models import (
@@ -40,6 +41,7 @@ from .models import (
     PortalDeveloper,
     PortalSession,
     SignupMode,
+    save_unique,
 )
 from .products import portal_settings
 
@@ -55,9 +57,7 @@ class _ResetTokens(PasswordResetTokenGenerator):
     key_salt = "saas.portal.password-reset"
 
     def _make_hash_value(self, user: PortalDeveloper, timestamp: int) -> str:  # type: ignore[override]
-        from django.db import connection
-
-        return f"{connection.schema_name}{user.pk}{user.password}{timestamp}{user.email}"  # type: ignore[attr-defined]
+        return f"{current_schema_name()}{user.pk}{user.password}{timestamp}{user.email}"
 
     def _now(self) -> datetime:
         return clock.now().replace(tzinfo=None)
@@ -150,13 +150,8 @@ def sign_up(
     developer = PortalDeveloper(email=email, name=name, status=status)
     _check_password(password, developer)
     developer.set_password(password)
-    try:
-        with transaction.atomic():
-            developer.save()
-    except IntegrityError:  # the same address, signed up at the same moment
-        raise InvalidInput.field(
-            "email", "An account with this email exists: sign in, or reset its password."
-        ) from None
+    # The same address, signed up at the same moment, is refused as one signed up before.
+    save_unique(developer, "email", "An account with this email exists: sign in, or reset its password.")
     if invited is not None:
         invited.accepted_at = clock.now()
         invited.save(update_fields=["accepted_at"])

@@ -5,7 +5,18 @@ applications and subscriptions. Developers are a table of their own, never users
 from __future__ import annotations
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
-from django.db import models
+from django.db import IntegrityError, models, transaction
+
+from core.errors import InvalidInput
+
+
+def save_unique(instance: models.Model, field: str, message: str) -> None:
+    """Save, a clash with a unique constraint refused as bad input on `field` (400), not a 500."""
+    try:
+        with transaction.atomic():  # a savepoint: the caller's transaction goes on
+            instance.save()
+    except IntegrityError:
+        raise InvalidInput.field(field, message) from None
 
 
 class SignupMode(models.TextChoices):

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import yaml
-from django.db import IntegrityError, transaction
+from django.db import transaction
 
 from core.errors import InvalidInput
 from saas.catalog import services as catalog
@@ -16,7 +16,15 @@ from tenants.audit import record_audit
 from tenants.services import claim_portal_host
 
 from . import enforcement
-from .models import ApiProduct, Application, PortalSettings, ProductPlan, ProductVersion, Subscription
+from .models import (
+    ApiProduct,
+    Application,
+    PortalSettings,
+    ProductPlan,
+    ProductVersion,
+    Subscription,
+    save_unique,
+)
 
 TIME_WINDOWS = (1, 60, 3600, 86400)
 MAX_DOCUMENT_CHARS = 2_000_000
@@ -121,11 +129,7 @@ def save_product(author: Author, data: dict[str, Any], instance: ApiProduct | No
         )
     for field, value in data.items():
         setattr(product, field, value)
-    try:
-        with transaction.atomic():
-            product.save()
-    except IntegrityError:
-        raise InvalidInput.field("slug", "Another product has this name or address.") from None
+    save_unique(product, "slug", "Another product has this name or address.")
     record_audit(
         author.actor,
         author.organization,
@@ -243,11 +247,7 @@ def save_version(
     version.gateway_url = gateway_url.rstrip("/")
     if document is not None:
         version.openapi = document
-    try:
-        with transaction.atomic():
-            version.save()
-    except IntegrityError:
-        raise InvalidInput.field("name", f"{product.name} has a version named {name!r} already.") from None
+    save_unique(version, "name", f"{product.name} has a version named {name!r} already.")
     _guard(author, version, previous)
     record_audit(
         author.actor,
@@ -300,11 +300,7 @@ def save_plan(
     before = plan_view(instance) if instance else None
     for field, value in data.items():
         setattr(plan, field, value)
-    try:
-        with transaction.atomic():
-            plan.save()
-    except IntegrityError:
-        raise InvalidInput.field("name", f"{product.name} has a plan named {plan.name!r} already.") from None
+    save_unique(plan, "name", f"{product.name} has a plan named {plan.name!r} already.")
     if instance:
         changed: dict[int, GatewayCluster] = {}
         for application in Application.objects.filter(subscriptions__plan=plan).distinct():

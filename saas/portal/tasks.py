@@ -1,23 +1,13 @@
 """The portal's emails, sent by Celery. Tasks take ids and the organization's schema; the links'
 secrets are made here, but an invitation's (kept only as a digest) comes with its task."""
 
-from collections.abc import Callable
-from smtplib import SMTPException
-from typing import Any
-
 from django.conf import settings
 from django.core.mail import send_mail
 from django.template.loader import render_to_string
 from django_tenants.utils import schema_context
 
-from core.celery import app
+from core.celery import mail_task
 from tenants.services import organization_by_slug
-
-RETRIED = (SMTPException, OSError)
-
-
-def _mail_task(name: str) -> Callable[[Callable[..., None]], Any]:
-    return app.task(name=name, autoretry_for=RETRIED, max_retries=5, retry_backoff=True, retry_jitter=True)
 
 
 def _send(template: str, subject: str, to: str, context: dict[str, object]) -> None:
@@ -29,7 +19,7 @@ def _send(template: str, subject: str, to: str, context: dict[str, object]) -> N
     )
 
 
-@_mail_task("portal.send_portal_email")
+@mail_task("portal.send_portal_email")
 def send_portal_email(schema_name: str, slug: str, developer_id: int, kind: str) -> None:
     """kind: "verify" (the sign-up's confirmation link) or "reset" (a password reset link)."""
     from . import developers
@@ -60,7 +50,7 @@ def send_portal_email(schema_name: str, slug: str, developer_id: int, kind: str)
             )
 
 
-@_mail_task("portal.send_portal_invitation")
+@mail_task("portal.send_portal_invitation")
 def send_portal_invitation(slug: str, email: str, link: str) -> None:
     organization = organization_by_slug(slug)
     if organization is None:

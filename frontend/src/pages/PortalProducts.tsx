@@ -254,14 +254,7 @@ function ProductCard({ slug, product, canWrite, clusterName }: { slug: string; p
                       <Table.Td>{count(v.subscriptions)}</Table.Td>
                       {canWrite && (
                         <Table.Td>
-                          <Group gap={4} wrap="nowrap">
-                            <Button size="xs" variant="subtle" onClick={() => setVersion(v)} aria-label={`Edit version ${v.name}`}>
-                              Edit
-                            </Button>
-                            <Button size="xs" variant="subtle" color="red" onClick={() => setDeletingVersion(v)} aria-label={`Delete version ${v.name}`}>
-                              Delete
-                            </Button>
-                          </Group>
+                          <RowActions what="version" name={v.name} onEdit={() => setVersion(v)} onDelete={() => setDeletingVersion(v)} />
                         </Table.Td>
                       )}
                     </Table.Tr>
@@ -306,14 +299,7 @@ function ProductCard({ slug, product, canWrite, clusterName }: { slug: string; p
                       </Table.Td>
                       {canWrite && (
                         <Table.Td>
-                          <Group gap={4} wrap="nowrap">
-                            <Button size="xs" variant="subtle" onClick={() => setPlan(p)} aria-label={`Edit plan ${p.name}`}>
-                              Edit
-                            </Button>
-                            <Button size="xs" variant="subtle" color="red" onClick={() => setDeletingPlan(p)} aria-label={`Delete plan ${p.name}`}>
-                              Delete
-                            </Button>
-                          </Group>
+                          <RowActions what="plan" name={p.name} onEdit={() => setPlan(p)} onDelete={() => setDeletingPlan(p)} />
                         </Table.Td>
                       )}
                     </Table.Tr>
@@ -752,3 +738,16 @@ export function PlanForm({ slug, product, initial, onDone }: { slug: string; pro
   );
 }
 
+/** A table row's Edit and Delete, named after what the row is for screen readers. */
+function RowActions({ what, name, onEdit, onDelete }: { what: string; name: string; onEdit: () => void; onDelete: () => void }) {
+  return (
+    <Group gap={4} wrap="nowrap">
+      <Button size="xs" variant="subtle" onClick={onEdit} aria-label={`Edit ${what} ${name}`}>
+        Edit
+      </Button>
+      <Button size="xs" variant="subtle" color="red" onClick={onDelete} aria-label={`Delete ${what} ${name}`}>
+        Delete
+      </Button>
+    </Group>
+  );
+}
