@@ -267,6 +267,8 @@ class Agent:
         check_config(self.settings.haproxy_bin, folder / "haproxy.cfg")
         previous = self.current.resolve() if self.current.is_symlink() else None
         with self._usage_lock:
+            if self._stop.is_set():  # the stop has read the last counts: HAProxy is not started again
+                raise HAProxyError("the agent is stopping")
             running_config = self._running[1].get("haproxy.cfg", "") if self._running else ""
             reader = self._start_drain_reader(drain_limit_s(running_config, files["haproxy.cfg"]))
             held = self._hold_current_worker()

@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 from . import __version__
@@ -101,13 +102,35 @@ def main(argv: list[str] | None = None) -> int:
         )
     )
 
-    def stop(signum: int, frame: object) -> None:
-        agent.stop()
-        sys.exit(0)
+    return _run_until_signalled(agent, args.heartbeat_interval)
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    agent.run(heartbeat_interval_s=args.heartbeat_interval)
+
+def _run_until_signalled(agent: Agent, heartbeat_interval_s: float) -> int:
+    """The agent's loop runs on a thread of its own; the main thread waits for SIGTERM or SIGINT
+    and then stops the agent. A handler that stopped it itself would run on whatever the main
+    thread was doing: mid-reload, that thread holds the lock the stop takes, and waits forever.
+
+    The loop ending by itself is a crash: HAProxy is left serving (the next start adopts it) and
+    the exit status says so."""
+    stopping = threading.Event()
+
+    def request_stop(signum: int, frame: object) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    loop = threading.Thread(
+        target=agent.run,
+        kwargs={"heartbeat_interval_s": heartbeat_interval_s},
+        name="agent-loop",
+        daemon=True,
+    )
+    loop.start()
+    while not stopping.wait(0.5):
+        if not loop.is_alive():
+            logging.getLogger("gateway_agent").error("the agent's loop ended; HAProxy is left serving")
+            return 1
+    agent.stop()
     return 0
 
 
