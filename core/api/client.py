@@ -1,5 +1,7 @@
 """Facts about the caller of a request."""
 
+import ipaddress
+
 from django.conf import settings
 from django.http import HttpRequest
 
@@ -7,10 +9,25 @@ from django.http import HttpRequest
 def client_ip(request: HttpRequest) -> str | None:
     """The caller's address. Behind SAAS_TRUSTED_PROXY_COUNT proxies, read it from the
     X-Forwarded-For entry that the outermost trusted proxy added; never trust more."""
+    return forwarded_client_ip(request.META.get("REMOTE_ADDR"), request.META.get("HTTP_X_FORWARDED_FOR", ""))
+
+
+def forwarded_client_ip(remote_addr: str | None, forwarded_for: str) -> str | None:
+    """client_ip from the peer's address and the X-Forwarded-For header, for endpoints served
+    beside Django."""
     proxies = settings.TRUSTED_PROXY_COUNT
     if proxies > 0:
-        forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+        forwarded = [part.strip() for part in forwarded_for.split(",")]
         forwarded = [part for part in forwarded if part]
         if len(forwarded) >= proxies:
             return forwarded[-proxies]
-    return request.META.get("REMOTE_ADDR") or None
+    return remote_addr or None
+
+
+def ip_address_or_none(address: str | None) -> str | None:
+    """`address` normalized when it is an IP address (a forwarded header may hold anything)."""
+    try:
+        parsed = ipaddress.ip_address(address) if address else None
+        return str(parsed) if parsed and "%" not in str(parsed) else None
+    except ValueError:
+        return None

@@ -1,7 +1,7 @@
-"""What the agent API's raw ASGI endpoints share (the config long-poll, usage intake): they run
-beside Django so that a request holds no thread of its own. Database work goes to the shared,
-bounded thread pool on connections closed when stale, so a burst of agents can neither hold a
-thread each nor open a database connection each."""
+"""What the agent API's raw ASGI endpoints share (the config long-poll, heartbeats, usage
+intake): they run beside Django so that a request holds no thread of its own. Database work goes
+to the shared, bounded thread pool on connections closed when stale, so a burst of agents can
+neither hold a thread each nor open a database connection each."""
 
 from __future__ import annotations
 
@@ -58,13 +58,13 @@ async def read_body(receive: Callable[..., Any], limit: int) -> bytes | None:
 
 async def send_response(send: Callable[..., Any], response: Response) -> None:
     status, headers, body = response
+    if status != 204:  # a 204 has no body, and says so by sending no length
+        headers = {**headers, "content-length": str(len(body))}
     await send(
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [
-                (k.encode(), v.encode()) for k, v in {**headers, "content-length": str(len(body))}.items()
-            ],
+            "headers": [(k.encode(), v.encode()) for k, v in headers.items()],
         }
     )
     await send({"type": "http.response.body", "body": body})

@@ -27,8 +27,7 @@ from gateway_agent.protocol import Heartbeat, RegisterRequest
 from tenants.credentials import hash_secret
 from tenants.models import Organization
 
-from .clusters import CLUSTER_TOKEN_PREFIX
-from .models import ClusterToken, ConfigSnapshot, GatewayInstance
+from .models import CLUSTER_TOKEN_PREFIX, ClusterToken, ConfigSnapshot, GatewayInstance
 from .snapshots import section_texts
 
 HEARTBEAT_INTERVAL_S = 10
@@ -89,31 +88,44 @@ def _authenticate(secret: str) -> tuple[AgentContext, datetime | None] | None:
 
 
 AUTHENTICATION_CACHE_S = 30.0
-# hash of the secret -> (monotonic time accepted, context, when the token stops working)
-_authenticated: dict[str, tuple[float, AgentContext, datetime | None]] = {}
+# hash of the secret -> (when accepted, context, when the token stops working)
+_authenticated: dict[str, tuple[datetime, AgentContext, datetime | None]] = {}
 _authenticated_lock = threading.Lock()
 
 
 def recently_authenticated(secret: str) -> AgentContext | None:
     """The context of a token authenticate_agent_cached accepted less than 30 s ago, without
-    touching the database (so it may run on the event loop)."""
+    touching the database (so it may run on the event loop). The age is read from the product's
+    clock, so a clock moved on (a test's, or a corrected one) ends the entry as time would."""
     with _authenticated_lock:
         hit = _authenticated.get(hash_secret(secret))
-    if hit is None or time.monotonic() - hit[0] >= AUTHENTICATION_CACHE_S:
+    if hit is None:
         return None
-    accepted_until = hit[2]
+    now = clock.now()
+    accepted_at, ctx, accepted_until = hit
+    if not 0 <= (now - accepted_at).total_seconds() < AUTHENTICATION_CACHE_S:
+        return None
     # A rotated token's grace period ends on time, cache or not.
-    return hit[1] if accepted_until is None or clock.now() < accepted_until else None
+    return ctx if accepted_until is None or now < accepted_until else None
+
+
+def forget_authenticated(token_hash: str | None) -> None:
+    """Drop a token (by its hash) from this process's cache; None drops every one."""
+    with _authenticated_lock:
+        if token_hash is None:
+            _authenticated.clear()
+        else:
+            _authenticated.pop(token_hash, None)
 
 
 def authenticate_agent_cached(secret: str) -> AgentContext | None:
-    """authenticate_agent, remembered for 30 s per token in this process: for usage intake,
-    where every agent posts every few seconds. A token revoked meanwhile is refused at most
-    30 s later, and what it reports in between is traffic its gateway did serve."""
+    """authenticate_agent, remembered for 30 s per token in this process: for what every agent
+    calls all the time. A revoked or rotated token is forgotten at once by every process that
+    hears it announced (saas.gateways.notifier); without that, it is refused at most 30 s later."""
     known = recently_authenticated(secret)
     if known is not None:
         return known
-    now = time.monotonic()
+    now = clock.now()
     key = hash_secret(secret)
     found = _authenticate(secret)
     if found is None:
@@ -256,15 +268,6 @@ def _latest(ctx: AgentContext) -> tuple[int, str] | None:
         .first()
     )
     return (int(row[0]), str(row[1])) if row else None
-
-
-def latest_snapshot_if_accepted(ctx: AgentContext) -> tuple[bool, tuple[int, str] | None]:
-    """Whether the token `ctx` was authenticated with is still accepted (not revoked since,
-    its grace period not over), and the latest snapshot: for a long-poll that waited, in one
-    visit of the schema."""
-    with schema_context(ctx.schema_name):
-        accepted = ClusterToken.objects.accepted_at(clock.now()).filter(id=ctx.token_id).exists()
-        return accepted, (_latest(ctx) if accepted else None)
 
 
 def _with_usable_secrets(key: str, value: Any) -> Any:

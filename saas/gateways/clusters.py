@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -14,9 +15,8 @@ from tenants.audit import Actor, record_audit
 from tenants.credentials import hash_secret, new_secret
 from tenants.models import Organization
 
-from .models import ClusterToken, GatewayCluster
-
-CLUSTER_TOKEN_PREFIX = "gct_"
+from .models import CLUSTER_TOKEN_PREFIX, ClusterToken, GatewayCluster
+from .notifier import announce_token_change
 
 
 @dataclass(frozen=True)
@@ -106,13 +106,14 @@ def create_cluster_token(author: Author, cluster: GatewayCluster, *, name: str) 
 
 @transaction.atomic
 def revoke_cluster_token(author: Author, token: ClusterToken) -> None:
-    """The token stops working now (within the agent API's 30 s authentication cache), a rotated
-    one too, before its grace period ends."""
+    """The token stops working now, a rotated one too, before its grace period ends; every web
+    process is told to forget it."""
     now = clock.now()
     if not token.accepted_at(now):
         return
     token.revoked_at = now
     token.save(update_fields=["revoked_at"])
+    transaction.on_commit(partial(announce_token_change, token.token_hash))
     record_audit(
         author.actor, author.organization, "cluster_token.revoke", token, before={"name": token.name}
     )
@@ -139,6 +140,7 @@ def rotate_cluster_token(
         )
     token.revoked_at = now + timedelta(seconds=grace_seconds)
     token.save(update_fields=["revoked_at"])
+    transaction.on_commit(partial(announce_token_change, token.token_hash))
     new_token, secret = create_cluster_token(author, token.cluster, name=token.name)
     record_audit(
         author.actor,

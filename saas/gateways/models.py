@@ -20,6 +20,9 @@ class GatewayCluster(models.Model):
         return self.name
 
 
+CLUSTER_TOKEN_PREFIX = "gct_"  # then the organization id, "_", and the secret
+
+
 class ClusterTokenQuerySet(models.QuerySet["ClusterToken"]):
     def accepted_at(self, now: datetime) -> "ClusterTokenQuerySet":
         """The tokens an agent may call with at `now`: never revoked, or rotating with grace left

@@ -1,6 +1,10 @@
 """Waiting for new snapshots without holding a thread: one Redis pattern subscription per web
 process fans notifications out to every waiting long-poll as asyncio events. A thousand waiting
-agents cost a thousand small coroutines and one Redis connection."""
+agents cost a thousand small coroutines and one Redis connection.
+
+The same connection hears which cluster tokens were revoked or rotated, so every process drops
+them from its cache of accepted tokens at once (saas.gateways.agents): while it listens, the
+cache is as good as the database."""
 
 from __future__ import annotations
 
@@ -10,8 +14,21 @@ from collections import defaultdict
 
 import redis.asyncio as redis_asyncio
 from django.conf import settings
+from django_redis import get_redis_connection
+
+from saas.gateways.agents import forget_authenticated
 
 logger = logging.getLogger(__name__)
+TOKEN_CHANGES_CHANNEL = "cluster-tokens:changed"
+
+
+def announce_token_change(token_hash: str) -> None:
+    """Tell every web process to forget the token (call once the change is committed)."""
+    try:
+        get_redis_connection("default").publish(TOKEN_CHANGES_CHANNEL, token_hash)
+    except Exception:
+        # The caches hold a token 30 s at most: a lost announcement delays the refusal that long.
+        logger.exception("Could not announce a change of cluster token")
 
 
 class SnapshotWaiters:
@@ -20,6 +37,17 @@ class SnapshotWaiters:
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ready: asyncio.Event | None = None
+
+    @property
+    def listening(self) -> bool:
+        """Whether this process hears token changes now, on the running event loop."""
+        return (
+            self._task is not None
+            and not self._task.done()
+            and self._ready is not None
+            and self._ready.is_set()
+            and self._loop is asyncio.get_running_loop()
+        )
 
     async def _ensure_listener(self) -> None:
         loop = asyncio.get_running_loop()
@@ -38,8 +66,14 @@ class SnapshotWaiters:
             try:
                 async with client.pubsub() as pubsub:
                     await pubsub.psubscribe("snapshots:*")
+                    await pubsub.subscribe(TOKEN_CHANGES_CHANNEL)
+                    # What changed while nobody listened is unknown: every cached token goes.
+                    forget_authenticated(None)
                     ready.set()
                     async for message in pubsub.listen():
+                        if message.get("type") == "message":
+                            forget_authenticated(message["data"].decode())
+                            continue
                         if message.get("type") != "pmessage":
                             continue
                         channel = message["channel"].decode()
@@ -50,6 +84,7 @@ class SnapshotWaiters:
             except Exception:
                 # Redis restarted or the connection dropped: wake everyone (they re-check the
                 # database), then subscribe again.
+                ready.clear()
                 logger.exception("Snapshot notifications interrupted; resubscribing")
                 for events in self._waiters.values():
                     for event in events:

@@ -6,6 +6,7 @@ from rest_framework.test import APIClient
 
 from tenants.models import ApiToken, AuditEntry, Invitation, Membership, Organization, User
 from tenants.roles import Role
+from tests.agent_api import call_agent_api
 
 LONG = "x" * 300
 
@@ -245,15 +246,22 @@ def test_agent_register_with_malformed_input_is_400_naming_the_field(cw, body, f
     assert response.json()["detail"].startswith(field)
 
 
+@pytest.mark.django_db(transaction=True)  # heartbeats check the token on a thread of their own
 def test_agent_endpoints_answer_bad_methods_tokens_and_bodies_in_json(cw):
     token = _agent_token(cw)
     client = APIClient(HTTP_AUTHORIZATION=f"Bearer {token}")
-    for path in ("/agent/v1/register", "/agent/v1/heartbeat"):
-        wrong = client.get(path)
-        assert wrong.status_code == 405 and wrong["Allow"] == "POST"
-        assert "detail" in wrong.json()
-        deep = client.generic("POST", path, b"[" * 100_000 + b"]" * 100_000, content_type="application/json")
-        assert deep.status_code == 400, deep.content
+    wrong = client.get("/agent/v1/register")
+    assert wrong.status_code == 405 and wrong["Allow"] == "POST"
+    assert "detail" in wrong.json()
+    deep_body = b"[" * 100_000 + b"]" * 100_000
+    deep = client.generic("POST", "/agent/v1/register", deep_body, content_type="application/json")
+    assert deep.status_code == 400, deep.content
+    # Heartbeats are served beside Django.
+    wrong = call_agent_api("GET", "/agent/v1/heartbeat", token)
+    assert wrong.status_code == 405 and wrong.headers["allow"] == "POST"
+    assert "detail" in wrong.json()
+    deep = call_agent_api("POST", "/agent/v1/heartbeat", token, b"[" * 30_000 + b"]" * 30_000)
+    assert deep.status_code == 400 and deep.json()["detail"] == "Expected a JSON body.", deep.content
     # A token whose organization part is a digit outside ASCII: refused, not a 500.
     for secret in ("gct_²_abc", f"gct_{'9' * 40}_abc"):
         refused = APIClient().post(

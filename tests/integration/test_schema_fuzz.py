@@ -240,6 +240,7 @@ MALFORMED_BODIES: list[bytes] = [
 def test_the_agent_api_answers_malformed_input_without_a_5xx():
     from gateway_agent.protocol import Heartbeat, RegisterRequest, UsageBatch
     from saas.gateways.api.config_poll import config_poll_app
+    from saas.gateways.api.heartbeat import heartbeat_app
     from saas.gateways.services import create_cluster_token
     from saas.metering.api.intake import usage_intake_app
     from tests.factories import make_org_with_cluster
@@ -276,11 +277,13 @@ def test_the_agent_api_answers_malformed_input_without_a_5xx():
     # Hand-written malformed bodies and headers, every method, every endpoint.
     for headers in tokens:
         for body in MALFORMED_BODIES:
-            for path in ("/agent/v1/register", "/agent/v1/heartbeat"):
-                for method in ("POST", "PUT", "GET"):
-                    status = plain(method, path, body, headers)
-                    cases += 1
-                    assert status < 500, (method, path, body[:80], headers, status)
+            for method in ("POST", "PUT", "GET"):
+                status = plain(method, "/agent/v1/register", body, headers)
+                cases += 1
+                assert status < 500, (method, "register", body[:80], headers, status)
+                status = asgi(heartbeat_app, method, "/agent/v1/heartbeat", body, headers)
+                cases += 1
+                assert status < 500, (method, "heartbeat", body[:80], headers, status)
             for method in ("POST", "GET"):
                 status = asgi(usage_intake_app, method, "/agent/v1/usage", body, headers)
                 cases += 1
@@ -319,13 +322,18 @@ def test_the_agent_api_answers_malformed_input_without_a_5xx():
 
         @agent_settings
         @given(path=st.just(path), body=st.dictionaries(st.sampled_from(fields), json_values, max_size=5))
-        def fuzz_plain(path: str, body: dict[str, Any]) -> None:
+        def fuzz_endpoint(path: str, body: dict[str, Any]) -> None:
             nonlocal cases
-            status = plain("POST", path, json.dumps(body).encode(), good)
+            content = json.dumps(body).encode()
+            status = (
+                asgi(heartbeat_app, "POST", path, content, good)
+                if path == "/agent/v1/heartbeat"
+                else plain("POST", path, content, good)
+            )
             cases += 1
             assert status < 500, (path, body, status)
 
-        fuzz_plain()
+        fuzz_endpoint()
 
     @agent_settings
     @given(

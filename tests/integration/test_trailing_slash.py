@@ -21,7 +21,7 @@ def _api_paths(slug: str) -> list[str]:
         re.sub(r"\{[^}]+\}", "1", template.replace("{org_slug}", slug)) for template in document["paths"]
     ]
     assert len(paths) > 30, paths
-    return [*paths, "/api/schema/", "/api/docs/", "/agent/v1/register", "/agent/v1/heartbeat"]
+    return [*paths, "/api/schema/", "/api/docs/", "/agent/v1/register"]
 
 
 def _toggled(path: str) -> str:

@@ -4,5 +4,4 @@ from . import agent_views
 
 urlpatterns = [
     path("register", agent_views.register, name="agent-register"),
-    path("heartbeat", agent_views.heartbeat, name="agent-heartbeat"),
 ]

@@ -1,10 +1,10 @@
-"""The agent API, /agent/v1/: what gateway agents call with their cluster token. Register and
-heartbeat are plain views; the config long-poll (saas.gateways.api.config_poll) and usage intake
-(saas.metering.api.intake) are served beside Django, so that they hold no thread per request."""
+"""The agent API, /agent/v1/: what gateway agents call with their cluster token. Register is a
+plain view: each gateway calls it once a start. What every gateway calls all the time is served
+beside Django, holding no thread per request: the config long-poll (saas.gateways.api.config_poll),
+heartbeats (saas.gateways.api.heartbeat) and usage intake (saas.metering.api.intake)."""
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import uuid
 from collections.abc import Callable
@@ -15,11 +15,13 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from pydantic import BaseModel, ValidationError
 
-from core.api.client import client_ip
+from core.api.client import client_ip, ip_address_or_none
 from core.api.raw_asgi import bearer_secret
 from core.specs import invalid_input_from
-from gateway_agent.protocol import Heartbeat, RegisterRequest, RegisterResponse
+from gateway_agent.protocol import RegisterRequest, RegisterResponse
 from saas.gateways import agents
+
+M = TypeVar("M", bound=BaseModel)
 
 
 def _error(status: int, detail: str, **extra: Any) -> JsonResponse:
@@ -45,20 +47,32 @@ def _nul_at(data: Any, path: str = "") -> str | None:
     return None
 
 
-def _body(request: HttpRequest, model: type[Any]) -> Any:
+class InvalidAgentBody(ValueError):
+    """A body the agent API refuses: 400 with `detail` and the fields' `errors`."""
+
+    def __init__(self, detail: str, errors: dict[str, list[str]] | None = None) -> None:
+        super().__init__(detail)
+        self.detail, self.errors = detail, errors
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"detail": self.detail, **({"errors": self.errors} if self.errors else {})}
+
+
+def parse_agent_body(raw: bytes, model: type[M]) -> M:
+    """The JSON body `raw` validated against `model`; raises InvalidAgentBody."""
     try:
-        data = json.loads(request.body or b"null")
+        data = json.loads(raw or b"null")
         where = _nul_at(data)
-    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deep
-        return _error(400, "Expected a JSON body.")
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: nested too deep
+        raise InvalidAgentBody("Expected a JSON body.") from exc
     if where is not None:  # PostgreSQL stores no NUL character: refused here, not a 500 there
         message = "NUL characters are not allowed."
-        return _error(400, f"{where}: {message}", errors={where: [message]})
+        raise InvalidAgentBody(f"{where}: {message}", {where: [message]})
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         invalid = invalid_input_from(exc)
-        return _error(400, invalid.detail, errors=invalid.errors)
+        raise InvalidAgentBody(invalid.detail, invalid.errors) from exc
 
 
 def _is_uuid(value: str) -> bool:
@@ -70,14 +84,8 @@ def _is_uuid(value: str) -> bool:
 
 
 def _address(request: HttpRequest) -> str | None:
-    """The caller's address as the control plane sees it, when it is an IP address (a forwarded
-    header may hold anything)."""
-    address = client_ip(request)
-    try:
-        parsed = ipaddress.ip_address(address) if address else None
-        return str(parsed) if parsed and "%" not in str(parsed) else None
-    except ValueError:
-        return None
+    """The caller's address as the control plane sees it, when it is an IP address."""
+    return ip_address_or_none(client_ip(request))
 
 
 def _unauthorized() -> JsonResponse:
@@ -86,7 +94,6 @@ def _unauthorized() -> JsonResponse:
     return response
 
 
-M = TypeVar("M", bound=BaseModel)
 AgentHandler = Callable[[agents.AgentContext, Any, HttpRequest], HttpResponse]
 
 
@@ -106,9 +113,10 @@ def agent_endpoint(model: type[M]) -> Callable[[AgentHandler], Callable[[HttpReq
             ctx = agents.authenticate_agent(_bearer(request))
             if ctx is None:
                 return _unauthorized()
-            parsed = _body(request, model)
-            if isinstance(parsed, HttpResponse):
-                return parsed
+            try:
+                parsed = parse_agent_body(request.body, model)
+            except InvalidAgentBody as exc:
+                return JsonResponse(exc.as_dict(), status=400)
             return handler(ctx, parsed, request)
 
         return view
@@ -128,10 +136,3 @@ def register(ctx: agents.AgentContext, request: RegisterRequest, http: HttpReque
         heartbeat_interval_s=agents.HEARTBEAT_INTERVAL_S,
     )
     return JsonResponse(answer.model_dump(), status=201)
-
-
-@agent_endpoint(Heartbeat)
-def heartbeat(ctx: agents.AgentContext, beat: Heartbeat, http: HttpRequest) -> HttpResponse:
-    if not agents.record_heartbeat(ctx, beat, address=_address(http)):
-        return _error(404, "Unknown instance: register again.")
-    return HttpResponse(status=204)

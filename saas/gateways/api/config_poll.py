@@ -35,8 +35,19 @@ def _refused() -> Response:
     return json_response(401, {"detail": "Invalid or revoked cluster token."}, {"www-authenticate": "Bearer"})
 
 
+async def _accepted(secret: str) -> agents.AgentContext | None:
+    """The token's context while it is accepted: from this process's cache while it hears token
+    changes (a revoked token is forgotten at once), from the database otherwise."""
+    if snapshot_waiters.listening:
+        known = agents.recently_authenticated(secret)
+        if known is not None:
+            return known
+    return await in_pool(agents.authenticate_agent_cached)(secret)
+
+
 async def poll_config(authorization: str, query: dict[str, str], if_none_match: str) -> Response:
-    ctx = await in_pool(agents.authenticate_agent)(bearer_secret(authorization))
+    secret = bearer_secret(authorization)
+    ctx = await _accepted(secret)
     if ctx is None:
         return _refused()
     version = query.get("version", "")
@@ -59,14 +70,11 @@ async def poll_config(authorization: str, query: dict[str, str], if_none_match: 
             # Cleared before looking, never after: a notification that arrives while the
             # database is read must wake the wait that follows, not be wiped out by it.
             event.clear()
-            if waited:
-                # The token may have been revoked, or its grace period ended, while the poll
-                # waited: what comes after a wait goes only to a token still accepted.
-                accepted, latest = await in_pool(agents.latest_snapshot_if_accepted)(ctx)
-                if not accepted:
-                    return _refused()
-            else:
-                latest = await in_pool(agents.latest_snapshot)(ctx)
+            # The token may have been revoked, or its grace period ended, while the poll
+            # waited: what comes after a wait goes only to a token still accepted.
+            if waited and await _accepted(secret) is None:
+                return _refused()
+            latest = await in_pool(agents.latest_snapshot)(ctx)
             if latest is not None and latest[0] != known:
                 found = await in_pool(agents.served_snapshot_json)(ctx, latest[0])
                 if found is not None:

@@ -15,6 +15,7 @@ from django_redis import get_redis_connection
 from django_tenants.utils import schema_context
 
 from tenants.roles import Role
+from tests.agent_api import call_agent_api, send_heartbeat
 from tests.factories import build_catalog
 
 # The config long-poll reads the database from a shared thread pool, on connections of its own:
@@ -31,18 +32,7 @@ def _agent(token: str) -> Client:
 
 
 def _config(token: str | None, query: str = "wait=0", **headers: str) -> httpx.Response:
-    """GET /agent/v1/config through the ASGI application, as uvicorn would call it."""
-    from saas.asgi import application
-
-    async def get() -> httpx.Response:
-        transport = httpx.ASGITransport(app=application)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            auth = {"Authorization": f"Bearer {token}"} if token else {}
-            response = await client.get(f"/agent/v1/config?{query}", headers={**auth, **headers})
-            await sync_to_async(connections.close_all)()
-            return response
-
-    return asyncio.run(get())
+    return call_agent_api("GET", f"/agent/v1/config?{query}", token, headers=headers)
 
 
 def _register(agent: Client, **extra) -> dict:
@@ -53,19 +43,15 @@ def _register(agent: Client, **extra) -> dict:
 
 
 def test_register_heartbeat_and_status(cw):
-    agent = _agent(_token(cw))
+    token = _token(cw)
+    agent = _agent(token)
     registered = _register(agent, labels={"zone": "a"})
     assert registered["cluster_id"] == cw.cluster_id and registered["heartbeat_interval_s"] == 10
     instance_id = registered["instance_id"]
     # Re-registering with its id keeps the identity.
     assert _register(agent, instance_id=instance_id)["instance_id"] == instance_id
 
-    beat = agent.post(
-        "/agent/v1/heartbeat",
-        json.dumps({"instance_id": instance_id, "applied_version": 3, "last_error": None}),
-        content_type="application/json",
-    )
-    assert beat.status_code == 204
+    assert send_heartbeat(token, instance_id, 3) == 204
     [status] = cw.client(Role.VIEWER).get(cw.url("instances/")).json()["results"]
     assert status["status"] == "online" and status["applied_version"] == 3 and status["hostname"] == "gw-1"
 
@@ -78,10 +64,7 @@ def test_register_heartbeat_and_status(cw):
     redis.delete(key)
     assert cw.client().get(cw.url("instances/")).json()["results"][0]["status"] == "offline"
 
-    unknown = agent.post(
-        "/agent/v1/heartbeat", json.dumps({"instance_id": "nope"}), content_type="application/json"
-    )
-    assert unknown.status_code == 404
+    assert send_heartbeat(token, "nope") == 404
 
 
 def test_bad_and_revoked_tokens_and_bad_bodies(cw):

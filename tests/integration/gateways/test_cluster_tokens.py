@@ -76,13 +76,17 @@ def test_rotation_keeps_the_old_secret_for_the_grace_period_then_refuses_it(cw, 
 
     time_machine.move_to(NOW + timedelta(seconds=599), tick=False)
     assert agents.authenticate_agent(old["token"]) is not None
+    for secret in (old["token"], new["token"]):
+        assert agents.authenticate_agent_cached(secret) is not None  # remembered from 599 s
     time_machine.move_to(NOW + timedelta(seconds=600), tick=False)
     assert agents.authenticate_agent(old["token"]) is None
-    # Usage intake's 30 s cache (time.monotonic, which the clock above does not move) does not
-    # outlive the grace period either.
+    # The 30 s cache of heartbeats and usage intake does not outlive the grace period either.
     assert agents.recently_authenticated(old["token"]) is None
     assert agents.recently_authenticated(new["token"]) is not None
     assert agents.authenticate_agent_cached(old["token"]) is None
+    # It reads the product's clock: 30 s on, nothing is remembered.
+    time_machine.move_to(NOW + timedelta(seconds=630), tick=False)
+    assert agents.recently_authenticated(new["token"]) is None
     assert _register(old["token"]) == 401
     assert agents.authenticate_agent(new["token"]) is not None
     assert {t["id"]: t["status"] for t in _listed(cw)} == {old["id"]: "revoked", new["id"]: "active"}

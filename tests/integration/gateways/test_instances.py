@@ -5,29 +5,34 @@ address the control plane saw it call from; searched, sorted, filtered by status
 import json
 import time
 
+import pytest
 from django.test import Client
 from django_redis import get_redis_connection
 
 from tenants.roles import Role
+from tests.agent_api import send_heartbeat
 from tests.factories import build_catalog
 
+# Heartbeats are served beside Django and authenticate on a thread of their own: the token must
+# be committed.
+pytestmark = pytest.mark.django_db(transaction=True)
 
-def _agent(cw) -> Client:
-    secret = cw.client(Role.ADMIN).post(cw.url("tokens/"), {"name": "gw"}, format="json").json()["token"]
-    return Client(HTTP_AUTHORIZATION=f"Bearer {secret}")
+
+def _agent(cw) -> str:
+    """A cluster token's secret."""
+    return cw.client(Role.ADMIN).post(cw.url("tokens/"), {"name": "gw"}, format="json").json()["token"]
 
 
-def _register(agent: Client, hostname: str) -> str:
+def _register(secret: str, hostname: str, **meta: str) -> str:
     body = {"hostname": hostname, "agent_version": "0.3.1", "haproxy_version": "2.8.5"}
-    response = agent.post("/agent/v1/register", json.dumps(body), content_type="application/json")
+    agent = Client(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    response = agent.post("/agent/v1/register", json.dumps(body), content_type="application/json", **meta)
     assert response.status_code == 201, response.content
     return response.json()["instance_id"]
 
 
-def _beat(agent: Client, instance_id: str, version: int | None, error: str | None = None, **meta) -> None:
-    body = {"instance_id": instance_id, "applied_version": version, "last_error": error}
-    response = agent.post("/agent/v1/heartbeat", json.dumps(body), content_type="application/json", **meta)
-    assert response.status_code == 204, response.content
+def _beat(secret: str, instance_id: str, version: int | None, error: str | None = None, **extra) -> None:
+    assert send_heartbeat(secret, instance_id, version, error, **extra) == 204
 
 
 def test_instances_show_what_the_agent_sent_and_where_from(cw):
@@ -36,7 +41,7 @@ def test_instances_show_what_the_agent_sent_and_where_from(cw):
     current = _register(agent, "gw-current")
     behind = _register(agent, "gw-behind")
     silent = _register(agent, "gw-silent")
-    _beat(agent, current, 3, REMOTE_ADDR="10.1.2.3")
+    _beat(agent, current, 3, peer="10.1.2.3")
     _beat(agent, behind, 2, "haproxy -c: unknown keyword")
 
     listed = cw.client(Role.VIEWER).get(cw.url("instances/"))
@@ -85,7 +90,7 @@ def test_instances_are_searched_sorted_filtered_and_paginated(cw):
 
 def test_an_unusable_forwarded_address_is_left_out(cw, settings):
     settings.TRUSTED_PROXY_COUNT = 1
-    agent = _agent(cw)
+    agent = Client(HTTP_AUTHORIZATION=f"Bearer {_agent(cw)}")
     body = {"hostname": "behind-proxy", "agent_version": "0.3.1"}
     response = agent.post(
         "/agent/v1/register",

@@ -15,11 +15,13 @@ from django_redis import get_redis_connection
 from gateway_agent.protocol import UsageBatch, UsageItem
 from saas.metering.services import record_usage_batches
 from tenants.roles import Role
+from tests.agent_api import send_heartbeat
 from tests.factories import PASSWORD, build_catalog
 
 NOW = datetime(2026, 11, 28, 12, 0, 30, tzinfo=UTC)
 THIS_MINUTE = NOW.replace(second=0)
-pytestmark = pytest.mark.time_machine(NOW, tick=False)
+# The gateways' heartbeats are served beside Django and check the token on a thread of their own.
+pytestmark = [pytest.mark.time_machine(NOW, tick=False), pytest.mark.django_db(transaction=True)]
 
 
 def _usage(cw, *items: tuple[datetime, int, str, int]) -> None:
@@ -50,8 +52,7 @@ def _gateways(cw) -> None:
             ]
         )
     for instance_id, version in zip(ids[:2], (3, 1), strict=True):
-        body = {"instance_id": instance_id, "applied_version": version}
-        agent.post("/agent/v1/heartbeat", json.dumps(body), content_type="application/json")
+        assert send_heartbeat(secret, instance_id, version) == 204
     key = f"gw:status:{cw.world.a.org.schema_name}:{cw.cluster_id}:{ids[1]}"
     redis = get_redis_connection("default")
     redis.set(key, json.dumps(json.loads(redis.get(key)) | {"at": time.time() - 120}))

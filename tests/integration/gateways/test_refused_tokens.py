@@ -19,8 +19,9 @@ from django_tenants.utils import schema_context
 
 from gateway_agent.agent import REFUSED_RETRY_S, Agent, AgentSettings
 from gateway_agent.client import ControlPlane, TokenRefused
-from gateway_agent.protocol import Heartbeat
+from gateway_agent.protocol import RegisterRequest
 from tenants.roles import Role
+from tests.agent_api import send_heartbeat
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -104,6 +105,46 @@ def test_a_long_poll_waiting_when_its_token_is_revoked_is_refused_not_sent_the_n
     assert _poll_across([secret], revoke_then_publish) == [401]
 
 
+def test_a_revoked_token_is_refused_at_once_by_a_process_that_had_it_cached():
+    """Polls, heartbeats and usage check tokens against a 30 s cache per web process; a
+    revocation is announced to every process, which forgets the token at once."""
+    from saas.asgi import application
+    from saas.gateways import agents
+    from saas.gateways.services import revoke_cluster_token
+
+    org, author, _, token, secret = _world()
+    auth = {"Authorization": f"Bearer {secret}"}
+
+    async def run() -> tuple[int, list[int], float]:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=application), base_url="http://testserver"
+        ) as client:
+            # The first poll starts the process's listener, which starts with an empty cache.
+            for _ in range(2):
+                first = (await client.get("/agent/v1/config?wait=0", headers=auth)).status_code
+            assert agents.recently_authenticated(secret) is not None  # cached for 30 s
+
+            def revoke() -> None:
+                with schema_context(org.schema_name):
+                    revoke_cluster_token(author, token)
+                connections.close_all()
+
+            await sync_to_async(revoke, thread_sensitive=False)()
+            revoked_at = time.monotonic()
+            answers = []
+            while not answers or answers[-1] != 401:
+                answers.append((await client.get("/agent/v1/config?wait=0", headers=auth)).status_code)
+                assert time.monotonic() - revoked_at < 5, answers
+                await asyncio.sleep(0.01)
+            await sync_to_async(connections.close_all)()
+            return first, answers, time.monotonic() - revoked_at
+
+    first, answers, refused_after_s = asyncio.run(run())
+    assert first == 200 and answers[-1] == 401
+    assert refused_after_s < 1  # not the cache's 30 s
+    assert agents.recently_authenticated(secret) is None
+
+
 def test_a_long_poll_waiting_when_the_grace_period_ends_is_refused_and_the_new_secret_served(time_machine):
     from saas.gateways.services import rotate_cluster_token
 
@@ -129,9 +170,7 @@ def _register(secret: str) -> str:
 
 
 def _beat(secret: str, instance_id: str, error: str | None = None) -> int:
-    body = {"instance_id": instance_id, "applied_version": 1, "last_error": error}
-    agent = Client(HTTP_AUTHORIZATION=f"Bearer {secret}")
-    return agent.post("/agent/v1/heartbeat", json.dumps(body), content_type="application/json").status_code
+    return send_heartbeat(secret, instance_id, 1, error)
 
 
 def _instances(cw) -> dict[str, dict]:
@@ -187,7 +226,7 @@ def test_the_agent_logs_a_refused_token_as_such_and_asks_again_only_every_15_to_
     connections.close_all()
     control_plane = ControlPlane(live_server.url, secret)
     with pytest.raises(TokenRefused, match="refuses this gateway's cluster token"):
-        control_plane.heartbeat(Heartbeat(instance_id="00000000-0000-0000-0000-000000000000"))
+        control_plane.register(RegisterRequest(hostname="gw-1", agent_version="0.3.1"))
 
     agent = Agent(AgentSettings(live_server.url, secret, tmp_path / "agent"), control_plane)
     waits: list[float] = []

@@ -3,17 +3,14 @@ application as uvicorn would, and reading the bill back."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 import uuid
 from datetime import UTC, datetime
 
 import httpx
-from asgiref.sync import sync_to_async
-from django.db import connections
 
 from core import clock
 from tenants.roles import Role
+from tests.agent_api import call_agent_api
 
 # Every test here runs at this instant (time_machine, ticking): the minutes it reports are then
 # within the window the intake accepts, whatever today's date is.
@@ -58,19 +55,7 @@ def batch(*items: tuple[str | int, int, str, str, int], batch_id: str | None = N
 
 def post(token: str, body: object, method: str = "POST") -> httpx.Response:
     """POST /agent/v1/usage through the ASGI application, as uvicorn would call it."""
-    from saas.asgi import application
-
-    async def send() -> httpx.Response:
-        transport = httpx.ASGITransport(app=application)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            content = body if isinstance(body, bytes) else json.dumps(body).encode()
-            response = await client.request(
-                method, "/agent/v1/usage", content=content, headers={"Authorization": f"Bearer {token}"}
-            )
-            await sync_to_async(connections.close_all)()
-            return response
-
-    return asyncio.run(send())
+    return call_agent_api(method, "/agent/v1/usage", token, body)
 
 
 def billed(cw, period: str, side: str = "a") -> int:

@@ -1,0 +1,60 @@
+"""POST /agent/v1/heartbeat: a gateway's applied version and last error, every 10 s. 204; 404
+when the instance is not registered with the token's cluster (the agent registers again).
+
+Every gateway calls it all the time, so it runs beside Django like the long-poll and usage
+intake: no thread per request and no database on the way. The token check is the usage
+intake's, cached for 30 s per process (a rotated token's grace period still ends on time; a
+revoked one may beat for up to 30 s more); the status goes to Redis."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from core.api.client import forwarded_client_ip, ip_address_or_none
+from core.api.raw_asgi import (
+    Response,
+    bearer_secret,
+    in_pool,
+    json_response,
+    read_body,
+    request_headers,
+    send_response,
+)
+from gateway_agent.protocol import Heartbeat
+from saas.gateways import agents
+from saas.gateways.api.agent_views import InvalidAgentBody, parse_agent_body
+
+PATH = "/agent/v1/heartbeat"
+MAX_BODY_BYTES = 64 * 1024  # a last error is at most 4,000 characters
+
+
+async def take_heartbeat(headers: dict[str, str], peer: str | None, receive: Callable[..., Any]) -> Response:
+    secret = bearer_secret(headers.get("authorization", ""))
+    ctx = agents.recently_authenticated(secret) or await in_pool(agents.authenticate_agent_cached)(secret)
+    if ctx is None:
+        return json_response(
+            401, {"detail": "Invalid or revoked cluster token."}, {"www-authenticate": "Bearer"}
+        )
+    body = await read_body(receive, MAX_BODY_BYTES)
+    if body is None:
+        return json_response(413, {"detail": f"A heartbeat is at most {MAX_BODY_BYTES} bytes."})
+    try:
+        beat = parse_agent_body(body, Heartbeat)
+    except InvalidAgentBody as exc:
+        return json_response(400, exc.as_dict())
+    address = ip_address_or_none(forwarded_client_ip(peer, headers.get("x-forwarded-for", "")))
+    if not await in_pool(agents.record_heartbeat)(ctx, beat, address):
+        return json_response(404, {"detail": "Unknown instance: register again."})
+    return 204, {}, b""
+
+
+async def heartbeat_app(scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+    if scope["method"] != "POST":
+        response = json_response(
+            405, {"detail": f'Method "{scope["method"]}" not allowed.'}, {"allow": "POST"}
+        )
+    else:
+        client = scope.get("client")
+        response = await take_heartbeat(request_headers(scope), client[0] if client else None, receive)
+    await send_response(send, response)
