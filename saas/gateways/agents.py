@@ -88,25 +88,37 @@ def _authenticate(secret: str) -> tuple[AgentContext, datetime | None] | None:
 
 
 AUTHENTICATION_CACHE_S = 30.0
+# While this process hears revocations announced (saas.gateways.notifier), an entry can live
+# longer: what would end it is announced. Each web process re-checks each token this often.
+ANNOUNCED_AUTHENTICATION_CACHE_S = 300.0
+_announcements_heard = False
 # hash of the secret -> (when accepted, context, when the token stops working)
 _authenticated: dict[str, tuple[datetime, AgentContext, datetime | None]] = {}
 _authenticated_lock = threading.Lock()
 
 
 def recently_authenticated(secret: str) -> AgentContext | None:
-    """The context of a token authenticate_agent_cached accepted less than 30 s ago, without
-    touching the database (so it may run on the event loop). The age is read from the product's
-    clock, so a clock moved on (a test's, or a corrected one) ends the entry as time would."""
+    """The context of a token authenticate_agent_cached accepted less than 30 s ago (5 min while
+    revocations are heard announced), without touching the database (so it may run on the event
+    loop). The age is read from the product's clock, so a clock moved on (a test's, or a
+    corrected one) ends the entry as time would."""
     with _authenticated_lock:
         hit = _authenticated.get(hash_secret(secret))
     if hit is None:
         return None
     now = clock.now()
     accepted_at, ctx, accepted_until = hit
-    if not 0 <= (now - accepted_at).total_seconds() < AUTHENTICATION_CACHE_S:
+    max_age_s = ANNOUNCED_AUTHENTICATION_CACHE_S if _announcements_heard else AUTHENTICATION_CACHE_S
+    if not 0 <= (now - accepted_at).total_seconds() < max_age_s:
         return None
     # A rotated token's grace period ends on time, cache or not.
     return ctx if accepted_until is None or now < accepted_until else None
+
+
+def hear_token_announcements(heard: bool) -> None:
+    """Whether this process hears revocations announced now (from saas.gateways.notifier)."""
+    global _announcements_heard
+    _announcements_heard = heard
 
 
 def forget_authenticated(token_hash: str | None) -> None:
@@ -119,9 +131,10 @@ def forget_authenticated(token_hash: str | None) -> None:
 
 
 def authenticate_agent_cached(secret: str) -> AgentContext | None:
-    """authenticate_agent, remembered for 30 s per token in this process: for what every agent
-    calls all the time. A revoked or rotated token is forgotten at once by every process that
-    hears it announced (saas.gateways.notifier); without that, it is refused at most 30 s later."""
+    """authenticate_agent, remembered per token in this process: for what every agent calls all
+    the time. A revoked or rotated token, or one of a deleted cluster, is forgotten at once by
+    every process that hears it announced (saas.gateways.notifier); a process that does not hear
+    announcements remembers a token 30 s at most."""
     known = recently_authenticated(secret)
     if known is not None:
         return known
@@ -169,12 +182,17 @@ def register_instance(
     return instance
 
 
-def record_heartbeat(ctx: AgentContext, heartbeat: Heartbeat, address: str | None = None) -> bool:
-    """False when the instance is not registered with this cluster. `address`: the one the
-    control plane saw the heartbeat come from."""
-    redis = get_redis_connection("default")
-    if not redis.sismember(_members_key(ctx), heartbeat.instance_id):
-        return False
+# A heartbeat is stored only for an instance registered with the cluster: one round trip.
+_STORE_HEARTBEAT = """
+if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
+return 1
+"""
+
+
+def heartbeat_script(ctx: AgentContext, heartbeat: Heartbeat, address: str | None) -> tuple[Any, ...]:
+    """The arguments of EVAL that store `heartbeat` (1) or find the instance unregistered (0):
+    for a client of either kind, the web process's asyncio one or a synchronous one."""
     status = {
         "at": time.time(),
         "applied_version": heartbeat.applied_version,
@@ -184,8 +202,14 @@ def record_heartbeat(ctx: AgentContext, heartbeat: Heartbeat, address: str | Non
         # keeps its instance id, and does not register again.
         "token_id": ctx.token_id,
     }
-    redis.set(_status_key(ctx, heartbeat.instance_id), json.dumps(status), ex=OFFLINE_AFTER_S)
-    return True
+    keys = (_members_key(ctx), _status_key(ctx, heartbeat.instance_id))
+    return _STORE_HEARTBEAT, 2, *keys, heartbeat.instance_id, json.dumps(status), OFFLINE_AFTER_S
+
+
+def record_heartbeat(ctx: AgentContext, heartbeat: Heartbeat, address: str | None = None) -> bool:
+    """False when the instance is not registered with this cluster. `address`: the one the
+    control plane saw the heartbeat come from."""
+    return bool(get_redis_connection("default").eval(*heartbeat_script(ctx, heartbeat, address)))
 
 
 def instance_statuses(schema_name: str, cluster_id: int, organization_id: int) -> list[dict[str, Any]]:

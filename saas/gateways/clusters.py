@@ -79,7 +79,9 @@ def delete_cluster(author: Author, cluster: GatewayCluster) -> None:
     record_audit(
         author.actor, author.organization, "cluster.delete", cluster, before=_cluster_fields(cluster)
     )
+    token_hashes = list(ClusterToken.objects.filter(cluster=cluster).values_list("token_hash", flat=True))
     cluster.delete()  # the cluster's catalog, tokens and snapshots go with it
+    transaction.on_commit(partial(announce_token_change, *token_hashes))
 
 
 @transaction.atomic

@@ -16,16 +16,18 @@ import redis.asyncio as redis_asyncio
 from django.conf import settings
 from django_redis import get_redis_connection
 
-from saas.gateways.agents import forget_authenticated
+from saas.gateways.agents import forget_authenticated, hear_token_announcements
 
 logger = logging.getLogger(__name__)
 TOKEN_CHANGES_CHANNEL = "cluster-tokens:changed"
 
 
-def announce_token_change(token_hash: str) -> None:
-    """Tell every web process to forget the token (call once the change is committed)."""
+def announce_token_change(*token_hashes: str) -> None:
+    """Tell every web process to forget these tokens (call once the change is committed)."""
     try:
-        get_redis_connection("default").publish(TOKEN_CHANGES_CHANNEL, token_hash)
+        redis = get_redis_connection("default")
+        for token_hash in token_hashes:
+            redis.publish(TOKEN_CHANGES_CHANNEL, token_hash)
     except Exception:
         # The caches hold a token 30 s at most: a lost announcement delays the refusal that long.
         logger.exception("Could not announce a change of cluster token")
@@ -69,6 +71,7 @@ class SnapshotWaiters:
                     await pubsub.subscribe(TOKEN_CHANGES_CHANNEL)
                     # What changed while nobody listened is unknown: every cached token goes.
                     forget_authenticated(None)
+                    hear_token_announcements(True)
                     ready.set()
                     async for message in pubsub.listen():
                         if message.get("type") == "message":
@@ -80,11 +83,13 @@ class SnapshotWaiters:
                         for event in list(self._waiters.get(channel, ())):
                             event.set()
             except asyncio.CancelledError:
+                hear_token_announcements(False)  # the loop is closing: nobody listens any more
                 raise
             except Exception:
                 # Redis restarted or the connection dropped: wake everyone (they re-check the
                 # database), then subscribe again.
                 ready.clear()
+                hear_token_announcements(False)
                 logger.exception("Snapshot notifications interrupted; resubscribing")
                 for events in self._waiters.values():
                     for event in events:

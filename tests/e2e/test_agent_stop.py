@@ -5,17 +5,13 @@ main thread that held the reload's lock: the agent hung until killed (a CI run c
 import os
 import shutil
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from saas.launcher.services import free_port
-from tests.control_plane import stop_haproxy, wait_for
+from tests.control_plane import start_agent, stop_haproxy, wait_for
 from tests.unit.test_agent_untrusted import body_of, served
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _slow_haproxy(folder: Path) -> tuple[Path, Path]:
@@ -38,40 +34,22 @@ def test_a_stop_asked_while_haproxy_starts_ends_the_agent_and_haproxy(tmp_path: 
     # A last good snapshot on disk: the agent serves it at start, without its control plane.
     (data_dir / "last_good.json").write_bytes(body_of(served(3, {"schema_version": 1, "cluster_id": 1})))
     haproxy, marker = _slow_haproxy(tmp_path)
-    agent = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gateway_agent",
-            "run",
-            "--control-plane",
-            "http://127.0.0.1:9",  # nothing there
-            "--token",
-            "gct_1_unused",
-            "--data-dir",
-            str(data_dir),
-            "--haproxy-bin",
-            str(haproxy),
-            "--http-port",
-            str(free_port()),
-            "--https-port",
-            "0",
-            "--metrics-port",
-            "0",
-            "--bind",
-            "127.0.0.1",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+    log = tmp_path / "agent.log"
+    agent = start_agent(
+        0,
+        "gct_1_unused",
+        data_dir,
+        free_port(),
+        control_url="http://127.0.0.1:9",  # nothing there
+        extra=("--haproxy-bin", str(haproxy)),
+        log=log,
     )
     try:
         wait_for(marker.exists, timeout=30, interval=0.05)
         agent.send_signal(signal.SIGTERM)
-        output, _ = agent.communicate(timeout=60)
-        assert agent.returncode == 0, output.decode()
+        assert agent.wait(timeout=60) == 0, log.read_text()
         # It finished serving the snapshot it was starting, then stopped HAProxy.
-        assert b"applied snapshot version 3" in output
+        assert "applied snapshot version 3" in log.read_text()
         master = int((data_dir / "run" / "haproxy.pid").read_text().split()[0])
         wait_for(lambda: not _alive(master), timeout=15)
     finally:

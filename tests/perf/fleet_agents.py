@@ -24,6 +24,7 @@ from typing import Any
 REPORT_INTERVAL_S = 10.0
 POLL_WAIT_S = 30
 KEEP_ALIVE_S = 5.0
+REGISTERING_AT_ONCE = 50
 VERSION = re.compile(rb'^\{"version":(\d+),')
 
 
@@ -217,9 +218,10 @@ async def _serve(conn: Connection, host: str, port: int, sources: list[str]) -> 
                 for i, spec in enumerate(argument)
             ]
             agents.extend(fresh)
-            # Registered a few hundred at a time, as a fleet rolls out; then polling.
-            for start in range(0, len(fresh), 200):
-                await asyncio.gather(*(agent.register() for agent in fresh[start : start + 200]))
+            # Registered a few dozen at a time per generator, as a fleet rolls out; then polling.
+            for start in range(0, len(fresh), REGISTERING_AT_ONCE):
+                batch = fresh[start : start + REGISTERING_AT_ONCE]
+                await asyncio.gather(*(agent.register() for agent in batch))
             for agent in fresh:
                 tasks.append(asyncio.create_task(agent.poll()))
                 tasks.append(asyncio.create_task(agent.report()))

@@ -80,11 +80,18 @@ async def poll_config(authorization: str, query: dict[str, str], if_none_match: 
                 if found is not None:
                     etag_value = agents.served_etag(latest[0], latest[1])
                     return 200, {"content-type": "application/json", "etag": f'"{etag_value}"'}, found[1]
+            not_modified = 304, ({"etag": f'"{agents.served_etag(*latest)}"'} if latest else {}), b""
             remaining = deadline - loop.time()
             if remaining <= 0:
-                return 304, ({"etag": f'"{agents.served_etag(*latest)}"'} if latest else {}), b""
-            with contextlib.suppress(TimeoutError):
+                return not_modified
+            try:
                 await asyncio.wait_for(event.wait(), remaining)
+            except TimeoutError:
+                # Nothing announced for the cluster: while this process hears announcements
+                # (a lost connection wakes every poll), nothing was published, and the answer
+                # needs no database visit.
+                if snapshot_waiters.listening:
+                    return not_modified if await _accepted(secret) is not None else _refused()
             waited = True
     finally:
         snapshot_waiters.unsubscribe(channel, event)

@@ -3,13 +3,17 @@ when the instance is not registered with the token's cluster (the agent register
 
 Every gateway calls it all the time, so it runs beside Django like the long-poll and usage
 intake: no thread per request and no database on the way. The token check is the usage
-intake's, cached for 30 s per process (a rotated token's grace period still ends on time; a
-revoked one may beat for up to 30 s more); the status goes to Redis."""
+intake's, cached per process (saas.gateways.agents); the status goes to Redis from the event
+loop."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
+
+import redis.asyncio as redis_asyncio
+from django.conf import settings
 
 from core.api.client import forwarded_client_ip, ip_address_or_none
 from core.api.raw_asgi import (
@@ -26,6 +30,21 @@ from saas.gateways import agents
 from saas.gateways.api.agent_views import InvalidAgentBody, parse_agent_body
 
 PATH = "/agent/v1/heartbeat"
+_clients: dict[asyncio.AbstractEventLoop, redis_asyncio.Redis] = {}
+
+
+def _redis() -> redis_asyncio.Redis:
+    """This event loop's Redis client: the status is written from the loop, not from the thread
+    pool that database work queues on."""
+    loop = asyncio.get_running_loop()
+    client = _clients.get(loop)
+    if client is None:
+        for old in [old for old in _clients if old.is_closed()]:
+            del _clients[old]
+        client = _clients[loop] = redis_asyncio.from_url(settings.REDIS_URL, socket_timeout=2)
+    return client
+
+
 MAX_BODY_BYTES = 64 * 1024  # a last error is at most 4,000 characters
 
 
@@ -44,7 +63,7 @@ async def take_heartbeat(headers: dict[str, str], peer: str | None, receive: Cal
     except InvalidAgentBody as exc:
         return json_response(400, exc.as_dict())
     address = ip_address_or_none(forwarded_client_ip(peer, headers.get("x-forwarded-for", "")))
-    if not await in_pool(agents.record_heartbeat)(ctx, beat, address):
+    if not await _redis().eval(*agents.heartbeat_script(ctx, beat, address)):
         return json_response(404, {"detail": "Unknown instance: register again."})
     return 204, {}, b""
 
