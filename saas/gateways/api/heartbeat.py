@@ -9,11 +9,13 @@ loop."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from typing import Any
 
 import redis.asyncio as redis_asyncio
 from django.conf import settings
+from redis.exceptions import RedisError
 
 from core.api.client import forwarded_client_ip, ip_address_or_none
 from core.api.raw_asgi import (
@@ -29,7 +31,9 @@ from gateway_agent.protocol import Heartbeat
 from saas.gateways import agents
 from saas.gateways.api.agent_views import InvalidAgentBody, parse_agent_body
 
+logger = logging.getLogger(__name__)
 PATH = "/agent/v1/heartbeat"
+REDIS_CONNECTIONS = 16
 _clients: dict[asyncio.AbstractEventLoop, redis_asyncio.Redis] = {}
 
 
@@ -41,7 +45,12 @@ def _redis() -> redis_asyncio.Redis:
     if client is None:
         for old in [old for old in _clients if old.is_closed()]:
             del _clients[old]
-        client = _clients[loop] = redis_asyncio.from_url(settings.REDIS_URL, socket_timeout=2)
+        # Bounded, and waited on when all are busy: thousands of heartbeats at once share a few
+        # connections instead of opening one each.
+        pool: redis_asyncio.BlockingConnectionPool = redis_asyncio.BlockingConnectionPool.from_url(
+            settings.REDIS_URL, max_connections=REDIS_CONNECTIONS, timeout=5, socket_timeout=2
+        )
+        client = _clients[loop] = redis_asyncio.Redis(connection_pool=pool)
     return client
 
 
@@ -63,7 +72,12 @@ async def take_heartbeat(headers: dict[str, str], peer: str | None, receive: Cal
     except InvalidAgentBody as exc:
         return json_response(400, exc.as_dict())
     address = ip_address_or_none(forwarded_client_ip(peer, headers.get("x-forwarded-for", "")))
-    if not await _redis().eval(*agents.heartbeat_script(ctx, beat, address)):
+    try:
+        known = await _redis().eval(*agents.heartbeat_script(ctx, beat, address))
+    except RedisError:
+        logger.exception("heartbeat not stored")
+        return json_response(503, {"detail": "Heartbeats cannot be taken right now; send the next one."})
+    if not known:
         return json_response(404, {"detail": "Unknown instance: register again."})
     return 204, {}, b""
 
