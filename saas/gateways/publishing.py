@@ -64,6 +64,11 @@ def publish(
     for a rolled-back write). A writer that names the `sections` it touched has only those
     recompiled; the rest is reused. A change that compiles to the latest document publishes
     nothing new: the latest snapshot is returned."""
+    # The cluster is locked before compiling, not only when storing: two writes of one section
+    # compiling at once each saw only their own uncommitted row, and the second version stored
+    # lacked the first write (a consumer missing at the gateway until the next change). Locked
+    # first, the second compiles after the first commits, and sees both.
+    GatewayCluster.objects.select_for_update().filter(id=cluster.id).first()
     if sections is not None:
         latest = ConfigSnapshot.objects.filter(cluster=cluster).order_by("-version").first()
         if latest is None:

@@ -1,12 +1,20 @@
 """Snapshots: deterministic, diffable, and a rollback publishes a version equal to the old one."""
 
+import contextlib
+import threading
+
+import pytest
+from django.db import connection, transaction
 from django_tenants.utils import schema_context
 
 from gateway_agent.protocol import Snapshot, canonical_json, document_sha256
+from saas.catalog.models import Consumer
+from saas.gateways import publishing
 from saas.gateways.models import ConfigSnapshot, GatewayCluster
 from saas.gateways.publishing import compile_snapshot
+from saas.gateways.snapshots import snapshot_document
 from tenants.roles import Role
-from tests.factories import build_catalog, self_signed_certificate
+from tests.factories import build_catalog, make_org_with_cluster, self_signed_certificate
 
 
 def test_compiling_is_deterministic_and_valid_against_the_protocol(cw):
@@ -137,3 +145,44 @@ def test_rollback_of_a_hashed_key_gives_the_old_document_and_the_same_secret(cw)
     assert client.post(cw.url(f"snapshots/{before_keys}/rollback/")).status_code == 201
     document = client.get(cw.url(f"snapshots/{version + 3}/")).json()["document"]
     assert document["key_auth"] is None and document["consumers"] == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_consumers_published_at_once_are_both_in_the_latest_snapshot(monkeypatch):
+    """Each write compiles while the other's row is not committed yet: the one compiling second
+    must see the first's consumer, or the gateways lose it until the next change."""
+    organization, _, cluster = make_org_with_cluster()
+    both_compiled = threading.Barrier(2, timeout=3)
+    compile_whole = publishing.compile_snapshot
+
+    def compile_then_wait(*args, **kwargs):
+        document = compile_whole(*args, **kwargs)
+        with contextlib.suppress(threading.BrokenBarrierError):
+            both_compiled.wait()  # the other write compiles meanwhile, unless it waits for a lock
+        return document
+
+    monkeypatch.setattr(publishing, "compile_snapshot", compile_then_wait)
+    failures: list[BaseException] = []
+
+    def add(username: str) -> None:
+        try:
+            with schema_context(organization.schema_name), transaction.atomic():
+                Consumer.objects.create(cluster=cluster, username=username)
+                publishing.publish(cluster, author="test", reason=f"add {username}", sections=["consumers"])
+        except BaseException as exc:
+            failures.append(exc)
+        finally:
+            connection.close()
+
+    writers = [threading.Thread(target=add, args=(name,)) for name in ("ann", "bob")]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join()
+    assert failures == []
+    with schema_context(organization.schema_name):
+        latest = ConfigSnapshot.objects.filter(cluster=cluster).order_by("-version").first()
+        assert sorted(consumer["username"] for consumer in snapshot_document(latest)["consumers"]) == [
+            "ann",
+            "bob",
+        ]
