@@ -27,10 +27,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import QuerySet, Sum
+from django.db.models import Q, QuerySet, Sum
+from django.db.models.functions import Coalesce
 
 from core import clock
-from saas.metering.services import BillingPeriod, billable_calls
+from saas.metering.services import BillingPeriod, billable_calls, calls_in_periods
 from tenants.audit import Actor, record_audit
 from tenants.models import Organization
 
@@ -96,6 +97,12 @@ def close_stripe_period(organization: Organization, now: datetime | None = None)
     the period of the first hour ever reported). Carries Stripe had not confirmed in it are
     voided, to be carried again."""
     now = now or clock.now()
+    account = BillingAccount.objects.filter(organization=organization).first()
+    if account is None or not account.stripe_customer_id or now < period_boundary(account, now) + CLOSE_AFTER:
+        return None
+    through = _closed_through(organization)
+    if through is not None and through >= ceil_hour(period_boundary(account, now)):
+        return None  # closed already: the usual case, decided without the lock
     with transaction.atomic():
         account = _locked_account(organization)
         if not account.stripe_customer_id:
@@ -143,6 +150,25 @@ def close_stripe_period(organization: Organization, now: datetime | None = None)
                 after={"calls": carry.calls, "reason": f"not at Stripe before {period.label} closed"},
             )
     return period
+
+
+def organizations_with_late_usage(now: datetime | None = None) -> list[int]:
+    """The ids of organizations with a closed period of the last LATE_USAGE_WINDOW whose calls
+    now exceed what it was billed and carried: those `carry_late_usage` has something to carry
+    for. Two queries, whatever the number of organizations."""
+    now = now or clock.now()
+    periods = list(
+        BilledPeriod.objects.filter(period_end__gt=now - LATE_USAGE_WINDOW, organization__is_template=False)
+        .exclude(source=BilledPeriod.Source.STRIPE, calls=0)
+        .annotate(carried=Coalesce(Sum("late_usage__calls", filter=Q(late_usage__voided_at=None)), 0))
+        .values_list(
+            "organization_id", "organization__schema_name", "period_start", "period_end", "calls", "carried"
+        )
+    )
+    counted = calls_in_periods(
+        [(schema, BillingPeriod(start, end)) for _, schema, start, end, _, _ in periods]
+    )
+    return sorted({row[0] for row, calls in zip(periods, counted, strict=True) if calls > row[4] + row[5]})
 
 
 def _plan_of(period: BilledPeriod, account: BillingAccount) -> Plan:

@@ -16,6 +16,8 @@
 from __future__ import annotations
 
 import contextlib
+import logging
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,6 +32,7 @@ from saas.metering.services import (
     BillingPeriod,
     billable_calls,
     billable_calls_by,
+    calls_in_periods,
 )
 from tenants.audit import Actor, record_audit
 from tenants.models import Membership, Organization
@@ -50,6 +53,7 @@ from .plans import FREE, Plan, all_plans, get_plan
 from .pricing import period_cost_minor
 
 THRESHOLDS = (80, 100)
+logger = logging.getLogger("billing")
 
 
 def account_for(organization: Organization) -> BillingAccount:
@@ -316,12 +320,74 @@ def evaluate_quota(organization: Organization, now: datetime | None = None) -> b
     """Announce thresholds crossed (once per period each) and block or unblock a hard-capped
     plan; True when the block changed (the organization's clusters got a new snapshot)."""
     now = now or clock.now()
-    account = account_for(organization)
+    return _apply_quota(organization, account_for(organization), now, calls=None, announced=None)
+
+
+def check_every_quota(now: datetime | None = None) -> int:
+    """`evaluate_quota` for every organization on a plan with an allowance, in a few queries
+    whatever their number (their periods' calls, the thresholds announced); only those crossing a
+    threshold or changing their block write anything. How many blocks changed."""
+    now = now or clock.now()
+    missing = Organization.objects.filter(is_template=False, billing__isnull=True).values_list(
+        "id", flat=True
+    )
+    BillingAccount.objects.bulk_create(
+        [BillingAccount(organization_id=organization_id) for organization_id in missing],
+        ignore_conflicts=True,
+    )
+    with_allowance = [slug for slug, plan in all_plans().items() if not plan.custom and plan.included_calls]
+    accounts = list(
+        BillingAccount.objects.filter(organization__is_template=False, plan__in=with_allowance)
+        .select_related("organization")
+        .order_by("organization_id")
+    )
+    if not accounts:
+        return 0
+    periods = [current_period(account, now) for account in accounts]
+    calls = calls_in_periods(
+        [
+            (account.organization.schema_name, period)
+            for account, period in zip(accounts, periods, strict=True)
+        ]
+    )
+    announced: dict[tuple[int, datetime], set[int]] = defaultdict(set)
+    for organization_id, period_start, threshold in QuotaNotice.objects.filter(
+        period_start__gte=min(period.start for period in periods)
+    ).values_list("organization_id", "period_start", "threshold"):
+        announced[(organization_id, period_start)].add(threshold)
+    changed = 0
+    for account, period, period_calls in zip(accounts, periods, calls, strict=True):
+        organization = account.organization
+        try:
+            changed += _apply_quota(
+                organization,
+                account,
+                now,
+                calls=period_calls,
+                announced=announced[(organization.id, period.start)],
+            )
+        except Exception:  # one organization's failure must not hold the others' quotas
+            logger.exception("quota check failed for organization %s", organization.id)
+    return changed
+
+
+def _apply_quota(
+    organization: Organization,
+    account: BillingAccount,
+    now: datetime,
+    *,
+    calls: int | None,
+    announced: set[int] | None,
+) -> bool:
+    """The quota of one organization, from its period's calls when counted already and the
+    thresholds announced in the period when known (each is announced once either way)."""
     plan = get_plan(account.plan)
     if plan.custom or not plan.included_calls:
         return False
-    usage = period_usage(organization, account, now)
+    usage = period_usage(organization, account, now, calls=calls)
     for threshold in THRESHOLDS:
+        if announced is not None and threshold in announced:
+            continue
         if usage.calls * 100 >= plan.included_calls * threshold:
             try:
                 with transaction.atomic():
@@ -362,6 +428,16 @@ def quota_email_recipients(organization: Organization) -> list[str]:
 
 
 # --- invoices -------------------------------------------------------------------------------
+
+
+def organizations_to_invoice(period: BillingPeriod) -> list[Organization]:
+    """The organizations without a local invoice for `period` yet."""
+    invoiced = Invoice.objects.filter(source=Invoice.Source.LOCAL, period_start=period.start)
+    return list(
+        Organization.objects.filter(is_template=False)
+        .exclude(id__in=invoiced.values("organization_id"))
+        .order_by("id")
+    )
 
 
 def issue_local_invoice(organization: Organization, period: BillingPeriod) -> Invoice:

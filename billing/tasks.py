@@ -21,20 +21,17 @@ from .plans import get_plan
 logger = logging.getLogger("billing")
 
 
-def _organizations() -> list[Organization]:
-    return list(Organization.objects.filter(is_template=False).order_by("id"))
+def _stripe_customers() -> list[Organization]:
+    """The organizations with a Stripe customer: the only ones the Stripe jobs have work for."""
+    return list(
+        Organization.objects.filter(is_template=False, billing__stripe_customer_id__gt="").order_by("id")
+    )
 
 
 @app.task(name="billing.check_quotas")
 def check_quotas() -> int:
     """Every organization's thresholds and blocks; how many blocks changed."""
-    changed = 0
-    for organization in _organizations():
-        try:
-            changed += services.evaluate_quota(organization)
-        except Exception:  # one organization's failure must not hold the others' quotas
-            logger.exception("quota check failed for organization %s", organization.id)
-    return changed
+    return services.check_every_quota()
 
 
 @app.task(
@@ -73,11 +70,20 @@ def report_usage_to_stripe() -> int:
     and its late usage carried into this period's meter events."""
     if not stripe_api.stripe_connected():
         return 0
-    sent = 0
-    for organization in _organizations():
+    customers = _stripe_customers()
+    closed = []
+    for organization in customers:
         try:
             late_usage.close_stripe_period(organization)
-            late_usage.carry_late_usage(organization)
+            closed.append(organization)
+        except Exception:  # its usage waits for the close: the next run tries again
+            logger.exception("Stripe period not closed for organization %s", organization.id)
+    late = set(late_usage.organizations_with_late_usage())  # in two queries, not one per customer
+    sent = 0
+    for organization in closed:
+        try:
+            if organization.id in late:
+                late_usage.carry_late_usage(organization)
             sent += services.report_usage_to_stripe(organization)
         except Exception:  # the next run resends what is stored and unsent
             logger.exception("usage not reported to Stripe for organization %s", organization.id)
@@ -87,11 +93,14 @@ def report_usage_to_stripe() -> int:
 @app.task(name="billing.issue_local_invoices")
 def issue_local_invoices() -> int:
     """Billing run locally: each organization's invoice for the month that ended, then the late
-    usage of months already invoiced carried to the next invoice."""
+    usage of months already invoiced carried to the next invoice. How many were issued."""
     if stripe_api.stripe_connected():
         return 0  # Stripe is the system of record for invoices
     last_month = BillingPeriod.containing(BillingPeriod.containing(clock.now()).start - timedelta(days=1))
-    issued = [services.issue_local_invoice(organization, last_month) for organization in _organizations()]
+    issued = [
+        services.issue_local_invoice(organization, last_month)
+        for organization in services.organizations_to_invoice(last_month)
+    ]
     carry_late_usage()
     return len(issued)
 
@@ -100,11 +109,18 @@ def issue_local_invoices() -> int:
 def carry_late_usage() -> int:
     """Late usage of every organization's closed periods, carried once into its open bill (run by
     the two tasks above; on its own, any time). Returns the calls carried."""
-    carried = 0
-    for organization in _organizations():
-        try:
-            if stripe_api.stripe_connected():
+    if stripe_api.stripe_connected():
+        for organization in _stripe_customers():
+            try:
                 late_usage.close_stripe_period(organization)
+            except Exception:  # the next run closes what this one did not
+                logger.exception("Stripe period not closed for organization %s", organization.id)
+    carried = 0
+    organizations = Organization.objects.filter(id__in=late_usage.organizations_with_late_usage()).order_by(
+        "id"
+    )
+    for organization in organizations:
+        try:
             carried += sum(carry.calls for carry in late_usage.carry_late_usage(organization))
         except Exception:  # the next run carries what this one did not
             logger.exception("late usage not carried for organization %s", organization.id)

@@ -1,6 +1,7 @@
 """Usage, in each organization's own schema: the batches already counted (so a batch delivered
 twice is counted once) and per-minute rollups, the one source for billing and analytics. In the
-public schema: the intake queue (batches accepted and not yet recorded) and its dead letters.
+public schema: the intake queue (batches accepted and not yet recorded) and its dead letters, and
+each organization's calls per hour (what billing reads for every organization at once).
 
 Rows name their cluster and route by id without a foreign key: usage outlives a deleted route
 or cluster, because it was billed."""
@@ -98,3 +99,20 @@ class UsageDeadLetter(models.Model):
 
     def __str__(self) -> str:
         return f"dead usage batch of {self.schema_name}: {self.reason[:80]}"
+
+
+class HourlyCalls(models.Model):
+    """An organization's calls in one UTC hour (by its start), written in the transaction that
+    writes its rollups, so it always equals their sum. Billing's periodic jobs read every
+    organization's periods from this one table instead of visiting thousands of schemas."""
+
+    id = models.BigAutoField(primary_key=True)
+    schema_name = models.CharField(max_length=63)
+    hour = models.DateTimeField()
+    calls = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["schema_name", "hour"], name="hourly_calls_key")]
+
+    def __str__(self) -> str:
+        return f"{self.schema_name} {self.hour:%Y-%m-%d %H}h: {self.calls}"

@@ -5,7 +5,10 @@
   dead letter replayed) changes nothing the second time. The intake queue's consumers call it
   (`intake_queue`).
 - `billable_calls` is the figure billing invoices: every request the organization's gateways
-  answered in a billing period (a calendar month, UTC), whatever the status.
+  answered in the hours that start in a billing period, whatever the status (an hour straddling
+  a period's start or end counts in the period it starts in, as at Stripe). It reads the hourly
+  calls of the public schema, written with the rollups; `calls_in_periods` reads them for many
+  organizations in one query.
 - `traffic` is what the analytics endpoint shows for one cluster over a range."""
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from core.errors import InvalidInput
 from gateway_agent.protocol import LATENCY_BOUNDS_MS, STATUS_CODES, UsageBatch
 from tenants.models import Organization
 
-from .models import UsageRollup
+from .models import HourlyCalls, UsageRollup
 
 # Only placeholders are formatted into these; every value is a query parameter.
 _INSERT_BATCHES = """
@@ -57,6 +60,22 @@ ON CONFLICT (cluster_id, minute, route_id, consumer, status_class, status_code) 
             SELECT coalesce(old, 0) + coalesce(new, 0)
             FROM unnest(metering_usagerollup.latency_ms_buckets, EXCLUDED.latency_ms_buckets) AS t(old, new)
         ) END
+"""
+# The organization's calls per hour, in the public schema, in the rollups' transaction.
+_ADD_HOURLY_CALLS = """
+INSERT INTO metering_hourlycalls (schema_name, hour, calls)
+SELECT %s, h, c FROM unnest(%s::timestamptz[], %s::bigint[]) WITH ORDINALITY AS t(h, c, n)
+ORDER BY n
+ON CONFLICT (schema_name, hour) DO UPDATE SET calls = metering_hourlycalls.calls + EXCLUDED.calls
+"""
+# Each (schema, start, end), in order, with the calls of the hours starting in [start, end).
+_CALLS_IN_PERIODS = """
+SELECT p.n, coalesce(sum(h.calls), 0)::bigint
+FROM unnest(%s::text[], %s::timestamptz[], %s::timestamptz[]) WITH ORDINALITY AS p(schema_name, starts, ends, n)
+LEFT JOIN metering_hourlycalls h
+    ON h.schema_name = p.schema_name AND h.hour >= p.starts AND h.hour < p.ends
+GROUP BY p.n
+ORDER BY p.n
 """
 # Upstream answers per route, time bucket (minute, hour or day) and latency bucket over a range,
 # summed in the database.
@@ -134,6 +153,13 @@ def record_usage_batches(schema_name: str, batches: list[tuple[int, UsageBatch]]
                 for column, value in zip(columns, row, strict=True):
                     column.append(value)
             cursor.execute(_UPSERT, columns)
+            hourly: dict[int, int] = defaultdict(int)
+            for (_, minute, *_rest), counts in totals.items():
+                hourly[minute - minute % 3600] += counts[0]
+            hours = sorted(hourly)  # one order in every consumer: no deadlock
+            cursor.execute(
+                _ADD_HOURLY_CALLS, [schema_name, [_utc(hour) for hour in hours], [hourly[h] for h in hours]]
+            )
     return counted
 
 
@@ -163,28 +189,49 @@ class BillingPeriod:
         return cls.containing(start)
 
 
+def _hour_on_or_after(moment: datetime) -> datetime:
+    floor = moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    return floor if floor == moment else floor + timedelta(hours=1)
+
+
+def calls_in_periods(periods: list[tuple[str, BillingPeriod]]) -> list[int]:
+    """The calls of organizations (by schema name) in periods, in their order: those of the hours
+    that start in each. One query, whatever the number of organizations and periods."""
+    if not periods:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _CALLS_IN_PERIODS,
+            [
+                [schema_name for schema_name, _ in periods],
+                [_hour_on_or_after(period.start) for _, period in periods],
+                [_hour_on_or_after(period.end) for _, period in periods],
+            ],
+        )
+        return [int(calls) for _, calls in cursor.fetchall()]
+
+
 def billable_calls(organization: Organization, period: BillingPeriod) -> int:
-    """Every request the organization's gateways answered in `period`."""
-    with schema_context(organization.schema_name):
-        total = UsageRollup.objects.filter(minute__gte=period.start, minute__lt=period.end).aggregate(
-            calls=Sum("requests")
-        )["calls"]
-    return int(total or 0)
+    """Every request the organization's gateways answered in the hours that start in `period`."""
+    return calls_in_periods([(organization.schema_name, period)])[0]
 
 
 def billable_calls_by(
     unit: Literal["hour", "day"], organization: Organization, start: datetime, end: datetime
 ) -> dict[datetime, int]:
-    """The organization's calls per UTC hour or day (keyed by its start) in [start, end): one cut
-    by `start` or `end` holds only its part within; those without calls left out."""
-    with schema_context(organization.schema_name):
-        rows = (
-            UsageRollup.objects.filter(minute__gte=start, minute__lt=end)
-            .annotate(at=Trunc("minute", unit, tzinfo=UTC))
-            .values("at")
-            .annotate(calls=Sum("requests"))
+    """The organization's calls per UTC hour or day (keyed by its start), of the hours that start
+    in [start, end); those without calls left out."""
+    rows = (
+        HourlyCalls.objects.filter(
+            schema_name=organization.schema_name,
+            hour__gte=_hour_on_or_after(start),
+            hour__lt=_hour_on_or_after(end),
         )
-        return {row["at"]: int(row["calls"]) for row in rows}
+        .annotate(at=Trunc("hour", unit, tzinfo=UTC))
+        .values("at")
+        .annotate(calls=Sum("calls"))
+    )
+    return {row["at"]: int(row["calls"]) for row in rows if row["calls"]}
 
 
 def requests_by_minute(

@@ -5,29 +5,10 @@ schema and skips them in public. These two tables are the other way round, one f
 organization, so their creation runs in the public schema alone and nowhere else (not in the
 template schema new organizations are copied from)."""
 
-from typing import Any
-
 from django.db import migrations, models
 from django.db.models.functions import Now
-from django_tenants.utils import get_public_schema_name
 
-
-class CreateModelInPublicSchema(migrations.CreateModel):
-    """CreateModel whose table is made in the public schema only, whatever the router says."""
-
-    def _in_public(self, schema_editor: Any) -> bool:
-        return getattr(schema_editor.connection, "schema_name", None) == get_public_schema_name()
-
-    def database_forwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
-        if self._in_public(schema_editor):
-            schema_editor.create_model(to_state.apps.get_model(app_label, self.name))
-
-    def database_backwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
-        if self._in_public(schema_editor):
-            schema_editor.delete_model(from_state.apps.get_model(app_label, self.name))
-
-    def describe(self) -> str:
-        return f"Create model {self.name} (public schema only)"
+from saas.metering.public_tables import CreateModelInPublicSchema
 
 
 class Migration(migrations.Migration):

@@ -127,7 +127,7 @@ def test_a_local_invoice_for_a_past_month_equals_the_rollups(world, time_machine
     add_calls(org, 9_999, datetime(2026, 11, 1, 0, 0, tzinfo=UTC))  # the next month's
     add_calls(org, 42, datetime(2026, 9, 30, 23, 59, tzinfo=UTC))  # the month before's
     assert tasks.issue_local_invoices() >= 1
-    assert tasks.issue_local_invoices() >= 1  # again: the same invoice, not a second one
+    tasks.issue_local_invoices()  # again: the same invoice, not a second one
     [invoice] = Invoice.objects.filter(organization=org)
     assert (invoice.calls, invoice.period_start) == (8_500_000, datetime(2026, 10, 1, tzinfo=UTC))
     assert invoice.amount_due_minor == 4900 + 700  # 3.5 million beyond the allowance at $2/M
