@@ -131,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         env = _start_services(group, args.data_dir, args.pg_port, args.redis_port, read_legacy_key=True)
         print("[launcher] applying migrations", flush=True)
-        executor = env.get("SAAS_MIGRATION_EXECUTOR", "standard")
+        executor = env.get("SAAS_MIGRATION_EXECUTOR", "template")
         _manage(env, "migrate_schemas", "--noinput", "-v", "0", f"--executor={executor}")
         _manage(env, "ensure_template_schema")
         if (args.data_dir / LEGACY_MARKER).exists() and "," in env["FIELD_ENCRYPTION_KEY"]:

@@ -37,6 +37,8 @@ TENANT_DOMAIN_MODEL = "tenants.Domain"
 # running every migration, so signup stays fast however many organizations exist.
 TENANT_BASE_SCHEMA = "tenant_template"
 TENANT_CREATION_FAKES_MIGRATIONS = True
-# `migrate_schemas --executor=multiprocessing` (SAAS_MIGRATION_EXECUTOR for `make run`) migrates
-# many organizations in a pool of this many processes.
+# `migrate_schemas --executor=template` migrates the template schema and replays its SQL in every
+# organization's schema (tenants.template_migrations); `--executor=multiprocessing` runs Django's
+# migrate per schema in a pool of this many processes. SAAS_MIGRATION_EXECUTOR for `make run`.
+GET_EXECUTOR_FUNCTION = "tenants.template_migrations.get_executor"
 TENANT_MULTIPROCESSING_MAX_PROCESSES = env_int("TENANT_MULTIPROCESSING_MAX_PROCESSES", 4)
