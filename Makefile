@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run demo console test test-fast test-shifted system-deps lint typecheck format install bench-provision bench-catalog bench-gateway bench-propagation bench-plugins bench-metering bench-fleet bench-tools clean
+.PHONY: run demo console test test-fast test-shifted system-deps lint typecheck format install bench-provision bench-catalog bench-gateway bench-propagation bench-plugins bench-metering bench-fleet bench-tenants bench-tools clean
 
 $(STAMP): pyproject.toml gateway_agent/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -116,3 +116,6 @@ bench-propagation: $(STAMP) system-deps bench-tools
 
 bench-fleet: $(STAMP)
 	$(PY) -m saas.launcher exec -- $(PY) tests/perf/bench_fleet.py
+
+bench-tenants: $(STAMP)
+	$(PY) -m saas.launcher exec -- $(PY) tests/perf/bench_tenants.py
