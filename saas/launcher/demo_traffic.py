@@ -6,9 +6,11 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import httpx
 
@@ -30,6 +32,16 @@ class _Backend(BaseHTTPRequestHandler):
         pass
 
 
+class _Upstream(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A gateway reload closes its idle keep-alive connections to this upstream: the default
+        handler printed each as a traceback, which a first-time user reads as a failure."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--gateway", required=True)
@@ -37,7 +49,7 @@ def main() -> None:
     parser.add_argument("--keys", required=True, help="JSON: consumer -> key")
     parser.add_argument("--rate", type=float, default=20.0, help="calls per second")
     args = parser.parse_args()
-    server = ThreadingHTTPServer(("127.0.0.1", args.upstream_port), _Backend)
+    server = _Upstream(("127.0.0.1", args.upstream_port), _Backend)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     keys = list(json.loads(args.keys).values())
     calls = [
