@@ -1,6 +1,7 @@
 """Every API error has the same shape: {"detail": "...", "errors": {field: [messages]}} for bad
 input, {"detail": "..."} otherwise."""
 
+import math
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -36,6 +37,13 @@ def _as_field_errors(detail: Any) -> dict[str, Any]:
     return {"non_field_errors": [detail]}
 
 
+def _try_again(wait: float | None) -> str:
+    if wait is None:
+        return "Too many requests: try again later."
+    seconds = max(1, math.ceil(wait))
+    return f"Too many requests: try again in {seconds} second{'s' if seconds != 1 else ''}."
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ServiceError):
         if isinstance(exc, InvalidInput):
@@ -55,6 +63,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
     response = drf_exception_handler(exc, context)
+    if response is not None and type(exc) is exceptions.Throttled:
+        # DRF's "Request was throttled. Expected available in 32 seconds." shown as it is.
+        response.data = {"detail": _try_again(exc.wait)}
     if response is not None and isinstance(response.data, dict) and "detail" not in response.data:
         response.data = {"detail": _first_message(response.data) or "Error.", "errors": response.data}
     return response

@@ -45,13 +45,13 @@ def test_login_is_throttled_against_brute_force(api, db):
     ]
     assert statuses[:10] == [400] * 10
     assert statuses[10:] == [429, 429]
-    # Even the right password waits until the window passes.
-    assert (
-        api.post(
-            "/api/v1/auth/login/", {"email": "target@example.com", "password": PASSWORD}, format="json"
-        ).status_code
-        == 429
+    # Even the right password waits until the window passes, and is told how long, in words.
+    answer = api.post(
+        "/api/v1/auth/login/", {"email": "target@example.com", "password": PASSWORD}, format="json"
     )
+    assert answer.status_code == 429
+    assert answer.json()["detail"].startswith("Too many"), answer.json()
+    assert int(answer["Retry-After"]) > 0
 
 
 def test_login_throttle_counts_per_account_across_addresses(db):
@@ -78,6 +78,12 @@ def test_signup_is_throttled(api, db, settings):
         )
     assert statuses[-1] == 429
     assert set(statuses[:20]) == {400}
+    refused = api.post(
+        "/api/v1/auth/signup/", {"email": "bot@example.com", "password": "weak"}, format="json"
+    )
+    assert refused.json()["detail"].startswith(
+        f"Too many requests: try again in {refused['Retry-After']} second"
+    )
 
 
 @pytest.mark.parametrize(
