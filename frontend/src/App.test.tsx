@@ -48,4 +48,16 @@ describe("the console's addresses", () => {
     expect(screen.getByRole("link", { name: "Clusters" }).getAttribute("aria-current")).toBe("page");
     expect(screen.getByRole("link", { name: "Overview" }).getAttribute("aria-current")).toBeNull();
   }, 15_000);
+
+  it("keeps the organization last open in the header and the navigation on the account page", async () => {
+    answerApi({
+      "GET /api/v1/auth/me/": [200, ME],
+      "GET /api/v1/auth/sessions/": [200, []],
+    });
+    renderPage(<App />, { url: "/account" });
+    const overview = await screen.findByRole("link", { name: "Overview" }, { timeout: 5000 });
+    expect(overview.getAttribute("href")).toBe("/orgs/acme/overview");
+    expect(overview.getAttribute("aria-current")).toBeNull();
+    expect((screen.getByRole("textbox", { name: "Organization" }) as HTMLInputElement).value).toBe("Acme");
+  }, 15_000);
 });

@@ -99,6 +99,8 @@ function OrganizationRoutes() {
   );
 }
 
+const LAST_ORGANIZATION = "console:last-organization";
+
 function Shell({ children }: { children: React.ReactNode }) {
   const me = useMe();
   const navigate = useNavigate();
@@ -109,7 +111,14 @@ function Shell({ children }: { children: React.ReactNode }) {
   // Following a link on a phone folds the navigation away again.
   useEffect(() => navigation.close(), [location.pathname]);
   const organizations = me.data?.organizations ?? [];
-  const current = organizations.find((o) => o.slug === slug);
+  const opened = organizations.find((o) => o.slug === slug);
+  useEffect(() => {
+    if (opened) sessionStorage.setItem(LAST_ORGANIZATION, opened.slug);
+  }, [opened?.slug]);
+  // Pages of one's own (account, a new organization) keep the organization last open in the
+  // header and the navigation, rather than an empty picker and menu.
+  const current =
+    slug === undefined ? (organizations.find((o) => o.slug === sessionStorage.getItem(LAST_ORGANIZATION)) ?? organizations[0]) : opened;
   const logout = async () => {
     await api.POST("/api/v1/auth/logout/");
     queries.setQueryData(["me"], null);
