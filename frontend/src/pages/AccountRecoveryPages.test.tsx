@@ -35,6 +35,19 @@ describe("the pages of the emailed links", () => {
     expect(calls[calls.length - 1].body).toEqual({ uid: "MQ", token: "abc-123", password: "a brand new passphrase" });
   });
 
+  it("says once, beside the field, what is wrong with a new password", async () => {
+    const SHORT = "This password is too short. It must contain at least 10 characters.";
+    answerApi({
+      "POST /api/v1/auth/password-reset/check/": [200, { email: "ada@example.com" }],
+      "POST /api/v1/auth/password-reset/confirm/": [400, { detail: `password: ${SHORT}`, errors: { password: [SHORT] } }],
+    });
+    renderPage(<ResetPasswordPage />, { url: "/reset/MQ/abc-123", route: "/reset/:uid/:token" });
+    await userEvent.type(await screen.findByLabelText(/New password/), "short");
+    await userEvent.click(screen.getByRole("button", { name: "Set the new password" }));
+    expect(await screen.findByText(SHORT)).toBeTruthy();
+    expect(screen.queryByText(`password: ${SHORT}`)).toBeNull();
+  });
+
   it("says when a reset link has expired or was used, and offers a new one", async () => {
     answerApi({ "POST /api/v1/auth/password-reset/check/": [400, USED] });
     renderPage(<ResetPasswordPage />, { url: "/reset/MQ/old", route: "/reset/:uid/:token" });

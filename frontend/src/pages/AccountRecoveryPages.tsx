@@ -74,8 +74,10 @@ export function ResetPasswordPage() {
     setBusy(true);
     const { data, error: failed } = await api.POST("/api/v1/auth/password-reset/confirm/", { body: { uid, token, password } });
     setBusy(false);
-    setErrors(failed ? fieldErrors(failed) : {});
-    setError(failed ? errorMessage(failed) : null);
+    const byField = failed ? fieldErrors(failed) : {};
+    setErrors(byField);
+    // The password's error is shown beside it, once; the alert says the rest (an expired link).
+    setError(failed && !byField.password ? errorMessage(failed) : null);
     if (data) setDone(data.detail);
   };
   // Every session of the account ended with the reset, this browser's too.
