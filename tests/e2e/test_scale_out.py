@@ -14,7 +14,8 @@ and Redis, and:
 4. tasks sent to Celery are each run once, by one of the two workers, and beat's periodic task
    runs once per tick, not once per worker.
 
-About a minute and a half, most of it starting the seven processes on two cores."""
+About a minute: some 10 to 20 s starting the seven processes on two cores, and the rest mostly
+waiting for beat's first check-quotas, 30 s after it starts."""
 
 from __future__ import annotations
 
