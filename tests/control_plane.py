@@ -12,18 +12,20 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import BinaryIO
 
 import httpx
+import psycopg
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def env_sharing_test_database() -> dict[str, str]:
-    """The environment for a control-plane process that must share the test database."""
-    import os
+def env_sharing_test_database(application_name: str = "") -> dict[str, str]:
+    """The environment for a control-plane process that must share the test database; its
+    connections show `application_name`, when given, in pg_stat_activity."""
     from urllib.parse import quote
 
     from django.conf import settings
@@ -32,10 +34,24 @@ def env_sharing_test_database() -> dict[str, str]:
     credentials = quote(str(db["USER"]), safe="")
     if db.get("PASSWORD"):
         credentials += ":" + quote(str(db["PASSWORD"]), safe="")
-    return {
-        **os.environ,
-        "DATABASE_URL": f"postgresql://{credentials}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-    }
+    url = f"postgresql://{credentials}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    if application_name:
+        url += "?application_name=" + quote(application_name, safe="")
+    return {**os.environ, "DATABASE_URL": url}
+
+
+def connect_to_test_database() -> psycopg.Connection:
+    """A connection of its own to the test database, beside Django's."""
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    return psycopg.connect(
+        host=str(db["HOST"]),
+        port=str(db["PORT"]),
+        dbname=str(db["NAME"]),
+        user=str(db["USER"]),
+        password=str(db.get("PASSWORD") or "") or None,
+    )
 
 
 def start_control_plane(port: int, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
@@ -55,6 +71,91 @@ def start_control_plane(port: int, env: dict[str, str] | None = None) -> subproc
         cwd=ROOT,
         env=env,
     )
+
+
+def _output(log: Path | None) -> BinaryIO | None:
+    return log.open("ab") if log is not None else None
+
+
+def start_usage_consumer(
+    name: str, env: dict[str, str] | None = None, *, log: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """`manage.py consume_usage --name NAME`, as `make run` starts it; its output goes to the file
+    `log` when given."""
+    output = _output(log)
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "consume_usage", "--name", name],
+        cwd=ROOT,
+        env=env,
+        stdout=output,
+        stderr=output,
+    )
+
+
+def start_celery_worker(
+    hostname: str, env: dict[str, str] | None = None, *, concurrency: int = 1, log: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """`celery -A saas worker` as `make run` starts it, named `hostname` (e.g. `a@%h`)."""
+    output = _output(log)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "saas",
+            "worker",
+            "--loglevel",
+            "INFO",
+            "--concurrency",
+            str(concurrency),
+            "--hostname",
+            hostname,
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=output,
+        stderr=output,
+    )
+
+
+def start_celery_beat(
+    schedule: Path, env: dict[str, str] | None = None, *, log: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """`celery -A saas beat` as `make run` starts it, keeping its schedule in the file `schedule`."""
+    output = _output(log)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "saas",
+            "beat",
+            "--loglevel",
+            "INFO",
+            "--schedule",
+            str(schedule),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=output,
+        stderr=output,
+    )
+
+
+def stop_processes(processes: Iterable[subprocess.Popen[bytes]], timeout: float = 20) -> None:
+    """SIGTERM to every one still running, then wait for each; one that outstays `timeout` is
+    SIGKILLed."""
+    running = [process for process in processes if process.poll() is None]
+    for process in running:
+        process.terminate()
+    for process in running:
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def wait_for(

@@ -269,6 +269,19 @@ def _concat(*lists: Any) -> list[Any]:
     return out
 
 
+def _join(separator: str, items: Any) -> str:
+    """Sprig's join: each item as %v text (nil items left out), or the value itself as text."""
+    if not isinstance(items, list):
+        return go_value(items)
+    return str(separator).join(go_value(item) for item in items if item is not None)
+
+
+def _first(items: Any) -> Any:
+    if not isinstance(items, list):
+        raise TemplateError(f"Cannot find first on type {_kind(items)}")
+    return items[0] if items else None
+
+
 def _required(message: str, value: Any) -> Any:
     if value is None or value == "":
         raise TemplateError(f"required: {message}")
@@ -309,6 +322,8 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "dict": _dict,
     "list": lambda *items: list(items),
     "concat": _concat,
+    "join": _join,
+    "first": _first,
     "required": _required,
 }
 LAZY = {"and", "or", "include"}  # evaluated by the engine: short-circuit, or a template's output

@@ -476,6 +476,11 @@ RENDERER_CASES = [
     ),
     ('{{ "ab-" | trunc 2 }} {{ printf "%s-%d" "a" 3 }} {{ quote "q" 1 }}', {}, 'ab a-3 "q" "1"'),
     ('{{ kindIs "invalid" .Values.x }} {{ concat (list 1) (list 2) | toString }}', {}, "true [1 2]"),
+    (
+        '{{ join "," .Values.l }} {{ first .Values.l }}|{{ first .Values.e }}|{{ join "-" (list 1 .Values.n) }}',
+        {"l": ["a", "b"], "e": [], "n": 10},
+        "a,b a||1-10",
+    ),
 ]
 
 

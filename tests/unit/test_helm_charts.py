@@ -1,9 +1,10 @@
-"""The Helm charts in helm/. Helm is not installed on the build machines, so nothing here renders
-a chart (test_gateway_chart_parity.py renders helm/gateway with tests/helm_template.py):
-values.yaml is validated against values.schema.json (with the settings an install must add), bad
-values must be refused by the schema, and the templates are checked as text: balanced actions
-and blocks, defined includes, `.Values` paths that exist, values that some template uses, the
-hardened security context, and environment variable names the programs really read."""
+"""The Helm charts in helm/. Helm is not installed on the build machines: values.yaml is validated
+against values.schema.json (with the settings an install must add), bad values must be refused by
+the schema, and the templates are checked as text: balanced actions and blocks, defined includes,
+`.Values` paths that exist, values that some template uses, the hardened security context, and
+environment variable names the programs really read. helm/saas's scale-out objects (replicas,
+one beat, PodDisruptionBudgets, autoscalers) are rendered with tests/helm_template.py, as
+test_gateway_chart_parity.py renders helm/gateway, and validated against Kubernetes' schemas."""
 
 from __future__ import annotations
 
@@ -14,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import kubernetes_validate
 import pytest
 import yaml
 
-from tests.helm_template import coalesce
+from tests.helm_template import Chart, coalesce
 
 ROOT = Path(__file__).resolve().parents[2]
 HELM = ROOT / "helm"
@@ -293,6 +295,13 @@ BAD_VALUES: list[tuple[str, str, dict[str, Any]]] = [
     ("saas", "negative replicas", {"web": {"replicas": -1}}),
     ("saas", "unknown top-level key", {"replicas": 2}),
     ("saas", "more than one beat", {"beat": {"replicas": 2}}),
+    ("saas", "an autoscaled beat", {"beat": {"autoscaling": {"enabled": True}}}),
+    ("saas", "a disruption budget for beat", {"beat": {"podDisruptionBudget": {"enabled": True}}}),
+    ("saas", "an autoscaled worker", {"worker": {"autoscaling": {"enabled": True}}}),
+    ("saas", "an autoscaler down to no pod", {"web": {"autoscaling": {"minReplicas": 0}}}),
+    ("saas", "no CPU target", {"usageConsumer": {"autoscaling": {"targetCPUUtilizationPercentage": 0}}}),
+    ("saas", "a budget that evicts nothing", {"worker": {"podDisruptionBudget": {"maxUnavailable": 0}}}),
+    ("saas", "autoscaling on memory", {"web": {"autoscaling": {"targetMemoryUtilizationPercentage": 80}}}),
     ("saas", "no secrets at all", {"secrets": {"existingSecret": ""}}),
     ("saas", "both secret sources", {"secrets": {"databaseUrl": "postgresql://db/saas"}}),
     (
@@ -359,6 +368,8 @@ def test_chart_has_the_expected_templates(chart: str) -> None:
             "worker-deployment.yaml",
             "beat-deployment.yaml",
             "usage-consumer-deployment.yaml",
+            "pdb.yaml",
+            "hpa.yaml",
             "migrations-job.yaml",
             "service.yaml",
             "ingress.yaml",
@@ -573,3 +584,108 @@ def test_saas_runs_what_the_launcher_runs() -> None:
     assert "helm.sh/hook: pre-install,pre-upgrade" in hooks and 'hook-weight: "-10"' in hooks
     for name in ("configmap.yaml", "secret.yaml"):
         assert 'include "saas.configHookAnnotations"' in (templates / name).read_text()
+
+
+# --- helm/saas rendered: replicas, one beat, disruption budgets, autoscalers ---------------------
+
+SAAS = Chart(HELM / "saas")
+SCALED = ("web", "usage-consumer", "worker")  # components that run several pods; beat never does
+
+
+def _saas_objects(overlay: dict[str, Any] | None = None) -> dict[tuple[str, str], dict[str, Any]]:
+    """helm/saas rendered with the install settings and `overlay`, each object checked against
+    Kubernetes 1.31's schemas (strict), by (kind, component)."""
+    objects: dict[tuple[str, str], dict[str, Any]] = {}
+    for manifest in SAAS.manifests(_install_values("saas", overlay), release="cp", namespace="cp"):
+        kubernetes_validate.validate(manifest, "1.31", strict=True)
+        component = manifest["metadata"]["labels"]["app.kubernetes.io/component"]
+        key = (manifest["kind"], component)
+        assert key not in objects, key
+        objects[key] = manifest
+    return objects
+
+
+def _kinds(objects: dict[tuple[str, str], dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
+    return {component: manifest for (k, component), manifest in objects.items() if k == kind}
+
+
+def test_saas_runs_two_of_each_and_one_beat_with_disruption_budgets_by_default() -> None:
+    objects = _saas_objects()
+    deployments = _kinds(objects, "Deployment")
+    assert {c: d["spec"].get("replicas") for c, d in deployments.items()} == {
+        "web": 2,
+        "usage-consumer": 2,
+        "worker": 2,
+        "beat": 1,
+    }
+    assert deployments["beat"]["spec"]["strategy"] == {"type": "Recreate"}
+    budgets = _kinds(objects, "PodDisruptionBudget")
+    assert set(budgets) == set(SCALED)
+    for component, budget in budgets.items():
+        assert budget["apiVersion"] == "policy/v1"
+        assert budget["metadata"]["name"] == f"cp-saas-{component}"
+        assert budget["spec"]["maxUnavailable"] == 1
+        # The budget selects exactly its component's pods.
+        pods = deployments[component]["spec"]["template"]["metadata"]["labels"]
+        selector = budget["spec"]["selector"]["matchLabels"]
+        assert selector == deployments[component]["spec"]["selector"]["matchLabels"]
+        assert selector.items() <= pods.items() and selector["app.kubernetes.io/component"] == component
+    assert not _kinds(objects, "HorizontalPodAutoscaler")  # off by default
+
+
+def test_saas_gives_a_lone_pod_no_disruption_budget() -> None:
+    objects = _saas_objects(
+        {"web": {"replicas": 1}, "usageConsumer": {"replicas": 1}, "worker": {"replicas": 1}}
+    )
+    assert not _kinds(objects, "PodDisruptionBudget")
+    objects = _saas_objects({"worker": {"replicas": 3, "podDisruptionBudget": {"maxUnavailable": 2}}})
+    assert _kinds(objects, "PodDisruptionBudget")["worker"]["spec"]["maxUnavailable"] == 2
+    off = {"podDisruptionBudget": {"enabled": False}}
+    objects = _saas_objects({"web": off, "usageConsumer": off, "worker": off})
+    assert not _kinds(objects, "PodDisruptionBudget")
+
+
+def test_saas_autoscales_web_and_consumers_on_cpu_when_asked() -> None:
+    autoscaling = {"enabled": True, "minReplicas": 3, "maxReplicas": 12, "targetCPUUtilizationPercentage": 60}
+    objects = _saas_objects(
+        {
+            "web": {"autoscaling": autoscaling},
+            "usageConsumer": {"autoscaling": {**autoscaling, "minReplicas": 1}},
+        }
+    )
+    deployments = _kinds(objects, "Deployment")
+    autoscalers = _kinds(objects, "HorizontalPodAutoscaler")
+    assert set(autoscalers) == {"web", "usage-consumer"}
+    for component, hpa in autoscalers.items():
+        assert hpa["apiVersion"] == "autoscaling/v2"
+        assert hpa["spec"]["scaleTargetRef"] == {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "name": deployments[component]["metadata"]["name"],
+        }
+        assert hpa["spec"]["maxReplicas"] == 12
+        assert hpa["spec"]["metrics"] == [
+            {
+                "type": "Resource",
+                "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 60}},
+            }
+        ]
+        # The autoscaler owns the count: an upgrade must not reset it to `replicas`.
+        assert "replicas" not in deployments[component]["spec"]
+        # Utilization is of the CPU the pods request.
+        [container] = deployments[component]["spec"]["template"]["spec"]["containers"]
+        assert container["resources"]["requests"]["cpu"]
+    assert autoscalers["web"]["spec"]["minReplicas"] == 3
+    assert autoscalers["usage-consumer"]["spec"]["minReplicas"] == 1
+    assert deployments["worker"]["spec"]["replicas"] == 2 and deployments["beat"]["spec"]["replicas"] == 1
+    # The budget follows the autoscaler's minimum, not `replicas`: none for consumers going down to one.
+    assert set(_kinds(objects, "PodDisruptionBudget")) == {"web", "worker"}
+
+
+def test_saas_never_scales_beat() -> None:
+    many = {"replicas": 5, "autoscaling": {"enabled": True, "minReplicas": 3}}
+    objects = _saas_objects({"web": many, "usageConsumer": many, "worker": {"replicas": 5}})
+    assert _kinds(objects, "Deployment")["beat"]["spec"]["replicas"] == 1
+    assert [kind for kind, component in objects if component == "beat"] == ["Deployment"]
+    notes = SAAS.render(_install_values("saas", {"web": many}), release="cp")["templates/NOTES.txt"]
+    assert "web (3 to 10 replicas, autoscaled on CPU)" in notes and "Celery beat (1)" in notes

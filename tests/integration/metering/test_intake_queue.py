@@ -11,16 +11,14 @@ import threading
 import time
 from datetime import timedelta
 
-import psycopg
 import pytest
-from django.conf import settings
 from django.db import connection, connections
 from django_tenants.utils import schema_context
 
 from core import clock
 from saas.metering.intake_queue import UsageConsumer
 from saas.metering.models import UsageBatch, UsageDeadLetter, UsageIntake, UsageRollup
-from tests.control_plane import ROOT, env_sharing_test_database, wait_for
+from tests.control_plane import ROOT, connect_to_test_database, env_sharing_test_database, wait_for
 
 from .usage import NOW, batch, billed, post, queued, this_minute, token
 
@@ -28,18 +26,6 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.time_machine(NOW, tick=True),
 ]
-
-
-def _raw_connection() -> psycopg.Connection:
-    """A connection of its own to the test database, beside Django's."""
-    db = settings.DATABASES["default"]
-    return psycopg.connect(
-        host=db["HOST"],
-        port=db["PORT"],
-        dbname=db["NAME"],
-        user=db["USER"],
-        password=db.get("PASSWORD") or None,
-    )
 
 
 def _queue_directly(schema_name: str, cluster_id: int, text: str) -> None:
@@ -118,7 +104,7 @@ def test_a_202_means_the_batch_is_committed(cw):
     secret = token(cw)
     body = batch((this_minute(), 1, "app", "2xx", 7))
     answers: list[int] = []
-    with _raw_connection() as locker:
+    with connect_to_test_database() as locker:
         locker.execute("LOCK TABLE metering_usageintake IN EXCLUSIVE MODE")
         poster = threading.Thread(target=lambda: answers.append(post(secret, body).status_code))
         poster.start()
@@ -127,7 +113,7 @@ def test_a_202_means_the_batch_is_committed(cw):
         locker.rollback()
     poster.join(timeout=10)
     assert answers == [202]
-    with _raw_connection() as reader:
+    with connect_to_test_database() as reader:
         rows = reader.execute("SELECT schema_name, cluster_id, batch FROM metering_usageintake").fetchall()
     assert [(schema, cluster) for schema, cluster, _ in rows] == [(cw.world.a.org.schema_name, cw.cluster_id)]
     assert body["batch_id"] in rows[0][2]
@@ -157,7 +143,7 @@ def test_batches_posted_together_are_each_committed_and_answered(cw):
         return [answer.status_code for answer in answers]
 
     assert asyncio.run(post_all()) == [202] * 60
-    with _raw_connection() as reader:
+    with connect_to_test_database() as reader:
         stored = [row[0] for row in reader.execute("SELECT batch FROM metering_usageintake ORDER BY id")]
     assert sorted(json.loads(text)["batch_id"] for text in stored) == sorted(b["batch_id"] for b in bodies)
     assert UsageConsumer("c").drain() == 60
@@ -262,7 +248,7 @@ def test_a_consumer_killed_holding_batches_loses_and_doubles_nothing(cw):
     assert post(secret, later).status_code == 202
     connections.close_all()
 
-    with _raw_connection() as locker:
+    with connect_to_test_database() as locker:
         # Hold the rollup row the consumer must update, so that it stops there, mid-transaction.
         locker.execute(f'SELECT 1 FROM "{schema}".metering_usagerollup WHERE route_id = 1 FOR UPDATE')
         doomed = subprocess.Popen(
@@ -274,7 +260,7 @@ def test_a_consumer_killed_holding_batches_loses_and_doubles_nothing(cw):
         try:
             # Watched from a connection of its own: pg_stat_activity holds still within a transaction.
             waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> %s"
-            with _raw_connection() as watcher:
+            with connect_to_test_database() as watcher:
                 watcher.autocommit = True
                 wait_for(
                     lambda: watcher.execute(waiting, [locker.info.backend_pid]).fetchone()[0] > 0,
