@@ -36,6 +36,9 @@ def test_an_invited_person_signs_up_and_lands_in_the_organization_in_the_console
 
     page.goto(f"{control_plane}/invitations/{secret}")
     page.get_by_label("Your name").fill("Nina")
+    # Without a password the form does not submit: the browser asks for it.
+    page.get_by_role("button", name="Accept the invitation").click()
+    assert page.get_by_label("Choose a password").evaluate("field => field.validity.valueMissing")
     page.get_by_label("Choose a password").fill(PASSWORD)
     page.get_by_role("button", name="Accept the invitation").click()
     # The organization's overview, the first page of every sign-in, with its cluster.
