@@ -4,14 +4,20 @@ key-auth credential). Measures, in one run against the real database:
 - list_routes_p95_ms: GET a page of 100 routes through the API (in-process client);
 - create_route_p95_ms: POST a route through the API, including compiling and storing the
   cluster's next snapshot in the same transaction;
-- compile_snapshot_ms: compiling the whole cluster into a snapshot document (median).
+- compile_snapshot_ms: compiling the whole cluster into a snapshot document (median);
+- then, in a second organization, a cluster of BENCH_CONSUMER_STEP (100,000) consumers:
+  consumer_write_p95_ms_at_100k, a consumer created with its publish through the API, and
+  agent_consumer_change_s_at_100k and agent_rss_mb_at_100k, an agent process taking the change
+  (verify, parse, render, write; without HAProxy).
 
 The last line is one JSON object."""
 
 import json
 import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
@@ -48,10 +54,14 @@ def django_on_fresh_database(name: str) -> None:
 
 
 def seed_cluster(
-    routes: int = ROUTES, consumers: int = CONSUMERS, upstream_target: tuple[str, int] | None = None
+    routes: int = ROUTES,
+    consumers: int = CONSUMERS,
+    upstream_target: tuple[str, int] | None = None,
+    *,
+    name: str = "bench",
 ) -> tuple:
-    """An organization with one cluster of `routes` routes over 200 services and `consumers`
-    consumers with a key-auth credential each (key `key-<consumer id>`), published."""
+    """An organization `name` with one cluster of `routes` routes over 200 services and
+    `consumers` consumers with a key-auth credential each (key `key-<consumer id>`), published."""
     from django.db import transaction
     from django_tenants.utils import schema_context
 
@@ -65,8 +75,8 @@ def seed_cluster(
     from tenants.models import User
 
     host, port = upstream_target or ("10.0.0.1", 8080)
-    user = User.objects.create_user(email="bench@example.com", password="a long passphrase")
-    org = tenant_services.create_organization(Actor(user=user), name="Bench", slug="bench")
+    user = User.objects.create_user(email=f"{name}@example.com", password="a long passphrase")
+    org = tenant_services.create_organization(Actor(user=user), name=name.title(), slug=name)
     with schema_context(org.schema_name):
         cluster = GatewayCluster.objects.create(name="production")
         upstreams = Upstream.objects.bulk_create(
@@ -90,24 +100,109 @@ def seed_cluster(
             for i in range(routes)
         )
         created = Consumer.objects.bulk_create(
-            Consumer(cluster=cluster, username=f"c{i}", labels={"tier": "free"}) for i in range(consumers)
+            [Consumer(cluster=cluster, username=f"c{i}", labels={"tier": "free"}) for i in range(consumers)],
+            batch_size=5000,
         )
         secret = key_auth_secret(cluster)
         Credential.objects.bulk_create(
-            Credential(
-                cluster=cluster,
-                consumer=c,
-                type="key-auth",
-                key_sha256=key_hmac_hex(secret, f"key-{c.id}"),
-                key_scheme=Credential.KEY_HMAC_SHA256,
-                key_prefix="key-",
-            )
-            for c in created
+            [
+                Credential(
+                    cluster=cluster,
+                    consumer=c,
+                    type="key-auth",
+                    key_sha256=key_hmac_hex(secret, f"key-{c.id}"),
+                    key_scheme=Credential.KEY_HMAC_SHA256,
+                    key_prefix="key-",
+                )
+                for c in created
+            ],
+            batch_size=5000,
         )
         with transaction.atomic():
             publish(cluster, author="bench", reason="seed")
 
     return user, org, cluster
+
+
+# An agent holding the step's consumers takes one consumer change: verify, parse and render the
+# new version, and write its files (no HAProxy here: its runtime updates or reload come on top).
+_AGENT_TAKES_A_CHANGE = """
+import json, resource, sys, tempfile, time
+from pathlib import Path
+from gateway_agent.agent import write_files
+from gateway_agent.protocol import SnapshotParser, verify_served
+from gateway_agent.renderer import RenderOptions, render
+before, after = Path(sys.argv[1]).read_bytes(), Path(sys.argv[2]).read_bytes()
+folder = Path(tempfile.mkdtemp())
+options = RenderOptions(config_dir=str(folder), runtime_socket=str(folder / "haproxy.sock"))
+parser = SnapshotParser()
+write_files(render(parser.parse(verify_served(before).served), options), folder / "before")
+del before
+start = time.perf_counter()
+write_files(render(parser.parse(verify_served(after).served), options), folder / "after")
+seconds = time.perf_counter() - start
+print(json.dumps({"seconds": seconds, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def consumer_step(count: int, samples: int = 10) -> dict[str, float]:
+    """A cluster of `count` consumers: a consumer write with its publish through the API, and an
+    agent taking the change it made."""
+    from django.conf import settings
+    from django_tenants.utils import schema_context
+    from rest_framework.test import APIClient
+
+    from saas.gateways.agents import AgentContext, served_snapshot_json
+    from saas.gateways.models import ConfigSnapshot
+
+    started = time.perf_counter()
+    user, org, cluster = seed_cluster(routes=100, consumers=count, name=f"step{count}")
+    print(f"[bench-catalog] {count} consumers seeded in {time.perf_counter() - started:.0f} s", flush=True)
+    settings.ALLOWED_HOSTS = ["testserver"]
+    client = APIClient()
+    client.force_login(user)
+    base = f"/api/v1/orgs/{org.slug}/clusters/{cluster.id}"
+    times = []
+    for i in range(samples):
+        start = time.perf_counter()
+        response = client.post(f"{base}/consumers/", {"username": f"step{i}"}, format="json")
+        times.append((time.perf_counter() - start) * 1000)
+        assert response.status_code == 201, response.content
+    with schema_context(org.schema_name):
+        latest = ConfigSnapshot.objects.filter(cluster=cluster).order_by("-version").first()
+        assert latest is not None
+    context = AgentContext(
+        organization_id=org.id, schema_name=org.schema_name, cluster_id=cluster.id, token_id=0
+    )
+    bodies = [served_snapshot_json(context, version) for version in (latest.version - 1, latest.version)]
+    with tempfile.TemporaryDirectory() as folder:
+        paths = []
+        for index, served in enumerate(bodies):
+            assert served is not None
+            paths.append(Path(folder) / f"v{index}.json")
+            paths[-1].write_bytes(served[1])
+        taken = subprocess.run(
+            [sys.executable, "-c", _AGENT_TAKES_A_CHANGE, *map(str, paths)],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+    agent = json.loads(taken.stdout.strip().splitlines()[-1])
+    served_mb = len(bodies[1][1]) / 2**20 if bodies[1] else 0.0
+    print(
+        f"[bench-catalog] at {count}: consumer write p95 {p95(times):.0f} ms; the agent takes one change in "
+        f"{agent['seconds']:.2f} s, RSS {agent['rss_mb']:.0f} MB; served body {served_mb:.1f} MB",
+        flush=True,
+    )
+    label = f"at_{count // 1000}k"
+    return {
+        f"consumer_write_p95_ms_{label}": round(p95(times), 1),
+        f"consumer_write_p50_ms_{label}": round(statistics.median(times), 1),
+        f"agent_consumer_change_s_{label}": round(agent["seconds"], 2),
+        f"agent_rss_mb_{label}": round(agent["rss_mb"], 1),
+        f"served_body_mb_{label}": round(served_mb, 1),
+    }
 
 
 def p95(values: list[float]) -> float:
@@ -177,6 +272,10 @@ def main() -> None:
         "services": SERVICES,
         "consumers": CONSUMERS,
     }
+    # The cluster the developer portal grows: a write must cost what it changes (issue 27).
+    step = int(os.environ.get("BENCH_CONSUMER_STEP", "100000"))
+    if step:
+        figures.update(consumer_step(step))
     print(json.dumps(figures))
 
 
