@@ -110,6 +110,16 @@ describe("the portal's settings", () => {
     expect(screen.getByText("on")).toBeTruthy();
   });
 
+  it("describes the portal as it is switched: off, then on", async () => {
+    portalApi({});
+    renderPortal();
+    const enabled = await screen.findByRole("switch", { name: /Portal enabled/ });
+    expect(screen.getByText(/^Off: the portal's pages answer 404/)).toBeTruthy();
+    await userEvent.click(enabled);
+    expect(screen.getByText(/^On: developers can read your published products/)).toBeTruthy();
+    expect(screen.queryByText(/^Off:/)).toBeNull();
+  });
+
   it("shows the API's message beside its field", async () => {
     portalApi({
       [`PATCH ${PORTAL}/settings/`]: [400, { detail: "Invalid input.", errors: { logo_url: ["The logo's address starts with https://."] } }],
