@@ -211,3 +211,38 @@ def test_an_inherited_cors_is_kept_and_a_teams_edit_survives_the_portal(cw: Cata
     assert "cors" not in served["deletePet"]  # it inherits the service's again
     team.delete_version(product, version)
     assert "cors" not in team.served()["getPetById"]
+
+
+def test_portal_sync_cors_writes_what_an_earlier_version_left_out(cw: CatalogWorld) -> None:
+    """Routes a version covered before the portal wrote cors get it from the command, once."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from saas.catalog import services as catalog
+    from saas.gateways.services import Author, GatewayCluster
+    from saas.portal.models import RouteCors
+    from tenants.audit import Actor
+    from tenants.roles import Role
+
+    team = Team(cw)
+    team.import_petstore()
+    team.version(team.product(), service="petstore")
+    author = Author(actor=Actor(user=cw.world.a.user(Role.OWNER)), organization=cw.world.a.org)
+    route_ids = [route["id"] for route in team.routes().values()]
+    with schema_context(cw.world.a.org.schema_name):  # as an earlier version left them
+        cluster = GatewayCluster.objects.get(pk=cw.cluster_id)
+        for route in catalog.routes_by_ids(cluster, route_ids):
+            plugins = {name: config for name, config in route.plugins.items() if name != "cors"}
+            catalog.save_route(author, cluster, {**catalog.route_spec(route), "plugins": plugins}, route)
+        RouteCors.objects.all().delete()
+    assert not [name for name, plugins in team.served().items() if "cors" in plugins]
+
+    out = StringIO()
+    call_command("portal_sync_cors", stdout=out)
+    assert f"{cw.world.a.org.slug}: published production" in out.getvalue()
+    served = team.served()
+    assert all(plugins["cors"] == portal_cors() for plugins in served.values())
+    out = StringIO()
+    call_command("portal_sync_cors", stdout=out)
+    assert out.getvalue().startswith("0 of ")
