@@ -9,7 +9,9 @@ to dry-run a snapshot.
 Request flow:
 1. The `gateway` frontend routes: highest priority first, the first route whose hosts, paths,
    methods and headers match sets `txn.route`. traffic-split, where a route has it, picks the
-   upstream. Then `use_backend` the route's backend; no match goes to `no_route`, a 404 in JSON.
+   upstream. Then `use_backend` the route's backend; no match goes to `no_route`, a 404 in JSON
+   (unless it is a CORS preflight of a route with `cors`, matched there by the method it
+   announces: `_preflight`).
 2. The route's backend runs the route's plugins in the order of `gateway_agent.plugins.ORDER`:
    those before authentication, authentication (which names `txn.consumer`), then the rest; a
    consumer's own plugin settings apply once it is known. Then usage metering, and the upstream:
@@ -49,7 +51,7 @@ from .directives import (
     when,
     words,
 )
-from .plugins import ORDER, SUPPORTED, GatewayPlugin, RenderContext, traffic_split
+from .plugins import BY_NAME, ORDER, SUPPORTED, GatewayPlugin, RenderContext, traffic_split
 from .plugins.basic_auth import USERLIST, USERS_MAP
 from .plugins.key_auth import KEYS_HMAC_MAP, KEYS_MAP
 from .plugins.request_size_limit import buffer_size
@@ -62,6 +64,7 @@ ROUTE_BACKEND_MAP = "maps/route_backend.map"  # route id -> its backend
 ROUTE_PLUGINS_MAP = "maps/route_plugins.map"  # route id -> its backends' name before _up_<id>
 ROUTE_TRAFFIC_SPLIT_MAP = "maps/route_traffic_split.map"
 NO_ROUTE_BACKEND = "no_route"
+ROUTE_CORS_MAP = "maps/route_cors.map"  # route id -> its cors group: preflights no route took
 
 
 def _effective_plugins(
@@ -86,10 +89,35 @@ _HOST = "req.hdr(host),field(1,:),lower"
 _PATH = {"prefix": "path_beg", "exact": "path", "regex": "path_reg"}
 
 
-def _fits(condition: str) -> bool:
+@dataclass(frozen=True)
+class _Pass:
+    """How one routing pass tells a request's method and where it puts the route it finds. The
+    gateway's pass: the request's own method, into `txn.route`. The CORS preflight pass (in
+    `no_route`, see `_preflight`): the method the preflight announces, for preflights alone."""
+
+    target: str = "txn.route"
+    method: str = "method"  # the fetch (and match) a route's methods are tested with
+    gate: str = ""  # a term every rule tests first: requests outside the pass stop at it
+
+    @property
+    def unset(self) -> str:
+        return f"!{{ var({self.target}) -m found }}"
+
+    def methods(self, methods: list[str]) -> str:
+        return f"{{ {self.method} {' '.join(methods)} }}"
+
+    @property
+    def rule_words(self) -> int:
+        return _RULE_WORDS + (words(self.gate) if self.gate else 0)
+
+
+_GATEWAY_PASS = _Pass()
+
+
+def _fits(condition: str, rule_words: int = _RULE_WORDS) -> bool:
     """A route's rule with this condition stays within HAProxy's words a line (a condition has
     at most one word more than it has blanks: most are told by those alone)."""
-    return _RULE_WORDS + condition.count(" ") + 1 <= MAX_WORDS or _RULE_WORDS + words(condition) <= MAX_WORDS
+    return rule_words + condition.count(" ") + 1 <= MAX_WORDS or rule_words + words(condition) <= MAX_WORDS
 
 
 def _route_regex(route: Route, pattern: str) -> None:
@@ -101,7 +129,7 @@ def _route_regex(route: Route, pattern: str) -> None:
         raise RenderError(f"Route {route.name!r}: regex {pattern!r} is invalid: {exc}") from None
 
 
-def _route_conditions(route: Route) -> tuple[list[str], list[str]]:
+def _route_conditions(route: Route, matching: _Pass = _GATEWAY_PASS) -> tuple[list[str], list[str]]:
     """The route's match as alternative conditions, one rule each: one per kind of path (exact,
     prefix, regex) and kind of host (exact, wildcard). ACLs on one line are ANDed and the
     patterns of one ACL ORed; an `||` would bind looser than the other terms, so alternatives
@@ -111,7 +139,7 @@ def _route_conditions(route: Route) -> tuple[list[str], list[str]]:
     headers are named ACLs instead, declared in `acl` lines (returned first; an ACL declared on
     several lines holds the patterns of all), and its rules refer to them by name: the same
     rules, each a few words long."""
-    methods = ["{ method " + " ".join(route.methods) + " }"] if route.methods else []
+    methods = [matching.methods(route.methods)] if route.methods else []
     headers: list[str] = []
     for header in route.headers:
         if header.type == "regex":
@@ -134,7 +162,7 @@ def _route_conditions(route: Route) -> tuple[list[str], list[str]]:
     tail = "".join(f" {term}" for term in methods) + "".join(f" {{ {header} }}" for header in headers)
     hosts_of = [f" {{ {host} }}" for host in host_terms] or [""]
     conditions = [f"{{ {path} }}{host}{tail}" for path in path_terms for host in hosts_of]
-    if all(_fits(condition) for condition in conditions):
+    if all(_fits(condition, matching.rule_words) for condition in conditions):
         return [], conditions
     name = f"route{route.id}"
     acls: list[str] = []
@@ -272,7 +300,9 @@ def _is_simple(route: Route) -> bool:
     return not route.hosts and not route.headers and all(p.type in ("exact", "prefix") for p in route.paths)
 
 
-def _routing(routes: list[Route], options: RenderOptions) -> tuple[list[str], dict[str, str]]:
+def _routing(
+    routes: list[Route], options: RenderOptions, matching: _Pass = _GATEWAY_PASS
+) -> tuple[list[str], dict[str, str]]:
     """Routes by priority tier (highest first). In a tier: routes with host, header or regex
     conditions as rules (by id), then the others through maps: exact paths before prefixes
     (longest first), method-specific before any-method. Each lookup is one map search in
@@ -280,16 +310,21 @@ def _routing(routes: list[Route], options: RenderOptions) -> tuple[list[str], di
     up by the request's path under a test of its method: one map keyed by method and path needed
     both kept in variables first, which cost more than the lookup (1,700 instructions a
     request). A method's map holds the any-method routes too (`_with_any_method`), so a request
-    of that method finds its route in one search; the any-method map serves the other methods."""
+    of that method finds its route in one search; the any-method map serves the other methods.
+
+    `matching` says how methods are told and where the route goes (`_Pass`); with a gate, every
+    rule tests it first, unless it starts with a method test (which fails outside the pass too)."""
     lines: list[str] = []
     files: dict[str, str] = {}
-    unset = metering.NO_ROUTE
+    unset = matching.unset
     first = True
 
     def rule(action: str, terms: tuple[str, ...]) -> None:
         nonlocal first
         if first:  # the first lookup needs no test that none found a route yet
             terms, first = tuple(term for term in terms if term != unset), False
+        if matching.gate and not (terms and terms[0].startswith(f"{{ {matching.method} ")):
+            terms = (matching.gate, *terms)
         condition = " ".join(term for term in terms if term)
         lines.append(
             f"    http-request {action} if {condition}" if condition else f"    http-request {action}"
@@ -298,10 +333,10 @@ def _routing(routes: list[Route], options: RenderOptions) -> tuple[list[str], di
     for priority in sorted({r.priority for r in routes}, reverse=True):
         tier = [r for r in routes if r.priority == priority]
         for route in sorted((r for r in tier if not _is_simple(r)), key=lambda r: r.id):
-            acls, conditions = _route_conditions(route)
+            acls, conditions = _route_conditions(route, matching)
             lines += [f"    {acl}" for acl in acls]
             for condition in conditions:
-                rule(f"set-var(txn.route) str({route.id})", (unset, condition))
+                rule(f"set-var({matching.target}) str({route.id})", (unset, condition))
         simple = sorted((r for r in tier if _is_simple(r)), key=lambda r: r.id)
         # (map name, converter, entries, the lookup's terms in the order they are tested)
         lookups: list[tuple[str, str, dict[str, int], tuple[str, ...]]] = []
@@ -317,10 +352,10 @@ def _routing(routes: list[Route], options: RenderOptions) -> tuple[list[str], di
             # A method's map: its method first, the one term evaluated for other methods' requests.
             for method, entries in sorted(by_method.items()):
                 merged = _with_any_method(entries, any_method, prefixes=kind == "prefix")
-                lookups.append((f"{kind}_{method}", converter, merged, (f"{{ method {method} }}", unset)))
+                lookups.append((f"{kind}_{method}", converter, merged, (matching.methods([method]), unset)))
             # The any-method map: whether a route was found first, the one term evaluated for found
             # requests; then not a method with a map of its own, where every route was found.
-            others = f"!{{ method {' '.join(sorted(by_method))} }}" if by_method else ""
+            others = f"!{matching.methods(sorted(by_method))}" if by_method else ""
             lookups.append((kind, converter, any_method, (unset, others)))
         tag = f"p{priority}".replace("-", "n")
         for name, converter, entries, terms in lookups:
@@ -330,7 +365,7 @@ def _routing(routes: list[Route], options: RenderOptions) -> tuple[list[str], di
                 entries = dict(sorted(entries.items(), key=lambda item: -len(item[0])))
             map_path = f"maps/routes_{tag}_{name}.map"
             files[map_path] = _map_file(entries)
-            rule(f"set-var(txn.route) path,{converter}({options.config_dir}/{map_path})", terms)
+            rule(f"set-var({matching.target}) path,{converter}({options.config_dir}/{map_path})", terms)
     return lines, files
 
 
@@ -609,6 +644,44 @@ def _traffic_split(grouping: _Grouping, ctx: RenderContext) -> tuple[list[str], 
     return lines, {ROUTE_TRAFFIC_SPLIT_MAP: _map_file(grouping.of_route)}
 
 
+# A CORS preflight (OPTIONS with an Origin) matched by the method it announces.
+_PREFLIGHT = _Pass(
+    target="txn.pf_route", method="var(txn.pf_method) -m str", gate="{ var(txn.pf_method) -m found }"
+)
+
+
+def _preflight(
+    routes: list[Route], grouping: _Grouping, ctx: RenderContext
+) -> tuple[PluginRules, dict[str, str]]:
+    """The `no_route` backend's lines answering the CORS preflights of routes with `cors`.
+
+    A preflight is `OPTIONS`: a route naming its methods (GET, say, as an OpenAPI import makes
+    them) does not match it, and a browser could never call the route from another origin. When
+    no route takes the `OPTIONS` request itself, it is matched again here by the method it
+    announces (`Access-Control-Request-Method`), against the same routes in the same order (the
+    same maps); if that route has `cors`, its settings answer the preflight, 204, as its own
+    backend would. Anything else is the 404 it was. Only requests no route matched evaluate
+    these lines, and a configuration without `cors` has none of them: a routed request pays
+    nothing for them."""
+    if not grouping.of_route:
+        return PluginRules(), {}
+    routing, _ = _routing(routes, ctx.options, _PREFLIGHT)  # the gateway pass's maps, read again
+    rules = BY_NAME["cors"].render(grouping.settings, BY_NAME["cors"].var, ctx)
+    cors_map = ctx.path(ROUTE_CORS_MAP)
+    request = [
+        "http-request set-var(txn.pf_method) req.fhdr(access-control-request-method) "
+        "if { method OPTIONS } { req.hdr(origin) -m found }",
+        *(line.strip() for line in routing),
+        f"http-request set-var(txn.cors) var(txn.pf_route),map({cors_map}) if {{ var(txn.pf_route) -m found }}",
+        # Counted as the route's call, as a preflight its own backend answers.
+        "http-request set-var(txn.route) var(txn.pf_route) if { var(txn.cors) -m found }",
+        *rules.request,
+    ]
+    return PluginRules(request=request, response=rules.response, files=rules.files), {
+        ROUTE_CORS_MAP: _map_file(grouping.of_route)
+    }
+
+
 def render(snapshot: Snapshot, options: RenderOptions) -> dict[str, str]:
     upstreams = {u.id: u for u in snapshot.upstreams}
     services = {s.id: s for s in snapshot.services}
@@ -727,7 +800,15 @@ def render(snapshot: Snapshot, options: RenderOptions) -> dict[str, str]:
             "",
         ]
     not_found = deny(404, "not_found", "No route matches this request") + f" if {metering.NO_ROUTE}"
-    sections += [f"backend {NO_ROUTE_BACKEND}", *metering.count_answers([f"    {not_found}"]), ""]
+    preflight, preflight_files = _preflight(routes, groupings["cors"], ctx)
+    files.update(preflight.files)
+    files.update(preflight_files)
+    sections += [
+        f"backend {NO_ROUTE_BACKEND}",
+        *metering.count_answers([f"    {line}" for line in [*preflight.request, not_found]]),
+        *[f"    {line}" for line in preflight.response],
+        "",
+    ]
     for backend in backends:
         sections += [*backend, ""]
     for upstream in snapshot.upstreams:

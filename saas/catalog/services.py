@@ -817,6 +817,12 @@ def set_global_plugin(
     return plugin
 
 
+def global_plugin_config(cluster: GatewayCluster, name: str) -> dict[str, Any] | None:
+    """The cluster-wide setting of a plugin, if one is set."""
+    plugin = GlobalPlugin.objects.filter(cluster=cluster, name=name).first()
+    return plugin.config if plugin is not None else None
+
+
 @transaction.atomic
 def delete_global_plugin(author: Author, plugin: GlobalPlugin, *, publish: bool = True) -> None:
     _delete(

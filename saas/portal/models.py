@@ -233,3 +233,24 @@ class ApplicationConsumer(models.Model):
 
     def __str__(self) -> str:
         return f"consumer {self.consumer_id} of application {self.application_id}"
+
+
+class RouteCors(models.Model):
+    """The `cors` the portal wrote on a route its products cover, so that the documentation's
+    try-it panel can call it from the portal; undone when no version covers the route."""
+
+    cluster = models.ForeignKey("gateways.GatewayCluster", on_delete=models.CASCADE, related_name="+")
+    route_id = models.BigIntegerField()
+    # The route's own cors before the portal's (None: it had none, and gets none back).
+    own = models.JSONField(null=True, blank=True)
+    # What the portal wrote: while the route still holds it, `own` is the team's setting; a route
+    # holding anything else has been edited since, and what it holds is the team's.
+    written = models.JSONField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["cluster", "route_id"], name="portal_route_cors_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"cors of route {self.route_id}"

@@ -56,6 +56,9 @@ def save_portal_settings(author: Author, changes: dict[str, Any]) -> PortalSetti
     for field, value in changes.items():
         setattr(settings, field, value)
     settings.save()
+    # The try-it panel's calls come from the portal's origins: its custom host name among them.
+    changed = enforcement.sync_portal_cors(author)
+    enforcement.publish_clusters(author, changed, "portal settings", ["routes"])
     record_audit(
         author.actor,
         author.organization,

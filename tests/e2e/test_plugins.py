@@ -277,6 +277,75 @@ def test_cors_preflight_at_the_gateway_and_headers_for_allowed_origins_only(worl
         assert answer.headers.get_list("vary") == ["Origin"]
 
 
+def test_a_cors_preflight_is_answered_before_authentication_on_routes_naming_their_methods(
+    world: Catalog, tmp_path: Path
+) -> None:
+    """A developer portal's route: key-auth, consumer-restriction and cors, matching GET alone
+    (as an OpenAPI import makes them). A browser's preflight (OPTIONS, no key) is answered 204
+    with the CORS headers, before authentication, although the route does not match OPTIONS
+    itself; the call it announces still needs the key. Routes without cors keep answering a
+    preflight as before: 404 when no route matches OPTIONS, the route's own plugins when one does."""
+    origin = "http://portal.example.com"
+    portal_route = {
+        "key-auth": {},
+        "consumer-restriction": {"labels": {"portal-version-1": "subscribed"}},
+        "cors": {"allow_origins": [origin], "allow_headers": ["apikey", "Content-Type"], "max_age": 600},
+    }
+    world.route("pet", "", portal_route, paths=[{"type": "regex", "value": "^/pets/[^/]+$"}], methods=["GET"])
+    world.route("inventory", "/inventory", portal_route, methods=["GET"])
+    world.route("plain", "/plain", {"key-auth": {}}, methods=["GET"])
+    world.route("anything", "/anything", {"key-auth": {}})  # every method, no cors
+    world.route("sold", "/sold", {**portal_route, "key-auth": {"header": "X-Key"}})  # every method
+    key = "a-developers-key-0123456789"
+    world.consumer(
+        "portal-app-1", {"type": "key-auth", "key": key}, labels={"portal-version-1": "subscribed"}
+    )
+    world.consumer("someone", {"type": "key-auth", "key": "someone-elses-key-0123"})
+    preflight = {
+        "Origin": origin,
+        "Access-Control-Request-Method": "GET",
+        "Access-Control-Request-Headers": "apikey",
+    }
+    with gateway(world, tmp_path) as url:
+        for path in ("/pets/1", "/inventory", "/sold"):
+            answer = httpx.options(f"{url}{path}", headers=preflight)
+            assert answer.status_code == 204, (path, answer.status_code, answer.text)
+            assert answer.headers["access-control-allow-origin"] == origin
+            assert answer.headers["access-control-allow-headers"] == "apikey,Content-Type"
+            assert answer.headers["access-control-max-age"] == "600"
+            assert answer.headers.get_list("vary") == ["Origin"]
+            assert answer.content == b""
+            # Another origin: answered, without a CORS header (the browser refuses).
+            other = httpx.options(f"{url}{path}", headers={**preflight, "Origin": "https://evil.example"})
+            assert other.status_code == 204 and "access-control-allow-origin" not in other.headers
+        # A method no route takes: the 404 it was.
+        missing = httpx.options(
+            f"{url}/pets/1", headers={**preflight, "Access-Control-Request-Method": "DELETE"}
+        )
+        assert missing.status_code == 404
+        # The calls themselves: the key, and a subscribed consumer, still required; the
+        # gateway's refusals readable by the page.
+        for path in ("/pets/1", "/inventory"):
+            refused = httpx.get(f"{url}{path}", headers={"Origin": origin})
+            assert refused.status_code == 401 and refused.json()["message"] == "Missing API key"
+            assert refused.headers["access-control-allow-origin"] == origin
+            stranger = httpx.get(
+                f"{url}{path}", headers={"Origin": origin, "apikey": "someone-elses-key-0123"}
+            )
+            assert stranger.status_code == 403
+            called = httpx.get(f"{url}{path}", headers={"Origin": origin, "apikey": key})
+            assert called.status_code == 200, called.text
+            assert called.headers["access-control-allow-origin"] == origin
+            assert called.json()["headers"]["x-consumer-username"] == "portal-app-1"
+        assert httpx.get(f"{url}/sold", headers={"Origin": origin, "X-Key": key}).status_code == 200
+        # An OPTIONS request that is no preflight goes through the route's plugins, as before.
+        assert httpx.options(f"{url}/sold", headers={"Origin": origin}).status_code == 401
+        # Routes without cors: unchanged.
+        assert httpx.options(f"{url}/plain", headers=preflight).status_code == 404
+        plain = httpx.options(f"{url}/anything", headers=preflight)
+        assert plain.status_code == 401 and "access-control-allow-origin" not in plain.headers
+
+
 def test_ip_restriction_allows_and_denies_ipv4_and_ipv6(world, tmp_path):
     world.route("inside", "/inside", {"ip-restriction": {"allowlist": ["127.0.0.0/8", "::1"]}})
     world.route("outside", "/outside", {"ip-restriction": {"allowlist": ["10.0.0.0/8", "2001:db8::/32"]}})

@@ -2,7 +2,9 @@
 Petstore with a plan; an outside developer signs up, confirms the emailed link, creates an
 application, subscribes and gets a key; calls go through HAProxy (200), past the plan (429),
 show on the usage page; the team suspends the application (401 at the next call) and reinstates
-it (200). Every portal page passes axe-core with no serious or critical violation."""
+it (200); the reference's try-it panel calls the gateway from the browser, across origins, with
+the key (200) and without it (401). Every portal page passes axe-core with no serious or
+critical violation."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 from django.db import connections
+from django.test import override_settings
 from django_tenants.utils import schema_context
 from playwright.sync_api import Page, expect
 
@@ -96,7 +99,12 @@ def world(transactional_db: None, tmp_path: Path) -> Iterator[World]:
 
     upstream = start_echo_upstream()
     organization, author, cluster = make_org_with_cluster()
-    with schema_context(organization.schema_name):
+    port, http_port = free_port(), free_port()
+    url = f"http://127.0.0.1:{port}"
+    gateway = f"http://127.0.0.1:{http_port}"
+    # The team's changes as the control plane at `url` makes them: the routes' cors names the
+    # portal's origin, its public address.
+    with schema_context(organization.schema_name), override_settings(PUBLIC_URL=url):
         from saas.catalog import services as catalog
 
         target = {"host": "127.0.0.1", "port": upstream.server_address[1]}
@@ -117,13 +125,18 @@ def world(transactional_db: None, tmp_path: Path) -> Iterator[World]:
             },
         )
         products.save_version(
-            author, product, name="v1", status="active", cluster=cluster, route_ids=None, service="petstore"
+            author,
+            product,
+            name="v1",
+            status="active",
+            cluster=cluster,
+            route_ids=None,
+            service="petstore",
+            gateway_url=gateway,
         )
         products.save_plan(author, product, {"name": "free", "limit_count": LIMIT, "time_window": 1})
     connections.close_all()
 
-    port, http_port = free_port(), free_port()
-    url = f"http://127.0.0.1:{port}"
     env = control_plane_env(
         SAAS_PUBLIC_URL=url,
         EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend",
@@ -143,7 +156,7 @@ def world(transactional_db: None, tmp_path: Path) -> Iterator[World]:
         yield World(
             url=url,
             portal=f"{url}/portal/{organization.slug}/",
-            gateway=f"http://127.0.0.1:{http_port}",
+            gateway=gateway,
             mail=tmp_path / "mail",
             schema=organization.schema_name,
             author=author,
@@ -245,3 +258,35 @@ def test_an_outside_developer_gets_a_key_calls_the_api_and_the_team_suspends_the
         applications.set_application_status(world.author, application, Application.ACTIVE)
     connections.close_all()
     wait_for(lambda: call(world, key) == 200, timeout=10)
+
+    # The reference's try-it panel: the page (the control plane's origin) calls the gateway (an
+    # origin of its own) with the key; the browser's preflight is answered by the gateway.
+    page.goto(f"{world.portal}products/petstore/v1/docs")
+    operation = page.locator("#operations-pet-getPetById")
+    operation.locator(".opblock-summary").click()
+    operation.get_by_placeholder("petId").fill("1")
+
+    answers = operation.locator(".live-responses-table")
+
+    def execute(expected: str) -> None:
+        """Execute: the gateway's answer shows (a call the browser blocked shows none)."""
+        clear = operation.get_by_role("button", name="Clear")
+        if clear.count():
+            clear.click()
+        operation.get_by_role("button", name="Execute").click()
+        expect(answers.locator("tbody .response-col_status")).to_have_text(expected)
+
+    page.get_by_role("button", name=re.compile("Authorize")).first.click()
+    page.locator(".auth-container input").first.fill(key)
+    page.get_by_role("button", name="Apply credentials").click()
+    page.locator(".auth-container .btn-done").click()
+    execute("200")
+    expect(answers).to_contain_text('"x-consumer-username": "portal-app-')  # the upstream's echo
+    expect(answers).to_contain_text("x-ratelimit-remaining")  # exposed to the page
+    screenshot(page, "portal-docs-try-it")
+    # Without the key: the gateway refuses, and the page can read why.
+    page.get_by_role("button", name=re.compile("Authorize")).first.click()
+    page.get_by_role("button", name="Remove authorization").click()
+    page.locator(".auth-container .btn-done").click()
+    execute("401")
+    expect(answers).to_contain_text("Missing API key")

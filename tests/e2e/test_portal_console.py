@@ -190,13 +190,13 @@ def test_a_member_publishes_the_petstore_and_manages_its_developers(page: Page, 
     no_serious_violations(page, "developers")
     screenshots(page, "84-portal-developers")
     button(developers, "Approve grace@example.com").click()
-    expect(button(developers, "Suspend grace@example.com")).to_be_visible()
-    button(developers, "Suspend application mobile").click()
+    expect(button(developers, "Suspend developer grace@example.com")).to_be_visible()
+    button(developers, "Suspend app mobile").click()
     expect(dialog(page)).to_contain_text("Its credentials stop working at the gateway within a second")
     screenshots(page, "85-portal-suspend-application")
     button(dialog(page), "Suspend").click()
     expect(dialog(page)).to_have_count(0)
-    expect(button(developers, "Reinstate application mobile")).to_be_visible()
+    expect(button(developers, "Reinstate app mobile")).to_be_visible()
     by_email = {d["email"]: d for d in read_api(page, f"{api}/portal/developers/")}
     assert by_email["grace@example.com"]["status"] == "active"
     assert by_email["ada@example.com"]["applications"][0]["status"] == "suspended"

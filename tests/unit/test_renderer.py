@@ -610,3 +610,51 @@ def test_a_disabled_consumers_credentials_open_nothing_and_a_plan_can_span_every
     assert "01" * 32 in keys and "02" * 32 not in keys
     tracked = [line for line in files["haproxy.cfg"].splitlines() if "track-sc0" in line]
     assert tracked and all("txn.route" not in line and "txn.consumer" in line for line in tracked)
+
+
+def test_a_preflight_no_route_took_is_matched_by_its_announced_method_in_no_route_alone(
+    tmp_path: Path,
+) -> None:
+    """A CORS preflight is OPTIONS, which a route naming its methods does not match. The
+    `no_route` backend matches such a preflight again by the method it announces, against the
+    same routes (the same maps), and a route with cors answers it with its settings. Routed
+    requests never see those lines: the frontend is the same with and without cors, and a
+    configuration without cors has none of them."""
+    cors = {"name": "cors", "config": {"allow_origins": ["https://portal.example"]}}
+    key_auth = {"name": "key-auth", "config": {}}
+    hosts = [f"h{index}.example.com" for index in range(60)]
+
+    def routes(with_cors: bool) -> list[dict]:
+        plugins = [cors, key_auth] if with_cors else [key_auth]
+        return [
+            route_document(3, "pet", "^/pets/[^/]+$", kind="regex", methods=["GET"], plugins=plugins),
+            route_document(4, "inventory", "/inventory", kind="exact", methods=["GET"], plugins=plugins),
+            route_document(5, "any", "/any", service_id=2),
+            route_document(6, "hosted", "/h", methods=["GET", "POST"], hosts=hosts, plugins=plugins),
+        ]
+
+    plain = render_routes(routes(with_cors=False), tmp_path)
+    files = render_routes(routes(with_cors=True), tmp_path)
+    assert (
+        _sections(plain["haproxy.cfg"])["frontend gateway"]
+        == _sections(files["haproxy.cfg"])["frontend gateway"]
+    )
+    assert "pf_method" not in plain["haproxy.cfg"] and "maps/route_cors.map" not in plain
+
+    no_route = [line.strip() for line in _sections(files["haproxy.cfg"])["backend no_route"]]
+    assert no_route[0] == (
+        "http-request set-var(txn.pf_method) req.fhdr(access-control-request-method) "
+        "if { method OPTIONS } { req.hdr(origin) -m found }"
+    )
+    matching = [line for line in no_route if line.startswith("http-request set-var(txn.pf_route) ")]
+    # Every rule stops at its first term for a request that is no preflight.
+    assert matching and all(line.split(" if ")[1].startswith("{ var(txn.pf_method) ") for line in matching)
+    assert any(f"map_str({tmp_path}/maps/routes_p0_exact_GET.map)" in line for line in matching)
+    assert any("route6_host_str" in line for line in no_route)  # its hosts as named ACLs here too
+    assert files["maps/route_cors.map"] == "3 g0\n4 g0\n6 g0\n"
+    preflight = no_route.index(
+        next(line for line in no_route if line.startswith("http-request return status 204"))
+    )
+    assert preflight < no_route.index(next(line for line in no_route if "status 404" in line))
+    assert all(words(line) <= 64 for line in files["haproxy.cfg"].splitlines())
+    assert haproxy_check(write(files, tmp_path)).returncode == 0

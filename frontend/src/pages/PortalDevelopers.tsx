@@ -110,7 +110,7 @@ export function PortalDevelopers({ slug, canWrite }: { slug: string; canWrite: b
                 <Table.Th>Signed up</Table.Th>
                 <Table.Th>Last sign-in</Table.Th>
                 <Table.Th>Applications</Table.Th>
-                {canWrite && <Table.Th />}
+                {canWrite && <Table.Th>Developer actions</Table.Th>}
               </Table.Tr>
             </Table.Thead>
             <Table.Tbody>
@@ -155,13 +155,13 @@ export function PortalDevelopers({ slug, canWrite }: { slug: string; canWrite: b
                           </Button>
                         )}
                         {developer.status === "active" && (
-                          <Button size="xs" variant="subtle" color="red" onClick={() => ask(developer, "suspend")} aria-label={`Suspend ${developer.email}`}>
-                            Suspend
+                          <Button size="xs" variant="subtle" color="red" onClick={() => ask(developer, "suspend")} aria-label={`Suspend developer ${developer.email}`}>
+                            Suspend developer
                           </Button>
                         )}
                         {developer.status === "suspended" && (
-                          <Button size="xs" variant="light" onClick={() => ask(developer, "reinstate")} aria-label={`Reinstate ${developer.email}`}>
-                            Reinstate
+                          <Button size="xs" variant="light" onClick={() => ask(developer, "reinstate")} aria-label={`Reinstate developer ${developer.email}`}>
+                            Reinstate developer
                           </Button>
                         )}
                       </Group>
@@ -233,12 +233,12 @@ function Applications({
             </Badge>
             {canWrite &&
               (application.status === "active" ? (
-                <Button size="compact-xs" variant="subtle" color="red" onClick={() => onSuspend(application)} aria-label={`Suspend application ${application.name}`}>
-                  Suspend
+                <Button size="compact-xs" variant="subtle" color="red" onClick={() => onSuspend(application)} aria-label={`Suspend app ${application.name}`}>
+                  Suspend app
                 </Button>
               ) : (
-                <Button size="compact-xs" variant="subtle" disabled={working} onClick={() => onReinstate(application)} aria-label={`Reinstate application ${application.name}`}>
-                  Reinstate
+                <Button size="compact-xs" variant="subtle" disabled={working} onClick={() => onReinstate(application)} aria-label={`Reinstate app ${application.name}`}>
+                  Reinstate app
                 </Button>
               ))}
           </Group>

@@ -110,6 +110,16 @@ describe("the portal's settings", () => {
     expect(screen.getByText("on")).toBeTruthy();
   });
 
+  it("describes the portal as it is switched: off, then on", async () => {
+    portalApi({});
+    renderPortal();
+    const enabled = await screen.findByRole("switch", { name: /Portal enabled/ });
+    expect(screen.getByText(/^Off: the portal's pages answer 404/)).toBeTruthy();
+    await userEvent.click(enabled);
+    expect(screen.getByText(/^On: developers can read your published products/)).toBeTruthy();
+    expect(screen.queryByText(/^Off:/)).toBeNull();
+  });
+
   it("shows the API's message beside its field", async () => {
     portalApi({
       [`PATCH ${PORTAL}/settings/`]: [400, { detail: "Invalid input.", errors: { logo_url: ["The logo's address starts with https://."] } }],
@@ -319,14 +329,14 @@ describe("the portal's developers", () => {
     expect(screen.getByText(/Anyone may sign up; each waits here for your approval/)).toBeTruthy();
 
     await userEvent.click(table.getByRole("button", { name: "Approve grace@example.com" }));
-    expect(await table.findByRole("button", { name: "Suspend grace@example.com" })).toBeTruthy();
+    expect(await table.findByRole("button", { name: "Suspend developer grace@example.com" })).toBeTruthy();
     expect(calls.some((call) => call.method === "POST" && call.path.endsWith("/developers/2/approve/"))).toBe(true);
 
-    await userEvent.click(table.getByRole("button", { name: "Suspend application mobile" }));
+    await userEvent.click(table.getByRole("button", { name: "Suspend app mobile" }));
     const confirm = within(await screen.findByRole("dialog", { name: "Suspend mobile" }));
     expect(confirm.getByText(/Its credentials stop working at the gateway within a second/)).toBeTruthy();
     await userEvent.click(confirm.getByRole("button", { name: "Suspend" }));
-    expect(await table.findByRole("button", { name: "Reinstate application mobile" })).toBeTruthy();
+    expect(await table.findByRole("button", { name: "Reinstate app mobile" })).toBeTruthy();
     expect(calls.find((call) => call.method === "PATCH")?.body).toEqual({ status: "suspended" });
   });
 
@@ -337,11 +347,25 @@ describe("the portal's developers", () => {
     });
     renderPortal();
     await userEvent.click(await screen.findByRole("tab", { name: "Developers" }));
-    await userEvent.click(await screen.findByRole("button", { name: "Suspend ada@example.com" }));
+    await userEvent.click(await screen.findByRole("button", { name: "Suspend developer ada@example.com" }));
     const confirm = within(await screen.findByRole("dialog", { name: "Suspend ada@example.com" }));
     expect(calls.some((call) => call.method === "POST")).toBe(false);
     await userEvent.click(confirm.getByRole("button", { name: "Suspend" }));
     await vi.waitFor(() => expect(calls.some((call) => call.method === "POST" && call.path.endsWith("/developers/1/suspend/"))).toBe(true));
+  });
+
+  it("tells the application's buttons from the developer's, under a header of their own", async () => {
+    portalApi({ [`GET ${PORTAL}/developers/`]: [200, [ADA, { ...GRACE, status: "suspended", applications: [{ ...APPLICATION, id: 42, name: "web", status: "suspended" }] }]] });
+    renderPortal();
+    await userEvent.click(await screen.findByRole("tab", { name: "Developers" }));
+    const table = within(await screen.findByRole("table", { name: "Developers" }));
+    expect(table.getByRole("columnheader", { name: "Developer actions" })).toBeTruthy();
+    const [ada, grace] = table.getAllByRole("row").slice(1).map((row) => within(row));
+    expect(ada.getByRole("button", { name: "Suspend app mobile" }).textContent).toBe("Suspend app");
+    expect(ada.getByRole("button", { name: "Suspend developer ada@example.com" }).textContent).toBe("Suspend developer");
+    expect(grace.getByRole("button", { name: "Reinstate app web" }).textContent).toBe("Reinstate app");
+    expect(grace.getByRole("button", { name: "Reinstate developer grace@example.com" }).textContent).toBe("Reinstate developer");
+    expect(table.queryByText("Suspend", { exact: true })).toBeNull();
   });
 
   it("invites a developer when sign-up is by invitation, and shows the link", async () => {

@@ -113,7 +113,11 @@ export function PortalSettingsPanel({ slug, canWrite }: { slug: string; canWrite
       {said && <Alert color={said.ok ? "green" : "red"}>{said.text}</Alert>}
       <Switch
         label="Portal enabled"
-        description="Off: the portal's pages answer 404. Applications already subscribed keep working at the gateway."
+        description={
+          form.enabled
+            ? "On: developers can read your published products, sign up and get keys. Turned off, the portal's pages answer 404."
+            : "Off: the portal's pages answer 404. Applications already subscribed keep working at the gateway."
+        }
         checked={form.enabled}
         disabled={!canWrite}
         onChange={(e) => set("enabled", e.currentTarget.checked)}

@@ -10,6 +10,7 @@ from typing import Any
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.text import Truncator
 from django.views.decorators.http import require_http_methods
 from markdown_it import MarkdownIt
 
@@ -30,6 +31,24 @@ from .access import PortalRequest, clear_session_cookie, portal_page, redirect_t
 
 # CommonMark without raw HTML: a product's description cannot put script or markup in the page.
 _MARKDOWN = MarkdownIt("commonmark", {"html": False, "linkify": False})
+EXCERPT_WORDS = 30
+
+
+def excerpt(markdown: str, words: int = EXCERPT_WORDS) -> str:
+    """A Markdown text's words as a reader sees them, without its markup (emphasis, links,
+    headings, lists), images and code blocks left out; cut after `words` words. Plain text: the
+    template escapes it."""
+    parts: list[str] = []
+    for token in _MARKDOWN.parse(markdown):
+        if token.type != "inline":  # code blocks' text is in blocks of their own
+            continue
+        for child in token.children or []:
+            if child.type in ("text", "code_inline"):
+                parts.append(child.content)
+            elif child.type in ("softbreak", "hardbreak"):
+                parts.append(" ")
+        parts.append(" ")  # between a heading, a paragraph, a list's items
+    return Truncator(" ".join("".join(parts).split())).words(words)
 
 
 def _page(
@@ -87,7 +106,8 @@ def plan_limit(plan: ProductPlan) -> str:
 @require_http_methods(["GET"])
 @portal_page()
 def home(request: HttpRequest, portal: PortalRequest) -> HttpResponse:
-    return _page(request, portal, "home.html", products=list(_published()))
+    products = [(product, excerpt(product.description)) for product in _published()]
+    return _page(request, portal, "home.html", products=products)
 
 
 @require_http_methods(["GET"])

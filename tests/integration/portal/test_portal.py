@@ -114,6 +114,11 @@ def test_a_developer_signs_up_subscribes_and_the_gateway_enforces_the_plan(
     portal = Client()
     home = portal.get(base)
     assert home.status_code == 200 and b"Petstore" in home.content
+    # The list shows the description's words, not its Markdown.
+    assert b"Pets Every pet.&lt;script&gt;" in home.content
+    assert (
+        b"# Pets" not in home.content and b"**" not in home.content and b"<script>alert" not in home.content
+    )
     product = portal.get(f"{base}products/petstore/")
     assert b"<h1>Pets</h1>" in product.content and b"<script>alert" not in product.content
     assert b"3 calls per minute" in product.content
@@ -395,3 +400,21 @@ def test_a_custom_host_name_serves_the_portal_at_its_root(cw, settings):
         ).status_code
         == 200
     )
+
+
+@pytest.mark.parametrize(
+    ("markdown", "shown"),
+    [
+        (
+            "Pets of **every** kind, from the [Swagger](https://x.test) `Petstore`.",
+            "Pets of every kind, from the Swagger Petstore.",
+        ),
+        ("## Orders\n\n- list\n- *create*\n\n```\ncurl ...\n```\n![diagram](d.png)", "Orders list create"),
+        ("", ""),
+        (" ".join(["word"] * 31), " ".join(["word"] * 30) + "…"),
+    ],
+)
+def test_the_api_list_shows_a_descriptions_words_without_its_markdown(markdown: str, shown: str) -> None:
+    from saas.portal.web.views import excerpt
+
+    assert excerpt(markdown) == shown
