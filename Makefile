@@ -96,7 +96,7 @@ test-shifted: $(STAMP)
 	SAAS_TEST_CLOCK_SHIFT_DAYS=$(CLOCK_SHIFT_DAYS) $(PY) -m saas.launcher exec -- $(PY) -m pytest $(SHIFTED_SUITES)
 
 lint: $(STAMP) system-deps
-	shellcheck infra/selfhost/install.sh
+	shellcheck infra/selfhost/install.sh images/control-plane/entrypoint.sh
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .

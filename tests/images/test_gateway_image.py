@@ -2,7 +2,12 @@
 environment) with buildah's chroot isolation on the host's network, against a live control plane:
 it registers, applies the cluster's snapshot and serves a key-auth route through the HAProxy
 inside it, reports usage billed once per call, and is replaced by the next version of the image,
-two instances one at a time behind a balancer, without losing a request."""
+two instances one at a time behind a balancer, without losing a request.
+
+Each instance keeps its data folder on a volume of its own, as `docker run -v
+gateway-data:/var/lib/gateway-agent` does: what a stopping agent counted last is spooled there
+(gateway_agent.agent.Agent.stop) and delivered by the next agent started on that volume, here
+the next version's."""
 
 from __future__ import annotations
 
@@ -187,13 +192,23 @@ def test_the_gateway_image_serves_reports_usage_and_is_replaced_without_losing_a
     control = start_control_plane(control_port, env_sharing_test_database())
     first = create(IMAGE.reference, f"gateway-a-{os.getpid()}")
     second = create(next_image, f"gateway-b-{os.getpid()}")
+    third = create(next_image, f"gateway-c-{os.getpid()}")
+    volume_a, volume_b = tmp_path / "data-a", tmp_path / "data-b"
+    for volume in (volume_a, volume_b):
+        volume.mkdir()
+        os.chown(volume, 10001, -1)  # the image's user
     calls = 0  # every request the gateway answered (what billing must count)
     try:
         wait_until_up(control_port)
 
         # --- the image as released: it registers, applies the snapshot, serves with key-auth.
         port_a, port_b = free_port(), free_port()
-        first.start(None, _gateway_env(control_port, token, port_a, free_port()), log=tmp_path / "a.log")
+        first.start(
+            None,
+            _gateway_env(control_port, token, port_a, free_port()),
+            volumes=[f"{volume_a}:/var/lib/gateway-agent"],
+            log=tmp_path / "a.log",
+        )
         gateway_a = f"http://127.0.0.1:{port_a}"
         answered = wait_for(
             lambda: httpx.get(f"{gateway_a}/orders/1", headers={"apikey": KEY}, timeout=2), timeout=90
@@ -238,7 +253,12 @@ def test_the_gateway_image_serves_reports_usage_and_is_replaced_without_losing_a
         runner.start()
         try:
             wait_for(lambda: len(results) >= 50, timeout=30)
-            second.start(None, _gateway_env(control_port, token, port_b, free_port()), log=tmp_path / "b.log")
+            second.start(
+                None,
+                _gateway_env(control_port, token, port_b, free_port()),
+                volumes=[f"{volume_b}:/var/lib/gateway-agent"],
+                log=tmp_path / "b.log",
+            )
             wait_healthy(second, timeout=90)
             ready = wait_for(
                 lambda: httpx.get(
@@ -272,7 +292,15 @@ def test_the_gateway_image_serves_reports_usage_and_is_replaced_without_losing_a
         calls += 1
         assert health(second) == 0
 
-        # --- usage: every call billed once, from both instances (the first one's last counts at its stop).
+        # --- usage: every call billed once, from both instances. What the first one counted at
+        # its stop waits in its volume's spool: the next version started on that volume (as
+        # `docker run -v` of the new image) delivers it.
+        third.start(
+            None,
+            _gateway_env(control_port, token, free_port(), free_port()),
+            volumes=[f"{volume_a}:/var/lib/gateway-agent"],
+            log=tmp_path / "c.log",
+        )
         period = BillingPeriod.containing(timezone_now())
         consumer = UsageConsumer("images-e2e")
 
@@ -282,12 +310,13 @@ def test_the_gateway_image_serves_reports_usage_and_is_replaced_without_losing_a
             connections.close_all()
             return value
 
-        wait_for(lambda: billed() >= calls, timeout=60, interval=0.5)
+        wait_for(lambda: billed() >= calls, timeout=60, interval=0.5, what=f"{calls} calls billed")
         time.sleep(3)  # more rounds of the agent's counting: nothing more arrives
         assert billed() == calls
         assert second.stop(timeout=60) == 0
+        assert third.stop(timeout=60) == 0
     finally:
-        for container in (first, second):
+        for container in (first, second, third):
             container.remove()
         if control.poll() is None:
             control.terminate()
