@@ -18,6 +18,8 @@ from typing import Any
 
 import psutil
 
+from infra.images import control_plane_image
+
 
 def inspect_image(reference: str) -> dict[str, Any]:
     """The image's configuration, as buildah reads it (Docker's form: it keeps HEALTHCHECK)."""
@@ -169,3 +171,38 @@ def wait_healthy(container: Container, timeout: float = 60) -> None:
             return
         time.sleep(0.5)
     raise AssertionError(f"{container.reference} was not healthy within {timeout:.0f} s")
+
+
+def control_plane_env(port: int) -> dict[str, str]:
+    """The control plane image's environment against the test PostgreSQL and Redis, with the
+    production settings the Helm chart gives it."""
+    import secrets
+
+    from cryptography.fernet import Fernet
+
+    from tests.control_plane import env_sharing_test_database
+
+    return {
+        "SAAS_ENV": "production",
+        "DATABASE_URL": env_sharing_test_database()["DATABASE_URL"],
+        "REDIS_URL": os.environ["REDIS_URL"],
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "FIELD_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+        "SAAS_PUBLIC_URL": f"https://127.0.0.1:{port}",
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+    }
+
+
+def start_control_plane_command(
+    command: str, name: str, log: Path, env: dict[str, str] | None = None
+) -> Container:
+    """The control plane image's `command` (web, worker, beat, consumer, migrate) in a container
+    of its own."""
+    reference = control_plane_image().reference
+    if not image_exists(reference):
+        raise AssertionError(f"{reference} is not built: `make test-images` builds it (make images).")
+    container = create(reference, name)
+    container.start([command], env or control_plane_env(0), log=log)
+    return container

@@ -2,23 +2,30 @@
 host's network against the test PostgreSQL and Redis, as the Helm chart runs it (production
 settings): its web command answers /readyz and takes a sign-up, which provisions the
 organization's schema; its worker command runs the task the sign-up queued (the verification
-email)."""
+email); its beat command starts; its migrate command (the chart's migrations Job) ends well.
+The usage consumer command is run by test_gateway_image.py, on the gateway's usage."""
 
 from __future__ import annotations
 
 import os
 import secrets
+import time
 from pathlib import Path
 
 import httpx
 import pytest
-from cryptography.fernet import Fernet
 from django.db import connection
 
 from infra.images import control_plane_image
 from saas.launcher.services import free_port
-from tests.control_plane import env_sharing_test_database, wait_for
-from tests.images.containers import create, health, image_exists
+from tests.control_plane import wait_for
+from tests.images.containers import (
+    control_plane_env,
+    create,
+    health,
+    image_exists,
+    start_control_plane_command,
+)
 
 pytestmark = [pytest.mark.images, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -35,15 +42,7 @@ def test_the_control_plane_image_serves_a_sign_up_and_its_worker_runs_the_task(t
     mail.mkdir()
     mail.chmod(0o777)  # the image's user (10001) writes there
     env = {
-        "SAAS_ENV": "production",
-        "DATABASE_URL": env_sharing_test_database()["DATABASE_URL"],
-        "REDIS_URL": os.environ["REDIS_URL"],
-        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
-        "FIELD_ENCRYPTION_KEY": Fernet.generate_key().decode(),
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-        "SAAS_PUBLIC_URL": f"https://127.0.0.1:{port}",
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
+        **control_plane_env(port),
         "WEB_WORKERS": "1",
         "WORKER_CONCURRENCY": "1",
         "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
@@ -93,6 +92,27 @@ def test_the_control_plane_image_serves_a_sign_up_and_its_worker_runs_the_task(t
         # uvicorn shuts down, then ends by the signal it was sent (buildah says 1 for that).
         web.stop(timeout=30)
         assert "Finished server process" in (tmp_path / "web.log").read_text()
+
+        # Beat starts and schedules; the migrations Job's command finds every schema up to date.
+        beat = start_control_plane_command(
+            "beat", f"control-plane-beat-{os.getpid()}", tmp_path / "beat.log", env
+        )
+        try:
+            wait_for(lambda: "beat: Starting" in (tmp_path / "beat.log").read_text(), timeout=60)
+            time.sleep(2)
+            assert beat.process is not None and beat.process.poll() is None, (
+                tmp_path / "beat.log"
+            ).read_text()
+        finally:
+            beat.remove()
+        migrate = start_control_plane_command(
+            "migrate", f"control-plane-migrate-{os.getpid()}", tmp_path / "migrate.log", env
+        )
+        try:
+            assert migrate.process is not None
+            assert migrate.process.wait(timeout=240) == 0, (tmp_path / "migrate.log").read_text()
+        finally:
+            migrate.remove()
     finally:
         for container in (web, worker):
             container.remove()

@@ -1,7 +1,8 @@
 """The gateway image `make images` built, run as a customer runs it (its entrypoint, its user, its
 environment) with buildah's chroot isolation on the host's network, against a live control plane:
 it registers, applies the cluster's snapshot and serves a key-auth route through the HAProxy
-inside it, reports usage billed once per call, and is replaced by the next version of the image,
+inside it, reports usage billed once per call (rolled up by the control plane image's usage
+consumer command), and is replaced by the next version of the image,
 two instances one at a time behind a balancer, without losing a request.
 
 Each instance keeps its data folder on a volume of its own, as `docker run -v
@@ -39,7 +40,14 @@ from tests.control_plane import (
     wait_until_up,
 )
 from tests.factories import make_org_with_cluster
-from tests.images.containers import Container, create, health, image_exists, wait_healthy
+from tests.images.containers import (
+    Container,
+    create,
+    health,
+    image_exists,
+    start_control_plane_command,
+    wait_healthy,
+)
 
 pytestmark = [pytest.mark.images, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -172,7 +180,6 @@ def _users_in(container: Container) -> set[int]:
 def test_the_gateway_image_serves_reports_usage_and_is_replaced_without_losing_a_request(
     tmp_path: Path, next_image: str
 ) -> None:
-    from saas.metering.intake_queue import UsageConsumer
     from saas.metering.services import BillingPeriod, billable_calls
 
     config = create(IMAGE.reference, f"gateway-probe-{os.getpid()}")
@@ -190,6 +197,8 @@ def test_the_gateway_image_serves_reports_usage_and_is_replaced_without_losing_a
     org, cluster, token = _catalog(upstream.server_address[1])
     control_port = free_port()
     control = start_control_plane(control_port, env_sharing_test_database())
+    # The usage consumer: the control plane image's `consumer` command.
+    consumer = start_control_plane_command("consumer", f"consumer-{os.getpid()}", tmp_path / "consumer.log")
     first = create(IMAGE.reference, f"gateway-a-{os.getpid()}")
     second = create(next_image, f"gateway-b-{os.getpid()}")
     third = create(next_image, f"gateway-c-{os.getpid()}")
@@ -302,10 +311,8 @@ def test_the_gateway_image_serves_reports_usage_and_is_replaced_without_losing_a
             log=tmp_path / "c.log",
         )
         period = BillingPeriod.containing(timezone_now())
-        consumer = UsageConsumer("images-e2e")
 
         def billed() -> int:
-            consumer.drain()
             value = billable_calls(org, period)
             connections.close_all()
             return value
@@ -316,7 +323,7 @@ def test_the_gateway_image_serves_reports_usage_and_is_replaced_without_losing_a
         assert second.stop(timeout=60) == 0
         assert third.stop(timeout=60) == 0
     finally:
-        for container in (first, second, third):
+        for container in (first, second, third, consumer):
             container.remove()
         if control.poll() is None:
             control.terminate()
