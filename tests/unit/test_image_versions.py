@@ -81,3 +81,13 @@ def test_the_aws_deploy_and_the_install_page_run_the_gateway_image_make_images_b
     # The install page's `docker run` line names the same image.
     views = (ROOT / "saas" / "gateways" / "api" / "views.py").read_text()
     assert "gateway-data:/var/lib/gateway-agent {settings.SAAS_GATEWAY_IMAGE}" in views
+
+
+def test_the_charts_run_the_images_as_the_user_the_images_declare() -> None:
+    for chart, containerfile in (("gateway", "gateway"), ("saas", "control-plane")):
+        text = (ROOT / "images" / containerfile / "Containerfile").read_text()
+        created = re.search(r"useradd .*--uid (\d+)", text)
+        declared = re.search(r"^USER (\d+)$", text, flags=re.MULTILINE)
+        assert created and declared and created.group(1) == declared.group(1), containerfile
+        values = _yaml(ROOT / "helm" / chart / "values.yaml")
+        assert values["securityContext"]["runAsUser"] == int(declared.group(1)), chart
