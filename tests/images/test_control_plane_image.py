@@ -51,6 +51,15 @@ def test_the_control_plane_image_serves_a_sign_up_and_its_worker_runs_the_task(t
     web = create(IMAGE.reference, f"control-plane-web-{os.getpid()}")
     worker = create(IMAGE.reference, f"control-plane-worker-{os.getpid()}")
     assert web.config["User"] == "10001" and web.config["Cmd"] == ["web"]
+    # No compiler and no pip in the final stage: only the virtualenv came from the builder.
+    rootfs = web.rootfs
+    assert not [
+        tool
+        for tool in ("gcc", "cc", "x86_64-linux-gnu-gcc-12", "make")
+        if (rootfs / "usr/bin" / tool).exists()
+    ]
+    assert not list((rootfs / "opt/saas/bin").glob("pip*"))
+    assert (rootfs / "app/static/staticfiles.json").is_file()  # collectstatic's manifest
     labels = web.config["Labels"]
     assert labels["org.opencontainers.image.version"] == IMAGE.tag
     assert labels["org.opencontainers.image.ref.name"] == IMAGE.reference
