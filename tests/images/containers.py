@@ -206,3 +206,34 @@ def start_control_plane_command(
     container = create(reference, name)
     container.start([command], env or control_plane_env(0), log=log)
     return container
+
+
+def sbom_of(reference: str) -> dict[str, Any]:
+    """The SBOM `make images` wrote beside the image (.run/images/<name>-<tag>.spdx.json), checked
+    to describe this very image (its ID)."""
+    repository, tag = reference.rsplit(":", 1)
+    path = (
+        Path(__file__).resolve().parents[2]
+        / ".run"
+        / "images"
+        / f"{repository.rsplit('/', 1)[-1]}-{tag}.spdx.json"
+    )
+    document = json.loads(path.read_text())
+    image_id = subprocess.run(
+        ["podman", "image", "inspect", "--format", "{{.Id}}", reference],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    [image] = [p for p in document["packages"] if p.get("primaryPackagePurpose") == "CONTAINER"]
+    assert image["checksums"] == [{"algorithm": "SHA256", "checksumValue": image_id}], path
+    return dict(document)
+
+
+def sbom_versions(document: dict[str, Any], kind: str) -> dict[str, str]:
+    """name -> version of the SBOM's `kind` ("deb" or "pypi") packages."""
+    return {
+        str(p["name"]): str(p["versionInfo"])
+        for p in document["packages"]
+        if str(p["SPDXID"]).startswith(f"SPDXRef-{kind}-")
+    }

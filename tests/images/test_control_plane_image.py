@@ -24,6 +24,8 @@ from tests.images.containers import (
     create,
     health,
     image_exists,
+    sbom_of,
+    sbom_versions,
     start_control_plane_command,
 )
 
@@ -60,6 +62,10 @@ def test_the_control_plane_image_serves_a_sign_up_and_its_worker_runs_the_task(t
     ]
     assert not list((rootfs / "opt/saas/bin").glob("pip*"))
     assert (rootfs / "app/static/staticfiles.json").is_file()  # collectstatic's manifest
+    sbom = sbom_of(IMAGE.reference)
+    debs = sbom_versions(sbom, "deb")
+    assert not {"gcc", "gcc-12", "cpp", "binutils", "make", "python3-dev"} & set(debs) and "tzdata" in debs
+    assert sbom_versions(sbom, "pypi")["Django"].startswith("5.2.")
     labels = web.config["Labels"]
     assert labels["org.opencontainers.image.version"] == IMAGE.tag
     assert labels["org.opencontainers.image.ref.name"] == IMAGE.reference

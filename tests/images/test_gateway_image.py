@@ -45,6 +45,8 @@ from tests.images.containers import (
     create,
     health,
     image_exists,
+    sbom_of,
+    sbom_versions,
     start_control_plane_command,
     wait_healthy,
 )
@@ -192,6 +194,10 @@ def test_the_gateway_image_serves_reports_usage_and_is_replaced_without_losing_a
     assert labels["org.gateway-saas.debian.snapshot"] and labels["org.gateway-saas.debian.release-dates"]
     assert config.config["User"] == "10001"
     assert config.config["Entrypoint"] == ["/opt/gateway-agent/bin/gateway-agent"]
+    # Its SBOM describes this image: HAProxy from Debian, the agent at its version.
+    sbom = sbom_of(IMAGE.reference)
+    assert sbom_versions(sbom, "deb")["haproxy"].startswith("2.6.")
+    assert sbom_versions(sbom, "pypi")["gateway-agent"] == IMAGE.tag
 
     upstream = start_echo_upstream()
     org, cluster, token = _catalog(upstream.server_address[1])
