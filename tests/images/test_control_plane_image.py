@@ -52,25 +52,27 @@ def test_the_control_plane_image_serves_a_sign_up_and_its_worker_runs_the_task(t
     }
     web = create(IMAGE.reference, f"control-plane-web-{os.getpid()}")
     worker = create(IMAGE.reference, f"control-plane-worker-{os.getpid()}")
-    assert web.config["User"] == "10001" and web.config["Cmd"] == ["web"]
-    # No compiler and no pip in the final stage: only the virtualenv came from the builder.
-    rootfs = web.rootfs
-    assert not [
-        tool
-        for tool in ("gcc", "cc", "x86_64-linux-gnu-gcc-12", "make")
-        if (rootfs / "usr/bin" / tool).exists()
-    ]
-    assert not list((rootfs / "opt/saas/bin").glob("pip*"))
-    assert (rootfs / "app/static/staticfiles.json").is_file()  # collectstatic's manifest
-    sbom = sbom_of(IMAGE.reference)
-    debs = sbom_versions(sbom, "deb")
-    assert not {"gcc", "gcc-12", "cpp", "binutils", "make", "python3-dev"} & set(debs) and "tzdata" in debs
-    assert sbom_versions(sbom, "pypi")["Django"].startswith("5.2.")
-    labels = web.config["Labels"]
-    assert labels["org.opencontainers.image.version"] == IMAGE.tag
-    assert labels["org.opencontainers.image.ref.name"] == IMAGE.reference
-    base = f"http://127.0.0.1:{port}"
     try:
+        assert web.config["User"] == "10001" and web.config["Cmd"] == ["web"]
+        # No compiler and no pip in the final stage: only the virtualenv came from the builder.
+        rootfs = web.rootfs
+        assert not [
+            tool
+            for tool in ("gcc", "cc", "x86_64-linux-gnu-gcc-12", "make")
+            if (rootfs / "usr/bin" / tool).exists()
+        ]
+        assert not list((rootfs / "opt/saas/bin").glob("pip*"))
+        assert (rootfs / "app/static/staticfiles.json").is_file()  # collectstatic's manifest
+        sbom = sbom_of(IMAGE.reference)
+        debs = sbom_versions(sbom, "deb")
+        assert (
+            not {"gcc", "gcc-12", "cpp", "binutils", "make", "python3-dev"} & set(debs) and "tzdata" in debs
+        )
+        assert sbom_versions(sbom, "pypi")["Django"].startswith("5.2.")
+        labels = web.config["Labels"]
+        assert labels["org.opencontainers.image.version"] == IMAGE.tag
+        assert labels["org.opencontainers.image.ref.name"] == IMAGE.reference
+        base = f"http://127.0.0.1:{port}"
         web.start(None, env, log=tmp_path / "web.log")  # its CMD: web
         ready = wait_for(lambda: httpx.get(f"{base}/readyz", timeout=2).status_code == 200, timeout=90)
         assert ready, (tmp_path / "web.log").read_text()

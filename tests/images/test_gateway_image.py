@@ -203,17 +203,22 @@ def test_the_gateway_image_serves_reports_usage_and_is_replaced_without_losing_a
     org, cluster, token = _catalog(upstream.server_address[1])
     control_port = free_port()
     control = start_control_plane(control_port, env_sharing_test_database())
-    # The usage consumer: the control plane image's `consumer` command.
-    consumer = start_control_plane_command("consumer", f"consumer-{os.getpid()}", tmp_path / "consumer.log")
-    first = create(IMAGE.reference, f"gateway-a-{os.getpid()}")
-    second = create(next_image, f"gateway-b-{os.getpid()}")
-    third = create(next_image, f"gateway-c-{os.getpid()}")
+    made: list[Container] = []  # removed at the end, whatever happens
     volume_a, volume_b = tmp_path / "data-a", tmp_path / "data-b"
     for volume in (volume_a, volume_b):
         volume.mkdir()
         os.chown(volume, 10001, -1)  # the image's user
     calls = 0  # every request the gateway answered (what billing must count)
     try:
+        # The usage consumer: the control plane image's `consumer` command.
+        made.append(
+            start_control_plane_command("consumer", f"consumer-{os.getpid()}", tmp_path / "consumer.log")
+        )
+        first, second, third = (
+            create(reference, f"gateway-{name}-{os.getpid()}")
+            for name, reference in (("a", IMAGE.reference), ("b", next_image), ("c", next_image))
+        )
+        made += [first, second, third]
         wait_until_up(control_port)
 
         # --- the image as released: it registers, applies the snapshot, serves with key-auth.
@@ -329,7 +334,7 @@ def test_the_gateway_image_serves_reports_usage_and_is_replaced_without_losing_a
         assert second.stop(timeout=60) == 0
         assert third.stop(timeout=60) == 0
     finally:
-        for container in (first, second, third, consumer):
+        for container in made:
             container.remove()
         if control.poll() is None:
             control.terminate()
