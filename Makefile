@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run demo console test test-fast test-shifted system-deps lint typecheck format install bench-provision bench-catalog bench-gateway bench-propagation bench-plugins bench-metering bench-fleet bench-tenants bench-tools clean
+.PHONY: run demo console test test-fast test-shifted system-deps lint typecheck format install bench-provision bench-catalog bench-gateway bench-propagation bench-plugins bench-metering bench-fleet bench-tenants bench-tools clean images image-deps test-images
 
 $(STAMP): pyproject.toml gateway_agent/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,24 @@ system-deps:
 	  echo "Installing HAProxy, shellcheck and Chromium (apt-get)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy shellcheck chromium >/dev/null; }
 
+## mmdebstrap, buildah and podman (make images), from the distribution when missing: no Docker
+## engine is needed.
+image-deps:
+	@command -v mmdebstrap >/dev/null 2>&1 && command -v buildah >/dev/null 2>&1 && command -v podman >/dev/null 2>&1 || { \
+	  echo "Installing mmdebstrap, buildah and podman (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mmdebstrap buildah podman >/dev/null; }
+
+## The gateway and control-plane images (images/): a Debian base by mmdebstrap, then buildah, with
+## the names and tags of images/versions.env; SBOMs, archives and report.json in .run/images.
+## REFRESH_BASE=1 makes the Debian base again.
+images: $(STAMP) image-deps console
+	$(PY) images/build.py
+
+## Builds the images, then runs them (tests/images, marked `images`): the gateway image against a
+## live control plane, the control plane's image against the test PostgreSQL and Redis.
+test-images: images
+	$(PY) -m saas.launcher exec -- $(PY) -m pytest -m images tests/images $(PYTEST_ARGS)
+
 ## The real OpenID provider the single sign-on tests start (oidc-provider, tests/oidc_provider).
 OIDC_PROVIDER := tests/oidc_provider/node_modules/.package-lock.json
 $(OIDC_PROVIDER): tests/oidc_provider/package-lock.json
@@ -49,15 +67,16 @@ test: $(STAMP) system-deps lint console $(OIDC_PROVIDER)
 	cd frontend && npm test
 	@mkdir -p .run; rm -rf .run/test-long; \
 	SAAS_TEST_DATA_DIR=$(CURDIR)/.run/test-long $(PY) -m saas.launcher exec -- \
-	  $(PY) -m pytest -m long $(PYTEST_ARGS) > $(LONG_LOG) 2>&1 & long=$$!; \
-	$(PY) -m saas.launcher exec -- $(PY) -m pytest -m "not long" $(PYTEST_ARGS) \
+	  $(PY) -m pytest -m "long and not images" $(PYTEST_ARGS) > $(LONG_LOG) 2>&1 & long=$$!; \
+	$(PY) -m saas.launcher exec -- $(PY) -m pytest -m "not long and not images" $(PYTEST_ARGS) \
 	  && $(MAKE) --no-print-directory test-shifted; status=$$?; \
 	echo "--- the long tests (pytest -m long), run beside the others: $(LONG_LOG) ---"; \
 	wait $$long; long_status=$$?; cat $(LONG_LOG); \
 	[ $$status -eq 0 ] && { [ $$long_status -eq 0 ] || [ $$long_status -eq 5 ]; }
 
 ## The fast lane: unit and integration tests, without browsers, gateways or whole processes
-## (those are marked slow), and without the lint and the console's build.
+## (those are marked slow), and without the lint and the console's build. (tests/images: make
+## test-images.)
 test-fast: $(STAMP) $(OIDC_PROVIDER)
 	$(PY) -m saas.launcher exec -- $(PY) -m pytest tests/unit tests/integration -m "not slow" $(PYTEST_ARGS)
 
@@ -77,7 +96,7 @@ test-shifted: $(STAMP)
 	SAAS_TEST_CLOCK_SHIFT_DAYS=$(CLOCK_SHIFT_DAYS) $(PY) -m saas.launcher exec -- $(PY) -m pytest $(SHIFTED_SUITES)
 
 lint: $(STAMP) system-deps
-	shellcheck infra/selfhost/install.sh
+	shellcheck infra/selfhost/install.sh images/control-plane/entrypoint.sh
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .

@@ -26,7 +26,7 @@ TOKEN_SECRET, TOKEN_KEY = f"{APP}-token", "token"
 TRAFFIC_POLICY, DEFAULT_DENY = f"{APP}-traffic", "default-deny"
 ANYWHERE = "0.0.0.0/0"
 DNS_NAMESPACE = "kube-system"
-DATA_DIR = "/var/lib/gateway-agent"  # gateway_agent/Dockerfile's GATEWAY_DATA_DIR
+DATA_DIR = "/var/lib/gateway-agent"  # images/gateway/Containerfile's GATEWAY_DATA_DIR
 USER = 10001  # and its user
 # gateway-agent's settings (gateway_agent/cli.py), as helm/gateway's values.yaml has them.
 AGENT_BIND, HEARTBEAT_S, POLL_WAIT_S, USAGE_SPOOL_MB, USAGE_SPOOL_HOURS = "*", 10, 30, 512, 168

@@ -1,6 +1,8 @@
 """AWS: our SaaS account (credentials from the standard AWS environment) and what gateways
 deployed into customers' EKS clusters are given."""
 
+from infra.images import gateway_image
+
 from .env import env_str
 
 # Our account: the one customers' roles trust (with their organization's ExternalId).
@@ -9,7 +11,9 @@ SAAS_AWS_ACCOUNT_ID = env_str("SAAS_AWS_ACCOUNT_ID", "000000000000")
 SAAS_AWS_ENDPOINT_URL = env_str("SAAS_AWS_ENDPOINT_URL", "")
 # The customers' CloudFormation quick-create links need the template on S3 in production.
 SAAS_AWS_TEMPLATE_URL = env_str("SAAS_AWS_TEMPLATE_URL", "")
-SAAS_GATEWAY_IMAGE = env_str("SAAS_GATEWAY_IMAGE", "ghcr.io/gateway-saas/gateway-agent:0.1.0")
+# The gateway image deployed into EKS and named on the install page: by default this release's,
+# as images/versions.env names it (what `make images` builds and tests/images runs).
+SAAS_GATEWAY_IMAGE = env_str("SAAS_GATEWAY_IMAGE", gateway_image().reference)
 # Where gateways reach the control plane from (their egress NetworkPolicy), comma-separated.
 SAAS_CONTROL_PLANE_CIDRS = env_str("SAAS_CONTROL_PLANE_CIDRS", "0.0.0.0/0")
 # Only tests set it: the Kubernetes API to use instead of the EKS cluster's endpoint.

@@ -514,7 +514,7 @@ def test_gateway_sets_only_variables_the_agent_reads() -> None:
     assert set_names - read == set(), f"variables the agent does not read: {set_names - read}"
     assert {"GATEWAY_CONTROL_PLANE", "GATEWAY_TOKEN", "GATEWAY_DATA_DIR"} <= set_names
     # The data folder the image declares is the one the chart mounts.
-    dockerfile = (ROOT / "gateway_agent" / "Dockerfile").read_text()
+    dockerfile = (ROOT / "images" / "gateway" / "Containerfile").read_text()
     data_dir = re.search(r"GATEWAY_DATA_DIR=(\S+)", dockerfile)
     assert data_dir is not None
     assert f"mountPath: {data_dir.group(1)}" in deployment

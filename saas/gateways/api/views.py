@@ -317,7 +317,7 @@ class InstallViewSet(ClusterScopedViewSet):
                 "docker": (
                     "docker run -d --name gateway --restart unless-stopped -p 80:8080 -p 443:8443 -p 9101:9101 "
                     f"-e GATEWAY_CONTROL_PLANE={url} -e GATEWAY_TOKEN=<cluster token> "
-                    "-v gateway-data:/var/lib/gateway-agent gateway-agent:latest"
+                    f"-v gateway-data:/var/lib/gateway-agent {settings.SAAS_GATEWAY_IMAGE}"
                 ),
                 "helm": (
                     f"helm install gateway {url}/downloads/{artifacts.chart_name()} "

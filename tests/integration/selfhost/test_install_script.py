@@ -274,3 +274,18 @@ def test_a_loopback_control_plane_needs_no_permission(machine):
     result = _run(machine, _script("http://127.0.0.1:8000"), GATEWAY_TOKEN="gct_1_x")
     assert result.returncode == 0, result.stderr
     assert "GATEWAY_INSECURE_HTTP=0" in (machine["root"] / "etc" / "gateway-agent" / "env").read_text()
+
+
+def test_the_docker_command_runs_the_gateway_image_make_images_builds(db, settings):
+    """The install page's `docker run` line names this release's gateway image (images/versions.env),
+    with the data volume the image declares."""
+    from infra.images import gateway_image
+    from tests.factories import client_for, make_org_with_cluster
+
+    settings.PUBLIC_URL = "https://cp.example.com"
+    org, author, cluster = make_org_with_cluster()
+    answer = client_for(author.actor.user).get(f"/api/v1/orgs/{org.slug}/clusters/{cluster.id}/install/")
+    assert answer.status_code == 200, answer.content
+    docker = answer.json()["docker"]
+    assert docker.endswith(f" -v gateway-data:/var/lib/gateway-agent {gateway_image().reference}")
+    assert "-e GATEWAY_CONTROL_PLANE=https://cp.example.com -e GATEWAY_TOKEN=<cluster token>" in docker
