@@ -145,7 +145,10 @@ function Shell({ children }: { children: React.ReactNode }) {
                 { value: "__new__", label: "+ New organization" },
               ]}
               value={current?.slug ?? null}
-              onChange={(value) => navigate(value === "__new__" ? "/orgs/new" : `/orgs/${value}/overview`)}
+              // Picking the organization already shown still opens it (from one's account page,
+              // say): the picker never clears, and every pick navigates.
+              allowDeselect={false}
+              onOptionSubmit={(value) => navigate(value === "__new__" ? "/orgs/new" : `/orgs/${value}/overview`)}
             />
             <Text size="sm" c="dimmed" visibleFrom="md">
               {me.data?.user.email}
