@@ -90,6 +90,12 @@ def pick(page: Page, scope: Page | Locator, label: str, option: str, *, multiple
     `scope`; the click that opens it waits for the field to stand still (a section unfolding),
     except on a multi-select, whose pills lie over its input."""
     choice = page.get_by_role("option", name=option, exact=True)
+    try:
+        textbox(scope, label).wait_for(state="attached")
+    except PlaywrightTimeoutError:
+        # What the user saw instead, in the failure's report (CI keeps no screenshots).
+        seen = (scope if isinstance(scope, Locator) else scope.locator("body")).aria_snapshot()
+        raise AssertionError(f"no field labelled {label!r}; the accessibility tree:\n{seen}") from None
     for _ in range(3):
         textbox(scope, label).click(force=multiple)
         try:
