@@ -70,6 +70,11 @@ DRAIN_MARGIN_S = 600
 # How often the usage loop looks for final counts a drain reader wrote: a listing of a folder.
 DRAINED_POLL_S = 0.1
 DRAINED_RETRY_S = 1.0  # after a read that could not take them
+# A stop: HAProxy finishes what it serves within this, then the spool is delivered within the
+# next. Together well inside the chart's 60 s grace period: a pod's data folder (an emptyDir)
+# goes with the pod, so what is not delivered by then is never billed.
+STOP_SERVE_S = 20.0
+STOP_DELIVERY_S = 15.0
 _SERVER_TIMEOUT = re.compile(r"^\s*timeout (?:server|tunnel) (\d+)ms$", re.MULTILINE)
 
 
@@ -160,6 +165,7 @@ class Agent:
         self._drain_readers: list[subprocess.Popen[bytes]] = []
         self._drained_seen: frozenset[str] = frozenset()  # the files the last read took
         self._usage_wake = threading.Event()  # stopping wakes the counting at once
+        self._usage_thread: threading.Thread | None = None
         self.last_error: str | None = None
         self.instance_id: str | None = self._load_instance_id()
         self._stop = threading.Event()
@@ -520,6 +526,12 @@ class Agent:
         counters = self._read_workers()
         if counters is None:
             return False
+        self._record_usage(counters)
+        return True
+
+    def _record_usage(self, counters: dict[str, list[int]]) -> None:
+        """Account for a read of the live workers (`counters`; none once HAProxy is gone) and the
+        files drained since, then delete those files (see `_collect_usage_locked`)."""
         files = []
         drained: dict[str, list[int]] = {}
         for path in sorted(self.drained.glob("*.table")):
@@ -542,7 +554,6 @@ class Agent:
             sum(item.requests for batch in batches for item in batch.items),
             len(batches),
         )
-        return True
 
     def _read_workers(self) -> dict[str, list[int]] | None:
         """Every live worker's table: the current worker's, and each old worker's through the
@@ -639,7 +650,10 @@ class Agent:
     def run(self, heartbeat_interval_s: float = 10) -> None:
         self.serve_last_good()
         threading.Thread(target=self._heartbeats, args=(heartbeat_interval_s,), daemon=True).start()
-        threading.Thread(target=self._send_usage, args=(heartbeat_interval_s,), daemon=True).start()
+        self._usage_thread = threading.Thread(
+            target=self._send_usage, args=(heartbeat_interval_s,), daemon=True
+        )
+        self._usage_thread.start()
         backoff = RETRY_FIRST_S
         while not self._stop.is_set():
             try:
@@ -670,15 +684,70 @@ class Agent:
                 backoff = min(backoff * 2, RETRY_CAP_S)
 
     def stop(self, stop_haproxy: bool = True) -> None:
+        """Stop the agent. With `stop_haproxy` (a gateway shut down, a pod replaced), HAProxy
+        finishes the calls it serves and the agent bills every one before it exits: the data
+        folder may go with the gateway (a pod's emptyDir), so nothing is left for a next start.
+        Without it (the agent alone restarted), HAProxy serves on and the spool waits on disk."""
         self._stop.set()
         self._usage_wake.set()
+        if not stop_haproxy:
+            self.control_plane.close()
+            return
         with self._usage_lock:
-            if stop_haproxy:
-                self._collect_usage_locked()  # a gateway shut down bills what it served
-        # Drain readers are left to finish: the next start counts the files they write.
-        if stop_haproxy:
-            self.haproxy.stop()
+            self._stop_serving_locked()
+        if self._usage_thread is not None:
+            self._usage_thread.join(timeout=STOP_DELIVERY_S)  # not sending beside the last delivery
+        self._deliver_spool(time.monotonic() + STOP_DELIVERY_S)
         self.control_plane.close()
+
+    def _stop_serving_locked(self) -> None:
+        """Read the counts so far, let HAProxy finish what it serves (a drain reader holding the
+        worker until its final counts are on disk, as at a reload), then count those."""
+        # It gives up a little before HAProxy is killed: what it read by then is written.
+        reader = self._start_drain_reader(STOP_SERVE_S - 2) if self.haproxy.running else None
+        try:
+            self._collect_usage_locked()
+        except Exception as exc:  # the final count below still takes the drained file
+            logger.warning("usage counters not read before the stop: %s", exc)
+        self.haproxy.stop(timeout=STOP_SERVE_S)
+        if reader is not None:
+            try:
+                reader.wait(timeout=5)  # it writes as the worker goes: moments after HAProxy
+            except subprocess.TimeoutExpired:
+                logger.error("drain reader %s still running after HAProxy stopped", reader.pid)
+        if self.haproxy.running:  # did not stop in time: the next start settles what it served
+            logger.error(
+                "HAProxy still runs after %.0f s; its last calls are billed at the next start", STOP_SERVE_S
+            )
+            return
+        try:
+            # No live worker: the drained file is the serving worker's final count, and what
+            # it left unanswered (killed at the limit) is settled as 5xx.
+            self._record_usage({})
+        except Exception as exc:  # kept on disk: a next start with this data folder counts it
+            logger.error("final usage counts not recorded: %s", exc)
+
+    def _deliver_spool(self, deadline: float) -> None:
+        """Deliver the spool before `deadline`, retrying a control plane that is away."""
+        delay = 0.25
+        while True:
+            try:
+                delivered = send_pending(self.spool, self.control_plane.post_usage)
+                logger.info("stopping: %d usage batches delivered, none left", delivered)
+                return
+            except Exception as exc:
+                left = len(self.spool.pending())
+                if time.monotonic() + delay >= deadline:
+                    logger.error(
+                        "stopping with %d usage batches undelivered (%s): they are billed only if "
+                        "this data folder is kept for the next start",
+                        left,
+                        exc,
+                    )
+                    return
+                logger.warning("stopping: usage not delivered (%s); retrying", exc)
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
 
 
 def _version_of(body: bytes) -> int | None:

@@ -266,6 +266,9 @@ def stop_gateway(agent: subprocess.Popen[bytes], data_dir: Path) -> None:
 class _Echo(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         body = json.dumps({"path": self.path, "headers": dict(self.headers)}).encode()
+        # `/sleep/<ms>` anywhere in the path: answered that much later (a call in flight).
+        if pause := re.search(r"/sleep/([0-9]{1,5})\b", self.path):
+            time.sleep(int(pause.group(1)) / 1000)
         # `/status/<code>` anywhere in the path: answered with that status.
         asked = re.search(r"/status/([1-5][0-9][0-9])\b", self.path)
         self.send_response(int(asked.group(1)) if asked else 200)
@@ -280,7 +283,8 @@ class _Echo(BaseHTTPRequestHandler):
 
 def start_echo_upstream() -> ThreadingHTTPServer:
     """An upstream on loopback answering GETs with the path and headers it saw, as JSON, with
-    200 or the status a path asks for (`/status/503`); the caller shuts it down."""
+    200 or the status a path asks for (`/status/503`), after the pause it asks for
+    (`/sleep/1500`, in ms); the caller shuts it down."""
     upstream = ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
     threading.Thread(target=upstream.serve_forever, daemon=True).start()
     return upstream

@@ -315,7 +315,9 @@ class InstallViewSet(ClusterScopedViewSet):
                 "vm": f"curl -fsSL {url}/install.sh | sudo GATEWAY_TOKEN=<cluster token> sh",
                 "vm_uninstall": f"curl -fsSL {url}/install.sh | sudo sh -s -- --uninstall",
                 "docker": (
-                    "docker run -d --name gateway --restart unless-stopped -p 80:8080 -p 443:8443 -p 9101:9101 "
+                    # A stop waits for HAProxy's last calls and the usage delivery (about 35 s).
+                    "docker run -d --name gateway --restart unless-stopped --stop-timeout 40 "
+                    "-p 80:8080 -p 443:8443 -p 9101:9101 "
                     f"-e GATEWAY_CONTROL_PLANE={url} -e GATEWAY_TOKEN=<cluster token> "
                     f"-v gateway-data:/var/lib/gateway-agent {settings.SAAS_GATEWAY_IMAGE}"
                 ),
