@@ -431,10 +431,11 @@ def quota_email_recipients(organization: Organization) -> list[str]:
 
 
 def organizations_to_invoice(period: BillingPeriod) -> list[Organization]:
-    """The organizations without a local invoice for `period` yet."""
+    """The organizations without a local invoice for `period` yet, of those that existed in it:
+    one that signed up after it ended owes nothing for it (a paid plan's base fee, else)."""
     invoiced = Invoice.objects.filter(source=Invoice.Source.LOCAL, period_start=period.start)
     return list(
-        Organization.objects.filter(is_template=False)
+        Organization.objects.filter(is_template=False, created_at__lt=period.end)
         .exclude(id__in=invoiced.values("organization_id"))
         .order_by("id")
     )

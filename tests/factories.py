@@ -34,6 +34,13 @@ def make_org(owner: User | None = None, name: str | None = None, slug: str | Non
     return services.create_organization(Actor(user=owner), name=name or f"Org {next(_counter)}", slug=slug)
 
 
+def signed_up_on(organization: Organization, when: datetime) -> None:
+    """Make `organization` one that signed up at `when`: billing invoices only the periods an
+    organization existed in, and fixtures make theirs at the test's clock."""
+    Organization.objects.filter(id=organization.id).update(created_at=when)
+    organization.created_at = when
+
+
 def make_org_with_cluster(name: str = "prod") -> tuple:
     """A new organization, its owner as the author of catalog changes, and a cluster in it:
     (organization, author, cluster)."""

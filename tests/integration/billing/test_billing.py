@@ -17,7 +17,7 @@ from saas.gateways.snapshots import snapshot_document
 from saas.metering.services import BillingPeriod
 from tenants.models import AuditEntry
 from tenants.roles import Role
-from tests.factories import add_calls
+from tests.factories import add_calls, signed_up_on
 
 pytestmark = pytest.mark.django_db
 
@@ -117,6 +117,7 @@ def test_thresholds_are_announced_once_and_a_free_plan_over_quota_is_refused_unt
 @pytest.mark.time_machine(datetime(2026, 11, 15, 12, 0, tzinfo=UTC), tick=True)
 def test_a_local_invoice_for_a_past_month_equals_the_rollups(world, time_machine):
     org = world.a.org
+    signed_up_on(org, datetime(2026, 9, 1, tzinfo=UTC))
     time_machine.move_to(datetime(2026, 9, 20, 12, 0, tzinfo=UTC))  # on Pro since September
     assert (
         world.a.client(Role.OWNER).post(url(org, "plan/"), {"plan": "pro"}, format="json").status_code == 200

@@ -14,7 +14,7 @@ from billing import services, tasks
 from billing.models import BilledPeriod, Invoice, PlanChange
 from tenants.models import AuditEntry
 from tenants.roles import Role
-from tests.factories import add_calls
+from tests.factories import add_calls, signed_up_on
 from tests.integration.billing.test_billing import url
 
 pytestmark = pytest.mark.django_db
@@ -142,6 +142,7 @@ def test_a_plan_is_downgraded_and_upgraded_back_and_each_period_billed_at_what_w
 @pytest.mark.time_machine(at(2026, 12, 1, 0, 30), tick=False)
 def test_a_month_is_billed_at_the_plan_it_ended_on_not_one_chosen_after_it(world, time_machine):
     org = world.a.org
+    signed_up_on(org, at(2026, 11, 1, 0, 0))
     add_calls(org, 900_000, at(2026, 11, 20, 12, 0))
     # An upgrade in December's first minutes, before November's invoice is issued.
     time_machine.move_to(at(2026, 12, 1, 0, 5), tick=False)

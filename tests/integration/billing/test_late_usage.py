@@ -17,7 +17,7 @@ from billing.models import BilledPeriod, Invoice, LateUsage, MeterReport
 from core.errors import Conflict
 from tenants.models import AuditEntry
 from tenants.roles import Role
-from tests.factories import add_calls
+from tests.factories import add_calls, signed_up_on
 from tests.integration.billing.conftest import subscribed
 from tests.integration.billing.test_billing import url
 
@@ -44,6 +44,7 @@ def test_late_usage_of_an_invoiced_month_is_one_line_of_the_next_local_invoice(
     world, time_machine, api, settings
 ):
     org = world.a.org
+    signed_up_on(org, at(2026, 9, 1, 0, 0))
     owner = world.a.client(Role.OWNER)
     time_machine.move_to(at(2026, 10, 1, 0, 0), tick=False)  # on Pro for October
     pro = world.a.client(Role.OWNER).post(url(org, "plan/"), {"plan": "pro"}, format="json")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib
 from datetime import UTC, datetime
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -14,7 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from django_tenants.utils import schema_context
 
 from billing import services, tasks
-from billing.models import BillingAccount, QuotaNotice
+from billing.models import BillingAccount, Invoice, QuotaNotice
 from saas.metering.models import HourlyCalls
 from saas.metering.services import BillingPeriod, billable_calls, billable_calls_by
 from tests.factories import add_calls, make_org
@@ -51,12 +52,18 @@ def test_the_quota_check_costs_the_same_queries_for_3_and_30_organizations_and_a
     assert sorted(QuotaNotice.objects.values_list("threshold", flat=True)) == [80, 100]
 
 
-@pytest.mark.time_machine(datetime(2026, 12, 2, 12, 0, tzinfo=UTC), tick=False)
-def test_the_invoice_run_issues_each_invoice_once_and_its_second_run_visits_no_organization():
+def test_the_invoice_run_issues_each_invoice_once_and_its_second_run_visits_no_organization(
+    time_machine: Any,
+) -> None:
+    time_machine.move_to(datetime(2026, 11, 20, 12, 0, tzinfo=UTC), tick=False)
     organizations = [make_org() for _ in range(5)]
+    time_machine.move_to(datetime(2026, 12, 1, 0, 5, tzinfo=UTC), tick=False)
+    newcomer = make_org()  # signed up once November had ended: it owes nothing for November
+    time_machine.move_to(datetime(2026, 12, 2, 12, 0, tzinfo=UTC), tick=False)
     add_calls(organizations[2], 1_234, datetime(2026, 11, 30, 23, 59, tzinfo=UTC))
     assert tasks.issue_local_invoices() == 5
     assert services.organizations_to_invoice(NOVEMBER) == []
+    assert not Invoice.objects.filter(organization=newcomer).exists()
     assert tasks.issue_local_invoices() == 0
     # Calls of November arriving now are late usage, carried once into December's bill.
     add_calls(organizations[2], 66, datetime(2026, 11, 30, 23, 59, tzinfo=UTC))
