@@ -8,13 +8,14 @@ class CatalogConfig(AppConfig):
 
     def ready(self) -> None:
         # The catalog's part of every snapshot, and its rows restored by a rollback.
-        from saas.gateways.publishing import register_restorer, register_section
+        from saas.gateways.publishing import register_restorer, register_section, register_shard_compiler
 
         from .rollback import restore_catalog
-        from .sections import SECTIONS
+        from .sections import SECTIONS, consumers_between
 
         for name, compile_section in SECTIONS.items():
             register_section(name, compile_section)
+        register_shard_compiler("consumers", consumers_between)
         register_restorer(restore_catalog)
         # Secrets encrypted at rest, re-encrypted by `manage.py rotate_encryption_key`.
         from functools import partial

@@ -123,17 +123,29 @@ def _routes(cluster: GatewayCluster) -> list[dict[str, Any]]:
 
 
 def _consumers(cluster: GatewayCluster) -> list[dict[str, Any]]:
-    """Every consumer, each with its credentials. The section is compiled whole on every
-    consumer write, so its cost is what such a write waits for: rows come as tuples, and the
-    JSON columns as text decoded once per distinct text (consumers often share their labels and
-    plugins). `.values()` dictionaries and Django's decoding of each column took 200 ms of it
-    with 10,000 consumers. Consumers may so share these values: the document is only read."""
+    return consumers_between(cluster, 0, None)
+
+
+def consumers_between(cluster: GatewayCluster, first: int, end: int | None) -> list[dict[str, Any]]:
+    """The consumers whose ids are in [first, end) (`end` None: from `first` on), each with its
+    credentials, by id: the whole section, or one of its shards, which is what a consumer write
+    recompiles. Rows come as tuples, and the JSON columns as text decoded once per distinct text
+    (consumers often share their labels and plugins): `.values()` dictionaries and Django's
+    decoding of each column took 200 ms with 10,000 consumers. Consumers may so share these
+    values: the document is only read."""
+    ids = {"gte": first} if end is None else {"gte": first, "lt": end}
     credentials: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for values in Credential.objects.filter(cluster=cluster).order_by("id").values_list(*_CREDENTIAL_FIELDS):
+    for values in (
+        Credential.objects.filter(
+            cluster=cluster, **{f"consumer_id__{op}": value for op, value in ids.items()}
+        )
+        .order_by("id")
+        .values_list(*_CREDENTIAL_FIELDS)
+    ):
         row = dict(zip(_CREDENTIAL_FIELDS, values, strict=True))
         credentials[row["consumer_id"]].append(_credential(row))
     rows = (
-        Consumer.objects.filter(cluster=cluster)
+        Consumer.objects.filter(cluster=cluster, **{f"id__{op}": value for op, value in ids.items()})
         .order_by("id")
         .values_list("id", "username", Cast("labels", TextField()), Cast("plugins", TextField()), "enabled")
     )

@@ -164,8 +164,18 @@ def _commit(
     if not publish:
         return None
     return publish_snapshot(
-        cluster, author=author.label, reason=f"{action} {target}", sections=with_dependent_sections([section])
+        cluster,
+        author=author.label,
+        reason=f"{action} {target}",
+        sections=with_dependent_sections([section]),
+        changed_ids=_changed_consumer(target),
     )
+
+
+def _changed_consumer(target: Model) -> dict[str, list[int]] | None:
+    """A write to one consumer (its row or a credential, audited on the consumer) changes only
+    its own entry in the consumers section: only its shard is recompiled."""
+    return {"consumers": [target.pk]} if isinstance(target, Consumer) and target.pk is not None else None
 
 
 def _delete(
@@ -182,11 +192,16 @@ def _delete(
     cluster = entity.cluster
     target = audit_target or entity
     reason = f"{action} {target}"
+    changed_ids = _changed_consumer(target)  # before the delete takes a consumer's id away
     record_audit(author.actor, author.organization, action, target, before=before)
     entity.delete()
     if publish:
         publish_snapshot(
-            cluster, author=author.label, reason=reason, sections=with_dependent_sections(sections)
+            cluster,
+            author=author.label,
+            reason=reason,
+            sections=with_dependent_sections(sections),
+            changed_ids=changed_ids,
         )
 
 

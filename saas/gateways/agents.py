@@ -28,7 +28,7 @@ from tenants.credentials import hash_secret
 from tenants.models import Organization
 
 from .models import CLUSTER_TOKEN_PREFIX, ClusterToken, ConfigSnapshot, GatewayInstance
-from .snapshots import section_texts
+from .snapshots import snapshot_texts
 
 HEARTBEAT_INTERVAL_S = 10
 ONLINE_WITHIN_S = 30
@@ -352,12 +352,12 @@ def served_snapshot_json(ctx: AgentContext, version: int) -> tuple[int, bytes] |
         snapshot = ConfigSnapshot.objects.filter(cluster_id=ctx.cluster_id, version=version).first()
         if snapshot is None:
             return None
-        texts = section_texts(snapshot.sections.values())
-    served = {key: _served_section(key, texts[sha]) for key, sha in sorted(snapshot.sections.items())}
+        texts = snapshot_texts(snapshot)
+    served = {key: _served_section(key, texts[key]) for key in sorted(snapshot.sections)}
     # The hashes agents check: of each section and of the document as they receive them. They
     # differ from the stored ones only where secrets were decrypted.
     sections = {
-        key: sha if served[key] == texts[sha] else hashlib.sha256(served[key].encode()).hexdigest()
+        key: sha if served[key] == texts[key] else hashlib.sha256(served[key].encode()).hexdigest()
         for key, sha in sorted(snapshot.sections.items())
     }
     document = ",".join(f"{json.dumps(key)}:{text}" for key, text in served.items())

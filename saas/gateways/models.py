@@ -84,6 +84,10 @@ class ConfigSnapshot(models.Model):
     version = models.PositiveIntegerField()
     sha256 = models.CharField(max_length=64)  # of the whole document's canonical JSON
     sections = models.JSONField()  # top-level key -> SnapshotSection sha256
+    # Sections stored in shards of entity ids (the consumers): key -> {shard index: the
+    # SnapshotSection sha256 of its entities}. Their `sections` hash is of the assembled section,
+    # which is not stored whole: a write stores only the shard it changed.
+    shards = models.JSONField(default=dict, blank=True)
     author = models.CharField(max_length=254, blank=True)
     reason = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

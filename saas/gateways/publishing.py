@@ -9,7 +9,7 @@ another to publish: every write calls `publish` here, in its own transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
 from django.db import transaction
@@ -20,9 +20,11 @@ from tenants.audit import record_audit
 
 from .clusters import Author
 from .models import ConfigSnapshot, GatewayCluster
-from .snapshots import snapshot_document, store_snapshot
+from .snapshots import SHARD_WIDTH, SHARDED_SECTIONS, shard_of, snapshot_document, store_snapshot
 
 SectionCompiler = Callable[[GatewayCluster], Any]
+# The entities of a sharded section (snapshots.SHARDED_SECTIONS) whose ids are in [first, end).
+ShardCompiler = Callable[[GatewayCluster, int, int], list[dict[str, Any]]]
 # Restores an app's rows to what a snapshot document holds, before the rollback publishes.
 Restorer = Callable[[GatewayCluster, dict[str, Any], Author], None]
 
@@ -30,6 +32,7 @@ _compilers: dict[str, SectionCompiler] = {
     "schema_version": lambda cluster: SCHEMA_VERSION,
     "cluster_id": lambda cluster: cluster.id,
 }
+_shard_compilers: dict[str, ShardCompiler] = {}
 _restorers: list[Restorer] = []
 
 
@@ -40,6 +43,14 @@ def register_section(name: str, compile_section: SectionCompiler) -> None:
     if name in _compilers and _compilers[name] is not compile_section:
         raise ValueError(f"the {name!r} section is already registered")
     _compilers[name] = compile_section
+
+
+def register_shard_compiler(name: str, compile_shard: ShardCompiler) -> None:
+    """Make `compile_shard` compile the entities of one shard of the sharded section `name`: a
+    write that names the ids it changed then recompiles only their shards."""
+    if name not in SHARDED_SECTIONS:
+        raise ValueError(f"{name!r} is not a sharded section")
+    _shard_compilers[name] = compile_shard
 
 
 def register_restorer(restore: Restorer) -> None:
@@ -58,24 +69,45 @@ def compile_snapshot(cluster: GatewayCluster, sections: Iterable[str] | None = N
 
 
 def publish(
-    cluster: GatewayCluster, *, author: str, reason: str, sections: Iterable[str] | None = None
+    cluster: GatewayCluster,
+    *,
+    author: str,
+    reason: str,
+    sections: Iterable[str] | None = None,
+    changed_ids: Mapping[str, Collection[int]] | None = None,
 ) -> ConfigSnapshot:
     """Compile and store the cluster's next snapshot, in the caller's transaction (no snapshot
     for a rolled-back write). A writer that names the `sections` it touched has only those
-    recompiled; the rest is reused. A change that compiles to the latest document publishes
-    nothing new: the latest snapshot is returned."""
+    recompiled; the rest is reused. Of a sharded section (the consumers), a writer that names in
+    `changed_ids` the only entities it changed has only their shards recompiled. A change that
+    compiles to the latest document publishes nothing new: the latest snapshot is returned."""
     # The cluster is locked before compiling, not only when storing: two writes of one section
     # compiling at once each saw only their own uncommitted row, and the second version stored
     # lacked the first write (a consumer missing at the gateway until the next change). Locked
     # first, the second compiles after the first commits, and sees both.
     GatewayCluster.objects.select_for_update().filter(id=cluster.id).first()
+    changed_shards: dict[str, dict[int, list[dict[str, Any]]]] = {}
     if sections is not None:
         latest = ConfigSnapshot.objects.filter(cluster=cluster).order_by("-version").first()
         if latest is None:
             sections = None  # the first version is compiled whole
         else:  # and a section added to the protocol since the latest one, with the rest
             sections = {*sections, *(key for key in _compilers if key not in latest.sections)}
-    return store_snapshot(cluster, compile_snapshot(cluster, sections), author=author, reason=reason)
+            for key, ids in (changed_ids or {}).items():
+                # Only shards the latest version has: one stored whole is compiled whole.
+                if key in sections and key in _shard_compilers and key in (latest.shards or {}):
+                    sections.discard(key)
+                    changed_shards[key] = {
+                        index: _shard_compilers[key](cluster, index * SHARD_WIDTH, (index + 1) * SHARD_WIDTH)
+                        for index in {shard_of(entity_id) for entity_id in ids}
+                    }
+    return store_snapshot(
+        cluster,
+        compile_snapshot(cluster, sections),
+        author=author,
+        reason=reason,
+        changed_shards=changed_shards,
+    )
 
 
 def publish_to_every_cluster(*, author: str, reason: str, sections: Iterable[str]) -> None:

@@ -4,7 +4,12 @@ the registered sections' job (saas.gateways.publishing); this module keeps the h
 A snapshot's document is stored as sections (one per top-level key) addressed by the SHA-256 of
 their canonical JSON. Publishing a change recompiles only the sections it touched; the
 document's hash is computed over the assembled canonical bytes, so it equals
-`gateway_agent.protocol.document_sha256` of the whole document."""
+`gateway_agent.protocol.document_sha256` of the whole document.
+
+The consumers section, which the developer portal grows to 100,000 entries, is stored in shards
+of SHARD_WIDTH consecutive ids, each a section of its own; the section is their concatenation,
+which is the canonical JSON of the whole list, since both are ordered by id. A write that names
+the consumers it changed recompiles, checks and stores only their shards."""
 
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ from collections.abc import Iterable
 from functools import cache
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django_redis import get_redis_connection
 from pydantic import TypeAdapter
 
@@ -39,6 +44,10 @@ SECTIONS = {
     "certificates": "id",
 }
 DOCUMENT_KEYS = tuple(sorted(Snapshot.model_fields))
+# Sections stored in shards of entity ids (SHARD_WIDTH ids a shard), and what their entities are
+# validated as.
+SHARDED_SECTIONS = ("consumers",)
+SHARD_WIDTH = 1000
 
 
 class _SectionCache:
@@ -90,14 +99,56 @@ def section_texts(shas: Iterable[str]) -> dict[str, str]:
     return found
 
 
-def _assemble(sections: dict[str, str], texts: dict[str, str]) -> bytes:
-    parts = [json.dumps(key) + ":" + texts[sections[key]] for key in sorted(sections)]
+def _sharded_text(shards: dict[str, str], texts: dict[str, str]) -> str:
+    """A sharded section's canonical JSON: its shards' entities, in the order of their ids."""
+    parts = [texts[shards[index]][1:-1] for index in sorted(shards, key=int)]
+    return "[" + ",".join(part for part in parts if part) + "]"
+
+
+def _texts_by_key(
+    sections: dict[str, str], shards: dict[str, dict[str, str]], known: dict[str, str]
+) -> dict[str, str]:
+    """Each section's text by its key: stored ones by their hash, sharded ones assembled; `known`
+    (hash -> text) spares the reads of those just made."""
+    wanted = {sha for key, sha in sections.items() if key not in shards}
+    wanted |= {sha for pieces in shards.values() for sha in pieces.values()}
+    texts = {**section_texts(wanted - known.keys()), **known}
+    return {
+        key: _sharded_text(shards[key], texts) if key in shards else texts[sha]
+        for key, sha in sections.items()
+    }
+
+
+def snapshot_texts(snapshot: ConfigSnapshot) -> dict[str, str]:
+    """The snapshot's sections as canonical JSON texts, by key."""
+    return _texts_by_key(snapshot.sections, snapshot.shards or {}, {})
+
+
+def _assemble(by_key: dict[str, str]) -> bytes:
+    parts = [json.dumps(key) + ":" + by_key[key] for key in sorted(by_key)]
     return ("{" + ",".join(parts) + "}").encode()
 
 
 def snapshot_document(snapshot: ConfigSnapshot) -> dict[str, Any]:
-    texts = section_texts(snapshot.sections.values())
-    return {key: json.loads(texts[sha]) for key, sha in snapshot.sections.items()}
+    return {key: json.loads(text) for key, text in snapshot_texts(snapshot).items()}
+
+
+def shard_of(entity_id: int) -> int:
+    return entity_id // SHARD_WIDTH
+
+
+def _split_into_shards(entities: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
+    pieces: dict[int, list[dict[str, Any]]] = {}
+    for entity in entities:
+        pieces.setdefault(shard_of(entity["id"]), []).append(entity)
+    return pieces
+
+
+def _checked_text(key: str, value: Any) -> tuple[str, str]:
+    """(sha256, canonical JSON) of a section or shard, checked against the protocol first."""
+    _validator(key).validate_python(value)  # the contract, before anything is stored
+    text = canonical_json(value).decode()
+    return hashlib.sha256(text.encode()).hexdigest(), text
 
 
 def snapshot_channel(schema_name: str, cluster_id: int) -> str:
@@ -106,46 +157,91 @@ def snapshot_channel(schema_name: str, cluster_id: int) -> str:
 
 
 def store_snapshot(
-    cluster: GatewayCluster, changed: dict[str, Any], *, author: str, reason: str
+    cluster: GatewayCluster,
+    changed: dict[str, Any],
+    *,
+    author: str,
+    reason: str,
+    changed_shards: dict[str, dict[int, list[dict[str, Any]]]] | None = None,
 ) -> ConfigSnapshot:
     """Store the cluster's next version: the latest one with the `changed` sections replaced
-    (the first version needs them all), unless the result equals the latest. Each changed
-    section is checked against the protocol first. Must run inside the transaction of the
+    (the first version needs them all), and in `changed_shards` the shards of a sharded section
+    replaced (an empty one removed), unless the result equals the latest. Each changed section
+    and shard is checked against the protocol first. Must run inside the transaction of the
     change it publishes: no snapshot for a rolled-back write."""
     # Locking the cluster row makes versions strictly monotonic under concurrent writes.
     GatewayCluster.objects.select_for_update().filter(id=cluster.id).first()
     latest = ConfigSnapshot.objects.filter(cluster=cluster).order_by("-version").first()
     sections: dict[str, str] = dict(latest.sections) if latest else {}
+    shards: dict[str, dict[str, str]] = {
+        key: dict(value) for key, value in (latest.shards if latest else {}).items()
+    }
     new_texts: dict[str, str] = {}
     for key, value in changed.items():
-        _validator(key).validate_python(value)  # the contract, before anything is stored
-        text = canonical_json(value).decode()
-        sha = hashlib.sha256(text.encode()).hexdigest()
+        if key in SHARDED_SECTIONS:  # compiled whole: stored as shards
+            shards[key] = {}
+            changed_shards = {**(changed_shards or {}), key: _split_into_shards(value)}
+            continue
+        sha, text = _checked_text(key, value)
         sections[key] = sha
+        shards.pop(key, None)
         new_texts[sha] = text
+    for key, pieces in (changed_shards or {}).items():
+        if key not in shards:
+            raise ValueError(f"the {key!r} section has no shards to change: compile it whole")
+        for index, entities in pieces.items():
+            if not entities:
+                shards[key].pop(str(index), None)
+                continue
+            sha, text = _checked_text(key, entities)
+            shards[key][str(index)] = sha
+            new_texts[sha] = text
+        sections[key] = ""  # hashed once assembled, below
     missing = set(DOCUMENT_KEYS) - set(sections)
     if missing:
         raise ValueError(f"A snapshot needs every section; missing {sorted(missing)}")
-    texts = {**section_texts(sha for sha in sections.values() if sha not in new_texts), **new_texts}
-    sha256 = hashlib.sha256(_assemble(sections, texts)).hexdigest()
+    by_key = _texts_by_key(sections, shards, new_texts)
+    for key in shards:
+        sections[key] = hashlib.sha256(by_key[key].encode()).hexdigest()
+    sha256 = hashlib.sha256(_assemble(by_key)).hexdigest()
     if latest is not None and latest.sha256 == sha256:
         return latest
-    SnapshotSection.objects.bulk_create(
-        [SnapshotSection(sha256=sha, content=text) for sha, text in new_texts.items()], ignore_conflicts=True
+    # What the latest version holds is stored already: a section compiled whole sends only the
+    # shards that changed.
+    stored = (
+        {*latest.sections.values(), *(sha for pieces in latest.shards.values() for sha in pieces.values())}
+        if latest
+        else set()
     )
-    for sha, text in new_texts.items():
-        _cache.put(sha, text)
+    for sha in new_texts.keys() & stored:
+        _cache.put(sha, new_texts.pop(sha))
+    _store_sections(new_texts)
     snapshot = ConfigSnapshot.objects.create(
         cluster=cluster,
         version=(latest.version + 1) if latest else 1,
         sha256=sha256,
         sections=sections,
+        shards=shards,
         author=author,
         reason=reason[:200],
     )
     schema_name = current_schema_name()
     transaction.on_commit(lambda: _notify(schema_name, cluster.id, snapshot.version))
     return snapshot
+
+
+def _store_sections(texts: dict[str, str]) -> None:
+    """Store sections by their hash, each once. One INSERT a section with plain parameters:
+    bulk_create sends its rows as arrays (INSERT ... SELECT FROM UNNEST), and a section of
+    100,000 consumers (21 MB) inside an array literal took 3.4 s to write, against 0.4 s."""
+    table = connection.ops.quote_name(SnapshotSection._meta.db_table)
+    with connection.cursor() as cursor:
+        for sha, text in texts.items():
+            cursor.execute(
+                f"INSERT INTO {table} (sha256, content) VALUES (%s, %s) ON CONFLICT (sha256) DO NOTHING",  # noqa: S608 - the model's own table
+                [sha, text],
+            )
+            _cache.put(sha, text)
 
 
 def _notify(schema_name: str, cluster_id: int, version: int) -> None:
@@ -238,19 +334,27 @@ def rotate_snapshot_secrets() -> RotationCount:
             if section_count.rotated:
                 new_text = canonical_json(rewritten).decode()
                 new_sha = hashlib.sha256(new_text.encode()).hexdigest()
-                SnapshotSection.objects.bulk_create(
-                    [SnapshotSection(sha256=new_sha, content=new_text)], ignore_conflicts=True
-                )
+                _store_sections({new_sha: new_text})
                 renamed[sha] = new_sha
         if not renamed:
             return count
         for snapshot in ConfigSnapshot.objects.select_for_update().order_by("id"):
-            if not renamed.keys() & set(snapshot.sections.values()):
+            shards = snapshot.shards or {}
+            used = {
+                *snapshot.sections.values(),
+                *(sha for pieces in shards.values() for sha in pieces.values()),
+            }
+            if not renamed.keys() & used:
                 continue
+            snapshot.shards = {
+                key: {index: renamed.get(sha, sha) for index, sha in pieces.items()}
+                for key, pieces in shards.items()
+            }
             snapshot.sections = {key: renamed.get(sha, sha) for key, sha in snapshot.sections.items()}
-            snapshot.sha256 = hashlib.sha256(
-                _assemble(snapshot.sections, section_texts(snapshot.sections.values()))
-            ).hexdigest()
-            snapshot.save(update_fields=["sections", "sha256"])
+            by_key = snapshot_texts(snapshot)
+            for key in snapshot.shards:
+                snapshot.sections[key] = hashlib.sha256(by_key[key].encode()).hexdigest()
+            snapshot.sha256 = hashlib.sha256(_assemble(by_key)).hexdigest()
+            snapshot.save(update_fields=["sections", "shards", "sha256"])
         SnapshotSection.objects.filter(sha256__in=renamed.keys()).delete()
     return count
