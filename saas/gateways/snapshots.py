@@ -207,12 +207,8 @@ def store_snapshot(
     if latest is not None and latest.sha256 == sha256:
         return latest
     # What the latest version holds is stored already: a section compiled whole sends only the
-    # shards that changed.
-    stored = (
-        {*latest.sections.values(), *(sha for pieces in latest.shards.values() for sha in pieces.values())}
-        if latest
-        else set()
-    )
+    # shards that changed. (A sharded section's own hash has no row: it is not counted.)
+    stored = _stored_shas(latest) if latest else set()
     for sha in new_texts.keys() & stored:
         _cache.put(sha, new_texts.pop(sha))
     _store_sections(new_texts)
@@ -228,6 +224,15 @@ def store_snapshot(
     schema_name = current_schema_name()
     transaction.on_commit(lambda: _notify(schema_name, cluster.id, snapshot.version))
     return snapshot
+
+
+def _stored_shas(snapshot: ConfigSnapshot) -> set[str]:
+    """The sections and shards `snapshot` reads from storage."""
+    shards = snapshot.shards or {}
+    return {
+        *(sha for key, sha in snapshot.sections.items() if key not in shards),
+        *(sha for pieces in shards.values() for sha in pieces.values()),
+    }
 
 
 def _store_sections(texts: dict[str, str]) -> None:
@@ -340,11 +345,7 @@ def rotate_snapshot_secrets() -> RotationCount:
             return count
         for snapshot in ConfigSnapshot.objects.select_for_update().order_by("id"):
             shards = snapshot.shards or {}
-            used = {
-                *snapshot.sections.values(),
-                *(sha for pieces in shards.values() for sha in pieces.values()),
-            }
-            if not renamed.keys() & used:
+            if not renamed.keys() & _stored_shas(snapshot):
                 continue
             snapshot.shards = {
                 key: {index: renamed.get(sha, sha) for index, sha in pieces.items()}
