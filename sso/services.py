@@ -16,11 +16,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core import signing
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 
 from core import clock
 from core.api.client import client_ip
+from core.celery import enqueue_on_commit
 from core.encryption import RotationCount, reencrypted
 from core.errors import InvalidInput, NotFound
 from identity import services as identity
@@ -348,6 +350,22 @@ class SignedIn:
     joined: bool
 
 
+@dataclass(frozen=True)
+class LinkSent:
+    """An existing account met its organization's provider for the first time: a link to connect
+    them was emailed to the account's address."""
+
+    email: str
+    organization: Organization
+
+
+class _ConfirmByEmail(Exception):
+    def __init__(self, user: User, subject: str) -> None:
+        super().__init__(user.email)
+        self.user = user
+        self.subject = subject
+
+
 class _Refused(Exception):
     """A sign-in refused for a reason the organization's audit log records."""
 
@@ -360,12 +378,13 @@ class _Refused(Exception):
 
 def complete_sign_in(
     request: HttpRequest, *, state: str, code: str = "", error: str = "", issuer: str = ""
-) -> SignedIn:
+) -> SignedIn | LinkSent:
     """The provider sent the browser back: check that this browser started this sign-in (state)
     and that the answer is the provider's (issuer), exchange the code, verify the ID token
     (signature, iss, aud, exp, nonce), then sign the person in, joining the organization on their
-    first sign-in. Refused with 400 and the reason; refusals after the state is known are in the
-    organization's audit log."""
+    first sign-in. An existing account met for the first time is not signed in: its address is
+    sent a link to connect it (LinkSent). Refused with 400 and the reason; refusals after the
+    state is known are in the organization's audit log."""
     flows = _flows(request)
     flow = flows.pop(state, None) if state else None
     if flow is not None:
@@ -394,6 +413,22 @@ def complete_sign_in(
     try:
         claims = _verified_claims(configuration, flow, code=code, error=error, issuer=issuer)
         signed_in = _join_or_update(configuration, claims, ip_address)
+    except _ConfirmByEmail as pending:
+        record_audit(
+            Actor(user=None, ip_address=ip_address),
+            configuration.organization,
+            "sso.link_requested",
+            configuration,
+            after={"email": pending.user.email},
+        )
+        from . import tasks
+
+        user_id, configuration_id, subject = pending.user.id, configuration.id, pending.subject
+        enqueue_on_commit(
+            tasks.send_link_email.name,
+            lambda: tasks.send_link_email.delay(user_id, configuration_id, subject),
+        )
+        return LinkSent(email=pending.user.email, organization=configuration.organization)
     except _Refused as refused:
         record_audit(
             Actor(user=None, ip_address=ip_address),
@@ -472,6 +507,10 @@ def _user_of(configuration: SsoConfiguration, subject: str, email: str, name: st
                 "existing account is not a member",
                 email,
             )
+        # The provider is the organization's owner's to configure: its word that this is the
+        # person who holds the account would let an owner sign in as any member, and so into
+        # the member's other organizations. The account's own mailbox confirms the link.
+        raise _ConfirmByEmail(user, subject)
     else:
         try:
             with transaction.atomic():
@@ -546,6 +585,67 @@ def _join_or_update(
     if claims.get("email_verified") is True and user.email.lower() == email:
         identity.mark_email_verified(user, how="single sign-on", ip_address=ip_address)
     return SignedIn(user=user, organization=organization, role=membership.role, joined=joined)
+
+
+# --- connecting an existing account ----------------------------------------------------------
+
+_LINK_SALT = "sso.account-link"
+LINK_INVALID = "This link is not valid: sign in with SSO again for a new one."
+LINK_EXPIRED = "This link has expired: sign in with SSO again for a new one."
+LINK_STALE = (
+    "This link no longer applies (the account or the single sign-on changed): sign in with SSO again."
+)
+LINK_USED = "This link was used already: sign in with SSO."
+
+
+def link_url(configuration: SsoConfiguration, subject: str, user: User) -> str:
+    """The console's address that connects `user` to the provider's `subject`, for the email."""
+    token = signing.dumps(
+        {
+            "c": configuration.pk,
+            "i": configuration.issuer,
+            "s": subject,
+            "u": user.pk,
+            "e": user.email.lower(),
+        },
+        salt=_LINK_SALT,
+    )
+    return f"{settings.PUBLIC_URL}/console/sso/link/{token}"
+
+
+@transaction.atomic
+def confirm_link(token: str, ip_address: str | None) -> Organization:
+    """Connect the account the emailed link names to the provider's identity it was sent for,
+    once; the next sign-in with SSO goes straight in. The organization it is connected for."""
+    try:
+        data = signing.loads(token, salt=_LINK_SALT, max_age=settings.SSO_LINK_MINUTES * 60)
+    except signing.SignatureExpired as exc:
+        raise InvalidInput.field("token", LINK_EXPIRED) from exc
+    except signing.BadSignature as exc:
+        raise InvalidInput.field("token", LINK_INVALID) from exc
+    if not isinstance(data, dict) or not all(key in data for key in "ciseu"):
+        raise InvalidInput.field("token", LINK_INVALID)
+    configuration = SsoConfiguration.objects.select_related("organization").filter(pk=data["c"]).first()
+    user = User.objects.filter(pk=data["u"], is_active=True).first()
+    if (
+        configuration is None
+        or configuration.issuer != data["i"]
+        or user is None
+        or user.email.lower() != data["e"]
+        or not Membership.objects.filter(organization=configuration.organization, user=user).exists()
+    ):
+        raise InvalidInput.field("token", LINK_STALE)
+    if SsoIdentity.objects.filter(configuration=configuration, subject=data["s"]).exists():
+        raise InvalidInput.field("token", LINK_USED)
+    identity_row = SsoIdentity.objects.create(configuration=configuration, subject=data["s"], user=user)
+    record_audit(
+        Actor(user=user, ip_address=ip_address),
+        configuration.organization,
+        "sso.link",
+        identity_row,
+        after={"user": user.email},
+    )
+    return configuration.organization
 
 
 def _open_session(request: HttpRequest, user: User) -> None:

@@ -25,6 +25,7 @@ const EmailVerificationBanner = lazy(() => import("./pages/AccountBanner").then(
 const ForgotPasswordPage = lazy(() => import("./pages/AccountRecoveryPages").then((m) => ({ default: m.ForgotPasswordPage })));
 const ResetPasswordPage = lazy(() => import("./pages/AccountRecoveryPages").then((m) => ({ default: m.ResetPasswordPage })));
 const VerifyEmailPage = lazy(() => import("./pages/AccountRecoveryPages").then((m) => ({ default: m.VerifyEmailPage })));
+const SsoLinkPage = lazy(() => import("./pages/AccountRecoveryPages").then((m) => ({ default: m.SsoLinkPage })));
 // The only page of a member held to setting up two-factor sign-in (their organization requires it).
 const MfaSetupRequiredPage = lazy(() => import("./pages/MfaSetup").then((m) => ({ default: m.MfaSetupRequiredPage })));
 const loading = (
@@ -53,6 +54,7 @@ export function App() {
           <Route path="/forgot" element={<ForgotPasswordPage />} />
           <Route path="/reset/:uid/:token" element={<ResetPasswordPage />} />
           <Route path="/verify-email/:token" element={<VerifyEmailPage />} />
+          <Route path="/sso/link/:token" element={<SsoLinkPage />} />
           <Route path="*" element={location.pathname === "/login" ? <LoginPage /> : <Navigate to="/login" replace />} />
         </Routes>
       </Suspense>
@@ -77,6 +79,7 @@ export function App() {
       <Route path="/mfa/setup" element={<Navigate to="/" replace />} />
       <Route path="/account" element={<Shell><AccountPage /></Shell>} />
       <Route path="/verify-email/:token" element={<Shell><VerifyEmailPage signedIn /></Shell>} />
+      <Route path="/sso/link/:token" element={<Shell><SsoLinkPage signedIn /></Shell>} />
       <Route path="/orgs/new" element={<Shell><NewOrganizationPage /></Shell>} />
       <Route path="/orgs/:slug/*" element={<Shell><OrganizationRoutes /></Shell>} />
       <Route path="*" element={<Navigate to={first ? `/orgs/${first.slug}/overview` : "/orgs/new"} replace />} />

@@ -15,3 +15,6 @@ if PRODUCTION and SSO_ALLOW_HTTP_ISSUER:
 SSO_FLOW_MINUTES = 10
 # Seconds to wait for the provider (discovery, keys, token and userinfo endpoints).
 SSO_PROVIDER_TIMEOUT = 10
+# How long the link stays valid that an existing account's owner is emailed to connect the account
+# to their organization's single sign-on (the provider alone does not speak for an account).
+SSO_LINK_MINUTES = 60

@@ -67,6 +67,10 @@ class CallbackInput(InputValidator):
     )
 
 
+class LinkInput(InputValidator):
+    token = StrictCharField(max_length=1000, help_text="The token of the emailed link")
+
+
 # --- output ----------------------------------------------------------------------------------
 
 
@@ -109,3 +113,13 @@ class SignedInOutput(serializers.Serializer):
     organization = SignedInOrganizationOutput()
     joined = serializers.BooleanField(help_text="Whether this sign-in made them a member")
     csrf_token = serializers.CharField()
+
+
+class LinkSentOutput(serializers.Serializer):
+    detail = serializers.CharField()
+    link_sent_to = serializers.EmailField(help_text="The account's address the link was sent to")
+
+
+class LinkedOutput(serializers.Serializer):
+    detail = serializers.CharField()
+    organization_name = serializers.CharField()

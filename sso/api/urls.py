@@ -11,4 +11,5 @@ urlpatterns = [
     path("auth/sso/discover/", views.DiscoverView.as_view(), name="sso-discover"),
     path("auth/sso/start/", views.StartView.as_view(), name="sso-start"),
     path("auth/sso/callback/", views.CallbackView.as_view(), name="sso-callback"),
+    path("auth/sso/link/", views.LinkView.as_view(), name="sso-link"),
 ]

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
+from core.api.client import client_ip
 from core.api.validation import InputValidator
 from tenants.api.scoping import OrganizationScopedViewSet
 from tenants.roles import Scope
@@ -154,11 +155,13 @@ class StartView(_Public):
 class CallbackView(_Public):
     @extend_schema(
         request=s.CallbackInput,
-        responses={200: s.SignedInOutput},
+        responses={200: s.SignedInOutput, 202: s.LinkSentOutput},
         summary="Finish signing in with SSO",
         description="What the provider sent the browser back with (to the console's sign-in page). "
         "Verified (state of this browser, issuer, code, ID token's signature, iss, aud, exp and "
-        "nonce), then signed in, joining the organization on a first sign-in. 400 saying why "
+        "nonce), then signed in, joining the organization on a first sign-in. An account that "
+        "existed before, met through the provider for the first time, is not signed in: 202, and "
+        "its address is emailed a link that connects it (POST .../sso/link/). 400 saying why "
         "otherwise.",
     )
     def post(self, request: Request) -> Response:
@@ -166,6 +169,16 @@ class CallbackView(_Public):
         signed_in = services.complete_sign_in(
             request._request, state=data["state"], code=data["code"], error=data["error"], issuer=data["iss"]
         )
+        if isinstance(signed_in, services.LinkSent):
+            name = signed_in.organization.name
+            return Response(
+                {
+                    "detail": f"Your account {signed_in.email} is not yet connected to {name}'s single "
+                    f"sign-on. We emailed it a link: open it to connect them, then sign in with SSO again.",
+                    "link_sent_to": signed_in.email,
+                },
+                status=status.HTTP_202_ACCEPTED,
+            )
         organization = signed_in.organization
         return Response(
             {
@@ -177,5 +190,25 @@ class CallbackView(_Public):
                 },
                 "joined": signed_in.joined,
                 "csrf_token": get_token(request._request),
+            }
+        )
+
+
+class LinkView(_Public):
+    @extend_schema(
+        request=s.LinkInput,
+        responses={200: s.LinkedOutput},
+        summary="Connect an account to its organization's SSO",
+        description="The token of the link emailed when an existing account first signed in through "
+        "its organization's provider. Connects them once (the next SSO sign-in goes straight in); "
+        "400 on the `token` field when it is not valid, expired, used, or no longer applies.",
+    )
+    def post(self, request: Request) -> Response:
+        data = _validated(s.LinkInput, request.data)
+        organization = services.confirm_link(data["token"], client_ip(request._request))
+        return Response(
+            {
+                "detail": f"Your account is connected to {organization.name}'s single sign-on: sign in with SSO.",
+                "organization_name": organization.name,
             }
         )

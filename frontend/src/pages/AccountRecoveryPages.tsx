@@ -1,5 +1,6 @@
 // The pages the emailed links open, and the one that sends a reset link: forgot password, reset
-// password (/reset/<uid>/<token>), verify email (/verify-email/<token>). Loaded when opened.
+// password (/reset/<uid>/<token>), verify email (/verify-email/<token>), connect an account to
+// its organization's single sign-on (/sso/link/<token>). Loaded when opened.
 import { Alert, Anchor, Button, Center, Loader, Paper, PasswordInput, Stack, Text, TextInput, Title } from "@mantine/core";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
@@ -160,6 +161,30 @@ export function VerifyEmailPage({ signedIn = false }: { signedIn?: boolean }) {
           Log in
         </Anchor>
       )}
+    </Card>
+  );
+}
+
+/** The emailed link that connects an existing account to its organization's single sign-on
+ * (sent when the provider first spoke for it): once connected, the next SSO sign-in goes in. */
+export function SsoLinkPage({ signedIn = false }: { signedIn?: boolean }) {
+  const { token = "" } = useParams();
+  // One request for the page: the link works once, and a query is not sent twice.
+  const linked = useQuery({
+    queryKey: ["sso-link", token],
+    queryFn: () => unwrap(api.POST("/api/v1/auth/sso/link/", { body: { token } })),
+    retry: false,
+    staleTime: Infinity,
+  });
+  return (
+    <Card inShell={signedIn}>
+      <Title order={3}>Single sign-on</Title>
+      {linked.isLoading && <Loader aria-label="Connecting your account" />}
+      {linked.data && <Alert color="green">{linked.data.detail}</Alert>}
+      {linked.error && <Alert color="red">{errorMessage(linked.error)}</Alert>}
+      <Anchor component={Link} to={signedIn ? "/" : "/login"}>
+        {signedIn ? "Go to the console" : "Sign in"}
+      </Anchor>
     </Card>
   );
 }

@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { answerApi } from "../test/fakeApi";
 import { renderPage } from "../test/renderPage";
 import { LoginPage } from "./AuthPages";
+import { SsoLinkPage } from "./AccountRecoveryPages";
 import { goTo, isSsoCallback } from "./SsoSignIn";
 
 afterEach(() => vi.unstubAllGlobals());
@@ -57,6 +58,23 @@ describe("signing in with SSO", () => {
     expect(await screen.findByText(detail)).toBeTruthy();
     await userEvent.click(screen.getByRole("button", { name: "Back to sign-in" }));
     expect(screen.getByRole("button", { name: "Log in" })).toBeTruthy();
+  });
+
+  it("sends an account from before to its mailbox", async () => {
+    const detail = "Your account ann@acme.test is not yet connected to Acme's single sign-on. We emailed it a link: open it to connect them, then sign in with SSO again.";
+    answerApi({ "POST /api/v1/auth/sso/callback/": [202, { detail, link_sent_to: "ann@acme.test" }] });
+    renderPage(<LoginPage />, { url: "/login?code=c&state=s" });
+    expect(await screen.findByText(detail)).toBeTruthy();
+    expect(screen.getByText("Check your email")).toBeTruthy();
+    expect(screen.getByTestId("address").textContent).toBe("/login");
+  });
+
+  it("connects the account from the emailed link, once", async () => {
+    const connected = "Your account is connected to Acme's single sign-on: sign in with SSO.";
+    const calls = answerApi({ "POST /api/v1/auth/sso/link/": [200, { detail: connected, organization_name: "Acme" }] });
+    renderPage(<SsoLinkPage />, { url: "/sso/link/t0ken", route: "/sso/link/:token" });
+    expect(await screen.findByText(connected)).toBeTruthy();
+    expect(calls.filter((call) => call.path === "/api/v1/auth/sso/link/").map((call) => call.body)).toEqual([{ token: "t0ken" }]);
   });
 
   it("tells a provider's answer from any other visit", () => {

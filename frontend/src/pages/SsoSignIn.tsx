@@ -71,12 +71,14 @@ function SsoEmailForm({ initialEmail }: { initialEmail: string }) {
   );
 }
 
-/** The provider's answer, handed to the API once: signed in, on to the organization; refused,
- * the reason, and back to the sign-in page. */
+/** The provider's answer, handed to the API once: signed in, on to the organization; an account
+ * from before, where its connecting link was emailed; refused, the reason; and back to the
+ * sign-in page. */
 export function SsoCallback({ search }: { search: string }) {
   const queries = useQueryClient();
   const navigate = useNavigate();
   const [error, setError] = useState<string | null>(null);
+  const [linkSent, setLinkSent] = useState<string | null>(null);
   const sent = useRef(false);
   useEffect(() => {
     // Once: the state works a single time (React's development mode runs effects twice).
@@ -95,6 +97,11 @@ export function SsoCallback({ search }: { search: string }) {
         setError(errorMessage(failed));
         return;
       }
+      if ("link_sent_to" in data) {
+        // An account from before: its own mailbox connects it to the provider first.
+        setLinkSent(data.detail);
+        return;
+      }
       await queries.invalidateQueries({ queryKey: ["me"] });
       navigate(`/orgs/${data.organization.slug}/overview`, { replace: true });
     });
@@ -104,11 +111,17 @@ export function SsoCallback({ search }: { search: string }) {
       <Paper withBorder p="xl" w={420} maw="100%">
         <Stack>
           <Title order={3}>Signing in with SSO</Title>
-          {error ? (
+          {error || linkSent ? (
             <>
-              <Alert color="red" title="The sign-in was refused">
-                {error}
-              </Alert>
+              {error ? (
+                <Alert color="red" title="The sign-in was refused">
+                  {error}
+                </Alert>
+              ) : (
+                <Alert color="blue" title="Check your email">
+                  {linkSent}
+                </Alert>
+              )}
               <Button onClick={() => navigate("/login", { replace: true })}>Back to sign-in</Button>
             </>
           ) : (

@@ -5,15 +5,17 @@ control plane did not ask for, or cannot verify, is refused and recorded."""
 
 import base64
 import json
+import re
 
 import pytest
 from authlib.integrations.requests_client import OAuth2Session
+from django.core import mail
 from joserfc.jwk import RSAKey
 from rest_framework.test import APIClient
 
 from identity.models import UserSession
 from sso.models import SsoIdentity
-from sso.services import password_sign_in_refused
+from sso.services import LINK_INVALID, password_sign_in_refused
 from tenants.models import AuditEntry, Membership, User
 from tenants.roles import Role
 from tests.factories import PASSWORD, add_member, make_user
@@ -122,17 +124,79 @@ def test_groups_map_to_a_role_applied_again_at_every_sign_in(acme, provider):
     assert sign_in_with_sso(_browser(), "bob@acme.test", "bob").json()["organization"]["role"] == "viewer"
 
 
-def test_owners_and_existing_members_sign_in_as_themselves(acme, world, provider):
+def _link_in_last_email(address: str) -> str:
+    message = mail.outbox[-1]
+    assert message.to == [address]
+    found = re.search(r"/console/sso/link/(\S+)", message.body)
+    assert found, message.body
+    return found.group(1)
+
+
+def test_owners_and_existing_members_sign_in_as_themselves_once_their_mailbox_connects_them(
+    acme, world, provider, django_capture_on_commit_callbacks
+):
     owner = world.a.user(Role.OWNER)
     owner.email = "boss@acme.test"
     owner.save(update_fields=["email"])
     provider.set_account("boss", "boss@acme.test", groups=["engineers"])
+    # The provider alone does not speak for an account that existed before: not signed in, and
+    # the account's address gets a link.
+    browser = _browser()
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = sign_in_with_sso(browser, "boss@acme.test", "boss")
+    assert answer.status_code == 202, answer.content
+    assert answer.json()["link_sent_to"] == "boss@acme.test"
+    assert browser.get("/api/v1/auth/me/").status_code in (401, 403)
+    assert not SsoIdentity.objects.filter(subject="boss").exists()
+    assert last_audit(acme, "sso.link_requested").changes["after"] == {"email": "boss@acme.test"}
+
+    token = _link_in_last_email("boss@acme.test")
+    linked = _browser().post("/api/v1/auth/sso/link/", {"token": token}, format="json")
+    assert linked.status_code == 200, linked.content
+    assert SsoIdentity.objects.get(subject="boss").user == owner
+    assert last_audit(acme, "sso.link").changes["after"] == {"user": "boss@acme.test"}
+    again = _browser().post("/api/v1/auth/sso/link/", {"token": token}, format="json")
+    assert again.status_code == 400 and "used already" in again.json()["detail"]
+
     answer = sign_in_with_sso(_browser(), "boss@acme.test", "boss")
     assert answer.status_code == 200, answer.content
     # SSO neither gives nor takes the owner role.
     assert answer.json()["organization"]["role"] == "owner"
     assert answer.json()["joined"] is False
-    assert SsoIdentity.objects.get(subject="boss").user == owner
+
+
+def test_an_owners_provider_cannot_sign_in_as_a_member_without_the_members_mailbox(
+    acme, world, provider, settings, django_capture_on_commit_callbacks
+):
+    """An owner's provider asserts a member's address (the member also belongs to organization B):
+    nothing signs in as the member, and only the member's own link would connect them."""
+    member = make_user("victim@acme.test")
+    add_member(world.a.org, Role.VIEWER, user=member)
+    add_member(world.b.org, Role.OWNER, user=member)
+    provider.set_account("forged", "victim@acme.test")
+    browser = _browser()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert sign_in_with_sso(browser, "victim@acme.test", "forged").status_code == 202
+    assert browser.get("/api/v1/auth/me/").status_code in (401, 403)
+    assert not SsoIdentity.objects.exists()
+    token = _link_in_last_email("victim@acme.test")
+
+    def link(token: str) -> tuple[int, dict]:
+        answer = _browser().post("/api/v1/auth/sso/link/", {"token": token}, format="json")
+        return answer.status_code, answer.json()
+
+    status, body = link(token[:-2] + ("AA" if not token.endswith("AA") else "BB"))
+    assert status == 400 and body["errors"]["token"] == [LINK_INVALID]
+    # Once the member's address changes, a link sent to the old one connects nothing.
+    member.email = "victim@elsewhere.test"
+    member.save(update_fields=["email"])
+    assert link(token)[0] == 400
+    member.email = "victim@acme.test"
+    member.save(update_fields=["email"])
+    settings.SSO_LINK_MINUTES = -1  # any link is older than that
+    status, body = link(token)
+    assert status == 400 and "expired" in body["errors"]["token"][0]
+    assert not SsoIdentity.objects.exists()
 
 
 def test_an_account_that_never_joined_is_not_taken_over(acme, provider):

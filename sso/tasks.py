@@ -1,0 +1,37 @@
+"""The email of single sign-on, sent by Celery: the link's token is made here, never carried
+through the broker."""
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.template.loader import render_to_string
+
+from core.celery import mail_task
+from tenants.models import User
+
+from .models import SsoConfiguration
+
+
+@mail_task("sso.send_link_email")
+def send_link_email(user_id: int, configuration_id: int, subject: str) -> None:
+    """Ask an existing account's owner to connect it to the organization's provider."""
+    from .services import link_url  # services enqueue this task
+
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    configuration = (
+        SsoConfiguration.objects.select_related("organization").filter(pk=configuration_id).first()
+    )
+    if user is None or configuration is None:
+        return
+    context = {
+        "organization": configuration.organization.name,
+        "issuer": configuration.issuer,
+        "address": user.email,
+        "link": link_url(configuration, subject, user),
+        "minutes": settings.SSO_LINK_MINUTES,
+    }
+    send_mail(
+        subject=f"Connect your account to {configuration.organization.name}'s single sign-on",
+        message=render_to_string("sso/link_email.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        recipient_list=[user.email],
+    )
