@@ -4,7 +4,8 @@
     python -m saas.launcher exec -- CMD    # `make test`: services, then CMD with their URLs
 
 Embedded PostgreSQL and Redis start in the data folder unless DATABASE_URL / REDIS_URL are set.
-Ctrl-C (or SIGTERM) stops the web server and Celery first, then Redis and PostgreSQL.
+Ctrl-C (or SIGTERM) stops the demo's gateway and traffic first (the gateway delivers its last
+usage as it stops), then the web server and Celery, then Redis and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -33,19 +34,24 @@ class ProcessGroup:
 
     def __init__(self) -> None:
         self.apps: list[tuple[str, subprocess.Popen[bytes]]] = []
+        # Stopped before the other apps: the demo's gateway delivers its last usage to the web
+        # server as it stops, so the web server must still be there.
+        self.first_apps: list[tuple[str, subprocess.Popen[bytes]]] = []
         self.services: list[tuple[str, subprocess.Popen[bytes], int]] = []
         self.stopping = False
 
-    def start_app(self, name: str, argv: Sequence[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    def start_app(
+        self, name: str, argv: Sequence[str], env: dict[str, str], *, stops_first: bool = False
+    ) -> subprocess.Popen[bytes]:
         process = subprocess.Popen(list(argv), env=env, cwd=ROOT, start_new_session=True)
-        self.apps.append((name, process))
+        (self.first_apps if stops_first else self.apps).append((name, process))
         return process
 
     def add_service(self, name: str, process: subprocess.Popen[bytes], stop_signal: int) -> None:
         self.services.append((name, process, stop_signal))
 
     def first_exited(self) -> tuple[str, int] | None:
-        for name, process in self.apps + [(n, p) for n, p, _ in self.services]:
+        for name, process in self.first_apps + self.apps + [(n, p) for n, p, _ in self.services]:
             code = process.poll()
             if code is not None:
                 return name, code
@@ -55,7 +61,10 @@ class ProcessGroup:
         if self.stopping:
             return
         self.stopping = True
-        for group in ([(n, p, signal.SIGTERM) for n, p in self.apps], self.services):
+        tiers: list[list[tuple[str, subprocess.Popen[bytes], int]]] = [
+            [(n, p, signal.SIGTERM) for n, p in apps] for apps in (self.first_apps, self.apps)
+        ]
+        for group in [*tiers, self.services]:
             for _, process, stop_signal in group:
                 if process.poll() is None:
                     process.send_signal(stop_signal)
@@ -282,6 +291,7 @@ def _start_demo(group: ProcessGroup, env: dict[str, str], base: str, data_dir: P
             "5",
         ],
         env,
+        stops_first=True,
     )
     group.start_app(
         "traffic",
@@ -297,6 +307,7 @@ def _start_demo(group: ProcessGroup, env: dict[str, str], base: str, data_dir: P
             json.dumps(demo["keys"]),
         ],
         env,
+        stops_first=True,
     )
     return (
         f"  Demo:      log in at {base}/console/ as {demo['email']} / {demo['password']}\n"

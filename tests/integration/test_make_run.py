@@ -1,5 +1,6 @@
 """`make run` from a clean data folder: everything comes up, /readyz answers 200, a second run
-reuses the data, and Ctrl-C stops every process."""
+reuses the data, and Ctrl-C stops every process. `make demo`'s gateway, stopped with the rest,
+delivers its last usage first."""
 
 import base64
 import hashlib
@@ -21,7 +22,7 @@ from saas.launcher.services import free_port
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _start(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+def _start(data_dir: Path, port: int, *options: str) -> subprocess.Popen[bytes]:
     env = {
         k: v
         for k, v in os.environ.items()
@@ -32,7 +33,7 @@ def _start(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     env["SAAS_PG_PORT"] = str(free_port())
     env["SAAS_REDIS_PORT"] = str(free_port())
     return subprocess.Popen(
-        [sys.executable, "-m", "saas.launcher", "run"],
+        [sys.executable, "-m", "saas.launcher", "run", *options],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -112,6 +113,28 @@ def test_make_run_comes_up_reuses_data_and_stops_cleanly(tmp_path):
     assert stat.S_IMODE(key_file.stat().st_mode) == stat.S_IMODE(password_file.stat().st_mode) == 0o600
     assert stat.S_IMODE((data_dir / "django-secret-key").stat().st_mode) == 0o600
     assert (key_file.read_text(), password_file.read_text()) == secrets_of_first_run
+
+
+@pytest.mark.slow
+def test_the_demo_gateway_delivers_its_last_usage_before_the_control_plane_stops(tmp_path):
+    from gateway_agent.usage import UsageSpool
+
+    data_dir = tmp_path / "data"
+    port = free_port()
+    process = _start(data_dir, port, "--demo")
+    spool = UsageSpool(data_dir / "demo-gateway" / "usage")
+    try:
+        _wait_ready(port, process)
+        # The demo's traffic runs through its gateway: some of it is counted and spooled.
+        deadline = time.monotonic() + 120
+        while not (data_dir / "demo-gateway" / "usage_state.json").exists():
+            assert time.monotonic() < deadline, "the demo gateway counted nothing in 120 s"
+            time.sleep(1)
+    finally:
+        output = _stop(process)
+    # Stopped before the web server, the gateway delivered everything it had counted.
+    assert spool.pending() == [], output[-3000:]
+    assert "usage batches undelivered" not in output
 
 
 def _old_development_key() -> bytes:
