@@ -6,12 +6,9 @@ import logging
 from datetime import datetime, timedelta
 from smtplib import SMTPException
 
-from django.conf import settings
-from django.core.mail import send_mail
-from django.template.loader import render_to_string
-
 from core import clock
 from core.celery import app
+from core.mail import send_templated_email
 from saas.metering.services import BillingPeriod
 from tenants.models import Organization
 
@@ -54,13 +51,12 @@ def send_quota_email(organization_id: int, threshold: int, period_start: str) ->
         "threshold": threshold,
         "period": period,
         "refused": plan.hard_cap and threshold >= 100,
-        "public_url": settings.PUBLIC_URL,
     }
-    send_mail(
-        subject=f"{organization.name} has used {threshold}% of its {plan.name} allowance",
-        message=render_to_string("billing/quota_email.txt", context),
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        recipient_list=services.quota_email_recipients(organization),
+    send_templated_email(
+        "billing/quota_email.txt",
+        f"{organization.name} has used {threshold}% of its {plan.name} allowance",
+        services.quota_email_recipients(organization),
+        context,
     )
 
 

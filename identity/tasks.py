@@ -2,23 +2,16 @@
 request, and the links' secrets are made here, never carried through the broker."""
 
 from django.conf import settings
-from django.core.mail import send_mail
-from django.template.loader import render_to_string
 
 from core.celery import mail_task
+from core.mail import send_templated_email
 from tenants.models import User
 
 from . import links
 
 
 def _send(template: str, subject: str, to: str, context: dict[str, object]) -> None:
-    context = {**context, "public_url": settings.PUBLIC_URL}
-    send_mail(
-        subject=subject,
-        message=render_to_string(f"identity/{template}", context),
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        recipient_list=[to],
-    )
+    send_templated_email(f"identity/{template}", subject, [to], context)
 
 
 @mail_task("identity.send_password_reset_email")

@@ -2,10 +2,9 @@
 through the broker."""
 
 from django.conf import settings
-from django.core.mail import send_mail
-from django.template.loader import render_to_string
 
 from core.celery import mail_task
+from core.mail import send_templated_email
 from tenants.models import User
 
 from .models import SsoConfiguration
@@ -29,9 +28,9 @@ def send_link_email(user_id: int, configuration_id: int, subject: str) -> None:
         "link": link_url(configuration, subject, user),
         "minutes": settings.SSO_LINK_MINUTES,
     }
-    send_mail(
-        subject=f"Connect your account to {configuration.organization.name}'s single sign-on",
-        message=render_to_string("sso/link_email.txt", context),
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        recipient_list=[user.email],
+    send_templated_email(
+        "sso/link_email.txt",
+        f"Connect your account to {configuration.organization.name}'s single sign-on",
+        [user.email],
+        context,
     )

@@ -3,13 +3,11 @@
 from datetime import timedelta
 from smtplib import SMTPException
 
-from django.conf import settings
-from django.core.mail import send_mail
 from django.db import transaction
-from django.template.loader import render_to_string
 
 from core import clock
 from core.celery import TenantTask, app
+from core.mail import send_templated_email
 
 from .models import Invitation
 from .services import issue_invitation_link
@@ -37,13 +35,12 @@ def send_invitation_email(invitation_id: int) -> None:
         "inviter": invitation.invited_by.email if invitation.invited_by else "A member",
         "link": link,
         "expires_at": invitation.expires_at,
-        "public_url": settings.PUBLIC_URL,
     }
-    send_mail(
-        subject=f"You are invited to {invitation.organization.name}",
-        message=render_to_string("tenants/invitation_email.txt", context),
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        recipient_list=[invitation.email],
+    send_templated_email(
+        "tenants/invitation_email.txt",
+        f"You are invited to {invitation.organization.name}",
+        [invitation.email],
+        context,
     )
 
 

@@ -1,22 +1,15 @@
 """The portal's emails, sent by Celery. Tasks take ids and the organization's schema; the links'
 secrets are made here, but an invitation's (kept only as a digest) comes with its task."""
 
-from django.conf import settings
-from django.core.mail import send_mail
-from django.template.loader import render_to_string
 from django_tenants.utils import schema_context
 
 from core.celery import mail_task
+from core.mail import send_templated_email
 from tenants.services import organization_by_slug
 
 
 def _send(template: str, subject: str, to: str, context: dict[str, object]) -> None:
-    send_mail(
-        subject=subject,
-        message=render_to_string(f"portal/email/{template}", context),
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        recipient_list=[to],
-    )
+    send_templated_email(f"portal/email/{template}", subject, [to], context)
 
 
 @mail_task("portal.send_portal_email")
