@@ -635,9 +635,13 @@ def confirm_link(token: str, ip_address: str | None) -> Organization:
         or not Membership.objects.filter(organization=configuration.organization, user=user).exists()
     ):
         raise InvalidInput.field("token", LINK_STALE)
-    if SsoIdentity.objects.filter(configuration=configuration, subject=data["s"]).exists():
-        raise InvalidInput.field("token", LINK_USED)
-    identity_row = SsoIdentity.objects.create(configuration=configuration, subject=data["s"], user=user)
+    try:
+        with transaction.atomic():
+            identity_row = SsoIdentity.objects.create(
+                configuration=configuration, subject=data["s"], user=user
+            )
+    except IntegrityError as exc:  # used already, or by the same link opened twice at once
+        raise InvalidInput.field("token", LINK_USED) from exc
     record_audit(
         Actor(user=user, ip_address=ip_address),
         configuration.organization,
