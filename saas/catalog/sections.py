@@ -122,32 +122,25 @@ def _routes(cluster: GatewayCluster) -> list[dict[str, Any]]:
     ]
 
 
-def _consumers(cluster: GatewayCluster) -> list[dict[str, Any]]:
-    return consumers_between(cluster, 0, None)
-
-
-def consumers_between(cluster: GatewayCluster, first: int, end: int | None) -> list[dict[str, Any]]:
-    """The consumers whose ids are in [first, end) (`end` None: from `first` on), each with its
+def consumers_between(
+    cluster: GatewayCluster, first: int = 0, end: int | None = None
+) -> list[dict[str, Any]]:
+    """The consumers whose ids are in [first, end) (by default, all), each with its
     credentials, by id: the whole section, or one of its shards, which is what a consumer write
     recompiles. Rows come as tuples, and the JSON columns as text decoded once per distinct text
     (consumers often share their labels and plugins): `.values()` dictionaries and Django's
     decoding of each column took 200 ms with 10,000 consumers. Consumers may so share these
     values: the document is only read."""
-    ids = {"gte": first} if end is None else {"gte": first, "lt": end}
+    in_range = Consumer.objects.filter(cluster=cluster, id__gte=first)
+    of_consumers = Credential.objects.filter(cluster=cluster, consumer_id__gte=first)
+    if end is not None:
+        in_range, of_consumers = in_range.filter(id__lt=end), of_consumers.filter(consumer_id__lt=end)
     credentials: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for values in (
-        Credential.objects.filter(
-            cluster=cluster, **{f"consumer_id__{op}": value for op, value in ids.items()}
-        )
-        .order_by("id")
-        .values_list(*_CREDENTIAL_FIELDS)
-    ):
+    for values in of_consumers.order_by("id").values_list(*_CREDENTIAL_FIELDS):
         row = dict(zip(_CREDENTIAL_FIELDS, values, strict=True))
         credentials[row["consumer_id"]].append(_credential(row))
-    rows = (
-        Consumer.objects.filter(cluster=cluster, **{f"id__{op}": value for op, value in ids.items()})
-        .order_by("id")
-        .values_list("id", "username", Cast("labels", TextField()), Cast("plugins", TextField()), "enabled")
+    rows = in_range.order_by("id").values_list(
+        "id", "username", Cast("labels", TextField()), Cast("plugins", TextField()), "enabled"
     )
     labels_of: dict[str, dict[str, str]] = {}
     plugins_of: dict[str, list[dict[str, Any]]] = {}
@@ -201,7 +194,7 @@ SECTIONS: dict[str, Callable[[GatewayCluster], Any]] = {
     "upstreams": _upstreams,
     "services": _services,
     "routes": _routes,
-    "consumers": _consumers,
+    "consumers": consumers_between,
     "key_auth": _key_auth,
     "certificates": _certificates,
 }

@@ -95,7 +95,7 @@ def publish(
             sections = {*sections, *(key for key in _compilers if key not in latest.sections)}
             for key, ids in (changed_ids or {}).items():
                 # Only shards the latest version has: one stored whole is compiled whole.
-                if key in sections and key in _shard_compilers and key in (latest.shards or {}):
+                if key in sections and key in _shard_compilers and key in latest.shards:
                     sections.discard(key)
                     changed_shards[key] = {
                         index: _shard_compilers[key](cluster, index * SHARD_WIDTH, (index + 1) * SHARD_WIDTH)

@@ -101,27 +101,27 @@ def section_texts(shas: Iterable[str]) -> dict[str, str]:
 
 def _sharded_text(shards: dict[str, str], texts: dict[str, str]) -> str:
     """A sharded section's canonical JSON: its shards' entities, in the order of their ids."""
-    parts = [texts[shards[index]][1:-1] for index in sorted(shards, key=int)]
-    return "[" + ",".join(part for part in parts if part) + "]"
+    # A shard holds one entity at least: an empty one is not kept.
+    return "[" + ",".join(texts[shards[index]][1:-1] for index in sorted(shards, key=int)) + "]"
 
 
 def _texts_by_key(
     sections: dict[str, str], shards: dict[str, dict[str, str]], known: dict[str, str]
 ) -> dict[str, str]:
-    """Each section's text by its key: stored ones by their hash, sharded ones assembled; `known`
-    (hash -> text) spares the reads of those just made."""
-    wanted = {sha for key, sha in sections.items() if key not in shards}
-    wanted |= {sha for pieces in shards.values() for sha in pieces.values()}
+    """Each section's text by its key: stored ones by their hash, sharded ones assembled from
+    their shards; `known` (hash -> text) spares the reads of those just made."""
+    stored = {key: sha for key, sha in sections.items() if key not in shards}
+    wanted = {*stored.values(), *(sha for pieces in shards.values() for sha in pieces.values())}
     texts = {**section_texts(wanted - known.keys()), **known}
     return {
-        key: _sharded_text(shards[key], texts) if key in shards else texts[sha]
-        for key, sha in sections.items()
+        **{key: texts[sha] for key, sha in stored.items()},
+        **{key: _sharded_text(pieces, texts) for key, pieces in shards.items()},
     }
 
 
 def snapshot_texts(snapshot: ConfigSnapshot) -> dict[str, str]:
     """The snapshot's sections as canonical JSON texts, by key."""
-    return _texts_by_key(snapshot.sections, snapshot.shards or {}, {})
+    return _texts_by_key(snapshot.sections, snapshot.shards, {})
 
 
 def _assemble(by_key: dict[str, str]) -> bytes:
@@ -177,16 +177,17 @@ def store_snapshot(
         key: dict(value) for key, value in (latest.shards if latest else {}).items()
     }
     new_texts: dict[str, str] = {}
+    changed_shards = dict(changed_shards or {})
     for key, value in changed.items():
         if key in SHARDED_SECTIONS:  # compiled whole: stored as shards
             shards[key] = {}
-            changed_shards = {**(changed_shards or {}), key: _split_into_shards(value)}
+            changed_shards[key] = _split_into_shards(value)
             continue
         sha, text = _checked_text(key, value)
         sections[key] = sha
         shards.pop(key, None)
         new_texts[sha] = text
-    for key, pieces in (changed_shards or {}).items():
+    for key, pieces in changed_shards.items():
         if key not in shards:
             raise ValueError(f"the {key!r} section has no shards to change: compile it whole")
         for index, entities in pieces.items():
@@ -196,8 +197,7 @@ def store_snapshot(
             sha, text = _checked_text(key, entities)
             shards[key][str(index)] = sha
             new_texts[sha] = text
-        sections[key] = ""  # hashed once assembled, below
-    missing = set(DOCUMENT_KEYS) - set(sections)
+    missing = set(DOCUMENT_KEYS) - set(sections) - set(shards)
     if missing:
         raise ValueError(f"A snapshot needs every section; missing {sorted(missing)}")
     by_key = _texts_by_key(sections, shards, new_texts)
@@ -228,7 +228,7 @@ def store_snapshot(
 
 def _stored_shas(snapshot: ConfigSnapshot) -> set[str]:
     """The sections and shards `snapshot` reads from storage."""
-    shards = snapshot.shards or {}
+    shards = snapshot.shards
     return {
         *(sha for key, sha in snapshot.sections.items() if key not in shards),
         *(sha for pieces in shards.values() for sha in pieces.values()),
@@ -344,12 +344,11 @@ def rotate_snapshot_secrets() -> RotationCount:
         if not renamed:
             return count
         for snapshot in ConfigSnapshot.objects.select_for_update().order_by("id"):
-            shards = snapshot.shards or {}
             if not renamed.keys() & _stored_shas(snapshot):
                 continue
             snapshot.shards = {
                 key: {index: renamed.get(sha, sha) for index, sha in pieces.items()}
-                for key, pieces in shards.items()
+                for key, pieces in snapshot.shards.items()
             }
             snapshot.sections = {key: renamed.get(sha, sha) for key, sha in snapshot.sections.items()}
             by_key = snapshot_texts(snapshot)
