@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import metering, pcre
+from .consumer_set import ConsumerSet
 from .directives import (
     MAX_WORDS,
     PluginRules,
@@ -55,7 +56,7 @@ from .plugins import BY_NAME, ORDER, SUPPORTED, GatewayPlugin, RenderContext, tr
 from .plugins.basic_auth import USERLIST, USERS_MAP
 from .plugins.key_auth import KEYS_HMAC_MAP, KEYS_MAP
 from .plugins.request_size_limit import buffer_size
-from .protocol import Certificate, Consumer, Plugin, Route, Service, Snapshot, Upstream
+from .protocol import Certificate, Plugin, Route, Service, Snapshot, Upstream
 
 __all__ = ["SUPPORTED", "RenderError", "RenderOptions", "render"]
 
@@ -381,28 +382,15 @@ def _with_any_method(own: dict[str, int], any_method: dict[str, int], *, prefixe
     return merged
 
 
-def _consumer_files(consumers: list[Consumer]) -> tuple[dict[str, str], list[str]]:
-    """The maps from credentials to consumers, and the userlist of basic-auth passwords."""
-    keys: list[str] = []
-    hmac_keys: list[str] = []
-    users: list[str] = []
-    userlist = [f"userlist {USERLIST}"]
-    for consumer in consumers:
-        for credential in consumer.credentials:
-            if credential.type == "key-auth":
-                by_scheme = hmac_keys if credential.scheme == "hmac-sha256" else keys
-                by_scheme.append(f"{credential.key_sha256} {consumer.username}")
-            elif credential.type == "basic-auth":
-                if not credential.username or any(c.isspace() for c in credential.username):
-                    raise RenderError(f"basic-auth username {credential.username!r} cannot be used.")
-                users.append(f"{credential.username} {consumer.username}")
-                userlist.append(
-                    f"    user {quote(credential.username)} password {quote(credential.password_crypt)}"
-                )
-    files = {KEYS_MAP: "\n".join(sorted(keys)) + "\n", USERS_MAP: "\n".join(sorted(users)) + "\n"}
-    if hmac_keys:
-        files[KEYS_HMAC_MAP] = "\n".join(sorted(hmac_keys)) + "\n"
-    return files, userlist
+def _consumer_files(consumers: ConsumerSet) -> dict[str, str]:
+    """The maps from credentials to consumers."""
+    files = {
+        KEYS_MAP: "\n".join(sorted(consumers.key_lines)) + "\n",
+        USERS_MAP: "\n".join(sorted(consumers.user_lines)) + "\n",
+    }
+    if consumers.hmac_key_lines:
+        files[KEYS_HMAC_MAP] = "\n".join(sorted(consumers.hmac_key_lines)) + "\n"
+    return files
 
 
 # A certificate's host name, maybe a wildcard: a crt-list filter (a leading `!` would negate it).
@@ -439,7 +427,7 @@ def _error_page(status: int, reason: str, error: str, message: str) -> str:
 
 
 def _plugin_settings(
-    snapshot: Snapshot, routes: list[Route], services: dict[int, Service]
+    snapshot: Snapshot, routes: list[Route], services: dict[int, Service], consumers: ConsumerSet
 ) -> tuple[dict[str, dict[int, Any]], dict[str, dict[str, Any]]]:
     """Each plugin's setting by route id, and by consumer name where a consumer sets its own."""
     by_route: dict[str, dict[int, Any]] = {plugin.name: {} for plugin in ORDER}
@@ -452,11 +440,7 @@ def _plugin_settings(
             by_route[name][route.id] = config
         if route.strip_path_prefix:
             by_route["strip-prefix"][route.id] = {"prefix": route.strip_path_prefix}
-    by_consumer: dict[str, dict[str, Any]] = {plugin.name: {} for plugin in ORDER}
-    for consumer in snapshot.consumers:
-        for plugin in consumer.plugins:
-            if plugin.name in by_consumer:
-                by_consumer[plugin.name][consumer.username] = plugin.config
+    by_consumer = {plugin.name: consumers.plugins.get(plugin.name, {}) for plugin in ORDER}
     return by_route, by_consumer
 
 
@@ -469,8 +453,10 @@ class _Grouping:
     of_consumer: dict[str, str]
 
 
-def _groupings(snapshot: Snapshot, routes: list[Route], services: dict[int, Service]) -> dict[str, _Grouping]:
-    by_route, by_consumer = _plugin_settings(snapshot, routes, services)
+def _groupings(
+    snapshot: Snapshot, routes: list[Route], services: dict[int, Service], consumers: ConsumerSet
+) -> dict[str, _Grouping]:
+    by_route, by_consumer = _plugin_settings(snapshot, routes, services, consumers)
     groupings = {}
     for plugin in ORDER:
         consumers_of = by_consumer[plugin.name] if plugin.consumer_scoped else {}
@@ -682,7 +668,13 @@ def _preflight(
     }
 
 
-def render(snapshot: Snapshot, options: RenderOptions) -> dict[str, str]:
+def render(
+    snapshot: Snapshot, options: RenderOptions, consumers: ConsumerSet | None = None
+) -> dict[str, str]:
+    """The files HAProxy serves `snapshot` from. `consumers`: the snapshot's consumers as the
+    agent holds them, shard by shard (`ConsumerSet`); by default, those of `snapshot`."""
+    if consumers is None:
+        consumers = ConsumerSet.of(snapshot.consumers)
     upstreams = {u.id: u for u in snapshot.upstreams}
     services = {s.id: s for s in snapshot.services}
     routes = sorted(snapshot.routes, key=lambda r: (-r.priority, r.id))
@@ -696,15 +688,13 @@ def render(snapshot: Snapshot, options: RenderOptions) -> dict[str, str]:
             if not _METHOD.fullmatch(method):
                 raise RenderError(f"Route {route.name!r}: {method!r} is not an HTTP method.")
     certificate_files = _certificate_files(snapshot.certificates, options)
-    # A disabled (suspended) consumer's credentials are in no key map, JWT or HMAC file: 401.
-    enabled = [consumer for consumer in snapshot.consumers if consumer.enabled]
     ctx = RenderContext(
         options,
         {u.name: u.id for u in snapshot.upstreams},
-        tuple(enabled),
+        consumers,
         snapshot.key_auth.secret if snapshot.key_auth else None,
     )
-    groupings = _groupings(snapshot, routes, services)
+    groupings = _groupings(snapshot, routes, services, consumers)
     backends, plugins, plugins_names = _backends(routes, services, upstreams, groupings, ctx)
 
     bind = f"    bind {options.bind_address}:{options.http_port}"
@@ -758,7 +748,8 @@ def render(snapshot: Snapshot, options: RenderOptions) -> dict[str, str]:
         plugins.globals.append(f"tune.bufsize {size}")
     files.update(plugins.files)
 
-    consumer_files, userlist = _consumer_files(enabled)
+    consumer_files = _consumer_files(consumers)
+    userlist = [f"userlist {USERLIST}", *consumers.userlist]
     sections = [
         "global",
         *([f"    maxconn {options.maxconn}"] if options.maxconn else []),

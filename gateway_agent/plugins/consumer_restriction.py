@@ -10,11 +10,10 @@ it is applied by reload (`runtime_update` swaps maps alone)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from typing import Any
 
+from ..consumer_set import ConsumerSet
 from ..directives import PluginRules, RenderError, Settings, deny, group_file, pattern_file, when
-from ..protocol import Consumer
 from .context import RenderContext
 
 MESSAGE = "The consumer is not allowed to call this route"
@@ -23,17 +22,16 @@ MESSAGE = "The consumer is not allowed to call this route"
 _USERNAME = re.compile(r"[A-Za-z0-9._@+-]{1,100}")
 
 
-def allowed(config: dict[str, Any], consumers: Iterable[Consumer]) -> list[str]:
+def allowed(config: dict[str, Any], consumers: ConsumerSet) -> list[str]:
     """The names of the consumers `config` lets through: listed by name, or carrying any one of
     its label pairs. Names of consumers the snapshot lacks are left out: no request names them."""
-    names = set(config.get("consumers", []))
+    found = set(config.get("consumers", [])) & consumers.usernames
     labels: dict[str, str] = config.get("labels", {})
-    found = set()
-    for consumer in consumers:
-        if consumer.username in names or any(consumer.labels.get(k) == v for k, v in labels.items()):
-            if not _USERNAME.fullmatch(consumer.username):
-                raise RenderError(f"consumer-restriction: {consumer.username!r} cannot be a consumer's name.")
-            found.add(consumer.username)
+    for label in labels.items():
+        found.update(consumers.by_label.get(label, ()))
+    for name in found:
+        if not _USERNAME.fullmatch(name):
+            raise RenderError(f"consumer-restriction: {name!r} cannot be a consumer's name.")
     return sorted(found)
 
 

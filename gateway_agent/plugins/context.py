@@ -3,28 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 
+from ..consumer_set import ConsumerSet
 from ..directives import RenderError, RenderOptions
-from ..protocol import Consumer
 
 
 @dataclass(frozen=True)
 class RenderContext:
     options: RenderOptions
     upstream_ids: dict[str, int] = field(default_factory=dict)  # upstream name -> id
-    consumers: tuple[Consumer, ...] = ()
+    consumers: ConsumerSet = field(default_factory=ConsumerSet)
     key_auth_secret: str | None = None  # base64: what key-auth's HMAC keys are hashed with
 
-    @cached_property
+    @property
     def key_schemes(self) -> frozenset[str]:
         """How the consumers' key-auth keys are hashed: "hmac-sha256", "sha256", or both."""
-        return frozenset(
-            credential.scheme
-            for consumer in self.consumers
-            for credential in consumer.credentials
-            if credential.type == "key-auth"
-        )
+        return self.consumers.key_schemes
 
     def path(self, relative: str) -> str:
         return f"{self.options.config_dir}/{relative}"

@@ -93,11 +93,9 @@ def _algorithm_is(names: list[str]) -> str:
 
 def _consumer_files(ctx: RenderContext, rules: PluginRules) -> None:
     secrets, consumers = [], []
-    for consumer in ctx.consumers:
-        for credential in consumer.credentials:
-            if credential.type == "hmac-auth" and credential.secret:
-                secrets.append(f"{credential.key_id} {base64.b64encode(credential.secret.encode()).decode()}")
-                consumers.append(f"{credential.key_id} {consumer.username}")
+    for credential in ctx.consumers.hmac:
+        secrets.append(f"{credential.key_id} {base64.b64encode(credential.secret.encode()).decode()}")
+        consumers.append(f"{credential.key_id} {credential.username}")
     rules.files[SECRETS_MAP] = "".join(f"{line}\n" for line in sorted(secrets))
     rules.files[CONSUMERS_MAP] = "".join(f"{line}\n" for line in sorted(consumers))
 

@@ -52,31 +52,28 @@ _FIRST, _LAST = 10**9, 10**10 - 1
 
 def _credential_rules(ctx: RenderContext, rules: PluginRules) -> None:
     keys, algorithms, consumers = [], [], []
-    for consumer in ctx.consumers:
-        for credential in consumer.credentials:
-            if credential.type != "jwt-auth":
-                continue
-            slot = f"j{credential.id}"
-            if any(c.isspace() for c in credential.key) or credential.key.startswith("#"):
-                raise RenderError(f"jwt-auth key {credential.key!r} cannot be used.")
-            keys.append(f"{credential.key} {slot}")
-            algorithms.append(f"{slot} {credential.algorithm}")
-            consumers.append(f"{slot} {consumer.username}")
-            if credential.algorithm.startswith("HS"):
-                if not credential.secret or _UNSAFE_IN_ARGUMENT & set(credential.secret):
-                    raise RenderError(f"jwt-auth credential {credential.id} has no usable secret.")
-                key = credential.secret
-            else:
-                if not credential.public_key_pem:
-                    raise RenderError(f"jwt-auth credential {credential.id} has no public key.")
-                relative = f"jwt/{credential.id}.pem"
-                rules.files[relative] = credential.public_key_pem.rstrip() + "\n"
-                key = ctx.path(relative)
-            verify = quote(f"var(txn.jwt),jwt_verify({credential.algorithm},{key})")
-            rules.request.append(
-                f"http-request set-var(txn.jwt_valid) {verify} if {{ var(txn.jwt_cred) -m str {slot} }} "
-                "!{ var(txn.jwt_valid) -m found }"
-            )
+    for credential in ctx.consumers.jwt:
+        slot = f"j{credential.credential_id}"
+        if any(c.isspace() for c in credential.key) or credential.key.startswith("#"):
+            raise RenderError(f"jwt-auth key {credential.key!r} cannot be used.")
+        keys.append(f"{credential.key} {slot}")
+        algorithms.append(f"{slot} {credential.algorithm}")
+        consumers.append(f"{slot} {credential.username}")
+        if credential.algorithm.startswith("HS"):
+            if not credential.secret or _UNSAFE_IN_ARGUMENT & set(credential.secret):
+                raise RenderError(f"jwt-auth credential {credential.credential_id} has no usable secret.")
+            key = credential.secret
+        else:
+            if not credential.public_key_pem:
+                raise RenderError(f"jwt-auth credential {credential.credential_id} has no public key.")
+            relative = f"jwt/{credential.credential_id}.pem"
+            rules.files[relative] = credential.public_key_pem.rstrip() + "\n"
+            key = ctx.path(relative)
+        verify = quote(f"var(txn.jwt),jwt_verify({credential.algorithm},{key})")
+        rules.request.append(
+            f"http-request set-var(txn.jwt_valid) {verify} if {{ var(txn.jwt_cred) -m str {slot} }} "
+            "!{ var(txn.jwt_valid) -m found }"
+        )
     rules.files[CREDENTIALS_MAP] = "".join(f"{line}\n" for line in sorted(keys))
     rules.files[ALGORITHMS_MAP] = "".join(f"{line}\n" for line in sorted(algorithms))
     rules.files[CONSUMERS_MAP] = "".join(f"{line}\n" for line in sorted(consumers))

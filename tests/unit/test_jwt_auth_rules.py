@@ -3,6 +3,7 @@ what the catalog accepts. Their behaviour on real tokens is in tests/e2e/test_pl
 
 import pytest
 
+from gateway_agent.consumer_set import ConsumerSet
 from gateway_agent.directives import RenderError, RenderOptions
 from gateway_agent.plugins import jwt_auth
 from gateway_agent.plugins.context import RenderContext
@@ -11,16 +12,18 @@ from saas.catalog.plugins import PLUGINS, with_new_config_defaults
 
 CONTEXT = RenderContext(
     RenderOptions(config_dir="/etc/gw"),
-    consumers=(
-        Consumer(
-            id=1,
-            username="app",
-            credentials=[
-                JwtAuthCredential(
-                    id=1, key="app-key", algorithm="HS256", secret="a-secret-of-at-least-32-characters"
-                )
-            ],
-        ),
+    consumers=ConsumerSet.of(
+        [
+            Consumer(
+                id=1,
+                username="app",
+                credentials=[
+                    JwtAuthCredential(
+                        id=1, key="app-key", algorithm="HS256", secret="a-secret-of-at-least-32-characters"
+                    )
+                ],
+            ),
+        ]
     ),
 )
 
