@@ -28,7 +28,7 @@ from tenants.credentials import hash_secret
 from tenants.models import Organization
 
 from .models import CLUSTER_TOKEN_PREFIX, ClusterToken, ConfigSnapshot, GatewayInstance
-from .snapshots import snapshot_texts
+from .snapshots import SHARDED_SECTIONS, SectionCache, section_shards, section_texts, snapshot_texts
 
 HEARTBEAT_INTERVAL_S = 10
 ONLINE_WITHIN_S = 30
@@ -321,13 +321,17 @@ def _served_section(key: str, text: str) -> str:
     )
 
 
-# The served form of recent snapshots, by (schema, cluster, version): when a publish wakes a
-# thousand waiting agents, the document is assembled and decrypted once. Keyed by version, not
-# by content: a rollback publishes an earlier content under a new version, and an agent must be
-# told that new version, or it polls again at once for ever.
-_served: OrderedDict[tuple[str, int, int], bytes] = OrderedDict()
+# The served form of recent snapshots, by (schema, cluster, version, the version the agent holds
+# shards of, whether it takes shards): when a publish wakes a thousand waiting agents, the
+# document is assembled and decrypted once. Keyed by version, not by content: a rollback
+# publishes an earlier content under a new version, and an agent must be told that new version,
+# or it polls again at once for ever.
+_served: OrderedDict[tuple[str, int, int, int | None, bool], bytes] = OrderedDict()
 _served_lock = threading.Lock()
 SERVED_CACHE_ENTRIES = 32
+# Shards as served (secrets decrypted), by the stored shard's hash: a new version reads and
+# decrypts only the shards it changed.
+_served_shards = SectionCache(64 * 1024 * 1024)
 
 
 def served_etag(version: int, sha256: str) -> str:
@@ -335,19 +339,40 @@ def served_etag(version: int, sha256: str) -> str:
     return f"{version}-{sha256}"
 
 
-def served_snapshot_json(ctx: AgentContext, version: int) -> tuple[int, bytes] | None:
+def served_snapshot_json(
+    ctx: AgentContext, version: int, *, shards: bool = False, have: int | None = None
+) -> tuple[int, bytes] | None:
     """The snapshot `version` as (version, JSON bytes), cached; None when it does not exist.
 
     The body is {"version", "sha256", "served_sha256", "sections": {name: section sha256},
     "document"}. `sha256` is the stored document's (the snapshot's identity); `served_sha256` and
     the sections' hashes are those of the canonical JSON the agent receives, secrets decrypted,
     so an agent can recompute and check every one. Agents revalidate only the sections whose
-    sha256 they have not seen."""
-    key = (ctx.schema_name, ctx.cluster_id, version)
+    sha256 they have not seen.
+
+    With `shards` the sharded sections (the consumers) leave `document` for "shards" ({name:
+    {index: served shard sha256}}, every shard) and "shard_texts" ({name: {index: the shard's
+    canonical JSON as a string}}); `sections` and `served_sha256` are unchanged, so both forms of
+    a version check to the same hashes. With `have` naming a version of the cluster, the texts
+    of the shards stored alike in that version are left out and "base_version" is `have`, even
+    when no shard was left out; a `have` the cluster has no version of is ignored."""
+    key = (ctx.schema_name, ctx.cluster_id, version, have if shards else None, shards)
     with _served_lock:
         cached = _served.get(key)
     if cached is not None:
         return version, cached
+    body = _served_in_shards(ctx, version, have) if shards else _served_whole(ctx, version)
+    if body is None:
+        return None
+    with _served_lock:
+        _served[key] = body
+        while len(_served) > SERVED_CACHE_ENTRIES:
+            _served.popitem(last=False)
+    return version, body
+
+
+def _served_whole(ctx: AgentContext, version: int) -> bytes | None:
+    """The body with every section in `document`."""
     with schema_context(ctx.schema_name):
         snapshot = ConfigSnapshot.objects.filter(cluster_id=ctx.cluster_id, version=version).first()
         if snapshot is None:
@@ -362,16 +387,100 @@ def served_snapshot_json(ctx: AgentContext, version: int) -> tuple[int, bytes] |
     }
     document = ",".join(f"{json.dumps(key)}:{text}" for key, text in served.items())
     served_sha256 = hashlib.sha256(f"{{{document}}}".encode()).hexdigest()
-    body = (
+    return (
         f'{{"version":{int(snapshot.version)},"sha256":{json.dumps(snapshot.sha256)},'
         f'"served_sha256":"{served_sha256}",'
         f'"sections":{json.dumps(sections, separators=(",", ":"))},"document":{{{document}}}}}'
     ).encode()
-    with _served_lock:
-        _served[key] = body
-        while len(_served) > SERVED_CACHE_ENTRIES:
-            _served.popitem(last=False)
-    return version, body
+
+
+def _served_in_shards(ctx: AgentContext, version: int, have: int | None) -> bytes | None:
+    """The body with the sharded sections in shards, those stored alike in version `have` left out."""
+    with schema_context(ctx.schema_name):
+        snapshot = ConfigSnapshot.objects.filter(cluster_id=ctx.cluster_id, version=version).first()
+        if snapshot is None:
+            return None
+        held: dict[str, dict[str, str]] | None = None
+        if have is not None:
+            held = (
+                ConfigSnapshot.objects.filter(cluster_id=ctx.cluster_id, version=have)
+                .values_list("shards", flat=True)
+                .first()
+            )
+        sharded = [key for key in SHARDED_SECTIONS if key in snapshot.sections]
+        stored = {key: snapshot.sections[key] for key in snapshot.sections if key not in sharded}
+        texts = section_texts(stored.values())
+        pieces = {key: _served_pieces(key, *section_shards(snapshot, key)) for key in sharded}
+    served = {key: _served_section(key, texts[sha]) for key, sha in stored.items()}
+    # Hashed a shard at a time, as the v1 body joins them: the whole section (21 MB at 100,000
+    # consumers) is never assembled.
+    document_hash = hashlib.sha256(b"{")
+    sections: dict[str, str] = {}
+    shard_hashes: dict[str, dict[str, str]] = {}
+    for position, key in enumerate(sorted(snapshot.sections)):
+        document_hash.update(f"{',' if position else ''}{json.dumps(key)}:".encode())
+        if key not in pieces:
+            document_hash.update(served[key].encode())
+            sections[key] = (
+                stored[key]
+                if served[key] == texts[stored[key]]
+                else hashlib.sha256(served[key].encode()).hexdigest()
+            )
+            continue
+        section_hash = hashlib.sha256()
+        shard_hashes[key] = {}
+        for number, (index, (_, text)) in enumerate(pieces[key].items()):
+            data = text.encode()
+            shard_hashes[key][index] = hashlib.sha256(data).hexdigest()
+            # The section is "[" + the shards without their brackets, joined by "," + "]".
+            for part in (b"," if number else b"[", memoryview(data)[1:-1]):
+                section_hash.update(part)
+                document_hash.update(part)
+        closing = b"]" if pieces[key] else b"[]"
+        section_hash.update(closing)
+        document_hash.update(closing)
+        sections[key] = section_hash.hexdigest()
+    document_hash.update(b"}")
+    sent = {
+        key: {
+            index: text
+            for index, (sha, text) in shard_pieces.items()
+            if held is None or held.get(key, {}).get(index) != sha
+        }
+        for key, shard_pieces in pieces.items()
+    }
+    shard_texts = ",".join(
+        json.dumps(key)
+        + ":{"
+        + ",".join(
+            f"{json.dumps(index)}:{json.dumps(text, ensure_ascii=False)}"
+            for index, text in texts_sent.items()
+        )
+        + "}"
+        for key, texts_sent in sorted(sent.items())
+    )
+    document = ",".join(f"{json.dumps(key)}:{text}" for key, text in sorted(served.items()))
+    base = f'"base_version":{int(have)},' if held is not None and have is not None else ""
+    return (
+        f'{{"version":{int(snapshot.version)},"sha256":{json.dumps(snapshot.sha256)},'
+        f'"served_sha256":"{document_hash.hexdigest()}",'
+        f'"sections":{json.dumps(dict(sorted(sections.items())), separators=(",", ":"))},'
+        f'"shards":{json.dumps(shard_hashes, separators=(",", ":"))},'
+        f'"shard_texts":{{{shard_texts}}},{base}"document":{{{document}}}}}'
+    ).encode()
+
+
+def _served_pieces(key: str, shards: dict[str, str], known: dict[str, str]) -> dict[str, tuple[str, str]]:
+    """Each shard of a section, in the order of its index: (stored hash, text as served). Only
+    the shards not served recently are read and decrypted; `known` (hash -> stored text) spares
+    the reads of shards that are not stored. Call inside the organization's schema."""
+    served = {sha: text for sha in shards.values() if (text := _served_shards.get(sha)) is not None}
+    missing = set(shards.values()) - served.keys()
+    stored = {**section_texts(missing - known.keys()), **known} if missing else {}
+    for sha in missing:
+        served[sha] = _served_section(key, stored[sha])
+        _served_shards.put(sha, served[sha])
+    return {index: (shards[index], served[shards[index]]) for index in sorted(shards, key=int)}
 
 
 def served_snapshot(ctx: AgentContext) -> dict[str, Any] | None:

@@ -50,8 +50,8 @@ SHARDED_SECTIONS = ("consumers",)
 SHARD_WIDTH = 1000
 
 
-class _SectionCache:
-    """Recently used section texts, so publishing a route change does not re-read the
+class SectionCache:
+    """Recently used section texts by hash, so publishing a route change does not re-read the
     consumers section from PostgreSQL each time. Bounded by total size."""
 
     def __init__(self, max_bytes: int = 64 * 1024 * 1024) -> None:
@@ -78,7 +78,7 @@ class _SectionCache:
                 self._bytes -= len(dropped)
 
 
-_cache = _SectionCache()
+_cache = SectionCache()
 
 
 @cache
@@ -117,6 +117,22 @@ def _texts_by_key(
         **{key: texts[sha] for key, sha in stored.items()},
         **{key: _sharded_text(pieces, texts) for key, pieces in shards.items()},
     }
+
+
+def section_shards(snapshot: ConfigSnapshot, key: str) -> tuple[dict[str, str], dict[str, str]]:
+    """A sharded section's shards (index -> stored hash) and the texts of those not stored
+    (hash -> text): a version stored before shards existed has its section split here, into the
+    shards a publish of the same consumers stores."""
+    if key in snapshot.shards:
+        return dict(snapshot.shards[key]), {}
+    sha = snapshot.sections[key]
+    shards: dict[str, str] = {}
+    texts: dict[str, str] = {}
+    for index, entities in sorted(_split_into_shards(json.loads(section_texts([sha])[sha])).items()):
+        text = canonical_json(entities).decode()
+        shards[str(index)] = hashlib.sha256(text.encode()).hexdigest()
+        texts[shards[str(index)]] = text
+    return shards, texts
 
 
 def snapshot_texts(snapshot: ConfigSnapshot) -> dict[str, str]:

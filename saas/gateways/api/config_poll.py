@@ -8,6 +8,9 @@ pool, and wake-ups come from one Redis subscription per process (saas.gateways.n
 Answers: 200 with {"version", "sha256", "document"} and an ETag when the cluster's latest
 version differs from the agent's `version` (or from the version named by If-None-Match);
 otherwise it waits up to `wait` seconds (default 30, at most 60) for one, then answers 304.
+With `shards=1` the consumers come as shards, and with `have=N` only those that differ from
+version N's (docs/gateway.md, "Sharded snapshots"); 400 for another `shards` or a `have` that is
+not a version number.
 Versions, not contents, are compared: every publish is its own version, even one whose content
 equals an earlier one (a rollback), and the answer is always the version it names. 401 for a
 bad token, and for one revoked (or whose grace period ended) while the poll waited."""
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
@@ -59,6 +63,16 @@ async def poll_config(authorization: str, query: dict[str, str], if_none_match: 
         return json_response(
             400, {"detail": "wait: a number of seconds.", "errors": {"wait": ["A number of seconds."]}}
         )
+    if query.get("shards", "0") not in ("0", "1"):
+        return json_response(400, {"detail": "shards: 0 or 1.", "errors": {"shards": ["0 or 1."]}})
+    have = parse_id(query["have"]) if "have" in query else None
+    if "have" in query and have is None:
+        return json_response(
+            400, {"detail": "have: a version number.", "errors": {"have": ["A version number."]}}
+        )
+    served_snapshot_json = functools.partial(
+        agents.served_snapshot_json, shards=query.get("shards") == "1", have=have
+    )
     loop = asyncio.get_running_loop()
     channel = snapshot_channel(ctx.schema_name, ctx.cluster_id)
     # Listen before looking, so a snapshot published in between is not missed.
@@ -76,7 +90,7 @@ async def poll_config(authorization: str, query: dict[str, str], if_none_match: 
                 return _refused()
             latest = await in_pool(agents.latest_snapshot)(ctx)
             if latest is not None and latest[0] != known:
-                found = await in_pool(agents.served_snapshot_json)(ctx, latest[0])
+                found = await in_pool(served_snapshot_json)(ctx, latest[0])
                 if found is not None:
                     etag_value = agents.served_etag(latest[0], latest[1])
                     return 200, {"content-type": "application/json", "etag": f'"{etag_value}"'}, found[1]
