@@ -124,7 +124,7 @@ bench-plugins: $(STAMP) system-deps bench-tools
 bench-metering: $(STAMP) bench-tools
 	$(PY) -m saas.launcher exec -- $(PY) tests/perf/bench_metering.py
 
-bench-catalog: $(STAMP)
+bench-catalog: $(STAMP) system-deps
 	$(PY) -m saas.launcher exec -- $(PY) tests/perf/bench_catalog.py
 
 bench-gateway: $(STAMP) system-deps bench-tools

@@ -16,8 +16,9 @@ from . import __version__
 from .agent import Agent, AgentSettings, write_files
 from .client import check_control_plane_url
 from .haproxy import HAProxyError, check_config
-from .protocol import Snapshot
+from .protocol import Snapshot, SnapshotParser, verify_served
 from .renderer import RenderError, RenderOptions, render
+from .shard_store import ShardStore
 from .usage import SpoolLimits
 
 
@@ -136,12 +137,21 @@ def _run_until_signalled(agent: Agent, heartbeat_interval_s: float) -> int:
 
 def _check(path: Path, haproxy_bin: str) -> int:
     try:
-        data = json.loads(path.read_text())
-        document = data.get("document", data)  # a served snapshot or a bare document
-        snapshot = Snapshot.model_validate(document)
+        body = path.read_bytes()
+        data = json.loads(body)
+        consumers = None
+        if isinstance(data, dict) and "shards" in data:
+            # A snapshot in shards, as the agent keeps it: the shards it left out are beside it.
+            store = ShardStore(path.parent / "shards")
+            verified = verify_served(body, store.read)
+            snapshot = SnapshotParser().parse(verified.served)
+            consumers = store.consumers_of(verified)
+        else:
+            document = data.get("document", data)  # a served snapshot or a bare document
+            snapshot = Snapshot.model_validate(document)
         with tempfile.TemporaryDirectory() as folder:
             options = RenderOptions(config_dir=folder, runtime_socket=f"{folder}/haproxy.sock")
-            write_files(render(snapshot, options), Path(folder))
+            write_files(render(snapshot, options, consumers), Path(folder))
             check_config(haproxy_bin, Path(folder) / "haproxy.cfg")
     except (OSError, ValueError, RenderError, HAProxyError) as exc:
         print(f"invalid: {exc}", file=sys.stderr)

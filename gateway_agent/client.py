@@ -83,12 +83,16 @@ class ControlPlane:
             raise ControlPlaneError(f"heartbeat: HTTP {response.status_code} {response.text[:200]}")
         return True
 
-    def poll_config(self, version: int | None, wait_s: float) -> bytes | None:
+    def poll_config(self, version: int | None, wait_s: float, have: int | None = None) -> bytes | None:
         """The next snapshot after `version`, as the JSON body it came in (decoded by the agent,
-        and kept on disk as it is), or None when none came within `wait_s`."""
-        params: dict[str, Any] = {"wait": wait_s}
+        and kept on disk as it is), or None when none came within `wait_s`. Sharded sections
+        come in shards, only those changed since version `have` when the agent holds its shards
+        (docs/gateway.md, "Sharded snapshots")."""
+        params: dict[str, Any] = {"wait": wait_s, "shards": 1}
         if version is not None:
             params["version"] = version
+        if have is not None:
+            params["have"] = have
         response = self._client.get("/agent/v1/config", params=params, timeout=wait_s + 10)
         if response.status_code == 304:
             return None

@@ -13,7 +13,8 @@ import hashlib
 import json
 import math
 import re
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
@@ -209,7 +210,11 @@ class SnapshotParser:
         self._forget = forget
 
     def parse(self, served: dict[str, Any]) -> Snapshot:
+        """The snapshot `served` names. A sharded section (in `shards`) is left empty here: the
+        agent holds it shard by shard (`ShardStore`)."""
         document, sections = served["document"], served.get("sections")
+        if isinstance(sections, dict) and isinstance(served.get("shards"), dict):
+            sections = {name: sha for name, sha in sections.items() if name not in served["shards"]}
         if not isinstance(document, dict) or not isinstance(sections, dict) or set(sections) != set(document):
             return Snapshot.model_validate(document)  # a control plane that does not name sections
         unknown = set(document) - set(_SECTION_TYPES)
@@ -250,18 +255,26 @@ class SnapshotRefused(ValueError):
         self.version = version
 
 
+class ShardsMissing(SnapshotRefused):
+    """A sharded snapshot left out a shard the agent does not hold: ask again for every shard."""
+
+
 @dataclass(frozen=True)
 class VerifiedSnapshot:
     """A served snapshot whose every hash was recomputed from its content and matched.
 
     `sha256`: the snapshot's identity as the control plane stores it (secrets as ciphertext).
     `content_sha256`: the SHA-256 of the canonical JSON of the document as received (secrets
-    usable): what the agent serves, recomputed here, so equal content means equal hash."""
+    usable): what the agent serves, recomputed here, so equal content means equal hash.
+    `shards`: of a sharded body, each sharded section's shards in order, by their SHA-256;
+    `shard_texts`: the texts of those received, by SHA-256 (the others, the agent holds)."""
 
     version: int
     sha256: str
     content_sha256: str
     served: dict[str, Any]
+    shards: dict[str, list[str]] = field(default_factory=dict)
+    shard_texts: dict[str, str] = field(default_factory=dict)
 
 
 def _finite(text: str) -> float:
@@ -282,7 +295,11 @@ def _sha256_field(served: dict[str, Any], name: str, version: int) -> str:
     return value
 
 
-def verify_served(body: bytes) -> VerifiedSnapshot:
+def _nothing_held(sha256: str) -> bytes | None:
+    return None
+
+
+def verify_served(body: bytes, held: Callable[[str], bytes | None] = _nothing_held) -> VerifiedSnapshot:
     """Decode a served snapshot body and check it before anything uses it: a bounded integer
     version, hashes that are 64 hex digits, and every hash recomputed from the content.
 
@@ -307,21 +324,126 @@ def verify_served(body: bytes) -> VerifiedSnapshot:
     document, sections = served.get("document"), served.get("sections", {})
     if not isinstance(document, dict):
         raise SnapshotRefused(f"version {version}: the document is not a JSON object", version)
-    if not isinstance(sections, dict) or (sections and set(sections) != set(document)):
+    shards = _shard_lists(served, version)
+    if not isinstance(sections, dict) or (sections and set(sections) != {*document, *shards}):
         raise SnapshotRefused(f"version {version}: the sections named are not the document's", version)
-    parts = []
-    for name in sorted(document):
-        text = canonical_json(document[name])
+    if shards and (not sections or set(shards) & set(document)):
+        raise SnapshotRefused(f"version {version}: the sharded sections are not named apart", version)
+    try:
+        received = _received_shards(served, shards, version)
+        content_sha256 = _content_sha256(document, sections, shards, received, held, version)
+    except UnicodeEncodeError as exc:  # a lone surrogate (`"\ud800"`) has no UTF-8
+        raise SnapshotRefused(f"version {version}: text that is not Unicode: {exc.reason}", version) from exc
+    if content_sha256 != expected:
+        raise SnapshotRefused(f"version {version}: the document does not match its sha256", version)
+    return VerifiedSnapshot(version, sha256, content_sha256, served, shards, received)
+
+
+def _content_sha256(
+    document: dict[str, Any],
+    sections: dict[str, Any],
+    shards: dict[str, list[str]],
+    received: dict[str, str],
+    held: Callable[[str], bytes | None],
+    version: int,
+) -> str:
+    """The SHA-256 of the whole document's canonical JSON, each section's checked on the way."""
+    whole = hashlib.sha256(b"{")
+    for position, name in enumerate(sorted({*document, *shards})):
+        whole.update((b"," if position else b"") + json.dumps(name, ensure_ascii=False).encode() + b":")
+        section = hashlib.sha256()
+        for piece in _section_pieces(name, document, shards, received, held, version):
+            section.update(piece)
+            whole.update(piece)
         claimed = sections.get(name)
-        if claimed is not None and claimed != hashlib.sha256(text).hexdigest():
+        if claimed is not None and claimed != section.hexdigest():
+            if any(sha not in received for sha in shards.get(name, ())):
+                # What the agent holds may be what is wrong (a file damaged on disk).
+                raise ShardsMissing(f"version {version}: the shards held do not make {name!r}", version)
             raise SnapshotRefused(
                 f"version {version}: section {name!r:.60} does not match its sha256", version
             )
-        parts.append(json.dumps(name, ensure_ascii=False).encode() + b":" + text)
-    content_sha256 = hashlib.sha256(b"{" + b",".join(parts) + b"}").hexdigest()
-    if content_sha256 != expected:
-        raise SnapshotRefused(f"version {version}: the document does not match its sha256", version)
-    return VerifiedSnapshot(version, sha256, content_sha256, served)
+    whole.update(b"}")
+    return whole.hexdigest()
+
+
+# The sections an agent takes in shards, and how a shard's index is written.
+SHARDED_SECTIONS = frozenset({"consumers"})
+_SHARD_INDEX = re.compile(r"0|[1-9][0-9]{0,11}")
+
+
+def _shard_lists(served: dict[str, Any], version: int) -> dict[str, list[str]]:
+    """`shards` of a sharded body: each section's shard hashes, in the order of their indexes."""
+    named = served.get("shards", {})
+    if not isinstance(named, dict) or not set(named) <= SHARDED_SECTIONS:
+        raise SnapshotRefused(
+            f"version {version}: shards are named for sections this agent does not shard", version
+        )
+    lists = {}
+    for name, by_index in named.items():
+        if not isinstance(by_index, dict) or not all(
+            isinstance(index, str) and _SHARD_INDEX.fullmatch(index) for index in by_index
+        ):
+            raise SnapshotRefused(
+                f"version {version}: the shards of {name!r} are not named by index", version
+            )
+        lists[name] = [_sha256_field(by_index, index, version) for index in sorted(by_index, key=int)]
+    return lists
+
+
+def _received_shards(served: dict[str, Any], shards: dict[str, list[str]], version: int) -> dict[str, str]:
+    """The shard texts sent, by their SHA-256, each checked against the hash `shards` names."""
+    texts = served.get("shard_texts", {})
+    if not isinstance(texts, dict) or not set(texts) <= set(shards):
+        raise SnapshotRefused(f"version {version}: shard texts for sections not sharded", version)
+    # Kept as the decoded strings: a copy of 100,000 consumers' text is 20 MB.
+    received: dict[str, str] = {}
+    for name, by_index in texts.items():
+        named = served["shards"][name]
+        if not isinstance(by_index, dict) or not set(by_index) <= set(named):
+            raise SnapshotRefused(f"version {version}: shard texts of {name!r} not among its shards", version)
+        for index, text in by_index.items():
+            # One entity at least: the section's text joins the shards' insides with commas.
+            if not isinstance(text, str) or len(text) < 3 or text[0] != "[" or text[-1] != "]":
+                raise SnapshotRefused(
+                    f"version {version}: shard {name}/{index:.12} is not a JSON list", version
+                )
+            if hashlib.sha256(text.encode()).hexdigest() != named[index]:
+                raise SnapshotRefused(
+                    f"version {version}: shard {name}/{index:.12} does not match its sha256", version
+                )
+            received[named[index]] = text
+    return received
+
+
+def _section_pieces(
+    name: str,
+    document: dict[str, Any],
+    shards: dict[str, list[str]],
+    received: dict[str, str],
+    held: Callable[[str], bytes | None],
+    version: int,
+) -> Iterator[bytes | memoryview]:
+    """A section's canonical JSON in pieces: whole, or `[` + its shards' insides joined by `,` +
+    `]`, the shards not sent read from what the agent holds."""
+    if name not in shards:
+        yield canonical_json(document[name])
+        return
+    yield b"["
+    for position, sha in enumerate(shards[name]):
+        if position:
+            yield b","
+        sent = received.get(sha)
+        if sent is not None:
+            yield sent[1:-1].encode()
+            continue
+        text = held(sha)
+        if text is None:
+            raise ShardsMissing(
+                f"version {version}: shard {sha[:12]} of {name!r} was not sent and is not held", version
+            )
+        yield memoryview(text)[1:-1]
+    yield b"]"
 
 
 # --- the agent API (/agent/v1/) ------------------------------------------------------------

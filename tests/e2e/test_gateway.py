@@ -470,8 +470,12 @@ def test_route_matching_and_changes_taken_without_a_reload(tmp_path):
             interval=0.05,
         )
         # One kept connection: each key finds its own consumer, and a deleted key is refused at
-        # once (a connection remembers its last key's hash, never whether it was valid).
+        # once (a connection remembers its last key's hash, never whether it was valid). The
+        # consumer is in another shard (ids 2000 to 2999): its changes send that shard alone,
+        # and the agent keeps the first from disk.
         with schema_context(org.schema_name):
+            with connections["default"].cursor() as cursor:
+                cursor.execute("SELECT setval(pg_get_serial_sequence('catalog_consumer', 'id'), 2500)")
             other = catalog.save_consumer(author, cluster, {"username": "other"})
             credential, _ = catalog.add_credential(
                 author, other, {"type": "key-auth", "key": "another-key-at-runtime"}
@@ -496,6 +500,7 @@ def test_route_matching_and_changes_taken_without_a_reload(tmp_path):
             connections.close_all()
             wait_for(lambda: keyed("another-key-at-runtime")[0] == 401, interval=0.05)
             assert keyed("a-key-added-at-runtime") == (200, "late")
+            assert len(list((data_dir / "shards").glob("*.json"))) == 2
             assert kept.sock is connection  # one connection throughout
         finally:
             kept.close()

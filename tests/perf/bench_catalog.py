@@ -7,8 +7,9 @@ key-auth credential). Measures, in one run against the real database:
 - compile_snapshot_ms: compiling the whole cluster into a snapshot document (median);
 - then, in a second organization, a cluster of BENCH_CONSUMER_STEP (100,000) consumers:
   consumer_write_p95_ms_at_100k, a consumer created with its publish through the API, and
-  agent_consumer_change_s_at_100k and agent_rss_mb_at_100k, an agent process taking the change
-  (verify, parse, render, write; without HAProxy).
+  agent_consumer_change_s_at_100k and agent_rss_mb_at_100k, an agent process with its HAProxy
+  taking the change as it polls for it (in shards: verify, validate the changed shard, render,
+  write, change HAProxy at runtime).
 
 The last line is one JSON object."""
 
@@ -124,24 +125,38 @@ def seed_cluster(
     return user, org, cluster
 
 
-# An agent holding the step's consumers takes one consumer change: verify, parse and render the
-# new version, and write its files (no HAProxy here: its runtime updates or reload come on top).
+# An agent holding the step's consumers takes one consumer change as it polls for it: in shards,
+# only the changed one sent (docs/gateway.md, "Sharded snapshots"). It verifies, validates that
+# shard, renders, writes and changes its HAProxy at runtime. RSS: the agent's own, after the
+# change and at its peak (the first, whole snapshot), and HAProxy's.
 _AGENT_TAKES_A_CHANGE = """
-import json, resource, sys, tempfile, time
+import json, sys, tempfile, time
 from pathlib import Path
-from gateway_agent.agent import write_files
-from gateway_agent.protocol import SnapshotParser, verify_served
-from gateway_agent.renderer import RenderOptions, render
-before, after = Path(sys.argv[1]).read_bytes(), Path(sys.argv[2]).read_bytes()
-folder = Path(tempfile.mkdtemp())
-options = RenderOptions(config_dir=str(folder), runtime_socket=str(folder / "haproxy.sock"))
-parser = SnapshotParser()
-write_files(render(parser.parse(verify_served(before).served), options), folder / "before")
-del before
-start = time.perf_counter()
-write_files(render(parser.parse(verify_served(after).served), options), folder / "after")
-seconds = time.perf_counter() - start
-print(json.dumps({"seconds": seconds, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+from gateway_agent.agent import Agent, AgentSettings
+def rss_mb(pid="self", field="VmRSS"):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+whole, change = Path(sys.argv[1]).read_bytes(), Path(sys.argv[2]).read_bytes()
+agent = Agent(AgentSettings("http://127.0.0.1:9", "bench", Path(tempfile.mkdtemp()), http_port=int(sys.argv[3])))
+try:
+    agent.apply(whole)
+    del whole
+    start = time.perf_counter()
+    agent.apply(change)
+    seconds = time.perf_counter() - start
+    master = int((agent.run_dir / "haproxy.pid").read_text().split()[0])
+    haproxy_mb = rss_mb(master) + rss_mb(agent.haproxy.current_worker_pid())
+    print(json.dumps({
+        "seconds": seconds,
+        "rss_mb": rss_mb(),
+        # VmHWM, not ru_maxrss, which Linux carries over from the process that started this one.
+        "peak_rss_mb": rss_mb(field="VmHWM"),
+        "change_body_kb": len(change) / 1024,
+        "haproxy_rss_mb": haproxy_mb,
+    }))
+finally:
+    agent.haproxy.stop()
 """
 
 
@@ -154,6 +169,7 @@ def consumer_step(count: int, samples: int = 10) -> dict[str, float]:
 
     from saas.gateways.agents import AgentContext, served_snapshot_json
     from saas.gateways.models import ConfigSnapshot
+    from saas.launcher.services import free_port
 
     started = time.perf_counter()
     user, org, cluster = seed_cluster(routes=100, consumers=count, name=f"step{count}")
@@ -168,13 +184,24 @@ def consumer_step(count: int, samples: int = 10) -> dict[str, float]:
         response = client.post(f"{base}/consumers/", {"username": f"step{i}"}, format="json")
         times.append((time.perf_counter() - start) * 1000)
         assert response.status_code == 201, response.content
+    # The change the agent takes: the last consumer gets its key, as the portal gives an app one.
+    keyed = client.post(
+        f"{base}/consumers/{response.json()['id']}/credentials/",
+        {"type": "key-auth", "key": "a-key-for-the-last-consumer"},
+        format="json",
+    )
+    assert keyed.status_code == 201, keyed.content
     with schema_context(org.schema_name):
         latest = ConfigSnapshot.objects.filter(cluster=cluster).order_by("-version").first()
         assert latest is not None
     context = AgentContext(
         organization_id=org.id, schema_name=org.schema_name, cluster_id=cluster.id, token_id=0
     )
-    bodies = [served_snapshot_json(context, version) for version in (latest.version - 1, latest.version)]
+    previous = latest.version - 1
+    bodies = [
+        served_snapshot_json(context, previous, shards=True),
+        served_snapshot_json(context, latest.version, shards=True, have=previous),
+    ]
     with tempfile.TemporaryDirectory() as folder:
         paths = []
         for index, served in enumerate(bodies):
@@ -182,17 +209,19 @@ def consumer_step(count: int, samples: int = 10) -> dict[str, float]:
             paths.append(Path(folder) / f"v{index}.json")
             paths[-1].write_bytes(served[1])
         taken = subprocess.run(
-            [sys.executable, "-c", _AGENT_TAKES_A_CHANGE, *map(str, paths)],
+            [sys.executable, "-c", _AGENT_TAKES_A_CHANGE, *map(str, paths), str(free_port())],
             cwd=ROOT,
             check=True,
             capture_output=True,
             text=True,
         )
     agent = json.loads(taken.stdout.strip().splitlines()[-1])
-    served_mb = len(bodies[1][1]) / 2**20 if bodies[1] else 0.0
+    whole_mb = len(bodies[0][1]) / 2**20 if bodies[0] else 0.0
     print(
-        f"[bench-catalog] at {count}: consumer write p95 {p95(times):.0f} ms; the agent takes one change in "
-        f"{agent['seconds']:.2f} s, RSS {agent['rss_mb']:.0f} MB; served body {served_mb:.1f} MB",
+        f"[bench-catalog] at {count}: consumer write p95 {p95(times):.0f} ms; the agent takes one change "
+        f"({agent['change_body_kb']:.0f} KB) in {agent['seconds']:.2f} s, RSS {agent['rss_mb']:.0f} MB "
+        f"(peak {agent['peak_rss_mb']:.0f} MB, at the first whole snapshot of {whole_mb:.1f} MB); "
+        f"HAProxy {agent['haproxy_rss_mb']:.0f} MB",
         flush=True,
     )
     label = f"at_{count // 1000}k"
@@ -201,7 +230,10 @@ def consumer_step(count: int, samples: int = 10) -> dict[str, float]:
         f"consumer_write_p50_ms_{label}": round(statistics.median(times), 1),
         f"agent_consumer_change_s_{label}": round(agent["seconds"], 2),
         f"agent_rss_mb_{label}": round(agent["rss_mb"], 1),
-        f"served_body_mb_{label}": round(served_mb, 1),
+        f"agent_peak_rss_mb_{label}": round(agent["peak_rss_mb"], 1),
+        f"served_body_mb_{label}": round(whole_mb, 1),
+        f"change_body_kb_{label}": round(agent["change_body_kb"], 1),
+        f"haproxy_rss_mb_{label}": round(agent["haproxy_rss_mb"], 1),
     }
 
 

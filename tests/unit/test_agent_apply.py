@@ -57,7 +57,7 @@ class _AnswersAtOnce:
         self.body = body
         self.polls: list[int | None] = []
 
-    def poll_config(self, version: int | None, wait_s: float) -> bytes:
+    def poll_config(self, version: int | None, wait_s: float, have: int | None = None) -> bytes:
         self.polls.append(version)
         return self.body
 

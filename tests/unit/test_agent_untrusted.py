@@ -41,7 +41,7 @@ class FakeControlPlane:
         self.bodies = list(bodies)
         self.beats: list[Heartbeat] = []
 
-    def poll_config(self, version: int | None, wait_s: float) -> bytes:
+    def poll_config(self, version: int | None, wait_s: float, have: int | None = None) -> bytes:
         return self.bodies.pop(0)
 
     def heartbeat(self, beat: Heartbeat) -> bool:
