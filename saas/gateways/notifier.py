@@ -39,6 +39,10 @@ class SnapshotWaiters:
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ready: asyncio.Event | None = None
+        # Each cluster's latest (version, sha256) as announced, or read from the database while
+        # this process listened: a poll finds nothing new without a query. Emptied whenever the
+        # subscription is (re)made, since what was announced in between is unknown.
+        self._latest: dict[str, tuple[int, str]] = {}
 
     @property
     def listening(self) -> bool:
@@ -69,8 +73,10 @@ class SnapshotWaiters:
                 async with client.pubsub() as pubsub:
                     await pubsub.psubscribe("snapshots:*")
                     await pubsub.subscribe(TOKEN_CHANGES_CHANNEL)
-                    # What changed while nobody listened is unknown: every cached token goes.
+                    # What changed while nobody listened is unknown: every cached token goes,
+                    # and every latest version heard.
                     forget_authenticated(None)
+                    self._latest.clear()
                     hear_token_announcements(True)
                     ready.set()
                     async for message in pubsub.listen():
@@ -80,6 +86,7 @@ class SnapshotWaiters:
                         if message.get("type") != "pmessage":
                             continue
                         channel = message["channel"].decode()
+                        self._hear_latest(channel, message["data"])
                         for event in list(self._waiters.get(channel, ())):
                             event.set()
             except asyncio.CancelledError:
@@ -90,6 +97,7 @@ class SnapshotWaiters:
                 # database), then subscribe again.
                 ready.clear()
                 hear_token_announcements(False)
+                self._latest.clear()
                 logger.exception("Snapshot notifications interrupted; resubscribing")
                 for events in self._waiters.values():
                     for event in events:
@@ -97,6 +105,36 @@ class SnapshotWaiters:
                 await asyncio.sleep(1)
             finally:
                 await client.aclose()  # type: ignore[attr-defined]  # redis>=5; the stubs lag
+
+    def _hear_latest(self, channel: str, data: bytes) -> None:
+        version, _, sha256 = data.decode("ascii", "replace").partition(":")
+        if version.isascii() and version.isdigit() and len(sha256) == 64:
+            self._keep_latest(channel, (int(version), sha256))
+        else:  # an announcement without its hash (an older process): ask the database again
+            self._latest.pop(channel, None)
+
+    def _keep_latest(self, channel: str, latest: tuple[int, str]) -> None:
+        known = self._latest.get(channel)
+        if known is None or known[0] < latest[0]:  # versions only grow: an older read loses
+            self._latest[channel] = latest
+
+    def latest(self, channel: str) -> tuple[int, str] | None:
+        """The cluster's latest (version, sha256) as this process knows it while it listens;
+        None when it must ask the database."""
+        return self._latest.get(channel) if self.listening else None
+
+    def forget_latest(self, channel: str, latest: tuple[int, str]) -> bool:
+        """Drop `latest` if it is what this process holds for the cluster; True if it was."""
+        if self._latest.get(channel) != latest:
+            return False
+        del self._latest[channel]
+        return True
+
+    def remember_latest(self, channel: str, latest: tuple[int, str]) -> None:
+        """A latest version read from the database, kept while this process listens (an
+        announcement of a newer one, heard meanwhile, wins)."""
+        if self.listening:
+            self._keep_latest(channel, latest)
 
     async def wait(self, channel: str, timeout: float) -> bool:
         """Wait until `channel` is notified; False when `timeout` passes first."""

@@ -238,7 +238,7 @@ def store_snapshot(
         reason=reason[:200],
     )
     schema_name = current_schema_name()
-    transaction.on_commit(lambda: _notify(schema_name, cluster.id, snapshot.version))
+    transaction.on_commit(lambda: _notify(schema_name, cluster.id, snapshot.version, snapshot.sha256))
     return snapshot
 
 
@@ -265,9 +265,13 @@ def _store_sections(texts: dict[str, str]) -> None:
             _cache.put(sha, text)
 
 
-def _notify(schema_name: str, cluster_id: int, version: int) -> None:
+def _notify(schema_name: str, cluster_id: int, version: int, sha256: str) -> None:
+    """Announce the cluster's new latest version, as `<version>:<sha256>`: the web processes
+    answer polls from what they heard (saas.gateways.notifier) instead of asking the database."""
     try:
-        get_redis_connection("default").publish(snapshot_channel(schema_name, cluster_id), str(version))
+        get_redis_connection("default").publish(
+            snapshot_channel(schema_name, cluster_id), f"{version}:{sha256}"
+        )
     except Exception:
         # Agents also poll with their current version, so a lost notification delays, never loses.
         logger.exception("Could not announce snapshot %s of cluster %s", version, cluster_id)

@@ -49,6 +49,38 @@ async def _accepted(secret: str) -> agents.AgentContext | None:
     return await in_pool(agents.authenticate_agent_cached)(secret)
 
 
+async def _latest(ctx: agents.AgentContext, channel: str) -> tuple[int, str] | None:
+    """The cluster's latest (version, sha256): as announced to this process while it listens,
+    or read from the database (and remembered)."""
+    latest = snapshot_waiters.latest(channel)
+    if latest is None:
+        latest = await in_pool(agents.latest_snapshot)(ctx)
+        if latest is not None:
+            snapshot_waiters.remember_latest(channel, latest)
+    return latest
+
+
+async def _latest_unless(
+    known: int | None,
+    ctx: agents.AgentContext,
+    channel: str,
+    serve: Callable[[agents.AgentContext, int], tuple[int, bytes] | None],
+) -> tuple[tuple[int, str] | None, bytes | None]:
+    """The cluster's latest (version, sha256) and, when it is not version `known`, its body."""
+    for _ in range(2):
+        latest = await _latest(ctx, channel)
+        if latest is None or latest[0] == known:
+            return latest, None
+        found = await in_pool(serve)(ctx, latest[0])
+        if found is not None:
+            return latest, found[1]
+        # A version heard of that the cluster lacks (an organization deleted and made again
+        # under the same schema name): the database decides, once.
+        if not snapshot_waiters.forget_latest(channel, latest):
+            break
+    return latest, None
+
+
 async def poll_config(authorization: str, query: dict[str, str], if_none_match: str) -> Response:
     secret = bearer_secret(authorization)
     ctx = await _accepted(secret)
@@ -88,12 +120,10 @@ async def poll_config(authorization: str, query: dict[str, str], if_none_match: 
             # waited: what comes after a wait goes only to a token still accepted.
             if waited and await _accepted(secret) is None:
                 return _refused()
-            latest = await in_pool(agents.latest_snapshot)(ctx)
-            if latest is not None and latest[0] != known:
-                found = await in_pool(served_snapshot_json)(ctx, latest[0])
-                if found is not None:
-                    etag_value = agents.served_etag(latest[0], latest[1])
-                    return 200, {"content-type": "application/json", "etag": f'"{etag_value}"'}, found[1]
+            latest, body = await _latest_unless(known, ctx, channel, served_snapshot_json)
+            if latest is not None and body is not None:
+                etag_value = agents.served_etag(latest[0], latest[1])
+                return 200, {"content-type": "application/json", "etag": f'"{etag_value}"'}, body
             not_modified = 304, ({"etag": f'"{agents.served_etag(*latest)}"'} if latest else {}), b""
             remaining = deadline - loop.time()
             if remaining <= 0:

@@ -200,7 +200,9 @@ def test_a_snapshot_published_while_the_long_poll_looks_is_not_missed(monkeypatc
     must wake that poll, not wait out its timeout."""
     from saas.catalog import services as catalog_services
     from saas.gateways import agents
+    from saas.gateways.notifier import snapshot_waiters
     from saas.gateways.services import create_cluster_token
+    from saas.gateways.snapshots import snapshot_channel
     from tests.factories import make_org_with_cluster
 
     org, author, cluster = make_org_with_cluster()
@@ -237,6 +239,9 @@ def test_a_snapshot_published_while_the_long_poll_looks_is_not_missed(monkeypatc
         auth = {"Authorization": f"Bearer {token}"}
         first = await client.get("/agent/v1/config?wait=0", headers=auth)
         version = first.json()["version"]
+        # The process remembers the latest version it read: forgotten, so the poll reads it.
+        channel = snapshot_channel(org.schema_name, cluster.id)
+        assert snapshot_waiters.forget_latest(channel, (version, first.json()["sha256"]))
         armed.set()
         start = time.monotonic()
         response = await client.get(f"/agent/v1/config?version={version}&wait=20", headers=auth)
