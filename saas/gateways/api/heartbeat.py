@@ -4,7 +4,7 @@ when the instance is not registered with the token's cluster (the agent register
 Every gateway calls it all the time, so it runs beside Django like the long-poll and usage
 intake: no thread per request and no database on the way. The token check is the usage
 intake's, cached per process (saas.gateways.agents); the status goes to Redis from the event
-loop, the heartbeats that arrive together in one pipelined round trip."""
+loop."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ from django.conf import settings
 from redis.exceptions import RedisError
 
 from core.api.client import forwarded_client_ip, ip_address_or_none
-from core.api.coalescing import CoalescingWriter, PerLoop
 from core.api.raw_asgi import (
     Response,
     bearer_secret,
@@ -58,18 +57,6 @@ def _redis() -> redis_asyncio.Redis:
 MAX_BODY_BYTES = 64 * 1024  # a last error is at most 4,000 characters
 
 
-async def _store(scripts: list[tuple[Any, ...]]) -> list[Any]:
-    """The heartbeats that arrived together, stored in one pipelined round trip: each one's
-    answer (1 stored, 0 unknown instance), or the error Redis gave it."""
-    async with _redis().pipeline(transaction=False) as pipe:
-        for script in scripts:
-            pipe.eval(*script)
-        return list(await pipe.execute(raise_on_error=False))
-
-
-_heartbeat_writers: PerLoop[tuple[Any, ...], Any] = PerLoop(lambda: CoalescingWriter(_store, max_items=500))
-
-
 async def take_heartbeat(headers: dict[str, str], peer: str | None, receive: Callable[..., Any]) -> Response:
     secret = bearer_secret(headers.get("authorization", ""))
     ctx = agents.recently_authenticated(secret) or await in_pool(agents.authenticate_agent_cached)(secret)
@@ -86,9 +73,7 @@ async def take_heartbeat(headers: dict[str, str], peer: str | None, receive: Cal
         return json_response(400, exc.as_dict())
     address = ip_address_or_none(forwarded_client_ip(peer, headers.get("x-forwarded-for", "")))
     try:
-        known = await _heartbeat_writers.writer().submit(agents.heartbeat_script(ctx, beat, address))
-        if isinstance(known, Exception):
-            raise known
+        known = await _redis().eval(*agents.heartbeat_script(ctx, beat, address))
     except RedisError:
         logger.exception("heartbeat not stored")
         return json_response(503, {"detail": "Heartbeats cannot be taken right now; send the next one."})

@@ -101,39 +101,3 @@ def test_an_unusable_forwarded_address_is_left_out(cw, settings):
     assert response.status_code == 201
     [row] = cw.client().get(cw.url("instances/")).json()["results"]
     assert row["address"] is None and row["haproxy_version"] == ""
-
-
-def test_heartbeats_arriving_together_are_each_stored_or_refused_in_few_round_trips(cw, monkeypatch):
-    import asyncio
-
-    import httpx
-
-    from saas.asgi import application
-    from saas.gateways.api import heartbeat
-
-    agent = _agent(cw)
-    instances = [_register(agent, f"gw-{n}") for n in range(40)]
-    writes: list[int] = []
-    store = heartbeat._store
-
-    async def counted(scripts):
-        writes.append(len(scripts))
-        return await store(scripts)
-
-    monkeypatch.setattr(heartbeat, "_store", counted)
-
-    async def beat_all() -> list[int]:
-        transport = httpx.ASGITransport(app=application)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://testserver", headers={"Authorization": f"Bearer {agent}"}
-        ) as client:
-            beats = [
-                client.post("/agent/v1/heartbeat", json={"instance_id": instance, "applied_version": n})
-                for n, instance in enumerate([*instances, "not-registered"])
-            ]
-            return [answer.status_code for answer in await asyncio.gather(*beats)]
-
-    assert asyncio.run(beat_all()) == [204] * 40 + [404]
-    assert sum(writes) == 41 and len(writes) < 41  # coalesced
-    listed = cw.client(Role.VIEWER).get(cw.url("instances/?page_size=100")).json()["results"]
-    assert {row["hostname"]: row["applied_version"] for row in listed} == {f"gw-{n}": n for n in range(40)}
