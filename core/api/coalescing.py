@@ -1,6 +1,6 @@
-"""Writes of many concurrent requests coalesced into few: what the agent API's raw endpoints
-store (usage batches into PostgreSQL, heartbeats into Redis) arrives from thousands of gateways
-at once, and one round trip for many items costs a busy process far less than one each."""
+"""Writes of many concurrent requests coalesced into few: the usage batches the agent API takes
+arrive from thousands of gateways at once, and one INSERT and one commit for many cost a busy
+process far less than one each."""
 
 from __future__ import annotations
 
