@@ -506,8 +506,9 @@ class Agent:
         try:
             self.apply(body, after=self.seen_version)
         except ApplyError as exc:
-            if exc.shards_missing:
-                # The control plane left out shards the agent lacks: ask for every shard.
+            if exc.shards_missing and self.held_version is not None:
+                # The control plane left out shards the agent lacks: ask for every shard (once:
+                # a whole answer that still lacks one is refused as any other).
                 logger.warning("%s; asking for the whole snapshot", exc)
                 self.held_version = None
                 return True

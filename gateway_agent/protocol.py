@@ -203,7 +203,8 @@ class SnapshotParser:
     """Validates a served document section by section, remembering the last snapshot's
     sections by their SHA-256, so a change revalidates only what changed. Consumers are the
     exception: ten thousand validated consumers hold some 20 MB, more than the agent's whole
-    budget allows, so they are validated again with each snapshot (about 70 ms)."""
+    budget allows. Sent in shards, they are left to the ShardStore; sent whole (a control plane
+    without shards), they are validated again with each snapshot (about 70 ms)."""
 
     def __init__(self, forget: frozenset[str] = frozenset({"consumers"})) -> None:
         self._known: dict[str, Any] = {}

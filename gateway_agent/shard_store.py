@@ -58,9 +58,10 @@ class ShardStore:
         wanted = {sha for shas in verified.shards.values() for sha in shas}
         if verified.shard_texts:
             self.folder.mkdir(parents=True, exist_ok=True)
+        # Written even when a file of that name exists: it may be the damaged copy that made the
+        # agent ask for every shard.
         for sha, text in verified.shard_texts.items():
-            if not self._path(sha).exists():
-                write_atomically(self._path(sha), text.encode())
+            write_atomically(self._path(sha), text.encode())
         self._sets = {sha: part for sha, part in {**self._sets, **self._built}.items() if sha in wanted}
         self._built = {}
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
+import time
 from collections import defaultdict
 
 import redis.asyncio as redis_asyncio
@@ -20,6 +22,8 @@ from saas.gateways.agents import forget_authenticated, hear_token_announcements
 
 logger = logging.getLogger(__name__)
 TOKEN_CHANGES_CHANNEL = "cluster-tokens:changed"
+LATEST_FOR_S = 30.0
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def announce_token_change(*token_hashes: str) -> None:
@@ -39,10 +43,14 @@ class SnapshotWaiters:
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ready: asyncio.Event | None = None
-        # Each cluster's latest (version, sha256) as announced, or read from the database while
-        # this process listened: a poll finds nothing new without a query. Emptied whenever the
-        # subscription is (re)made, since what was announced in between is unknown.
-        self._latest: dict[str, tuple[int, str]] = {}
+        # Each cluster's latest (version, sha256, when learned) as announced, or read from the
+        # database while this process listened: a poll finds nothing new without a query. Kept
+        # LATEST_FOR_S at most (an announcement Redis lost delays a change that long, as a poll
+        # wait does); emptied whenever the subscription is (re)made, since what was announced in
+        # between is unknown. `_generation` grows with every forgetting, so a database read that
+        # began before it is not kept.
+        self._latest: dict[str, tuple[int, str, float]] = {}
+        self._generation = 0
 
     @property
     def listening(self) -> bool:
@@ -76,7 +84,7 @@ class SnapshotWaiters:
                     # What changed while nobody listened is unknown: every cached token goes,
                     # and every latest version heard.
                     forget_authenticated(None)
-                    self._latest.clear()
+                    self._forget_every_latest()
                     hear_token_announcements(True)
                     ready.set()
                     async for message in pubsub.listen():
@@ -97,7 +105,7 @@ class SnapshotWaiters:
                 # database), then subscribe again.
                 ready.clear()
                 hear_token_announcements(False)
-                self._latest.clear()
+                self._forget_every_latest()
                 logger.exception("Snapshot notifications interrupted; resubscribing")
                 for events in self._waiters.values():
                     for event in events:
@@ -108,32 +116,44 @@ class SnapshotWaiters:
 
     def _hear_latest(self, channel: str, data: bytes) -> None:
         version, _, sha256 = data.decode("ascii", "replace").partition(":")
-        if version.isascii() and version.isdigit() and len(sha256) == 64:
+        if version.isascii() and version.isdigit() and _SHA256.fullmatch(sha256):
             self._keep_latest(channel, (int(version), sha256))
         else:  # an announcement without its hash (an older process): ask the database again
-            self._latest.pop(channel, None)
+            self.forget_latest(channel)
 
     def _keep_latest(self, channel: str, latest: tuple[int, str]) -> None:
         known = self._latest.get(channel)
-        if known is None or known[0] < latest[0]:  # versions only grow: an older read loses
-            self._latest[channel] = latest
+        now = time.monotonic()
+        # Versions only grow: an older read loses to what was heard, unless that has expired.
+        if known is None or known[0] <= latest[0] or now - known[2] > LATEST_FOR_S:
+            self._latest[channel] = (*latest, now)
+
+    def _forget_every_latest(self) -> None:
+        self._latest.clear()
+        self._generation += 1
 
     def latest(self, channel: str) -> tuple[int, str] | None:
         """The cluster's latest (version, sha256) as this process knows it while it listens;
         None when it must ask the database."""
-        return self._latest.get(channel) if self.listening else None
+        known = self._latest.get(channel) if self.listening else None
+        if known is None or time.monotonic() - known[2] > LATEST_FOR_S:
+            return None
+        return known[0], known[1]
 
-    def forget_latest(self, channel: str, latest: tuple[int, str]) -> bool:
-        """Drop `latest` if it is what this process holds for the cluster; True if it was."""
-        if self._latest.get(channel) != latest:
-            return False
-        del self._latest[channel]
-        return True
+    def forget_latest(self, channel: str) -> None:
+        """What this process holds for the cluster is in doubt: the database decides next."""
+        self._latest.pop(channel, None)
+        self._generation += 1
 
-    def remember_latest(self, channel: str, latest: tuple[int, str]) -> None:
-        """A latest version read from the database, kept while this process listens (an
-        announcement of a newer one, heard meanwhile, wins)."""
-        if self.listening:
+    @property
+    def generation(self) -> int:
+        """Read before a database read of a latest version, and handed to remember_latest."""
+        return self._generation
+
+    def remember_latest(self, channel: str, latest: tuple[int, str], generation: int) -> None:
+        """A latest version read from the database, kept while this process listens, unless
+        something was forgotten since the read began (`generation`), or a newer one was heard."""
+        if self.listening and generation == self._generation:
             self._keep_latest(channel, latest)
 
     async def wait(self, channel: str, timeout: float) -> bool:

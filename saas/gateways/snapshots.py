@@ -273,7 +273,8 @@ def _notify(schema_name: str, cluster_id: int, version: int, sha256: str) -> Non
             snapshot_channel(schema_name, cluster_id), f"{version}:{sha256}"
         )
     except Exception:
-        # Agents also poll with their current version, so a lost notification delays, never loses.
+        # Web processes keep what they heard 30 s at most, and agents poll with their version:
+        # a lost notification delays a change, never loses it.
         logger.exception("Could not announce snapshot %s of cluster %s", version, cluster_id)
 
 

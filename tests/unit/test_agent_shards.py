@@ -177,6 +177,8 @@ def test_an_agent_missing_a_shard_left_out_asks_for_every_shard(tmp_path, monkey
     assert agent.poll_once() and agent.applied_version == 2
     assert polls == [1, None]  # then asked for every shard
     assert serving(agent)["acl/cr_g0.lst"] == "c2001\n"
+    # The damaged copies were replaced: the next change needs only its own shard.
+    assert agent.held_version == 2 and b"[]" not in {p.read_bytes() for p in agent.shards.folder.iterdir()}
 
 
 def test_a_shard_that_does_not_match_its_hash_is_refused_and_nothing_is_kept(tmp_path, monkeypatch):

@@ -49,14 +49,17 @@ async def _accepted(secret: str) -> agents.AgentContext | None:
     return await in_pool(agents.authenticate_agent_cached)(secret)
 
 
-async def _latest(ctx: agents.AgentContext, channel: str) -> tuple[int, str] | None:
+async def _latest(ctx: agents.AgentContext, channel: str, known: int | None) -> tuple[int, str] | None:
     """The cluster's latest (version, sha256): as announced to this process while it listens,
-    or read from the database (and remembered)."""
+    or read from the database (and remembered). Read from the database too when the agent has a
+    newer version than this process heard of (another process served it first)."""
     latest = snapshot_waiters.latest(channel)
-    if latest is None:
-        latest = await in_pool(agents.latest_snapshot)(ctx)
-        if latest is not None:
-            snapshot_waiters.remember_latest(channel, latest)
+    if latest is not None and (known is None or known <= latest[0]):
+        return latest
+    generation = snapshot_waiters.generation
+    latest = await in_pool(agents.latest_snapshot)(ctx)
+    if latest is not None:
+        snapshot_waiters.remember_latest(channel, latest, generation)
     return latest
 
 
@@ -68,7 +71,7 @@ async def _latest_unless(
 ) -> tuple[tuple[int, str] | None, bytes | None]:
     """The cluster's latest (version, sha256) and, when it is not version `known`, its body."""
     for _ in range(2):
-        latest = await _latest(ctx, channel)
+        latest = await _latest(ctx, channel, known)
         if latest is None or latest[0] == known:
             return latest, None
         found = await in_pool(serve)(ctx, latest[0])
@@ -76,8 +79,7 @@ async def _latest_unless(
             return latest, found[1]
         # A version heard of that the cluster lacks (an organization deleted and made again
         # under the same schema name): the database decides, once.
-        if not snapshot_waiters.forget_latest(channel, latest):
-            break
+        snapshot_waiters.forget_latest(channel)
     return latest, None
 
 

@@ -63,10 +63,26 @@ def test_polls_take_the_latest_version_from_announcements_not_the_database(cw: C
 
             # Heard of a version the cluster lacks (an organization of the same schema name
             # deleted and made again): the database decides, and the agent is up to date.
-            snapshot_waiters.remember_latest(channel, (version + 50, "f" * 64))
+            snapshot_waiters.remember_latest(channel, (version + 50, "f" * 64), snapshot_waiters.generation)
             again = await client.get(f"/agent/v1/config?wait=0&version={version + 1}")
             assert again.status_code == 304 and asked == [cluster_id, cluster_id]
             assert snapshot_waiters.latest(channel) == (version + 1, woken.json()["sha256"])
+
+            # Another process served the agent a version this one has not heard of yet: the
+            # database decides, and the agent is not sent back to the older one.
+            snapshot_waiters.forget_latest(channel)
+            snapshot_waiters.remember_latest(
+                channel, (version, first.json()["sha256"]), snapshot_waiters.generation
+            )
+            ahead = await client.get(f"/agent/v1/config?wait=0&version={version + 1}")
+            assert ahead.status_code == 304 and asked == [cluster_id] * 3
+            assert snapshot_waiters.latest(channel) == (version + 1, woken.json()["sha256"])
+
+            # A read that began before something was forgotten is not kept.
+            generation = snapshot_waiters.generation
+            snapshot_waiters.forget_latest(channel)
+            snapshot_waiters.remember_latest(channel, (version, first.json()["sha256"]), generation)
+            assert snapshot_waiters.latest(channel) is None
         await sync_to_async(connections.close_all)()
 
     asyncio.run(run())
