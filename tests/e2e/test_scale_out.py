@@ -309,7 +309,7 @@ def _kill_a_consumer_mid_batch(plane: ControlPlane, victim: int, org: Any, flow:
 
             wait_for(
                 both_hold,
-                30,
+                60,  # 30 s ran out once in CI, with the long tests running beside this one
                 interval=0.05,
                 what="both consumers to hold batches",
             )
