@@ -9,7 +9,7 @@ byte for byte, as rendering the consumers themselves."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .directives import RenderError, quote
@@ -91,7 +91,7 @@ class ConsumerSet:
                     )
                 elif credential.type == "hmac-auth" and credential.secret:
                     built.hmac.append(HmacEntry(credential.key_id, credential.secret, consumer.username))
-        return cls(**{**built.__dict__, "usernames": frozenset(names)})
+        return replace(built, usernames=frozenset(names))
 
     @classmethod
     def merge(cls, parts: Iterable[ConsumerSet]) -> ConsumerSet:
@@ -110,7 +110,7 @@ class ConsumerSet:
             names |= part.usernames
             for label, label_names in part.by_label.items():
                 merged.by_label.setdefault(label, []).extend(label_names)
-        return cls(**{**merged.__dict__, "usernames": frozenset(names)})
+        return replace(merged, usernames=frozenset(names))
 
     @property
     def key_schemes(self) -> frozenset[str]:

@@ -371,10 +371,19 @@ def served_snapshot_json(
     return version, body
 
 
+def _stored_version(ctx: AgentContext, version: int) -> ConfigSnapshot | None:
+    return ConfigSnapshot.objects.filter(cluster_id=ctx.cluster_id, version=version).first()
+
+
+def _served_hash(stored_sha: str, stored: str, served: str) -> str:
+    """A section's hash as agents check it: the stored one, unless secrets were decrypted."""
+    return stored_sha if served == stored else hashlib.sha256(served.encode()).hexdigest()
+
+
 def _served_whole(ctx: AgentContext, version: int) -> bytes | None:
     """The body with every section in `document`."""
     with schema_context(ctx.schema_name):
-        snapshot = ConfigSnapshot.objects.filter(cluster_id=ctx.cluster_id, version=version).first()
+        snapshot = _stored_version(ctx, version)
         if snapshot is None:
             return None
         texts = snapshot_texts(snapshot)
@@ -382,8 +391,7 @@ def _served_whole(ctx: AgentContext, version: int) -> bytes | None:
     # The hashes agents check: of each section and of the document as they receive them. They
     # differ from the stored ones only where secrets were decrypted.
     sections = {
-        key: sha if served[key] == texts[key] else hashlib.sha256(served[key].encode()).hexdigest()
-        for key, sha in sorted(snapshot.sections.items())
+        key: _served_hash(sha, texts[key], served[key]) for key, sha in sorted(snapshot.sections.items())
     }
     document = ",".join(f"{json.dumps(key)}:{text}" for key, text in served.items())
     served_sha256 = hashlib.sha256(f"{{{document}}}".encode()).hexdigest()
@@ -397,7 +405,7 @@ def _served_whole(ctx: AgentContext, version: int) -> bytes | None:
 def _served_in_shards(ctx: AgentContext, version: int, have: int | None) -> bytes | None:
     """The body with the sharded sections in shards, those stored alike in version `have` left out."""
     with schema_context(ctx.schema_name):
-        snapshot = ConfigSnapshot.objects.filter(cluster_id=ctx.cluster_id, version=version).first()
+        snapshot = _stored_version(ctx, version)
         if snapshot is None:
             return None
         held: dict[str, dict[str, str]] | None = None
@@ -421,11 +429,7 @@ def _served_in_shards(ctx: AgentContext, version: int, have: int | None) -> byte
         document_hash.update(f"{',' if position else ''}{json.dumps(key)}:".encode())
         if key not in pieces:
             document_hash.update(served[key].encode())
-            sections[key] = (
-                stored[key]
-                if served[key] == texts[stored[key]]
-                else hashlib.sha256(served[key].encode()).hexdigest()
-            )
+            sections[key] = _served_hash(stored[key], texts[stored[key]], served[key])
             continue
         section_hash = hashlib.sha256()
         shard_hashes[key] = {}
