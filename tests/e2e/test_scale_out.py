@@ -91,7 +91,16 @@ class ControlPlane:
         self.consumers[index].wait(timeout=10)
 
     def restart_consumer(self, index: int) -> None:
-        self.consumers[index] = self._consumer(CONSUMERS[index])
+        """Started again, and waited for until it says it is taking batches: the next round
+        counts on both consumers."""
+        name = CONSUMERS[index]
+        log = self.logs / f"{name}.log"
+        started = f"usage consumer {name} started"
+        before = log.read_text(errors="replace").count(started)
+        self.consumers[index] = self._consumer(name)
+        wait_for(
+            lambda: log.read_text(errors="replace").count(started) > before, 60, what=f"{name} restarted"
+        )
 
     def url(self, index: int) -> str:
         return f"http://127.0.0.1:{self.ports[index]}"

@@ -37,4 +37,5 @@ class Command(BaseCommand):
             signal.signal(sig, lambda *_: stop.set())
         freeze_startup_objects()
         self.stdout.write(f"usage consumer {options['name']} started")
+        self.stdout.flush()  # a log file is block-buffered; whoever waits on this line sees it now
         UsageConsumer(options["name"], count=options["count"], idle_sleep_s=options["idle_sleep"]).run(stop)
