@@ -8,8 +8,10 @@
   one transaction. A consumer killed midway rolls all of it back: the rows are unlocked at once
   and another consumer takes them; nothing is lost or counted twice. Consumers never wait for
   each other's queue rows: each takes rows the others have not locked.
-- One organization's failure stays its own: each organization is written under a savepoint, and
-  when that fails each of its batches under its own. A batch that still cannot be written (its
+- Every organization's batches go in one round trip (`record_usage_of_organizations`). One
+  organization's failure stays its own: when that round trip fails, it is rolled back and each
+  organization is written under a savepoint, and when that fails each of its batches under its
+  own. A batch that still cannot be written (its
   organization is gone, a value its rollups cannot hold) moves to `metering_usagedeadletter` with
   the reason, in the same transaction, and the others are recorded (see `dead_letters`).
 - When the queue is empty a consumer sleeps a short while (`idle_sleep_s`) and looks again.
@@ -36,7 +38,7 @@ from tenants.models import Organization
 
 from .bounds import batch_errors
 from .models import UsageDeadLetter, UsageIntake
-from .services import record_usage_batches
+from .services import record_usage_batches, record_usage_of_organizations
 
 logger = logging.getLogger(__name__)
 
@@ -145,14 +147,32 @@ class UsageConsumer:
         existing = set(
             Organization.objects.filter(schema_name__in=list(by_schema)).values_list("schema_name", flat=True)
         )
+        for schema_name in [name for name in by_schema if name not in existing]:
+            dead += [
+                (entry, f"Organization {schema_name} no longer exists.")
+                for entry, _ in by_schema.pop(schema_name)
+            ]
+        try:
+            # Every organization at once, in one round trip: what a consumer does nearly always.
+            with transaction.atomic():
+                record_usage_of_organizations(
+                    {
+                        name: [(e.cluster_id, batch) for e, batch in entries]
+                        for name, entries in by_schema.items()
+                    }
+                )
+            by_schema.clear()
+        except Exception as exc:
+            if not _cannot_be_written(exc):
+                raise
+            logger.warning(
+                "usage consumer %s: a batch failed (%s); organization by organization", self.name, exc
+            )
         # Organizations in one order in every consumer, and within one, batch ids and rollup rows
         # (record_usage_batches): consumers lock rows in one order and do not deadlock. (One
         # falling back to batch by batch might; PostgreSQL then rolls one back, retried whole.)
         for schema_name in sorted(by_schema):
             entries = by_schema[schema_name]
-            if schema_name not in existing:
-                dead += [(entry, f"Organization {schema_name} no longer exists.") for entry, _ in entries]
-                continue
             try:
                 with transaction.atomic():
                     record_usage_batches(schema_name, [(e.cluster_id, batch) for e, batch in entries])

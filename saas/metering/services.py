@@ -14,16 +14,18 @@
 from __future__ import annotations
 
 import calendar
+import json
 import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+import psycopg
 from django.db import connection, transaction
 from django.db.models import Q, Sum
 from django.db.models.functions import Trunc
-from django_tenants.utils import schema_context
+from django_tenants.utils import get_public_schema_name
 
 from core.errors import InvalidInput
 from gateway_agent.protocol import LATENCY_BOUNDS_MS, STATUS_CODES, UsageBatch
@@ -32,41 +34,53 @@ from tenants.models import Organization
 from .models import HourlyCalls, UsageRollup
 
 # Only placeholders are formatted into these; every value is a query parameter.
-_INSERT_BATCHES = """
-INSERT INTO metering_usagebatch
-    (batch_id, cluster_id, instance_id, window_start, window_end, requests, recorded_at)
-VALUES {values}
-ON CONFLICT (batch_id) DO NOTHING RETURNING batch_id
-"""
-# The rows go as one array per column: a query of constant text (parsed once, by psycopg and by
-# PostgreSQL) whatever the number of rows, in the sorted order that keeps consumers deadlock-free.
-_UPSERT = """
-INSERT INTO metering_usagerollup
-    (cluster_id, minute, route_id, consumer, status_class, status_code, requests, bytes_in,
-     bytes_out, latency_ms_buckets)
-SELECT c, m, r, co, s, sc, q, bi, bo, l::bigint[]
-FROM unnest(
-    %s::bigint[], %s::timestamptz[], %s::bigint[], %s::text[], %s::text[], %s::smallint[],
-    %s::bigint[], %s::bigint[], %s::bigint[], %s::text[]
-) WITH ORDINALITY AS t(c, m, r, co, s, sc, q, bi, bo, l, n)
-ORDER BY n
-ON CONFLICT (cluster_id, minute, route_id, consumer, status_class, status_code) DO UPDATE SET
-    requests = metering_usagerollup.requests + EXCLUDED.requests,
-    bytes_in = metering_usagerollup.bytes_in + EXCLUDED.bytes_in,
-    bytes_out = metering_usagerollup.bytes_out + EXCLUDED.bytes_out,
-    latency_ms_buckets = CASE WHEN cardinality(EXCLUDED.latency_ms_buckets) = 0
-        THEN metering_usagerollup.latency_ms_buckets
-        ELSE ARRAY(
-            SELECT coalesce(old, 0) + coalesce(new, 0)
-            FROM unnest(metering_usagerollup.latency_ms_buckets, EXCLUDED.latency_ms_buckets) AS t(old, new)
-        ) END
-"""
-# The organization's calls per hour, in the public schema, in the rollups' transaction.
-_ADD_HOURLY_CALLS = """
-INSERT INTO metering_hourlycalls (schema_name, hour, calls)
-SELECT %s, h, c FROM unnest(%s::timestamptz[], %s::bigint[]) WITH ORDINALITY AS t(h, c, n)
-ORDER BY n
-ON CONFLICT (schema_name, hour) DO UPDATE SET calls = metering_hourlycalls.calls + EXCLUDED.calls
+# One organization's batches: their ids, and, only if every id was new (`written`), their rollups
+# and the organization's calls per hour (public schema); answers the ids that were new. Rows come
+# as JSON arrays (one parameter each, encoded in C and parsed by PostgreSQL, where arrays of
+# columns cost psycopg more than the rest of the consumer), in the sorted order that keeps
+# consumers deadlock-free. Tables are named with their schema: no `SET search_path`. Only
+# placeholders are formatted in.
+_RECORD = """
+WITH new AS (
+    INSERT INTO {batches} AS b
+        (batch_id, cluster_id, instance_id, window_start, window_end, requests, recorded_at)
+    SELECT x->>0, (x->>1)::bigint, x->>2, to_timestamp((x->>3)::float8), to_timestamp((x->>4)::float8),
+        (x->>5)::bigint, now()
+    FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS t(x, n)
+    ORDER BY n
+    ON CONFLICT (batch_id) DO NOTHING RETURNING b.batch_id
+), written AS (
+    SELECT count(*) = %s AS every_id FROM new
+), rollups AS (
+    INSERT INTO {rollups} AS r
+        (cluster_id, minute, route_id, consumer, status_class, status_code, requests, bytes_in,
+         bytes_out, latency_ms_buckets)
+    SELECT (x->>0)::bigint, to_timestamp((x->>1)::float8), (x->>2)::bigint, x->>3, x->>4,
+        (x->>5)::smallint, (x->>6)::bigint, (x->>7)::bigint, (x->>8)::bigint, (x->>9)::bigint[]
+    FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS t(x, n)
+    WHERE (SELECT every_id FROM written)
+    ORDER BY n
+    ON CONFLICT (cluster_id, minute, route_id, consumer, status_class, status_code) DO UPDATE SET
+        requests = r.requests + EXCLUDED.requests,
+        bytes_in = r.bytes_in + EXCLUDED.bytes_in,
+        bytes_out = r.bytes_out + EXCLUDED.bytes_out,
+        latency_ms_buckets = CASE WHEN cardinality(EXCLUDED.latency_ms_buckets) = 0
+            THEN r.latency_ms_buckets
+            ELSE ARRAY(
+                SELECT coalesce(was, 0) + coalesce(added, 0)
+                FROM unnest(r.latency_ms_buckets, EXCLUDED.latency_ms_buckets) AS t(was, added)
+            ) END
+    RETURNING 1
+), hourly AS (
+    INSERT INTO {hourly} AS h (schema_name, hour, calls)
+    SELECT %s, to_timestamp((x->>0)::float8), (x->>1)::bigint
+    FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS t(x, n)
+    WHERE (SELECT every_id FROM written)
+    ORDER BY n
+    ON CONFLICT (schema_name, hour) DO UPDATE SET calls = h.calls + EXCLUDED.calls
+    RETURNING 1
+)
+SELECT batch_id FROM new
 """
 # Each (schema, start, end), in order, with the calls of the hours starting in [start, end).
 _CALLS_IN_PERIODS = """
@@ -89,77 +103,130 @@ GROUP BY route_id, t, bucket
 LATENCY_BUCKETS = len(LATENCY_BOUNDS_MS) + 1
 
 
-def _utc(timestamp: float) -> datetime:
-    return datetime.fromtimestamp(timestamp, tz=UTC)
+Rollups = dict[tuple[int, int, int, str, str, int], list[int]]
+
+
+def _batch_rows(batches: list[tuple[int, UsageBatch]]) -> list[tuple[str, int, str, float, float, int]]:
+    """One row of `metering_usagebatch` per batch, sorted by batch id: concurrent consumers insert
+    ids in one order and cannot deadlock."""
+    return sorted(
+        (
+            batch.batch_id,
+            cluster_id,
+            batch.instance_id,
+            batch.window_start,
+            batch.window_end,
+            sum(item.requests for item in batch.items),
+        )
+        for cluster_id, batch in batches
+    )
+
+
+def _rollups(batches: list[tuple[int, UsageBatch]], new: set[str]) -> Rollups:
+    """The items of the batches whose ids are in `new`, summed per rollup row; a batch id twice
+    in `batches` counts once."""
+    new = set(new)
+    totals: Rollups = defaultdict(lambda: [0] * (3 + LATENCY_BUCKETS))
+    for cluster_id, batch in batches:
+        if batch.batch_id not in new:
+            continue
+        new.discard(batch.batch_id)
+        for item in batch.items:
+            key = (
+                cluster_id,
+                item.minute - item.minute % 60,
+                item.route_id,
+                item.consumer,
+                item.status_class,
+                item.status_code or 0,
+            )
+            total = totals[key]
+            total[0] += item.requests
+            total[1] += item.bytes_in
+            total[2] += item.bytes_out
+            for index, answers in enumerate(item.latency_ms_buckets):
+                total[3 + index] += answers
+    return totals
+
+
+def _record_parameters(
+    schema_name: str, rows: list[tuple[str, int, str, float, float, int]], totals: Rollups
+) -> list[Any]:
+    """_RECORD's parameters: the batches' rows, then the rollups' and the hourly calls', each
+    in sorted order (concurrent consumers lock rows in one order and cannot deadlock)."""
+    rollups: list[list[Any]] = []
+    hourly: dict[int, int] = defaultdict(int)
+    for (cluster_id, minute, route_id, consumer, status_class, status_code), counts in sorted(totals.items()):
+        latency = counts[3:]
+        buckets = "{" + ",".join(map(str, latency)) + "}" if any(latency) else "{}"
+        rollups.append(
+            [cluster_id, minute, route_id, consumer, status_class, status_code, *counts[:3], buckets]
+        )
+        hourly[minute - minute % 3600] += counts[0]
+    hours = [[hour, hourly[hour]] for hour in sorted(hourly)]
+    return [
+        json.dumps(rows),
+        len({row[0] for row in rows}),
+        json.dumps(rollups),
+        schema_name,
+        json.dumps(hours),
+    ]
+
+
+def _table(schema_name: str, table: str) -> str:
+    return f"{connection.ops.quote_name(schema_name)}.{connection.ops.quote_name(table)}"
 
 
 def record_usage_batches(schema_name: str, batches: list[tuple[int, UsageBatch]]) -> int:
     """Count the batches of one organization (as (cluster id, batch)) in one transaction, each
     once: the ids already recorded are skipped, the rest recorded with their rollups. Returns how
-    many were new. A few statements whatever the number of batches."""
-    if not batches:
+    many were new."""
+    with transaction.atomic(savepoint=False):
+        return record_usage_of_organizations({schema_name: batches})
+
+
+def record_usage_of_organizations(by_schema: dict[str, list[tuple[int, UsageBatch]]]) -> int:
+    """What `record_usage_batches` does, for many organizations at once: one statement each, all
+    sent in one round trip (the intake queue's consumer takes batches of hundreds of
+    organizations at once, one batch each, mostly); how many batches were new. Call it in a
+    transaction: on an error it raises, and the caller rolls back.
+
+    Each statement inserts the batch ids and writes the rollups only if every id was new (the
+    usual case); where some were recorded already (a retry), the rollups of the new ones follow
+    in a statement of their own."""
+    if not by_schema:
         return 0
-    # No savepoint of its own: a caller that wants one (the consumer, per organization) has it.
-    with schema_context(schema_name), transaction.atomic(savepoint=False), connection.cursor() as cursor:
-        # Sorted by batch id: concurrent consumers insert ids in one order and cannot deadlock.
-        rows = sorted(
-            (
-                batch.batch_id,
-                cluster_id,
-                batch.instance_id,
-                _utc(batch.window_start),
-                _utc(batch.window_end),
-                sum(item.requests for item in batch.items),
-            )
-            for cluster_id, batch in batches
-        )
-        cursor.execute(
-            _INSERT_BATCHES.format(values=",".join(["(%s,%s,%s,%s,%s,%s,now())"] * len(rows))),
-            [value for row in rows for value in row],
-        )
-        new = {batch_id for (batch_id,) in cursor.fetchall()}
-        counted = len(new)
-        totals: dict[tuple[int, int, int, str, str, int], list[int]] = defaultdict(
-            lambda: [0] * (3 + LATENCY_BUCKETS)
-        )
-        for cluster_id, batch in batches:
-            if batch.batch_id not in new:
-                continue
-            new.discard(batch.batch_id)  # the same batch twice in one read counts once too
-            for item in batch.items:
-                key = (
-                    cluster_id,
-                    item.minute - item.minute % 60,
-                    item.route_id,
-                    item.consumer,
-                    item.status_class,
-                    item.status_code or 0,
+    public = get_public_schema_name()
+    sent: list[tuple[str, str, list[tuple[int, UsageBatch]], psycopg.Cursor[Any]]] = []
+    connection.ensure_connection()
+    raw = connection.connection
+    with connection.wrap_database_errors:
+        # Organizations in sorted order, as every consumer does: they lock rows in one order.
+        with raw.pipeline():
+            for schema_name in sorted(by_schema):
+                batches = by_schema[schema_name]
+                rows = _batch_rows(batches)
+                query = _RECORD.format(
+                    batches=_table(schema_name, "metering_usagebatch"),
+                    rollups=_table(schema_name, "metering_usagerollup"),
+                    hourly=_table(public, "metering_hourlycalls"),
                 )
-                total = totals[key]
-                total[0] += item.requests
-                total[1] += item.bytes_in
-                total[2] += item.bytes_out
-                for index, answers in enumerate(item.latency_ms_buckets):
-                    total[3 + index] += answers
-        if totals:
-            # Sorted keys: concurrent consumers lock rows in one order and cannot deadlock.
-            columns: list[list[Any]] = [[] for _ in range(10)]
-            for (cluster_id, minute, route_id, consumer, status_class, status_code), counts in sorted(
-                totals.items()
+                totals = _rollups(batches, {row[0] for row in rows})
+                cursor = psycopg.Cursor(raw)
+                # Server-side binding, not prepared: a pooler may sit in between.
+                cursor.execute(query, _record_parameters(schema_name, rows, totals), prepare=False)
+                sent.append((schema_name, query, batches, cursor))
+        counted = 0
+        for schema_name, query, batches, cursor in sent:
+            with cursor:
+                new = {batch_id for (batch_id,) in cursor.fetchall()}
+            counted += len(new)
+            if len(new) < len({batch.batch_id for _, batch in batches}) and (
+                totals := _rollups(batches, new)
             ):
-                latency = counts[3:]
-                row = [cluster_id, _utc(minute), route_id, consumer, status_class, status_code, *counts[:3]]
-                row.append("{" + ",".join(map(str, latency)) + "}" if any(latency) else "{}")
-                for column, value in zip(columns, row, strict=True):
-                    column.append(value)
-            cursor.execute(_UPSERT, columns)
-            hourly: dict[int, int] = defaultdict(int)
-            for (_, minute, *_rest), counts in totals.items():
-                hourly[minute - minute % 3600] += counts[0]
-            hours = sorted(hourly)  # one order in every consumer: no deadlock
-            cursor.execute(
-                _ADD_HOURLY_CALLS, [schema_name, [_utc(hour) for hour in hours], [hourly[h] for h in hours]]
-            )
+                # No batch rows and none expected: the statement writes just these rollups.
+                with psycopg.Cursor(raw) as cursor:
+                    cursor.execute(query, _record_parameters(schema_name, [], totals), prepare=False)
     return counted
 
 

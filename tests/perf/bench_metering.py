@@ -7,6 +7,9 @@
    written per second, from the first write to the last.
 3. end to end: with the consumer running, batches posted one by one; for each, the time from
    the 202 to its rows being in the rollups. p99.
+4. a fleet's usage: 5,000 batches of 4 items, one each from gateways of 200 organizations in
+   turn (what `make bench-fleet`'s agents send), queued, then drained by one consumer: batches
+   written per second and the consumer's CPU per batch.
 
 The last line is one JSON object. Targets: accept >= 1,000/s, consume >= 2,000/s, p99 <= 2 s."""
 
@@ -20,6 +23,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -34,9 +38,11 @@ ITEMS = 50
 CONSUME_BATCHES = int(os.environ.get("BENCH_BATCHES", "5000"))
 ACCEPT_SECONDS = 8
 END_TO_END_BATCHES = 200
+FLEET_ORGANIZATIONS = int(os.environ.get("BENCH_METERING_ORGANIZATIONS", "200"))
+FLEET_ITEMS = 4
 
 
-def batch(now: int) -> bytes:
+def batch(now: int, count: int = ITEMS) -> bytes:
     items = [
         {
             "minute": now - now % 60,
@@ -47,7 +53,7 @@ def batch(now: int) -> bytes:
             "bytes_in": 300,
             "bytes_out": 3000,
         }
-        for i in range(ITEMS)
+        for i in range(count)
     ]
     body = {"batch_id": uuid.uuid4().hex, "instance_id": "bench", "window_start": now - 10, "window_end": now}
     return json.dumps({**body, "items": items}).encode()
@@ -71,6 +77,55 @@ def accept_rate(url: str, headers: dict[str, str], work: Path) -> float:
     if "Non-2xx" in output:
         raise RuntimeError(output)
     return float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU of a process so far (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def fleet_consumption(user: Any) -> tuple[float, float]:
+    """Step 4: batches written per second, and the consumer's CPU milliseconds per batch."""
+    from django.db.models import Max, Min, Sum
+    from django_tenants.utils import schema_context
+
+    from saas.gateways.models import GatewayCluster
+    from saas.metering.intake_queue import queue_usage_batches
+    from saas.metering.models import HourlyCalls
+    from saas.metering.models import UsageBatch as RecordedBatch
+    from tenants import services as tenant_services
+    from tenants.audit import Actor
+
+    targets = []
+    for n in range(FLEET_ORGANIZATIONS):
+        org = tenant_services.create_organization(Actor(user=user), name=f"Fleet {n}", slug=f"fleet-{n}")
+        with schema_context(org.schema_name):
+            targets.append((org.schema_name, GatewayCluster.objects.create(name="production").id))
+    now = int(time.time())
+    rows = [(*targets[i % len(targets)], batch(now, FLEET_ITEMS).decode()) for i in range(CONSUME_BATCHES)]
+    for start in range(0, len(rows), 200):
+        queue_usage_batches(rows[start : start + 200])
+    consumer = subprocess.Popen([sys.executable, "manage.py", "consume_usage", "--name", "fleet"], cwd=ROOT)
+    try:
+        schemas = [schema for schema, _ in targets]
+        expected = CONSUME_BATCHES * FLEET_ITEMS * 3  # requests: 3 an item
+        total = HourlyCalls.objects.filter(schema_name__in=schemas)
+        deadline = time.monotonic() + 600
+        while (total.aggregate(calls=Sum("calls"))["calls"] or 0) < expected:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the consumer did not drain the fleet's batches in 10 minutes")
+            time.sleep(0.05)
+        cpu = cpu_seconds(consumer.pid)
+    finally:
+        consumer.terminate()
+        consumer.wait(timeout=30)
+    spans = []
+    for schema in schemas:
+        with schema_context(schema):
+            spans.append(RecordedBatch.objects.aggregate(first=Min("recorded_at"), last=Max("recorded_at")))
+    span = (max(s["last"] for s in spans) - min(s["first"] for s in spans)).total_seconds()
+    return CONSUME_BATCHES / max(span, 0.001), cpu * 1000 / CONSUME_BATCHES
 
 
 def main() -> None:
@@ -139,6 +194,7 @@ def main() -> None:
                     time.sleep(0.002)
             delays.append(time.monotonic() - answered)
         delays.sort()
+        fleet_per_s, fleet_cpu_ms = fleet_consumption(user)
         print(
             json.dumps(
                 {
@@ -147,6 +203,9 @@ def main() -> None:
                     "items_per_batch": ITEMS,
                     "end_to_end_p50_s": round(delays[len(delays) // 2], 3),
                     "end_to_end_p99_s": round(delays[int(len(delays) * 0.99) - 1], 3),
+                    "fleet_organizations": FLEET_ORGANIZATIONS,
+                    "fleet_consume_batches_per_s": round(fleet_per_s),
+                    "fleet_consumer_cpu_ms_per_batch": round(fleet_cpu_ms, 2),
                 }
             )
         )

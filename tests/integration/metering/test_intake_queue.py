@@ -327,6 +327,31 @@ def test_consumers_side_by_side_count_every_batch_once(cw):
     assert queued() == 0 and UsageDeadLetter.objects.count() == 0
 
 
+def test_a_batch_sent_again_beside_new_ones_counts_once_in_one_round_trip(cw, caplog):
+    """A consumer takes, at once, a batch recorded before (an agent's retry) beside new batches of
+    the same and of another organization: each new one counts, the old one does not, and nothing
+    falls back to organization-by-organization writing."""
+    tokens = {"a": token(cw), "b": token(cw, side="b")}
+    minute = this_minute()
+    again = batch((minute, 1, "app", "2xx", 5))
+    assert post(tokens["a"], again).status_code == 202
+    assert UsageConsumer("first").drain() == 1
+    assert post(tokens["a"], again).status_code == 202
+    assert (
+        post(tokens["a"], batch((minute, 1, "app", "2xx", 7), (minute - 60, 2, "", "5xx", 1))).status_code
+        == 202
+    )
+    assert post(tokens["b"], batch((minute, 1, "app", "2xx", 11))).status_code == 202
+    with caplog.at_level("WARNING", logger="saas.metering.intake_queue"):
+        assert UsageConsumer("second").run_once() == 3
+    assert not [r for r in caplog.records if r.name == "saas.metering.intake_queue"], caplog.text
+    period = NOW.strftime("%Y-%m")
+    assert (billed(cw, period), billed(cw, period, side="b")) == (5 + 7 + 1, 11)
+    with schema_context(cw.world.a.org.schema_name):
+        assert UsageBatch.objects.count() == 2
+        assert sorted(UsageRollup.objects.values_list("route_id", "requests")) == [(1, 12), (2, 1)]
+
+
 def test_a_running_consumer_polls_the_queue_and_stops_when_told(cw):
     """`run` (what `manage.py consume_usage` does) sleeps a moment while the queue is empty and
     records a batch queued meanwhile; an empty queue answers at once, waiting for nothing."""
