@@ -22,7 +22,8 @@ from saas.gateways.agents import forget_authenticated, hear_token_announcements
 
 logger = logging.getLogger(__name__)
 TOKEN_CHANGES_CHANNEL = "cluster-tokens:changed"
-LATEST_FOR_S = 30.0
+# As long as a poll's longest wait: an announcement Redis lost delays a change no longer than that.
+LATEST_FOR_S = 60.0
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -45,9 +46,8 @@ class SnapshotWaiters:
         self._ready: asyncio.Event | None = None
         # Each cluster's latest (version, sha256, when learned) as announced, or read from the
         # database while this process listened: a poll finds nothing new without a query. Kept
-        # LATEST_FOR_S at most (an announcement Redis lost delays a change that long, as a poll
-        # wait does); emptied whenever the subscription is (re)made, since what was announced in
-        # between is unknown. `_generation` grows with every forgetting, so a database read that
+        # LATEST_FOR_S at most; emptied whenever the subscription is (re)made, since what was
+        # announced in between is unknown. `_generation` grows with every forgetting, so a database read that
         # began before it is not kept.
         self._latest: dict[str, tuple[int, str, float]] = {}
         self._generation = 0
