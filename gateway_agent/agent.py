@@ -2,8 +2,8 @@
 
 - At start, the last good snapshot on disk is served at once, so a gateway restarted while the
   control plane is away still serves.
-- It registers, sends a heartbeat every 10 s (applied version, last error), and long-polls for
-  snapshots; when the control plane is unreachable it retries with backoff and jitter. A cluster
+- It registers, sends a heartbeat every 10 s (applied version, last error; carried by the report
+  that delivers a usage batch, when there is one), and long-polls for snapshots; when the control plane is unreachable it retries with backoff and jitter. A cluster
   token the control plane refuses (revoked, or past a rotation's grace period) is logged as
   such, and asked about again only every 15 to 30 s; the last good snapshot keeps serving.
 - A new snapshot is rendered into a fresh folder. When only map files (consumers, keys, most
@@ -34,7 +34,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -189,6 +189,11 @@ class Agent:
         # The main loop and the heartbeat thread may both find the agent unregistered: one
         # registration at a time, or a slow first one makes two instances.
         self._registering = threading.RLock()
+        # Reports carry the heartbeat with a usage batch, until the control plane shows it takes
+        # none (one from before them). When the last heartbeat went, and whether a report took it.
+        self._reports = True
+        self._last_heartbeat = time.monotonic()
+        self._heartbeat_carried = False
 
     # --- state on disk ---------------------------------------------------------------------
 
@@ -478,23 +483,69 @@ class Agent:
             if self.instance_id is None:
                 self.register()
 
-    def heartbeat_once(self) -> None:
-        self.ensure_registered()
+    def _heartbeat(self) -> Heartbeat:
         with self._lock:
-            beat = Heartbeat(
+            return Heartbeat(
                 instance_id=str(self.instance_id),
                 applied_version=self.applied_version,
                 last_error=self.last_error,
             )
-        if not self.control_plane.heartbeat(beat):
+
+    def heartbeat_once(self) -> None:
+        self.ensure_registered()
+        if not self.control_plane.heartbeat(self._heartbeat()):
             self.register()
 
     def _heartbeats(self, interval_s: float) -> None:
-        while not self._stop.wait(interval_s):
+        """A heartbeat every `interval_s` unless a report carried one meanwhile. While reports
+        carry them, this thread waits half an interval more before sending its own: a report a
+        little late must not bring a heartbeat beside this one."""
+        while True:
+            wait_s = interval_s * (1.5 if self._heartbeat_carried else 1.0)
+            if self._stop.wait(max(self._last_heartbeat + wait_s - time.monotonic(), 0.0)):
+                return
+            if time.monotonic() < self._last_heartbeat + wait_s:
+                continue  # a report carried one while this thread waited
+            self._last_heartbeat, self._heartbeat_carried = time.monotonic(), False
             try:
                 self.heartbeat_once()
             except Exception as exc:  # the loop must outlive any outage
                 logger.warning("heartbeat failed: %s", exc)
+
+    def _post_usage(self) -> Callable[[bytes], int]:
+        """What delivers the spool's batches for `send_pending`: the first in a report, with the
+        heartbeat; the others (a backlog) to /agent/v1/usage."""
+        reported = False
+
+        def post(batch_json: bytes) -> int:
+            nonlocal reported
+            if reported or not self._reports:
+                return self.control_plane.post_usage(batch_json)
+            reported = True
+            return self._report(batch_json)
+
+        return post
+
+    def _report(self, batch_json: bytes) -> int:
+        """Send the heartbeat and one batch in a report; the status /agent/v1/usage would have
+        answered for the batch (202 taken, 400 refused: set aside, other: kept)."""
+        self.ensure_registered()
+        result = self.control_plane.report(self._heartbeat(), batch_json)
+        heartbeat_refused = any(field.startswith("heartbeat") for field in result.refused_fields)
+        if result.status in (404, 405) or heartbeat_refused:
+            # A control plane from before reports (or one that reads heartbeats otherwise): each
+            # to its own endpoint from now on.
+            logger.info(
+                "the control plane takes no reports (HTTP %s); heartbeats and usage apart", result.status
+            )
+            self._reports = False
+            return self.control_plane.post_usage(batch_json)
+        if result.answer is None:
+            return result.status
+        self._last_heartbeat, self._heartbeat_carried = time.monotonic(), True
+        if result.answer.heartbeat == "unknown instance":
+            self.register()
+        return 202 if result.answer.usage == "accepted" else 502
 
     def poll_once(self) -> bool:
         """One long-poll; True when a snapshot arrived (applied or refused)."""
@@ -667,7 +718,7 @@ class Agent:
                 next_read, counted = time.monotonic() + interval_s, True
             if (counted or backoff) and time.monotonic() >= next_send:
                 try:
-                    send_pending(self.spool, self.control_plane.post_usage)
+                    send_pending(self.spool, self._post_usage())
                     backoff = 0.0
                 except Exception as exc:  # the control plane away: the spool keeps everything
                     # Capped at a few intervals: the spool drains soon after an outage ends.

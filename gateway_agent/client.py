@@ -1,18 +1,30 @@
-"""The agent's side of the agent API: register, heartbeat, long-poll for snapshots."""
+"""The agent's side of the agent API: register, heartbeat, report, long-poll for snapshots."""
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
-from .protocol import Heartbeat, RegisterRequest, RegisterResponse
+from .protocol import Heartbeat, RegisterRequest, RegisterResponse, ReportAnswer
 
 
 class ControlPlaneError(RuntimeError):
     pass
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    """How a report was answered: its HTTP status, what became of its parts (200), and the
+    fields a refusal (400) named."""
+
+    status: int
+    answer: ReportAnswer | None = None
+    refused_fields: tuple[str, ...] = ()
 
 
 class TokenRefused(ControlPlaneError):
@@ -100,6 +112,21 @@ class ControlPlane:
         if response.status_code != 200:
             raise ControlPlaneError(f"config: HTTP {response.status_code} {response.text[:200]}")
         return response.content
+
+    def report(self, heartbeat: Heartbeat, batch_json: bytes) -> ReportResult:
+        """POST a heartbeat and one spooled batch (as it is) together: /agent/v1/report."""
+        body = b'{"heartbeat":' + heartbeat.model_dump_json().encode() + b',"usage":' + batch_json + b"}"
+        response = self._client.post(
+            "/agent/v1/report", content=body, headers={"Content-Type": "application/json"}
+        )
+        _refused_token("report", response)
+        if response.status_code == 200:
+            return ReportResult(200, ReportAnswer.model_validate_json(response.content))
+        refused: tuple[str, ...] = ()
+        if response.status_code == 400:
+            with contextlib.suppress(ValueError, AttributeError):  # not the JSON of a refusal
+                refused = tuple(response.json().get("errors") or ())
+        return ReportResult(response.status_code, refused_fields=refused)
 
     def post_usage(self, batch_json: bytes) -> int:
         """POST one spooled batch as it is; the HTTP status (202 when queued)."""

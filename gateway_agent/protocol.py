@@ -535,3 +535,21 @@ class UsageBatch(_Model):
     window_start: Annotated[float, Field(ge=0)]
     window_end: Annotated[float, Field(ge=0)]
     items: Annotated[list[UsageItem], Field(max_length=10_000)]
+
+
+class Report(_Model):
+    """POST /agent/v1/report: a heartbeat and, when the agent has usage to deliver, the oldest
+    batch of its spool: one request every 10 s where there were two (docs/gateway.md)."""
+
+    heartbeat: Heartbeat
+    usage: UsageBatch | None = None
+
+
+class ReportAnswer(_Model):
+    """The answer to a report (200): whether its batch was taken (`accepted`: committed to the
+    intake queue, as a 202 from /agent/v1/usage; None when it had none), and what became of its
+    heartbeat: `stored`, `unknown instance` (register again) or `not stored` (the control plane
+    could not keep it now; the next one will do)."""
+
+    usage: Literal["accepted"] | None = None
+    heartbeat: Literal["stored", "unknown instance", "not stored"]

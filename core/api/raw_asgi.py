@@ -11,6 +11,9 @@ from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.db import close_old_connections
+from pydantic import BaseModel, ValidationError
+
+from core.specs import invalid_input_from
 
 
 def bearer_secret(header: str) -> str:
@@ -20,6 +23,7 @@ def bearer_secret(header: str) -> str:
 
 
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 Response = tuple[int, dict[str, str], bytes]
 
 
@@ -32,6 +36,49 @@ def in_pool(function: Callable[..., T]) -> Callable[..., Awaitable[T]]:
             close_old_connections()
 
     return sync_to_async(call, thread_sensitive=False)
+
+
+def _nul_at(data: Any, path: str = "") -> str | None:
+    """The path of the first key or string holding a NUL character, if any."""
+    if isinstance(data, str):
+        return (path or "non_field_errors") if "\x00" in data else None
+    items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else ()
+    for key, value in items:
+        where = f"{path}.{key}" if path else str(key)
+        if isinstance(key, str) and "\x00" in key:
+            return where
+        found = _nul_at(value, where)
+        if found is not None:
+            return found
+    return None
+
+
+class InvalidAgentBody(ValueError):
+    """A body the agent API refuses: 400 with `detail` and the fields' `errors`."""
+
+    def __init__(self, detail: str, errors: dict[str, list[str]] | None = None) -> None:
+        super().__init__(detail)
+        self.detail, self.errors = detail, errors
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"detail": self.detail, **({"errors": self.errors} if self.errors else {})}
+
+
+def parse_agent_body(raw: bytes, model: type[M]) -> M:
+    """The JSON body `raw` validated against `model`; raises InvalidAgentBody."""
+    try:
+        data = json.loads(raw or b"null")
+        where = _nul_at(data)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: nested too deep
+        raise InvalidAgentBody("Expected a JSON body.") from exc
+    if where is not None:  # PostgreSQL stores no NUL character: refused here, not a 500 there
+        message = "NUL characters are not allowed."
+        raise InvalidAgentBody(f"{where}: {message}", {where: [message]})
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        invalid = invalid_input_from(exc)
+        raise InvalidAgentBody(invalid.detail, invalid.errors) from exc
 
 
 def json_response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:

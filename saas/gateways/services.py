@@ -1,5 +1,5 @@
 """What other apps may use of gateways, in one place (an import-linter contract keeps them to
-it): clusters and their tokens, who changes a configuration, the agents' context and live status,
+it): clusters and their tokens, who changes a configuration, the agents' context, live status and heartbeats,
 snapshots read and compared. Publishing, the section registry and rollback are in
 `saas.gateways.publishing`; the base for cluster-scoped API views in `saas.gateways.api.scoping`."""
 
@@ -9,6 +9,7 @@ from .agents import (
     instance_statuses,
     recently_authenticated,
 )
+from .api.heartbeat import store_heartbeat
 from .clusters import (
     CLUSTER_TOKEN_PREFIX,
     Author,
@@ -40,5 +41,6 @@ __all__ = [
     "revoke_cluster_token",
     "rotate_cluster_token",
     "snapshot_document",
+    "store_heartbeat",
     "update_cluster",
 ]

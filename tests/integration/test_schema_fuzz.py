@@ -243,6 +243,7 @@ def test_the_agent_api_answers_malformed_input_without_a_5xx():
     from saas.gateways.api.heartbeat import heartbeat_app
     from saas.gateways.services import create_cluster_token
     from saas.metering.api.intake import usage_intake_app
+    from saas.metering.api.report import report_app
     from tests.factories import make_org_with_cluster
 
     organization, author, cluster = make_org_with_cluster()
@@ -288,6 +289,9 @@ def test_the_agent_api_answers_malformed_input_without_a_5xx():
                 status = asgi(usage_intake_app, method, "/agent/v1/usage", body, headers)
                 cases += 1
                 assert status < 500, ("usage", method, body[:80], headers, status)
+                status = asgi(report_app, method, "/agent/v1/report", body, headers)
+                cases += 1
+                assert status < 500, ("report", method, body[:80], headers, status)
     for query in (
         "wait=x",
         "wait=nan",
@@ -346,4 +350,21 @@ def test_the_agent_api_answers_malformed_input_without_a_5xx():
         assert status < 500, (body, status)
 
     fuzz_usage()
+
+    @agent_settings
+    @given(
+        heartbeat=st.dictionaries(
+            st.sampled_from([*Heartbeat.model_fields, "extra"]), json_values, max_size=4
+        ),
+        usage=st.none()
+        | st.dictionaries(st.sampled_from([*UsageBatch.model_fields, "extra"]), json_values, max_size=6),
+    )
+    def fuzz_report(heartbeat: dict[str, Any], usage: dict[str, Any] | None) -> None:
+        nonlocal cases
+        body = json.dumps({"heartbeat": heartbeat, "usage": usage}).encode()
+        status = asgi(report_app, "POST", "/agent/v1/report", body, good)
+        cases += 1
+        assert status < 500, (body, status)
+
+    fuzz_report()
     print(f"\nagent fuzz: {json.dumps({'cases': cases, 'seconds': round(time.monotonic() - started, 1)})}")

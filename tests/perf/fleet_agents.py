@@ -1,7 +1,9 @@
 """Simulated gateway agents for `make bench-fleet`: thousands per process, each speaking the real
 agent protocol over two keep-alive HTTP/1.1 connections as the agent does (one held by the
 config long-poll, one for its reports): register, long-poll GET /agent/v1/config, and every
-10 s a heartbeat and a usage batch of a few items.
+10 s a report (POST /agent/v1/report: a heartbeat and a usage batch of a few items), as an agent
+with traffic does; with BENCH_FLEET_REPORTS=0, a heartbeat and a usage batch apart, as agents
+did before reports.
 
 Cheap on purpose (the control plane shares the machine): asyncio on uvloop, a minimal HTTP/1.1
 client on raw streams, and the served snapshot read only for its version, which leads the
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import re
 import resource
@@ -22,6 +25,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 REPORT_INTERVAL_S = 10.0
+REPORTS = os.environ.get("BENCH_FLEET_REPORTS", "1") != "0"
 POLL_WAIT_S = 30
 KEEP_ALIVE_S = 5.0
 REGISTERING_AT_ONCE = 50
@@ -94,6 +98,7 @@ class Client:
 class Stats:
     heartbeat_ms: list[float] = field(default_factory=list)
     usage_ms: list[float] = field(default_factory=list)
+    report_ms: list[float] = field(default_factory=list)
     errors: dict[str, int] = field(default_factory=dict)
     # (cluster id, version) -> the times (time.time()) agents of the cluster received it
     received: dict[tuple[int, int], list[float]] = field(default_factory=dict)
@@ -181,25 +186,35 @@ class Agent:
         await asyncio.sleep(random.uniform(0, REPORT_INTERVAL_S))
         while True:
             started = time.monotonic()
-            beat = {"instance_id": self.instance_id, "applied_version": self.version}
-            for what, path, body, into in (
-                ("heartbeat", "/agent/v1/heartbeat", json.dumps(beat).encode(), self.stats.heartbeat_ms),
-                (
-                    "usage",
-                    "/agent/v1/usage",
-                    usage_batch(self.instance_id, time.time(), self.route_ids),
-                    self.stats.usage_ms,
-                ),
-            ):
+            beat = json.dumps({"instance_id": self.instance_id, "applied_version": self.version}).encode()
+            usage = usage_batch(self.instance_id, time.time(), self.route_ids)
+            requests = (
+                [
+                    (
+                        "report",
+                        "/agent/v1/report",
+                        b'{"heartbeat":' + beat + b',"usage":' + usage + b"}",
+                        self.stats.report_ms,
+                    )
+                ]
+                if REPORTS
+                else [
+                    ("heartbeat", "/agent/v1/heartbeat", beat, self.stats.heartbeat_ms),
+                    ("usage", "/agent/v1/usage", usage, self.stats.usage_ms),
+                ]
+            )
+            for what, path, body, into in requests:
                 sent = time.monotonic()
                 try:
-                    status, _ = await self.reporter.request("POST", path, body)
+                    status, answer = await self.reporter.request("POST", path, body)
                 except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
                     self.stats.error(f"{what}: {type(exc).__name__} {exc}"[:120])
                     continue
                 into.append((time.monotonic() - sent) * 1000)
-                if status not in (202, 204):
-                    self.stats.error(f"{what} {status}")
+                if status not in (200, 202, 204) or (
+                    status == 200 and answer != b'{"usage":"accepted","heartbeat":"stored"}'
+                ):
+                    self.stats.error(f"{what} {status} {answer[:60]!r}")
             await asyncio.sleep(max(0.0, REPORT_INTERVAL_S - (time.monotonic() - started)))
 
 
@@ -232,6 +247,7 @@ async def _serve(conn: Connection, host: str, port: int, sources: list[str]) -> 
         elif command == "reset":
             stats.heartbeat_ms.clear()
             stats.usage_ms.clear()
+            stats.report_ms.clear()
             stats.errors.clear()
             cpu_start, wall_start = time.process_time(), time.monotonic()
             conn.send(True)
@@ -241,6 +257,7 @@ async def _serve(conn: Connection, host: str, port: int, sources: list[str]) -> 
                 {
                     "heartbeat_ms": stats.heartbeat_ms,
                     "usage_ms": stats.usage_ms,
+                    "report_ms": stats.report_ms,
                     "errors": stats.errors,
                     "received": {f"{c}:{v}": times for (c, v), times in stats.received.items()},
                     "connections": connected,

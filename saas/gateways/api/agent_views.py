@@ -5,7 +5,6 @@ heartbeats (saas.gateways.api.heartbeat) and usage intake (saas.metering.api.int
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable
 from functools import wraps
@@ -13,11 +12,10 @@ from typing import Any, TypeVar
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from core.api.client import client_ip, ip_address_or_none
-from core.api.raw_asgi import bearer_secret
-from core.specs import invalid_input_from
+from core.api.raw_asgi import InvalidAgentBody, bearer_secret, parse_agent_body
 from gateway_agent.protocol import RegisterRequest, RegisterResponse
 from saas.gateways import agents
 
@@ -30,49 +28,6 @@ def _error(status: int, detail: str, **extra: Any) -> JsonResponse:
 
 def _bearer(request: HttpRequest) -> str:
     return bearer_secret(request.headers.get("Authorization", ""))
-
-
-def _nul_at(data: Any, path: str = "") -> str | None:
-    """The path of the first key or string holding a NUL character, if any."""
-    if isinstance(data, str):
-        return (path or "non_field_errors") if "\x00" in data else None
-    items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else ()
-    for key, value in items:
-        where = f"{path}.{key}" if path else str(key)
-        if isinstance(key, str) and "\x00" in key:
-            return where
-        found = _nul_at(value, where)
-        if found is not None:
-            return found
-    return None
-
-
-class InvalidAgentBody(ValueError):
-    """A body the agent API refuses: 400 with `detail` and the fields' `errors`."""
-
-    def __init__(self, detail: str, errors: dict[str, list[str]] | None = None) -> None:
-        super().__init__(detail)
-        self.detail, self.errors = detail, errors
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"detail": self.detail, **({"errors": self.errors} if self.errors else {})}
-
-
-def parse_agent_body(raw: bytes, model: type[M]) -> M:
-    """The JSON body `raw` validated against `model`; raises InvalidAgentBody."""
-    try:
-        data = json.loads(raw or b"null")
-        where = _nul_at(data)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: nested too deep
-        raise InvalidAgentBody("Expected a JSON body.") from exc
-    if where is not None:  # PostgreSQL stores no NUL character: refused here, not a 500 there
-        message = "NUL characters are not allowed."
-        raise InvalidAgentBody(f"{where}: {message}", {where: [message]})
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        invalid = invalid_input_from(exc)
-        raise InvalidAgentBody(invalid.detail, invalid.errors) from exc
 
 
 def _is_uuid(value: str) -> bool:

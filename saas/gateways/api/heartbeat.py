@@ -19,17 +19,18 @@ from redis.exceptions import RedisError
 
 from core.api.client import forwarded_client_ip, ip_address_or_none
 from core.api.raw_asgi import (
+    InvalidAgentBody,
     Response,
     bearer_secret,
     in_pool,
     json_response,
+    parse_agent_body,
     read_body,
     request_headers,
     send_response,
 )
 from gateway_agent.protocol import Heartbeat
 from saas.gateways import agents
-from saas.gateways.api.agent_views import InvalidAgentBody, parse_agent_body
 
 logger = logging.getLogger(__name__)
 PATH = "/agent/v1/heartbeat"
@@ -57,6 +58,15 @@ def _redis() -> redis_asyncio.Redis:
 MAX_BODY_BYTES = 64 * 1024  # a last error is at most 4,000 characters
 
 
+async def store_heartbeat(
+    ctx: agents.AgentContext, beat: Heartbeat, headers: dict[str, str], peer: str | None
+) -> bool:
+    """Store the status a heartbeat (or a report) brings, from the event loop: False when the
+    instance is not registered with the token's cluster. Raises RedisError."""
+    address = ip_address_or_none(forwarded_client_ip(peer, headers.get("x-forwarded-for", "")))
+    return bool(await _redis().eval(*agents.heartbeat_script(ctx, beat, address)))
+
+
 async def take_heartbeat(headers: dict[str, str], peer: str | None, receive: Callable[..., Any]) -> Response:
     secret = bearer_secret(headers.get("authorization", ""))
     ctx = agents.recently_authenticated(secret) or await in_pool(agents.authenticate_agent_cached)(secret)
@@ -71,9 +81,8 @@ async def take_heartbeat(headers: dict[str, str], peer: str | None, receive: Cal
         beat = parse_agent_body(body, Heartbeat)
     except InvalidAgentBody as exc:
         return json_response(400, exc.as_dict())
-    address = ip_address_or_none(forwarded_client_ip(peer, headers.get("x-forwarded-for", "")))
     try:
-        known = await _redis().eval(*agents.heartbeat_script(ctx, beat, address))
+        known = await store_heartbeat(ctx, beat, headers, peer)
     except RedisError:
         logger.exception("heartbeat not stored")
         return json_response(503, {"detail": "Heartbeats cannot be taken right now; send the next one."})

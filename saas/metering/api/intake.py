@@ -131,16 +131,28 @@ async def take_usage_batch(authorization: str, receive: Callable[..., Any]) -> R
     except ValidationError as exc:
         invalid = invalid_input_from(exc)
         return json_response(400, {"detail": invalid.detail, "errors": invalid.errors})
+    refused = out_of_bounds(batch) or await queue_usage_batch(ctx, batch, text)
+    return refused or json_response(202, {"batch_id": batch.batch_id})
+
+
+def out_of_bounds(batch: UsageBatch, field_prefix: str = "") -> Response | None:
+    """400 naming each field the rollups cannot hold (saas/metering/bounds.py), or None."""
     if errors := batch_errors(batch, clock.now()):
+        errors = {f"{field_prefix}{field}": messages for field, messages in errors.items()}
         field, messages = next(iter(errors.items()))
         return json_response(400, {"detail": f"{field}: {messages[0]}", "errors": errors})
+    return None
+
+
+async def queue_usage_batch(ctx: gateways.AgentContext, batch: UsageBatch, text: str) -> Response | None:
+    """Queue a checked batch (`text`: its JSON), returning once it is committed; 503 when it
+    cannot be: not committed, so not accepted, and the agent sends it again."""
     try:
         await _writer().queue(ctx.schema_name, ctx.cluster_id, text)
     except DatabaseError:
-        # Not committed, so not accepted: the agent keeps the batch and sends it again.
         logger.exception("usage batch %s could not be queued", batch.batch_id)
         return json_response(503, {"detail": "Usage cannot be taken right now; send it again later."})
-    return json_response(202, {"batch_id": batch.batch_id})
+    return None
 
 
 async def usage_intake_app(

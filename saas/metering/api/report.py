@@ -1,0 +1,80 @@
+"""POST /agent/v1/report: a gateway's heartbeat and the oldest batch of its usage spool in one
+request, where /agent/v1/heartbeat and /agent/v1/usage took two: every gateway sends one every
+10 s, so a fleet's requests halve (docs/gateway.md, "Reports").
+
+The batch is checked and queued as /agent/v1/usage does it (400 naming `usage.<field>`; 503,
+nothing kept, when it cannot be committed); then the heartbeat is stored. 200 with what became of
+each (gateway_agent.protocol.ReportAnswer): a batch accepted is committed, whatever happened to
+the heartbeat, and an unknown instance still has its usage counted (a batch belongs to its
+cluster). A raw ASGI endpoint beside Django, like the others."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from redis.exceptions import RedisError
+
+from core.api.raw_asgi import (
+    InvalidAgentBody,
+    Response,
+    bearer_secret,
+    in_pool,
+    json_response,
+    parse_agent_body,
+    read_body,
+    request_headers,
+    send_response,
+)
+from gateway_agent.protocol import Report, ReportAnswer
+from saas.gateways import services as gateways
+from saas.metering.api.intake import MAX_BODY_BYTES, out_of_bounds, queue_usage_batch
+
+logger = logging.getLogger(__name__)
+PATH = "/agent/v1/report"
+MAX_REPORT_BYTES = MAX_BODY_BYTES + 64 * 1024  # a batch and a heartbeat
+
+
+async def take_report(headers: dict[str, str], peer: str | None, receive: Callable[..., Any]) -> Response:
+    secret = bearer_secret(headers.get("authorization", ""))
+    ctx = gateways.recently_authenticated(secret) or await in_pool(gateways.authenticate_agent_cached)(secret)
+    if ctx is None:
+        return json_response(
+            401, {"detail": "Invalid or revoked cluster token."}, {"www-authenticate": "Bearer"}
+        )
+    body = await read_body(receive, MAX_REPORT_BYTES)
+    if body is None:
+        return json_response(413, {"detail": f"A report is at most {MAX_REPORT_BYTES} bytes."})
+    try:
+        report = parse_agent_body(body, Report)
+    except InvalidAgentBody as exc:
+        return json_response(400, exc.as_dict())
+    accepted = None
+    if report.usage is not None:
+        batch = report.usage
+        refused = out_of_bounds(batch, "usage.") or await queue_usage_batch(
+            ctx, batch, batch.model_dump_json()
+        )
+        if refused is not None:
+            return refused
+        accepted = "accepted"
+    try:
+        known = await gateways.store_heartbeat(ctx, report.heartbeat, headers, peer)
+        stored = "stored" if known else "unknown instance"
+    except RedisError:
+        logger.exception("heartbeat of a report not stored")
+        stored = "not stored"
+    answer = ReportAnswer.model_validate({"usage": accepted, "heartbeat": stored})
+    return 200, {"content-type": "application/json"}, answer.model_dump_json().encode()
+
+
+async def report_app(scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+    if scope["method"] != "POST":
+        response = json_response(
+            405, {"detail": f'Method "{scope["method"]}" not allowed.'}, {"allow": "POST"}
+        )
+    else:
+        client = scope.get("client")
+        response = await take_report(request_headers(scope), client[0] if client else None, receive)
+    await send_response(send, response)
