@@ -10,7 +10,7 @@ command="${1:-web}"
 case "$command" in
   web)
     exec python -m uvicorn saas.asgi:application --host "${HOST:-0.0.0.0}" --port "${PORT:-8000}" \
-      --workers "${WEB_WORKERS:-2}" --no-access-log "$@" ;;
+      --workers "${WEB_WORKERS:-2}" --no-access-log --timeout-keep-alive 30 "$@" ;;
   worker)
     exec python -m celery -A saas worker --loglevel INFO --concurrency "${WORKER_CONCURRENCY:-2}" \
       --hostname "worker@%h" "$@" ;;

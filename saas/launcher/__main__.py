@@ -165,6 +165,10 @@ def run(args: argparse.Namespace) -> int:
                 "--workers",
                 str(args.web_workers),
                 "--no-access-log",
+                # Longer than a gateway's 10 s between reports (agents keep a connection 25 s):
+                # each report reuses its agent's connection instead of opening one.
+                "--timeout-keep-alive",
+                "30",
             ],
             env,
         )

@@ -27,7 +27,7 @@ from typing import Any
 REPORT_INTERVAL_S = 10.0
 REPORTS = os.environ.get("BENCH_FLEET_REPORTS", "1") != "0"
 POLL_WAIT_S = 30
-KEEP_ALIVE_S = 5.0
+KEEP_ALIVE_S = 25.0  # as the agent's client (gateway_agent.client.KEEP_ALIVE_S)
 REGISTERING_AT_ONCE = 50
 VERSION = re.compile(rb'^\{"version":(\d+),')
 
@@ -48,8 +48,8 @@ class Client:
         self.used = 0.0
 
     async def request(self, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
-        # As httpx does: a connection the server has closed, or idle past the keep-alive expiry
-        # both sides default to (5 s), is not reused.
+        # As the agent's httpx client does: a connection the server has closed, or idle past
+        # the keep-alive expiry, is not reused.
         if self.reader is not None and (self.reader.at_eof() or time.monotonic() - self.used > KEEP_ALIVE_S):
             self.close()
         self.used = time.monotonic()
