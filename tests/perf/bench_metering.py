@@ -9,7 +9,7 @@
    the 202 to its rows being in the rollups. p99.
 4. a fleet's usage: 5,000 batches of 4 items, one each from gateways of 200 organizations in
    turn (what `make bench-fleet`'s agents send), queued, then drained by one consumer: batches
-   written per second and the consumer's CPU per batch.
+   written per second, and the consumer's and PostgreSQL's CPU per batch.
 
 The last line is one JSON object. Targets: accept >= 1,000/s, consume >= 2,000/s, p99 <= 2 s."""
 
@@ -85,8 +85,21 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def fleet_consumption(user: Any) -> tuple[float, float]:
-    """Step 4: batches written per second, and the consumer's CPU milliseconds per batch."""
+def postgres_cpu_seconds() -> float:
+    """User and system CPU of every PostgreSQL process now running (the server and its
+    backends): what the database spent, when read before and after with the same backends."""
+    import psutil
+
+    total = 0.0
+    for process in psutil.process_iter(["name", "cpu_times"]):
+        if process.info["name"] == "postgres" and process.info["cpu_times"] is not None:
+            total += process.info["cpu_times"].user + process.info["cpu_times"].system
+    return total
+
+
+def fleet_consumption(user: Any) -> tuple[float, float, float]:
+    """Step 4: batches written per second, and the consumer's and PostgreSQL's CPU
+    milliseconds per batch."""
     from django.db.models import Max, Min, Sum
     from django_tenants.utils import schema_context
 
@@ -107,6 +120,7 @@ def fleet_consumption(user: Any) -> tuple[float, float]:
     for start in range(0, len(rows), 200):
         queue_usage_batches(rows[start : start + 200])
     consumer = subprocess.Popen([sys.executable, "manage.py", "consume_usage", "--name", "fleet"], cwd=ROOT)
+    database_before = postgres_cpu_seconds()
     try:
         schemas = [schema for schema, _ in targets]
         expected = CONSUME_BATCHES * FLEET_ITEMS * 3  # requests: 3 an item
@@ -117,6 +131,7 @@ def fleet_consumption(user: Any) -> tuple[float, float]:
                 raise RuntimeError("the consumer did not drain the fleet's batches in 10 minutes")
             time.sleep(0.05)
         cpu = cpu_seconds(consumer.pid)
+        database_cpu = postgres_cpu_seconds() - database_before
     finally:
         consumer.terminate()
         consumer.wait(timeout=30)
@@ -125,7 +140,11 @@ def fleet_consumption(user: Any) -> tuple[float, float]:
         with schema_context(schema):
             spans.append(RecordedBatch.objects.aggregate(first=Min("recorded_at"), last=Max("recorded_at")))
     span = (max(s["last"] for s in spans) - min(s["first"] for s in spans)).total_seconds()
-    return CONSUME_BATCHES / max(span, 0.001), cpu * 1000 / CONSUME_BATCHES
+    return (
+        CONSUME_BATCHES / max(span, 0.001),
+        cpu * 1000 / CONSUME_BATCHES,
+        database_cpu * 1000 / CONSUME_BATCHES,
+    )
 
 
 def main() -> None:
@@ -194,7 +213,7 @@ def main() -> None:
                     time.sleep(0.002)
             delays.append(time.monotonic() - answered)
         delays.sort()
-        fleet_per_s, fleet_cpu_ms = fleet_consumption(user)
+        fleet_per_s, fleet_cpu_ms, fleet_database_ms = fleet_consumption(user)
         print(
             json.dumps(
                 {
@@ -206,6 +225,7 @@ def main() -> None:
                     "fleet_organizations": FLEET_ORGANIZATIONS,
                     "fleet_consume_batches_per_s": round(fleet_per_s),
                     "fleet_consumer_cpu_ms_per_batch": round(fleet_cpu_ms, 2),
+                    "fleet_postgres_cpu_ms_per_batch": round(fleet_database_ms, 2),
                 }
             )
         )
