@@ -8,10 +8,11 @@
   one transaction. A consumer killed midway rolls all of it back: the rows are unlocked at once
   and another consumer takes them; nothing is lost or counted twice. Consumers never wait for
   each other's queue rows: each takes rows the others have not locked.
-- Every organization's batches go in one round trip (`record_usage_of_organizations`). One
-  organization's failure stays its own: when that round trip fails, it is rolled back and each
-  organization is written under a savepoint, and when that fails each of its batches under its
-  own. A batch that still cannot be written (its
+- Every organization's batches go in one round trip (`record_usage_of_organizations`). When
+  that fails, or some batch among them was recorded before (a retry: its organization's rollups
+  would then be written out of the lock order), it is rolled back and each organization is
+  written under a savepoint, in order. One organization's failure stays its own: when it fails,
+  each of its batches is written under its own savepoint. A batch that still cannot be written (its
   organization is gone, a value its rollups cannot hold) moves to `metering_usagedeadletter` with
   the reason, in the same transaction, and the others are recorded (see `dead_letters`).
 - When the queue is empty a consumer sleeps a short while (`idle_sleep_s`) and looks again.
@@ -38,7 +39,7 @@ from tenants.models import Organization
 
 from .bounds import batch_errors
 from .models import UsageDeadLetter, UsageIntake
-from .services import record_usage_batches, record_usage_of_organizations
+from .services import RecordedBefore, record_usage_batches, record_usage_of_organizations
 
 logger = logging.getLogger(__name__)
 
@@ -162,6 +163,10 @@ class UsageConsumer:
                     }
                 )
             by_schema.clear()
+        except RecordedBefore as exc:
+            logger.info(
+                "usage consumer %s: batches of %s sent again; organization by organization", self.name, exc
+            )
         except Exception as exc:
             if not _cannot_be_written(exc):
                 raise

@@ -182,26 +182,43 @@ def record_usage_batches(schema_name: str, batches: list[tuple[int, UsageBatch]]
     once: the ids already recorded are skipped, the rest recorded with their rollups. Returns how
     many were new."""
     with transaction.atomic(savepoint=False):
-        return record_usage_of_organizations({schema_name: batches})
+        [(query, new)] = _record({schema_name: batches})
+        if len(new) < len({batch.batch_id for _, batch in batches}) and (totals := _rollups(batches, new)):
+            # Some were recorded before (a retry): the statement wrote no rollups; these are the
+            # new ones', written with the same statement, given no batch rows and expecting none.
+            with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+                cursor.execute(query, _record_parameters(schema_name, [], totals), prepare=False)
+    return len(new)
+
+
+class RecordedBefore(Exception):
+    """Some batches were recorded before: `record_usage_of_organizations` wrote no rollups for
+    their organization, and writing them now would lock rows out of the consumers' one order."""
 
 
 def record_usage_of_organizations(by_schema: dict[str, list[tuple[int, UsageBatch]]]) -> int:
     """What `record_usage_batches` does, for many organizations at once: one statement each, all
     sent in one round trip (the intake queue's consumer takes batches of hundreds of
-    organizations at once, one batch each, mostly); how many batches were new. Call it in a
-    transaction: on an error it raises, and the caller rolls back.
+    organizations at once, one batch each, mostly); how many batches were counted. Call it in a
+    transaction: it raises on an error, and RecordedBefore when some batch was recorded before
+    (a retry): roll back, and record organization by organization."""
+    counted = 0
+    for (_, new), schema_name in zip(_record(by_schema), sorted(by_schema), strict=True):
+        if len(new) < len({batch.batch_id for _, batch in by_schema[schema_name]}):
+            raise RecordedBefore(schema_name)
+        counted += len(new)
+    return counted
 
-    Each statement inserts the batch ids and writes the rollups only if every id was new (the
-    usual case); where some were recorded already (a retry), the rollups of the new ones follow
-    in a statement of their own."""
-    if not by_schema:
-        return 0
+
+def _record(by_schema: dict[str, list[tuple[int, UsageBatch]]]) -> list[tuple[str, set[str]]]:
+    """Each organization's _RECORD statement, sent in one round trip in the order of their
+    schemas (every consumer's: they lock rows in one order); each statement and the batch ids
+    that were new, in that order."""
     public = get_public_schema_name()
-    sent: list[tuple[str, str, list[tuple[int, UsageBatch]], psycopg.Cursor[Any]]] = []
+    sent: list[tuple[str, psycopg.Cursor[Any]]] = []
     connection.ensure_connection()
     raw = connection.connection
     with connection.wrap_database_errors:
-        # Organizations in sorted order, as every consumer does: they lock rows in one order.
         with raw.pipeline():
             for schema_name in sorted(by_schema):
                 batches = by_schema[schema_name]
@@ -215,19 +232,12 @@ def record_usage_of_organizations(by_schema: dict[str, list[tuple[int, UsageBatc
                 cursor = psycopg.Cursor(raw)
                 # Server-side binding, not prepared: a pooler may sit in between.
                 cursor.execute(query, _record_parameters(schema_name, rows, totals), prepare=False)
-                sent.append((schema_name, query, batches, cursor))
-        counted = 0
-        for schema_name, query, batches, cursor in sent:
+                sent.append((query, cursor))
+        answered = []
+        for query, cursor in sent:
             with cursor:
-                new = {batch_id for (batch_id,) in cursor.fetchall()}
-            counted += len(new)
-            if len(new) < len({batch.batch_id for _, batch in batches}) and (
-                totals := _rollups(batches, new)
-            ):
-                # No batch rows and none expected: the statement writes just these rollups.
-                with psycopg.Cursor(raw) as cursor:
-                    cursor.execute(query, _record_parameters(schema_name, [], totals), prepare=False)
-    return counted
+                answered.append((query, {batch_id for (batch_id,) in cursor.fetchall()}))
+    return answered
 
 
 @dataclass(frozen=True)
