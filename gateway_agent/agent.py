@@ -82,6 +82,9 @@ STOP_DELIVERY_S = 15.0
 _SERVER_TIMEOUT = re.compile(r"^\s*timeout (?:server|tunnel) (\d+)ms$", re.MULTILINE)
 
 
+REPORTS_RETRY_S = 300.0  # after a control plane took no report, how long heartbeats and usage go apart
+
+
 def drain_limit_s(*configs: str) -> float:
     """How long a drain reader may hold an old worker: DRAIN_LIMIT_S, or longer when a backend
     of the configurations waits longer for its upstream."""
@@ -191,7 +194,7 @@ class Agent:
         self._registering = threading.RLock()
         # Reports carry the heartbeat with a usage batch, until the control plane shows it takes
         # none (one from before them). When the last heartbeat went, and whether a report took it.
-        self._reports = True
+        self._reports_off_until = 0.0  # monotonic time; reports tried again after it
         self._last_heartbeat = time.monotonic()
         self._heartbeat_carried = False
 
@@ -500,17 +503,24 @@ class Agent:
         """A heartbeat every `interval_s` unless a report carried one meanwhile. While reports
         carry them, this thread waits half an interval more before sending its own: a report a
         little late must not bring a heartbeat beside this one."""
+        not_before = 0.0  # a pause after each attempt, however long it took
         while True:
-            wait_s = interval_s * (1.5 if self._heartbeat_carried else 1.0)
-            if self._stop.wait(max(self._last_heartbeat + wait_s - time.monotonic(), 0.0)):
+            with self._lock:
+                due = self._last_heartbeat + interval_s * (1.5 if self._heartbeat_carried else 1.0)
+            if self._stop.wait(max(due, not_before) - time.monotonic()):
                 return
-            if time.monotonic() < self._last_heartbeat + wait_s:
-                continue  # a report carried one while this thread waited
-            self._last_heartbeat, self._heartbeat_carried = time.monotonic(), False
+            with self._lock:
+                if (
+                    self._last_heartbeat + interval_s * (1.5 if self._heartbeat_carried else 1.0)
+                    > time.monotonic()
+                ):
+                    continue  # a report carried one while this thread waited
+                self._last_heartbeat, self._heartbeat_carried = time.monotonic(), False
             try:
                 self.heartbeat_once()
             except Exception as exc:  # the loop must outlive any outage
                 logger.warning("heartbeat failed: %s", exc)
+            not_before = time.monotonic() + min(interval_s, 1.0)
 
     def _post_usage(self) -> Callable[[bytes], int]:
         """What delivers the spool's batches for `send_pending`: the first in a report, with the
@@ -519,7 +529,7 @@ class Agent:
 
         def post(batch_json: bytes) -> int:
             nonlocal reported
-            if reported or not self._reports:
+            if reported or time.monotonic() < self._reports_off_until:
                 return self.control_plane.post_usage(batch_json)
             reported = True
             return self._report(batch_json)
@@ -533,18 +543,25 @@ class Agent:
         result = self.control_plane.report(self._heartbeat(), batch_json)
         heartbeat_refused = any(field.startswith("heartbeat") for field in result.refused_fields)
         if result.status in (404, 405) or heartbeat_refused:
-            # A control plane from before reports (or one that reads heartbeats otherwise): each
-            # to its own endpoint from now on.
+            # A control plane from before reports (or one of its replicas, mid-upgrade; or one
+            # that reads heartbeats otherwise): each to its own endpoint for a while.
             logger.info(
-                "the control plane takes no reports (HTTP %s); heartbeats and usage apart", result.status
+                "the control plane takes no reports (HTTP %s); heartbeats and usage apart for %.0f s",
+                result.status,
+                REPORTS_RETRY_S,
             )
-            self._reports = False
+            self._reports_off_until = time.monotonic() + REPORTS_RETRY_S
             return self.control_plane.post_usage(batch_json)
         if result.answer is None:
             return result.status
-        self._last_heartbeat, self._heartbeat_carried = time.monotonic(), True
-        if result.answer.heartbeat == "unknown instance":
-            self.register()
+        if result.answer.heartbeat == "stored":
+            with self._lock:
+                self._last_heartbeat, self._heartbeat_carried = time.monotonic(), True
+        elif result.answer.heartbeat == "unknown instance":
+            try:
+                self.register()
+            except Exception as exc:  # the batch was taken all the same; the heartbeats retry
+                logger.warning("could not register again: %s", exc)
         return 202 if result.answer.usage == "accepted" else 502
 
     def poll_once(self) -> bool:

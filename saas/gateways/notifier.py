@@ -22,7 +22,8 @@ from saas.gateways.agents import forget_authenticated, hear_token_announcements
 
 logger = logging.getLogger(__name__)
 TOKEN_CHANGES_CHANNEL = "cluster-tokens:changed"
-# As long as a poll's longest wait: an announcement Redis lost delays a change no longer than that.
+# As long as a poll's longest wait: an announcement Redis lost delays a change by at most this and
+# one poll's wait (a poll that read the entry just before it ran out waits on it).
 LATEST_FOR_S = 60.0
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 

@@ -75,7 +75,9 @@ WITH new AS (
     INSERT INTO {hourly} AS h (schema_name, hour, calls)
     SELECT %s, to_timestamp((x->>0)::float8), (x->>1)::bigint
     FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS t(x, n)
-    WHERE (SELECT every_id FROM written)
+    -- After the rollups (PostgreSQL runs the statements of a WITH that nothing reads last to
+    -- first): batch ids, rollups, hourly calls, the order every consumer locks rows in.
+    WHERE (SELECT every_id FROM written) AND (SELECT count(*) FROM rollups) >= 0
     ORDER BY n
     ON CONFLICT (schema_name, hour) DO UPDATE SET calls = h.calls + EXCLUDED.calls
     RETURNING 1
@@ -202,6 +204,8 @@ def record_usage_of_organizations(by_schema: dict[str, list[tuple[int, UsageBatc
     organizations at once, one batch each, mostly); how many batches were counted. Call it in a
     transaction: it raises on an error, and RecordedBefore when some batch was recorded before
     (a retry): roll back, and record organization by organization."""
+    # Outside a transaction, RecordedBefore would leave batch ids committed without rollups.
+    assert connection.in_atomic_block, "record_usage_of_organizations runs in a transaction"
     counted = 0
     for (_, new), schema_name in zip(_record(by_schema), sorted(by_schema), strict=True):
         if len(new) < len({batch.batch_id for _, batch in by_schema[schema_name]}):

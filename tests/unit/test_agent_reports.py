@@ -113,7 +113,7 @@ def test_a_control_plane_without_reports_gets_each_apart(tmp_path, status, refus
     agent = _agent(tmp_path, control_plane)
     ids = _spool(agent, 2)
     assert send_pending(agent.spool, agent._post_usage()) == 2
-    assert control_plane.usage == ids and not agent._reports
+    assert control_plane.usage == ids and agent._reports_off_until > time.monotonic()
     later = _spool(agent, 1)
     send_pending(agent.spool, agent._post_usage())
     assert control_plane.usage == ids + later and control_plane.reports == []
@@ -125,7 +125,7 @@ def test_a_batch_refused_in_a_report_is_set_aside(tmp_path):
     [refused, after] = _spool(agent, 2)
     assert send_pending(agent.spool, agent._post_usage()) == 1
     assert [path.name.endswith(f"{refused}.json") for path in agent.spool.rejected.iterdir()] == [True]
-    assert control_plane.usage == [after] and agent._reports
+    assert control_plane.usage == [after] and agent._reports_off_until == 0
 
 
 def test_an_instance_the_control_plane_forgot_registers_again(tmp_path):
@@ -135,3 +135,25 @@ def test_an_instance_the_control_plane_forgot_registers_again(tmp_path):
     assert send_pending(agent.spool, agent._post_usage()) == 1
     assert [request.instance_id for request in control_plane.registered] == ["i-1"]
     assert agent.instance_id == "i-2"
+
+
+def test_reports_are_tried_again_a_while_after_a_control_plane_took_none(tmp_path):
+    control_plane = FakeControlPlane(report_status=404)
+    agent = _agent(tmp_path, control_plane)
+    _spool(agent, 1)
+    send_pending(agent.spool, agent._post_usage())
+    assert control_plane.reports == [] and len(control_plane.usage) == 1
+    control_plane.report_status = 200  # the upgrade finished
+    agent._reports_off_until = time.monotonic() - 1  # REPORTS_RETRY_S later
+    [again] = _spool(agent, 1)
+    send_pending(agent.spool, agent._post_usage())
+    assert [carried for _, carried in control_plane.reports] == [again]
+
+
+def test_a_heartbeat_the_control_plane_could_not_keep_leaves_the_heartbeats_due(tmp_path):
+    control_plane = FakeControlPlane(heartbeat="not stored")
+    agent = _agent(tmp_path, control_plane)
+    last = agent._last_heartbeat
+    _spool(agent, 1)
+    assert send_pending(agent.spool, agent._post_usage()) == 1  # the batch was taken
+    assert agent._last_heartbeat == last and not agent._heartbeat_carried
