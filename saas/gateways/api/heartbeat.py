@@ -34,10 +34,7 @@ from saas.gateways import agents
 
 logger = logging.getLogger(__name__)
 PATH = "/agent/v1/heartbeat"
-# Enough that a busy event loop does not cap heartbeats: a connection is held from the command
-# until the loop reads its answer. At 10,000 gateways on two processes, 16 ran out in two runs
-# of three (reports answered "not stored"); Redis takes thousands of connections.
-REDIS_CONNECTIONS = 64
+REDIS_CONNECTIONS = 16
 _clients: dict[asyncio.AbstractEventLoop, redis_asyncio.Redis] = {}
 
 
