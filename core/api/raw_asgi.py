@@ -115,3 +115,24 @@ async def send_response(send: Callable[..., Any], response: Response) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+TakePost = Callable[[dict[str, str], str | None, Callable[..., Any]], Awaitable[Response]]
+
+
+def token_refused() -> Response:
+    return json_response(401, {"detail": "Invalid or revoked cluster token."}, {"www-authenticate": "Bearer"})
+
+
+async def serve_post(
+    take: TakePost, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]
+) -> None:
+    """An agent endpoint that takes POST only (405 otherwise): `take(headers, peer, receive)`."""
+    if scope["method"] != "POST":
+        response = json_response(
+            405, {"detail": f'Method "{scope["method"]}" not allowed.'}, {"allow": "POST"}
+        )
+    else:
+        client = scope.get("client")
+        response = await take(request_headers(scope), client[0] if client else None, receive)
+    await send_response(send, response)

@@ -22,6 +22,7 @@ from django_redis import get_redis_connection
 from django_tenants.utils import schema_context
 
 from core import clock
+from core.api.raw_asgi import in_pool
 from core.api.validation import parse_id
 from core.encryption import decrypt_secret
 from gateway_agent.protocol import Heartbeat, RegisterRequest
@@ -150,6 +151,12 @@ def authenticate_agent_cached(secret: str) -> AgentContext | None:
             _authenticated.clear()
         _authenticated[key] = (now, ctx, accepted_until)
     return ctx
+
+
+async def authenticated_agent(secret: str) -> AgentContext | None:
+    """For the endpoints served beside Django: the token's context from this process's cache,
+    else looked up on the shared thread pool."""
+    return recently_authenticated(secret) or await in_pool(authenticate_agent_cached)(secret)
 
 
 def _status_key(ctx: AgentContext, instance_id: str) -> str:

@@ -6,6 +6,7 @@ snapshots read and compared. Publishing, the section registry and rollback are i
 from .agents import (
     AgentContext,
     authenticate_agent_cached,
+    authenticated_agent,
     instance_statuses,
     recently_authenticated,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "ConfigSnapshot",
     "GatewayCluster",
     "authenticate_agent_cached",
+    "authenticated_agent",
     "create_cluster",
     "create_cluster_token",
     "delete_cluster",

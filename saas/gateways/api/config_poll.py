@@ -24,7 +24,15 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
 
-from core.api.raw_asgi import Response, bearer_secret, in_pool, json_response, request_headers, send_response
+from core.api.raw_asgi import (
+    Response,
+    bearer_secret,
+    in_pool,
+    json_response,
+    request_headers,
+    send_response,
+    token_refused,
+)
 from core.api.validation import parse_id
 from saas.gateways import agents
 from saas.gateways.notifier import snapshot_waiters
@@ -33,10 +41,6 @@ from saas.gateways.snapshots import snapshot_channel
 PATH = "/agent/v1/config"
 MAX_WAIT_S = 60.0
 DEFAULT_WAIT_S = 30.0
-
-
-def _refused() -> Response:
-    return json_response(401, {"detail": "Invalid or revoked cluster token."}, {"www-authenticate": "Bearer"})
 
 
 async def _accepted(secret: str) -> agents.AgentContext | None:
@@ -87,7 +91,7 @@ async def poll_config(authorization: str, query: dict[str, str], if_none_match: 
     secret = bearer_secret(authorization)
     ctx = await _accepted(secret)
     if ctx is None:
-        return _refused()
+        return token_refused()
     version = query.get("version", "")
     # The version the agent has: named in the query, or by the ETag it last received.
     known = parse_id(version) or parse_id(if_none_match.strip().strip('"').partition("-")[0])
@@ -121,7 +125,7 @@ async def poll_config(authorization: str, query: dict[str, str], if_none_match: 
             # The token may have been revoked, or its grace period ended, while the poll
             # waited: what comes after a wait goes only to a token still accepted.
             if waited and await _accepted(secret) is None:
-                return _refused()
+                return token_refused()
             latest, body = await _latest_unless(known, ctx, channel, served_snapshot_json)
             if latest is not None and body is not None:
                 etag_value = agents.served_etag(latest[0], latest[1])
@@ -137,7 +141,7 @@ async def poll_config(authorization: str, query: dict[str, str], if_none_match: 
                 # (a lost connection wakes every poll), nothing was published, and the answer
                 # needs no database visit.
                 if snapshot_waiters.listening:
-                    return not_modified if await _accepted(secret) is not None else _refused()
+                    return not_modified if await _accepted(secret) is not None else token_refused()
             waited = True
     finally:
         snapshot_waiters.unsubscribe(channel, event)

@@ -22,12 +22,11 @@ from core.api.raw_asgi import (
     InvalidAgentBody,
     Response,
     bearer_secret,
-    in_pool,
     json_response,
     parse_agent_body,
     read_body,
-    request_headers,
-    send_response,
+    serve_post,
+    token_refused,
 )
 from gateway_agent.protocol import Heartbeat
 from saas.gateways import agents
@@ -68,12 +67,9 @@ async def store_heartbeat(
 
 
 async def take_heartbeat(headers: dict[str, str], peer: str | None, receive: Callable[..., Any]) -> Response:
-    secret = bearer_secret(headers.get("authorization", ""))
-    ctx = agents.recently_authenticated(secret) or await in_pool(agents.authenticate_agent_cached)(secret)
+    ctx = await agents.authenticated_agent(bearer_secret(headers.get("authorization", "")))
     if ctx is None:
-        return json_response(
-            401, {"detail": "Invalid or revoked cluster token."}, {"www-authenticate": "Bearer"}
-        )
+        return token_refused()
     body = await read_body(receive, MAX_BODY_BYTES)
     if body is None:
         return json_response(413, {"detail": f"A heartbeat is at most {MAX_BODY_BYTES} bytes."})
@@ -92,11 +88,4 @@ async def take_heartbeat(headers: dict[str, str], peer: str | None, receive: Cal
 
 
 async def heartbeat_app(scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
-    if scope["method"] != "POST":
-        response = json_response(
-            405, {"detail": f'Method "{scope["method"]}" not allowed.'}, {"allow": "POST"}
-        )
-    else:
-        client = scope.get("client")
-        response = await take_heartbeat(request_headers(scope), client[0] if client else None, receive)
-    await send_response(send, response)
+    await serve_post(take_heartbeat, scope, receive, send)

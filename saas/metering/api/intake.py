@@ -25,8 +25,8 @@ from core.api.raw_asgi import (
     in_pool,
     json_response,
     read_body,
-    request_headers,
-    send_response,
+    serve_post,
+    token_refused,
 )
 from core.specs import invalid_input_from
 from gateway_agent.protocol import UsageBatch
@@ -111,13 +111,12 @@ def _writer() -> _QueueWriter:
     return writer
 
 
-async def take_usage_batch(authorization: str, receive: Callable[..., Any]) -> Response:
-    secret = bearer_secret(authorization)
-    ctx = gateways.recently_authenticated(secret) or await in_pool(gateways.authenticate_agent_cached)(secret)
+async def take_usage_batch(
+    headers: dict[str, str], peer: str | None, receive: Callable[..., Any]
+) -> Response:
+    ctx = await gateways.authenticated_agent(bearer_secret(headers.get("authorization", "")))
     if ctx is None:
-        return json_response(
-            401, {"detail": "Invalid or revoked cluster token."}, {"www-authenticate": "Bearer"}
-        )
+        return token_refused()
     body = await read_body(receive, MAX_BODY_BYTES)
     if body is None:
         return json_response(413, {"detail": f"A usage batch is at most {MAX_BODY_BYTES} bytes."})
@@ -158,10 +157,4 @@ async def queue_usage_batch(ctx: gateways.AgentContext, batch: UsageBatch, text:
 async def usage_intake_app(
     scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]
 ) -> None:
-    if scope["method"] != "POST":
-        response = json_response(
-            405, {"detail": f'Method "{scope["method"]}" not allowed.'}, {"allow": "POST"}
-        )
-    else:
-        response = await take_usage_batch(request_headers(scope).get("authorization", ""), receive)
-    await send_response(send, response)
+    await serve_post(take_usage_batch, scope, receive, send)

@@ -22,12 +22,11 @@ from core.api.raw_asgi import (
     InvalidAgentBody,
     Response,
     bearer_secret,
-    in_pool,
     json_response,
     parse_agent_body,
     read_body,
-    request_headers,
-    send_response,
+    serve_post,
+    token_refused,
 )
 from gateway_agent.protocol import Report, ReportAnswer
 from saas.gateways import services as gateways
@@ -39,12 +38,9 @@ MAX_REPORT_BYTES = MAX_BODY_BYTES + 64 * 1024  # a batch and a heartbeat
 
 
 async def take_report(headers: dict[str, str], peer: str | None, receive: Callable[..., Any]) -> Response:
-    secret = bearer_secret(headers.get("authorization", ""))
-    ctx = gateways.recently_authenticated(secret) or await in_pool(gateways.authenticate_agent_cached)(secret)
+    ctx = await gateways.authenticated_agent(bearer_secret(headers.get("authorization", "")))
     if ctx is None:
-        return json_response(
-            401, {"detail": "Invalid or revoked cluster token."}, {"www-authenticate": "Bearer"}
-        )
+        return token_refused()
     body = await read_body(receive, MAX_REPORT_BYTES)
     if body is None:
         return json_response(413, {"detail": f"A report is at most {MAX_REPORT_BYTES} bytes."})
@@ -82,11 +78,4 @@ def _parsed(body: bytes) -> Report:
 
 
 async def report_app(scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
-    if scope["method"] != "POST":
-        response = json_response(
-            405, {"detail": f'Method "{scope["method"]}" not allowed.'}, {"allow": "POST"}
-        )
-    else:
-        client = scope.get("client")
-        response = await take_report(request_headers(scope), client[0] if client else None, receive)
-    await send_response(send, response)
+    await serve_post(take_report, scope, receive, send)
