@@ -190,17 +190,27 @@ def register_instance(
     return instance
 
 
-# A heartbeat is stored only for an instance registered with the cluster: one round trip.
-_STORE_HEARTBEAT = """
-if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 0 then return 0 end
-redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
-return 1
+# Heartbeats are stored only for instances registered with their cluster: one round trip for
+# any number of them (a web process stores those that arrived together at once). KEYS: members
+# and status key of each; ARGV: the TTL, then instance id and status of each. 1 stored, 0 not.
+STORE_HEARTBEATS = """
+local stored = {}
+for i = 1, #KEYS / 2 do
+  if redis.call('SISMEMBER', KEYS[2 * i - 1], ARGV[2 * i]) == 1 then
+    redis.call('SET', KEYS[2 * i], ARGV[2 * i + 1], 'EX', ARGV[1])
+    stored[i] = 1
+  else
+    stored[i] = 0
+  end
+end
+return stored
 """
+StoredHeartbeat = tuple[str, str, str, str]  # members key, status key, instance id, status
 
 
-def heartbeat_script(ctx: AgentContext, heartbeat: Heartbeat, address: str | None) -> tuple[Any, ...]:
-    """The arguments of EVAL that store `heartbeat` (1) or find the instance unregistered (0):
-    for a client of either kind, the web process's asyncio one or a synchronous one."""
+def stored_heartbeat(ctx: AgentContext, heartbeat: Heartbeat, address: str | None) -> StoredHeartbeat:
+    """What STORE_HEARTBEATS takes of one heartbeat, for a client of either kind: the web
+    process's asyncio one or a synchronous one."""
     status = {
         "at": time.time(),
         "applied_version": heartbeat.applied_version,
@@ -210,14 +220,29 @@ def heartbeat_script(ctx: AgentContext, heartbeat: Heartbeat, address: str | Non
         # keeps its instance id, and does not register again.
         "token_id": ctx.token_id,
     }
-    keys = (_members_key(ctx), _status_key(ctx, heartbeat.instance_id))
-    return _STORE_HEARTBEAT, 2, *keys, heartbeat.instance_id, json.dumps(status), OFFLINE_AFTER_S
+    return (
+        _members_key(ctx),
+        _status_key(ctx, heartbeat.instance_id),
+        heartbeat.instance_id,
+        json.dumps(status),
+    )
+
+
+def store_heartbeats_arguments(heartbeats: list[StoredHeartbeat]) -> tuple[list[str], list[Any]]:
+    """The KEYS and ARGV of STORE_HEARTBEATS."""
+    keys = [key for members, status, _, _ in heartbeats for key in (members, status)]
+    values: list[Any] = [OFFLINE_AFTER_S]
+    for _, _, instance_id, status in heartbeats:
+        values += (instance_id, status)
+    return keys, values
 
 
 def record_heartbeat(ctx: AgentContext, heartbeat: Heartbeat, address: str | None = None) -> bool:
     """False when the instance is not registered with this cluster. `address`: the one the
     control plane saw the heartbeat come from."""
-    return bool(get_redis_connection("default").eval(*heartbeat_script(ctx, heartbeat, address)))
+    keys, values = store_heartbeats_arguments([stored_heartbeat(ctx, heartbeat, address)])
+    stored = get_redis_connection("default").eval(STORE_HEARTBEATS, len(keys), *keys, *values)
+    return bool(stored[0])
 
 
 def instance_statuses(schema_name: str, cluster_id: int, organization_id: int) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ import redis.asyncio as redis_asyncio
 from django.conf import settings
 from redis.exceptions import RedisError
 
+from core.api.batched_writes import BatchedWrites, PerLoop
 from core.api.client import forwarded_client_ip, ip_address_or_none
 from core.api.raw_asgi import (
     InvalidAgentBody,
@@ -33,37 +34,40 @@ from saas.gateways import agents
 
 logger = logging.getLogger(__name__)
 PATH = "/agent/v1/heartbeat"
-REDIS_CONNECTIONS = 16
-_clients: dict[asyncio.AbstractEventLoop, redis_asyncio.Redis] = {}
-
-
-def _redis() -> redis_asyncio.Redis:
-    """This event loop's Redis client: the status is written from the loop, not from the thread
-    pool that database work queues on."""
-    loop = asyncio.get_running_loop()
-    client = _clients.get(loop)
-    if client is None:
-        for old in [old for old in _clients if old.is_closed()]:
-            del _clients[old]
-        # Bounded, and waited on when all are busy: thousands of heartbeats at once share a few
-        # connections instead of opening one each.
-        pool: redis_asyncio.BlockingConnectionPool = redis_asyncio.BlockingConnectionPool.from_url(
-            settings.REDIS_URL, max_connections=REDIS_CONNECTIONS, timeout=5, socket_timeout=2
-        )
-        client = _clients[loop] = redis_asyncio.Redis(connection_pool=pool)
-    return client
-
-
 MAX_BODY_BYTES = 64 * 1024  # a last error is at most 4,000 characters
 
 
-async def store_heartbeat(
+def _redis() -> redis_asyncio.Redis:
+    """An event loop's Redis client: the status is written from the loop, not from the thread
+    pool that database work queues on. Its writes are batched, so a few connections serve
+    thousands of heartbeats; a call waits up to 10 s (a busy loop reads answers late)."""
+    pool: redis_asyncio.BlockingConnectionPool = redis_asyncio.BlockingConnectionPool.from_url(
+        settings.REDIS_URL, max_connections=4, timeout=10, socket_timeout=10
+    )
+    return redis_asyncio.Redis(connection_pool=pool)
+
+
+# Called by its SHA1 (EVALSHA), loaded again when Redis has forgotten it.
+_store_script = PerLoop(lambda: _redis().register_script(agents.STORE_HEARTBEATS))
+
+
+async def _store(heartbeats: list[agents.StoredHeartbeat]) -> list[bool]:
+    keys, values = agents.store_heartbeats_arguments(heartbeats)
+    stored = await _store_script.get()(keys=keys, args=values)
+    return [bool(one) for one in stored]
+
+
+# The heartbeats that arrive together go to Redis in one script call.
+_heartbeat_writes = PerLoop(lambda: BatchedWrites(_store, max_items=500, max_in_flight=2))
+
+
+def store_heartbeat(
     ctx: agents.AgentContext, beat: Heartbeat, headers: dict[str, str], peer: str | None
-) -> bool:
-    """Store the status a heartbeat (or a report) brings, from the event loop: False when the
-    instance is not registered with the token's cluster. Raises RedisError."""
+) -> asyncio.Future[bool]:
+    """Store the status a heartbeat (or a report) brings, from the event loop: a future, False
+    when the instance is not registered with the token's cluster. Raises RedisError."""
     address = ip_address_or_none(forwarded_client_ip(peer, headers.get("x-forwarded-for", "")))
-    return bool(await _redis().eval(*agents.heartbeat_script(ctx, beat, address)))
+    return _heartbeat_writes.get().enqueue(agents.stored_heartbeat(ctx, beat, address))
 
 
 async def take_heartbeat(headers: dict[str, str], peer: str | None, receive: Callable[..., Any]) -> Response:

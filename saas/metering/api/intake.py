@@ -5,12 +5,11 @@ committed to the intake queue in PostgreSQL: the agent drops its spooled copy on
 A raw ASGI endpoint beside Django, like the config long-poll: many agents posting at once hold
 no thread each. The token check is cached; the queue insert runs on the shared bounded thread pool
 (`in_pool`), never on the event loop: one INSERT for the batches that arrived together
-(`_QueueWriter`), so a busy process pays one round trip and one commit for many. The same batch id
-counts once however often it is sent."""
+(core.api.batched_writes), so a busy process pays one round trip and one commit for many. The
+same batch id counts once however often it is sent."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +18,7 @@ from django.db import DatabaseError
 from pydantic import ValidationError
 
 from core import clock
+from core.api.batched_writes import BatchedWrites, PerLoop
 from core.api.raw_asgi import (
     Response,
     bearer_secret,
@@ -39,76 +39,18 @@ PATH = "/agent/v1/usage"
 MAX_BODY_BYTES = 4 * 1024 * 1024
 
 
-class _QueueWriter:
-    """Writes the batches of one event loop to the intake queue: what arrives while an insert is
-    under way goes into the next one, so a busy process makes one round trip and one commit for
-    many batches, and a lone batch is written at once. Each POST is answered when the insert
-    holding its batch has committed (or failed: then every batch in it is refused)."""
-
-    MAX_ROWS = 200
-    MAX_BYTES = 8 * 1024 * 1024
-    MAX_IN_FLIGHT = 2  # inserts under way at once, per process
-
-    def __init__(self) -> None:
-        self.waiting: list[tuple[tuple[str, int, str], asyncio.Future[None]]] = []
-        self.in_flight = 0
-        self.tasks: set[asyncio.Future[None]] = set()
-
-    async def queue(self, schema_name: str, cluster_id: int, text: str) -> None:
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.waiting.append(((schema_name, cluster_id, text), done))
-        if self.in_flight < self.MAX_IN_FLIGHT:
-            self.in_flight += 1
-            self.tasks.add(task := asyncio.ensure_future(self._write()))
-            task.add_done_callback(self.tasks.discard)
-        await done
-
-    def _take(self) -> list[tuple[tuple[str, int, str], asyncio.Future[None]]]:
-        """The oldest waiting batches, within MAX_ROWS and MAX_BYTES (at least one)."""
-        size = count = 0
-        for (_, _, text), _done in self.waiting:
-            size += len(text)
-            if count and (count == self.MAX_ROWS or size > self.MAX_BYTES):
-                break
-            count += 1
-        taken, self.waiting = self.waiting[:count], self.waiting[count:]
-        return taken
-
-    async def _write(self) -> None:
-        try:
-            while self.waiting:
-                taken = self._take()
-                try:
-                    await in_pool(queue_usage_batches)([row for row, _ in taken])
-                except BaseException as exc:
-                    for _, done in taken:
-                        if done.done():
-                            continue
-                        if isinstance(exc, Exception):
-                            done.set_exception(exc)
-                        else:
-                            done.cancel()
-                    if not isinstance(exc, Exception):
-                        raise
-                else:
-                    for _, done in taken:
-                        if not done.done():
-                            done.set_result(None)
-        finally:
-            self.in_flight -= 1
+async def _queue_rows(rows: list[tuple[str, int, str]]) -> list[None]:
+    await in_pool(queue_usage_batches)(rows)
+    return [None] * len(rows)
 
 
-_writers: dict[asyncio.AbstractEventLoop, _QueueWriter] = {}
-
-
-def _writer() -> _QueueWriter:
-    loop = asyncio.get_running_loop()
-    writer = _writers.get(loop)
-    if writer is None:
-        for old in [old for old in _writers if old.is_closed()]:
-            del _writers[old]
-        writer = _writers[loop] = _QueueWriter()
-    return writer
+# One INSERT and one commit for the batches that arrive together; each POST is answered when
+# the insert holding its batch has committed (or failed: then every batch in it is refused).
+_queue_writes = PerLoop(
+    lambda: BatchedWrites(
+        _queue_rows, max_items=200, max_in_flight=2, size=lambda row: len(row[2]), max_size=8 * 1024 * 1024
+    )
+)
 
 
 async def take_usage_batch(
@@ -147,7 +89,7 @@ async def queue_usage_batch(ctx: gateways.AgentContext, batch: UsageBatch, text:
     """Queue a checked batch (`text`: its JSON), returning once it is committed; 503 when it
     cannot be: not committed, so not accepted, and the agent sends it again."""
     try:
-        await _writer().queue(ctx.schema_name, ctx.cluster_id, text)
+        await _queue_writes.get().submit((ctx.schema_name, ctx.cluster_id, text))
     except DatabaseError:
         logger.exception("usage batch %s could not be queued", batch.batch_id)
         return json_response(503, {"detail": "Usage cannot be taken right now; send it again later."})

@@ -2,15 +2,17 @@
 request, where /agent/v1/heartbeat and /agent/v1/usage took two: every gateway sends one every
 10 s, so a fleet's requests halve (docs/gateway.md, "Reports").
 
-The batch is checked and queued as /agent/v1/usage does it (400 naming `usage.<field>`; 503,
-nothing kept, when it cannot be committed); then the heartbeat is stored. 200 with what became of
+The batch is checked and queued as /agent/v1/usage does it (400 naming `usage.<field>`, nothing
+kept; 503 when it cannot be committed), while the heartbeat is stored. 200 with what became of
 each (gateway_agent.protocol.ReportAnswer): a batch accepted is committed, whatever happened to
 the heartbeat, and an unknown instance still has its usage counted (a batch belongs to its
 cluster). A raw ASGI endpoint beside Django, like the others."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -48,23 +50,33 @@ async def take_report(headers: dict[str, str], peer: str | None, receive: Callab
         report = _parsed(body)
     except InvalidAgentBody as exc:
         return json_response(400, exc.as_dict())
-    accepted = None
-    if report.usage is not None:
-        batch = report.usage
-        refused = out_of_bounds(batch, "usage.") or await queue_usage_batch(
-            ctx, batch, batch.model_dump_json()
-        )
-        if refused is not None:
-            return refused
-        accepted = "accepted"
+    batch = report.usage
+    if batch is not None and (refused := out_of_bounds(batch, "usage.")) is not None:
+        return refused
+    # Both at once: the answer waits for the slower of the two, not for their sum.
+    heartbeat = _heartbeat_stored(gateways.store_heartbeat(ctx, report.heartbeat, headers, peer))
     try:
-        known = await gateways.store_heartbeat(ctx, report.heartbeat, headers, peer)
-        stored = "stored" if known else "unknown instance"
+        queued = None if batch is None else await queue_usage_batch(ctx, batch, batch.model_dump_json())
+    finally:
+        stored = await heartbeat
+    if queued is not None:
+        return queued
+    return 200, {"content-type": "application/json"}, _answer("accepted" if batch else None, stored)
+
+
+async def _heartbeat_stored(storing: asyncio.Future[bool]) -> str:
+    try:
+        known = await storing
     except RedisError:
         logger.exception("heartbeat of a report not stored")
-        stored = "not stored"
-    answer = ReportAnswer.model_validate({"usage": accepted, "heartbeat": stored})
-    return 200, {"content-type": "application/json"}, answer.model_dump_json().encode()
+        return "not stored"
+    return "stored" if known else "unknown instance"
+
+
+@functools.cache
+def _answer(usage: str | None, heartbeat: str) -> bytes:
+    """One of the six answers, made once."""
+    return ReportAnswer.model_validate({"usage": usage, "heartbeat": heartbeat}).model_dump_json().encode()
 
 
 def _parsed(body: bytes) -> Report:
