@@ -46,7 +46,6 @@ urlpatterns = [
     slash_optional(path("api/", include(api_urls))),
     path("aws/gateway-role.yaml", role_template, name="aws-role-template"),
     path("billing/stripe/webhook", stripe_webhook, name="stripe-webhook"),
-    slash_optional(path("agent/v1/", include("saas.gateways.api.agent_urls"))),
 ]
 
 handler404 = "core.api.errors.not_found"

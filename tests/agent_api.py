@@ -1,6 +1,7 @@
 """The agent API as gateways reach it: through saas.asgi, as uvicorn calls it, so the endpoints
-served beside Django (the config long-poll, heartbeats, usage intake) answer as in production.
-They read the database on threads of their own: what a test wrote must be committed."""
+served beside Django (the config long-poll, reports, heartbeats, usage intake, registration)
+answer as in production. They read the database on threads of their own: what a test wrote must
+be committed."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ def call_agent_api(
     token: str | None = None,
     body: Any = None,
     *,
-    headers: dict[str, str] | None = None,
+    headers: dict[str, str | bytes] | None = None,
     peer: str = "127.0.0.1",
 ) -> httpx.Response:
     """One request; `body` is sent as it is when bytes, else as JSON; `peer` is the address the
@@ -46,3 +47,20 @@ def send_heartbeat(
     """POST /agent/v1/heartbeat; the status answered."""
     body = {"instance_id": instance_id, "applied_version": version, "last_error": error}
     return call_agent_api("POST", "/agent/v1/heartbeat", token, body, **extra).status_code
+
+
+GATEWAY = {"hostname": "gw-1", "agent_version": "0.3.1", "haproxy_version": "2.8.5"}
+
+
+def register_gateway(
+    token: str | None, body: Any = None, path: str = "/agent/v1/register", **extra: Any
+) -> httpx.Response:
+    """POST /agent/v1/register as a gateway starting (`GATEWAY` unless `body` says otherwise)."""
+    return call_agent_api("POST", path, token, GATEWAY if body is None else body, **extra)
+
+
+def registered_instance(token: str, **fields: Any) -> str:
+    """A gateway registered with `fields` over `GATEWAY`: its instance id."""
+    response = register_gateway(token, {**GATEWAY, **fields})
+    assert response.status_code == 201, response.content
+    return str(response.json()["instance_id"])

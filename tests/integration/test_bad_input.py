@@ -6,7 +6,7 @@ from rest_framework.test import APIClient
 
 from tenants.models import ApiToken, AuditEntry, Invitation, Membership, Organization, User
 from tenants.roles import Role
-from tests.agent_api import call_agent_api
+from tests.agent_api import call_agent_api, register_gateway
 
 LONG = "x" * 300
 
@@ -236,11 +236,9 @@ AGENT_REGISTER = {"hostname": "gw-1", "agent_version": "1.0"}
         ({**AGENT_REGISTER, "labels": {"zone": "a\x00"}}, "labels.zone"),
     ],
 )
+@pytest.mark.django_db(transaction=True)  # registration reads the token on a thread of its own
 def test_agent_register_with_malformed_input_is_400_naming_the_field(cw, body, field):
-    token = _agent_token(cw)
-    response = APIClient().post(
-        "/agent/v1/register", body, format="json", HTTP_AUTHORIZATION=f"Bearer {token}"
-    )
+    response = register_gateway(_agent_token(cw), body)
     assert response.status_code == 400, response.content
     assert field in response.json()["errors"], response.json()
     assert response.json()["detail"].startswith(field)
@@ -249,14 +247,11 @@ def test_agent_register_with_malformed_input_is_400_naming_the_field(cw, body, f
 @pytest.mark.django_db(transaction=True)  # heartbeats check the token on a thread of their own
 def test_agent_endpoints_answer_bad_methods_tokens_and_bodies_in_json(cw):
     token = _agent_token(cw)
-    client = APIClient(HTTP_AUTHORIZATION=f"Bearer {token}")
-    wrong = client.get("/agent/v1/register")
-    assert wrong.status_code == 405 and wrong["Allow"] == "POST"
+    wrong = call_agent_api("GET", "/agent/v1/register", token)
+    assert wrong.status_code == 405 and wrong.headers["allow"] == "POST"
     assert "detail" in wrong.json()
-    deep_body = b"[" * 100_000 + b"]" * 100_000
-    deep = client.generic("POST", "/agent/v1/register", deep_body, content_type="application/json")
+    deep = register_gateway(token, b"[" * 30_000 + b"]" * 30_000)
     assert deep.status_code == 400, deep.content
-    # Heartbeats are served beside Django.
     wrong = call_agent_api("GET", "/agent/v1/heartbeat", token)
     assert wrong.status_code == 405 and wrong.headers["allow"] == "POST"
     assert "detail" in wrong.json()
@@ -264,15 +259,10 @@ def test_agent_endpoints_answer_bad_methods_tokens_and_bodies_in_json(cw):
     assert deep.status_code == 400 and deep.json()["detail"] == "Expected a JSON body.", deep.content
     # A token whose organization part is a digit outside ASCII: refused, not a 500.
     for secret in ("gct_²_abc", f"gct_{'9' * 40}_abc"):
-        refused = APIClient().post(
-            "/agent/v1/register", AGENT_REGISTER, format="json", HTTP_AUTHORIZATION=f"Bearer {secret}"
-        )
+        header = f"Bearer {secret}".encode()  # as a client sends it: UTF-8
+        refused = register_gateway(None, AGENT_REGISTER, headers={"Authorization": header})
         assert refused.status_code == 401, refused.content
-    registered = client.post("/agent/v1/register", AGENT_REGISTER, format="json")
+    registered = register_gateway(token, AGENT_REGISTER)
     assert registered.status_code == 201
-    again = client.post(
-        "/agent/v1/register",
-        {**AGENT_REGISTER, "instance_id": registered.json()["instance_id"]},
-        format="json",
-    )
+    again = register_gateway(token, {**AGENT_REGISTER, "instance_id": registered.json()["instance_id"]})
     assert again.status_code == 201 and again.json()["instance_id"] == registered.json()["instance_id"]

@@ -180,7 +180,7 @@ def test_every_path_answers_an_undocumented_method_with_405_and_allow(world):
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
 
-# --- the agent API (raw ASGI and plain views, outside the document) ---------------------------
+# --- the agent API (raw ASGI, outside the document) ---------------------------
 
 
 async def _asgi(app: Any, method: str, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
@@ -241,6 +241,7 @@ def test_the_agent_api_answers_malformed_input_without_a_5xx():
     from gateway_agent.protocol import Heartbeat, RegisterRequest, UsageBatch
     from saas.gateways.api.config_poll import config_poll_app
     from saas.gateways.api.heartbeat import heartbeat_app
+    from saas.gateways.api.register import register_app
     from saas.gateways.services import create_cluster_token
     from saas.metering.api.intake import usage_intake_app
     from saas.metering.api.report import report_app
@@ -249,7 +250,6 @@ def test_the_agent_api_answers_malformed_input_without_a_5xx():
     organization, author, cluster = make_org_with_cluster()
     with schema_context(organization.schema_name):
         _, secret = create_cluster_token(author, cluster, name="fuzz")
-    django_client = APIClient()
     good = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
     tokens = [
         good,
@@ -262,13 +262,6 @@ def test_the_agent_api_answers_malformed_input_without_a_5xx():
     started = time.monotonic()
     cases = 0
 
-    def plain(method: str, path: str, body: bytes, headers: dict[str, str]) -> int:
-        extra = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items() if k != "Content-Type"}
-        response = django_client.generic(method, path, body, content_type="application/json", **extra)
-        if response.status_code >= 400:
-            assert "detail" in response.json(), (method, path, body[:80], response.content[:200])
-        return response.status_code
-
     def asgi(app: Any, method: str, path: str, body: bytes, headers: dict[str, str]) -> int:
         status, content = asyncio.run(_asgi(app, method, path, body, headers))
         if status >= 400:
@@ -279,7 +272,7 @@ def test_the_agent_api_answers_malformed_input_without_a_5xx():
     for headers in tokens:
         for body in MALFORMED_BODIES:
             for method in ("POST", "PUT", "GET"):
-                status = plain(method, "/agent/v1/register", body, headers)
+                status = asgi(register_app, method, "/agent/v1/register", body, headers)
                 cases += 1
                 assert status < 500, (method, "register", body[:80], headers, status)
                 status = asgi(heartbeat_app, method, "/agent/v1/heartbeat", body, headers)
@@ -329,10 +322,8 @@ def test_the_agent_api_answers_malformed_input_without_a_5xx():
         def fuzz_endpoint(path: str, body: dict[str, Any]) -> None:
             nonlocal cases
             content = json.dumps(body).encode()
-            status = (
-                asgi(heartbeat_app, "POST", path, content, good)
-                if path == "/agent/v1/heartbeat"
-                else plain("POST", path, content, good)
+            status = asgi(
+                heartbeat_app if path == "/agent/v1/heartbeat" else register_app, "POST", path, content, good
             )
             cases += 1
             assert status < 500, (path, body, status)

@@ -14,14 +14,14 @@ METHODS = ("get", "head", "post", "put", "patch", "delete")
 
 
 def _api_paths(slug: str) -> list[str]:
-    """Every path of the OpenAPI document, its parameters filled in, and the rest of /api/ and
-    /agent/."""
+    """Every path of the OpenAPI document, its parameters filled in, and the rest of /api/ (the
+    agent API, served beside Django: tests/integration/gateways/test_agent_api.py)."""
     document = APIClient().get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
     paths = [
         re.sub(r"\{[^}]+\}", "1", template.replace("{org_slug}", slug)) for template in document["paths"]
     ]
     assert len(paths) > 30, paths
-    return [*paths, "/api/schema/", "/api/docs/", "/agent/v1/register"]
+    return [*paths, "/api/schema/", "/api/docs/"]
 
 
 def _toggled(path: str) -> str:

@@ -301,9 +301,11 @@ def main() -> None:
             ramp_s = time.monotonic() - began
             print(f"{step} agents connected and holding their first snapshot in {ramp_s:.0f} s", flush=True)
             time.sleep(12)  # every agent has reported once since the ramp
+            ramp_errors: dict[str, int] = {}
             for pipe in pipes:
                 pipe.send(("reset", None))
-                pipe.recv()
+                for what, count in pipe.recv().items():
+                    ramp_errors[what] = ramp_errors.get(what, 0) + count
             before = cpu_now(monitored)
             window_started = time.monotonic()
             connected_clusters = sorted({spec["cluster_id"] for spec in specs[:step]})
@@ -352,6 +354,9 @@ def main() -> None:
                 "ramp_s": round(ramp_s, 1),
                 "errors": sum(errors.values()) + missing,
                 "error_kinds": errors | ({"publish not received": missing} if missing else {}),
+                # Registrations refused, polls failed and the like while the step's agents connected.
+                "ramp_errors": sum(ramp_errors.values()),
+                "ramp_error_kinds": ramp_errors,
                 "propagation_p50_ms": round(statistics.median(propagation), 1) if propagation else None,
                 "propagation_p99_ms": round(percentile(propagation, 0.99), 1) if propagation else None,
                 # A report carries a heartbeat and a batch.
@@ -374,13 +379,14 @@ def main() -> None:
             result["cpu_ms_per_agent_minute"] = round(result["control_plane_cpu"] * 60_000 / step, 2)
             results.append(result)
             print(json.dumps(result), flush=True)
-        held = [r for r in results if r["errors"] == 0]
+        held = [r for r in results if r["errors"] == 0 and r["ramp_errors"] == 0]
         last = results[-1]
         print(
             json.dumps(
                 {
                     "agents": max((r["agents"] for r in held), default=0),
                     "errors": last["errors"],
+                    "ramp_errors": last["ramp_errors"],
                     "propagation_p50_ms": last["propagation_p50_ms"],
                     "propagation_p99_ms": last["propagation_p99_ms"],
                     "report_p99_ms": last["report_p99_ms"],

@@ -8,7 +8,7 @@ did before reports.
 Cheap on purpose (the control plane shares the machine): asyncio on uvloop, a minimal HTTP/1.1
 client on raw streams, and the served snapshot read only for its version, which leads the
 body. A process is driven by its parent over a pipe: `connect` more agents, `reset` the
-counters, `stats`, `stop`."""
+counters (answering the errors met while connecting), `stats`, `stop`."""
 
 from __future__ import annotations
 
@@ -245,12 +245,13 @@ async def _serve(conn: Connection, host: str, port: int, sources: list[str]) -> 
             )
             conn.send(len(agents))
         elif command == "reset":
+            ramp_errors = dict(stats.errors)  # while connecting: answered, then cleared
             stats.heartbeat_ms.clear()
             stats.usage_ms.clear()
             stats.report_ms.clear()
             stats.errors.clear()
             cpu_start, wall_start = time.process_time(), time.monotonic()
-            conn.send(True)
+            conn.send(ramp_errors)
         elif command == "stats":
             connected = sum(1 for a in agents for c in (a.poller, a.reporter) if c.writer is not None)
             conn.send(

@@ -10,12 +10,11 @@ import httpx
 import pytest
 from asgiref.sync import sync_to_async
 from django.db import connections
-from django.test import Client
 from django_redis import get_redis_connection
 from django_tenants.utils import schema_context
 
 from tenants.roles import Role
-from tests.agent_api import call_agent_api, send_heartbeat
+from tests.agent_api import call_agent_api, register_gateway, send_heartbeat
 from tests.factories import build_catalog
 
 # The config long-poll reads the database from a shared thread pool, on connections of its own:
@@ -27,29 +26,24 @@ def _token(cw) -> str:
     return cw.client(Role.ADMIN).post(cw.url("tokens/"), {"name": "gw"}, format="json").json()["token"]
 
 
-def _agent(token: str) -> Client:
-    return Client(HTTP_AUTHORIZATION=f"Bearer {token}")
-
-
 def _config(token: str | None, query: str = "wait=0", **headers: str) -> httpx.Response:
     return call_agent_api("GET", f"/agent/v1/config?{query}", token, headers=headers)
 
 
-def _register(agent: Client, **extra) -> dict:
+def _register(token: str, **extra) -> dict:
     body = {"hostname": "gw-1", "agent_version": "0.1.0", "haproxy_version": "2.6.12", **extra}
-    response = agent.post("/agent/v1/register", json.dumps(body), content_type="application/json")
+    response = register_gateway(token, body)
     assert response.status_code == 201, response.content
     return response.json()
 
 
 def test_register_heartbeat_and_status(cw):
     token = _token(cw)
-    agent = _agent(token)
-    registered = _register(agent, labels={"zone": "a"})
+    registered = _register(token, labels={"zone": "a"})
     assert registered["cluster_id"] == cw.cluster_id and registered["heartbeat_interval_s"] == 10
     instance_id = registered["instance_id"]
     # Re-registering with its id keeps the identity.
-    assert _register(agent, instance_id=instance_id)["instance_id"] == instance_id
+    assert _register(token, instance_id=instance_id)["instance_id"] == instance_id
 
     assert send_heartbeat(token, instance_id, 3) == 204
     [status] = cw.client(Role.VIEWER).get(cw.url("instances/")).json()["results"]
@@ -67,17 +61,23 @@ def test_register_heartbeat_and_status(cw):
     assert send_heartbeat(token, "nope") == 404
 
 
+def test_agent_endpoints_answer_the_same_with_a_trailing_slash(cw):
+    token = _token(cw)
+    instance_id = register_gateway(token, path="/agent/v1/register/").json()["instance_id"]
+    assert _register(token, instance_id=instance_id)["instance_id"] == instance_id
+    beat = {"instance_id": instance_id, "applied_version": None}
+    assert call_agent_api("POST", "/agent/v1/heartbeat/", token, beat).status_code == 204
+    assert call_agent_api("GET", "/agent/v1/config/?wait=0", token).status_code == 304
+    assert call_agent_api("GET", "/agent/v1/report/", token).status_code == 405
+
+
 def test_bad_and_revoked_tokens_and_bad_bodies(cw):
-    assert (
-        _agent("gct_1_made-up").post("/agent/v1/register", "{}", content_type="application/json").status_code
-        == 401
-    )
+    assert register_gateway("gct_1_made-up", {}).status_code == 401
     assert _config(None).status_code == 401
     token = _token(cw)
-    agent = _agent(token)
-    bad = agent.post("/agent/v1/register", json.dumps({"hostname": ""}), content_type="application/json")
+    bad = register_gateway(token, {"hostname": ""})
     assert bad.status_code == 400 and "hostname" in bad.json()["errors"]
-    assert agent.post("/agent/v1/register", "not json", content_type="application/json").status_code == 400
+    assert register_gateway(token, b"not json").status_code == 400
     token_id = cw.client(Role.ADMIN).get(cw.url("tokens/")).json()["results"][0]["id"]
     cw.client(Role.ADMIN).delete(cw.url(f"tokens/{token_id}/"))
     assert _config(token).status_code == 401

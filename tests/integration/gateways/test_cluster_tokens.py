@@ -1,20 +1,20 @@
 """Cluster (agent) tokens: listed with their last use, rotated with a grace period the caller
 chooses (the old secret works until it ends, then is refused), revoked."""
 
-import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.test import Client
 from django_tenants.utils import schema_context
 
 from saas.gateways import agents
 from saas.gateways.models import ClusterToken
 from tenants.models import AuditEntry
 from tenants.roles import Role
+from tests.agent_api import register_gateway
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
-pytestmark = pytest.mark.time_machine(NOW, tick=False)
+# Registration reads the database on a thread of its own: what a test wrote must be committed.
+pytestmark = [pytest.mark.time_machine(NOW, tick=False), pytest.mark.django_db(transaction=True)]
 
 
 def _create(cw, name: str = "gw") -> dict:
@@ -28,11 +28,7 @@ def _rotate(cw, token_id: int, body: object = None):
 
 
 def _register(secret: str) -> int:
-    body = {"hostname": "gw-1", "agent_version": "0.1.0", "haproxy_version": "2.8.5"}
-    response = Client(HTTP_AUTHORIZATION=f"Bearer {secret}").post(
-        "/agent/v1/register", json.dumps(body), content_type="application/json"
-    )
-    return response.status_code
+    return register_gateway(secret).status_code
 
 
 def _listed(cw, query: str = "") -> list[dict]:

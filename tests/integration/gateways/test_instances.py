@@ -6,11 +6,10 @@ import json
 import time
 
 import pytest
-from django.test import Client
 from django_redis import get_redis_connection
 
 from tenants.roles import Role
-from tests.agent_api import send_heartbeat
+from tests.agent_api import register_gateway, registered_instance, send_heartbeat
 from tests.factories import build_catalog
 
 # Heartbeats are served beside Django and authenticate on a thread of their own: the token must
@@ -23,14 +22,6 @@ def _agent(cw) -> str:
     return cw.client(Role.ADMIN).post(cw.url("tokens/"), {"name": "gw"}, format="json").json()["token"]
 
 
-def _register(secret: str, hostname: str, **meta: str) -> str:
-    body = {"hostname": hostname, "agent_version": "0.3.1", "haproxy_version": "2.8.5"}
-    agent = Client(HTTP_AUTHORIZATION=f"Bearer {secret}")
-    response = agent.post("/agent/v1/register", json.dumps(body), content_type="application/json", **meta)
-    assert response.status_code == 201, response.content
-    return response.json()["instance_id"]
-
-
 def _beat(secret: str, instance_id: str, version: int | None, error: str | None = None, **extra) -> None:
     assert send_heartbeat(secret, instance_id, version, error, **extra) == 204
 
@@ -38,9 +29,9 @@ def _beat(secret: str, instance_id: str, version: int | None, error: str | None 
 def test_instances_show_what_the_agent_sent_and_where_from(cw):
     build_catalog(cw.client(), cw.url)  # versions 1 to 3
     agent = _agent(cw)
-    current = _register(agent, "gw-current")
-    behind = _register(agent, "gw-behind")
-    silent = _register(agent, "gw-silent")
+    current = registered_instance(agent, hostname="gw-current")
+    behind = registered_instance(agent, hostname="gw-behind")
+    silent = registered_instance(agent, hostname="gw-silent")
     _beat(agent, current, 3, peer="10.1.2.3")
     _beat(agent, behind, 2, "haproxy -c: unknown keyword")
 
@@ -65,7 +56,7 @@ def test_instances_show_what_the_agent_sent_and_where_from(cw):
 
 def test_instances_are_searched_sorted_filtered_and_paginated(cw):
     agent = _agent(cw)
-    ids = {name: _register(agent, name) for name in ("edge-b", "edge-a", "core-1")}
+    ids = {name: registered_instance(agent, hostname=name) for name in ("edge-b", "edge-a", "core-1")}
     _beat(agent, ids["edge-a"], None)
     _beat(agent, ids["core-1"], None)
     key = f"gw:status:{cw.world.a.org.schema_name}:{cw.cluster_id}:{ids['core-1']}"
@@ -90,14 +81,8 @@ def test_instances_are_searched_sorted_filtered_and_paginated(cw):
 
 def test_an_unusable_forwarded_address_is_left_out(cw, settings):
     settings.TRUSTED_PROXY_COUNT = 1
-    agent = Client(HTTP_AUTHORIZATION=f"Bearer {_agent(cw)}")
     body = {"hostname": "behind-proxy", "agent_version": "0.3.1"}
-    response = agent.post(
-        "/agent/v1/register",
-        json.dumps(body),
-        content_type="application/json",
-        HTTP_X_FORWARDED_FOR="not-an-ip",
-    )
+    response = register_gateway(_agent(cw), body, headers={"X-Forwarded-For": "not-an-ip"})
     assert response.status_code == 201
     [row] = cw.client().get(cw.url("instances/")).json()["results"]
     assert row["address"] is None and row["haproxy_version"] == ""

@@ -15,7 +15,7 @@ from django_redis import get_redis_connection
 from gateway_agent.protocol import UsageBatch, UsageItem
 from saas.metering.services import record_usage_batches
 from tenants.roles import Role
-from tests.agent_api import send_heartbeat
+from tests.agent_api import registered_instance, send_heartbeat
 from tests.factories import PASSWORD, build_catalog
 
 NOW = datetime(2026, 11, 28, 12, 0, 30, tzinfo=UTC)
@@ -42,15 +42,7 @@ def _usage(cw, *items: tuple[datetime, int, str, int]) -> None:
 def _gateways(cw) -> None:
     """Three instances: one online on the latest version, one lost on an older one, one offline."""
     secret = cw.client(Role.ADMIN).post(cw.url("tokens/"), {"name": "gw"}, format="json").json()["token"]
-    agent = Client(HTTP_AUTHORIZATION=f"Bearer {secret}")
-    ids = []
-    for hostname in ("gw-1", "gw-2", "gw-3"):
-        body = {"hostname": hostname, "agent_version": "0.3.1", "haproxy_version": "2.8.5"}
-        ids.append(
-            agent.post("/agent/v1/register", json.dumps(body), content_type="application/json").json()[
-                "instance_id"
-            ]
-        )
+    ids = [registered_instance(secret, hostname=hostname) for hostname in ("gw-1", "gw-2", "gw-3")]
     for instance_id, version in zip(ids[:2], (3, 1), strict=True):
         assert send_heartbeat(secret, instance_id, version) == 204
     key = f"gw:status:{cw.world.a.org.schema_name}:{cw.cluster_id}:{ids[1]}"

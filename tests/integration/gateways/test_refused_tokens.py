@@ -4,7 +4,6 @@ console says why the gateway went quiet; the agent says so in its log and stops 
 second."""
 
 import asyncio
-import json
 import logging
 import threading
 import time
@@ -14,14 +13,15 @@ import httpx
 import pytest
 from asgiref.sync import sync_to_async
 from django.db import connections
-from django.test import Client
 from django_tenants.utils import schema_context
 
 from gateway_agent.agent import REFUSED_RETRY_S, Agent, AgentSettings
 from gateway_agent.client import ControlPlane, TokenRefused
 from gateway_agent.protocol import RegisterRequest
+from saas.launcher.services import free_port
 from tenants.roles import Role
-from tests.agent_api import send_heartbeat
+from tests.agent_api import registered_instance, send_heartbeat
+from tests.control_plane import env_sharing_test_database, start_control_plane, wait_until_up
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -161,14 +161,6 @@ def test_a_long_poll_waiting_when_the_grace_period_ends_is_refused_and_the_new_s
     assert _poll_across([old_secret, new_secret], grace_over_then_publish) == [401, 200]
 
 
-def _register(secret: str) -> str:
-    body = {"hostname": "gw-1", "agent_version": "0.3.1"}
-    agent = Client(HTTP_AUTHORIZATION=f"Bearer {secret}")
-    response = agent.post("/agent/v1/register", json.dumps(body), content_type="application/json")
-    assert response.status_code == 201, response.content
-    return str(response.json()["instance_id"])
-
-
 def _beat(secret: str, instance_id: str, error: str | None = None) -> int:
     return send_heartbeat(secret, instance_id, 1, error)
 
@@ -183,13 +175,9 @@ def test_the_console_shows_which_token_a_gateway_calls_with_and_that_it_is_refus
     time_machine.move_to(NOW, tick=True)
     admin = cw.client(Role.ADMIN)
     made = admin.post(cw.url("tokens/"), {"name": "gw"}, format="json").json()
-    rotated_gateway = _register(made["token"])
+    rotated_gateway = registered_instance(made["token"])
     assert _beat(made["token"], rotated_gateway) == 204
-    stale_gateway = Client(HTTP_AUTHORIZATION=f"Bearer {made['token']}")
-    body = {"hostname": "gw-2", "agent_version": "0.3.1"}
-    stale_id = stale_gateway.post(
-        "/agent/v1/register", json.dumps(body), content_type="application/json"
-    ).json()["instance_id"]
+    stale_id = registered_instance(made["token"], hostname="gw-2")
     assert _beat(made["token"], stale_id, "haproxy -c: unknown keyword") == 204
     new = admin.post(cw.url(f"tokens/{made['id']}/rotate/"), {"grace_seconds": 600}, format="json").json()
 
@@ -215,20 +203,29 @@ def test_the_console_shows_which_token_a_gateway_calls_with_and_that_it_is_refus
     assert refused.endswith("Its last reported error: haproxy -c: unknown keyword"), refused
 
 
-def test_the_agent_logs_a_refused_token_as_such_and_asks_again_only_every_15_to_30_s(
-    live_server, tmp_path, caplog
-):
+def test_the_agent_logs_a_refused_token_as_such_and_asks_again_only_every_15_to_30_s(tmp_path, caplog):
     from saas.gateways.services import revoke_cluster_token
 
     org, author, _, token, secret = _world()
     with schema_context(org.schema_name):
         revoke_cluster_token(author, token)
     connections.close_all()
-    control_plane = ControlPlane(live_server.url, secret)
+    port = free_port()
+    server = start_control_plane(port, env_sharing_test_database())
+    try:
+        wait_until_up(port)
+        _run_one_round_with_a_refused_token(f"http://127.0.0.1:{port}", secret, tmp_path, caplog)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _run_one_round_with_a_refused_token(url: str, secret: str, tmp_path, caplog) -> None:
+    control_plane = ControlPlane(url, secret)
     with pytest.raises(TokenRefused, match="refuses this gateway's cluster token"):
         control_plane.register(RegisterRequest(hostname="gw-1", agent_version="0.3.1"))
 
-    agent = Agent(AgentSettings(live_server.url, secret, tmp_path / "agent"), control_plane)
+    agent = Agent(AgentSettings(url, secret, tmp_path / "agent"), control_plane)
     waits: list[float] = []
 
     class _OneRound(threading.Event):

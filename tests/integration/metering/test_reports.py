@@ -2,14 +2,11 @@
 took a fleet's requests. The batch is taken exactly as /agent/v1/usage takes it, and the
 heartbeat as /agent/v1/heartbeat does; the answer says what became of each."""
 
-import json
-
 import pytest
-from django.test import Client
 
 from saas.metering.intake_queue import UsageConsumer
 from tenants.roles import Role
-from tests.agent_api import call_agent_api
+from tests.agent_api import call_agent_api, registered_instance
 
 from .usage import NOW, batch, billed, queued, this_minute, token
 
@@ -17,15 +14,6 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.time_machine(NOW, tick=True),
 ]
-
-
-def _register(secret: str) -> str:
-    body = {"hostname": "gw-1", "agent_version": "0.1.0", "haproxy_version": "2.6.12"}
-    response = Client(HTTP_AUTHORIZATION=f"Bearer {secret}").post(
-        "/agent/v1/register", json.dumps(body), content_type="application/json"
-    )
-    assert response.status_code == 201, response.content
-    return response.json()["instance_id"]
 
 
 def _report(secret: str, body: object, method: str = "POST"):
@@ -39,7 +27,7 @@ def _status(cw) -> dict:
 
 def test_a_report_brings_the_gateways_status_and_its_usage_counted_once(cw):
     secret = token(cw)
-    instance_id = _register(secret)
+    instance_id = registered_instance(secret)
     usage = batch((this_minute(), 1, "app", "2xx", 7))
     report = {"heartbeat": {"instance_id": instance_id, "applied_version": 4}, "usage": usage}
     answer = _report(secret, report)
@@ -56,7 +44,7 @@ def test_a_report_brings_the_gateways_status_and_its_usage_counted_once(cw):
 
 def test_a_report_without_usage_is_a_heartbeat(cw):
     secret = token(cw)
-    instance_id = _register(secret)
+    instance_id = registered_instance(secret)
     beat = {"instance_id": instance_id, "applied_version": 2, "last_error": "haproxy -c: parse error"}
     answer = _report(secret, {"heartbeat": beat})
     assert answer.json() == {"usage": None, "heartbeat": "stored"}
@@ -64,7 +52,7 @@ def test_a_report_without_usage_is_a_heartbeat(cw):
     assert queued() == 0
 
 
-def test_an_unknown_instance_still_has_its_usage_counted_and_is_told_to_register(cw):
+def test_an_unknown_instance_still_has_its_usage_counted_and_is_told_toregistered_instance(cw):
     secret = token(cw)
     answer = _report(
         secret, {"heartbeat": {"instance_id": "forgotten"}, "usage": batch((this_minute(), 1, "", "2xx", 3))}
@@ -88,7 +76,7 @@ def test_an_unknown_instance_still_has_its_usage_counted_and_is_told_to_register
 )
 def test_a_report_refused_names_the_field_and_keeps_nothing(cw, change, field):
     secret = token(cw)
-    instance_id = _register(secret)
+    instance_id = registered_instance(secret)
     report = {
         "heartbeat": {"instance_id": instance_id, "applied_version": 1},
         "usage": batch((this_minute(), 1, "app", "2xx", 5)),
