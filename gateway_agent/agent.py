@@ -732,7 +732,10 @@ class Agent:
                     self._drained_seen = drained  # taken, and deleted
                 else:
                     next_retry = time.monotonic() + DRAINED_RETRY_S
-                next_read, counted = time.monotonic() + interval_s, True
+                # Give or take a tenth: gateways held up together (a control plane that stalled
+                # answering them all) drift apart again instead of reporting in one burst for ever.
+                next_read = time.monotonic() + interval_s * random.uniform(0.9, 1.1)  # noqa: S311
+                counted = True
             if (counted or backoff) and time.monotonic() >= next_send:
                 try:
                     send_pending(self.spool, self._post_usage())

@@ -215,7 +215,9 @@ class Agent:
                     status == 200 and answer != b'{"usage":"accepted","heartbeat":"stored"}'
                 ):
                     self.stats.error(f"{what} {status} {answer[:60]!r}")
-            await asyncio.sleep(max(0.0, REPORT_INTERVAL_S - (time.monotonic() - started)))
+            # As the agent does: every 10 s give or take a tenth (gateway_agent.agent._send_usage).
+            interval = REPORT_INTERVAL_S * random.uniform(0.9, 1.1)
+            await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
 
 
 async def _serve(conn: Connection, host: str, port: int, sources: list[str]) -> None:

@@ -48,7 +48,7 @@ async def _queue_rows(rows: list[tuple[str, int, str]]) -> list[None]:
 # the insert holding its batch has committed (or failed: then every batch in it is refused).
 _queue_writes = PerLoop(
     lambda: BatchedWrites(
-        _queue_rows, max_items=200, max_in_flight=2, size=lambda row: len(row[2]), max_size=8 * 1024 * 1024
+        _queue_rows, max_items=1000, max_in_flight=2, size=lambda row: len(row[2]), max_size=8 * 1024 * 1024
     )
 )
 
