@@ -31,3 +31,9 @@ def ip_address_or_none(address: str | None) -> str | None:
         return str(parsed) if parsed and "%" not in str(parsed) else None
     except ValueError:
         return None
+
+
+def caller_address(peer: str | None, headers: dict[str, str]) -> str | None:
+    """For an endpoint served beside Django: the caller's IP address from its peer's and the
+    headers (lower-cased names), None when it is not one."""
+    return ip_address_or_none(forwarded_client_ip(peer, headers.get("x-forwarded-for", "")))

@@ -5,6 +5,7 @@ neither hold a thread each nor open a database connection each."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -54,18 +55,28 @@ def _nul_at(data: Any, path: str = "") -> str | None:
 
 
 class InvalidAgentBody(ValueError):
-    """A body the agent API refuses: 400 with `detail` and the fields' `errors`."""
+    """A body the agent API refuses: 400 (413 when too large) with `detail` and the fields'
+    `errors`."""
 
-    def __init__(self, detail: str, errors: dict[str, list[str]] | None = None) -> None:
+    def __init__(self, detail: str, errors: dict[str, list[str]] | None = None, status: int = 400) -> None:
         super().__init__(detail)
-        self.detail, self.errors = detail, errors
+        self.detail, self.errors, self.status = detail, errors, status
 
     def as_dict(self) -> dict[str, Any]:
         return {"detail": self.detail, **({"errors": self.errors} if self.errors else {})}
 
+    def response(self) -> Response:
+        return json_response(self.status, self.as_dict())
+
 
 def parse_agent_body(raw: bytes, model: type[M]) -> M:
-    """The JSON body `raw` validated against `model`; raises InvalidAgentBody."""
+    """The JSON body `raw` validated against `model`; raises InvalidAgentBody. Read by
+    pydantic's own JSON parser when no string in it can hold a NUL (what every gateway sends all
+    the time); otherwise, or when refused, parsed again to name the field of a NUL or of any
+    other refusal."""
+    if b"\\u0000" not in raw:
+        with contextlib.suppress(ValidationError):
+            return model.model_validate_json(raw)
     try:
         data = json.loads(raw or b"null")
         where = _nul_at(data)
@@ -87,6 +98,15 @@ def json_response(status: int, body: dict[str, Any], headers: dict[str, str] | N
 
 def request_headers(scope: dict[str, Any]) -> dict[str, str]:
     return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+
+
+async def read_agent_body(receive: Callable[..., Any], model: type[M], limit: int, what: str) -> M:
+    """The request body validated against `model`; raises InvalidAgentBody, with 413 when it is
+    larger than `limit` bytes (`what` names it: "A heartbeat")."""
+    body = await read_body(receive, limit)
+    if body is None:
+        raise InvalidAgentBody(f"{what} is at most {limit} bytes.", status=413)
+    return parse_agent_body(body, model)
 
 
 async def read_body(receive: Callable[..., Any], limit: int) -> bytes | None:

@@ -18,14 +18,13 @@ from django.conf import settings
 from redis.exceptions import RedisError
 
 from core.api.batched_writes import BatchedWrites, PerLoop
-from core.api.client import forwarded_client_ip, ip_address_or_none
+from core.api.client import caller_address
 from core.api.raw_asgi import (
     InvalidAgentBody,
     Response,
     bearer_secret,
     json_response,
-    parse_agent_body,
-    read_body,
+    read_agent_body,
     serve_post,
     token_refused,
 )
@@ -66,7 +65,7 @@ def store_heartbeat(
 ) -> asyncio.Future[bool]:
     """Store the status a heartbeat (or a report) brings, from the event loop: a future, False
     when the instance is not registered with the token's cluster. Raises RedisError."""
-    address = ip_address_or_none(forwarded_client_ip(peer, headers.get("x-forwarded-for", "")))
+    address = caller_address(peer, headers)
     return _heartbeat_writes.get().enqueue(agents.stored_heartbeat(ctx, beat, address))
 
 
@@ -74,13 +73,10 @@ async def take_heartbeat(headers: dict[str, str], peer: str | None, receive: Cal
     ctx = await agents.authenticated_agent(bearer_secret(headers.get("authorization", "")))
     if ctx is None:
         return token_refused()
-    body = await read_body(receive, MAX_BODY_BYTES)
-    if body is None:
-        return json_response(413, {"detail": f"A heartbeat is at most {MAX_BODY_BYTES} bytes."})
     try:
-        beat = parse_agent_body(body, Heartbeat)
+        beat = await read_agent_body(receive, Heartbeat, MAX_BODY_BYTES, "A heartbeat")
     except InvalidAgentBody as exc:
-        return json_response(400, exc.as_dict())
+        return exc.response()
     try:
         known = await store_heartbeat(ctx, beat, headers, peer)
     except RedisError:

@@ -19,15 +19,14 @@ from typing import Any
 from django.db import DatabaseError
 from redis.exceptions import RedisError
 
-from core.api.client import forwarded_client_ip, ip_address_or_none
+from core.api.client import caller_address
 from core.api.raw_asgi import (
     InvalidAgentBody,
     Response,
     bearer_secret,
     in_pool,
     json_response,
-    parse_agent_body,
-    read_body,
+    read_agent_body,
     serve_post,
     token_refused,
 )
@@ -59,18 +58,15 @@ async def take_registration(
         return _not_taken()
     if ctx is None:
         return token_refused()
-    body = await read_body(receive, MAX_BODY_BYTES)
-    if body is None:
-        return json_response(413, {"detail": f"A registration is at most {MAX_BODY_BYTES} bytes."})
     try:
-        request = parse_agent_body(body, RegisterRequest)
+        request = await read_agent_body(receive, RegisterRequest, MAX_BODY_BYTES, "A registration")
     except InvalidAgentBody as exc:
-        return json_response(400, exc.as_dict())
+        return exc.response()
     if request.instance_id and not _is_uuid(request.instance_id):
         message = "A UUID, as this endpoint answered it before."
         return json_response(400, {"detail": f"instance_id: {message}", "errors": {"instance_id": [message]}})
     # The address the control plane sees it call from.
-    address = ip_address_or_none(forwarded_client_ip(peer, headers.get("x-forwarded-for", "")))
+    address = caller_address(peer, headers)
     try:
         instance = await in_pool(agents.register_instance)(ctx, request, address)
     except (DatabaseError, RedisError):

@@ -11,22 +11,18 @@ cluster). A raw ASGI endpoint beside Django, like the others."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import ValidationError
 from redis.exceptions import RedisError
 
 from core.api.raw_asgi import (
     InvalidAgentBody,
     Response,
     bearer_secret,
-    json_response,
-    parse_agent_body,
-    read_body,
+    read_agent_body,
     serve_post,
     token_refused,
 )
@@ -43,13 +39,10 @@ async def take_report(headers: dict[str, str], peer: str | None, receive: Callab
     ctx = await gateways.authenticated_agent(bearer_secret(headers.get("authorization", "")))
     if ctx is None:
         return token_refused()
-    body = await read_body(receive, MAX_REPORT_BYTES)
-    if body is None:
-        return json_response(413, {"detail": f"A report is at most {MAX_REPORT_BYTES} bytes."})
     try:
-        report = _parsed(body)
+        report = await read_agent_body(receive, Report, MAX_REPORT_BYTES, "A report")
     except InvalidAgentBody as exc:
-        return json_response(400, exc.as_dict())
+        return exc.response()
     batch = report.usage
     if batch is not None and (refused := out_of_bounds(batch, "usage.")) is not None:
         return refused
@@ -77,16 +70,6 @@ async def _heartbeat_stored(storing: asyncio.Future[bool]) -> str:
 def _answer(usage: str | None, heartbeat: str) -> bytes:
     """One of the six answers, made once."""
     return ReportAnswer.model_validate({"usage": usage, "heartbeat": heartbeat}).model_dump_json().encode()
-
-
-def _parsed(body: bytes) -> Report:
-    """The report in `body`: read by pydantic's own JSON parser when no string in it can hold a
-    NUL (every gateway's, every 10 s), else by `parse_agent_body`, which names the field of a
-    NUL or of any other refusal."""
-    if b"\\u0000" not in body:
-        with contextlib.suppress(ValidationError):
-            return Report.model_validate_json(body)
-    return parse_agent_body(body, Report)
 
 
 async def report_app(scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
