@@ -15,6 +15,12 @@
   each of its batches is written under its own savepoint. A batch that still cannot be written (its
   organization is gone, a value its rollups cannot hold) moves to `metering_usagedeadletter` with
   the reason, in the same transaction, and the others are recorded (see `dead_letters`).
+- A consumer that took fewer batches than it could waits `gather_s` before it takes again, so
+  each take holds seconds of a fleet's batches: an organization's are counted in one statement,
+  and those of a cluster's gateways for the same minute, route and status in one rollup row. At
+  10,000 gateways a take of every 0.1 s wrote a rollup row for each batch's item, and the
+  consumer's PostgreSQL backend used more CPU than both web processes' (docs/performance.md).
+  Usage shows in analytics and quotas that much later; billing reads whole hours.
 - When the queue is empty a consumer sleeps a short while (`idle_sleep_s`) and looks again.
   Polling, not LISTEN/NOTIFY: a NOTIFY in every intake transaction would serialize the intake's
   commits on PostgreSQL's notification queue lock, and one indexed query every tenth of a second
@@ -102,12 +108,16 @@ def _reason(exc: BaseException) -> str:
 
 class UsageConsumer:
     """One consumer; run as many as you like, anywhere. `run_once` records up to `count` of the
-    oldest queued batches in one transaction."""
+    oldest queued batches in one transaction; `run` takes again at once while the queue holds
+    more, after `gather_s` when it held less, and after `idle_sleep_s` when it was empty."""
 
-    def __init__(self, name: str, *, count: int = 100, idle_sleep_s: float = 0.1) -> None:
+    def __init__(
+        self, name: str, *, count: int = 100, idle_sleep_s: float = 0.1, gather_s: float = 0.0
+    ) -> None:
         self.name = name
         self.count = count
         self.idle_sleep_s = idle_sleep_s
+        self.gather_s = gather_s
 
     def run_once(self) -> int:
         """Take, record (or set aside as dead letters) and delete up to `count` queued batches;
@@ -214,8 +224,11 @@ class UsageConsumer:
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
             try:
-                if not self.run_once():
+                taken = self.run_once()
+                if not taken:
                     stop.wait(self.idle_sleep_s)
+                elif taken < self.count:
+                    stop.wait(self.gather_s)
             except Exception:  # the database away: what was taken is back in the queue; retry
                 logger.exception("usage consumer %s failed; retrying", self.name)
                 connection.close()

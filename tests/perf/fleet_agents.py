@@ -235,13 +235,15 @@ async def _serve(conn: Connection, host: str, port: int, sources: list[str]) -> 
                 for i, spec in enumerate(argument)
             ]
             agents.extend(fresh)
-            # Registered a few dozen at a time per generator, as a fleet rolls out; then polling.
+            # Registered a few dozen at a time per generator, as a fleet rolls out, each polling
+            # and reporting once registered, as an agent does (not every one of them at the end,
+            # thousands of connections at once, which no rollout does).
             for start in range(0, len(fresh), REGISTERING_AT_ONCE):
                 batch = fresh[start : start + REGISTERING_AT_ONCE]
                 await asyncio.gather(*(agent.register() for agent in batch))
-            for agent in fresh:
-                tasks.append(asyncio.create_task(agent.poll()))
-                tasks.append(asyncio.create_task(agent.report()))
+                for agent in batch:
+                    tasks.append(asyncio.create_task(agent.poll()))
+                    tasks.append(asyncio.create_task(agent.report()))
             await asyncio.wait_for(
                 asyncio.gather(*(agent.first_snapshot.wait() for agent in fresh)), timeout=600
             )

@@ -3,12 +3,14 @@
 dies midway, however many run; one organization's bad batch stops neither its other batches nor
 anyone else's billing, and waits in the dead letters with its reason."""
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -354,15 +356,11 @@ def test_a_batch_sent_again_beside_new_ones_counts_once(cw, caplog):
         assert sorted(UsageRollup.objects.values_list("route_id", "requests")) == [(1, 12), (2, 1)]
 
 
-def test_a_running_consumer_polls_the_queue_and_stops_when_told(cw):
-    """`run` (what `manage.py consume_usage` does) sleeps a moment while the queue is empty and
-    records a batch queued meanwhile; an empty queue answers at once, waiting for nothing."""
-    secret = token(cw)
-    started = time.monotonic()
-    assert UsageConsumer("idle").run_once() == 0
-    assert time.monotonic() - started < 1
+@contextlib.contextmanager
+def _running(consumer: UsageConsumer) -> Iterator[None]:
+    """`consumer.run` on a thread of its own (what `manage.py consume_usage` does), stopped when
+    the block ends."""
     stop = threading.Event()
-    consumer = UsageConsumer("loop", idle_sleep_s=0.05)
 
     def run() -> None:
         try:
@@ -373,10 +371,36 @@ def test_a_running_consumer_polls_the_queue_and_stops_when_told(cw):
     thread = threading.Thread(target=run)
     thread.start()
     try:
-        time.sleep(0.2)
-        assert post(secret, batch((this_minute(), 1, "app", "2xx", 3))).status_code == 202
-        wait_for(lambda: billed(cw, NOW.strftime("%Y-%m")) == 3, timeout=10, what="the running consumer")
+        yield
     finally:
         stop.set()
         thread.join(timeout=10)
     assert not thread.is_alive()
+
+
+def test_a_running_consumer_polls_the_queue_and_stops_when_told(cw):
+    """`run` sleeps a moment while the queue is empty and records a batch queued meanwhile; an
+    empty queue answers at once, waiting for nothing."""
+    secret = token(cw)
+    started = time.monotonic()
+    assert UsageConsumer("idle").run_once() == 0
+    assert time.monotonic() - started < 1
+    with _running(UsageConsumer("loop", idle_sleep_s=0.05)):
+        time.sleep(0.2)
+        assert post(secret, batch((this_minute(), 1, "app", "2xx", 3))).status_code == 202
+        wait_for(lambda: billed(cw, NOW.strftime("%Y-%m")) == 3, timeout=10, what="the running consumer")
+
+
+def test_a_running_consumer_takes_a_backlog_at_once_and_then_lets_batches_gather(cw):
+    """While the queue holds more than a take, `run` takes again at once; after a take of less, it
+    waits `gather_s`, so a fleet's batches of those seconds are counted together."""
+    secret = token(cw)
+    for requests in range(1, 6):
+        assert post(secret, batch((this_minute(), 1, "app", "2xx", requests))).status_code == 202
+    period = NOW.strftime("%Y-%m")
+    with _running(UsageConsumer("gathering", count=2, idle_sleep_s=0.05, gather_s=30)):
+        # Takes of 2, 2 and 1, one after the other: not 30 s after each.
+        wait_for(lambda: billed(cw, period) == 1 + 2 + 3 + 4 + 5, timeout=10, what="the backlog")
+        assert post(secret, batch((this_minute(), 1, "app", "2xx", 100))).status_code == 202
+        time.sleep(1)
+        assert (billed(cw, period), queued()) == (15, 1)  # gathering for 30 s after a take of 1
