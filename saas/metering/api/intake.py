@@ -15,20 +15,19 @@ from collections.abc import Callable
 from typing import Any
 
 from django.db import DatabaseError
-from pydantic import ValidationError
 
 from core import clock
 from core.api.batched_writes import BatchedWrites, PerLoop
 from core.api.raw_asgi import (
+    InvalidAgentBody,
     Response,
     bearer_secret,
     in_pool,
     json_response,
-    read_body,
+    read_agent_body,
     serve_post,
     token_refused,
 )
-from core.specs import invalid_input_from
 from gateway_agent.protocol import UsageBatch
 from saas.gateways import services as gateways
 from saas.metering.bounds import batch_errors
@@ -59,20 +58,11 @@ async def take_usage_batch(
     ctx = await gateways.authenticated_agent(bearer_secret(headers.get("authorization", "")))
     if ctx is None:
         return token_refused()
-    body = await read_body(receive, MAX_BODY_BYTES)
-    if body is None:
-        return json_response(413, {"detail": f"A usage batch is at most {MAX_BODY_BYTES} bytes."})
     try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        detail = "The body must be JSON in UTF-8."
-        return json_response(400, {"detail": detail, "errors": {"non_field_errors": [detail]}})
-    try:
-        batch = UsageBatch.model_validate_json(text)
-    except ValidationError as exc:
-        invalid = invalid_input_from(exc)
-        return json_response(400, {"detail": invalid.detail, "errors": invalid.errors})
-    refused = out_of_bounds(batch) or await queue_usage_batch(ctx, batch, text)
+        batch = await read_agent_body(receive, UsageBatch, MAX_BODY_BYTES, "A usage batch")
+    except InvalidAgentBody as exc:
+        return exc.response()
+    refused = out_of_bounds(batch) or await queue_usage_batch(ctx, batch)
     return refused or json_response(202, {"batch_id": batch.batch_id})
 
 
@@ -85,11 +75,11 @@ def out_of_bounds(batch: UsageBatch, field_prefix: str = "") -> Response | None:
     return None
 
 
-async def queue_usage_batch(ctx: gateways.AgentContext, batch: UsageBatch, text: str) -> Response | None:
-    """Queue a checked batch (`text`: its JSON), returning once it is committed; 503 when it
-    cannot be: not committed, so not accepted, and the agent sends it again."""
+async def queue_usage_batch(ctx: gateways.AgentContext, batch: UsageBatch) -> Response | None:
+    """Queue a checked batch, returning once it is committed; 503 when it cannot be: not
+    committed, so not accepted, and the agent sends it again."""
     try:
-        await _queue_writes.get().submit((ctx.schema_name, ctx.cluster_id, text))
+        await _queue_writes.get().submit((ctx.schema_name, ctx.cluster_id, batch.model_dump_json()))
     except DatabaseError:
         logger.exception("usage batch %s could not be queued", batch.batch_id)
         return json_response(503, {"detail": "Usage cannot be taken right now; send it again later."})

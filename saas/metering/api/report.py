@@ -49,7 +49,7 @@ async def take_report(headers: dict[str, str], peer: str | None, receive: Callab
     # Both at once: the answer waits for the slower of the two, not for their sum.
     heartbeat = _heartbeat_stored(gateways.store_heartbeat(ctx, report.heartbeat, headers, peer))
     try:
-        queued = None if batch is None else await queue_usage_batch(ctx, batch, batch.model_dump_json())
+        queued = None if batch is None else await queue_usage_batch(ctx, batch)
     finally:
         stored = await heartbeat
     if queued is not None:

@@ -12,12 +12,7 @@ from typing import Any
 from django.core.management.base import BaseCommand
 
 from core.heap import freeze_startup_objects
-from saas.metering.intake_queue import UsageConsumer
-
-# A fleet of 10,000 gateways queues some 1,000 batches a second: a take holds a second of them,
-# well within COUNT, and a batch is still counted within 2 s of its 202 (docs/billing.md).
-COUNT = 10_000
-GATHER_S = 1.0
+from saas.metering.intake_queue import COUNT, GATHER_S, IDLE_SLEEP_S, UsageConsumer
 
 
 class Command(BaseCommand):
@@ -33,7 +28,7 @@ class Command(BaseCommand):
             help="seconds to wait after a transaction that took less than --count (batches gather)",
         )
         parser.add_argument(
-            "--idle-sleep", type=float, default=0.1, help="seconds between looks at an empty queue"
+            "--idle-sleep", type=float, default=IDLE_SLEEP_S, help="seconds between looks at an empty queue"
         )
         # Of the Redis stream consumer: a consumer killed now leaves nothing to claim (its
         # transaction rolls back and the rows are free at once). Accepted, and ignored, so that
